@@ -1,0 +1,67 @@
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+export type { Logger } from 'pino';
+
+/**
+ * Paths pino blanks out wherever they appear. We never put secrets in log objects on purpose;
+ * this is the second line of defence (tests grep captured logs for the secrets they used).
+ */
+export const REDACT_PATHS = [
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'headers.cookie',
+  '*.headers.cookie',
+  'apiKey',
+  '*.apiKey',
+  'api_key',
+  '*.api_key',
+  'key',
+  '*.key',
+  'token',
+  '*.token',
+  'password',
+  '*.password',
+];
+
+export interface LoggerOptions {
+  level?: string;
+  /** Where lines go; default stdout. Tests pass a capturing stream. */
+  destination?: DestinationStream;
+  name?: string;
+}
+
+/**
+ * A pino JSON logger with secret redaction.
+ *
+ * @example
+ *   const log = createLogger({ level: 'info', destination: pino.destination({ dest: file, sync: false }) });
+ */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const opts = {
+    level: options.level ?? 'info',
+    base: options.name === undefined ? null : { name: options.name },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
+  return options.destination === undefined ? pino(opts) : pino(opts, options.destination);
+}
+
+/** A logger that writes nothing (for components under test that do not inspect logs). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
+
+const CONTROL_CHARS = /[\r\n\u0000-\u001f\u007f]/g;
+
+/**
+ * Removes CR/LF and other control characters from a user-supplied value before it is logged
+ * (log injection), and caps its length.
+ */
+export function cleanForLog(value: string | undefined, max = 256): string | undefined {
+  if (value === undefined) return undefined;
+  const cleaned = value.replace(CONTROL_CHARS, '');
+  return cleaned.length > max ? `${cleaned.slice(0, max)}…` : cleaned;
+}

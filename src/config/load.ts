@@ -1,0 +1,259 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { z } from 'zod';
+import { type Config, configSchema } from './schema.js';
+
+/**
+ * Configuration: read (file, environment, flags) → merge → parse (zod) → rules.
+ * Returns every problem at once, each with its dotted path, where the value came from and what
+ * is valid. Nothing here exits or prints: the CLI decides.
+ *
+ * @example
+ *   const { config, errors, warnings } = loadConfig({ env: process.env, flags: { proxy_port: 9000 } });
+ */
+export interface ConfigProblem {
+  path: string;
+  message: string;
+  /** `env PORT`, `file ./runpod-llm.json`, `flag --port`, or `default`. */
+  source: string;
+}
+
+export interface LoadResult {
+  config: Config | undefined;
+  errors: ConfigProblem[];
+  warnings: ConfigProblem[];
+  /** The config file that was read, if any. */
+  file: string | undefined;
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Flag values keyed by config path (`proxy_port`, `upstream.url`). */
+  flags?: Record<string, unknown>;
+  /** Explicit config file (`--config`); otherwise RUNPOD_LLM_CONFIG or ./runpod-llm.json if present. */
+  configPath?: string;
+  cwd?: string;
+}
+
+type Kind = 'string' | 'int' | 'bool' | 'list';
+
+/** Environment variables → config paths. The seed's names are kept. */
+export const ENV_VARS: ReadonlyArray<readonly [string, string, Kind]> = [
+  ['HOST', 'proxy_host', 'string'],
+  ['PORT', 'proxy_port', 'int'],
+  ['RUNPOD_LLM_HOME', 'home', 'string'],
+  ['UPSTREAM_URL', 'upstream.url', 'string'],
+  ['UPSTREAM_API_KEY', 'upstream.api_key', 'string'],
+  ['GATEWAY_AUTH', 'auth', 'string'],
+  ['GATEWAY_API_KEYS', 'api_keys', 'list'],
+  ['RATE_LIMIT_REQUESTS', 'rate_limit_requests', 'int'],
+  ['RATE_LIMIT_WINDOW', 'rate_limit_window', 'int'],
+  ['TRUSTED_PROXIES', 'trusted_proxies', 'list'],
+  ['MAX_REQUEST_SIZE', 'max_request_size', 'int'],
+  ['MAX_CONTENT_LENGTH', 'max_content_length', 'int'],
+  ['CONTENT_POLICY', 'content_policy', 'string'],
+  ['ALLOWED_ORIGINS', 'allowed_origins', 'list'],
+  ['USE_HTTPS', 'use_https', 'bool'],
+  ['SSL_CERT', 'ssl_cert', 'string'],
+  ['SSL_KEY', 'ssl_key', 'string'],
+  ['LOG_LEVEL', 'log_level', 'string'],
+  ['LOG_FILE', 'log_file', 'string'],
+  ['ENABLE_PROFILING', 'enable_profiling', 'bool'],
+];
+
+/** Paths that hold secrets: they may come from a file, with a warning; they are never echoed. */
+const SECRET_PATHS = new Set(['upstream.api_key', 'api_keys']);
+
+export function loadConfig(options: LoadOptions = {}): LoadResult {
+  const env = options.env ?? {};
+  const cwd = options.cwd ?? process.cwd();
+  const errors: ConfigProblem[] = [];
+  const warnings: ConfigProblem[] = [];
+  const sources = new Map<string, string>();
+  const raw: Record<string, unknown> = {};
+
+  const file = options.configPath ?? env.RUNPOD_LLM_CONFIG ?? (existsSync(join(cwd, 'runpod-llm.json')) ? join(cwd, 'runpod-llm.json') : undefined);
+  if (file !== undefined) readConfigFile(resolve(cwd, file), raw, sources, errors, warnings);
+
+  for (const [name, path, kind] of ENV_VARS) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const converted = convert(value, kind);
+    if (converted === undefined) {
+      errors.push({ path, message: `${name}=${SECRET_PATHS.has(path) ? '…' : JSON.stringify(value)} is not ${kindName(kind)}`, source: `env ${name}` });
+      continue;
+    }
+    setPath(raw, path, converted);
+    sources.set(path, `env ${name}`);
+  }
+  applySeedEndpoint(env, raw, sources, errors, warnings);
+
+  for (const [path, value] of Object.entries(options.flags ?? {})) {
+    if (value === undefined) continue;
+    setPath(raw, path, value);
+    sources.set(path, `flag ${path}`);
+  }
+
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) errors.push(fromIssue(issue, sources));
+    return { config: undefined, errors, warnings, file };
+  }
+  if (errors.length > 0) return { config: undefined, errors, warnings, file };
+  const config = parsed.data;
+  config.home ??= env.HOME === undefined ? join(homedir(), '.runpod-llm') : join(env.HOME, '.runpod-llm');
+  applyRules(config, sources, errors, warnings);
+  return { config: errors.length === 0 ? config : undefined, errors, warnings, file };
+}
+
+function readConfigFile(path: string, raw: Record<string, unknown>, sources: Map<string, string>, errors: ConfigProblem[], warnings: ConfigProblem[]): void {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    errors.push({ path: '(file)', message: `cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, source: `file ${path}` });
+    return;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    errors.push({ path: '(file)', message: `config file ${path} is not valid JSON: ${(err as Error).message}`, source: `file ${path}` });
+    return;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    errors.push({ path: '(file)', message: `config file ${path} must hold a JSON object`, source: `file ${path}` });
+    return;
+  }
+  for (const [key, entry] of Object.entries(value)) {
+    if (key === '$schema') continue;
+    raw[key] = entry;
+    if (typeof entry === 'object' && entry !== null && !Array.isArray(entry)) {
+      for (const sub of Object.keys(entry)) sources.set(`${key}.${sub}`, `file ${path}`);
+    }
+    sources.set(key, `file ${path}`);
+  }
+  for (const secret of SECRET_PATHS) {
+    if (getPath(raw, secret) !== undefined) {
+      warnings.push({ path: secret, message: 'a secret in the config file: prefer the environment (GATEWAY_API_KEYS / UPSTREAM_API_KEY) and keep the file 0600', source: `file ${path}` });
+    }
+  }
+}
+
+/** The seed's RUNPOD_ENDPOINT is a full `.../v1/chat/completions` URL; we take its `/v1` base. */
+function applySeedEndpoint(env: NodeJS.ProcessEnv, raw: Record<string, unknown>, sources: Map<string, string>, errors: ConfigProblem[], warnings: ConfigProblem[]): void {
+  const endpoint = env.RUNPOD_ENDPOINT;
+  if (endpoint === undefined || endpoint === '' || getPath(raw, 'upstream.url') !== undefined) return;
+  const match = /^(https?:\/\/.+\/v1)\/chat\/completions\/?$/.exec(endpoint);
+  if (match?.[1] === undefined) {
+    errors.push({ path: 'upstream.url', message: 'RUNPOD_ENDPOINT must be a full URL ending in /v1/chat/completions (or set UPSTREAM_URL to the /v1 base)', source: 'env RUNPOD_ENDPOINT' });
+    return;
+  }
+  setPath(raw, 'upstream.url', match[1]);
+  sources.set('upstream.url', 'env RUNPOD_ENDPOINT');
+  warnings.push({ path: 'upstream.url', message: `RUNPOD_ENDPOINT is the seed's name; using ${match[1]} as UPSTREAM_URL`, source: 'env RUNPOD_ENDPOINT' });
+}
+
+function applyRules(config: Config, sources: Map<string, string>, errors: ConfigProblem[], warnings: ConfigProblem[]): void {
+  const src = (path: string): string => sources.get(path) ?? 'default';
+  if (config.upstream.url !== undefined && !/\/v1\/?$/.test(config.upstream.url)) {
+    errors.push({ path: 'upstream.url', message: `must be an OpenAI-compatible base ending in /v1 (got ${config.upstream.url})`, source: src('upstream.url') });
+  }
+  if (config.use_https) {
+    for (const key of ['ssl_cert', 'ssl_key'] as const) {
+      const path = config[key];
+      if (path === undefined) errors.push({ path: key, message: `use_https is on but ${key} is not set (env ${key.toUpperCase()})`, source: src(key) });
+      else if (!existsSync(path)) errors.push({ path: key, message: `${key} file not found: ${path}`, source: src(key) });
+    }
+  }
+  if (config.auth === 'none' && !isLoopback(config.proxy_host)) {
+    errors.push({ path: 'auth', message: `auth "none" is refused on a non-loopback address (${config.proxy_host}): anyone on the network could use your GPU; set GATEWAY_API_KEYS`, source: src('auth') });
+  }
+  if (config.auth === 'keys' && config.api_keys.length === 0 && !isLoopback(config.proxy_host)) {
+    errors.push({ path: 'api_keys', message: `binding to ${config.proxy_host} needs gateway keys: set GATEWAY_API_KEYS (comma separated, 16+ characters each)`, source: src('api_keys') });
+  }
+  config.allowed_origins.forEach((origin, i) => {
+    if (!isOrigin(origin)) errors.push({ path: `allowed_origins[${i}]`, message: `${JSON.stringify(origin)} is not an origin: use scheme://host[:port] with no path and no wildcard`, source: src('allowed_origins') });
+  });
+  config.trusted_proxies.forEach((proxy, i) => {
+    if (!isIpOrCidr(proxy)) errors.push({ path: `trusted_proxies[${i}]`, message: `${JSON.stringify(proxy)} is not an IP address or CIDR range`, source: src('trusted_proxies') });
+  });
+  if (config.upstream.first_byte_timeout_ms < config.upstream.connect_timeout_ms) {
+    warnings.push({ path: 'upstream.first_byte_timeout_ms', message: 'shorter than the connect timeout', source: src('upstream.first_byte_timeout_ms') });
+  }
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value.replace(/\/$/, '') && !value.includes('*');
+  } catch {
+    return false;
+  }
+}
+
+function isIpOrCidr(value: string): boolean {
+  const [ip, bits, extra] = value.split('/');
+  if (extra !== undefined || ip === undefined) return false;
+  const family = isIP(ip);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return Number.isInteger(n) && n >= 0 && n <= (family === 4 ? 32 : 128);
+}
+
+function convert(value: string, kind: Kind): unknown {
+  switch (kind) {
+    case 'string':
+      return value;
+    case 'int':
+      return /^\d+$/.test(value.trim()) ? Number(value.trim()) : undefined;
+    case 'bool':
+      if (/^(1|true|yes|on)$/i.test(value.trim())) return true;
+      if (/^(0|false|no|off)$/i.test(value.trim())) return false;
+      return undefined;
+    case 'list':
+      return value.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+}
+
+function kindName(kind: Kind): string {
+  return { string: 'a string', int: 'a whole number', bool: 'a boolean (true/false)', list: 'a comma-separated list' }[kind];
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1] as string] = value;
+}
+
+function getPath(target: Record<string, unknown>, path: string): unknown {
+  let node: unknown = target;
+  for (const part of path.split('.')) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+function fromIssue(issue: z.core.$ZodIssue, sources: Map<string, string>): ConfigProblem {
+  const path = issue.path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc === '' ? String(part) : `${acc}.${String(part)}`), '');
+  const top = path.replace(/\[\d+\]$/, '');
+  const secret = SECRET_PATHS.has(top);
+  let message = issue.message;
+  if (issue.code === 'unrecognized_keys') message = `unknown setting(s): ${issue.keys.join(', ')}`;
+  // Never echo a secret's value back (zod messages can include the input).
+  if (secret) message = message.replace(/"[^"]*"/g, '…');
+  return { path: path === '' ? '(root)' : path, message, source: sources.get(top) ?? sources.get(path) ?? 'default' };
+}

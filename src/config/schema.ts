@@ -1,0 +1,82 @@
+import { z } from 'zod';
+
+/**
+ * The one configuration schema: file (`runpod-llm.json`) + environment + flags are merged into
+ * this shape, then parsed once. Defaults live here as data. Names follow the seed project
+ * (`proxy_port`, `max_request_size`, `rate_limit_*`, `allowed_origins`, …) so its users find them.
+ */
+
+const port = z.number().int().min(0).max(65535);
+const positiveInt = z.number().int().positive();
+const ms = z.number().int().min(1);
+
+/** The seed's three localhost origins (runpod_llm_manager/config.py). */
+export const DEFAULT_ALLOWED_ORIGINS = ['http://localhost:3000', 'http://127.0.0.1:3000', 'http://localhost:8080'];
+
+export const upstreamSchema = z.strictObject({
+  /** An OpenAI-compatible base ending in `/v1` (UPSTREAM_URL), or derived from RUNPOD_ENDPOINT. */
+  url: z.url({ protocol: /^https?$/ }).optional(),
+  /** Bearer key the gateway adds upstream (UPSTREAM_API_KEY). Environment only by policy. */
+  api_key: z.string().min(1).optional(),
+  connect_timeout_ms: ms.default(10_000),
+  /** Time to the response headers. Non-streaming vLLM answers send headers only when done. */
+  first_byte_timeout_ms: ms.default(300_000),
+  /** Longest silence between two body chunks. */
+  idle_timeout_ms: ms.default(120_000),
+  /** Non-streaming responses larger than this become a 502 (a runaway upstream cannot exhaust memory). */
+  max_response_bytes: positiveInt.default(32 * 1024 * 1024),
+  /** Keep-alive connections per upstream. */
+  connections: positiveInt.default(128),
+  /** Where the route source reads routes from: a static URL, or the manager's state. */
+  source: z.enum(['auto', 'static', 'state']).default('auto'),
+});
+
+export const configSchema = z.strictObject({
+  proxy_host: z.string().min(1).default('127.0.0.1'),
+  proxy_port: port.default(8000),
+  /** RUNPOD_LLM_HOME: state, generated keys, pid files. 0700. */
+  home: z.string().min(1).optional(),
+  upstream: upstreamSchema.default(upstreamSchema.parse({})),
+  /** `keys`: bearer keys required. `none`: only allowed on loopback, and only when set explicitly. */
+  auth: z.enum(['keys', 'none']).default('keys'),
+  /** Gateway keys (GATEWAY_API_KEYS, comma separated). At least 16 characters each. */
+  api_keys: z.array(z.string().min(16, 'a gateway key needs at least 16 characters')).default([]),
+  rate_limit_requests: positiveInt.default(60),
+  rate_limit_window: positiveInt.default(60),
+  /** Peers whose X-Forwarded-For is believed (IPs or CIDRs). Empty: the socket peer is the client. */
+  trusted_proxies: z.array(z.string().min(1)).default([]),
+  max_request_size: z.number().int().min(1024).default(1_048_576),
+  max_content_length: z.number().int().min(100).default(50_000),
+  max_messages: positiveInt.default(2048),
+  max_tokens: positiveInt.default(131_072),
+  max_n: positiveInt.default(16),
+  /** What to do with `<script>` tags and `javascript:` URLs in message content. */
+  content_policy: z.enum(['off', 'strip', 'reject']).default('off'),
+  allowed_origins: z.array(z.string().min(1)).default(DEFAULT_ALLOWED_ORIGINS),
+  use_https: z.boolean().default(false),
+  ssl_cert: z.string().min(1).optional(),
+  ssl_key: z.string().min(1).optional(),
+  /** Slow-client protection: all request headers within this time. */
+  headers_timeout_ms: ms.default(10_000),
+  /** Slow-client protection: the whole request (headers and body) within this time. */
+  request_timeout_ms: ms.default(30_000),
+  keep_alive_timeout_ms: ms.default(5_000),
+  /** On SIGTERM, how long in-flight requests and streams may run on. */
+  shutdown_grace_ms: ms.default(10_000),
+  health_probe_interval_ms: ms.default(15_000),
+  /** /metrics needs a gateway key unless this is false (Prometheus supports bearer tokens). */
+  metrics_require_auth: z.boolean().default(true),
+  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Log file (JSON lines); default stdout. */
+  log_file: z.string().min(1).optional(),
+  enable_profiling: z.boolean().default(false),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type UpstreamConfig = z.infer<typeof upstreamSchema>;
+
+/** Every value at its default: what tests start from. */
+export function defaultConfig(overrides: ConfigInput = {}): Config {
+  return configSchema.parse(overrides);
+}

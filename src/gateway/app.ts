@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import cors from '@fastify/cors';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Config } from '../config/schema.js';
+import { type Clock, systemClock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import { installJsonParser } from './body-parser.js';
+import './context.js';
+import { gatewayError } from './errors.js';
+import { createHealthProbe, type HealthProbe } from './health-probe.js';
+import { authHook, clientLimitHook, errorHandler, type HookDeps, responseHook, startHook } from './hooks.js';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics/gateway-metrics.js';
+import { createKeyVerifier } from './middleware/auth.js';
+import { securityHeaders } from './middleware/security-headers.js';
+import type { LimiterStore } from './rate-limit/limiter-store.js';
+import { MemorySlidingLogStore } from './rate-limit/memory-store.js';
+import { createProxyHandler, type ProxyDeps } from './routes/proxy.js';
+import { healthHandler, metricsHandler } from './routes/status.js';
+import { UpstreamPools } from './upstream/pools.js';
+import type { RouteSource } from './upstream/route-source.js';
+import { createValidator } from './validation/validate.js';
+
+export interface GatewayAppDeps {
+  config: Config;
+  logger: Logger;
+  routes: RouteSource;
+  /** Gateway keys; empty with `config.auth = "none"` disables auth (loopback only, checked by config). */
+  keys: readonly string[];
+  clock?: Clock;
+  limiter?: LimiterStore;
+  metrics?: GatewayMetrics;
+  /** TLS material; when present the server is HTTPS and HSTS is sent. */
+  tls?: { key: Buffer | string; cert: Buffer | string };
+  /** Start the background upstream probe (default true). */
+  probe?: boolean;
+}
+
+export interface GatewayApp {
+  app: FastifyInstance;
+  probe: HealthProbe;
+  metrics: GatewayMetrics;
+  pools: UpstreamPools;
+}
+
+/**
+ * Builds the gateway (no listen): every dependency comes in, nothing is read from the
+ * environment here. Tests build a fresh app per test and drive it with `inject()` or a real
+ * socket via `app.listen({ port: 0 })`.
+ *
+ * @example
+ *   const { app } = await buildApp({ config: defaultConfig(), logger, routes: staticRouteSource(url, key), keys: ['k'.repeat(32)] });
+ *   await app.listen({ host: '127.0.0.1', port: 0 });
+ */
+export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
+  const { config, logger } = deps;
+  if (config.auth === 'keys' && deps.keys.length === 0) throw new TypeError('buildApp: auth is "keys" but no gateway key was given');
+  const clock = deps.clock ?? systemClock;
+  const metrics = deps.metrics ?? createGatewayMetrics();
+  const pools = new UpstreamPools({ connections: config.upstream.connections, connectTimeoutMs: config.upstream.connect_timeout_ms });
+  const prefix = randomBytes(3).toString('hex');
+  let counter = 0;
+
+  const app = Fastify({
+    logger: false,
+    bodyLimit: config.max_request_size,
+    trustProxy: config.trusted_proxies.length > 0 ? config.trusted_proxies : false,
+    requestIdHeader: false,
+    genReqId: () => `${prefix}-${(++counter).toString(36)}`,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    serverFactory: (handler) => createNodeServer(handler, config, deps.tls),
+  });
+  app.decorateRequest('ctx', null as never);
+  app.decorateRequest('rawBody', undefined);
+  installJsonParser(app, config.max_request_size);
+
+  const hookDeps: HookDeps = {
+    clock,
+    logger,
+    metrics,
+    limiter: deps.limiter ?? new MemorySlidingLogStore(),
+    limit: config.rate_limit_requests,
+    windowMs: config.rate_limit_window * 1000,
+    headers: securityHeaders(deps.tls !== undefined),
+    verify: config.auth === 'none' ? undefined : createKeyVerifier(deps.keys),
+  };
+  app.addHook('onRequest', startHook(hookDeps));
+  await app.register(cors, {
+    origin: config.allowed_origins,
+    methods: ['GET', 'POST'],
+    maxAge: 600,
+    credentials: false,
+    strictPreflight: true,
+  });
+  app.addHook('onRequest', clientLimitHook(hookDeps));
+  app.addHook('onResponse', responseHook(hookDeps));
+  app.setErrorHandler(errorHandler(hookDeps));
+  app.setNotFoundHandler((request) => {
+    if (!['GET', 'POST', 'HEAD', 'OPTIONS'].includes(request.method)) {
+      throw gatewayError('GW_METHOD_NOT_ALLOWED', `method ${request.method} is not allowed; the API takes GET and POST`, { headers: { allow: 'GET, POST, OPTIONS' } });
+    }
+    throw gatewayError('GW_NOT_FOUND', `unknown URL: ${request.method} ${request.url.split('?')[0]?.slice(0, 200) ?? ''}`);
+  });
+
+  const probe = createHealthProbe({ routes: deps.routes, pools, intervalMs: config.health_probe_interval_ms, timeoutMs: 5_000, logger, now: () => clock.now() });
+  const proxyDeps: ProxyDeps = {
+    routes: deps.routes,
+    pools,
+    validate: createValidator({ maxMessages: config.max_messages, maxTokens: config.max_tokens, maxN: config.max_n, maxContentLength: config.max_content_length, contentPolicy: config.content_policy }),
+    metrics,
+    timeouts: { connectMs: config.upstream.connect_timeout_ms, firstByteMs: config.upstream.first_byte_timeout_ms, idleMs: config.upstream.idle_timeout_ms },
+    maxResponseBytes: config.upstream.max_response_bytes,
+  };
+  const auth = authHook(hookDeps);
+  const api = { kind: 'api' as const };
+  app.post('/v1/chat/completions', { config: { ...api, label: 'chat' }, onRequest: auth }, createProxyHandler(proxyDeps, '/chat/completions', 'chat'));
+  app.post('/v1/completions', { config: { ...api, label: 'completions' }, onRequest: auth }, createProxyHandler(proxyDeps, '/completions', 'completions'));
+  app.post('/v1/embeddings', { config: { ...api, label: 'embeddings' }, onRequest: auth }, createProxyHandler(proxyDeps, '/embeddings', 'embeddings'));
+  app.get('/v1/models', { config: { ...api, label: 'models' }, onRequest: auth }, createProxyHandler(proxyDeps, '/models', undefined));
+  app.get('/health', { config: { kind: 'health', label: 'health' } }, healthHandler({ probe, startedAt: clock.now(), now: () => clock.now() }));
+  app.get('/metrics', { config: { kind: 'metrics', label: 'metrics' }, onRequest: config.metrics_require_auth ? auth : [] }, metricsHandler(metrics));
+
+  if (deps.probe ?? true) app.addHook('onReady', async () => probe.start());
+  app.addHook('onClose', async () => {
+    probe.stop();
+    await pools.close();
+    await deps.routes.close?.();
+  });
+  return { app, probe, metrics, pools };
+}
+
+/**
+ * The Node server with slow-client protection Fastify leaves off by default: all headers within
+ * `headers_timeout_ms`, the whole request within `request_timeout_ms` (responses, and so
+ * streams, are not limited by these), checked every second rather than Node's default 30 s.
+ */
+function createNodeServer(handler: (req: IncomingMessage, res: ServerResponse) => void, config: Config, tls: GatewayAppDeps['tls']): Server {
+  const options = {
+    headersTimeout: config.headers_timeout_ms,
+    requestTimeout: config.request_timeout_ms,
+    connectionsCheckingInterval: 1_000,
+    keepAliveTimeout: config.keep_alive_timeout_ms,
+    noDelay: true,
+    maxHeaderSize: 16 * 1024,
+  };
+  const server = tls === undefined ? createHttpServer(options, handler) : createHttpsServer({ ...options, key: tls.key, cert: tls.cert }, handler);
+  server.keepAliveTimeout = config.keep_alive_timeout_ms;
+  return server;
+}

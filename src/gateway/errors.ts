@@ -1,0 +1,85 @@
+import { AppError } from '../shared/errors.js';
+
+/**
+ * Gateway errors in one table: stable internal code → HTTP status and the OpenAI `code` clients
+ * see. Everything the gateway answers with an error goes through {@link renderError}, so every
+ * error body is `{"error":{"message","type","param","code"}}`.
+ */
+const GATEWAY_ERRORS = {
+  GW_UNAUTHORIZED: { status: 401, apiCode: 'invalid_api_key' },
+  GW_RATE_LIMITED: { status: 429, apiCode: 'rate_limit_exceeded' },
+  GW_INVALID_REQUEST: { status: 400, apiCode: 'invalid_request' },
+  GW_INVALID_JSON: { status: 400, apiCode: 'invalid_json' },
+  GW_FORBIDDEN_PROPERTY: { status: 400, apiCode: 'forbidden_property' },
+  GW_CONTENT_TOO_LONG: { status: 400, apiCode: 'content_too_long' },
+  GW_CONTENT_POLICY: { status: 400, apiCode: 'content_policy_violation' },
+  GW_REQUEST_TOO_LARGE: { status: 413, apiCode: 'request_too_large' },
+  GW_UNSUPPORTED_MEDIA_TYPE: { status: 415, apiCode: 'unsupported_media_type' },
+  GW_NOT_FOUND: { status: 404, apiCode: 'unknown_url' },
+  GW_METHOD_NOT_ALLOWED: { status: 405, apiCode: 'method_not_allowed' },
+  GW_NO_UPSTREAM: { status: 503, apiCode: 'no_upstream' },
+  GW_UPSTREAM_UNAVAILABLE: { status: 502, apiCode: 'upstream_unavailable' },
+  GW_UPSTREAM_AUTH: { status: 502, apiCode: 'upstream_auth_failed' },
+  GW_UPSTREAM_BAD_RESPONSE: { status: 502, apiCode: 'upstream_bad_response' },
+  GW_UPSTREAM_TIMEOUT: { status: 504, apiCode: 'upstream_timeout' },
+  GW_SHUTTING_DOWN: { status: 503, apiCode: 'shutting_down' },
+  GW_INTERNAL: { status: 500, apiCode: 'internal_error' },
+} as const;
+
+export type GatewayErrorCode = keyof typeof GATEWAY_ERRORS;
+
+/** @example throw gatewayError('GW_INVALID_REQUEST', "'messages' is required", { param: 'messages' }) */
+export function gatewayError(
+  code: GatewayErrorCode,
+  message: string,
+  extra: { param?: string | null; headers?: Record<string, string>; cause?: unknown } = {},
+): AppError {
+  const entry = GATEWAY_ERRORS[code];
+  return new AppError(code, message, { status: entry.status, apiCode: entry.apiCode, ...extra });
+}
+
+export interface ErrorEnvelope {
+  error: { message: string; type: string; param: string | null; code: string };
+}
+
+export function renderError(err: AppError): ErrorEnvelope {
+  return { error: { message: err.message, type: err.type, param: err.param, code: err.apiCode } };
+}
+
+/**
+ * Maps whatever reached the error handler to a gateway AppError. Fastify's own errors (body too
+ * large, bad JSON, wrong media type) get our codes; anything unknown is a 500 whose message
+ * reveals nothing about internals.
+ */
+export function toGatewayError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as { code?: string; statusCode?: number; message?: string };
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return gatewayError('GW_REQUEST_TOO_LARGE', 'request body is larger than the gateway accepts (max_request_size)');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return gatewayError('GW_UNSUPPORTED_MEDIA_TYPE', 'send the body as Content-Type: application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return gatewayError('GW_INVALID_JSON', 'the request body is empty; send a JSON object');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return gatewayError('GW_INVALID_REQUEST', 'Content-Length does not match the body');
+    case 'FST_ERR_BAD_URL':
+      return gatewayError('GW_INVALID_REQUEST', 'malformed URL');
+    default:
+      break;
+  }
+  if (e.statusCode === 413) return gatewayError('GW_REQUEST_TOO_LARGE', 'request body is larger than the gateway accepts (max_request_size)');
+  if (e.statusCode === 400) return gatewayError('GW_INVALID_REQUEST', 'malformed request');
+  return gatewayError('GW_INTERNAL', 'internal gateway error', { cause: err });
+}
+
+/** Which security event an error status stands for (logged as `event`). */
+export function securityEventFor(status: number, code: string): string | undefined {
+  if (status === 429) return 'rate_limit_exceeded';
+  if (status === 401) return 'auth_failed';
+  if (status === 413) return 'request_too_large';
+  if (status === 400 || status === 415 || status === 405) return 'invalid_input';
+  if (code.startsWith('GW_UPSTREAM') || status === 502 || status === 504) return 'upstream_error';
+  if (status >= 500 && code !== 'GW_SHUTTING_DOWN' && code !== 'GW_NO_UPSTREAM') return 'server_error';
+  return undefined;
+}

@@ -1,0 +1,145 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Clock } from '../shared/clock.js';
+import type { AppError } from '../shared/errors.js';
+import { cleanForLog, type Logger } from '../shared/logger.js';
+import { newContext } from './context.js';
+import { gatewayError, renderError, securityEventFor, toGatewayError } from './errors.js';
+import type { GatewayMetrics } from './metrics/gateway-metrics.js';
+import type { AuthResult } from './middleware/auth.js';
+import { clientKey } from './rate-limit/client-key.js';
+import { rateLimitHeaders } from './rate-limit/headers.js';
+import type { LimiterStore, RateDecision } from './rate-limit/limiter-store.js';
+
+/**
+ * The request path's hooks, in order: context + security headers → (CORS) → rate limit per
+ * client → auth → rate limit per key. The access log and metrics are written once per request
+ * in onResponse; errors are rendered once in the error handler.
+ */
+export interface HookDeps {
+  clock: Clock;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  limiter: LimiterStore;
+  limit: number;
+  windowMs: number;
+  headers: Readonly<Record<string, string>>;
+  verify: ((authorization: string | undefined) => AuthResult) | undefined;
+}
+
+export function startHook(deps: HookDeps) {
+  return function onRequestStart(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+    request.ctx = newContext(process.hrtime.bigint(), request.routeOptions.config.label ?? 'other');
+    reply.headers(deps.headers);
+    reply.header('x-request-id', request.id);
+    deps.metrics.inFlight.inc();
+    done();
+  };
+}
+
+/** Per-client sliding window. /health only peeks; CORS preflights are not counted. */
+export function clientLimitHook(deps: HookDeps) {
+  const windowS = Math.round(deps.windowMs / 1000);
+  return async function clientLimit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (request.method === 'OPTIONS') return;
+    const key = `ip:${clientKey(request.ip)}`;
+    const peek = request.routeOptions.config.kind === 'health';
+    const decision = await (peek ? deps.limiter.peek(key, deps.limit, deps.windowMs, deps.clock.now()) : deps.limiter.hit(key, deps.limit, deps.windowMs, deps.clock.now()));
+    reply.headers(rateLimitHeaders(decision, windowS));
+    if (!decision.allowed && !peek) refuse(deps, decision, 'ip');
+  };
+}
+
+/** Bearer auth, then the per-key window (reported when tighter than the client's). */
+export function authHook(deps: HookDeps) {
+  const windowS = Math.round(deps.windowMs / 1000);
+  return async function auth(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (deps.verify === undefined || request.method === 'OPTIONS') return;
+    const result = deps.verify(request.headers.authorization);
+    if (!result.ok) {
+      deps.metrics.authFailures.inc({ reason: result.reason });
+      const message =
+        result.reason === 'scheme'
+          ? 'use the header Authorization: Bearer <gateway key>'
+          : result.reason === 'missing'
+            ? 'missing gateway key: send Authorization: Bearer <gateway key> (see `runpod-llm status` for the key file)'
+            : 'invalid gateway key';
+      throw gatewayError('GW_UNAUTHORIZED', message);
+    }
+    request.ctx.keyId = result.keyId;
+    if (request.routeOptions.config.kind !== 'api') return;
+    const decision = await deps.limiter.hit(`key:${result.keyId}`, deps.limit, deps.windowMs, deps.clock.now());
+    const shown = Number(reply.getHeader('x-ratelimit-remaining') ?? Infinity);
+    if (!decision.allowed || decision.remaining < shown) reply.headers(rateLimitHeaders(decision, windowS));
+    if (!decision.allowed) refuse(deps, decision, 'key');
+  };
+}
+
+function refuse(deps: HookDeps, decision: RateDecision, scope: 'ip' | 'key'): never {
+  deps.metrics.rateLimited.inc({ scope });
+  const retry = Math.max(1, Math.ceil(decision.resetMs / 1000));
+  throw gatewayError('GW_RATE_LIMITED', `Rate limit reached: ${decision.limit} requests per ${Math.round(deps.windowMs / 1000)} s. Retry after ${retry} s.`, {
+    headers: { 'retry-after': String(retry) },
+  });
+}
+
+export function errorHandler(deps: Pick<HookDeps, 'logger'>) {
+  return function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
+    const error: AppError = toGatewayError(err);
+    request.ctx ??= newContext(process.hrtime.bigint(), 'other');
+    request.ctx.errorCode = error.code;
+    request.ctx.event ??= securityEventFor(error.status, error.code);
+    if (error.code === 'GW_INTERNAL') deps.logger.error({ reqId: request.id, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'unhandled gateway error');
+    if (error.headers !== undefined) reply.headers(error.headers);
+    reply.code(error.status).type('application/json').send(renderError(error));
+  };
+}
+
+/** One access line per request; a security event line when the request raised one. */
+export function responseHook(deps: Pick<HookDeps, 'logger' | 'metrics'>) {
+  return function onResponse(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+    const ctx = request.ctx;
+    deps.metrics.inFlight.dec();
+    if (ctx === undefined) return done();
+    const totalMs = Number(process.hrtime.bigint() - ctx.start) / 1e6;
+    const status = ctx.clientClosed && !reply.raw.writableFinished ? 499 : reply.statusCode;
+    const route = ctx.route;
+    deps.metrics.requests.inc({ route, status: String(status) });
+    deps.metrics.duration.observe({ route }, totalMs / 1000);
+    if (ctx.upstreamMs !== undefined) {
+      deps.metrics.upstream.observe({ route }, ctx.upstreamMs / 1000);
+      deps.metrics.overhead.observe({ route }, Math.max(0, totalMs - ctx.upstreamMs) / 1000);
+    }
+    if (ctx.ttfbMs !== undefined) deps.metrics.ttfb.observe({ route }, ctx.ttfbMs / 1000);
+    if (ctx.usage !== undefined) {
+      deps.metrics.tokens.inc({ type: 'prompt' }, ctx.usage.promptTokens);
+      deps.metrics.tokens.inc({ type: 'completion' }, ctx.usage.completionTokens);
+    }
+    const bytes = ctx.bytesOut || Number(reply.getHeader('content-length') ?? 0);
+    const path = cleanForLog(request.url.split('?')[0]);
+    deps.logger.info({
+      msg: 'request',
+      reqId: request.id,
+      method: request.method,
+      path,
+      status,
+      durationMs: round(totalMs),
+      upstreamMs: ctx.upstreamMs === undefined ? undefined : round(ctx.upstreamMs),
+      ttfbMs: ctx.ttfbMs === undefined ? undefined : round(ctx.ttfbMs),
+      bytes,
+      ip: request.ip,
+      keyId: ctx.keyId,
+      tokensIn: ctx.usage?.promptTokens,
+      tokensOut: ctx.usage?.completionTokens,
+    });
+    if (ctx.event !== undefined) {
+      const line = { event: ctx.event, reqId: request.id, ip: request.ip, userAgent: cleanForLog(request.headers['user-agent']), path, method: request.method, status, code: ctx.errorCode, upstream: ctx.upstreamError };
+      if (ctx.event === 'server_error') deps.logger.error(line, 'security event');
+      else deps.logger.warn(line, 'security event');
+    }
+    done();
+  };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

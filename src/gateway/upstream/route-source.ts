@@ -1,0 +1,35 @@
+/**
+ * Where requests go. The upstream URL comes only from configuration or the manager's state,
+ * never from the request (the SSRF class of bugs in LiteLLM and Portkey came from
+ * request-controlled base URLs).
+ */
+export interface Route {
+  /** Stable id (pod id, or `static`). */
+  id: string;
+  /** OpenAI-compatible base ending in `/v1`, e.g. `https://abc-8000.proxy.runpod.net/v1`. */
+  baseUrl: string;
+  /** Bearer key the gateway adds upstream (the pod's own vLLM key). Never logged. */
+  apiKey: string | undefined;
+  /** Served model name, when known. */
+  model: string | undefined;
+}
+
+export interface RouteSource {
+  /** A route for this request, or undefined when none is ready. */
+  pick(model: string | undefined): Route | undefined;
+  /** Every route currently known (for health probes and pool management). */
+  all(): readonly Route[];
+  close?(): Promise<void> | void;
+}
+
+/** One fixed upstream from configuration (UPSTREAM_URL / RUNPOD_ENDPOINT). */
+export function staticRouteSource(baseUrl: string, apiKey?: string, model?: string): RouteSource {
+  const route: Route = Object.freeze({ id: 'static', baseUrl: baseUrl.replace(/\/+$/, ''), apiKey, model });
+  const routes = Object.freeze([route]);
+  return { pick: () => route, all: () => routes };
+}
+
+/** No upstream configured yet: every API request answers 503 no_upstream with the fix. */
+export function emptyRouteSource(): RouteSource {
+  return { pick: () => undefined, all: () => [] };
+}

@@ -1,0 +1,104 @@
+import type { z } from 'zod';
+import type { AppError } from '../../shared/errors.js';
+import { gatewayError } from '../errors.js';
+import { type ContentPolicy, strip, violates } from './content-policy.js';
+import { chatSchema, completionSchema, embeddingSchema, type RequestLimits } from './schemas.js';
+
+export type ApiRoute = 'chat' | 'completions' | 'embeddings';
+
+export interface ValidatorOptions extends RequestLimits {
+  /** Bytes (UTF-8) per message content / prompt / input string. */
+  maxContentLength: number;
+  contentPolicy: ContentPolicy;
+}
+
+export interface Validated {
+  body: Record<string, unknown>;
+  /** True when the content policy changed the body (it must be re-serialised). */
+  modified: boolean;
+  model: string;
+  stream: boolean;
+}
+
+/**
+ * Validates a parsed JSON body for an OpenAI route and returns it, or throws a 400 AppError
+ * naming the field (`param` as OpenAI writes it: `messages[0].content`).
+ *
+ * @example
+ *   const validate = createValidator({ maxMessages: 2048, maxTokens: 131072, maxN: 16, maxContentLength: 50_000, contentPolicy: 'off' });
+ *   validate('chat', { model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+ */
+export function createValidator(options: ValidatorOptions): (route: ApiRoute, body: unknown) => Validated {
+  const schemas: Record<ApiRoute, z.ZodType> = {
+    chat: chatSchema(options),
+    completions: completionSchema(options),
+    embeddings: embeddingSchema(),
+  };
+  return (route, body) => {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw gatewayError('GW_INVALID_REQUEST', 'the request body must be a JSON object');
+    }
+    const result = schemas[route].safeParse(body);
+    if (!result.success) throw fromZod(result.error);
+    const record = body as Record<string, unknown>;
+    const modified = applyContentRules(route, record, options);
+    return { body: record, modified, model: record.model as string, stream: record.stream === true };
+  };
+}
+
+function fromZod(error: z.ZodError): AppError {
+  const issue = error.issues[0];
+  if (issue === undefined) return gatewayError('GW_INVALID_REQUEST', 'invalid request');
+  const param = formatPath(issue.path);
+  const what = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : `is invalid: ${issue.message}`;
+  return gatewayError('GW_INVALID_REQUEST', `'${param}' ${what}`, { param });
+}
+
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out === '' ? String(part) : `.${String(part)}`;
+  return out === '' ? '(body)' : out;
+}
+
+/** Size limits and the content policy, over every text the model will read. Returns `modified`. */
+function applyContentRules(route: ApiRoute, body: Record<string, unknown>, options: ValidatorOptions): boolean {
+  let modified = false;
+  const check = (text: string, param: string): string => {
+    if (text.length * 3 > options.maxContentLength && Buffer.byteLength(text) > options.maxContentLength) {
+      throw gatewayError('GW_CONTENT_TOO_LONG', `'${param}' is longer than ${options.maxContentLength} bytes (max_content_length)`, { param });
+    }
+    if (options.contentPolicy === 'off' || !violates(text)) return text;
+    if (options.contentPolicy === 'reject') {
+      throw gatewayError('GW_CONTENT_POLICY', `'${param}' contains a <script> tag or a javascript: URL, refused by content_policy "reject"`, { param });
+    }
+    modified = true;
+    return strip(text);
+  };
+  if (route === 'chat') {
+    const messages = body.messages as Array<Record<string, unknown>>;
+    messages.forEach((message, i) => {
+      const content = message.content;
+      if (typeof content === 'string') message.content = check(content, `messages[${i}].content`);
+      else if (Array.isArray(content)) {
+        let total = 0;
+        content.forEach((part: Record<string, unknown>, j: number) => {
+          if (typeof part.text !== 'string') return;
+          part.text = check(part.text, `messages[${i}].content[${j}].text`);
+          total += Buffer.byteLength(part.text as string);
+        });
+        if (total > options.maxContentLength) {
+          throw gatewayError('GW_CONTENT_TOO_LONG', `'messages[${i}].content' is longer than ${options.maxContentLength} bytes (max_content_length)`, { param: `messages[${i}].content` });
+        }
+      }
+    });
+  } else if (route === 'completions') {
+    if (typeof body.prompt === 'string') body.prompt = check(body.prompt, 'prompt');
+    else if (Array.isArray(body.prompt)) body.prompt = body.prompt.map((p: unknown, i: number) => (typeof p === 'string' ? check(p, `prompt[${i}]`) : p));
+    if (typeof body.suffix === 'string') body.suffix = check(body.suffix, 'suffix');
+  } else if (typeof body.input === 'string') {
+    body.input = check(body.input, 'input');
+  } else if (Array.isArray(body.input)) {
+    body.input = body.input.map((p: unknown, i: number) => (typeof p === 'string' ? check(p, `input[${i}]`) : p));
+  }
+  return modified;
+}

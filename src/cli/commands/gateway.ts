@@ -1,0 +1,63 @@
+import { once } from 'node:events';
+import pino from 'pino';
+import { loadConfig } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import { resolveGatewayKeys } from '../../gateway/gateway-keys.js';
+import { routeSourceFor } from '../../gateway/route-source-factory.js';
+import { startGateway } from '../../gateway/server.js';
+import { createLogger, type Logger } from '../../shared/logger.js';
+import { ensurePrivateDir } from '../../shared/secret-file.js';
+import { requireConfig } from '../config-problems.js';
+import { type CliIo, line } from '../io.js';
+
+export interface GatewayFlags {
+  host?: string;
+  port?: number;
+  config?: string;
+  upstream?: string;
+  logLevel?: string;
+}
+
+/** Secrets the gateway must not hold or hand down to anything it spawns. */
+const FOREIGN_SECRETS = ['RUNPOD_API_KEY', 'HF_TOKEN'];
+
+/**
+ * `runpod-llm gateway`: serve until SIGINT/SIGTERM, then drain (up to shutdown_grace_ms).
+ * Returns the exit code; never exits by itself.
+ */
+export async function runGatewayCommand(flags: GatewayFlags, io: CliIo): Promise<number> {
+  const result = loadConfig({
+    env: io.env,
+    ...(flags.config === undefined ? {} : { configPath: flags.config }),
+    flags: { proxy_host: flags.host, proxy_port: flags.port, 'upstream.url': flags.upstream, log_level: flags.logLevel },
+  });
+  const config = requireConfig(result, io);
+  for (const name of FOREIGN_SECRETS) {
+    if (io.env[name] !== undefined) {
+      line(io.stderr, `warning: ${name} is set in the gateway's environment; the gateway never needs it (a compromised gateway could use it). Removed from this process's environment; prefer starting the gateway with \`runpod-llm up\`.`);
+      delete io.env[name];
+    }
+  }
+  const logger = gatewayLogger(config);
+  ensurePrivateDir(config.home as string);
+  const keys = resolveGatewayKeys(config);
+  const { routes, description } = routeSourceFor(config);
+  const gateway = await startGateway({ config, logger, routes, keys: keys.keys });
+  line(io.stderr, `runpod-llm gateway listening on ${gateway.baseUrl} (${description})`);
+  if (keys.source === 'generated') line(io.stderr, `gateway key (shown once; stored 0600 in ${keys.file ?? ''}):\n  ${keys.keys[0] ?? ''}`);
+  else if (keys.source === 'file') line(io.stderr, `gateway key: stored in ${keys.file ?? ''}`);
+  else if (keys.source === 'none') line(io.stderr, 'warning: gateway auth is off (auth: "none"); any local process can use the model');
+  logger.info({ baseUrl: gateway.baseUrl, upstream: description, auth: keys.source }, 'gateway started');
+
+  if (!io.signal.aborted) await once(io.signal, 'abort');
+  line(io.stderr, `shutting down: letting in-flight requests finish (up to ${config.shutdown_grace_ms / 1000} s)`);
+  await gateway.close();
+  logger.info('gateway stopped');
+  logger.flush?.();
+  return 0;
+}
+
+export function gatewayLogger(config: Config): Logger {
+  if (config.log_file === undefined) return createLogger({ level: config.log_level });
+  return createLogger({ level: config.log_level, destination: pino.destination({ dest: config.log_file, sync: false, mkdir: true, mode: 0o600 } as Parameters<typeof pino.destination>[0]) });
+}

@@ -1,0 +1,51 @@
+import { isAppError } from '../shared/errors.js';
+
+/**
+ * The CLI's exit codes, in one place. Scripts and cron can branch on them.
+ *
+ * | code | meaning |
+ * |---|---|
+ * | 0 | success |
+ * | 1 | unexpected internal error (a bug: please report it) |
+ * | 2 | bad usage or configuration |
+ * | 3 | a required tool or service is missing on this machine |
+ * | 4 | RunPod refused the API key (missing or invalid RUNPOD_API_KEY) |
+ * | 5 | RunPod could not provide a GPU (no capacity, balance, rate limit, unavailable) |
+ * | 6 | a limit stopped the action (budget, runtime, readiness timeout) |
+ * | 7 | state problem (locked by another manager, corrupt or foreign state file) |
+ * | 8 | the gateway could not start (port in use, TLS files) |
+ * | 9 | a check could not run (e.g. vulnerability audit unavailable) |
+ * | 10 | a check ran and found problems (policy violation, failed security check) |
+ */
+export const EXIT = {
+  OK: 0,
+  INTERNAL: 1,
+  USAGE: 2,
+  MISSING_DEPENDENCY: 3,
+  RUNPOD_AUTH: 4,
+  RUNPOD_CAPACITY: 5,
+  LIMIT: 6,
+  STATE: 7,
+  GATEWAY_START: 8,
+  CHECK_UNAVAILABLE: 9,
+  CHECK_FAILED: 10,
+} as const;
+
+const BY_CODE: Array<[RegExp, number]> = [
+  [/^(CONFIG_|CLI_USAGE)/, EXIT.USAGE],
+  [/^MISSING_/, EXIT.MISSING_DEPENDENCY],
+  [/^RUNPOD_(AUTH|FORBIDDEN)$/, EXIT.RUNPOD_AUTH],
+  [/^RUNPOD_/, EXIT.RUNPOD_CAPACITY],
+  [/^(LIMIT_|LIFECYCLE_READINESS_TIMEOUT|LIFECYCLE_BUDGET)/, EXIT.LIMIT],
+  [/^STATE_/, EXIT.STATE],
+  [/^(GW_PORT_IN_USE|CONFIG_TLS)$/, EXIT.GATEWAY_START],
+  [/^CHECK_UNAVAILABLE/, EXIT.CHECK_UNAVAILABLE],
+  [/^CHECK_FAILED/, EXIT.CHECK_FAILED],
+];
+
+export function exitCodeFor(err: unknown): number {
+  if (!isAppError(err)) return EXIT.INTERNAL;
+  if (err.code === 'CONFIG_TLS' || err.code === 'GW_PORT_IN_USE') return EXIT.GATEWAY_START;
+  for (const [pattern, code] of BY_CODE) if (pattern.test(err.code)) return code;
+  return EXIT.INTERNAL;
+}

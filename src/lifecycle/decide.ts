@@ -1,0 +1,362 @@
+import type { PodRow } from '../state/pods.js';
+import type { RunRow } from '../state/runs.js';
+
+/** RunPod pod statuses (REST v2). */
+export type LivePodStatus = 'PROVISIONING' | 'STARTING' | 'RUNNING' | 'EXITED' | 'ERROR' | 'TERMINATED';
+
+/** What RunPod says about a pod right now; the watchdog adapts the client's Pod to this. */
+export interface LivePod {
+  id: string;
+  name: string;
+  status: LivePodStatus;
+  /** Billed USD/hour now (RunPod reports 0 when EXITED or TERMINATED). */
+  costPerHr: number;
+  /** GPUs attached now; 0 after a restart that lost its GPUs (CONTRACT.md). */
+  gpuCount: number;
+  startedAt: number | null;
+}
+
+/** The fields of a state pod row the decision needs (a {@link PodRow} fits). */
+export type OurPod = Pick<
+  PodRow,
+  'podId' | 'runId' | 'desired' | 'createdAt' | 'readyAt' | 'runtimeLimitMs' | 'accruedUntil' | 'endReason'
+>;
+
+/** The fields of a state run row the decision needs (a {@link RunRow} fits). */
+export type RunState = Pick<RunRow, 'runId' | 'startedAt' | 'runtimeLimitMs' | 'budgetUsd' | 'endedAt'>;
+
+export interface WatchConfig {
+  /** Time until the next pass; budgets project the cost of this much more billing. */
+  checkIntervalMs: number;
+  /** No gateway request for this long → idle action. null: never idle. */
+  idleLimitMs: number | null;
+  idleAction: 'stop' | 'terminate';
+  /** Spend caps across runs, per UTC day and month. null: no cap. (The run cap is `run.budgetUsd`.) */
+  dayBudgetUsd: number | null;
+  monthBudgetUsd: number | null;
+  /** Terminate pods named `runpod-llm-*` that the state does not know (`watch --reap`). */
+  reap: boolean;
+  /** Pods the run keeps (issue 7); 1 for a single pod. */
+  replicas: number;
+  /** A recreated pod gets at least this much runtime (the seed's 5 minutes). */
+  minRecreateRuntimeMs: number;
+}
+
+export const DEFAULT_MIN_RECREATE_RUNTIME_MS = 5 * 60_000;
+
+export interface DecideInput {
+  /** The active run, or null when none (then every pod left in `pods` is a leftover to end). */
+  run: RunState | null;
+  /** Our pods that have not ended (`listActivePods`). */
+  pods: OurPod[];
+  /** RunPod's view of each of `pods`, or 'unreachable' when RunPod could not be asked. */
+  live: Map<string, LivePod | 'not_found'> | 'unreachable';
+  /** From the gateway's usage (global scope). */
+  usage: { lastRequestAt: number | null };
+  /** Already booked spend (before this pass's accrual). */
+  spend: { run: number; day: number; month: number };
+  now: number;
+  config: WatchConfig;
+  /** Live pods named `runpod-llm-*` that the state does not know. */
+  foreignPods: LivePod[];
+}
+
+export type TerminateReason =
+  | 'runtime_limit'
+  | 'budget_run'
+  | 'budget_day'
+  | 'budget_month'
+  | 'idle'
+  | 'orphan'
+  /** The state already wanted it terminated (earlier pass or `down`) but RunPod still has it. */
+  | 'retry'
+  /** The pod belongs to no active run. */
+  | 'run_ended';
+
+export type RecreateReason = 'died' | 'error' | 'zero_gpus';
+export type RunEndReason = 'runtime_limit' | 'budget_run' | 'budget_day' | 'budget_month' | 'idle';
+
+/**
+ * What the watchdog loop must do. Order matters: `accrue` actions come first (book the cost
+ * before ending anything), then one action per pod, then `create`, `end_run`, orphans.
+ */
+export type Action =
+  /** Leave the pod as it is. */
+  | { type: 'keep'; podId: string }
+  /** Book `usd` for the pod and set its `accruedUntil` to `until`. Bookkeeping; not audited. */
+  | { type: 'accrue'; podId: string; usd: number; until: number }
+  /** Record desired=terminated with the reason, then DELETE the pod on RunPod. */
+  | { type: 'terminate'; podId: string; reason: TerminateReason }
+  /** Record desired=stopped, mark its route not ready, then stop the pod on RunPod. */
+  | { type: 'stop'; podId: string; reason: 'idle' }
+  /** The pod is already EXITED: only record desired=stopped (RunPod answers 409 to stop). */
+  | { type: 'mark_stopped'; podId: string; reason: 'idle' }
+  /**
+   * Terminate the broken pod if it still exists, create a replacement (same GPU, model, key
+   * policy) with `remainingRuntimeMs` (null: no limit), end the old row, route the new one.
+   */
+  | { type: 'recreate'; podId: string; remainingRuntimeMs: number | null; reason: RecreateReason }
+  /** Create one more pod for the run (replica count below `config.replicas`). */
+  | { type: 'create'; runId: string; remainingRuntimeMs: number | null; reason: 'replicas' }
+  /** The pod is gone on RunPod: end its row (and its route). No API call. */
+  | { type: 'mark_ended'; podId: string; reason: string }
+  /** Every pod of the run is ending for `reason`: end the run, clear its routes. */
+  | { type: 'end_run'; runId: string; reason: RunEndReason }
+  | { type: 'report_orphan'; podId: string; name: string }
+  /** RunPod could not be asked: do nothing destructive, log, retry next pass. */
+  | { type: 'noop_unreachable' };
+
+const HOUR_MS = 3_600_000;
+/** Float slack for money comparisons (cents accumulate as binary fractions). */
+const EPS = 1e-9;
+
+/**
+ * The watchdog's pure decision: given the state, RunPod's view, usage, spend and the time,
+ * returns what to do. No I/O, no clock: tested as a table in simulated time.
+ *
+ * Rules, in priority order (each with its reason):
+ * 1. RunPod unreachable → only `noop_unreachable`. Acting blind could terminate healthy pods
+ *    or create duplicates; the next pass retries.
+ * 2. Accrue each known live pod's cost since its last accrual at its billed rate (RunPod bills
+ *    per second; `cost` is 0 when stopped), so budgets see money as it is spent.
+ * 3. Pods outside the active run are leftovers (a `down` or an end that did not finish):
+ *    terminate them, or end their row when RunPod no longer has them.
+ * 4. A pod whose state says terminated is terminated again until RunPod confirms it is gone.
+ * 5. Runtime limit: a pod is terminated once `now ≥ run.startedAt + run.runtimeLimitMs` (or
+ *    the later `createdAt + runtimeLimitMs` of a pod recreated with the 5-minute minimum).
+ *    RunPod's own timers are not enforced (CONTRACT.md): this is the only limit.
+ * 6. Budgets (run, UTC day, UTC month; each optional): terminate every pod of the run when the
+ *    booked spend plus this pass's accrual reaches the cap, or would pass it before the next check
+ *    (projected: current $/h of all pods × interval). The sum over all pods counts (replicas).
+ * 7. Idle: no gateway request for ≥ idle limit, counted from the last request or, when that is
+ *    older (or there was none), from the first ready time of the run's running pods. A group that
+ *    has never been ready is booting, not idle (the readiness timeout covers that). Then stop
+ *    (resume is fast, the volume stays) or terminate, per config, the whole group.
+ * 8. A pod the state wants running that RunPod shows EXITED, ERROR, TERMINATED, gone, or RUNNING
+ *    with zero GPUs is recreated (terminate + create rather than start: a restarted pod can come
+ *    back without GPUs) with the remaining runtime, at least `minRecreateRuntimeMs` — unless the
+ *    run's runtime is used up (rule 5 ends it instead; budgets already ended it in rule 6).
+ * 9. Replicas: while the group is up (some pod wanted running, not idle), missing pods are created.
+ *    A parked group (all stopped) is not refilled: waking is a wake request's job (issue 7).
+ * 10. When every pod of the run ends for a limit, budget or idle-terminate, the run ends too.
+ * 11. Orphans (ours by name, unknown to the state) are reported, and terminated with `reap`.
+ * A pod missing from `live` is kept untouched: no information, no action.
+ *
+ * @example
+ *   const actions = decide({ run, pods, live, usage: { lastRequestAt }, spend,
+ *     now: clock.now(), config, foreignPods: [] });
+ */
+export function decide(input: DecideInput): Action[] {
+  const { run, pods, live, now, config } = input;
+  if (live === 'unreachable') return [{ type: 'noop_unreachable' }];
+
+  const actions: Action[] = [];
+  const activeRun = run !== null && run.endedAt === null ? run : null;
+  const runPods = activeRun === null ? [] : pods.filter((p) => p.runId === activeRun.runId);
+  const leftovers = pods.filter((p) => !runPods.includes(p));
+  const liveOf = (p: OurPod): LivePod | 'not_found' | undefined => live.get(p.podId);
+
+  // Rule 2: accrual.
+  const accrued = new Map<string, number>();
+  for (const pod of pods) {
+    const l = liveOf(pod);
+    if (l === undefined || l === 'not_found') continue;
+    const since = pod.accruedUntil ?? pod.createdAt;
+    if (now <= since) continue;
+    const usd = (Math.max(0, l.costPerHr) * (now - since)) / HOUR_MS;
+    accrued.set(pod.podId, usd);
+    actions.push({ type: 'accrue', podId: pod.podId, usd, until: now });
+  }
+
+  // Rule 3: leftovers.
+  for (const pod of leftovers) {
+    const l = liveOf(pod);
+    if (l === undefined) actions.push({ type: 'keep', podId: pod.podId });
+    else if (isGone(l)) actions.push({ type: 'mark_ended', podId: pod.podId, reason: pod.endReason ?? 'gone' });
+    else {
+      const reason = pod.desired === 'terminated' ? 'retry' : 'run_ended';
+      actions.push({ type: 'terminate', podId: pod.podId, reason });
+    }
+  }
+
+  if (activeRun !== null) actions.push(...decideRun(input, activeRun, runPods, accrued));
+
+  // Rule 11: orphans.
+  for (const orphan of input.foreignPods) {
+    if (orphan.status === 'TERMINATED') continue;
+    actions.push({ type: 'report_orphan', podId: orphan.id, name: orphan.name });
+    if (config.reap) actions.push({ type: 'terminate', podId: orphan.id, reason: 'orphan' });
+  }
+  return actions;
+}
+
+function decideRun(
+  input: DecideInput,
+  run: RunState,
+  runPods: OurPod[],
+  accrued: Map<string, number>,
+): Action[] {
+  const { now, config, pods } = input;
+  const live = input.live as Map<string, LivePod | 'not_found'>;
+  const runDeadline = run.runtimeLimitMs === null ? null : run.startedAt + run.runtimeLimitMs;
+  const runtimeUsedUp = runDeadline !== null && now >= runDeadline;
+  const podDeadline = (p: OurPod): number | null => {
+    if (runDeadline === null || p.runtimeLimitMs === null) return runDeadline;
+    return Math.max(runDeadline, p.createdAt + p.runtimeLimitMs);
+  };
+
+  // Rule 6: budgets.
+  const ratePerHr = (set: OurPod[]): number =>
+    set.reduce((sum, p) => {
+      const l = live.get(p.podId);
+      const billing = l !== undefined && l !== 'not_found' && p.desired !== 'terminated';
+      return billing ? sum + Math.max(0, l.costPerHr) : sum;
+    }, 0);
+  const pending = (set: OurPod[]): number => set.reduce((sum, p) => sum + (accrued.get(p.podId) ?? 0), 0);
+  const projection = config.checkIntervalMs / HOUR_MS;
+  const over = (cap: number | null, spent: number, rate: number): boolean =>
+    cap !== null && (spent >= cap - EPS || spent + rate * projection > cap + EPS);
+  const caps: [TerminateReason, number | null, number, number][] = [
+    ['budget_run', run.budgetUsd, input.spend.run + pending(runPods), ratePerHr(runPods)],
+    ['budget_day', config.dayBudgetUsd, input.spend.day + pending(pods), ratePerHr(pods)],
+    ['budget_month', config.monthBudgetUsd, input.spend.month + pending(pods), ratePerHr(pods)],
+  ];
+  const budgetReason = caps.find(([, cap, spent, rate]) => over(cap, spent, rate))?.[0] ?? null;
+
+  // Rule 7: idleness of the group.
+  const running = runPods.filter((p) => p.desired === 'running');
+  const readyTimes = running.flatMap((p) => (p.readyAt === null ? [] : [p.readyAt]));
+  let idle = false;
+  if (config.idleLimitMs !== null && readyTimes.length > 0) {
+    const idleSince = Math.max(input.usage.lastRequestAt ?? -Infinity, Math.min(...readyTimes));
+    idle = now - idleSince >= config.idleLimitMs;
+  }
+  const idleTerminate = idle && config.idleAction === 'terminate';
+
+  const ctx: PodContext = {
+    now,
+    budgetReason,
+    idle,
+    idleTerminate,
+    runtimeUsedUp,
+    remainingRuntime: remainingRuntimeMs(run, now, config.minRecreateRuntimeMs),
+    podDeadline,
+  };
+  const actions: Action[] = [];
+  let remaining = 0; // pods that stay part of the group after this pass
+  let groupUp = false; // some pod stays wanted running
+  for (const pod of runPods) {
+    const verdict = decidePod(pod, live.get(pod.podId), ctx);
+    actions.push(verdict.action);
+    if (verdict.stays) remaining++;
+    if (verdict.up) groupUp = true;
+  }
+
+  // Rule 9: replicas.
+  const stopping = runtimeUsedUp || budgetReason !== null || idle;
+  if (groupUp && !stopping) {
+    for (let i = remaining; i < config.replicas; i++) {
+      actions.push({ type: 'create', runId: run.runId, remainingRuntimeMs: ctx.remainingRuntime, reason: 'replicas' });
+    }
+  }
+
+  // Rule 10: the run ends with its last pod.
+  const endReason: RunEndReason | null = runtimeUsedUp
+    ? 'runtime_limit'
+    : ((budgetReason as RunEndReason | null) ?? (idleTerminate ? 'idle' : null));
+  if (remaining === 0 && endReason !== null) actions.push({ type: 'end_run', runId: run.runId, reason: endReason });
+  return actions;
+}
+
+interface PodContext {
+  now: number;
+  budgetReason: TerminateReason | null;
+  idle: boolean;
+  idleTerminate: boolean;
+  runtimeUsedUp: boolean;
+  remainingRuntime: number | null;
+  podDeadline: (p: OurPod) => number | null;
+}
+
+/** One pod's action; `stays`: still part of the group afterwards; `up`: wanted running. */
+interface PodVerdict {
+  action: Action;
+  stays: boolean;
+  up: boolean;
+}
+
+function decidePod(pod: OurPod, l: LivePod | 'not_found' | undefined, ctx: PodContext): PodVerdict {
+  const podId = pod.podId;
+  const verdict = (action: Action, stays: boolean, up = false): PodVerdict => ({ action, stays, up });
+  // Terminate what still exists; only book the end of what RunPod no longer has.
+  const end = (gone: boolean, reason: TerminateReason | string): PodVerdict =>
+    verdict(
+      gone ? { type: 'mark_ended', podId, reason } : { type: 'terminate', podId, reason: reason as TerminateReason },
+      false,
+    );
+
+  if (l === undefined) {
+    // No information: never act blind.
+    return verdict({ type: 'keep', podId }, pod.desired !== 'terminated', pod.desired === 'running');
+  }
+  const gone = isGone(l);
+  // Rule 4.
+  if (pod.desired === 'terminated') return gone ? end(true, pod.endReason ?? 'gone') : end(false, 'retry');
+
+  // Rules 5, 6 and 7 (terminate): the pod's life is over.
+  const deadline = ctx.podDeadline(pod);
+  const final: TerminateReason | null =
+    deadline !== null && ctx.now >= deadline
+      ? 'runtime_limit'
+      : (ctx.budgetReason ?? (ctx.idleTerminate ? 'idle' : null));
+  if (final !== null) return end(gone, final);
+
+  const status = l === 'not_found' || gone ? 'GONE' : l.status;
+  if (pod.desired === 'stopped' || ctx.idle) {
+    // Rule 7 (stop), and keeping a parked pod parked.
+    const parked = pod.desired === 'stopped';
+    if (status === 'GONE') return verdict({ type: 'mark_ended', podId, reason: 'gone' }, false);
+    if (status === 'EXITED') {
+      return verdict(parked ? { type: 'keep', podId } : { type: 'mark_stopped', podId, reason: 'idle' }, true);
+    }
+    if (status === 'ERROR') {
+      // A broken pod nobody uses: keep a parked one for a later wake, else end it.
+      return parked ? verdict({ type: 'keep', podId }, true) : end(false, 'idle');
+    }
+    return verdict({ type: 'stop', podId, reason: 'idle' }, true);
+  }
+
+  // Rule 8: the pod should be running.
+  const broken: RecreateReason | null =
+    status === 'ERROR'
+      ? 'error'
+      : status === 'EXITED' || status === 'GONE'
+        ? 'died'
+        : l !== 'not_found' && l.gpuCount === 0
+          ? 'zero_gpus'
+          : null;
+  if (broken === null) return verdict({ type: 'keep', podId }, true, true);
+  // Broken during its post-limit grace (rule 5's minimum): end it, never recreate.
+  if (ctx.runtimeUsedUp) return end(gone, 'runtime_limit');
+  return verdict({ type: 'recreate', podId, remainingRuntimeMs: ctx.remainingRuntime, reason: broken }, true, true);
+}
+
+/**
+ * Runtime left for a pod created now in this run: the limit minus the time since the run
+ * started, but at least `minMs` (the seed's 5 minutes); null when the run has no limit.
+ *
+ * @example
+ *   remainingRuntimeMs({ startedAt: 0, runtimeLimitMs: 3_600_000 }, 3_500_000, 300_000) // 300_000
+ */
+export function remainingRuntimeMs(
+  run: Pick<RunState, 'startedAt' | 'runtimeLimitMs'>,
+  now: number,
+  minMs: number = DEFAULT_MIN_RECREATE_RUNTIME_MS,
+): number | null {
+  if (run.runtimeLimitMs === null) return null;
+  return Math.max(run.runtimeLimitMs - (now - run.startedAt), minMs);
+}
+
+function isGone(l: LivePod | 'not_found'): boolean {
+  return l === 'not_found' || l.status === 'TERMINATED';
+}

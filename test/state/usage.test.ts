@@ -75,7 +75,7 @@ describe('usage', () => {
   });
 
   it('loses no increment when several processes write batches at once', async () => {
-    const { state, home, done } = tempState();
+    const { home, done } = tempState(); // creates and migrates the state first
     const batches = 150;
     await Promise.all([runWriter(home, batches), runWriter(home, batches), runWriter(home, batches)]);
     // A fresh handle sees the other processes' commits.

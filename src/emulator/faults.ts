@@ -1,0 +1,124 @@
+import { z } from 'zod';
+
+/**
+ * Fault injection for the RunPod emulator: the failures the live API and pods are known to
+ * produce (CONTRACT.md), switched on by tests in-process or by a separate CLI process through
+ * `POST /_emulator/faults` (same bearer key as the API). Counted faults (`times`) fire that many
+ * times and then switch themselves off, so a test can say "the next create fails once".
+ */
+
+/** The detail RunPod was observed to send when a GPU type has no free machine (CONTRACT.md). */
+export const NO_CAPACITY_DETAIL =
+  'There are no longer any instances available with the requested specifications. Please refresh and try again.';
+
+const times = z.number().int().min(1);
+
+export const FaultSettingsSchema = z.strictObject({
+  /** GPU type ids whose create answers the no-capacity 400; `"*"` means every type. */
+  noCapacity: z.array(z.string()),
+  /** Creates answer `status`; with `createPod` the pod is created anyway (seen on the live API). */
+  createFailure: z.strictObject({ status: z.number().int().min(500).max(599), createPod: z.boolean(), times }).nullable(),
+  /** Creates answer 402 (insufficient balance). */
+  insufficientBalance: z.boolean(),
+  /**
+   * Delay API responses by `delayMs` after the work is done (so a client that times out on a
+   * create still leaves a pod behind). `match` is a "METHOD /path-prefix" filter; `times` null = always.
+   */
+  slow: z.strictObject({ delayMs: z.number().int().min(0), times: times.nullable(), match: z.string().optional() }).nullable(),
+  /** The next `times` API requests answer 429 with `Retry-After: retryAfterS`. */
+  rateLimit: z.strictObject({ times, retryAfterS: z.number().int().min(0) }).nullable(),
+  /** The next N start/restart actions come back RUNNING with zero GPUs (capacity moved). */
+  zeroGpusOnStart: z.number().int().min(0),
+  /** Stand-ins never load: the pod URL answers 502 for ever (model too big, crash loop…). */
+  standinNeverLoads: z.boolean(),
+  /** Overrides the schedule's load time (ms after RUNNING until the stand-in answers). */
+  standinLoadDelayMs: z.number().int().min(0).nullable(),
+});
+export type FaultSettings = z.infer<typeof FaultSettingsSchema>;
+
+/** What `POST /_emulator/faults` accepts: any subset of the settings, plus one-shot events. */
+export const FaultRequestSchema = FaultSettingsSchema.partial().extend({
+  /** Reset every setting to "no faults" before applying the rest. */
+  reset: z.boolean().optional(),
+  /** The pod's container dies now. */
+  podDies: z.strictObject({ podId: z.string(), status: z.enum(['EXITED', 'ERROR']) }).optional(),
+  /** The pod's vLLM engine dies (`/health` 503) or recovers. */
+  podHealth: z.strictObject({ podId: z.string(), healthy: z.boolean() }).optional(),
+});
+export type FaultRequest = z.infer<typeof FaultRequestSchema>;
+
+export function noFaults(): FaultSettings {
+  return {
+    noCapacity: [],
+    createFailure: null,
+    insufficientBalance: false,
+    slow: null,
+    rateLimit: null,
+    zeroGpusOnStart: 0,
+    standinNeverLoads: false,
+    standinLoadDelayMs: null,
+  };
+}
+
+/**
+ * The live fault settings plus the bookkeeping of counted faults.
+ *
+ * @example
+ *   emulator.faults.set({ createFailure: { status: 500, createPod: true, times: 1 } });
+ */
+export class Faults {
+  #settings: FaultSettings = noFaults();
+
+  get settings(): Readonly<FaultSettings> {
+    return this.#settings;
+  }
+
+  /** Merges a subset of settings (validated: a bad value throws a TypeError naming it). */
+  set(partial: Partial<FaultSettings>): void {
+    const merged = FaultSettingsSchema.safeParse({ ...this.#settings, ...partial });
+    if (!merged.success) {
+      const issue = merged.error.issues[0];
+      throw new TypeError(`invalid fault ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+    }
+    this.#settings = merged.data;
+  }
+
+  reset(): void {
+    this.#settings = noFaults();
+  }
+
+  isNoCapacity(gpuId: string): boolean {
+    return this.#settings.noCapacity.includes('*') || this.#settings.noCapacity.includes(gpuId);
+  }
+
+  /** The create failure to answer now, if one is armed (counts it down). */
+  takeCreateFailure(): { status: number; createPod: boolean } | undefined {
+    const f = this.#settings.createFailure;
+    if (f === null) return undefined;
+    this.#settings.createFailure = f.times > 1 ? { ...f, times: f.times - 1 } : null;
+    return { status: f.status, createPod: f.createPod };
+  }
+
+  /** Retry-After seconds when this request must answer 429. */
+  takeRateLimit(): number | undefined {
+    const f = this.#settings.rateLimit;
+    if (f === null) return undefined;
+    this.#settings.rateLimit = f.times > 1 ? { ...f, times: f.times - 1 } : null;
+    return f.retryAfterS;
+  }
+
+  /** Delay for this response, in ms (0 = none). */
+  takeSlow(method: string, path: string): number {
+    const f = this.#settings.slow;
+    if (f === null) return 0;
+    if (f.match !== undefined && !`${method} ${path}`.startsWith(f.match)) return 0;
+    if (f.times !== null) this.#settings.slow = f.times > 1 ? { ...f, times: f.times - 1 } : null;
+    return f.delayMs;
+  }
+
+  takeZeroGpus(): boolean {
+    if (this.#settings.zeroGpusOnStart <= 0) return false;
+    this.#settings.zeroGpusOnStart -= 1;
+    return true;
+  }
+}

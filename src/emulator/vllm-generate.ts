@@ -159,7 +159,10 @@ export function vllmEmbeddings(body: Record<string, unknown>, model: string): ob
       for (let i = 0; i < text.length; i++) h = (h * 31 + text.charCodeAt(i)) % 1000;
       return h / 1000;
     });
-    return { index, object: 'embedding', embedding: vector };
+    // Like vLLM, honour encoding_format: base64 is the float32 little-endian bytes (the openai
+    // SDK asks for it by default and decodes it).
+    const embedding = body.encoding_format === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
+    return { index, object: 'embedding', embedding };
   });
   const tokens = inputs.reduce((sum, t) => sum + words(t).length, 0);
   return { id: newId('embd'), object: 'list', created: Math.floor(Date.now() / 1000), model, data, usage: { prompt_tokens: tokens, total_tokens: tokens, completion_tokens: 0, prompt_tokens_details: null } };

@@ -113,9 +113,27 @@ export function createProxyHandler(deps: ProxyDeps, upstreamPath: string, api: A
       deps.metrics.upstreamErrors.inc({ kind: 'status_5xx' });
     }
     if (res.statusCode === 200) ctx.usage = usageFrom(buf);
+    else if (res.statusCode >= 400) buf = toEnvelope(buf);
     ctx.bytesOut = buf.length;
     return reply.code(res.statusCode).headers(clientResponseHeaders(res.headers)).send(buf);
   };
+}
+
+/**
+ * vLLM answers errors as a flat `{"object":"error","message",...}`; OpenAI clients read
+ * `{"error":{...}}` and would show "(no body)". Same status, same fields, OpenAI's envelope.
+ * Anything else (already an envelope, not JSON, large) passes unchanged.
+ */
+function toEnvelope(buf: Buffer): Buffer {
+  if (buf.length > 65_536 || buf[0] !== 0x7b) return buf;
+  try {
+    const value = JSON.parse(buf.toString('utf8')) as Record<string, unknown>;
+    if (value.object !== 'error' || typeof value.message !== 'string') return buf;
+    const error = { message: value.message, type: typeof value.type === 'string' ? value.type : 'invalid_request_error', param: typeof value.param === 'string' ? value.param : null, code: typeof value.code === 'string' ? value.code : null };
+    return Buffer.from(JSON.stringify({ error }));
+  } catch {
+    return buf;
+  }
 }
 
 function noteFailure(deps: ProxyDeps, ctx: FastifyRequest['ctx'], err: unknown): Error {

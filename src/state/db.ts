@@ -24,6 +24,12 @@ export interface OpenStateOptions {
    * only reads routes (and writes usage through its own read-write handle when it needs to).
    */
   readonly?: boolean;
+  /**
+   * Open an existing, current state only: create nothing and migrate nothing (STATE_MISSING,
+   * STATE_TOO_OLD otherwise). For the gateway's usage-writing handle: the manager owns the
+   * schema. Implied by `readonly`.
+   */
+  mustExist?: boolean;
   /** How long a statement waits for another process's write lock (default 5 s). */
   busyTimeoutMs?: number;
 }
@@ -60,10 +66,11 @@ export interface StateDb {
 export function openState(options: OpenStateOptions): StateDb {
   const { home } = options;
   const readonly = options.readonly ?? false;
+  const mustExist = readonly || (options.mustExist ?? false);
   const path = join(home, STATE_FILE);
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
 
-  if (readonly) {
+  if (mustExist) {
     if (!existsSync(path)) {
       throw new AppError('STATE_MISSING', `no runpod-llm state at ${path}`, {
         hint: 'start a pod with `runpod-llm up` first (or set RUNPOD_LLM_HOME to the right directory)',
@@ -84,18 +91,19 @@ export function openState(options: OpenStateOptions): StateDb {
   try {
     sql.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
     const version = identify(sql, path);
-    if (readonly) {
+    if (mustExist) {
       if (version < SCHEMA_VERSION) {
         throw new AppError('STATE_TOO_OLD', `state ${path} has schema ${version}, this build needs ${SCHEMA_VERSION}`, {
           hint: 'run any manager command (e.g. `runpod-llm status`) once to migrate it',
         });
       }
-    } else {
+    }
+    if (!readonly) {
       // WAL: the gateway reads routes and writes usage while the manager writes; readers never
       // block the writer. Switching the journal mode writes the header, hence after identify().
       sql.pragma('journal_mode = WAL');
       sql.pragma('synchronous = NORMAL');
-      migrate(sql);
+      if (!mustExist) migrate(sql);
       tightenModes(path);
     }
     sql.pragma('foreign_keys = ON');

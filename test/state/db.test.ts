@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -114,6 +114,17 @@ describe('openState', () => {
     const bytes = readFileSync(path);
     assertStateError(() => openState({ home: t.home }), 'STATE_TOO_NEW', path);
     assert.deepEqual(readFileSync(path), bytes);
+    t.cleanup();
+  });
+
+  it('mustExist (the gateway) creates nothing and writes to an existing state', () => {
+    const t = tempHome();
+    assertStateError(() => openState({ home: t.home, mustExist: true }), 'STATE_MISSING', join(t.home, STATE_FILE));
+    assert.equal(existsSync(t.home), false);
+    openState({ home: t.home }).close();
+    const gateway = openState({ home: t.home, mustExist: true });
+    upsertRoute(gateway, { routeId: 'r', podId: null, baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'k', model: 'm' });
+    gateway.close();
     t.cleanup();
   });
 

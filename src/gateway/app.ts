@@ -10,7 +10,7 @@ import { installJsonParser } from './body-parser.js';
 import './context.js';
 import { gatewayError } from './errors.js';
 import { createHealthProbe, type HealthProbe } from './health-probe.js';
-import { authHook, clientLimitHook, errorHandler, type HookDeps, responseHook, startHook } from './hooks.js';
+import { authHook, clientLimitHook, errorHandler, type HookDeps, startHook } from './hooks.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics/gateway-metrics.js';
 import { createKeyVerifier } from './middleware/auth.js';
 import { securityHeaders } from './middleware/security-headers.js';
@@ -95,7 +95,6 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
     strictPreflight: true,
   });
   app.addHook('onRequest', clientLimitHook(hookDeps));
-  app.addHook('onResponse', responseHook(hookDeps));
   app.setErrorHandler(errorHandler(hookDeps));
   app.setNotFoundHandler((request) => {
     if (!['GET', 'POST', 'HEAD', 'OPTIONS'].includes(request.method)) {

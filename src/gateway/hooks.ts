@@ -27,11 +27,15 @@ export interface HookDeps {
 }
 
 export function startHook(deps: HookDeps) {
+  const finish = finishRequest(deps);
   return function onRequestStart(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
     request.ctx = newContext(process.hrtime.bigint(), request.routeOptions.config.label ?? 'other');
     reply.headers(deps.headers);
     reply.header('x-request-id', request.id);
     deps.metrics.inFlight.inc();
+    // 'close' fires for finished and for aborted responses alike; Fastify's onResponse only for
+    // finished ones, which would lose the access line (and leak in-flight) of every abort.
+    reply.raw.once('close', () => finish(request, reply));
     done();
   };
 }
@@ -95,13 +99,12 @@ export function errorHandler(deps: Pick<HookDeps, 'logger'>) {
 }
 
 /** One access line per request; a security event line when the request raised one. */
-export function responseHook(deps: Pick<HookDeps, 'logger' | 'metrics'>) {
-  return function onResponse(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics'>) {
+  return function finish(request: FastifyRequest, reply: FastifyReply): void {
     const ctx = request.ctx;
     deps.metrics.inFlight.dec();
-    if (ctx === undefined) return done();
     const totalMs = Number(process.hrtime.bigint() - ctx.start) / 1e6;
-    const status = ctx.clientClosed && !reply.raw.writableFinished ? 499 : reply.statusCode;
+    const status = reply.raw.writableFinished ? reply.statusCode : 499;
     const route = ctx.route;
     deps.metrics.requests.inc({ route, status: String(status) });
     deps.metrics.duration.observe({ route }, totalMs / 1000);
@@ -136,7 +139,6 @@ export function responseHook(deps: Pick<HookDeps, 'logger' | 'metrics'>) {
       if (ctx.event === 'server_error') deps.logger.error(line, 'security event');
       else deps.logger.warn(line, 'security event');
     }
-    done();
   };
 }
 

@@ -31,6 +31,8 @@ export interface TestGatewayOptions {
   limiter?: LimiterStore;
   tls?: { key: string; cert: string };
   listen?: boolean;
+  /** Start the background upstream probe (default false: it would add requests to the pod's log). */
+  probe?: boolean;
 }
 
 /**
@@ -46,6 +48,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     logger: logs.logger,
     routes,
     keys: options.keys ?? [GATEWAY_KEY],
+    probe: options.probe ?? false,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.limiter === undefined ? {} : { limiter: options.limiter }),
     ...(options.tls === undefined ? {} : { tls: options.tls }),

@@ -1,8 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormats from 'ajv-formats';
+import Ajv2020Module, { type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+
+// Both are CommonJS with `module.exports.default = …`; under NodeNext the default import is the
+// module object, so `.default` is the class/function at compile time and at run time alike.
+const Ajv2020 = Ajv2020Module.default;
+const addFormats = addFormatsModule.default;
 
 /**
  * Validates bodies against RunPod's published OpenAPI 3.1 document (openapi-v2.json), so the
@@ -56,11 +61,10 @@ export function loadRunPodSpec(): RunPodSpec {
   const compiled = new Map<string, ValidateFunction>();
 
   const byPointer = (pointer: string): ValidateFunction => {
-    let fn = compiled.get(pointer);
-    if (fn === undefined) {
-      fn = ajv.compile({ $ref: `${SPEC_ID}#${pointer}` });
-      compiled.set(pointer, fn);
-    }
+    const known = compiled.get(pointer);
+    if (known !== undefined) return known;
+    const fn = ajv.compile({ $ref: `${SPEC_ID}#${pointer}` });
+    compiled.set(pointer, fn);
     return fn;
   };
   const errorsOf = (fn: ValidateFunction, value: unknown): string[] =>

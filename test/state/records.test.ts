@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { appendAudit, listAudit } from '../../src/state/audit.js';
+import { AUDIT_MAX_ROWS, appendAudit, listAudit } from '../../src/state/audit.js';
 import {
   getPod,
   getPodByName,
@@ -140,6 +140,18 @@ describe('audit', () => {
     assert.deepEqual(all[2]?.details, { gpu: 'A40', price: 0.4 });
     assert.deepEqual(listAudit(state, { limit: 1 }).map((e) => e.action), ['report_orphan']);
     assert.deepEqual(listAudit(state, { podId: 'p1' }).map((e) => e.action), ['terminate', 'create']);
+    done();
+  });
+});
+
+describe('audit bound', () => {
+  it(`keeps only the newest ${AUDIT_MAX_ROWS} events`, () => {
+    const { state, done } = tempState(T0);
+    appendAudit(state, { action: 'old' });
+    // Jump the id sequence instead of writing ten thousand rows.
+    state.sql.prepare("INSERT INTO audit (id, at, action) VALUES (?, 0, 'filler')").run(AUDIT_MAX_ROWS + 5);
+    appendAudit(state, { action: 'new' });
+    assert.deepEqual(listAudit(state).map((e) => e.action), ['new', 'filler']);
     done();
   });
 });

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
 import { CreatePodRequestSchema, type Cloud, type Pod, type PodAction, type PodStatus } from '../runpod/schemas.js';
+export { ACTIONS } from './pod-view.js';
 import { PodLedger } from './billing.js';
 import { NO_CAPACITY_DETAIL, type Faults } from './faults.js';
-import { availabilityFor, podPrice, type EmulatorGpu } from './gpu-catalog.js';
+import { availabilityFor, type EmulatorGpu } from './gpu-catalog.js';
 import { parseVllmLaunch, type VllmLaunch } from './pod-args.js';
+import { ACTIONS, costOf, podView } from './pod-view.js';
 import { ProblemError, validationProblem } from './problem.js';
 import { createVllmStandinHandler, type VllmStandinHandler } from './vllm-standin.js';
 
@@ -23,16 +25,6 @@ export interface Schedule {
   /** RUNNING → the vLLM stand-in answers (model load); 502 until then. */
   loadMs: number;
 }
-
-/** Which actions RunPod allows per status (the podAction operation's description). */
-export const ACTIONS: Record<PodStatus, PodAction[]> = {
-  PROVISIONING: ['stop', 'terminate'],
-  STARTING: ['stop', 'terminate'],
-  RUNNING: ['stop', 'restart', 'terminate'],
-  EXITED: ['start', 'terminate'],
-  ERROR: ['start', 'terminate'],
-  TERMINATED: [],
-};
 
 export interface PodRecord {
   readonly id: string;
@@ -200,50 +192,7 @@ export class PodStore {
 
   /** The pod as `GET /v2/pods/{id}` shows it (call after get/list, which advance it). */
   view(pod: PodRecord): Pod {
-    const now = this.#deps.clock.now();
-    const running = pod.status === 'RUNNING';
-    const assigned = pod.status !== 'PROVISIONING';
-    const sshUser = `${pod.id}-64411eb2`;
-    return {
-      id: pod.id,
-      name: pod.name,
-      image: pod.request.image,
-      args: pod.request.args,
-      disk: pod.request.disk,
-      ports: pod.request.ports,
-      env: pod.request.env,
-      registry: pod.request.registry,
-      status: pod.status,
-      actions: ACTIONS[pod.status],
-      mounts: pod.request.mounts,
-      gpu: { id: pod.gpu.id, count: pod.gpuCount },
-      cloud: pod.cloud,
-      dataCenterId: pod.dataCenterId,
-      cudaVersion: pod.gpu.cudaVersions[0] ?? null,
-      ssh: {
-        proxy: assigned ? { host: 'ssh.runpod.io', port: 22, username: sshUser, command: `ssh ${sshUser}@ssh.runpod.io` } : null,
-        direct: null,
-      },
-      template: null,
-      cost: costOf(pod),
-      locked: false,
-      globalNetworking: { enabled: false },
-      runtime: running
-        ? {
-            uptime: Math.floor((now - pod.since) / 1000),
-            gpus: pod.zeroGpus ? [] : Array.from({ length: pod.gpuCount }, () => ({ util: 0, memoryUtil: pod.loadAt === undefined ? 90 : 5 })),
-            cpu: { util: 3 },
-            memory: { util: 12 },
-            ports: pod.request.ports.map((spec) => {
-              const [priv, type] = spec.split('/');
-              const isHttp = type === 'http';
-              return { private: Number(priv), public: isHttp ? this.#deps.proxyPort() : 30_000 + (Number(priv) % 10_000), type: isHttp ? 'http' : 'tcp', ip: '127.0.0.1' };
-            }),
-          }
-        : null,
-      createdAt: iso(pod.createdAt),
-      startedAt: pod.startedAt === null ? null : iso(pod.startedAt),
-    };
+    return podView(pod, this.#deps.clock.now(), this.#deps.proxyPort());
   }
 
   #advance(pod: PodRecord, now: number): void {
@@ -288,11 +237,6 @@ export class PodStore {
   }
 }
 
-/** USD/hour now: the GPU price × count, 0 when EXITED or TERMINATED (the spec's `cost`). */
-function costOf(pod: PodRecord): number {
-  return pod.status === 'EXITED' || pod.status === 'TERMINATED' ? 0 : podPrice(pod.gpu, pod.cloud, pod.gpuCount);
-}
-
 /** The exposed HTTP port vLLM listens on (its --port if exposed, else the first HTTP port). */
 export function standinPort(pod: PodRecord): number | undefined {
   const http = pod.request.ports.filter((p) => p.endsWith('/http')).map((p) => Number(p.split('/')[0]));
@@ -304,4 +248,3 @@ function newPodId(): string {
   return [...randomBytes(14)].map((b) => alphabet[b % alphabet.length]).join('');
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z');

@@ -88,6 +88,19 @@ describe('RunPod client against the emulator', () => {
     assert.deepEqual(rig.sleeps, [3000, 3000]);
   });
 
+  it('reads Retry-After given as an HTTP-date against the injected clock', async () => {
+    let limited = true;
+    const when = new Date(rig.clock.now() + 5_000).toUTCString();
+    const fetch = interceptingFetch((_m, _p, forward) => {
+      if (!limited) return forward();
+      limited = false;
+      return Promise.resolve(problem(429, 'rate limit exceeded for the minute window', { 'retry-after': when }));
+    });
+    await rig.clientWith({ fetch }).listPods();
+    assert.equal(rig.sleeps.length, 1);
+    assert.ok(rig.sleeps[0] !== undefined && rig.sleeps[0] > 4_000 && rig.sleeps[0] <= 5_000, String(rig.sleeps[0]));
+  });
+
   it('gives up with RUNPOD_RATE_LIMITED when Retry-After exceeds the bound, without waiting', async () => {
     rig.emulator.faults.set({ rateLimit: { times: 1, retryAfterS: 3600 } });
     const err = asError(await rejection(rig.client.listPods()));

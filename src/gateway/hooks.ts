@@ -40,13 +40,18 @@ export function startHook(deps: HookDeps) {
   };
 }
 
-/** Per-client sliding window. /health only peeks; CORS preflights are not counted. */
+/**
+ * Per-client sliding window. /health and /metrics only peek (pollers and dashboards must not
+ * eat the allowance; failed auth on them is counted in the auth hook); CORS preflights are not
+ * counted.
+ */
 export function clientLimitHook(deps: HookDeps) {
   const windowS = Math.round(deps.windowMs / 1000);
   return async function clientLimit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     if (request.method === 'OPTIONS') return;
     const key = `ip:${clientKey(request.ip)}`;
-    const peek = request.routeOptions.config.kind === 'health';
+    const kind = request.routeOptions.config.kind;
+    const peek = kind === 'health' || kind === 'metrics';
     const decision = await (peek ? deps.limiter.peek(key, deps.limit, deps.windowMs, deps.clock.now()) : deps.limiter.hit(key, deps.limit, deps.windowMs, deps.clock.now()));
     reply.headers(rateLimitHeaders(decision, windowS));
     if (!decision.allowed && !peek) refuse(deps, decision, 'ip');
@@ -61,6 +66,12 @@ export function authHook(deps: HookDeps) {
     const result = deps.verify(request.headers.authorization);
     if (!result.ok) {
       deps.metrics.authFailures.inc({ reason: result.reason });
+      if (request.routeOptions.config.kind !== 'api') {
+        // Key guessing is rate-limited everywhere, also on routes that otherwise only peek.
+        const decision = await deps.limiter.hit(`ip:${clientKey(request.ip)}`, deps.limit, deps.windowMs, deps.clock.now());
+        reply.headers(rateLimitHeaders(decision, windowS));
+        if (!decision.allowed) refuse(deps, decision, 'ip');
+      }
       const message =
         result.reason === 'scheme'
           ? 'use the header Authorization: Bearer <gateway key>'

@@ -20,6 +20,7 @@ import { createProxyHandler, type ProxyDeps } from './routes/proxy.js';
 import { healthHandler, metricsHandler } from './routes/status.js';
 import { UpstreamPools } from './upstream/pools.js';
 import type { RouteSource } from './upstream/route-source.js';
+import type { UsageSink } from './usage-recorder.js';
 import { createValidator } from './validation/validate.js';
 
 export interface GatewayAppDeps {
@@ -35,6 +36,8 @@ export interface GatewayAppDeps {
   tls?: { key: Buffer | string; cert: Buffer | string };
   /** Start the background upstream probe (default true). */
   probe?: boolean;
+  /** Records forwarded requests for the watchdog's idleness rule. */
+  usage?: UsageSink;
 }
 
 export interface GatewayApp {
@@ -85,6 +88,7 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
     windowMs: config.rate_limit_window * 1000,
     headers: securityHeaders(deps.tls !== undefined),
     verify: config.auth === 'none' ? undefined : createKeyVerifier(deps.keys),
+    usage: deps.usage,
   };
   app.addHook('onRequest', startHook(hookDeps));
   await app.register(cors, {
@@ -124,6 +128,7 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
   if (deps.probe ?? true) app.addHook('onReady', async () => probe.start());
   app.addHook('onClose', async () => {
     probe.stop();
+    deps.usage?.close();
     await pools.close();
     await deps.routes.close?.();
   });

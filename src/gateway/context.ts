@@ -7,6 +7,8 @@ export interface RequestContext {
   /** Bounded label: chat | completions | embeddings | models | health | metrics | other. */
   route: string;
   keyId: string | undefined;
+  /** The route the request was forwarded to. */
+  routeId: string | undefined;
   upstreamMs: number | undefined;
   /** Streams: ms from arrival to the first byte sent. */
   ttfbMs: number | undefined;
@@ -20,7 +22,7 @@ export interface RequestContext {
 }
 
 export function newContext(start: bigint, route: string): RequestContext {
-  return { start, route, keyId: undefined, upstreamMs: undefined, ttfbMs: undefined, bytesOut: 0, usage: undefined, upstreamError: undefined, event: undefined, errorCode: undefined, clientClosed: false };
+  return { start, route, keyId: undefined, routeId: undefined, upstreamMs: undefined, ttfbMs: undefined, bytesOut: 0, usage: undefined, upstreamError: undefined, event: undefined, errorCode: undefined, clientClosed: false };
 }
 
 declare module 'fastify' {

@@ -9,6 +9,7 @@ import type { AuthResult } from './middleware/auth.js';
 import { clientKey } from './rate-limit/client-key.js';
 import { rateLimitHeaders } from './rate-limit/headers.js';
 import type { LimiterStore, RateDecision } from './rate-limit/limiter-store.js';
+import type { UsageSink } from './usage-recorder.js';
 
 /**
  * The request path's hooks, in order: context + security headers → (CORS) → rate limit per
@@ -24,6 +25,8 @@ export interface HookDeps {
   windowMs: number;
   headers: Readonly<Record<string, string>>;
   verify: ((authorization: string | undefined) => AuthResult) | undefined;
+  /** Where forwarded requests are counted for the watchdog (absent: not recorded). */
+  usage: UsageSink | undefined;
 }
 
 export function startHook(deps: HookDeps) {
@@ -110,7 +113,7 @@ export function errorHandler(deps: Pick<HookDeps, 'logger'>) {
 }
 
 /** One access line per request; a security event line when the request raised one. */
-function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics'>) {
+function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics' | 'usage' | 'clock'>) {
   return function finish(request: FastifyRequest, reply: FastifyReply): void {
     const ctx = request.ctx;
     deps.metrics.inFlight.dec();
@@ -124,6 +127,7 @@ function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics'>) {
       deps.metrics.overhead.observe({ route }, Math.max(0, totalMs - ctx.upstreamMs) / 1000);
     }
     if (ctx.ttfbMs !== undefined) deps.metrics.ttfb.observe({ route }, ctx.ttfbMs / 1000);
+    if (ctx.routeId !== undefined) deps.usage?.record(ctx.routeId, deps.clock.now(), ctx.usage?.promptTokens ?? 0, ctx.usage?.completionTokens ?? 0);
     if (ctx.usage !== undefined) {
       deps.metrics.tokens.inc({ type: 'prompt' }, ctx.usage.promptTokens);
       deps.metrics.tokens.inc({ type: 'completion' }, ctx.usage.completionTokens);

@@ -1,20 +1,23 @@
 import type { Config } from '../config/schema.js';
 import { AppError } from '../shared/errors.js';
-import { emptyRouteSource, type RouteSource, staticRouteSource } from './upstream/route-source.js';
+import type { Logger } from '../shared/logger.js';
+import { createUsageRecorder, type UsageSink } from './usage-recorder.js';
+import { type RouteSource, staticRouteSource } from './upstream/route-source.js';
+import { stateRouteSource } from './upstream/state-route-source.js';
 
 /**
  * Picks the route source from configuration: a static upstream when UPSTREAM_URL (or the seed's
- * RUNPOD_ENDPOINT) is set; otherwise the routes the pod manager writes into its state.
+ * RUNPOD_ENDPOINT) is set; otherwise the routes the pod manager writes into its state, with
+ * usage written back for the watchdog.
  */
-export function routeSourceFor(config: Config, stateSource?: (config: Config) => RouteSource): { routes: RouteSource; description: string } {
+export function routeSourceFor(config: Config, logger: Logger): { routes: RouteSource; usage: UsageSink | undefined; description: string } {
   const { url, api_key: apiKey, source } = config.upstream;
   if (source === 'static' || (source === 'auto' && url !== undefined)) {
     if (url === undefined) throw new AppError('CONFIG_INVALID', 'upstream.source is "static" but no upstream URL is set', { hint: 'set UPSTREAM_URL to an OpenAI-compatible base ending in /v1' });
-    return { routes: staticRouteSource(url, apiKey), description: `static upstream ${url}` };
+    return { routes: staticRouteSource(url, apiKey), usage: undefined, description: `static upstream ${url}` };
   }
-  if (stateSource !== undefined) return { routes: stateSource(config), description: `routes from the manager state in ${config.home ?? ''}` };
-  if (source === 'state') {
-    throw new AppError('CONFIG_INVALID', 'upstream.source is "state" but this build has no state route source', { hint: 'set UPSTREAM_URL instead' });
-  }
-  return { routes: emptyRouteSource(), description: 'no upstream yet (set UPSTREAM_URL, or start a pod with `runpod-llm up`)' };
+  const home = config.home as string;
+  const routes = stateRouteSource({ home, logger });
+  const usage = createUsageRecorder({ db: routes.db, logger });
+  return { routes, usage, description: `routes from the manager state in ${home}` };
 }

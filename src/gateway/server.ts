@@ -6,6 +6,7 @@ import type { Logger } from '../shared/logger.js';
 import { buildApp, type GatewayApp } from './app.js';
 import type { LimiterStore } from './rate-limit/limiter-store.js';
 import type { RouteSource } from './upstream/route-source.js';
+import type { UsageSink } from './usage-recorder.js';
 
 export interface RunningGateway extends GatewayApp {
   /** Base URL clients use, e.g. `http://127.0.0.1:8000/v1`. */
@@ -22,7 +23,7 @@ export interface RunningGateway extends GatewayApp {
  *   const gw = await startGateway({ config, logger, routes, keys });
  *   console.log(gw.baseUrl); await gw.close();
  */
-export async function startGateway(deps: { config: Config; logger: Logger; routes: RouteSource; keys: readonly string[]; limiter?: LimiterStore }): Promise<RunningGateway> {
+export async function startGateway(deps: { config: Config; logger: Logger; routes: RouteSource; keys: readonly string[]; limiter?: LimiterStore; usage?: UsageSink }): Promise<RunningGateway> {
   const { config } = deps;
   const tls = config.use_https ? readTls(config) : undefined;
   const built = await buildApp({ ...deps, ...(tls === undefined ? {} : { tls }) });

@@ -45,6 +45,7 @@ export function createProxyHandler(deps: ProxyDeps, upstreamPath: string, api: A
       throw gatewayError('GW_NO_UPSTREAM', 'no model server is ready: start one with `runpod-llm up`, or set UPSTREAM_URL');
     }
     const target = deps.pools.target(route);
+    ctx.routeId = route.id;
     const abort = new AbortController();
     const raw = reply.raw;
     // The client's socket closing before our response finished means nobody is listening:

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startVllmStandin, type VllmStandin } from '../../src/emulator/vllm-standin.js';
+import { createUsageRecorder } from '../../src/gateway/usage-recorder.js';
+import { stateRouteSource, type StateRouteSource } from '../../src/gateway/upstream/state-route-source.js';
+import { openState, type StateDb } from '../../src/state/db.js';
+import { clearRoutes, upsertRoute } from '../../src/state/routes.js';
+import { readUsage } from '../../src/state/usage.js';
+import { silentLogger } from '../../src/shared/logger.js';
+import { chatBody, MODEL, POD_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+describe('gateway routes from the manager state', () => {
+  let home: string;
+  let pods: VllmStandin[];
+  let routes: StateRouteSource;
+  let gw: TestGateway;
+  let manager: StateDb;
+  before(async () => {
+    home = mkdtempSync(join(tmpdir(), 'gw-state-'));
+    pods = [await startVllmStandin({ model: MODEL, apiKey: POD_KEY }), await startVllmStandin({ model: MODEL, apiKey: 'second-pod-key-0000000' })];
+    routes = stateRouteSource({ home, logger: silentLogger(), pollMs: 60_000 });
+    gw = await startTestGateway({ pod: false, routes });
+  });
+  after(async () => {
+    await gw.close();
+    manager?.close();
+    for (const pod of pods) await pod.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('answers 503 no_upstream with the fix while the manager has no state', async () => {
+    const res = await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody() });
+    assert.equal(res.status, 503);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'no_upstream');
+    assert.match(body.error.message, /runpod-llm up/);
+  });
+
+  it('forwards to ready routes with each pod\'s own key once the manager writes them', async () => {
+    manager = openState({ home });
+    upsertRoute(manager, { routeId: 'pod-a', podId: 'pod-a', baseUrl: `${pods[0]!.url}/v1`, apiKey: POD_KEY, model: MODEL, ready: true });
+    upsertRoute(manager, { routeId: 'pod-b', podId: 'pod-b', baseUrl: `${pods[1]!.url}/v1`, apiKey: 'second-pod-key-0000000', model: MODEL, ready: false });
+    routes.refresh();
+    assert.equal((await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody() })).status, 200);
+    assert.equal(pods[1]!.requests.length, 0, 'a route that is not ready gets nothing');
+    upsertRoute(manager, { routeId: 'pod-b', podId: 'pod-b', baseUrl: `${pods[1]!.url}/v1`, apiKey: 'second-pod-key-0000000', model: MODEL, ready: true });
+    routes.refresh();
+    for (let i = 0; i < 4; i++) assert.equal((await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody() })).status, 200);
+    assert.equal(pods[1]!.requests.length, 2, 'round-robin over the ready routes');
+    assert.equal(pods[1]!.requests[0]?.headers.authorization, 'Bearer second-pod-key-0000000');
+  });
+
+  it('stops forwarding when the manager clears the routes', async () => {
+    clearRoutes(manager);
+    routes.refresh();
+    assert.equal((await gw.api('/v1/models')).status, 503);
+  });
+});
+
+describe('usage recorder', () => {
+  it('batches forwarded requests into the state for the watchdog', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'gw-usage-'));
+    const manager = openState({ home });
+    const pod = await startVllmStandin({ model: MODEL, apiKey: POD_KEY });
+    upsertRoute(manager, { routeId: 'pod-a', podId: 'pod-a', baseUrl: `${pod.url}/v1`, apiKey: POD_KEY, model: MODEL, ready: true });
+    const routes = stateRouteSource({ home, logger: silentLogger(), pollMs: 60_000 });
+    const usage = createUsageRecorder({ db: routes.db, logger: silentLogger(), flushMs: 60_000 });
+    const { buildApp } = await import('../../src/gateway/app.js');
+    const { defaultConfig } = await import('../../src/config/schema.js');
+    const { app } = await buildApp({ config: defaultConfig({ auth: 'none' }), logger: silentLogger(), routes, keys: [], usage, probe: false });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: chatBody('count me') });
+        assert.equal(res.statusCode, 200);
+      }
+      const refused = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { model: MODEL } });
+      assert.equal(refused.statusCode, 400);
+      assert.equal(readUsage(manager).total.requests, 0, 'nothing written before the flush');
+      usage.flush();
+      const snapshot = readUsage(manager);
+      assert.equal(snapshot.total.requests, 3, 'only forwarded requests count as activity');
+      assert.equal(snapshot.total.tokensOut, 24);
+      assert.equal(snapshot.byRoute[0]?.scope, 'pod-a');
+      assert.ok((snapshot.total.lastRequestAt ?? 0) > Date.now() - 10_000);
+    } finally {
+      await app.close();
+      manager.close();
+      await pod.close();
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});

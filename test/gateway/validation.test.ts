@@ -114,7 +114,10 @@ describe('request validation', () => {
       const chunk = 'a'.repeat(64 * 1024);
       let sent = 0;
       const pump = (): void => {
-        if (sent > 2_000_000 || socket.destroyed) return socket.end();
+        if (sent > 2_000_000 || socket.destroyed) {
+          socket.end();
+          return;
+        }
         sent += chunk.length;
         socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`, (err) => (err ? undefined : setImmediate(pump)));
       };

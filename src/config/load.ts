@@ -101,7 +101,6 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     for (const issue of parsed.error.issues) errors.push(fromIssue(issue, sources));
     return { config: undefined, errors, warnings, file };
   }
-  if (errors.length > 0) return { config: undefined, errors, warnings, file };
   const config = parsed.data;
   config.home ??= env.HOME === undefined ? join(homedir(), '.runpod-llm') : join(env.HOME, '.runpod-llm');
   applyRules(config, sources, errors, warnings);

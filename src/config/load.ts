@@ -61,6 +61,11 @@ export const ENV_VARS: ReadonlyArray<readonly [string, string, Kind]> = [
   ['LOG_LEVEL', 'log_level', 'string'],
   ['LOG_FILE', 'log_file', 'string'],
   ['ENABLE_PROFILING', 'enable_profiling', 'bool'],
+  ['CACHE_MODE', 'cache_mode', 'string'],
+  ['MAX_CACHE_SIZE', 'max_cache_size', 'int'],
+  ['CACHE_SIZE_BYTES', 'cache_size_bytes', 'int'],
+  ['CACHE_TTL', 'cache_ttl_s', 'int'],
+  ['CACHE_DIR', 'cache_dir', 'string'],
 ];
 
 /** Paths that hold secrets: they may come from a file, with a warning; they are never echoed. */

@@ -70,6 +70,18 @@ export const configSchema = z.strictObject({
   /** Log file (JSON lines); default stdout. */
   log_file: z.string().min(1).optional(),
   enable_profiling: z.boolean().default(false),
+  /** `deterministic`: cache only temperature-0 or seeded requests with n = 1; `all`; `off`. */
+  cache_mode: z.enum(['deterministic', 'all', 'off']).default('deterministic'),
+  /** Entries held at most (MAX_CACHE_SIZE, the seed's name). */
+  max_cache_size: positiveInt.default(1000),
+  /** Bytes held at most (CACHE_SIZE_BYTES, the seed's name). */
+  cache_size_bytes: z.number().int().min(1024).default(1024 * 1024 * 1024),
+  /** One answer larger than this is passed through but not stored. */
+  cache_max_entry_bytes: z.number().int().min(1024).default(8 * 1024 * 1024),
+  /** Seconds an answer is kept (retention of user content; see SECURITY.md). */
+  cache_ttl_s: positiveInt.default(3600),
+  /** Persist cache entries here (files 0600) so they survive a restart; absent: memory only. */
+  cache_dir: z.string().min(1).optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

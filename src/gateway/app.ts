@@ -7,6 +7,8 @@ import type { Config } from '../config/schema.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { installJsonParser } from './body-parser.js';
+import type { CacheStore } from './cache/cache-store.js';
+import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import './context.js';
 import { gatewayError } from './errors.js';
 import { createHealthProbe, type HealthProbe } from './health-probe.js';
@@ -38,10 +40,13 @@ export interface GatewayAppDeps {
   probe?: boolean;
   /** Records forwarded requests for the watchdog's idleness rule. */
   usage?: UsageSink;
+  /** A cache store to use instead of the configured one (tests, a shared Redis store). */
+  cacheStore?: CacheStore;
 }
 
 export interface GatewayApp {
   app: FastifyInstance;
+  cache: ResponseCache | undefined;
   probe: HealthProbe;
   metrics: GatewayMetrics;
   pools: UpstreamPools;
@@ -107,6 +112,7 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
     throw gatewayError('GW_NOT_FOUND', `unknown URL: ${request.method} ${request.url.split('?')[0]?.slice(0, 200) ?? ''}`);
   });
 
+  const cache = createResponseCache(config, { clock, metrics, logger, ...(deps.cacheStore === undefined ? {} : { store: deps.cacheStore }) });
   const probe = createHealthProbe({ routes: deps.routes, pools, intervalMs: config.health_probe_interval_ms, timeoutMs: 5_000, logger, now: () => clock.now() });
   const proxyDeps: ProxyDeps = {
     routes: deps.routes,
@@ -115,6 +121,7 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
     metrics,
     timeouts: { connectMs: config.upstream.connect_timeout_ms, firstByteMs: config.upstream.first_byte_timeout_ms, idleMs: config.upstream.idle_timeout_ms },
     maxResponseBytes: config.upstream.max_response_bytes,
+    cache,
   };
   const auth = authHook(hookDeps);
   const api = { kind: 'api' as const };
@@ -129,10 +136,11 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
   app.addHook('onClose', async () => {
     probe.stop();
     deps.usage?.close();
+    await cache?.store.close();
     await pools.close();
     await deps.routes.close?.();
   });
-  return { app, probe, metrics, pools };
+  return { app, probe, metrics, pools, cache };
 }
 
 /**

@@ -16,6 +16,8 @@ export interface GatewayMetrics {
   upstreamErrors: Counter<'kind'>;
   authFailures: Counter<'reason'>;
   inFlight: Gauge;
+  cacheLookups: Counter<'result'>;
+  cacheEvictions: Counter;
 }
 
 /** Gateway-added time is micro- to milliseconds; upstream time is milliseconds to minutes. */
@@ -38,5 +40,14 @@ export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {})
     upstreamErrors: new Counter({ name: 'gateway_upstream_errors_total', help: 'Upstream failures by kind', labelNames: ['kind'], registers }),
     authFailures: new Counter({ name: 'gateway_auth_failures_total', help: 'Requests refused for a missing or wrong gateway key', labelNames: ['reason'], registers }),
     inFlight: new Gauge({ name: 'gateway_in_flight_requests', help: 'Requests being served now', registers }),
+    cacheLookups: new Counter({ name: 'gateway_cache_requests_total', help: 'Response cache outcomes: hit, miss, bypass (not cacheable or Cache-Control), coalesced (served by an identical request in flight)', labelNames: ['result'], registers }),
+    cacheEvictions: new Counter({ name: 'gateway_cache_evictions_total', help: 'Entries evicted to stay within the entry and byte bounds', registers }),
   };
+}
+
+/** Cache size gauges, read from the store when Prometheus scrapes (never stale, never invented). */
+export function attachCacheGauges(metrics: GatewayMetrics, stats: () => { entries: number; bytes: number }): void {
+  const registers = [metrics.registry];
+  new Gauge({ name: 'gateway_cache_entries', help: 'Responses held in the cache', registers, collect() { this.set(stats().entries); } });
+  new Gauge({ name: 'gateway_cache_bytes', help: 'Bytes held in the cache', registers, collect() { this.set(stats().bytes); } });
 }

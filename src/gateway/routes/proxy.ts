@@ -1,14 +1,16 @@
-import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
-import { gatewayError, renderError } from '../errors.js';
+import type { CachedResponse } from '../cache/cache-store.js';
+import type { CachePlan, ResponseCache } from '../cache/response-cache.js';
+import { gatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../upstream/headers.js';
 import type { UpstreamPools } from '../upstream/pools.js';
 import type { RouteSource } from '../upstream/route-source.js';
-import { upstreamFailure } from '../upstream/upstream-errors.js';
-import { StreamUsageScanner, usageFrom } from '../upstream/usage.js';
+import { StreamFanout } from '../upstream/stream-fanout.js';
+import { usageFrom } from '../upstream/usage.js';
 import type { ApiRoute, Validated } from '../validation/validate.js';
+import { checkStatus, noteFailure, pumpInto, readBounded, relay, toEnvelope } from './relay.js';
 
 export interface ProxyDeps {
   routes: RouteSource;
@@ -17,171 +19,181 @@ export interface ProxyDeps {
   metrics: GatewayMetrics;
   timeouts: { connectMs: number; firstByteMs: number; idleMs: number };
   maxResponseBytes: number;
+  /** The response cache; absent when `cache_mode` is off. */
+  cache: ResponseCache | undefined;
 }
 
 const SSE = /^text\/event-stream/i;
-const BLANK_LINE = Buffer.from('\n\n');
+const SSE_HEADERS = { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } as const;
 
 /**
- * The proxy handler for `/v1/*`: validate → pick a route → one upstream request on the pooled
- * client → pass the answer back unchanged (status, body, SSE framing).
+ * The proxy handler for `/v1/*`: validate → pick a route → cache (hit, or join an identical
+ * request in flight) → one upstream request on the pooled client → pass the answer back
+ * unchanged (status, body, SSE framing) → store it when the policy allows.
  *
- * Streams are forwarded chunk by chunk as they arrive, with backpressure; a client that goes
- * away aborts the upstream request (the GPU stops generating for nobody); an upstream that fails
- * mid-stream gets an OpenAI error event at an event boundary and a clean end, never a hang.
+ * Streams are forwarded chunk by chunk as they arrive; a client that goes away aborts the
+ * upstream request (the GPU stops generating for nobody); an upstream that fails mid-stream gets
+ * an OpenAI error event at an event boundary and a clean end, never a hang.
  */
 export function createProxyHandler(deps: ProxyDeps, upstreamPath: string, api: ApiRoute | undefined) {
   return async function proxy(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const ctx = request.ctx;
+    let validated: Validated | undefined;
     let body: Buffer | undefined;
-    let model: string | undefined;
     if (api !== undefined) {
-      const validated = deps.validate(api, request.body);
+      validated = deps.validate(api, request.body);
       body = validated.modified ? Buffer.from(JSON.stringify(validated.body)) : request.rawBody;
-      model = validated.model;
     }
-    const route = deps.routes.pick(model);
+    const route = deps.routes.pick(validated?.model);
     if (route === undefined) {
       throw gatewayError('GW_NO_UPSTREAM', 'no model server is ready: start one with `runpod-llm up`, or set UPSTREAM_URL');
     }
-    const target = deps.pools.target(route);
     ctx.routeId = route.id;
-    const abort = new AbortController();
-    const raw = reply.raw;
-    // The client's socket closing before our response finished means nobody is listening:
-    // cancel upstream. (request 'close' fires once the body is read, so listen on the response.)
-    raw.once('close', () => {
-      if (!raw.writableFinished) {
-        ctx.clientClosed = true;
-        abort.abort();
+
+    let plan: CachePlan | undefined;
+    const cache = deps.cache;
+    if (cache !== undefined && api !== undefined && validated !== undefined) {
+      plan = cache.plan(api, route.model ?? validated.model, validated.body, request.headers['cache-control']);
+      if (plan === undefined || !plan.read) cache.bypassed();
+      reply.header('x-cache', plan?.read === true ? 'MISS' : 'BYPASS');
+      if (plan?.read === true) {
+        const hit = await cache.lookup(plan.key);
+        if (hit !== undefined) return sendCached(reply, ctx, hit, false);
+        // (A FastifyReply is a thenable: awaiting one waits for the response, so join says yes/no.)
+        if (plan.coalesce && (await join(cache, plan.key, reply, ctx))) return reply;
       }
-    });
+    }
 
-    const sentAt = performance.now();
-    let res: Dispatcher.ResponseData;
+    // Leader of identical concurrent requests: followers wait on this entry.
+    let settle: ((value: CachedResponse | StreamFanout | undefined) => void) | undefined;
+    if (plan?.coalesce === true && cache !== undefined) {
+      const pending = new Promise<CachedResponse | StreamFanout | undefined>((resolve) => (settle = resolve));
+      cache.inflight.set(plan.key, validated?.stream === true ? { kind: 'sse', fanout: pending as Promise<StreamFanout | undefined> } : { kind: 'json', result: pending as Promise<CachedResponse | undefined> });
+    }
+    const release = (value?: CachedResponse | StreamFanout): void => {
+      if (settle === undefined || plan === undefined) return;
+      settle(value);
+      settle = undefined;
+      // A finished stream keeps its in-flight entry until it is stored (see the fan-out below).
+      if (!(value instanceof StreamFanout)) cache?.inflight.delete(plan.key);
+    };
+
     try {
-      res = await target.pool.request({
-        path: target.basePath + upstreamPath,
-        method: request.method as Dispatcher.HttpMethod,
-        headers: upstreamRequestHeaders(request.headers, route.apiKey, request.id, body?.length ?? -1),
-        body: body ?? null,
-        signal: abort.signal,
-        headersTimeout: deps.timeouts.firstByteMs,
-        bodyTimeout: deps.timeouts.idleMs,
-      });
-    } catch (err) {
-      ctx.upstreamMs = performance.now() - sentAt;
-      if (ctx.clientClosed) return reply.code(499).send();
-      throw noteFailure(deps, ctx, err);
+      await forward(deps, request, reply, route, upstreamPath, body, plan, release);
+      return reply;
+    } finally {
+      release(undefined);
     }
-
-    const contentType = res.headers['content-type'];
-    if (res.statusCode === 200 && typeof contentType === 'string' && SSE.test(contentType)) {
-      reply.code(200).headers(clientResponseHeaders(res.headers));
-      reply.header('cache-control', 'no-cache').header('x-accel-buffering', 'no');
-      return reply.send(relay(res.body, deps, ctx, sentAt));
-    }
-
-    let buf: Buffer;
-    try {
-      buf = await readBounded(res.body, deps.maxResponseBytes);
-    } catch (err) {
-      ctx.upstreamMs = performance.now() - sentAt;
-      if (ctx.clientClosed) return reply.code(499).send();
-      if ((err as { code?: string }).code === 'GW_UPSTREAM_BAD_RESPONSE') {
-        ctx.upstreamError = 'response_too_large';
-        deps.metrics.upstreamErrors.inc({ kind: 'response_too_large' });
-        throw err;
-      }
-      throw noteFailure(deps, ctx, err);
-    }
-    ctx.upstreamMs = performance.now() - sentAt;
-
-    if (res.statusCode === 401 || res.statusCode === 403) {
-      // The pod refused *our* key: a gateway/pod mismatch, not the caller's fault. Passing the
-      // 401 on would make the IDE blame its own (valid) gateway key.
-      ctx.upstreamError = 'upstream_auth';
-      deps.metrics.upstreamErrors.inc({ kind: 'upstream_auth' });
-      throw gatewayError('GW_UPSTREAM_AUTH', 'the model server refused the gateway\'s key; the route\'s pod key is out of date (run `runpod-llm status`)');
-    }
-    if (res.statusCode >= 300 && res.statusCode < 400) {
-      ctx.upstreamError = 'redirect';
-      deps.metrics.upstreamErrors.inc({ kind: 'redirect' });
-      throw gatewayError('GW_UPSTREAM_BAD_RESPONSE', `the model server answered with a redirect (${res.statusCode}); redirects are never followed`);
-    }
-    if (res.statusCode >= 500) {
-      ctx.upstreamError = `status_${res.statusCode}`;
-      deps.metrics.upstreamErrors.inc({ kind: 'status_5xx' });
-    }
-    if (res.statusCode === 200) ctx.usage = usageFrom(buf);
-    else if (res.statusCode >= 400) buf = toEnvelope(buf);
-    ctx.bytesOut = buf.length;
-    return reply.code(res.statusCode).headers(clientResponseHeaders(res.headers)).send(buf);
   };
 }
 
-/**
- * vLLM answers errors as a flat `{"object":"error","message",...}`; OpenAI clients read
- * `{"error":{...}}` and would show "(no body)". Same status, same fields, OpenAI's envelope.
- * Anything else (already an envelope, not JSON, large) passes unchanged.
- */
-function toEnvelope(buf: Buffer): Buffer {
-  if (buf.length > 65_536 || buf[0] !== 0x7b) return buf;
+async function forward(
+  deps: ProxyDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  route: NonNullable<ReturnType<RouteSource['pick']>>,
+  upstreamPath: string,
+  body: Buffer | undefined,
+  plan: CachePlan | undefined,
+  release: (value?: CachedResponse | StreamFanout) => void,
+): Promise<FastifyReply> {
+  const ctx = request.ctx;
+  const target = deps.pools.target(route);
+  const abort = new AbortController();
+  const raw = reply.raw;
+  let shared = false;
+  // The client's socket closing before our response finished means nobody is listening:
+  // cancel upstream — unless other clients share this stream (they cancel when all are gone).
+  raw.once('close', () => {
+    if (!raw.writableFinished) {
+      ctx.clientClosed = true;
+      if (!shared) abort.abort();
+    }
+  });
+
+  const sentAt = performance.now();
+  let res: Dispatcher.ResponseData;
   try {
-    const value = JSON.parse(buf.toString('utf8')) as Record<string, unknown>;
-    if (value.object !== 'error' || typeof value.message !== 'string') return buf;
-    const error = { message: value.message, type: typeof value.type === 'string' ? value.type : 'invalid_request_error', param: typeof value.param === 'string' ? value.param : null, code: typeof value.code === 'string' ? value.code : null };
-    return Buffer.from(JSON.stringify({ error }));
-  } catch {
-    return buf;
+    res = await target.pool.request({
+      path: target.basePath + upstreamPath,
+      method: request.method as Dispatcher.HttpMethod,
+      headers: upstreamRequestHeaders(request.headers, route.apiKey, request.id, body?.length ?? -1),
+      body: body ?? null,
+      signal: abort.signal,
+      headersTimeout: deps.timeouts.firstByteMs,
+      bodyTimeout: deps.timeouts.idleMs,
+    });
+  } catch (err) {
+    ctx.upstreamMs = performance.now() - sentAt;
+    if (ctx.clientClosed) return reply.code(499).send();
+    throw noteFailure(deps.metrics, deps.timeouts, ctx, err);
   }
-}
 
-function noteFailure(deps: ProxyDeps, ctx: FastifyRequest['ctx'], err: unknown): Error {
-  const { error, kind } = upstreamFailure(err, deps.timeouts);
-  ctx.upstreamError = kind;
-  deps.metrics.upstreamErrors.inc({ kind });
-  return error;
-}
+  const contentType = res.headers['content-type'];
+  if (res.statusCode === 200 && typeof contentType === 'string' && SSE.test(contentType)) {
+    reply.code(200).headers(clientResponseHeaders(res.headers)).headers(SSE_HEADERS);
+    const cache = deps.cache;
+    if (plan === undefined || cache === undefined || !plan.write) return reply.send(relay(res.body, deps.metrics, deps.timeouts, ctx, sentAt));
+    // Cacheable stream: pump upstream into a fan-out that records it; this client is its first listener.
+    shared = true;
+    const fanout = new StreamFanout(cache.maxEntryBytes, () => abort.abort());
+    const listener = fanout.subscribe() as NonNullable<ReturnType<StreamFanout['subscribe']>>;
+    release(fanout);
+    void pumpInto(res.body, fanout, deps.metrics, deps.timeouts, ctx, sentAt).then(() => {
+      const recorded = fanout.recorded();
+      if (recorded !== undefined) cache.save(plan.key, 'sse', contentType, recorded, ctx.usage);
+      cache.inflight.delete(plan.key);
+    });
+    return reply.send(listener);
+  }
 
-async function readBounded(body: Dispatcher.ResponseData['body'], max: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) {
-      body.destroy();
-      throw gatewayError('GW_UPSTREAM_BAD_RESPONSE', `the model server's answer is larger than ${max} bytes (upstream.max_response_bytes)`);
+  let buf: Buffer;
+  try {
+    buf = await readBounded(res.body, deps.maxResponseBytes);
+  } catch (err) {
+    ctx.upstreamMs = performance.now() - sentAt;
+    if (ctx.clientClosed) return reply.code(499).send();
+    throw noteFailure(deps.metrics, deps.timeouts, ctx, err);
+  }
+  ctx.upstreamMs = performance.now() - sentAt;
+  checkStatus(deps.metrics, ctx, res.statusCode);
+  const headers = clientResponseHeaders(res.headers);
+  if (res.statusCode === 200) {
+    ctx.usage = usageFrom(buf);
+    if (plan !== undefined && deps.cache !== undefined && plan.write) {
+      deps.cache.save(plan.key, 'json', headers['content-type'] ?? 'application/json', buf, ctx.usage);
+      release({ kind: 'json', contentType: headers['content-type'] ?? 'application/json', body: buf, createdAt: 0, promptTokens: undefined, completionTokens: undefined });
     }
-    chunks.push(chunk);
-  }
-  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+  } else if (res.statusCode >= 400) buf = toEnvelope(buf);
+  ctx.bytesOut = buf.length;
+  return reply.code(res.statusCode).headers(headers).send(buf);
 }
 
-/** Forwards SSE chunks untouched; on upstream failure, ends with one OpenAI error event. */
-function relay(body: Dispatcher.ResponseData['body'], deps: ProxyDeps, ctx: FastifyRequest['ctx'], sentAt: number): Readable {
-  const scanner = new StreamUsageScanner();
-  async function* events(): AsyncGenerator<Buffer> {
-    let atBoundary = true;
-    try {
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        if (ctx.ttfbMs === undefined) ctx.ttfbMs = Number(process.hrtime.bigint() - ctx.start) / 1e6;
-        ctx.bytesOut += chunk.length;
-        scanner.push(chunk);
-        atBoundary = chunk.length >= 2 && chunk.subarray(chunk.length - 2).equals(BLANK_LINE);
-        yield chunk;
-      }
-    } catch (err) {
-      if (ctx.clientClosed) return;
-      const failure = noteFailure(deps, ctx, err);
-      const event = `${atBoundary ? '' : '\n\n'}data: ${JSON.stringify(renderError(failure as Parameters<typeof renderError>[0]))}\n\n`;
-      ctx.event = 'upstream_error';
-      ctx.errorCode = (failure as { code?: string }).code;
-      yield Buffer.from(event);
-    } finally {
-      ctx.upstreamMs = performance.now() - sentAt;
-      ctx.usage = scanner.usage;
-    }
+/** Joins an identical request already on its way upstream; false when there is none or it failed. */
+async function join(cache: ResponseCache, key: string, reply: FastifyReply, ctx: FastifyRequest['ctx']): Promise<boolean> {
+  const inflight = cache.inflight.get(key);
+  if (inflight === undefined) return false;
+  if (inflight.kind === 'json') {
+    const result = await inflight.result;
+    if (result === undefined) return false;
+    cache.coalesced();
+    sendCached(reply, ctx, result, true);
+    return true;
   }
-  return Readable.from(events(), { objectMode: false, highWaterMark: 16 * 1024 });
+  const fanout = await inflight.fanout;
+  const listener = fanout?.subscribe();
+  if (listener === undefined) return false;
+  cache.coalesced();
+  reply.code(200).header('content-type', 'text/event-stream; charset=utf-8').headers(SSE_HEADERS);
+  reply.header('x-cache', 'HIT').header('x-cache-coalesced', '1');
+  reply.send(listener);
+  return true;
+}
+
+function sendCached(reply: FastifyReply, ctx: FastifyRequest['ctx'], hit: CachedResponse, coalesced: boolean): FastifyReply {
+  ctx.bytesOut = hit.body.length;
+  reply.code(200).header('content-type', hit.contentType).header('x-cache', 'HIT');
+  if (coalesced) reply.header('x-cache-coalesced', '1');
+  if (hit.kind === 'sse') reply.headers(SSE_HEADERS);
+  return reply.send(hit.body);
 }

@@ -1,0 +1,48 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The cache key: SHA-256 over a canonical form of the route, the served model and the WHOLE
+ * request body with object keys sorted at every depth. Nothing is normalised away and no default
+ * is filled in: `temperature` omitted (OpenAI's default is 1.0) and `temperature: 0` are
+ * different requests, as are `stream: true` and `false`. Two requests share a key only when they
+ * are the same request.
+ */
+export function cacheKey(route: string, model: string, body: unknown): string {
+  const hash = createHash('sha256');
+  hash.update(route);
+  hash.update('\u0000');
+  hash.update(model);
+  hash.update('\u0000');
+  hash.update(canonicalJson(body));
+  return hash.digest('hex');
+}
+
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record).filter((k) => record[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`).join(',')}}`;
+}
+
+export type CacheMode = 'deterministic' | 'all' | 'off';
+
+/**
+ * Whether an answer may be reused. `deterministic`: embeddings always; generations only with
+ * `temperature: 0` or an integer `seed`, and one choice (`n`, `best_of` absent or 1) — anything
+ * else samples, and replaying one sample would silently remove the variety the caller asked for.
+ */
+export function isCacheable(mode: CacheMode, route: string, body: Record<string, unknown>): boolean {
+  if (mode === 'off') return false;
+  if (mode === 'all' || route === 'embeddings') return true;
+  const oneChoice = (body.n === undefined || body.n === null || body.n === 1) && (body.best_of === undefined || body.best_of === null || body.best_of === 1);
+  const fixed = body.temperature === 0 || Number.isInteger(body.seed);
+  return oneChoice && fixed;
+}
+
+/** `Cache-Control` request directives the cache honours. */
+export function cacheDirectives(header: string | undefined): { noCache: boolean; noStore: boolean } {
+  if (header === undefined) return { noCache: false, noStore: false };
+  const value = header.toLowerCase();
+  return { noCache: /(^|[\s,])no-cache($|[\s,=])/.test(value), noStore: /(^|[\s,])no-store($|[\s,])/.test(value) };
+}

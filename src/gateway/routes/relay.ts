@@ -1,0 +1,151 @@
+import { Readable } from 'node:stream';
+import type { FastifyRequest } from 'fastify';
+import type { Dispatcher } from 'undici';
+import type { AppError } from '../../shared/errors.js';
+import { gatewayError, renderError } from '../errors.js';
+import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
+import type { StreamFanout } from '../upstream/stream-fanout.js';
+import { upstreamFailure } from '../upstream/upstream-errors.js';
+import { StreamUsageScanner } from '../upstream/usage.js';
+
+type Ctx = FastifyRequest['ctx'];
+type Body = Dispatcher.ResponseData['body'];
+type Timeouts = { connectMs: number; firstByteMs: number; idleMs: number };
+
+const BLANK_LINE = Buffer.from('\n\n');
+const DONE = Buffer.from('data: [DONE]');
+
+/** Records an upstream failure (metric, context) and returns the error to answer with. */
+export function noteFailure(metrics: GatewayMetrics, timeouts: Timeouts, ctx: Ctx, err: unknown): AppError {
+  if ((err as { code?: string }).code === 'GW_UPSTREAM_BAD_RESPONSE') {
+    ctx.upstreamError = 'response_too_large';
+    metrics.upstreamErrors.inc({ kind: 'response_too_large' });
+    return err as AppError;
+  }
+  const { error, kind } = upstreamFailure(err, timeouts);
+  ctx.upstreamError = kind;
+  metrics.upstreamErrors.inc({ kind });
+  return error;
+}
+
+/** Upstream statuses the client must not see as they are (our key refused, redirects). */
+export function checkStatus(metrics: GatewayMetrics, ctx: Ctx, status: number): void {
+  if (status === 401 || status === 403) {
+    // The pod refused *our* key: a gateway/pod mismatch, not the caller's fault. Passing the
+    // 401 on would make the IDE blame its own (valid) gateway key.
+    ctx.upstreamError = 'upstream_auth';
+    metrics.upstreamErrors.inc({ kind: 'upstream_auth' });
+    throw gatewayError('GW_UPSTREAM_AUTH', "the model server refused the gateway's key; the route's pod key is out of date (run `runpod-llm status`)");
+  }
+  if (status >= 300 && status < 400) {
+    ctx.upstreamError = 'redirect';
+    metrics.upstreamErrors.inc({ kind: 'redirect' });
+    throw gatewayError('GW_UPSTREAM_BAD_RESPONSE', `the model server answered with a redirect (${status}); redirects are never followed`);
+  }
+  if (status >= 500) {
+    ctx.upstreamError = `status_${status}`;
+    metrics.upstreamErrors.inc({ kind: 'status_5xx' });
+  }
+}
+
+export async function readBounded(body: Body, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) {
+      body.destroy();
+      throw gatewayError('GW_UPSTREAM_BAD_RESPONSE', `the model server's answer is larger than ${max} bytes (upstream.max_response_bytes)`);
+    }
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+}
+
+/**
+ * vLLM answers errors as a flat `{"object":"error","message",...}`; OpenAI clients read
+ * `{"error":{...}}` and would show "(no body)". Same status, same fields, OpenAI's envelope.
+ * Anything else (already an envelope, not JSON, large) passes unchanged.
+ */
+export function toEnvelope(buf: Buffer): Buffer {
+  if (buf.length > 65_536 || buf[0] !== 0x7b) return buf;
+  try {
+    const value = JSON.parse(buf.toString('utf8')) as Record<string, unknown>;
+    if (value.object !== 'error' || typeof value.message !== 'string') return buf;
+    const error = { message: value.message, type: typeof value.type === 'string' ? value.type : 'invalid_request_error', param: typeof value.param === 'string' ? value.param : null, code: typeof value.code === 'string' ? value.code : null };
+    return Buffer.from(JSON.stringify({ error }));
+  } catch {
+    return buf;
+  }
+}
+
+/** The error event that ends a failed stream, starting on an event boundary. */
+function errorEvent(error: AppError, atBoundary: boolean): Buffer {
+  return Buffer.from(`${atBoundary ? '' : '\n\n'}data: ${JSON.stringify(renderError(error))}\n\n`);
+}
+
+/** Per-chunk bookkeeping shared by both stream paths. */
+class StreamWatch {
+  readonly scanner = new StreamUsageScanner();
+  atBoundary = true;
+  sawDone = false;
+  constructor(private readonly ctx: Ctx) {}
+  see(chunk: Buffer): void {
+    const ctx = this.ctx;
+    if (ctx.ttfbMs === undefined) ctx.ttfbMs = Number(process.hrtime.bigint() - ctx.start) / 1e6;
+    ctx.bytesOut += chunk.length;
+    this.scanner.push(chunk);
+    this.atBoundary = chunk.length >= 2 && chunk.subarray(chunk.length - 2).equals(BLANK_LINE);
+    if (!this.sawDone && chunk.indexOf(DONE) >= 0) this.sawDone = true;
+  }
+}
+
+/** Forwards SSE chunks untouched, with backpressure; on upstream failure, ends with one OpenAI error event. */
+export function relay(body: Body, metrics: GatewayMetrics, timeouts: Timeouts, ctx: Ctx, sentAt: number): Readable {
+  const watch = new StreamWatch(ctx);
+  async function* events(): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        watch.see(chunk);
+        yield chunk;
+      }
+    } catch (err) {
+      if (ctx.clientClosed) return;
+      const failure = noteFailure(metrics, timeouts, ctx, err);
+      ctx.event = 'upstream_error';
+      ctx.errorCode = failure.code;
+      yield errorEvent(failure, watch.atBoundary);
+    } finally {
+      ctx.upstreamMs = performance.now() - sentAt;
+      ctx.usage = watch.scanner.usage;
+    }
+  }
+  return Readable.from(events(), { objectMode: false, highWaterMark: 16 * 1024 });
+}
+
+/**
+ * Pumps an upstream SSE body into a fan-out (cacheable streams). The stream counts as complete,
+ * and so storable, only when it ended normally and carried `data: [DONE]`.
+ */
+export async function pumpInto(body: Body, fanout: StreamFanout, metrics: GatewayMetrics, timeouts: Timeouts, ctx: Ctx, sentAt: number): Promise<void> {
+  const watch = new StreamWatch(ctx);
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      watch.see(chunk);
+      fanout.push(chunk);
+    }
+    fanout.finish(watch.sawDone);
+  } catch (err) {
+    if (ctx.clientClosed && (err as { name?: string }).name === 'AbortError') {
+      fanout.finish(false);
+    } else {
+      const failure = noteFailure(metrics, timeouts, ctx, err);
+      ctx.event = 'upstream_error';
+      ctx.errorCode = failure.code;
+      fanout.finish(false, errorEvent(failure, watch.atBoundary));
+    }
+  } finally {
+    ctx.upstreamMs = performance.now() - sentAt;
+    ctx.usage = watch.scanner.usage;
+  }
+}

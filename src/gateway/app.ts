@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { installJsonParser } from './body-parser.js';
+import { createClientErrorHandler, createConnectHandler } from './client-error.js';
 import type { CacheStore } from './cache/cache-store.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import './context.js';
@@ -69,6 +70,7 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
   const pools = new UpstreamPools({ connections: config.upstream.connections, connectTimeoutMs: config.upstream.connect_timeout_ms });
   const prefix = randomBytes(3).toString('hex');
   let counter = 0;
+  const rawErrorDeps = { logger, metrics, headers: securityHeaders(deps.tls !== undefined) };
 
   const app = Fastify({
     logger: false,
@@ -79,7 +81,9 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     serverFactory: (handler) => createNodeServer(handler, config, deps.tls),
+    clientErrorHandler: createClientErrorHandler(rawErrorDeps),
   });
+  app.server.on('connect', createConnectHandler(rawErrorDeps));
   app.decorateRequest('ctx', null as never);
   app.decorateRequest('rawBody', undefined);
   installJsonParser(app, config.max_request_size);

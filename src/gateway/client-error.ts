@@ -1,0 +1,78 @@
+import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { typeForStatus } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { GatewayMetrics } from './metrics/gateway-metrics.js';
+
+/**
+ * Answers for what never becomes a Fastify request: bytes Node's HTTP parser refuses (request
+ * smuggling shapes such as Content-Length with Transfer-Encoding, duplicate Content-Length,
+ * obs-fold, bare CR, unknown methods), headers over the size limit, clients too slow to finish
+ * their request, and CONNECT (Node hands those sockets to a 'connect' listener or drops them).
+ *
+ * Fastify's default answer has its own body shape and no security headers; here every such
+ * answer is the OpenAI envelope with the same security headers as any other response, and one
+ * security event line (client IP and the parser's error code; never the raw bytes, which may
+ * hold an Authorization header).
+ */
+export interface ClientErrorDeps {
+  logger: Logger;
+  metrics: GatewayMetrics;
+  headers: Readonly<Record<string, string>>;
+}
+
+interface Answer {
+  status: number;
+  code: string;
+  message: string;
+  event: string;
+}
+
+function classify(err: NodeJS.ErrnoException): Answer {
+  switch (err.code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return { status: 408, code: 'request_timeout', message: 'the request was not received in time (headers_timeout_ms / request_timeout_ms)', event: 'request_timeout' };
+    case 'HPE_HEADER_OVERFLOW':
+      return { status: 431, code: 'request_header_fields_too_large', message: 'the request line and headers are larger than the gateway accepts (16 KiB)', event: 'request_too_large' };
+    default:
+      return { status: 400, code: 'malformed_request', message: 'the request is not valid HTTP/1.1 (refused by the parser)', event: 'invalid_input' };
+  }
+}
+
+/** Serialises one complete error response; `Connection: close` because the socket ends next. */
+function rawResponse(deps: ClientErrorDeps, answer: Omit<Answer, 'event'>, extra: Record<string, string> = {}): string {
+  const body = JSON.stringify({ error: { message: answer.message, type: typeForStatus(answer.status), param: null, code: answer.code } });
+  const headers = { ...deps.headers, ...extra, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
+  let head = `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? ''}\r\n`;
+  for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
+  return `${head}\r\n${body}`;
+}
+
+/** Fastify's `clientErrorHandler` (called with the server's socket). */
+export function createClientErrorHandler(deps: ClientErrorDeps) {
+  return function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const answer = classify(err);
+    deps.metrics.requests.inc({ route: 'other', status: String(answer.status) });
+    const ip = (socket as Duplex & { remoteAddress?: string }).remoteAddress;
+    deps.logger.warn({ event: answer.event, ip, status: answer.status, code: answer.code, parserCode: err.code }, 'security event');
+    // A response already under way (its headers sent) must not get a second status line in the
+    // middle of its body: Node's own handler checks the same before answering.
+    const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (socket.writable && inFlight?.headersSent !== true) socket.write(rawResponse(deps, answer));
+    socket.destroy();
+  };
+}
+
+/** The server's 'connect' listener: CONNECT is not a proxy method here; answer 405 and close. */
+export function createConnectHandler(deps: ClientErrorDeps) {
+  return function onConnect(req: IncomingMessage, socket: Duplex): void {
+    socket.on('error', () => undefined);
+    deps.metrics.requests.inc({ route: 'other', status: '405' });
+    deps.logger.warn({ event: 'invalid_input', ip: req.socket.remoteAddress, method: 'CONNECT', status: 405, code: 'method_not_allowed' }, 'security event');
+    const answer = { status: 405, code: 'method_not_allowed', message: 'method CONNECT is not allowed; the gateway is not a proxy' };
+    if (socket.writable) socket.end(rawResponse(deps, answer, { allow: 'GET, POST, OPTIONS' }));
+    else socket.destroy();
+  };
+}

@@ -27,7 +27,8 @@ export function upstreamFailure(err: unknown, timeouts: { connectMs: number; fir
     case 'UND_ERR_CLOSED':
       return { kind: 'connection_lost', error: gatewayError('GW_UPSTREAM_UNAVAILABLE', 'the connection to the model server broke before the answer was complete') };
     default:
-      if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_INFO') {
+      // undici 7's HTTPParserError carries no `code` (only its name), so both are checked.
+      if (code.startsWith('HPE_') || (err as { name?: string }).name === 'HTTPParserError' || code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_INFO') {
         return { kind: 'bad_response', error: gatewayError('GW_UPSTREAM_BAD_RESPONSE', 'the model server sent a malformed response') };
       }
       return { kind: 'other', error: gatewayError('GW_UPSTREAM_UNAVAILABLE', 'the request to the model server failed') };

@@ -50,7 +50,9 @@ function fromZod(error: z.ZodError): AppError {
   const issue = error.issues[0];
   if (issue === undefined) return gatewayError('GW_INVALID_REQUEST', 'invalid request');
   const param = formatPath(issue.path);
-  const what = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : `is invalid: ${issue.message}`;
+  // zod 4 leaves `issue.input` out unless asked to, so "missing" is read from its message.
+  const missing = issue.code === 'invalid_type' && / received undefined$/.test(issue.message);
+  const what = missing ? 'is required' : `is invalid: ${issue.message}`;
   return gatewayError('GW_INVALID_REQUEST', `'${param}' ${what}`, { param });
 }
 

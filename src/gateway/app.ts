@@ -15,12 +15,13 @@ import { gatewayError } from './errors.js';
 import { createHealthProbe, type HealthProbe } from './health-probe.js';
 import { authHook, clientLimitHook, errorHandler, type HookDeps, startHook } from './hooks.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics/gateway-metrics.js';
+import { RecentStats } from './metrics/recent-stats.js';
 import { createKeyVerifier } from './middleware/auth.js';
 import { securityHeaders } from './middleware/security-headers.js';
 import type { LimiterStore } from './rate-limit/limiter-store.js';
 import { MemorySlidingLogStore } from './rate-limit/memory-store.js';
 import { createProxyHandler, type ProxyDeps } from './routes/proxy.js';
-import { healthHandler, metricsHandler } from './routes/status.js';
+import { debugCacheHandler, healthHandler, metricsHandler } from './routes/status.js';
 import { UpstreamPools } from './upstream/pools.js';
 import type { RouteSource } from './upstream/route-source.js';
 import type { UsageSink } from './usage-recorder.js';
@@ -43,6 +44,8 @@ export interface GatewayAppDeps {
   usage?: UsageSink;
   /** A cache store to use instead of the configured one (tests, a shared Redis store). */
   cacheStore?: CacheStore;
+  /** The manager's view of the pod (status, GPU, cost, time left) for the dashboard, when known. */
+  podInfo?: () => unknown;
 }
 
 export interface GatewayApp {
@@ -88,6 +91,8 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
   app.decorateRequest('rawBody', undefined);
   installJsonParser(app, config.max_request_size);
 
+  const recent = new RecentStats();
+  const startedAt = clock.now();
   const hookDeps: HookDeps = {
     clock,
     logger,
@@ -98,6 +103,7 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
     headers: securityHeaders(deps.tls !== undefined),
     verify: config.auth === 'none' ? undefined : createKeyVerifier(deps.keys),
     usage: deps.usage,
+    recent,
   };
   app.addHook('onRequest', startHook(hookDeps));
   await app.register(cors, {
@@ -133,8 +139,12 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
   app.post('/v1/completions', { config: { ...api, label: 'completions' }, onRequest: auth }, createProxyHandler(proxyDeps, '/completions', 'completions'));
   app.post('/v1/embeddings', { config: { ...api, label: 'embeddings' }, onRequest: auth }, createProxyHandler(proxyDeps, '/embeddings', 'embeddings'));
   app.get('/v1/models', { config: { ...api, label: 'models' }, onRequest: auth }, createProxyHandler(proxyDeps, '/models', undefined));
-  app.get('/health', { config: { kind: 'health', label: 'health' } }, healthHandler({ probe, startedAt: clock.now(), now: () => clock.now() }));
-  app.get('/metrics', { config: { kind: 'metrics', label: 'metrics' }, onRequest: config.metrics_require_auth ? auth : [] }, metricsHandler(metrics));
+  app.get('/health', { config: { kind: 'health', label: 'health' } }, healthHandler({ probe, startedAt, now: () => clock.now() }));
+  const statsDeps = { metrics, recent, cache, startedAt, now: () => clock.now(), ...(deps.podInfo === undefined ? {} : { pod: deps.podInfo }) };
+  app.get('/metrics', { config: { kind: 'metrics', label: 'metrics' }, onRequest: config.metrics_require_auth ? auth : [] }, metricsHandler(statsDeps));
+  if (config.enable_profiling && config.auth === 'keys') {
+    app.get('/debug/cache', { config: { kind: 'metrics', label: 'debug' }, onRequest: auth }, debugCacheHandler(cache));
+  }
 
   if (deps.probe ?? true) app.addHook('onReady', async () => probe.start());
   app.addHook('onClose', async () => {

@@ -9,6 +9,7 @@ import type { AuthResult } from './middleware/auth.js';
 import { clientKey } from './rate-limit/client-key.js';
 import { rateLimitHeaders } from './rate-limit/headers.js';
 import type { LimiterStore, RateDecision } from './rate-limit/limiter-store.js';
+import type { RecentStats } from './metrics/recent-stats.js';
 import type { UsageSink } from './usage-recorder.js';
 
 /**
@@ -27,6 +28,7 @@ export interface HookDeps {
   verify: ((authorization: string | undefined) => AuthResult) | undefined;
   /** Where forwarded requests are counted for the watchdog (absent: not recorded). */
   usage: UsageSink | undefined;
+  recent: RecentStats;
 }
 
 export function startHook(deps: HookDeps) {
@@ -113,7 +115,7 @@ export function errorHandler(deps: Pick<HookDeps, 'logger'>) {
 }
 
 /** One access line per request; a security event line when the request raised one. */
-function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics' | 'usage' | 'clock'>) {
+function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics' | 'usage' | 'clock' | 'recent'>) {
   return function finish(request: FastifyRequest, reply: FastifyReply): void {
     const ctx = request.ctx;
     deps.metrics.inFlight.dec();
@@ -127,6 +129,8 @@ function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics' | 'usage' | 'cl
       deps.metrics.overhead.observe({ route }, Math.max(0, totalMs - ctx.upstreamMs) / 1000);
     }
     if (ctx.ttfbMs !== undefined) deps.metrics.ttfb.observe({ route }, ctx.ttfbMs / 1000);
+    // The dashboard's view is about the API, not about its own polling of /metrics and /health.
+    if (request.routeOptions.config.kind === 'api' || route === 'other') deps.recent.record(deps.clock.now(), totalMs, ctx.ttfbMs, status);
     if (ctx.routeId !== undefined) deps.usage?.record(ctx.routeId, deps.clock.now(), ctx.usage?.promptTokens ?? 0, ctx.usage?.completionTokens ?? 0);
     if (ctx.usage !== undefined) {
       deps.metrics.tokens.inc({ type: 'prompt' }, ctx.usage.promptTokens);
@@ -151,6 +155,7 @@ function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics' | 'usage' | 'cl
     });
     if (ctx.event !== undefined) {
       const line = { event: ctx.event, reqId: request.id, ip: request.ip, userAgent: cleanForLog(request.headers['user-agent']), path, method: request.method, status, code: ctx.errorCode, upstream: ctx.upstreamError };
+      deps.recent.securityEvent({ at: new Date(deps.clock.now()).toISOString(), event: ctx.event, ip: request.ip, path, status, code: ctx.errorCode, userAgent: line.userAgent });
       if (ctx.event === 'server_error') deps.logger.error(line, 'security event');
       else deps.logger.warn(line, 'security event');
     }

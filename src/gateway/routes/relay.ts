@@ -43,7 +43,9 @@ export function checkStatus(metrics: GatewayMetrics, ctx: Ctx, status: number): 
     throw gatewayError('GW_UPSTREAM_BAD_RESPONSE', `the model server answered with a redirect (${status}); redirects are never followed`);
   }
   if (status >= 500) {
+    // Passed through unchanged, but it is still an upstream failure worth an event.
     ctx.upstreamError = `status_${status}`;
+    ctx.event = 'upstream_error';
     metrics.upstreamErrors.inc({ kind: 'status_5xx' });
   }
 }

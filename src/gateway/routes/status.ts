@@ -1,6 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { HealthProbe } from '../health-probe.js';
-import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
+import type { ResponseCache } from '../cache/response-cache.js';
+import { gatewayError } from '../errors.js';
+import { jsonStats, type StatsDeps } from '../metrics/json-stats.js';
 
 /**
  * `/health`: the gateway's real state — uptime, each upstream's last probe, and the caller's own
@@ -32,10 +34,33 @@ export function healthHandler(deps: { probe: HealthProbe; startedAt: number; now
   };
 }
 
-/** `/metrics`: Prometheus text exposition format. */
-export function metricsHandler(metrics: GatewayMetrics) {
-  return async function metricsRoute(_request: FastifyRequest, reply: FastifyReply) {
-    const text = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(text);
+/**
+ * `/metrics`: Prometheus text exposition format; `?format=json` or `Accept: application/json`
+ * gives the seed's JSON view (the dashboard reads it).
+ */
+export function metricsHandler(deps: StatsDeps) {
+  return async function metricsRoute(request: FastifyRequest, reply: FastifyReply) {
+    const query = request.query as { format?: string };
+    const accept = request.headers.accept ?? '';
+    if (query.format === 'json' || (query.format === undefined && /application\/json/i.test(accept) && !/text\/plain|openmetrics/i.test(accept))) {
+      return reply.send(await jsonStats(deps));
+    }
+    if (query.format !== undefined && query.format !== 'prometheus') {
+      throw gatewayError('GW_INVALID_REQUEST', `unknown format ${JSON.stringify(query.format.slice(0, 40))}: use json or prometheus`, { param: 'format' });
+    }
+    const text = await deps.metrics.registry.metrics();
+    return reply.type(deps.metrics.registry.contentType).send(text);
+  };
+}
+
+/**
+ * `/debug/cache` (only with `enable_profiling`, only with a gateway key): what the cache holds,
+ * described — entry count, bytes, and per entry a key prefix, size, age and hits. Never content.
+ */
+export function debugCacheHandler(cache: ResponseCache | undefined) {
+  return async function debugCache(_request: FastifyRequest, reply: FastifyReply) {
+    if (cache === undefined) return reply.send({ mode: 'off', entries: 0, bytes: 0, items: [] });
+    const stats = cache.store.stats();
+    return reply.send({ mode: cache.mode, entries: stats.entries, bytes: stats.bytes, evictions: stats.evictions, items: cache.store.list(200).map((e) => ({ key_prefix: e.keyPrefix, kind: e.kind, bytes: e.bytes, age_s: Math.round(e.ageMs / 1000), hits: e.hits })) });
   };
 }

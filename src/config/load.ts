@@ -37,7 +37,7 @@ export interface LoadOptions {
   cwd?: string;
 }
 
-type Kind = 'string' | 'int' | 'bool' | 'list';
+type Kind = 'string' | 'int' | 'number' | 'bool' | 'list';
 
 /** Environment variables → config paths. The seed's names are kept. */
 export const ENV_VARS: ReadonlyArray<readonly [string, string, Kind]> = [
@@ -218,6 +218,8 @@ function convert(value: string, kind: Kind): unknown {
       return value;
     case 'int':
       return /^\d+$/.test(value.trim()) ? Number(value.trim()) : undefined;
+    case 'number':
+      return /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value.trim()) : undefined;
     case 'bool':
       if (/^(1|true|yes|on)$/i.test(value.trim())) return true;
       if (/^(0|false|no|off)$/i.test(value.trim())) return false;
@@ -228,7 +230,7 @@ function convert(value: string, kind: Kind): unknown {
 }
 
 function kindName(kind: Kind): string {
-  return { string: 'a string', int: 'a whole number', bool: 'a boolean (true/false)', list: 'a comma-separated list' }[kind];
+  return { string: 'a string', int: 'a whole number', number: 'a number', bool: 'a boolean (true/false)', list: 'a comma-separated list' }[kind];
 }
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseDuration, parseOptionalDuration } from '../shared/duration.js';
 
 /**
  * The one configuration schema: file (`runpod-llm.json`) + environment + flags are merged into
@@ -30,6 +31,86 @@ export const upstreamSchema = z.strictObject({
   /** Where the route source reads routes from: a static URL, or the manager's state. */
   source: z.enum(['auto', 'static', 'state']).default('auto'),
 });
+
+/** A duration with its unit (`30s`, `15m`, `1h30m`); a bare number is refused (seconds or minutes?). */
+const duration = z.string().transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} is not a duration: use a number with a unit, e.g. "90s", "15m", "1h30m"` });
+    return z.NEVER;
+  }
+  return ms;
+});
+/** A duration, or `off` (also JSON null) for no limit. */
+const optionalDuration = z.union([z.string(), z.null()]).transform((value, ctx) => {
+  if (value === null) return null;
+  const ms = parseOptionalDuration(value);
+  if (ms === undefined || (ms !== null && ms <= 0)) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} is not a duration: use e.g. "15m" or "1h", or "off" for no limit` });
+    return z.NEVER;
+  }
+  return ms;
+});
+const usd = z.number().positive().nullable();
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
+
+/** vLLM images are pinned: `latest` changes under a running setup and breaks it without a trace. */
+const vllmImage = z
+  .string()
+  .regex(/^[\w.\-/]+:[\w.\-]+$/, 'must be an image with a pinned tag, e.g. "vllm/vllm-openai:v0.11.0"')
+  .refine((image) => !image.endsWith(':latest'), 'pin a version tag: "latest" changes under you');
+
+/** Names that go into the pod's command line: no spaces or shell metacharacters. */
+const modelName = z.string().regex(/^[\w.\-/:@]+$/, 'letters, digits and . _ - / : @ only (it becomes a vLLM argument)');
+
+/**
+ * The pod manager (`up`, `down`, `status`, `watch`, `catalog`). Durations are strings with units.
+ * RUNPOD_API_KEY and HF_TOKEN are never here: they come from the environment only.
+ */
+export const managerSchema = z.strictObject({
+  /** Hugging Face model id vLLM serves. */
+  model: modelName.default('Qwen/Qwen2.5-Coder-7B-Instruct'),
+  /** The name clients use (`--served-model-name`); default: the model id. */
+  served_model_name: modelName.optional(),
+  /** GPU type ids to try in order (RunPod ids, see `runpod-llm catalog`); empty: cheapest that fits. */
+  gpu_types: z.array(z.string().min(1)).default([]),
+  gpu_count: z.number().int().min(1).max(8).default(1),
+  /** VRAM the model needs across the pod's GPUs, when the catalog chooses. */
+  min_vram_gb: z.number().min(0).default(24),
+  cloud: z.enum(['SECURE', 'COMMUNITY']).default('SECURE'),
+  /** Terminate the run this long after `up` (RunPod's own timers are not enforced). */
+  runtime_limit: optionalDuration.default(2 * HOUR),
+  /** No gateway request for this long → idle_action. */
+  idle_limit: optionalDuration.default(15 * MINUTE),
+  /** terminate (default: a stopped pod can come back without GPUs) or stop (keeps the volume). */
+  idle_action: z.enum(['stop', 'terminate']).default('terminate'),
+  /** USD caps: this run, each UTC day, each UTC month (null: none). */
+  budget_usd: usd.default(null),
+  daily_budget_usd: usd.default(null),
+  monthly_budget_usd: usd.default(null),
+  /** Image pull + model download + load; a fresh host can take many minutes. */
+  readiness_timeout: duration.default(20 * MINUTE),
+  readiness_poll: duration.default(5_000),
+  vllm_image: vllmImage.default('vllm/vllm-openai:v0.11.0'),
+  max_model_len: z.number().int().min(256).default(16_384),
+  gpu_memory_utilization: z.number().min(0.1).max(0.99).default(0.9),
+  /** Container disk (GB). */
+  container_disk_gb: z.number().int().min(5).default(40),
+  /** Pod volume at /workspace for the Hugging Face cache (GB; 0: none, every start downloads again). */
+  volume_gb: z.number().int().min(0).default(60),
+  runpod_api_url: z.url({ protocol: /^https?$/ }).default('https://api.runpod.io'),
+  /** How pods are reached; `{podId}` and `{port}` are substituted. */
+  pod_url_template: z
+    .string()
+    .regex(/^https?:\/\/.*\{podId\}/, 'must be an http(s) URL containing {podId} (and usually {port})')
+    .default('https://{podId}-{port}.proxy.runpod.net'),
+  /** `watch --loop` pass interval. */
+  watch_interval: duration.default(30_000),
+  /** A recreated pod gets at least this much runtime (the seed's 5 minutes). */
+  min_recreate_runtime: duration.default(5 * MINUTE),
+});
+export type ManagerConfig = z.infer<typeof managerSchema>;
 
 export const configSchema = z.strictObject({
   proxy_host: z.string().min(1).default('127.0.0.1'),

@@ -191,11 +191,13 @@ export function markPodReady(db: StateDb, podId: string, at: number = db.clock.n
  * is retried by the next watchdog pass instead of forgotten.
  */
 export function setPodDesired(db: StateDb, podId: string, desired: PodDesired, reason?: string): void {
-  db.stmt('UPDATE pods SET desired = ?, end_reason = coalesce(?, end_reason) WHERE pod_id = ?').run(
-    desired,
-    reason ?? null,
-    podId,
-  );
+  // Wanted running again (a stopped pod resumed): the reason it was stopped no longer applies,
+  // and would otherwise become its end reason later (markPodEnded keeps an existing reason).
+  db.stmt(
+    `UPDATE pods SET desired = @desired,
+       end_reason = CASE WHEN @desired = 'running' THEN @reason ELSE coalesce(@reason, end_reason) END
+     WHERE pod_id = @podId`,
+  ).run({ desired, reason: reason ?? null, podId });
 }
 
 /** The pod is gone on RunPod (terminated, replaced, or vanished). */

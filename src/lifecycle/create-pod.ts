@@ -1,0 +1,97 @@
+import { isRunPodError } from '../runpod/errors.js';
+import { AppError } from '../shared/errors.js';
+import { appendAudit } from '../state/audit.js';
+import { insertPod, newPodName, type PodRow } from '../state/pods.js';
+import type { RunRow } from '../state/runs.js';
+import type { GpuCandidate } from './gpu-choice.js';
+import type { ManagerDeps } from './manager-deps.js';
+import { buildCreateRequest, newPodKey } from './pod-recipe.js';
+import type { RunSettings } from './run-settings.js';
+
+export interface CreateForRunOptions {
+  run: RunRow;
+  settings: RunSettings;
+  /** GPU types to try, in order. RunPod v2 never falls back by itself (CONTRACT.md). */
+  candidates: ReadonlyArray<Pick<GpuCandidate, 'id' | 'pricePerHr'>>;
+  /** Runtime granted to this pod from its creation (null: the run's limit alone). */
+  runtimeLimitMs: number | null;
+  /** The dead pod this one replaces (recreate). */
+  replaces?: PodRow;
+  /** Human progress ("no capacity for X, trying Y"). */
+  onStep?: (text: string) => void;
+}
+
+export interface CreatedPod {
+  row: PodRow;
+  /** RunPod answered 5xx but had created the pod: found by its unique name, not duplicated. */
+  adopted: boolean;
+  /** GPU types that had no capacity before this one. */
+  noCapacity: string[];
+}
+
+/**
+ * Creates the run's pod on the first GPU type with capacity and records it (with its fresh vLLM
+ * key) before anything else can happen to it. Moves to the next type only on RunPod's
+ * no-capacity answer; any other failure stops here, since trying elsewhere would not fix it.
+ *
+ * @example
+ *   const { row } = await createPodForRun(deps, { run, settings, candidates: plan.candidates, runtimeLimitMs: settings.runtimeLimitMs });
+ */
+export async function createPodForRun(deps: ManagerDeps, options: CreateForRunOptions): Promise<CreatedPod> {
+  const { run, settings, replaces } = options;
+  const noCapacity: string[] = [];
+  for (const candidate of options.candidates) {
+    const name = newPodName();
+    const apiKey = newPodKey();
+    const request = buildCreateRequest(settings, { name, gpuId: candidate.id, apiKey, hfToken: deps.hfToken });
+    let outcome;
+    try {
+      outcome = await deps.api.createPodDetailed(request);
+    } catch (err) {
+      if (!isRunPodError(err, 'RUNPOD_NO_CAPACITY')) throw err;
+      noCapacity.push(candidate.id);
+      appendAudit(deps.state, { action: 'no_capacity', reason: 'create', details: { gpu: candidate.id, name } });
+      options.onStep?.(`no capacity for ${candidate.id}${options.candidates.length > noCapacity.length ? ', trying the next GPU type' : ''}`);
+      continue;
+    }
+    const { pod, adopted } = outcome;
+    const now = deps.clock.now();
+    const row = insertPod(deps.state, {
+      podId: pod.id,
+      name,
+      runId: run.runId,
+      gpuTypeId: candidate.id,
+      gpuCount: settings.gpuCount,
+      cloud: settings.cloud,
+      costPerHr: pod.cost > 0 ? pod.cost : candidate.pricePerHr,
+      model: settings.model,
+      status: pod.status,
+      createdAt: now,
+      runtimeLimitMs: options.runtimeLimitMs,
+      idleLimitMs: settings.idleLimitMs,
+      idleAction: settings.idleAction,
+      budgetUsd: run.budgetUsd,
+      apiKey,
+      ...(replaces === undefined ? {} : { replacesPodId: replaces.podId, restarts: replaces.restarts + 1 }),
+    });
+    appendAudit(deps.state, {
+      action: 'create',
+      reason: replaces === undefined ? 'up' : 'recreate',
+      podId: pod.id,
+      details: {
+        name,
+        gpu: candidate.id,
+        costPerHr: row.costPerHr,
+        adopted,
+        attempts: outcome.attempts,
+        runtimeLimitMs: options.runtimeLimitMs,
+        ...(replaces === undefined ? {} : { replaces: replaces.podId }),
+      },
+    });
+    deps.logger.info({ podId: pod.id, name, gpu: candidate.id, adopted }, adopted ? 'pod created (adopted after a failed create)' : 'pod created');
+    return { row, adopted, noCapacity };
+  }
+  throw new AppError('RUNPOD_NO_CAPACITY', `RunPod has no capacity for any GPU type tried (${noCapacity.join(', ') || 'none'})`, {
+    hint: 'try other GPU types (--gpu ID, see `runpod-llm catalog`), a lower --min-vram, the other --cloud, or again in a few minutes',
+  });
+}

@@ -1,0 +1,52 @@
+import { isAppError } from '../shared/errors.js';
+import { appendAudit } from '../state/audit.js';
+import { listActivePods, markPodReady } from '../state/pods.js';
+import { upsertRoute } from '../state/routes.js';
+import type { RunRow } from '../state/runs.js';
+import type { LivePod } from './decide.js';
+import type { ManagerDeps } from './manager-deps.js';
+import { probeReadiness } from './readiness.js';
+import { podUrl, type RunSettings } from './run-settings.js';
+import { abandonPod } from './up.js';
+import type { ActionResult } from './watchdog.js';
+
+/**
+ * Pods the watchdog created (recreate after a death) are not waited for inside the pass: each
+ * pass probes them once. Ready → route written (the gateway picks it up within a second);
+ * past the readiness timeout, or failed for good → terminated, as `up` would.
+ */
+export async function checkPendingPods(
+  deps: ManagerDeps,
+  input: { run: RunRow; settings: RunSettings; live: Map<string, LivePod | 'not_found'>; kept: Set<string> },
+): Promise<{ results: ActionResult[]; waiting: number }> {
+  const { state, clock } = deps;
+  const results: ActionResult[] = [];
+  let waiting = 0;
+  const starting = listActivePods(state, input.run.runId).filter((p) => p.desired === 'running' && p.readyAt === null && input.kept.has(p.podId));
+  for (const pod of starting) {
+    const url = podUrl(input.settings.podUrlTemplate, pod.podId);
+    const target = { podId: pod.podId, podUrl: url, apiKey: pod.apiKey, model: input.settings.servedModelName };
+    try {
+      const outcome = await probeReadiness({ api: deps.api, fetch: deps.fetch, ...(deps.signal === undefined ? {} : { signal: deps.signal }) }, target);
+      if (outcome.ready) {
+        const now = clock.now();
+        markPodReady(state, pod.podId, now);
+        upsertRoute(state, { routeId: pod.podId, podId: pod.podId, baseUrl: `${url}/v1`, apiKey: pod.apiKey, model: input.settings.servedModelName, ready: true });
+        appendAudit(state, { action: 'ready', reason: 'readiness', podId: pod.podId, details: { afterMs: now - pod.createdAt } });
+        results.push({ action: { type: 'route_ready', podId: pod.podId }, ok: true, note: `${pod.podId} ready, routed` });
+        continue;
+      }
+      if (clock.now() - pod.createdAt >= input.settings.readinessTimeoutMs) {
+        await abandonPod(deps, pod, 'readiness_timeout');
+        results.push({ action: { type: 'readiness_failed', podId: pod.podId, reason: 'readiness_timeout' }, ok: true, note: `${pod.podId} not ready in time (${outcome.waitingFor}); terminated` });
+        continue;
+      }
+      waiting++;
+    } catch (err) {
+      if (!isAppError(err) || err.code !== 'LIFECYCLE_POD_FAILED') throw err;
+      await abandonPod(deps, pod, 'pod_failed');
+      results.push({ action: { type: 'readiness_failed', podId: pod.podId, reason: 'pod_failed' }, ok: true, note: err.message });
+    }
+  }
+  return { results, waiting };
+}

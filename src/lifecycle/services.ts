@@ -1,0 +1,165 @@
+import { statSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { AppError } from '../shared/errors.js';
+import { readTextIfExists, writePrivateFile } from '../shared/secret-file.js';
+import { logFile, logTail, readDaemon, type SelfCommand, startDaemon } from './daemons.js';
+
+/**
+ * Starting (or finding) the two daemons `up` leaves behind: the gateway, which must never hold
+ * the RunPod key (a leaked gateway must not be able to create pods and spend money), and the
+ * watchdog loop, which needs it.
+ */
+
+/** Never handed to the gateway: RunPod and Hugging Face secrets, and a static upstream that would bypass the state's routes. */
+export const GATEWAY_WITHHELD_ENV = ['RUNPOD_API_KEY', 'HF_TOKEN', 'UPSTREAM_URL', 'UPSTREAM_API_KEY', 'RUNPOD_ENDPOINT'] as const;
+
+export function gatewayEnv(env: NodeJS.ProcessEnv, settings: { home: string; host: string; port: number }): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env, RUNPOD_LLM_HOME: settings.home, HOST: settings.host, PORT: String(settings.port) };
+  for (const name of GATEWAY_WITHHELD_ENV) delete out[name];
+  return out;
+}
+
+export function gatewayUrlFile(home: string): string {
+  return join(home, 'gateway.url');
+}
+
+export function readGatewayUrl(home: string): string | undefined {
+  return readTextIfExists(gatewayUrlFile(home))?.trim() || undefined;
+}
+
+/** The address local clients use for a gateway bound to `host` (a wildcard bind answers on loopback). */
+export function clientHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '::1';
+  return host;
+}
+
+/**
+ * Fails with GW_PORT_IN_USE when the gateway could not bind; `up` checks this before creating a
+ * pod, so a taken port never leaves a billing pod without its gateway. Port 0 picks a free one.
+ */
+export async function reservePort(host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(
+        err.code === 'EADDRINUSE' || err.code === 'EACCES'
+          ? new AppError('GW_PORT_IN_USE', `port ${port} on ${host} is already in use, so the gateway could not start there`, { hint: 'stop what uses it, or set another port (PORT, or proxy_port in runpod-llm.json)' })
+          : err,
+      );
+    });
+    server.listen(port, host, () => {
+      const chosen = (server.address() as { port: number }).port;
+      server.close(() => resolve(chosen));
+    });
+  });
+}
+
+export interface GatewayService {
+  url: string;
+  pid: number;
+  reused: boolean;
+  log: string;
+}
+
+export interface EnsureGatewayOptions {
+  home: string;
+  host: string;
+  /** 0: a free port. */
+  port: number;
+  https: boolean;
+  self: SelfCommand;
+  env: NodeJS.ProcessEnv;
+  startTimeoutMs?: number;
+}
+
+/** Reuses a running gateway of this home, or starts one and waits until it accepts connections. */
+export async function ensureGateway(options: EnsureGatewayOptions): Promise<GatewayService> {
+  const { home } = options;
+  const running = readDaemon(home, 'gateway');
+  const known = readGatewayUrl(home);
+  if (running?.running === true && known !== undefined) return { url: known, pid: running.pid, reused: true, log: logFile(home, 'gateway') };
+
+  const port = await reservePort(options.host, options.port);
+  const started = startDaemon({ home, name: 'gateway', self: options.self, args: ['gateway'], env: gatewayEnv(options.env, { home, host: options.host, port }) });
+  const host = clientHost(options.host);
+  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+  let exitCode: number | null | undefined;
+  void started.exited.then((code) => {
+    exitCode = code;
+  });
+  for (;;) {
+    if (exitCode !== undefined) {
+      throw new AppError('GW_START_FAILED', `the gateway exited at start (code ${String(exitCode)}): ${logTail(started.log, 3).replace(/\n/g, ' | ')}`, {
+        hint: `see ${started.log}; the pod is up and watched: fix the cause and run \`runpod-llm up\` again to start the gateway`,
+      });
+    }
+    if (await accepts(host, port)) break;
+    if (Date.now() > deadline) {
+      throw new AppError('GW_START_FAILED', `the gateway did not listen on ${host}:${port} within ${Math.round((options.startTimeoutMs ?? 30_000) / 1000)} s`, {
+        hint: `see ${started.log}; run \`runpod-llm up\` again to retry (the pod is kept)`,
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const url = `${options.https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/v1`;
+  writePrivateFile(gatewayUrlFile(home), `${url}\n`);
+  return { url, pid: started.pid, reused: false, log: started.log };
+}
+
+export interface WatchdogService {
+  pid: number;
+  reused: boolean;
+  log: string;
+}
+
+/**
+ * Reuses a running watchdog loop, or starts one and waits for its "watchdog started" line, so a
+ * pod is never left believed-watched when the loop died at start.
+ */
+export async function ensureWatchdog(options: { home: string; self: SelfCommand; env: NodeJS.ProcessEnv; intervalMs: number; startTimeoutMs?: number }): Promise<WatchdogService> {
+  const { home } = options;
+  const running = readDaemon(home, 'watchdog');
+  if (running?.running === true) return { pid: running.pid, reused: true, log: logFile(home, 'watchdog') };
+  const log = logFile(home, 'watchdog');
+  const offset = sizeOf(log);
+  const started = startDaemon({ home, name: 'watchdog', self: options.self, args: ['watch', '--loop', '--interval', `${options.intervalMs}ms`], env: { ...options.env, RUNPOD_LLM_HOME: home } });
+  let exitCode: number | null | undefined;
+  void started.exited.then((code) => {
+    exitCode = code;
+  });
+  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+  for (;;) {
+    const text = (readTextIfExists(log) ?? '').slice(offset);
+    if (text.includes('watchdog started')) return { pid: started.pid, reused: false, log };
+    if (exitCode !== undefined) {
+      throw new AppError('LIFECYCLE_WATCHDOG_FAILED', `the watchdog exited at start (code ${String(exitCode)}): ${logTail(log, 3).replace(/\n/g, ' | ')}`, {
+        hint: `see ${log}; until a watchdog runs, only \`runpod-llm watch\` from cron enforces the limits`,
+      });
+    }
+    if (Date.now() > deadline) {
+      throw new AppError('LIFECYCLE_WATCHDOG_FAILED', 'the watchdog did not report its start in time', { hint: `see ${log}` });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}

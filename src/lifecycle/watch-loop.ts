@@ -1,0 +1,55 @@
+import { isAppError } from '../shared/errors.js';
+import { acquireLock } from '../state/lock.js';
+import type { ManagerDeps } from './manager-deps.js';
+import { watchOnce, type WatchOptions, type WatchReport } from './watchdog.js';
+
+export interface WatchLoopOptions extends WatchOptions {
+  home: string;
+  /** Faster passes while a pod is starting, so its route appears soon after it is ready. */
+  pendingIntervalMs?: number;
+  onReport?: (report: WatchReport) => void;
+}
+
+/**
+ * `watch --loop`: a pass, then sleep, until SIGTERM or until there is nothing left to watch (no
+ * active run, no pod). Each pass takes the manager lock; when another manager holds it (`up`
+ * waiting for readiness, `down`) the pass is skipped, never forced.
+ *
+ * @example
+ *   const why = await runWatchLoop(deps, { home, intervalMs: 30_000, reap: false, fallback });
+ */
+export async function runWatchLoop(deps: ManagerDeps, options: WatchLoopOptions): Promise<'nothing_to_watch' | 'stopped'> {
+  const { logger } = deps;
+  for (;;) {
+    let report: WatchReport | undefined;
+    let release: (() => void) | undefined;
+    try {
+      release = acquireLock(options.home, 'watch --loop', { clock: deps.clock });
+    } catch (err) {
+      if (!isAppError(err) || err.code !== 'STATE_LOCKED') throw err;
+      logger.info({ reason: err.message }, 'another manager holds the lock: skipping this pass');
+    }
+    if (release !== undefined) {
+      try {
+        report = await watchOnce(deps, options);
+        options.onReport?.(report);
+        for (const r of report.actions) logger.info({ action: r.action, ok: r.ok, note: r.note }, 'watchdog action');
+      } catch (err) {
+        logger.error({ err: err instanceof Error ? err.message : String(err) }, 'watchdog pass failed; retrying next pass');
+      } finally {
+        release();
+      }
+    }
+    if (report !== undefined && !report.runActive && report.activePods === 0) {
+      logger.info('no active run and no pod left: the watchdog stops');
+      return 'nothing_to_watch';
+    }
+    if (deps.signal?.aborted === true) return 'stopped';
+    const wait = report !== undefined && report.pending > 0 ? Math.min(options.intervalMs, options.pendingIntervalMs ?? 5_000) : options.intervalMs;
+    try {
+      await deps.sleep(wait, deps.signal);
+    } catch {
+      return 'stopped';
+    }
+  }
+}

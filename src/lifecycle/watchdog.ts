@@ -1,0 +1,165 @@
+import { isRunPodError } from '../runpod/errors.js';
+import type { Pod } from '../runpod/schemas.js';
+import { isOurPodName, listActivePods, type PodRow, updatePodSeen } from '../state/pods.js';
+import { appendAudit } from '../state/audit.js';
+import { activeRun, endRun } from '../state/runs.js';
+import { spendSummary } from '../state/spend.js';
+import { readUsage } from '../state/usage.js';
+import { type Action, decide, type LivePod, type WatchConfig } from './decide.js';
+import type { ManagerDeps } from './manager-deps.js';
+import { checkPendingPods } from './pending-pods.js';
+import { type RunSettings, settingsOfRun } from './run-settings.js';
+import { toLivePod } from './runpod-views.js';
+import { executeAction } from './watch-actions.js';
+
+/**
+ * One watchdog pass: read the state, RunPod's view and the gateway's usage, let the pure
+ * `decide` say what to do, do it, and audit each action with its reason. Then look after pods
+ * still starting (recreated ones): route them once ready, end them after the readiness timeout.
+ * The caller holds the manager lock.
+ */
+export interface WatchOptions {
+  /** Time to the next pass (budgets project this much more billing). */
+  intervalMs: number;
+  /** Terminate pods named `runpod-llm-*` that the state does not know. */
+  reap: boolean;
+  /** Today's configuration: fills run settings, and serves when no run is active. */
+  fallback: RunSettings;
+}
+
+/** Steps the watchdog takes for pods still starting, beside `decide`'s actions. */
+export type PendingAction =
+  | { type: 'route_ready'; podId: string }
+  | { type: 'readiness_failed'; podId: string; reason: string }
+  | { type: 'end_run_without_pod'; runId: string };
+
+export interface ActionResult {
+  action: Action | PendingAction;
+  ok: boolean;
+  /** What happened, in words (`created pod x`, the error message). */
+  note?: string;
+}
+
+export interface WatchReport {
+  at: number;
+  runId: string | null;
+  /** Everything `decide` returned, except bookkeeping (`keep`, `accrue`), and what came of it. */
+  actions: ActionResult[];
+  /** RunPod could not be asked: nothing destructive was done. */
+  unreachable: string | null;
+  orphans: Array<{ podId: string; name: string }>;
+  /** Pods still on their way to ready. */
+  pending: number;
+  /** Active pods and whether a run is still going: when both are gone the loop may end. */
+  activePods: number;
+  runActive: boolean;
+}
+
+export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promise<WatchReport> {
+  const { state, clock } = deps;
+  const now = clock.now();
+  const run = activeRun(state) ?? null;
+  const pods = listActivePods(state);
+  const settings = run === null ? options.fallback : settingsOfRun(run.config, options.fallback);
+
+  const seen = await readLive(deps, pods);
+  const live: DecideLive | 'unreachable' = seen.kind === 'ok' ? seen.live : 'unreachable';
+  const known = new Set(pods.map((p) => p.podId));
+  const foreignPods = seen.kind === 'ok' ? seen.all.filter((p) => isOurPodName(p.name) && !known.has(p.id) && p.status !== 'TERMINATED').map(toLivePod) : [];
+
+  if (live !== 'unreachable') {
+    for (const pod of pods) {
+      const l = live.get(pod.podId);
+      if (l !== undefined && l !== 'not_found') updatePodSeen(state, pod.podId, { status: l.status, costPerHr: l.costPerHr, startedAt: l.startedAt });
+    }
+  }
+
+  const config: WatchConfig = {
+    checkIntervalMs: options.intervalMs,
+    idleLimitMs: settings.idleLimitMs,
+    idleAction: settings.idleAction,
+    dayBudgetUsd: settings.dailyBudgetUsd,
+    monthBudgetUsd: settings.monthlyBudgetUsd,
+    reap: options.reap,
+    replicas: 1,
+    minRecreateRuntimeMs: settings.minRecreateRuntimeMs,
+  };
+  const actions = decide({
+    run,
+    pods,
+    live,
+    usage: { lastRequestAt: readUsage(state).total.lastRequestAt },
+    spend: spendSummary(state, run?.runId ?? null, now),
+    now,
+    config,
+    foreignPods,
+  });
+
+  const report: WatchReport = {
+    at: now,
+    runId: run?.runId ?? null,
+    actions: [],
+    unreachable: seen.kind === 'unreachable' ? seen.error : null,
+    orphans: [],
+    pending: 0,
+    activePods: 0,
+    runActive: false,
+  };
+  const ctx = { deps, run, settings, pods: new Map(pods.map((p) => [p.podId, p])), live, now, unreachableError: report.unreachable };
+  for (const action of actions) {
+    const result = await executeAction(ctx, action);
+    if (action.type === 'report_orphan') report.orphans.push({ podId: action.podId, name: action.name });
+    if (action.type !== 'keep' && action.type !== 'accrue') report.actions.push(result);
+  }
+
+  if (live !== 'unreachable' && run !== null) {
+    const kept = new Set(actions.flatMap((a) => (a.type === 'keep' ? [a.podId] : [])));
+    const pending = await checkPendingPods(deps, { run, settings, live, kept });
+    report.actions.push(...pending.results);
+    report.pending = pending.waiting;
+  }
+  // A run left with no pod at all (its replacement failed for good) would otherwise stay "active"
+  // for ever with nothing to watch or bill: end it, visibly.
+  if (live !== 'unreachable' && run !== null && activeRun(state)?.runId === run.runId && listActivePods(state, run.runId).length === 0) {
+    endRun(state, run.runId, 'no_pod', now);
+    appendAudit(state, { action: 'end_run', reason: 'no_pod', at: now, details: { runId: run.runId } });
+    report.actions.push({ action: { type: 'end_run_without_pod', runId: run.runId }, ok: true, note: 'run ended: it has no pod left' });
+  }
+  report.activePods = listActivePods(state).length;
+  report.runActive = activeRun(state) !== undefined;
+  return report;
+}
+
+type DecideLive = Map<string, LivePod | 'not_found'>;
+type Seen = { kind: 'ok'; live: DecideLive; all: Pod[] } | { kind: 'unreachable'; error: string };
+
+/**
+ * RunPod's view of our pods: one list call, and a direct look-up for any pod the list lacks (a
+ * list that lags behind a create must not make a fresh pod look dead and get it recreated twice).
+ * Any RunPod failure (network, 5xx, rate limit, bad key) means "unreachable": act on nothing.
+ */
+async function readLive(deps: ManagerDeps, pods: PodRow[]): Promise<Seen> {
+  try {
+    const all = await deps.api.listPods();
+    const byId = new Map(all.map((p) => [p.id, p]));
+    const live: DecideLive = new Map();
+    for (const pod of pods) {
+      const found = byId.get(pod.podId);
+      if (found !== undefined) {
+        live.set(pod.podId, toLivePod(found));
+        continue;
+      }
+      try {
+        live.set(pod.podId, toLivePod(await deps.api.getPod(pod.podId)));
+      } catch (err) {
+        if (!isRunPodError(err, 'RUNPOD_NOT_FOUND')) throw err;
+        live.set(pod.podId, 'not_found');
+      }
+    }
+    return { kind: 'ok', live, all };
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    deps.logger.warn({ err: error }, 'RunPod unreachable: doing nothing this pass');
+    return { kind: 'unreachable', error };
+  }
+}

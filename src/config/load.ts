@@ -66,6 +66,21 @@ export const ENV_VARS: ReadonlyArray<readonly [string, string, Kind]> = [
   ['CACHE_SIZE_BYTES', 'cache_size_bytes', 'int'],
   ['CACHE_TTL', 'cache_ttl_s', 'int'],
   ['CACHE_DIR', 'cache_dir', 'string'],
+  ['RUNPOD_API_URL', 'manager.runpod_api_url', 'string'],
+  ['RUNPOD_POD_URL_TEMPLATE', 'manager.pod_url_template', 'string'],
+  ['RUNPOD_LLM_MODEL', 'manager.model', 'string'],
+  ['RUNPOD_LLM_GPU_TYPES', 'manager.gpu_types', 'list'],
+  ['RUNPOD_LLM_CLOUD', 'manager.cloud', 'string'],
+  ['RUNPOD_LLM_RUNTIME_LIMIT', 'manager.runtime_limit', 'string'],
+  ['RUNPOD_LLM_IDLE_LIMIT', 'manager.idle_limit', 'string'],
+  ['RUNPOD_LLM_IDLE_ACTION', 'manager.idle_action', 'string'],
+  ['RUNPOD_LLM_BUDGET_USD', 'manager.budget_usd', 'number'],
+  ['RUNPOD_LLM_DAILY_BUDGET_USD', 'manager.daily_budget_usd', 'number'],
+  ['RUNPOD_LLM_MONTHLY_BUDGET_USD', 'manager.monthly_budget_usd', 'number'],
+  ['RUNPOD_LLM_READINESS_TIMEOUT', 'manager.readiness_timeout', 'string'],
+  ['RUNPOD_LLM_READINESS_POLL', 'manager.readiness_poll', 'string'],
+  ['RUNPOD_LLM_VLLM_IMAGE', 'manager.vllm_image', 'string'],
+  ['RUNPOD_LLM_WATCH_INTERVAL', 'manager.watch_interval', 'string'],
 ];
 
 /** Paths that hold secrets: they may come from a file, with a warning; they are never echoed. */

@@ -163,6 +163,8 @@ export const configSchema = z.strictObject({
   cache_ttl_s: positiveInt.default(3600),
   /** Persist cache entries here (files 0600) so they survive a restart; absent: memory only. */
   cache_dir: z.string().min(1).optional(),
+  /** The pod manager: model, GPUs, limits, budgets, readiness (see managerSchema). */
+  manager: managerSchema.default(managerSchema.parse({})),
 });
 
 export type Config = z.infer<typeof configSchema>;

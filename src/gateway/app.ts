@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { installJsonParser } from './body-parser.js';
+import { registerDashboard } from './dashboard/dashboard.js';
 import { createClientErrorHandler, createConnectHandler } from './client-error.js';
 import type { CacheStore } from './cache/cache-store.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
@@ -142,6 +143,7 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
   app.get('/health', { config: { kind: 'health', label: 'health' } }, healthHandler({ probe, startedAt, now: () => clock.now() }));
   const statsDeps = { metrics, recent, cache, startedAt, now: () => clock.now(), ...(deps.podInfo === undefined ? {} : { pod: deps.podInfo }) };
   app.get('/metrics', { config: { kind: 'metrics', label: 'metrics' }, onRequest: config.metrics_require_auth ? auth : [] }, metricsHandler(statsDeps));
+  registerDashboard(app);
   if (config.enable_profiling && config.auth === 'keys') {
     app.get('/debug/cache', { config: { kind: 'metrics', label: 'debug' }, onRequest: auth }, debugCacheHandler(cache));
   }

@@ -56,7 +56,7 @@ export function clientLimitHook(deps: HookDeps) {
     if (request.method === 'OPTIONS') return;
     const key = `ip:${clientKey(request.ip)}`;
     const kind = request.routeOptions.config.kind;
-    const peek = kind === 'health' || kind === 'metrics';
+    const peek = kind === 'health' || kind === 'metrics' || kind === 'public';
     const decision = await (peek ? deps.limiter.peek(key, deps.limit, deps.windowMs, deps.clock.now()) : deps.limiter.hit(key, deps.limit, deps.windowMs, deps.clock.now()));
     reply.headers(rateLimitHeaders(decision, windowS));
     if (!decision.allowed && !peek) refuse(deps, decision, 'ip');

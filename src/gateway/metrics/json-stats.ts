@@ -28,6 +28,8 @@ async function histogramTotals(histogram: Histogram<string>): Promise<{ sum: num
   return { sum: total, count };
 }
 
+const OWN_ROUTES = new Set(['health', 'metrics', 'debug', 'dashboard']);
+
 const ratio = (a: number, b: number): number | null => (b === 0 ? null : Math.round((a / b) * 10_000) / 10_000);
 
 export interface StatsDeps {
@@ -43,8 +45,10 @@ export interface StatsDeps {
 export async function jsonStats(deps: StatsDeps) {
   const now = deps.now();
   const { metrics, recent } = deps;
-  const requests = await sum(metrics.requests);
-  const errors = await sum(metrics.requests, (l) => Number(l.status) >= 500);
+  // The API's traffic: the gateway's own pages, probes and scrapes are not requests_total.
+  const api = (l: Record<string, string | number>): boolean => !OWN_ROUTES.has(String(l.route));
+  const requests = await sum(metrics.requests, api);
+  const errors = await sum(metrics.requests, (l) => api(l) && Number(l.status) >= 500);
   const hits = await sum(metrics.cacheLookups, (l) => l.result === 'hit' || l.result === 'coalesced');
   const misses = await sum(metrics.cacheLookups, (l) => l.result === 'miss');
   const duration = await histogramTotals(metrics.duration);

@@ -23,7 +23,7 @@ export interface RunningGateway extends GatewayApp {
  *   const gw = await startGateway({ config, logger, routes, keys });
  *   console.log(gw.baseUrl); await gw.close();
  */
-export async function startGateway(deps: { config: Config; logger: Logger; routes: RouteSource; keys: readonly string[]; limiter?: LimiterStore; usage?: UsageSink }): Promise<RunningGateway> {
+export async function startGateway(deps: { config: Config; logger: Logger; routes: RouteSource; keys: readonly string[]; limiter?: LimiterStore; usage?: UsageSink; podInfo?: () => unknown }): Promise<RunningGateway> {
   const { config } = deps;
   const tls = config.use_https ? readTls(config) : undefined;
   const built = await buildApp({ ...deps, ...(tls === undefined ? {} : { tls }) });

@@ -93,3 +93,30 @@ describe('usage recorder', () => {
     }
   });
 });
+
+describe('pod view for the dashboard', () => {
+  it('summarises the active run from the manager state, and is null without one', async () => {
+    const { statePodInfo } = await import('../../src/gateway/pod-info.js');
+    const { ManualClock } = await import('../../src/shared/clock.js');
+    const { createRun } = await import('../../src/state/runs.js');
+    const { insertPod } = await import('../../src/state/pods.js');
+    const { addSpend } = await import('../../src/state/spend.js');
+    const { recordUsageBatch } = await import('../../src/state/usage.js');
+    const home = mkdtempSync(join(tmpdir(), 'gw-podinfo-'));
+    const clock = new ManualClock(Date.UTC(2026, 10, 25, 12));
+    const state = openState({ home, clock });
+    try {
+      const view = statePodInfo(() => state, clock);
+      assert.equal(view(), null);
+      const run = createRun(state, { runtimeLimitMs: 3_600_000, budgetUsd: 5, config: {} });
+      insertPod(state, { podId: 'pod1', name: 'runpod-llm-abcd1234', runId: run.runId, gpuTypeId: 'NVIDIA L40S', gpuCount: 1, cloud: 'SECURE', costPerHr: 0.86, model: MODEL, status: 'RUNNING', createdAt: clock.now(), runtimeLimitMs: 3_600_000, idleLimitMs: 900_000, idleAction: 'stop', budgetUsd: 5, apiKey: 'k', readyAt: clock.now() });
+      addSpend(state, { podId: 'pod1', at: clock.now(), usd: 0.43 });
+      clock.advance(30 * 60_000);
+      recordUsageBatch(state, [{ routeId: 'pod1', lastRequestAt: clock.now() - 7 * 60_000, requests: 1, tokensIn: 1, tokensOut: 1 }]);
+      assert.deepEqual(view(), { pod_id: 'pod1', status: 'RUNNING', model: MODEL, gpu: '1× NVIDIA L40S', replicas: 1, cost_per_hr: 0.86, cost_so_far_usd: 0.43, time_left_s: 1800, idle_min: 7 });
+    } finally {
+      state.close();
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});

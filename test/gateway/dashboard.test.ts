@@ -59,12 +59,12 @@ describe('dashboard in a real browser (Chromium)', () => {
     await page.fill('#key', GATEWAY_KEY);
     await page.click('#login button[type=submit]');
     await page
-      .waitForFunction(() => document.querySelector('[data-testid=requests_total]')?.textContent === '6', undefined, { timeout: 10_000 })
+      .waitForFunction("document.querySelector('[data-testid=requests_total]')?.textContent === '6'", undefined, { timeout: 10_000 })
       .catch(async (err: Error) => {
         throw new Error(`${err.message}; the page shows requests_total=${await page.locator('[data-testid=requests_total]').textContent()}`);
       });
     assert.ok(!page.url().includes(GATEWAY_KEY), 'the key is never in the URL');
-    assert.equal(await page.evaluate(() => sessionStorage.getItem('runpod-llm-gateway-key')), GATEWAY_KEY);
+    assert.equal(await page.evaluate("sessionStorage.getItem('runpod-llm-gateway-key')"), GATEWAY_KEY);
 
     const json = (await (await gw.api('/metrics?format=json')).json()) as Record<string, unknown> & { latency_ms: { p50: number } };
     const shown = async (id: string) => (await page.locator(`[data-testid=${id}]`).textContent())?.trim();
@@ -88,7 +88,7 @@ describe('dashboard in a real browser (Chromium)', () => {
   });
 
   it('draws the charts, leaves no console errors, talks only to loopback, and is screenshotted', async () => {
-    await page.waitForFunction(() => document.querySelectorAll('#chart-rps polyline').length === 1);
+    await page.waitForFunction("document.querySelectorAll('#chart-rps polyline').length === 1");
     assert.equal(await page.locator('#chart-latency polyline').count(), 3);
     const shot = join(profile, 'dashboard.png');
     await page.screenshot({ path: shot, fullPage: true });

@@ -163,6 +163,16 @@ export const configSchema = z.strictObject({
   cache_ttl_s: positiveInt.default(3600),
   /** Persist cache entries here (files 0600) so they survive a restart; absent: memory only. */
   cache_dir: z.string().min(1).optional(),
+  /** Redis shared by gateway replicas for rate limits and the cache (REDIS_URL); absent: memory. */
+  redis_url: z.url({ protocol: /^rediss?$/ }).optional(),
+  /** Namespace for every Redis key, so several deployments can share one Redis. */
+  redis_prefix: z.string().min(1).max(64).default('rlm:'),
+  /**
+   * When Redis is unreachable, the limiter: `local` keeps limiting per replica in memory (the
+   * limit is then per gateway, not shared, until Redis returns), `fail-closed` refuses API
+   * requests with 503, `fail-open` lets them through unlimited.
+   */
+  redis_limiter_fallback: z.enum(['local', 'fail-closed', 'fail-open']).default('local'),
   /** The pod manager: model, GPUs, limits, budgets, readiness (see managerSchema). */
   manager: managerSchema.default(managerSchema.parse({})),
 });

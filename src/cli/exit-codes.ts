@@ -10,12 +10,13 @@ import { isAppError } from '../shared/errors.js';
  * | 2 | bad usage or configuration |
  * | 3 | a required tool or service is missing on this machine |
  * | 4 | RunPod refused the API key (missing or invalid RUNPOD_API_KEY) |
- * | 5 | RunPod could not provide a GPU (no capacity, balance, rate limit, unavailable) |
+ * | 5 | RunPod could not provide a working pod (no capacity, balance, rate limit, unavailable, pod failed to start) |
  * | 6 | a limit stopped the action (budget, runtime, readiness timeout) |
- * | 7 | state problem (locked by another manager, corrupt or foreign state file) |
- * | 8 | the gateway could not start (port in use, TLS files) |
+ * | 7 | state problem (locked by another manager, a run already active, corrupt or foreign state file) |
+ * | 8 | the gateway (or the watchdog) could not start (port in use, TLS files) |
  * | 9 | a check could not run (e.g. vulnerability audit unavailable) |
  * | 10 | a check ran and found problems (policy violation, failed security check) |
+ * | 130 | interrupted (SIGINT/SIGTERM) before the command finished |
  */
 export const EXIT = {
   OK: 0,
@@ -29,6 +30,7 @@ export const EXIT = {
   GATEWAY_START: 8,
   CHECK_UNAVAILABLE: 9,
   CHECK_FAILED: 10,
+  INTERRUPTED: 130,
 } as const;
 
 const BY_CODE: Array<[RegExp, number]> = [
@@ -36,6 +38,9 @@ const BY_CODE: Array<[RegExp, number]> = [
   [/^MISSING_/, EXIT.MISSING_DEPENDENCY],
   [/^RUNPOD_(AUTH|FORBIDDEN)$/, EXIT.RUNPOD_AUTH],
   [/^RUNPOD_/, EXIT.RUNPOD_CAPACITY],
+  [/^LIFECYCLE_POD_FAILED$/, EXIT.RUNPOD_CAPACITY],
+  [/^LIFECYCLE_INTERRUPTED$/, EXIT.INTERRUPTED],
+  [/^(GW_START_FAILED|LIFECYCLE_WATCHDOG_FAILED)$/, EXIT.GATEWAY_START],
   [/^(LIMIT_|LIFECYCLE_READINESS_TIMEOUT|LIFECYCLE_BUDGET)/, EXIT.LIMIT],
   [/^STATE_/, EXIT.STATE],
   [/^(GW_PORT_IN_USE|CONFIG_TLS)$/, EXIT.GATEWAY_START],

@@ -1,7 +1,15 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isAppError } from '../shared/errors.js';
+import { runCatalogCommand } from './commands/catalog.js';
 import { runDemoCommand } from './commands/demo.js';
+import { runDownCommand } from './commands/down.js';
+import { runEmulatorCommand } from './commands/emulator.js';
 import { runGatewayCommand } from './commands/gateway.js';
+import { runIdeConfigCommand } from './commands/ide-config.js';
+import { runStatusCommand } from './commands/status.js';
+import { runUpCommand } from './commands/up.js';
+import { runWatchCommand } from './commands/watch.js';
+import { IDE_CLIENTS } from './ide-snippets.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { type CliIo, line } from './io.js';
 
@@ -32,6 +40,89 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     });
 
   program
+    .command('up')
+    .description('start a vLLM pod on RunPod, wait until it answers, then serve it through the gateway under a watchdog')
+    .option('--model <id>', 'Hugging Face model id (env RUNPOD_LLM_MODEL)')
+    .option('--gpu <id>', 'GPU type id to try, in order; repeat for fallbacks (see `catalog`)', collect)
+    .addOption(new Option('--min-vram <gb>', 'VRAM the model needs, when the catalog chooses').argParser(parseNumber))
+    .addOption(new Option('--cloud <cloud>', 'SECURE or COMMUNITY').choices(['SECURE', 'COMMUNITY']))
+    .option('--runtime <duration>', 'terminate after this long, e.g. 1h (or "off")')
+    .option('--idle <duration>', 'idle limit with no gateway request, e.g. 15m (or "off")')
+    .addOption(new Option('--idle-action <action>', 'what idleness does').choices(['stop', 'terminate']))
+    .addOption(new Option('--budget <usd>', 'USD cap for this run, e.g. 5.00').argParser(parseNumber))
+    .option('--readiness-timeout <duration>', 'give up (and terminate) if not ready after this long (default 20m)')
+    .option('--dry-run', 'print the plan (GPU, $/h, worst case) and change nothing')
+    .option('--json', 'with --dry-run: the plan as JSON')
+    .option('--no-gateway', 'do not start the gateway (run `runpod-llm gateway` yourself)')
+    .option('--no-watchdog', 'do not start the watchdog loop (use `runpod-llm watch` from cron)')
+    .option('--config <file>', 'config file (default ./runpod-llm.json if present)')
+    .action(async (flags) => {
+      code = await runUpCommand(flags, io);
+    });
+
+  program
+    .command('down')
+    .description('terminate the pod(s) (or --stop them), stop the watchdog and the gateway, clear the routes')
+    .option('--stop', 'stop instead of terminating (keeps the volume; `up` resumes)')
+    .option('--json', 'the outcome as JSON')
+    .option('--config <file>', 'config file')
+    .action(async (flags) => {
+      code = await runDownCommand(flags, io);
+    });
+
+  program
+    .command('status')
+    .description('pod, GPU, $/h, uptime, cost so far, time and budget left, idle time, gateway health')
+    .option('--json', 'as JSON')
+    .option('--config <file>', 'config file')
+    .action(async (flags) => {
+      code = await runStatusCommand(flags, io);
+    });
+
+  program
+    .command('watch')
+    .description('one watchdog pass (for cron), or --loop: enforce runtime, idle and budget limits, recreate dead pods')
+    .option('--loop', 'keep watching (the daemon `up` starts)')
+    .option('--interval <duration>', 'time between passes with --loop, e.g. 30s')
+    .option('--reap', 'terminate orphans (runpod-llm-* pods the state does not know)')
+    .option('--json', 'the pass report as JSON')
+    .option('--config <file>', 'config file')
+    .action(async (flags) => {
+      code = await runWatchCommand(flags, io);
+    });
+
+  program
+    .command('catalog')
+    .description('GPU types with VRAM, $/h and stock; checks the configured GPU ids')
+    .option('--json', 'as JSON')
+    .addOption(new Option('--min-vram <gb>', 'only types with at least this much VRAM').argParser(parseNumber))
+    .addOption(new Option('--cloud <cloud>', 'stock on SECURE or COMMUNITY').choices(['SECURE', 'COMMUNITY']))
+    .option('--config <file>', 'config file')
+    .action(async (flags) => {
+      code = await runCatalogCommand(flags, io);
+    });
+
+  program
+    .command('ide-config')
+    .description(`print a working IDE snippet for the running gateway (${IDE_CLIENTS.join('|')})`)
+    .argument('<client>', IDE_CLIENTS.join('|'))
+    .option('--config <file>', 'config file')
+    .action(async (client: string, flags) => {
+      code = await runIdeConfigCommand(client, flags, io);
+    });
+
+  program
+    .command('emulator')
+    .description('a local RunPod (REST v2 + pod proxy with vLLM stand-ins) for trying everything with no account')
+    .addOption(new Option('--port <port>', 'API port (default: any free port)').argParser(parsePort))
+    .addOption(new Option('--proxy-port <port>', 'pod proxy port (default: any free port)').argParser(parsePort))
+    .option('--host <host>', 'address to bind (default 127.0.0.1)')
+    .addOption(new Option('--speed <factor>', 'run the pod schedule this many times faster').argParser(parseNumber))
+    .action(async (flags) => {
+      code = await runEmulatorCommand(flags, io);
+    });
+
+  program
     .command('demo')
     .description('the whole flow on this machine: no account, no money')
     .action(async () => {
@@ -59,6 +150,17 @@ export function reportError(err: unknown, io: CliIo): number {
   }
   if (io.env.RUNPOD_LLM_DEBUG === '1' && err instanceof Error && err.stack !== undefined) line(io.stderr, err.stack);
   return exitCodeFor(err);
+}
+
+function parseNumber(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number, e.g. 24 or 5.00');
+  return n;
+}
+
+/** Repeatable option: `--gpu A --gpu B` → ['A', 'B'] (undefined when absent, so config applies). */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 function parsePort(value: string): number {

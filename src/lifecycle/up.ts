@@ -53,6 +53,8 @@ export async function planUp(api: Pick<RunPodApi, 'listGpuTypes'>, settings: Run
 }
 
 export interface UpEvents {
+  /** The plan, before anything is created. */
+  onPlan?: (plan: UpPlan) => void;
   onStep?: (text: string) => void;
   onProgress?: (progress: ReadinessProgress) => void;
 }
@@ -91,7 +93,7 @@ export async function up(deps: ManagerDeps, settings: RunSettings, events: UpEve
   }
 
   const plan = await planUp(deps.api, settings);
-  for (const warning of plan.warnings) events.onStep?.(`warning: ${warning}`);
+  events.onPlan?.(plan);
   const run = createRun(state, {
     runtimeLimitMs: settings.runtimeLimitMs,
     budgetUsd: settings.budgetUsd,
@@ -107,7 +109,7 @@ export async function up(deps: ManagerDeps, settings: RunSettings, events: UpEve
     throw err;
   }
   const pod = created.row;
-  events.onStep?.(`pod ${pod.podId} (${pod.name}) created on ${pod.gpuCount}× ${pod.gpuTypeId}, $${pod.costPerHr.toFixed(3)}/h${created.adopted ? ' — adopted after RunPod answered 5xx but created it' : ''}`);
+  events.onStep?.(`pod ${pod.podId} (${pod.name}) created on ${pod.gpuCount}× ${pod.gpuTypeId}, $${pod.costPerHr.toFixed(2)}/h${created.adopted ? ' — adopted after RunPod answered 5xx but created it' : ''}`);
 
   const url = podUrl(settings.podUrlTemplate, pod.podId);
   try {

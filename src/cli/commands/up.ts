@@ -1,0 +1,180 @@
+import { type ResolvedKeys, resolveGatewayKeys } from '../../gateway/gateway-keys.js';
+import { currentSelf, readDaemon } from '../../lifecycle/daemons.js';
+import { resumeRun } from '../../lifecycle/resume.js';
+import { settingsOfRun } from '../../lifecycle/run-settings.js';
+import { ensureGateway, ensureWatchdog, reservePort } from '../../lifecycle/services.js';
+import type { ReadinessProgress } from '../../lifecycle/readiness.js';
+import { planUp, up, type UpPlan } from '../../lifecycle/up.js';
+import { formatDuration } from '../../shared/duration.js';
+import { AppError } from '../../shared/errors.js';
+import { openState } from '../../state/db.js';
+import { acquireLock } from '../../state/lock.js';
+import { listActivePods } from '../../state/pods.js';
+import { listReadyRoutes } from '../../state/routes.js';
+import { activeRun } from '../../state/runs.js';
+import { limit, progressPrinter, usd } from '../format.js';
+import { ideSnippet } from '../ide-snippets.js';
+import { type CliIo, line } from '../io.js';
+import { daemonEnv, loadManagerContext, managerDeps, runpodClient } from '../manager-context.js';
+
+export interface UpFlags {
+  model?: string;
+  gpu?: string[];
+  minVram?: number;
+  cloud?: string;
+  runtime?: string;
+  idle?: string;
+  idleAction?: string;
+  budget?: number;
+  readinessTimeout?: string;
+  dryRun?: boolean;
+  json?: boolean;
+  config?: string;
+  /** `--no-gateway`: run your own gateway (e.g. under systemd). */
+  gateway?: boolean;
+  /** `--no-watchdog`: enforce limits from cron (`runpod-llm watch`) instead of a loop. */
+  watchdog?: boolean;
+}
+
+/**
+ * `runpod-llm up`: plan → create → readiness → route → watchdog and gateway → endpoint, key and
+ * IDE snippet. Progress goes to stderr, the result to stdout. A run already up is reattached
+ * (its daemons started again if needed); a stopped one is resumed.
+ */
+export async function runUpCommand(flags: UpFlags, io: CliIo): Promise<number> {
+  const ctx = loadManagerContext(io, {
+    'manager.model': flags.model,
+    'manager.gpu_types': flags.gpu,
+    'manager.min_vram_gb': flags.minVram,
+    'manager.cloud': flags.cloud,
+    'manager.runtime_limit': flags.runtime,
+    'manager.idle_limit': flags.idle,
+    'manager.idle_action': flags.idleAction,
+    'manager.budget_usd': flags.budget,
+    'manager.readiness_timeout': flags.readinessTimeout,
+  }, flags.config);
+  const err = (text: string): void => line(io.stderr, text);
+  const api = runpodClient(ctx, io.env);
+
+  if (flags.dryRun === true) {
+    const plan = await planUp(api, ctx.settings);
+    if (flags.json === true) line(io.stdout, JSON.stringify(planJson(plan), null, 2));
+    else printPlan(plan, io);
+    return 0;
+  }
+
+  const wantGateway = flags.gateway !== false;
+  const release = acquireLock(ctx.home, 'up');
+  let model = ctx.settings.servedModelName;
+  let state;
+  try {
+    state = openState({ home: ctx.home });
+    const deps = managerDeps(state, api, io);
+    const progress = progressPrinter(io);
+    const events = { onStep: (t: string) => err(t), onProgress: (p: ReadinessProgress) => progress.update(p) };
+    const run = activeRun(state);
+    const pods = run === undefined ? [] : listActivePods(state, run.runId);
+    let fresh = true;
+    if (run !== undefined && pods.length > 0) {
+      const settings = settingsOfRun(run.config, ctx.settings);
+      if (flags.model !== undefined && flags.model !== settings.model) {
+        throw new AppError('STATE_RUN_ACTIVE', `a run serving ${settings.model} is active`, { hint: 'end it with `runpod-llm down`, then `runpod-llm up --model ...`' });
+      }
+      if (pods.every((p) => p.desired === 'stopped')) {
+        const resumed = await resumeRun(deps, run, settings, events);
+        progress.done();
+        if (resumed !== null) {
+          fresh = false;
+          model = settings.servedModelName;
+          err(`ready after ${formatDuration(resumed.readyAfterMs)}: pod ${resumed.pod.podId} ${resumed.replaced ? 'replaced the stopped one' : 'resumed'}`);
+        }
+      } else if (listReadyRoutes(state).length > 0) {
+        fresh = false;
+        model = settings.servedModelName;
+        err(`already up: pod ${pods.map((p) => p.podId).join(', ')} serves ${model} (run ${run.runId})`);
+      } else {
+        throw new AppError('STATE_RUN_ACTIVE', `a run is active but its pod is not ready yet (${pods.map((p) => `${p.podId} ${p.status}`).join(', ')})`, {
+          hint: 'wait for the watchdog to route it (`runpod-llm status`), or end it with `runpod-llm down`',
+        });
+      }
+    }
+    if (fresh) {
+      // Check the gateway port before paying for a pod that could then not be served.
+      if (wantGateway && readDaemon(ctx.home, 'gateway')?.running !== true && ctx.config.proxy_port !== 0) {
+        await reservePort(ctx.config.proxy_host, ctx.config.proxy_port);
+      }
+      const result = await up(deps, ctx.settings, { ...events, onPlan: (plan) => printPlan(plan, io) });
+      progress.done();
+      err(`ready after ${formatDuration(result.readyAfterMs)}: ${result.baseUrl.replace(/\/v1$/, '')} serves ${model}`);
+    }
+  } finally {
+    state?.close();
+    release();
+  }
+
+  const env = daemonEnv(ctx, io.env);
+  const self = io.self ?? currentSelf();
+  // Generated here, before the gateway starts, so the gateway finds it in the file and never
+  // writes it to its log ("shown once" is this command's stdout).
+  const keys = wantGateway ? resolveGatewayKeys(ctx.config) : undefined;
+  // Both start in parallel (each is a node process start-up); the watchdog matters most.
+  const [watchdog, gateway] = await Promise.allSettled([
+    flags.watchdog === false ? Promise.resolve(undefined) : ensureWatchdog({ home: ctx.home, self, env, intervalMs: ctx.config.manager.watch_interval }),
+    wantGateway ? ensureGateway({ home: ctx.home, host: ctx.config.proxy_host, port: ctx.config.proxy_port, https: ctx.config.use_https, self, env }) : Promise.resolve(undefined),
+  ]);
+  if (watchdog.status === 'rejected') throw watchdog.reason;
+  if (watchdog.value === undefined) err('watchdog: not started (--no-watchdog): run `runpod-llm watch` from cron, e.g. */5 * * * * runpod-llm watch');
+  else err(`watchdog: ${watchdog.value.reused ? 'already running' : 'started'} (pid ${watchdog.value.pid}, a pass every ${formatDuration(ctx.config.manager.watch_interval)}; log ${watchdog.value.log})`);
+  if (gateway.status === 'rejected') throw gateway.reason;
+  if (gateway.value === undefined || keys === undefined) {
+    err('gateway: not started (--no-gateway): `runpod-llm gateway` serves the routes from the state');
+    return 0;
+  }
+  err(`gateway: ${gateway.value.reused ? 'already running' : 'started'} (pid ${gateway.value.pid}; log ${gateway.value.log})`);
+  printEndpoint(io, gateway.value.url, model, keys);
+  return 0;
+}
+
+function printEndpoint(io: CliIo, baseUrl: string, model: string, keys: ResolvedKeys): void {
+  const out = (t = ''): void => line(io.stdout, t);
+  const key = keys.source === 'configured' ? '<your GATEWAY_API_KEYS key>' : keys.source === 'none' ? 'none (auth off)' : (keys.keys[0] ?? '');
+  out();
+  out(`Endpoint:    ${baseUrl}`);
+  out(`Model:       ${model}`);
+  out(`Gateway key: ${key}${keys.file === undefined ? '' : `  (stored 0600 in ${keys.file})`}`);
+  out();
+  out('IDE (Continue, ~/.continue/config.yaml):');
+  for (const l of ideSnippet('continue', { baseUrl, apiKey: key, model }).split('\n').slice(1)) out(`  ${l}`);
+  out();
+  out('Other clients: runpod-llm ide-config codegpt|kilo|openai-env');
+  out('Status: runpod-llm status    Stop: runpod-llm down');
+}
+
+function printPlan(plan: UpPlan, io: CliIo): void {
+  const s = plan.settings;
+  const err = (t: string): void => line(io.stderr, t);
+  const first = plan.candidates[0];
+  if (first === undefined) return;
+  err(`plan: ${s.model} on ${first.count}× ${first.id} (${first.memoryGb} GB, ${s.cloud}) at ${usd(first.pricePerHr)}/h`);
+  if (plan.candidates.length > 1) err(`      then, on no capacity: ${plan.candidates.slice(1, 4).map((c) => `${c.id} ${usd(c.pricePerHr)}/h`).join(', ')}${plan.candidates.length > 4 ? ', …' : ''}`);
+  err(`      limits: runtime ${limit(s.runtimeLimitMs)}, idle ${limit(s.idleLimitMs)} → ${s.idleAction}, budget ${s.budgetUsd === null ? 'none' : usd(s.budgetUsd)}; readiness timeout ${formatDuration(s.readinessTimeoutMs)}`);
+  err(`      worst case: ${plan.worstCase.usd === null ? 'unbounded (no runtime limit and no budget)' : `${usd(plan.worstCase.usd)} (bound by the ${plan.worstCase.boundBy})`}`);
+  for (const w of plan.warnings) err(`      warning: ${w}`);
+  for (const s2 of plan.skipped) err(`      skipped ${s2.id}: ${s2.reason}`);
+}
+
+function planJson(plan: UpPlan): Record<string, unknown> {
+  const s = plan.settings;
+  return {
+    model: s.model,
+    servedModelName: s.servedModelName,
+    image: s.image,
+    cloud: s.cloud,
+    gpu: plan.candidates[0] ?? null,
+    fallbacks: plan.candidates.slice(1),
+    skipped: plan.skipped,
+    warnings: plan.warnings,
+    limits: { runtimeLimitMs: s.runtimeLimitMs, idleLimitMs: s.idleLimitMs, idleAction: s.idleAction, budgetUsd: s.budgetUsd, readinessTimeoutMs: s.readinessTimeoutMs },
+    worstCase: plan.worstCase,
+  };
+}

@@ -1,0 +1,90 @@
+import { pidFile, readDaemon, removePidFile } from '../../lifecycle/daemons.js';
+import type { RunSettings } from '../../lifecycle/run-settings.js';
+import { runWatchLoop } from '../../lifecycle/watch-loop.js';
+import { watchOnce, type WatchReport } from '../../lifecycle/watchdog.js';
+import { parseDuration } from '../../shared/duration.js';
+import { AppError, isAppError } from '../../shared/errors.js';
+import type { RunPodClient } from '../../runpod/client.js';
+import { createLogger } from '../../shared/logger.js';
+import { writePrivateFile } from '../../shared/secret-file.js';
+import { openState } from '../../state/db.js';
+import { acquireLock } from '../../state/lock.js';
+import { EXIT } from '../exit-codes.js';
+import { type CliIo, line } from '../io.js';
+import { loadManagerContext, managerDeps, runpodClient } from '../manager-context.js';
+
+export interface WatchFlags {
+  loop?: boolean;
+  interval?: string;
+  reap?: boolean;
+  json?: boolean;
+  config?: string;
+}
+
+/**
+ * `runpod-llm watch`: one watchdog pass (for cron: `*\/5 * * * * runpod-llm watch`), or with
+ * `--loop` the daemon `up` starts. `--reap` terminates orphans (pods named runpod-llm-* the
+ * state does not know). Exit 5 when RunPod could not be asked or an action failed.
+ */
+export async function runWatchCommand(flags: WatchFlags, io: CliIo): Promise<number> {
+  const ctx = loadManagerContext(io, flags.interval === undefined ? {} : { 'manager.watch_interval': flags.interval }, flags.config);
+  const intervalMs = flags.interval === undefined ? ctx.config.manager.watch_interval : (parseDuration(flags.interval) ?? ctx.config.manager.watch_interval);
+  const api = runpodClient(ctx, io.env);
+  const options = { intervalMs, reap: flags.reap === true, fallback: ctx.settings };
+  if (flags.loop === true) return loop(ctx.home, io, api, { ...options, logLevel: ctx.config.log_level });
+
+  let release;
+  try {
+    release = acquireLock(ctx.home, flags.reap === true ? 'watch --reap' : 'watch');
+  } catch (err) {
+    if (!isAppError(err) || err.code !== 'STATE_LOCKED') throw err;
+    // Another manager is acting right now (`up`, `down`, the loop's pass): it sees what we would.
+    line(io.stderr, `skipped: ${err.message}`);
+    return 0;
+  }
+  const state = openState({ home: ctx.home });
+  let report: WatchReport;
+  try {
+    report = await watchOnce(managerDeps(state, api, io), options);
+  } finally {
+    state.close();
+    release();
+  }
+  if (flags.json === true) line(io.stdout, JSON.stringify(report, null, 2));
+  else printReport(report, io);
+  if (report.unreachable !== null || report.actions.some((a) => !a.ok)) return EXIT.RUNPOD_CAPACITY;
+  return 0;
+}
+
+async function loop(home: string, io: CliIo, api: RunPodClient, options: { intervalMs: number; reap: boolean; fallback: RunSettings; logLevel: string }): Promise<number> {
+  const other = readDaemon(home, 'watchdog');
+  if (other !== null && other.running && other.pid !== process.pid) {
+    throw new AppError('STATE_LOCKED', `a watchdog loop is already running (pid ${other.pid})`, { hint: '`runpod-llm down` stops it; `runpod-llm status` shows it' });
+  }
+  writePrivateFile(pidFile(home, 'watchdog'), `${process.pid}\n`);
+  const logger = createLogger({ level: options.logLevel, name: 'watchdog' });
+  const state = openState({ home });
+  try {
+    logger.info({ home, intervalMs: options.intervalMs, reap: options.reap, pid: process.pid }, 'watchdog started');
+    const why = await runWatchLoop(managerDeps(state, api, io, logger), { ...options, home });
+    logger.info({ why }, 'watchdog stopped');
+    return 0;
+  } finally {
+    state.close();
+    if (readDaemon(home, 'watchdog')?.pid === process.pid) removePidFile(home, 'watchdog');
+    logger.flush?.();
+  }
+}
+
+function printReport(r: WatchReport, io: CliIo): void {
+  const out = (t: string): void => line(io.stdout, t);
+  if (r.unreachable !== null) out(`RunPod unreachable: nothing done (${r.unreachable})`);
+  for (const a of r.actions) {
+    if (a.action.type === 'report_orphan' || a.action.type === 'noop_unreachable') continue;
+    out(`${a.ok ? '' : 'FAILED '}${a.action.type}${'podId' in a.action ? ` ${a.action.podId}` : ''}${'reason' in a.action ? ` (${a.action.reason})` : ''}${a.note === undefined ? '' : `: ${a.note}`}`);
+  }
+  for (const o of r.orphans) out(`orphan ${o.podId} (${o.name}): a runpod-llm pod the state does not know${r.actions.some((a) => a.action.type === 'terminate' && a.action.podId === o.podId) ? '' : ' — `runpod-llm watch --reap` terminates it'}`);
+  if (r.actions.length === 0 && r.unreachable === null && r.orphans.length === 0) {
+    out(r.runActive ? `ok: nothing to do${r.pending > 0 ? ` (${r.pending} pod(s) starting)` : ''}` : 'ok: no active run');
+  }
+}

@@ -8,7 +8,7 @@ import { type Clock, systemClock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { installJsonParser } from './body-parser.js';
 import { registerDashboard } from './dashboard/dashboard.js';
-import { createClientErrorHandler, createConnectHandler } from './client-error.js';
+import { createClientErrorHandler, createConnectHandler, createFrameworkErrorHandler } from './client-error.js';
 import type { CacheStore } from './cache/cache-store.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import './context.js';
@@ -86,6 +86,7 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
     forceCloseConnections: 'idle',
     serverFactory: (handler) => createNodeServer(handler, config, deps.tls),
     clientErrorHandler: createClientErrorHandler(rawErrorDeps),
+    frameworkErrors: createFrameworkErrorHandler(rawErrorDeps),
   });
   app.server.on('connect', createConnectHandler(rawErrorDeps));
   app.decorateRequest('ctx', null as never);

@@ -1,17 +1,20 @@
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { typeForStatus } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { GatewayMetrics } from './metrics/gateway-metrics.js';
 
 /**
- * Answers for what never becomes a Fastify request: bytes Node's HTTP parser refuses (request
- * smuggling shapes such as Content-Length with Transfer-Encoding, duplicate Content-Length,
- * obs-fold, bare CR, unknown methods), headers over the size limit, clients too slow to finish
- * their request, and CONNECT (Node hands those sockets to a 'connect' listener or drops them).
+ * Answers for what never reaches a route: bytes Node's HTTP parser refuses (request smuggling
+ * shapes such as Content-Length with Transfer-Encoding, duplicate Content-Length, obs-fold, bare
+ * CR, unknown methods), headers over the size limit, clients too slow to finish their request,
+ * CONNECT (Node hands those sockets to a 'connect' listener or drops them), and URLs the router
+ * cannot decode (malformed percent-encoding).
  *
- * Fastify's default answer has its own body shape and no security headers; here every such
+ * Fastify's default answers have their own body shape (one echoes the URL) and no security
+ * headers and are never logged; here every such
  * answer is the OpenAI envelope with the same security headers as any other response, and one
  * security event line (client IP and the parser's error code; never the raw bytes, which may
  * hold an Authorization header).
@@ -74,5 +77,22 @@ export function createConnectHandler(deps: ClientErrorDeps) {
     const answer = { status: 405, code: 'method_not_allowed', message: 'method CONNECT is not allowed; the gateway is not a proxy' };
     if (socket.writable) socket.end(rawResponse(deps, answer, { allow: 'GET, POST, OPTIONS' }));
     else socket.destroy();
+  };
+}
+
+/**
+ * Fastify's `frameworkErrors`: URLs the router cannot decode (`/v1/models%`, overlong UTF-8
+ * escapes) and over-long path parameters, answered before any hook runs. The URL is not echoed.
+ */
+export function createFrameworkErrorHandler(deps: ClientErrorDeps) {
+  return function onFrameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+    const message = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a URL path segment is too long' : 'the URL is not valid (malformed percent-encoding)';
+    deps.metrics.requests.inc({ route: 'other', status: '400' });
+    deps.logger.warn({ event: 'invalid_input', reqId: request.id, ip: request.ip, method: request.method, status: 400, code: 'invalid_request', parserCode: err.code }, 'security event');
+    void reply
+      .code(400)
+      .headers(deps.headers)
+      .type('application/json; charset=utf-8')
+      .send({ error: { message, type: typeForStatus(400), param: null, code: 'invalid_request' } });
   };
 }

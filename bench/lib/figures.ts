@@ -1,0 +1,137 @@
+import type { HeldRun, PerSystem, Results } from './results.js';
+import { addedPerRound, ratio, type Spread, spread } from './stats.js';
+import type { SystemName } from './systems.js';
+
+/**
+ * The figures of the results table, derived once from a run's raw results: medians and spreads
+ * over runs, proxy − direct per round, ratios. The report formats them; the goals judge them.
+ */
+export interface SystemFigures {
+  latP50?: Spread;
+  latP99?: Spread;
+  addedP50?: Spread;
+  addedP99?: Spread;
+  rate?: Spread;
+  rateLowerBound?: boolean;
+  wrkRps?: Spread;
+  ttftP99?: Spread;
+  addedTtftP99?: Spread;
+  gapP99?: Spread;
+  addedGapP99?: Spread;
+  /** Per level: the worst run (most stalled) and the median peak RSS. */
+  held: Record<number, { stalled: number; lateStart: number; failed: number; gapP99: number; rssMb: number }>;
+}
+
+function pick<T>(rows: T[] | undefined, f: (row: T) => number): number[] {
+  return (rows ?? []).map(f);
+}
+
+function heldByLevel(rows: HeldRun[] | undefined): SystemFigures['held'] {
+  const out: SystemFigures['held'] = {};
+  for (const level of new Set((rows ?? []).map((r) => r.level))) {
+    const at = (rows ?? []).filter((r) => r.level === level);
+    out[level] = {
+      stalled: Math.max(...at.map((r) => r.stalled)),
+      lateStart: Math.max(...at.map((r) => r.lateStart)),
+      failed: Math.max(...at.map((r) => r.failed)),
+      gapP99: spread(at.map((r) => r.gapP99)).median,
+      rssMb: spread(at.map((r) => r.rssMb)).median,
+    };
+  }
+  return out;
+}
+
+export function figures(results: Results): PerSystem<SystemFigures> {
+  const out: PerSystem<SystemFigures> = {};
+  const direct = { lat: results.latency.direct, stream: results.streaming.direct };
+  for (const name of Object.keys(results.available) as SystemName[]) {
+    const lat = results.latency[name];
+    const thr = results.throughput[name];
+    const str = results.streaming[name];
+    const f: SystemFigures = { held: heldByLevel(results.held[name]) };
+    if (lat !== undefined && lat.length > 0) {
+      f.latP50 = spread(pick(lat, (r) => r.p50));
+      f.latP99 = spread(pick(lat, (r) => r.p99));
+      if (name !== 'direct' && direct.lat !== undefined) {
+        f.addedP50 = addedPerRound(pick(lat, (r) => r.p50), pick(direct.lat, (r) => r.p50));
+        f.addedP99 = addedPerRound(pick(lat, (r) => r.p99), pick(direct.lat, (r) => r.p99));
+      }
+    }
+    if (thr !== undefined && thr.length > 0) {
+      f.rate = spread(pick(thr, (r) => r.maxRate));
+      f.rateLowerBound = thr.some((r) => r.boundBy !== undefined);
+      f.wrkRps = spread(pick(thr, (r) => r.wrkRps));
+    }
+    if (str !== undefined && str.length > 0) {
+      f.ttftP99 = spread(pick(str, (r) => r.ttftP99));
+      f.gapP99 = spread(pick(str, (r) => r.gapP99));
+      if (name !== 'direct' && direct.stream !== undefined) {
+        f.addedTtftP99 = addedPerRound(pick(str, (r) => r.ttftP99), pick(direct.stream, (r) => r.ttftP99));
+        f.addedGapP99 = addedPerRound(pick(str, (r) => r.gapP99), pick(direct.stream, (r) => r.gapP99));
+      }
+    }
+    out[name] = f;
+  }
+  return out;
+}
+
+export type Verdict = 'met' | 'not met' | 'not measured';
+
+export interface Goal {
+  goal: string;
+  measured: string;
+  verdict: Verdict;
+  note?: string;
+}
+
+const judge = (value: number, ok: (v: number) => boolean): Verdict => (Number.isFinite(value) ? (ok(value) ? 'met' : 'not met') : 'not measured');
+
+/** The issue's goals, judged on the medians of this run. */
+export function goals(results: Results, figs: PerSystem<SystemFigures>): Goal[] {
+  const ours = figs.ours;
+  const pk = figs.portkey;
+  const ng = figs.nginx;
+  const added = ours?.addedP99?.median ?? Number.NaN;
+  const vsPortkeyLatency = ratio(added, pk?.addedP99?.median ?? Number.NaN);
+  const rateVsPortkey = ratio(ours?.rate?.median ?? Number.NaN, pk?.rate?.median ?? Number.NaN);
+  const rateVsNginx = ratio(ours?.rate?.median ?? Number.NaN, ng?.rate?.median ?? Number.NaN);
+  const ttft = ours?.addedTtftP99?.median ?? Number.NaN;
+  const gap = ours?.addedGapP99?.median ?? Number.NaN;
+  const held = ours?.held[1024];
+  const heldOk = held === undefined ? Number.NaN : held.stalled + held.lateStart + held.failed === 0 && held.rssMb <= 200 ? 1 : 0;
+  const soak = results.soak?.growth ?? Number.NaN;
+  const us = (ms: number) => (Number.isFinite(ms) ? `${Math.round(ms * 1000)} µs` : '—');
+  const x = (r: number) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '—');
+  const list: Goal[] = [
+    { goal: 'added p99 at c=1 ≤ 200 µs', measured: us(added), verdict: judge(added, (v) => v <= 0.2) },
+    { goal: "added p99 at c=1 ≤ 1/10 of Portkey's", measured: `${x(vsPortkeyLatency)} of Portkey's (${us(pk?.addedP99?.median ?? Number.NaN)})`, verdict: judge(vsPortkeyLatency, (v) => v <= 0.1) },
+    { goal: "sustained rate ≥ 5× Portkey's", measured: x(rateVsPortkey), verdict: judge(rateVsPortkey, (v) => v >= 5) },
+    { goal: "sustained rate ≥ 0.5× nginx's", measured: x(rateVsNginx), verdict: judge(rateVsNginx, (v) => v >= 0.5), ...(ng?.rateLowerBound === true ? { note: "nginx's rate is a lower bound (the search stopped before nginx failed)" } : {}) },
+    { goal: 'added TTFT p99 ≤ 1 ms', measured: us(ttft), verdict: judge(ttft, (v) => v <= 1) },
+    { goal: 'added inter-chunk p99 ≤ 100 µs', measured: us(gap), verdict: judge(gap, (v) => v <= 0.1) },
+    {
+      goal: '≥ 1,024 stall-free streams, RSS ≤ 200 MB',
+      measured: held === undefined ? '—' : `${held.stalled} stalled, ${held.lateStart} late start, ${held.failed} failed; RSS ${held.rssMb.toFixed(0)} MB`,
+      verdict: judge(heldOk, (v) => v === 1),
+    },
+    { goal: 'soak RSS growth < 10 %', measured: Number.isFinite(soak) ? `${(soak * 100).toFixed(1)} % over ${results.soak?.seconds ?? 0} s` : '—', verdict: judge(soak, (v) => v < 0.1), ...(results.soak !== undefined && results.soak.seconds < 600 ? { note: 'shorter than the 10-minute soak the goal means' } : {}) },
+  ];
+  return list;
+}
+
+/** The few figures kept in RESULTS.md so the next run can say what changed. */
+export function keyFigures(figs: PerSystem<SystemFigures>, results: Results): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, f] of Object.entries(figs)) {
+    const put = (k: string, v: number | undefined) => {
+      if (v !== undefined && Number.isFinite(v)) out[`${name}.${k}`] = Math.round(v * 1000) / 1000;
+    };
+    put('addedP99Ms', f.addedP99?.median);
+    put('rate', f.rate?.median);
+    put('addedTtftP99Ms', f.addedTtftP99?.median);
+    put('addedGapP99Ms', f.addedGapP99?.median);
+    put('rss1024Mb', f.held[1024]?.rssMb);
+  }
+  if (results.soak !== undefined) out['ours.soakGrowth'] = Math.round(results.soak.growth * 1000) / 1000;
+  return out;
+}

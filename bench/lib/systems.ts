@@ -1,0 +1,166 @@
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startNginx } from '../peers/nginx.js';
+import { ensurePortkey, PORTKEY_VERSION, portkeyHeaders, startPortkey } from '../peers/portkey.js';
+import { freePort, type Managed, type ProcessSet, waitForHttp } from './procs.js';
+
+/** The systems every workload runs against, in table order. */
+export const SYSTEMS = ['direct', 'nginx', 'portkey', 'ours'] as const;
+export type SystemName = (typeof SYSTEMS)[number];
+export const LABELS: Record<SystemName, string> = { direct: 'direct', nginx: 'nginx', portkey: `Portkey ${PORTKEY_VERSION}`, ours: 'our gateway' };
+
+/** Where a load generator sends requests for one system. */
+export interface Target {
+  name: SystemName;
+  origin: string;
+  /** Path of the chat endpoint on that origin. */
+  path: string;
+  headers: Record<string, string>;
+  /** The proxy's process (its RSS is reported); undefined for direct. */
+  proc: Managed | undefined;
+}
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const UPSTREAM_KEY = 'bench-upstream-key-000000000000';
+export const GATEWAY_KEY = 'bench-gateway-key-0123456789abcdef';
+
+export async function startUpstream(procs: ProcessSet, tmp: string): Promise<{ proc: Managed; port: number }> {
+  const port = await freePort();
+  const proc = procs.spawn('upstream', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/upstream.ts'), '--port', String(port), '--key', UPSTREAM_KEY, '--exit-with-stdin'], {
+    cwd: ROOT,
+    logFile: join(tmp, 'upstream.out'),
+    stdinPipe: true,
+  });
+  await waitForHttp(`http://127.0.0.1:${port}/health`, 15_000, proc);
+  return { proc, port };
+}
+
+export interface GatewayBuild {
+  /** Arguments after `node` that run `runpod-llm`. */
+  entry: string[];
+  note: string;
+}
+
+/**
+ * Compiles the working tree's gateway into bench/out/dist (not dist/, which others may be using)
+ * so the benchmark runs plain JS as users do. A tree that does not compile (someone mid-edit)
+ * falls back to tsx on the sources, and the results say so.
+ */
+export function buildGateway(): GatewayBuild {
+  const outDir = join(ROOT, 'bench/out/dist');
+  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', outDir], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+  const main = join(outDir, 'cli/main.js');
+  if (r.status === 0 && existsSync(main)) {
+    copyAssets(join(ROOT, 'src'), outDir);
+    return { entry: [main], note: 'built JS (tsc → bench/out/dist)' };
+  }
+  const why = (r.stdout || r.stderr || String(r.error ?? '')).trim().split('\n')[0] ?? '';
+  return { entry: ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')], note: `sources via tsx (the working tree did not compile: ${why})` };
+}
+
+/** Files tsc does not emit (the dashboard's HTML/CSS/JS) go next to the compiled modules that read them. */
+function copyAssets(from: string, to: string): void {
+  for (const entry of readdirSync(from, { withFileTypes: true })) {
+    const src = join(from, entry.name);
+    if (entry.isDirectory()) copyAssets(src, join(to, entry.name));
+    else if (!entry.name.endsWith('.ts')) {
+      mkdirSync(to, { recursive: true });
+      cpSync(src, join(to, entry.name));
+    }
+  }
+}
+
+export async function startOurGateway(procs: ProcessSet, opts: { tmp: string; upstreamPort: number; build: GatewayBuild; nodeArgs?: string[]; name?: string }): Promise<{ proc: Managed; port: number; logFile: string }> {
+  const port = await freePort();
+  const home = join(opts.tmp, `${opts.name ?? 'gateway'}-home`);
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const logFile = join(opts.tmp, `${opts.name ?? 'gateway'}.log`);
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: home,
+    RUNPOD_LLM_HOME: home,
+    UPSTREAM_URL: `http://127.0.0.1:${opts.upstreamPort}/v1`,
+    UPSTREAM_API_KEY: UPSTREAM_KEY,
+    GATEWAY_API_KEYS: GATEWAY_KEY,
+    // High enough never to trigger (100k per second per client and per key) while the limiter
+    // still runs on every request. Its memory is limit × 8 bytes per key, so a per-minute limit
+    // this high would cost megabytes of RSS that a real deployment would not carry.
+    RATE_LIMIT_REQUESTS: '100000',
+    RATE_LIMIT_WINDOW: '1',
+    LOG_FILE: logFile,
+    LOG_LEVEL: 'info',
+  };
+  const proc = procs.spawn(opts.name ?? 'gateway', process.execPath, [...(opts.nodeArgs ?? []), ...opts.build.entry, 'gateway', '--port', String(port)], {
+    cwd: opts.tmp,
+    env,
+    logFile: join(opts.tmp, `${opts.name ?? 'gateway'}.out`),
+  });
+  await waitForHttp(`http://127.0.0.1:${port}/health`, 20_000, proc);
+  return { proc, port, logFile };
+}
+
+export async function startHello(procs: ProcessSet, tmp: string): Promise<{ proc: Managed; port: number }> {
+  const port = await freePort();
+  const proc = procs.spawn('hello', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/hello.ts'), '--port', String(port)], { cwd: ROOT, logFile: join(tmp, 'hello.out') });
+  await waitForHttp(`http://127.0.0.1:${port}/`, 15_000, proc);
+  return { proc, port };
+}
+
+export interface Started {
+  targets: Partial<Record<SystemName, Target>>;
+  /** Why a system is missing from the run. */
+  unavailable: Partial<Record<SystemName, string>>;
+  upstream: { proc: Managed; port: number };
+  build: GatewayBuild;
+}
+
+/** Starts the upstream and every requested system; a peer that cannot start is reported, not fatal. */
+export async function startSystems(procs: ProcessSet, opts: { tmp: string; systems: readonly SystemName[]; nginxBinary: string | undefined; log: (line: string) => void }): Promise<Started> {
+  const { tmp, log } = opts;
+  const upstream = await startUpstream(procs, tmp);
+  const json = { 'content-type': 'application/json' };
+  const upstreamAuth = { ...json, authorization: `Bearer ${UPSTREAM_KEY}` };
+  const targets: Started['targets'] = {};
+  const unavailable: Started['unavailable'] = {};
+  const origin = (port: number) => `http://127.0.0.1:${port}`;
+  const want = new Set(opts.systems);
+  let build: GatewayBuild = { entry: [], note: 'not run' };
+
+  if (want.has('direct')) targets.direct = { name: 'direct', origin: origin(upstream.port), path: '/v1/chat/completions', headers: upstreamAuth, proc: undefined };
+  if (want.has('nginx')) {
+    if (opts.nginxBinary === undefined) unavailable.nginx = 'nginx is not installed (apt-get install nginx)';
+    else {
+      try {
+        const n = await startNginx(procs, { binary: opts.nginxBinary, tmp, upstreamPort: upstream.port });
+        targets.nginx = { name: 'nginx', origin: origin(n.port), path: '/v1/chat/completions', headers: upstreamAuth, proc: n.proc };
+      } catch (err) {
+        unavailable.nginx = (err as Error).message;
+      }
+    }
+  }
+  if (want.has('portkey')) {
+    const failed = ensurePortkey(log);
+    if (failed !== undefined) unavailable.portkey = failed;
+    else {
+      try {
+        const p = await startPortkey(procs, { tmp });
+        targets.portkey = { name: 'portkey', origin: origin(p.port), path: '/v1/chat/completions', headers: { ...json, ...portkeyHeaders(`${origin(upstream.port)}/v1`, UPSTREAM_KEY) }, proc: p.proc };
+      } catch (err) {
+        unavailable.portkey = (err as Error).message;
+      }
+    }
+  }
+  if (want.has('ours')) {
+    log('compiling the gateway (working tree) into bench/out/dist');
+    build = buildGateway();
+    try {
+      const g = await startOurGateway(procs, { tmp, upstreamPort: upstream.port, build });
+      targets.ours = { name: 'ours', origin: origin(g.port), path: '/v1/chat/completions', headers: { ...json, authorization: `Bearer ${GATEWAY_KEY}` }, proc: g.proc };
+    } catch (err) {
+      unavailable.ours = (err as Error).message;
+    }
+  }
+  return { targets, unavailable, upstream, build };
+}

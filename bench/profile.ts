@@ -1,0 +1,62 @@
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type CpuProfile, profileMarkdown, summarizeProfile } from './lib/cpuprofile.js';
+import { chatBody, streamBatch } from './lib/load.js';
+import type { ProcessSet } from './lib/procs.js';
+import type { Plan } from './lib/results.js';
+import { buildGateway, GATEWAY_KEY, ROOT, startOurGateway, startUpstream, type Target } from './lib/systems.js';
+import { runWrk, wrkScript } from './lib/wrk.js';
+
+/**
+ * Our gateway under `node --cpu-prof`, twice: saturated by non-streaming requests (wrk, closed
+ * loop, instant upstream: every CPU cycle is the gateway's per-request cost), then holding many
+ * streams (per-chunk cost). Each profile is written when the gateway exits on SIGTERM, then
+ * summarised into bench/out/profile-*.md (self time, time per package, our functions inclusive).
+ */
+export async function profileWorkload(opts: { procs: ProcessSet; tmp: string; plan: Plan; log: (line: string) => void; outDir: string }): Promise<string> {
+  const { procs, tmp, plan, log, outDir } = opts;
+  const build = buildGateway();
+  const upstream = await startUpstream(procs, tmp);
+  const sections: string[] = [];
+  const seconds = plan.quick ? 8 : 20;
+
+  for (const kind of ['chat', 'stream'] as const) {
+    const dir = join(outDir, `cpuprofile-${kind}`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const gw = await startOurGateway(procs, { tmp, upstreamPort: upstream.port, build, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir], name: `profile-${kind}` });
+    const target: Target = { name: 'ours', origin: `http://127.0.0.1:${gw.port}`, path: '/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: `Bearer ${GATEWAY_KEY}` }, proc: gw.proc };
+    if (kind === 'chat') {
+      const script = wrkScript(tmp, 'profile-chat', { method: 'POST', body: chatBody('bench-d0'), headers: target.headers });
+      const r = await runWrk({ url: target.origin + target.path, script, connections: 32, durationS: seconds });
+      log(`  profile chat: wrk c=32 ${seconds} s → ${Math.round(r.rps)}/s, p99 ${r.p99.toFixed(2)} ms`);
+    } else {
+      const body = chatBody('bench-d0-n64-p20', { stream: true });
+      const rounds = Math.max(1, Math.round(seconds / 2));
+      let events = 0;
+      for (let i = 0; i < rounds; i++) {
+        const results = await streamBatch(target, { count: 512, concurrency: 512, rampMs: 300, body, expected: 64 });
+        events += results.reduce((sum, s) => sum + s.events, 0);
+      }
+      log(`  profile stream: ${rounds} × 512 streams of 64 deltas, ${events} events relayed`);
+    }
+    await gw.proc.stop(20_000);
+    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    if (file === undefined) {
+      sections.push(`#### ${kind}\n\nno profile was written (did the gateway exit cleanly? see ${gw.proc.logFile})\n`);
+      continue;
+    }
+    const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
+    const summary = summarizeProfile(profile, ROOT);
+    const title = kind === 'chat' ? `Non-streaming, saturated (wrk c=32, instant upstream, ${seconds} s)` : 'Streaming (512 held streams × 64 deltas at 20 ms)';
+    const md = profileMarkdown(title, summary);
+    sections.push(md);
+    writeFileSync(join(outDir, `profile-${kind}.md`), md);
+    log(`  profile ${kind}: ${join(dir, file)} summarised in bench/out/profile-${kind}.md`);
+    for (const c of summary.categories.slice(0, 6)) log(`    ${c.category}: ${(c.share * 100).toFixed(1)} %`);
+  }
+  await upstream.proc.stop();
+  const all = sections.join('\n');
+  writeFileSync(join(outDir, 'profile.md'), all);
+  return all;
+}

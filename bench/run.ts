@@ -1,0 +1,205 @@
+/**
+ * `npm run bench` — the benchmark harness (issue 6): the same workloads against the upstream
+ * directly, nginx, Portkey and our gateway, in one run, then bench/RESULTS.md.
+ *
+ *   npm run bench                    # full run (≈ 25 min with the 10-minute soak)
+ *   npm run bench -- --quick         # ≈ 3 min, shorter steps and soak
+ *   npm run bench -- --quick --only latency,streaming --systems direct,ours --no-write
+ *   npm run bench -- --only profile  # CPU profile of our gateway under load
+ */
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { findExecutable, installCleanup, ProcessSet } from './lib/procs.js';
+import { writeResults } from './lib/report.js';
+import { makePlan, type Results } from './lib/results.js';
+import { ROOT, startSystems, SYSTEMS, type SystemName, type Target } from './lib/systems.js';
+import { checkTargets } from './lib/sanity.js';
+import { killRunningWrk } from './lib/wrk.js';
+import { profileWorkload } from './profile.js';
+import { cacheWorkload } from './workloads/cache.js';
+import { latencyWorkload } from './workloads/latency.js';
+import { soakWorkload } from './workloads/soak.js';
+import { heldWorkload, streamingWorkload } from './workloads/streaming.js';
+import { throughputWorkload } from './workloads/throughput.js';
+
+const WORKLOADS = ['latency', 'throughput', 'streaming', 'held', 'cache', 'soak', 'profile'] as const;
+type Workload = (typeof WORKLOADS)[number];
+
+function usage(): string {
+  return `usage: npm run bench -- [--quick] [--only ${WORKLOADS.join(',')}] [--systems ${SYSTEMS.join(',')}] [--runs N] [--soak-seconds N] [--profile] [--no-write] [--keep-tmp]
+  default: every workload except profile, every system, RESULTS.md rewritten (its generated part)`;
+}
+
+function list<T extends string>(value: string | undefined, all: readonly T[], what: string): T[] {
+  if (value === undefined) return [...all];
+  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const item of items) if (!all.includes(item as T)) throw new Error(`unknown ${what} "${item}"; one of: ${all.join(', ')}`);
+  return items as T[];
+}
+
+function git(args: string[]): string {
+  try {
+    return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      systems: { type: 'string' },
+      runs: { type: 'string' },
+      'soak-seconds': { type: 'string' },
+      profile: { type: 'boolean', default: false },
+      'no-write': { type: 'boolean', default: false },
+      'keep-tmp': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(usage());
+    return 0;
+  }
+  const workloads = list<Workload>(values.only, WORKLOADS.filter((w) => w !== 'profile'), 'workload');
+  if (values.only?.includes('profile') === true && !workloads.includes('profile')) workloads.push('profile');
+  if (values.profile && !workloads.includes('profile')) workloads.push('profile');
+  const systems = list<SystemName>(values.systems, SYSTEMS, 'system');
+  const plan = makePlan(values.quick, {
+    ...(values['soak-seconds'] === undefined ? {} : { soakSeconds: Number(values['soak-seconds']) }),
+    ...(values.runs === undefined ? {} : { runs: Number(values.runs) }),
+  });
+
+  // Tools first, with the fix, before anything starts.
+  const missing: string[] = [];
+  const nginxBinary = findExecutable('nginx');
+  if (systems.includes('nginx') && nginxBinary === undefined) missing.push('nginx');
+  if ((workloads.includes('throughput') || workloads.includes('cache') || workloads.includes('profile')) && findExecutable('wrk') === undefined) missing.push('wrk');
+  if (systems.includes('portkey') && findExecutable('npm') === undefined) missing.push('npm');
+  if (missing.length > 0) {
+    console.error(`bench: missing ${missing.join(', ')}.\nfix: sudo apt-get update && sudo apt-get install -y ${missing.filter((m) => m !== 'npm').join(' ')}${missing.includes('npm') ? ' (and Node.js with npm)' : ''}\n     or leave those systems out: --systems ${systems.filter((s) => s !== 'nginx' || !missing.includes('nginx')).join(',')}`);
+    return 3;
+  }
+
+  const started = performance.now();
+  const outDir = join(ROOT, 'bench/out');
+  mkdirSync(outDir, { recursive: true });
+  const logFile = join(outDir, 'last-run.log');
+  writeFileSync(logFile, '');
+  const log = (line: string) => {
+    const stamped = `[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`;
+    console.error(stamped);
+    appendFileSync(logFile, `${stamped}\n`);
+  };
+  const tmp = mkdtempSync(join(tmpdir(), 'runpod-llm-bench-'));
+  const procs = new ProcessSet();
+  const uninstall = installCleanup(procs, (signal) => {
+    console.error(`\nbench: ${signal}: stopping everything started (logs in ${tmp})`);
+    killRunningWrk();
+  });
+
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const results: Results = {
+    meta: {
+      date: new Date().toISOString(),
+      command,
+      commit: git(['rev-parse', '--short', 'HEAD']),
+      dirty: git(['status', '--porcelain', '--', 'src']) !== '',
+      node: process.version,
+      machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, shared by generator, proxy and upstream`,
+      loadBefore: loadavg().map((l) => l.toFixed(2)).join(' '),
+      loadAfter: '',
+      quick: plan.quick,
+      gatewayBuild: '',
+      durationS: 0,
+      notes: [],
+    },
+    available: {},
+    unavailable: {},
+    latency: {},
+    throughput: {},
+    streaming: {},
+    held: {},
+    cache: undefined,
+    soak: undefined,
+    plan,
+  };
+
+  let failed = false;
+  try {
+    log(`bench ${plan.quick ? 'quick' : 'full'}: workloads ${workloads.join(', ')}; systems ${systems.join(', ')}; temp ${tmp}`);
+    const needSystems = workloads.some((w) => w !== 'profile');
+    if (needSystems) {
+      const s = await startSystems(procs, { tmp, systems, nginxBinary, log });
+      results.meta.gatewayBuild = s.build.note;
+      results.unavailable = s.unavailable;
+      for (const [name, why] of Object.entries(s.unavailable)) log(`${name} unavailable: ${why}`);
+      const targets = await checkTargets(SYSTEMS.map((n) => s.targets[n]).filter((t): t is Target => t !== undefined), results.unavailable, log);
+      for (const t of targets) results.available[t.name] = true;
+      const ours = targets.find((t) => t.name === 'ours');
+      if (workloads.includes('latency')) {
+        log('workload 1: added latency at concurrency 1');
+        results.latency = await latencyWorkload(targets, plan.latency, log);
+      }
+      if (workloads.includes('throughput')) {
+        log('workload 2: sustained throughput, 20 ms upstream');
+        results.throughput = await throughputWorkload(targets, plan.throughput, tmp, log);
+      }
+      if (workloads.includes('streaming')) {
+        log('workload 3: streaming TTFT and inter-chunk gaps');
+        results.streaming = await streamingWorkload(targets, plan.streaming, log);
+      }
+      if (workloads.includes('held')) {
+        log('workload 4: concurrent streams held');
+        results.held = await heldWorkload(targets, plan.held, plan.streaming, log);
+      }
+      if (workloads.includes('cache')) {
+        log('workload 5: cache hits');
+        results.cache = await cacheWorkload(ours, plan.cache, procs, tmp, log);
+        log(`  cache: ${results.cache.note}`);
+      }
+      if (workloads.includes('soak')) {
+        log(`workload 6: soak, ${plan.soak.seconds} s`);
+        const sustained = results.throughput.ours?.map((r) => r.maxRate) ?? [];
+        results.soak = await soakWorkload(ours, plan.soak, sustained.length === 0 ? Number.NaN : Math.min(...sustained), log);
+      }
+      await procs.stopAll();
+    }
+    if (workloads.includes('profile')) {
+      log('profile: our gateway under load with --cpu-prof');
+      await profileWorkload({ procs, tmp, plan, log, outDir });
+    }
+  } catch (err) {
+    failed = true;
+    log(`bench failed: ${(err as Error).stack ?? String(err)}`);
+  } finally {
+    await procs.stopAll();
+    uninstall();
+  }
+  results.meta.loadAfter = loadavg().map((l) => l.toFixed(2)).join(' ');
+  results.meta.durationS = Math.round((performance.now() - started) / 1000);
+
+  const stamp = results.meta.date.replace(/[:.]/g, '-');
+  writeFileSync(join(outDir, `results-${stamp}.json`), `${JSON.stringify(results, null, 1)}\n`);
+  writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(results, null, 1)}\n`);
+  if (!failed && workloads.some((w) => w !== 'profile') && !values['no-write']) {
+    writeResults(results, log);
+  }
+  if (values['keep-tmp'] || failed || Object.keys(results.unavailable).length > 0) log(`process logs kept in ${tmp}`);
+  else rmSync(tmp, { recursive: true, force: true });
+  log(`done in ${results.meta.durationS} s; raw results in bench/out/latest.json`);
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`bench: ${(err as Error).message}\n${usage()}`);
+    process.exit(2);
+  },
+);

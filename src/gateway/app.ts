@@ -21,6 +21,8 @@ import { createKeyVerifier } from './middleware/auth.js';
 import { securityHeaders } from './middleware/security-headers.js';
 import type { LimiterStore } from './rate-limit/limiter-store.js';
 import { MemorySlidingLogStore } from './rate-limit/memory-store.js';
+import { RedisSlidingLogStore } from './rate-limit/redis-store.js';
+import type { Redis } from 'ioredis';
 import { createProxyHandler, type ProxyDeps } from './routes/proxy.js';
 import { debugCacheHandler, healthHandler, metricsHandler } from './routes/status.js';
 import { UpstreamPools } from './upstream/pools.js';
@@ -47,6 +49,8 @@ export interface GatewayAppDeps {
   cacheStore?: CacheStore;
   /** The manager's view of the pod (status, GPU, cost, time left) for the dashboard, when known. */
   podInfo?: () => unknown;
+  /** Shared Redis (REDIS_URL): the rate limit and the cache are then common to every replica. */
+  redis?: Redis;
 }
 
 export interface GatewayApp {
@@ -99,7 +103,7 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
     clock,
     logger,
     metrics,
-    limiter: deps.limiter ?? new MemorySlidingLogStore(),
+    limiter: deps.limiter ?? createLimiter(config, logger, deps.redis),
     limit: config.rate_limit_requests,
     windowMs: config.rate_limit_window * 1000,
     headers: securityHeaders(deps.tls !== undefined),
@@ -124,7 +128,7 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
     throw gatewayError('GW_NOT_FOUND', `unknown URL: ${request.method} ${request.url.split('?')[0]?.slice(0, 200) ?? ''}`);
   });
 
-  const cache = createResponseCache(config, { clock, metrics, logger, ...(deps.cacheStore === undefined ? {} : { store: deps.cacheStore }) });
+  const cache = createResponseCache(config, { clock, metrics, logger, ...(deps.cacheStore === undefined ? {} : { store: deps.cacheStore }), ...(deps.redis === undefined ? {} : { redis: deps.redis }) });
   const probe = createHealthProbe({ routes: deps.routes, pools, intervalMs: config.health_probe_interval_ms, timeoutMs: 5_000, logger, now: () => clock.now() });
   const proxyDeps: ProxyDeps = {
     routes: deps.routes,
@@ -154,10 +158,18 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
     probe.stop();
     deps.usage?.close();
     await cache?.store.close();
+    await hookDeps.limiter.close?.();
     await pools.close();
     await deps.routes.close?.();
   });
   return { app, probe, metrics, pools, cache };
+}
+
+/** The limiter the configuration asks for: shared in Redis (with a local fallback) or in memory. */
+function createLimiter(config: Config, logger: Logger, redis: Redis | undefined): LimiterStore {
+  const local = new MemorySlidingLogStore();
+  if (redis === undefined) return local;
+  return new RedisSlidingLogStore({ client: redis, prefix: config.redis_prefix, fallback: config.redis_limiter_fallback, local, logger });
 }
 
 /**

@@ -23,6 +23,7 @@ const GATEWAY_ERRORS = {
   GW_UPSTREAM_BAD_RESPONSE: { status: 502, apiCode: 'upstream_bad_response' },
   GW_UPSTREAM_TIMEOUT: { status: 504, apiCode: 'upstream_timeout' },
   GW_SHUTTING_DOWN: { status: 503, apiCode: 'shutting_down' },
+  GW_LIMITER_UNAVAILABLE: { status: 503, apiCode: 'rate_limiter_unavailable' },
   GW_INTERNAL: { status: 500, apiCode: 'internal_error' },
 } as const;
 

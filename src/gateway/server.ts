@@ -5,6 +5,7 @@ import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { buildApp, type GatewayApp } from './app.js';
 import type { LimiterStore } from './rate-limit/limiter-store.js';
+import { connectRedis } from './redis-client.js';
 import type { RouteSource } from './upstream/route-source.js';
 import type { UsageSink } from './usage-recorder.js';
 
@@ -26,7 +27,8 @@ export interface RunningGateway extends GatewayApp {
 export async function startGateway(deps: { config: Config; logger: Logger; routes: RouteSource; keys: readonly string[]; limiter?: LimiterStore; usage?: UsageSink; podInfo?: () => unknown }): Promise<RunningGateway> {
   const { config } = deps;
   const tls = config.use_https ? readTls(config) : undefined;
-  const built = await buildApp({ ...deps, ...(tls === undefined ? {} : { tls }) });
+  const redis = config.redis_url === undefined ? undefined : await connectRedis(config.redis_url, deps.logger);
+  const built = await buildApp({ ...deps, ...(tls === undefined ? {} : { tls }), ...(redis === undefined ? {} : { redis }) });
   try {
     await built.app.listen({ host: config.proxy_host, port: config.proxy_port });
   } catch (err) {

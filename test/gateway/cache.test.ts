@@ -178,7 +178,7 @@ describe('response cache in the gateway', () => {
     const third = await gw.api('/v1/chat/completions', { method: 'POST', json: body });
     assert.equal(third.headers.get('x-cache'), 'MISS');
     await third.text();
-    assert.equal(gw.cache!.store.stats().entries, 1, 'only the complete third stream');
+    assert.equal((await gw.cache!.store.stats()).entries, 1, 'only the complete third stream');
   });
 
   it('coalesces 10 concurrent identical misses into one upstream call (non-streaming and streaming)', async () => {

@@ -30,9 +30,9 @@ export interface CacheStats {
 export interface CacheStore {
   get(key: string): CachedResponse | undefined | Promise<CachedResponse | undefined>;
   set(key: string, value: CachedResponse): void | Promise<void>;
-  stats(): CacheStats;
+  stats(): CacheStats | Promise<CacheStats>;
   /** Metadata only, newest first, never the content (for /debug/cache). */
-  list(limit: number): CacheEntryInfo[];
+  list(limit: number): CacheEntryInfo[] | Promise<CacheEntryInfo[]>;
   close(): Promise<void>;
 }
 

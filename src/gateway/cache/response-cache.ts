@@ -7,6 +7,8 @@ import { cacheDirectives, cacheKey, type CacheMode, isCacheable } from './cache-
 import type { CacheStore, CachedResponse } from './cache-store.js';
 import { DiskCacheStore } from './disk-store.js';
 import { MemoryCacheStore } from './memory-store.js';
+import { RedisCacheStore } from './redis-store.js';
+import type { Redis } from 'ioredis';
 
 /** What the cache will do for one request. */
 export interface CachePlan {
@@ -75,7 +77,7 @@ export class ResponseCache {
  * The cache the configuration asks for: none when `cache_mode` is off (and then nothing is ever
  * written to disk), memory, or memory persisted under `cache_dir`.
  */
-export function createResponseCache(config: Config, deps: { clock: Clock; metrics: GatewayMetrics; logger: Logger; store?: CacheStore }): ResponseCache | undefined {
+export function createResponseCache(config: Config, deps: { clock: Clock; metrics: GatewayMetrics; logger: Logger; store?: CacheStore; redis?: Redis }): ResponseCache | undefined {
   if (config.cache_mode === 'off') return undefined;
   const options = {
     maxEntries: config.max_cache_size,
@@ -85,7 +87,13 @@ export function createResponseCache(config: Config, deps: { clock: Clock; metric
     clock: deps.clock,
     onEvict: () => deps.metrics.cacheEvictions.inc(),
   };
-  const store = deps.store ?? (config.cache_dir === undefined ? new MemoryCacheStore(options) : new DiskCacheStore(config.cache_dir, options, deps.logger));
+  const store =
+    deps.store ??
+    (deps.redis !== undefined
+      ? new RedisCacheStore({ ...options, client: deps.redis, prefix: config.redis_prefix, logger: deps.logger, onEvict: (n) => deps.metrics.cacheEvictions.inc(n) })
+      : config.cache_dir === undefined
+        ? new MemoryCacheStore(options)
+        : new DiskCacheStore(config.cache_dir, options, deps.logger));
   attachCacheGauges(deps.metrics, () => store.stats());
   return new ResponseCache({ mode: config.cache_mode, store, maxEntryBytes: options.maxEntryBytes, clock: deps.clock, metrics: deps.metrics });
 }

@@ -46,8 +46,8 @@ export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {})
 }
 
 /** Cache size gauges, read from the store when Prometheus scrapes (never stale, never invented). */
-export function attachCacheGauges(metrics: GatewayMetrics, stats: () => { entries: number; bytes: number }): void {
+export function attachCacheGauges(metrics: GatewayMetrics, stats: () => { entries: number; bytes: number } | Promise<{ entries: number; bytes: number }>): void {
   const registers = [metrics.registry];
-  new Gauge({ name: 'gateway_cache_entries', help: 'Responses held in the cache', registers, collect() { this.set(stats().entries); } });
-  new Gauge({ name: 'gateway_cache_bytes', help: 'Bytes held in the cache', registers, collect() { this.set(stats().bytes); } });
+  new Gauge({ name: 'gateway_cache_entries', help: 'Responses held in the cache', registers, async collect() { this.set((await stats()).entries); } });
+  new Gauge({ name: 'gateway_cache_bytes', help: 'Bytes held in the cache', registers, async collect() { this.set((await stats()).bytes); } });
 }

@@ -52,7 +52,7 @@ export async function jsonStats(deps: StatsDeps) {
   const hits = await sum(metrics.cacheLookups, (l) => l.result === 'hit' || l.result === 'coalesced');
   const misses = await sum(metrics.cacheLookups, (l) => l.result === 'miss');
   const duration = await histogramTotals(metrics.duration);
-  const cacheStats = deps.cache?.store.stats();
+  const cacheStats = await deps.cache?.store.stats();
   return {
     requests_total: requests,
     cache_hits: hits,

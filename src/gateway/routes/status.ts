@@ -60,7 +60,7 @@ export function metricsHandler(deps: StatsDeps) {
 export function debugCacheHandler(cache: ResponseCache | undefined) {
   return async function debugCache(_request: FastifyRequest, reply: FastifyReply) {
     if (cache === undefined) return reply.send({ mode: 'off', entries: 0, bytes: 0, items: [] });
-    const stats = cache.store.stats();
-    return reply.send({ mode: cache.mode, entries: stats.entries, bytes: stats.bytes, evictions: stats.evictions, items: cache.store.list(200).map((e) => ({ key_prefix: e.keyPrefix, kind: e.kind, bytes: e.bytes, age_s: Math.round(e.ageMs / 1000), hits: e.hits })) });
+    const stats = await cache.store.stats();
+    return reply.send({ mode: cache.mode, entries: stats.entries, bytes: stats.bytes, evictions: stats.evictions, items: (await cache.store.list(200)).map((e) => ({ key_prefix: e.keyPrefix, kind: e.kind, bytes: e.bytes, age_s: Math.round(e.ageMs / 1000), hits: e.hits })) });
   };
 }

@@ -125,8 +125,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   program
     .command('demo')
     .description('the whole flow on this machine: no account, no money')
-    .action(async () => {
-      code = await runDemoCommand(io);
+    .addOption(new Option('--speed <factor>', 'run the emulated pod start-up this many times faster').argParser(parseNumber))
+    .action(async (flags: { speed?: number }) => {
+      code = await runDemoCommand(io, flags);
     });
 
   try {

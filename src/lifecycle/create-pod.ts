@@ -88,7 +88,7 @@ export async function createPodForRun(deps: ManagerDeps, options: CreateForRunOp
         ...(replaces === undefined ? {} : { replaces: replaces.podId }),
       },
     });
-    deps.logger.info({ podId: pod.id, name, gpu: candidate.id, adopted }, adopted ? 'pod created (adopted after a failed create)' : 'pod created');
+    deps.logger.info({ podId: pod.id, podName: name, gpu: candidate.id, adopted }, adopted ? 'pod created (adopted after a failed create)' : 'pod created');
     return { row, adopted, noCapacity };
   }
   throw new AppError('RUNPOD_NO_CAPACITY', `RunPod has no capacity for any GPU type tried (${noCapacity.join(', ') || 'none'})`, {

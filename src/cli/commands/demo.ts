@@ -24,7 +24,7 @@ const FOREIGN = ['RUNPOD_API_URL', 'RUNPOD_API_KEY', 'RUNPOD_POD_URL_TEMPLATE', 
  * chat through the gateway with the official `openai` SDK, `status`, a pod death repaired by the
  * watchdog, and `down`. Everything runs on loopback in a temporary home, removed afterwards.
  */
-export async function runDemoCommand(io: CliIo): Promise<number> {
+export async function runDemoCommand(io: CliIo, flags: { speed?: number } = {}): Promise<number> {
   const out = (text = ''): void => line(io.stdout, text);
   const step = (n: number, text: string): void => {
     out();
@@ -32,7 +32,7 @@ export async function runDemoCommand(io: CliIo): Promise<number> {
   };
   const started = performance.now();
   const home = mkdtempSync(join(tmpdir(), 'runpod-llm-demo-'));
-  const emulator = await startEmulator({ schedule: DEMO_SCHEDULE, standin: { chunkDelayMs: 40, chunks: 12 } });
+  const emulator = await startEmulator({ schedule: DEMO_SCHEDULE, speed: flags.speed ?? 1, standin: { chunkDelayMs: 40, chunks: 12 } });
   // An empty config file: a runpod-llm.json in the current directory must not leak into the demo.
   const configFile = join(home, 'demo-config.json');
   writeFileSync(configFile, '{}\n', { mode: 0o600 });

@@ -95,3 +95,14 @@ export async function createPodForRun(deps: ManagerDeps, options: CreateForRunOp
     hint: 'try other GPU types (--gpu ID, see `runpod-llm catalog`), a lower --min-vram, the other --cloud, or again in a few minutes',
   });
 }
+
+/**
+ * The run's planned GPU types with the replaced pod's type first (it fitted the model, and it
+ * is what the user paid for so far).
+ */
+export function candidatesFor(settings: RunSettings, old: Pick<PodRow, 'gpuTypeId' | 'costPerHr'> | undefined): Array<{ id: string; pricePerHr: number }> {
+  const planned = settings.candidates.map((c) => ({ id: c.id, pricePerHr: c.pricePerHr }));
+  if (old === undefined) return planned;
+  const first = planned.find((c) => c.id === old.gpuTypeId) ?? { id: old.gpuTypeId, pricePerHr: old.costPerHr };
+  return [first, ...planned.filter((c) => c.id !== old.gpuTypeId)];
+}

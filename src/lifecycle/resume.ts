@@ -4,7 +4,7 @@ import { appendAudit } from '../state/audit.js';
 import { listActivePods, markPodEnded, markPodReady, type PodRow, setAccruedUntil, setPodDesired, updatePodSeen } from '../state/pods.js';
 import { upsertRoute } from '../state/routes.js';
 import { endRun, type RunRow } from '../state/runs.js';
-import { createPodForRun } from './create-pod.js';
+import { candidatesFor, createPodForRun } from './create-pod.js';
 import { remainingRuntimeMs } from './decide.js';
 import type { ManagerDeps } from './manager-deps.js';
 import { waitForReady } from './readiness.js';
@@ -69,7 +69,7 @@ export async function resumeRun(deps: ManagerDeps, run: RunRow, settings: RunSet
   }
 
   const runtime = remainingRuntimeMs(run, clock.now(), settings.minRecreateRuntimeMs);
-  const created = await createPodForRun(deps, { run, settings, candidates: settings.candidates, runtimeLimitMs: runtime, replaces: stopped, ...(events.onStep === undefined ? {} : { onStep: events.onStep }) });
+  const created = await createPodForRun(deps, { run, settings, candidates: candidatesFor(settings, stopped), runtimeLimitMs: runtime, replaces: stopped, ...(events.onStep === undefined ? {} : { onStep: events.onStep }) });
   try {
     return await readyAndRoute(deps, run, settings, created.row, created.row.createdAt, events, true);
   } catch (err) {

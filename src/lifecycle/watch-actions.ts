@@ -4,7 +4,7 @@ import { markPodEnded, type PodRow, setAccruedUntil, setPodDesired } from '../st
 import { deleteRoutesForPod, setRouteReady } from '../state/routes.js';
 import { endRun, type RunRow } from '../state/runs.js';
 import { addSpend } from '../state/spend.js';
-import { createPodForRun } from './create-pod.js';
+import { candidatesFor, createPodForRun } from './create-pod.js';
 import type { Action, LivePod } from './decide.js';
 import type { ManagerDeps } from './manager-deps.js';
 import type { RunSettings } from './run-settings.js';
@@ -149,12 +149,4 @@ async function recreate(ctx: ActionContext, action: Extract<Action, { type: 'rec
   audit('recreate', action.reason, old.podId, { newPodId: created.row.podId, gpu: created.row.gpuTypeId, remainingRuntimeMs: action.remainingRuntimeMs });
   deps.logger.info({ oldPodId: old.podId, newPodId: created.row.podId, reason: action.reason }, 'pod recreated');
   return { action, ok: true, note: `recreated ${old.podId} as ${created.row.podId} (${action.reason})` };
-}
-
-/** The run's planned GPU types, the dead pod's type first (it fitted, and the model cache is sized for it). */
-function candidatesFor(settings: RunSettings, old: PodRow | undefined): Array<{ id: string; pricePerHr: number }> {
-  const planned = settings.candidates.map((c) => ({ id: c.id, pricePerHr: c.pricePerHr }));
-  if (old === undefined) return planned;
-  const first = planned.find((c) => c.id === old.gpuTypeId) ?? { id: old.gpuTypeId, pricePerHr: old.costPerHr };
-  return [first, ...planned.filter((c) => c.id !== old.gpuTypeId)];
 }

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import { down } from '../../src/lifecycle/down.js';
+import { waitForReady } from '../../src/lifecycle/readiness.js';
+import { resumeRun } from '../../src/lifecycle/resume.js';
 import { planUp, up } from '../../src/lifecycle/up.js';
 import { isAppError } from '../../src/shared/errors.js';
 import { listAudit } from '../../src/state/audit.js';
@@ -122,6 +125,30 @@ describe('up (lifecycle, simulated time)', () => {
     const err = await rejection(pending);
     assert.ok(isAppError(err) && err.code === 'LIFECYCLE_POD_FAILED', String(err));
     assert.equal(rig.emulator.pods.list().length, 0);
+  });
+
+  it('fails readiness for good when vLLM refuses the pod key, instead of waiting 20 minutes', async () => {
+    rig = await startLifecycleRig();
+    const pod = await rig.api.createPod({ name: 'runpod-llm-keytest', image: 'vllm/vllm-openai:v0.11.0', args: 'm --port 8000 --served-model-name m --api-key right-key', ports: ['8000/http'], gpu: { id: 'NVIDIA RTX A5000', count: 1 } });
+    const target = { podId: pod.id, podUrl: rig.emulator.pods.url(pod.id), apiKey: 'wrong-key', model: 'm' };
+    const err = await rejection(waitForReady(rig.deps, target, { timeoutMs: 20 * MIN, pollMs: 10_000 }));
+    assert.ok(isAppError(err) && err.code === 'LIFECYCLE_POD_FAILED', String(err));
+    assert.match((err as Error).message, /refused its own API key/);
+    assert.ok(rig.clock.now() - T0 < 3 * MIN, 'failed as soon as /v1/models answered');
+  });
+
+  it('resume replaces a stopped pod that comes back without GPUs, in the same run', async () => {
+    rig = await startLifecycleRig({ manager: { idle_action: 'stop' } });
+    const first = await up(rig.deps, rig.settings);
+    await down(rig.deps, { stop: true });
+    assert.equal(rig.emulator.pods.get(first.pod.podId)?.status, 'EXITED');
+    rig.emulator.faults.set({ zeroGpusOnStart: 1 });
+    const resumed = await resumeRun(rig.deps, first.run, rig.settings);
+    assert.equal(resumed?.replaced, true);
+    assert.notEqual(resumed?.pod.podId, first.pod.podId);
+    assert.equal(resumed?.pod.runId, first.run.runId);
+    assert.equal(rig.emulator.pods.get(first.pod.podId), undefined, 'the GPU-less pod was terminated');
+    assert.equal(listReadyRoutes(rig.state)[0]?.podId, resumed?.pod.podId);
   });
 
   it('plans without creating anything: first GPU, fallbacks and the worst case', async () => {

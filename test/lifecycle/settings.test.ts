@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../src/config/load.js';
+import { buildCreateRequest } from '../../src/lifecycle/pod-recipe.js';
+import { podUrl, settingsFromConfig, settingsOfRun } from '../../src/lifecycle/run-settings.js';
+import { formatDuration, parseDuration } from '../../src/shared/duration.js';
+
+describe('manager settings (config → run settings → pod recipe)', () => {
+  it('parses durations with units only, and "off" as no limit', () => {
+    assert.equal(parseDuration('1h30m'), 5_400_000);
+    assert.equal(parseDuration('250ms'), 250);
+    assert.equal(parseDuration('90'), undefined, 'a bare number is ambiguous');
+    assert.equal(parseDuration('1x'), undefined);
+    assert.equal(formatDuration(3_900_000), '1h05m');
+    assert.equal(formatDuration(90_000), '1m30s');
+    const { config, errors } = loadConfig({ env: { RUNPOD_LLM_RUNTIME_LIMIT: 'off', RUNPOD_LLM_IDLE_LIMIT: '20m', RUNPOD_LLM_BUDGET_USD: '2.50', HOME: '/tmp/x' } });
+    assert.deepEqual(errors, []);
+    const s = settingsFromConfig(config!.manager);
+    assert.equal(s.runtimeLimitMs, null);
+    assert.equal(s.idleLimitMs, 20 * 60_000);
+    assert.equal(s.budgetUsd, 2.5);
+    assert.equal(s.readinessTimeoutMs, 20 * 60_000, 'default readiness timeout: 20 minutes');
+  });
+
+  it('refuses an unpinned vLLM image and a model name that could inject arguments', () => {
+    const latest = loadConfig({ env: { RUNPOD_LLM_VLLM_IMAGE: 'vllm/vllm-openai:latest' } });
+    assert.match(latest.errors[0]?.message ?? '', /pin a version tag/);
+    const untagged = loadConfig({ env: { RUNPOD_LLM_VLLM_IMAGE: 'vllm/vllm-openai' } });
+    assert.match(untagged.errors[0]?.message ?? '', /pinned tag/);
+    const injected = loadConfig({ env: { RUNPOD_LLM_MODEL: 'qwen --api-key x' } });
+    assert.equal(injected.errors[0]?.path, 'manager.model');
+  });
+
+  it('reads RUNPOD_API_URL and RUNPOD_POD_URL_TEMPLATE, and builds pod URLs from the template', () => {
+    const { config } = loadConfig({ env: { RUNPOD_API_URL: 'http://127.0.0.1:9999', RUNPOD_POD_URL_TEMPLATE: 'http://127.0.0.1:1/proxy/{podId}-{port}' } });
+    assert.equal(config?.manager.runpod_api_url, 'http://127.0.0.1:9999');
+    assert.equal(podUrl(config!.manager.pod_url_template, 'abc'), 'http://127.0.0.1:1/proxy/abc-8000');
+    assert.equal(podUrl('https://{podId}-{port}.proxy.runpod.net', 'abc'), 'https://abc-8000.proxy.runpod.net');
+  });
+
+  it('builds the create request of CONTRACT.md, with the volume for the HF cache', () => {
+    const { config } = loadConfig({ env: {} });
+    const s = settingsFromConfig(config!.manager);
+    const req = buildCreateRequest(s, { name: 'runpod-llm-abc', gpuId: 'NVIDIA L40S', apiKey: 'vk_k', hfToken: 'hf_x' });
+    assert.deepEqual(req.mounts, { persistent: { size: 60, path: '/workspace' } });
+    assert.deepEqual(req.env, { HF_HOME: '/workspace/hf', HF_TOKEN: 'hf_x' });
+    assert.deepEqual(req.gpu, { id: 'NVIDIA L40S', count: 1 });
+    assert.equal(req.cloud, 'SECURE');
+    assert.ok(req.args?.includes('--api-key vk_k'));
+  });
+
+  it('keeps the settings a run started with, filling gaps from today’s configuration', () => {
+    const { config } = loadConfig({ env: {} });
+    const today = settingsFromConfig(config!.manager);
+    const stored = settingsOfRun({ model: 'org/other-model', idleLimitMs: null }, today);
+    assert.equal(stored.model, 'org/other-model');
+    assert.equal(stored.idleLimitMs, null);
+    assert.equal(stored.image, today.image);
+    assert.deepEqual(settingsOfRun({ model: 42 }, today), today, 'a damaged record falls back whole');
+  });
+});

@@ -8,7 +8,7 @@ import { type Clock, systemClock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { installJsonParser } from './body-parser.js';
 import { registerDashboard } from './dashboard/dashboard.js';
-import { createClientErrorHandler, createConnectHandler, createFrameworkErrorHandler } from './client-error.js';
+import { closeSilentConnections, createClientErrorHandler, createConnectHandler, createFrameworkErrorHandler } from './client-error.js';
 import type { CacheStore } from './cache/cache-store.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import './context.js';
@@ -25,6 +25,7 @@ import { RedisSlidingLogStore } from './rate-limit/redis-store.js';
 import type { Redis } from 'ioredis';
 import { createProxyHandler, type ProxyDeps } from './routes/proxy.js';
 import { debugCacheHandler, healthHandler, metricsHandler } from './routes/status.js';
+import { Balancer } from './upstream/balancer.js';
 import { UpstreamPools } from './upstream/pools.js';
 import type { RouteSource } from './upstream/route-source.js';
 import type { UsageSink } from './usage-recorder.js';
@@ -55,6 +56,7 @@ export interface GatewayAppDeps {
 
 export interface GatewayApp {
   app: FastifyInstance;
+  balancer: Balancer;
   cache: ResponseCache | undefined;
   probe: HealthProbe;
   metrics: GatewayMetrics;
@@ -129,9 +131,10 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
   });
 
   const cache = createResponseCache(config, { clock, metrics, logger, ...(deps.cacheStore === undefined ? {} : { store: deps.cacheStore }), ...(deps.redis === undefined ? {} : { redis: deps.redis }) });
-  const probe = createHealthProbe({ routes: deps.routes, pools, intervalMs: config.health_probe_interval_ms, timeoutMs: 5_000, logger, now: () => clock.now() });
+  const probe = createHealthProbe({ routes: deps.routes, pools, intervalMs: config.health_probe_interval_ms, timeoutMs: 5_000, logger, now: () => clock.now(), onResult: (r) => balancer.observe(r.routeId, r.reachable) });
+  const balancer = new Balancer(deps.routes, { ejectAfter: 3, cooldownMs: 30_000, clock });
   const proxyDeps: ProxyDeps = {
-    routes: deps.routes,
+    balancer,
     pools,
     validate: createValidator({ maxMessages: config.max_messages, maxTokens: config.max_tokens, maxN: config.max_n, maxContentLength: config.max_content_length, contentPolicy: config.content_policy }),
     metrics,
@@ -162,7 +165,7 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
     await pools.close();
     await deps.routes.close?.();
   });
-  return { app, probe, metrics, pools, cache };
+  return { app, probe, metrics, pools, cache, balancer };
 }
 
 /** The limiter the configuration asks for: shared in Redis (with a local fallback) or in memory. */
@@ -186,7 +189,9 @@ function createNodeServer(handler: (req: IncomingMessage, res: ServerResponse) =
     noDelay: true,
     maxHeaderSize: 16 * 1024,
   };
-  const server = tls === undefined ? createHttpServer(options, handler) : createHttpsServer({ ...options, key: tls.key, cert: tls.cert }, handler);
+  // A TLS handshake gets no longer than the request headers would (Node's default is 120 s).
+  const server = tls === undefined ? createHttpServer(options, handler) : createHttpsServer({ ...options, handshakeTimeout: config.headers_timeout_ms, key: tls.key, cert: tls.cert }, handler);
   server.keepAliveTimeout = config.keep_alive_timeout_ms;
+  closeSilentConnections(server, config.headers_timeout_ms, tls !== undefined);
   return server;
 }

@@ -23,7 +23,7 @@ export interface HealthProbe {
   results(): readonly ProbeResult[];
 }
 
-export function createHealthProbe(deps: { routes: RouteSource; pools: UpstreamPools; intervalMs: number; timeoutMs: number; logger: Logger; now: () => number }): HealthProbe {
+export function createHealthProbe(deps: { routes: RouteSource; pools: UpstreamPools; intervalMs: number; timeoutMs: number; logger: Logger; now: () => number; onResult?: (result: ProbeResult) => void }): HealthProbe {
   let results: ProbeResult[] = [];
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -51,6 +51,7 @@ export function createHealthProbe(deps: { routes: RouteSource; pools: UpstreamPo
     running ??= Promise.all(deps.routes.all().map(probe)).then(
       (fresh) => {
         for (const r of fresh) {
+          deps.onResult?.(r);
           const before = results.find((p) => p.routeId === r.routeId);
           if (before !== undefined && before.reachable !== r.reachable) deps.logger.info({ route: r.routeId, reachable: r.reachable, error: r.error }, 'upstream reachability changed');
         }

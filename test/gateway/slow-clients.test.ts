@@ -28,14 +28,14 @@ describe('slow clients', () => {
   it('closes a connection whose headers never finish', async () => {
     const { data, ms } = await trickle(Number(new URL(gw.url).port), 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ');
     assert.match(data, /^HTTP\/1\.1 408/);
-    assert.ok(ms < 5000, `closed after ${ms} ms`);
+    assert.ok(ms < 10_000, `closed after ${ms} ms`);
   });
 
   it('closes a connection whose body never finishes', async () => {
     const head = `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${GATEWAY_KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model":`;
     const { data, ms } = await trickle(Number(new URL(gw.url).port), head);
     assert.match(data, /^HTTP\/1\.1 408/);
-    assert.ok(ms < 6000, `closed after ${ms} ms`);
+    assert.ok(ms < 10_000, `closed after ${ms} ms`);
   });
 
   it('keeps serving others meanwhile', async () => {

@@ -48,8 +48,9 @@ describe('gateway routes from the manager state', () => {
     assert.equal(pods[1]!.requests.length, 0, 'a route that is not ready gets nothing');
     upsertRoute(manager, { routeId: 'pod-b', podId: 'pod-b', baseUrl: `${pods[1]!.url}/v1`, apiKey: 'second-pod-key-0000000', model: MODEL, ready: true });
     routes.refresh();
-    for (let i = 0; i < 4; i++) assert.equal((await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody() })).status, 200);
-    assert.equal(pods[1]!.requests.length, 2, 'round-robin over the ready routes');
+    for (let i = 0; i < 20; i++) assert.equal((await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody() })).status, 200);
+    // Sequential requests tie on load (none in flight): the balancer breaks ties at random.
+    assert.ok(pods[1]!.requests.length >= 1 && pods[1]!.requests.length <= 19, `pod-b got ${pods[1]!.requests.length} of 20`);
     assert.equal(pods[1]!.requests[0]?.headers.authorization, 'Bearer second-pod-key-0000000');
   });
 

@@ -6,14 +6,15 @@ import { gatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../upstream/headers.js';
 import type { UpstreamPools } from '../upstream/pools.js';
-import type { RouteSource } from '../upstream/route-source.js';
+import type { Balancer } from '../upstream/balancer.js';
+import type { Route } from '../upstream/route-source.js';
 import { StreamFanout } from '../upstream/stream-fanout.js';
 import { usageFrom } from '../upstream/usage.js';
 import type { ApiRoute, Validated } from '../validation/validate.js';
 import { checkStatus, noteFailure, pumpInto, readBounded, relay, toEnvelope } from './relay.js';
 
 export interface ProxyDeps {
-  routes: RouteSource;
+  balancer: Balancer;
   pools: UpstreamPools;
   validate: (route: ApiRoute, body: unknown) => Validated;
   metrics: GatewayMetrics;
@@ -44,7 +45,7 @@ export function createProxyHandler(deps: ProxyDeps, upstreamPath: string, api: A
       validated = deps.validate(api, request.body);
       body = validated.modified ? Buffer.from(JSON.stringify(validated.body)) : request.rawBody;
     }
-    const route = deps.routes.pick(validated?.model);
+    const route = deps.balancer.pick(validated?.model);
     if (route === undefined) {
       throw gatewayError('GW_NO_UPSTREAM', 'no model server is ready: start one with `runpod-llm up`, or set UPSTREAM_URL');
     }
@@ -79,7 +80,7 @@ export function createProxyHandler(deps: ProxyDeps, upstreamPath: string, api: A
     };
 
     try {
-      await forward(deps, request, reply, route, upstreamPath, body, plan, release);
+      await forward(deps, request, reply, route, validated?.model, upstreamPath, body, plan, release);
       return reply;
     } finally {
       release(undefined);
@@ -91,14 +92,14 @@ async function forward(
   deps: ProxyDeps,
   request: FastifyRequest,
   reply: FastifyReply,
-  route: NonNullable<ReturnType<RouteSource['pick']>>,
+  first: Route,
+  model: string | undefined,
   upstreamPath: string,
   body: Buffer | undefined,
   plan: CachePlan | undefined,
   release: (value?: CachedResponse | StreamFanout) => void,
 ): Promise<FastifyReply> {
   const ctx = request.ctx;
-  const target = deps.pools.target(route);
   const abort = new AbortController();
   const raw = reply.raw;
   let shared = false;
@@ -111,23 +112,56 @@ async function forward(
     }
   });
 
-  const sentAt = performance.now();
+  // At most two attempts, on two different routes, and only while nothing has reached the
+  // client: a pod that refuses the connection or answers 5xx is skipped for another. Never after
+  // the first byte (a stream cannot be replayed), never on a first-byte timeout (the pod may
+  // still be generating: a retry would double the GPU work).
+  const tried = new Set<string>();
+  let route = first;
+  let sentAt = performance.now();
   let res: Dispatcher.ResponseData;
-  try {
-    res = await target.pool.request({
-      path: target.basePath + upstreamPath,
-      method: request.method as Dispatcher.HttpMethod,
-      headers: upstreamRequestHeaders(request.headers, route.apiKey, request.id, body?.length ?? -1),
-      body: body ?? null,
-      signal: abort.signal,
-      headersTimeout: deps.timeouts.firstByteMs,
-      bodyTimeout: deps.timeouts.idleMs,
-    });
-  } catch (err) {
-    ctx.upstreamMs = performance.now() - sentAt;
-    if (ctx.clientClosed) return reply.code(499).send();
-    throw noteFailure(deps.metrics, deps.timeouts, ctx, err);
+  for (;;) {
+    tried.add(route.id);
+    ctx.routeId = route.id;
+    deps.balancer.begin(route.id);
+    const target = deps.pools.target(route);
+    sentAt = performance.now();
+    try {
+      res = await target.pool.request({
+        path: target.basePath + upstreamPath,
+        method: request.method as Dispatcher.HttpMethod,
+        headers: upstreamRequestHeaders(request.headers, route.apiKey, request.id, body?.length ?? -1),
+        body: body ?? null,
+        signal: abort.signal,
+        headersTimeout: deps.timeouts.firstByteMs,
+        bodyTimeout: deps.timeouts.idleMs,
+      });
+    } catch (err) {
+      deps.balancer.end(route.id, false);
+      ctx.upstreamMs = performance.now() - sentAt;
+      if (ctx.clientClosed) return reply.code(499).send();
+      const next = isRetriable(err) && tried.size < 2 ? deps.balancer.pick(model, tried) : undefined;
+      if (next !== undefined) {
+        deps.metrics.upstreamErrors.inc({ kind: 'retried' });
+        route = next;
+        continue;
+      }
+      throw noteFailure(deps.metrics, deps.timeouts, ctx, err);
+    }
+    if (res.statusCode >= 500 && tried.size < 2) {
+      const next = deps.balancer.pick(model, tried);
+      if (next !== undefined) {
+        await res.body.dump().catch(() => undefined);
+        deps.balancer.end(route.id, false);
+        deps.metrics.upstreamErrors.inc({ kind: 'retried' });
+        route = next;
+        continue;
+      }
+    }
+    break;
   }
+  const served = route.id;
+  raw.once('close', () => deps.balancer.end(served, res.statusCode < 500 && ctx.upstreamError === undefined));
 
   const contentType = res.headers['content-type'];
   if (res.statusCode === 200 && typeof contentType === 'string' && SSE.test(contentType)) {
@@ -167,6 +201,12 @@ async function forward(
   } else if (res.statusCode >= 400) buf = toEnvelope(buf);
   ctx.bytesOut = buf.length;
   return reply.code(res.statusCode).headers(headers).send(buf);
+}
+
+/** Failures where the request surely did not start generating on the pod. */
+function isRetriable(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return ['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'].includes(code);
 }
 
 /** Joins an identical request already on its way upstream; false when there is none or it failed. */

@@ -69,6 +69,8 @@ export const ENV_VARS: ReadonlyArray<readonly [string, string, Kind]> = [
   ['REDIS_URL', 'redis_url', 'string'],
   ['REDIS_PREFIX', 'redis_prefix', 'string'],
   ['REDIS_LIMITER_FALLBACK', 'redis_limiter_fallback', 'string'],
+  ['WAKE_ON_REQUEST', 'wake_on_request', 'bool'],
+  ['WAKE_WAIT', 'wake_wait_s', 'int'],
   ['RUNPOD_API_URL', 'manager.runpod_api_url', 'string'],
   ['RUNPOD_POD_URL_TEMPLATE', 'manager.pod_url_template', 'string'],
   ['RUNPOD_LLM_MODEL', 'manager.model', 'string'],

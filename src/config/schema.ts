@@ -173,6 +173,13 @@ export const configSchema = z.strictObject({
    * requests with 503, `fail-open` lets them through unlimited.
    */
   redis_limiter_fallback: z.enum(['local', 'fail-closed', 'fail-open']).default('local'),
+  /**
+   * Scale to zero: a request arriving while no pod is ready asks the manager (through the state;
+   * the gateway never holds the RunPod key) to start one, and is answered 503 `model_waking`
+   * with Retry-After — or held up to `wake_wait_s` for the pod to become ready.
+   */
+  wake_on_request: z.boolean().default(false),
+  wake_wait_s: z.number().int().min(0).max(600).default(0),
   /** The pod manager: model, GPUs, limits, budgets, readiness (see managerSchema). */
   manager: managerSchema.default(managerSchema.parse({})),
 });

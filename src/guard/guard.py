@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+"""runpod-llm guard: the only thing listening on a pod's public port.
+
+RunPod's pod URL (https://{podId}-8000.proxy.runpod.net) is public, and vLLM's --api-key guards
+only /v1 routes: /invocations, /tokenize, /pause, /update_weights, /metrics, ... stay open.
+vLLM therefore listens on 127.0.0.1:8001 and this proxy on 0.0.0.0:8000 forwards exactly five
+routes, the /v1 ones only with the pod's key. Standard library only: it runs on the stock
+vllm/vllm-openai image with nothing to download.
+
+Decisions, in order (first match wins):
+  GET /health                                   -> the upstream's /health status, empty body
+  request target not exactly an allowed route   -> 404 (no decoding, no normalising: an exact
+                                                   string match leaves nothing to disagree on)
+  Authorization != "Bearer <key>" (exactly one) -> 401 {"error":"Unauthorized"}, as vLLM says it
+  Transfer-Encoding on the request              -> 411: OpenAI clients send Content-Length, and
+                                                   refusing chunked bodies removes the CL/TE
+                                                   request-smuggling class outright
+  Content-Length malformed / over GUARD_MAX_BODY -> 400 / 413
+  otherwise forward; the response streams back chunk by chunk (SSE is never buffered).
+More than GUARD_MAX_CONNECTIONS open connections -> 503. The log is one line per request
+(method, path, status, milliseconds): never headers, bodies or query strings.
+
+Environment: GUARD_API_KEY (required), GUARD_LISTEN_HOST (0.0.0.0), GUARD_LISTEN_PORT (8000),
+GUARD_UPSTREAM (http://127.0.0.1:8001), GUARD_MAX_BODY (1048576), GUARD_MAX_CONNECTIONS (64),
+GUARD_UPSTREAM_TIMEOUT (600 seconds per upstream read).
+"""
+import hmac
+import http.client
+import http.server
+import json
+import os
+import sys
+import threading
+import time
+import urllib.parse
+from http import HTTPStatus
+
+GUARD_VERSION = "1"
+
+ROUTES = frozenset({
+    ("GET", "/v1/models"),
+    ("POST", "/v1/chat/completions"),
+    ("POST", "/v1/completions"),
+    ("POST", "/v1/embeddings"),
+})
+HEALTH = ("GET", "/health")
+# RFC 9110 section 7.6.1: connection-specific fields are never forwarded.
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
+                        "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"})
+# Set by this hop itself, or by http.server when answering.
+OWN_RESPONSE_HEADERS = frozenset({"content-length", "server", "date"})
+# The only request fields vLLM needs; everything else (cookies, forwarding headers) stays here.
+FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "X-Request-Id")
+READ_SIZE = 16384
+# Over-limit connections are answered 503 by at most this many extra threads, then just closed.
+BUSY_ANSWERERS = 16
+
+
+class Config:
+    def __init__(self, env):
+        self.host = env.get("GUARD_LISTEN_HOST", "0.0.0.0")
+        self.port = _int(env, "GUARD_LISTEN_PORT", 8000, 0)
+        upstream = urllib.parse.urlsplit(env.get("GUARD_UPSTREAM", "http://127.0.0.1:8001"))
+        if upstream.scheme != "http" or not upstream.hostname:
+            raise ValueError("GUARD_UPSTREAM must be http://host:port")
+        self.upstream = (upstream.hostname, upstream.port or 80)
+        key = env.get("GUARD_API_KEY", "")
+        if not key:
+            raise ValueError("GUARD_API_KEY is required: without it the guard would protect nothing")
+        self.key = key
+        self.expected = ("Bearer " + key).encode("utf-8")
+        self.max_body = _int(env, "GUARD_MAX_BODY", 1 << 20, 0)
+        self.max_connections = _int(env, "GUARD_MAX_CONNECTIONS", 64, 1)
+        self.upstream_timeout = _int(env, "GUARD_UPSTREAM_TIMEOUT", 600, 1)
+
+
+def _int(env, name, default, minimum):
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < minimum:
+        raise ValueError("%s must be an integer >= %d" % (name, minimum))
+    return int(raw)
+
+
+def _printable(value, limit=80):
+    return "".join(c if " " < c < "\x7f" else "?" for c in (value or "-")[:limit])
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive with the client (RunPod's proxy)
+    server_version = "guard"
+    sys_version = ""  # no Python version in the Server header
+    timeout = 60  # seconds a client may stay silent (idle keep-alive, slow headers or body)
+    unread_body = False
+
+    def __getattr__(self, name):
+        # Every method, known or invented, goes through the one gate (http.server would say 501).
+        if name.startswith("do_"):
+            return self.gate
+        raise AttributeError(name)
+
+    def gate(self):
+        start = time.monotonic()
+        status = 500
+        try:
+            status = self.route(self.server.cfg)
+        except OSError:
+            self.close_connection = True  # the client went away; closing the upstream aborts vLLM's work
+        finally:
+            self.log_line(status, start)
+
+    def route(self, cfg):
+        self.unread_body = "Transfer-Encoding" in self.headers or self.headers.get("Content-Length", "0") != "0"
+        target = (self.command, self.path)
+        if target == HEALTH:
+            return self.health(cfg)
+        if target not in ROUTES:
+            return self.send_json(404, {"error": "Not Found"})
+        auth = self.headers.get_all("Authorization") or []
+        if len(auth) != 1 or not hmac.compare_digest(auth[0].encode("latin-1"), cfg.expected):
+            return self.send_json(401, {"error": "Unauthorized"})
+        if "Transfer-Encoding" in self.headers:
+            return self.send_json(411, {"error": "Length Required"})
+        lengths = self.headers.get_all("Content-Length") or ["0"]
+        if len(lengths) != 1 or not (lengths[0].isascii() and lengths[0].isdigit()):
+            return self.send_json(400, {"error": "Bad Request"})
+        length = int(lengths[0])
+        if length > cfg.max_body:
+            return self.send_json(413, {"error": "Payload Too Large"})
+        if self.headers.get("Expect", "").lower() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # only now that the request may proceed
+        body = self.rfile.read(length) if length else b""
+        if len(body) != length:
+            self.close_connection = True
+            return 400
+        self.unread_body = False
+        return self.forward(cfg, body)
+
+    def handle_expect_100(self):
+        # http.server would say "100 Continue" before the key was checked; route() says it later.
+        return True
+
+    def health(self, cfg):
+        try:
+            conn = http.client.HTTPConnection(*cfg.upstream, timeout=10)
+            try:
+                conn.request("GET", "/health")
+                status = conn.getresponse().status
+            finally:
+                conn.close()
+        except TimeoutError:
+            status = 504
+        except (OSError, http.client.HTTPException):
+            status = 502  # nothing listens yet: the model is loading, as RunPod's proxy would say
+        self.start_response(status, [("Content-Length", "0")])
+        return status
+
+    def forward(self, cfg, body):
+        headers = {name: self.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in self.headers}
+        headers["Authorization"] = "Bearer " + cfg.key  # vLLM checks it too (--api-key)
+        if body or self.command == "POST":
+            headers["Content-Length"] = str(len(body))
+        conn = http.client.HTTPConnection(*cfg.upstream, timeout=cfg.upstream_timeout)
+        try:
+            try:
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                upstream = conn.getresponse()
+            except TimeoutError:
+                return self.send_json(504, {"error": "Gateway Timeout"})
+            except (OSError, http.client.HTTPException):
+                return self.send_json(502, {"error": "Bad Gateway"})
+            return self.relay(upstream)
+        finally:
+            conn.close()
+
+    def relay(self, upstream):
+        status = upstream.status
+        drop = HOP_BY_HOP | OWN_RESPONSE_HEADERS | {
+            token.strip().lower() for token in (upstream.getheader("Connection") or "").split(",")}
+        headers = [(k, v) for k, v in upstream.getheaders() if k.lower() not in drop]
+        has_body = status >= 200 and status not in (204, 304)
+        chunked = False
+        if has_body and not upstream.chunked and upstream.length is not None:
+            headers.append(("Content-Length", str(upstream.length)))
+        elif has_body and self.request_version == "HTTP/1.1":
+            headers.append(("Transfer-Encoding", "chunked"))
+            chunked = True
+        elif has_body:
+            self.close_connection = True  # an HTTP/1.0 client: the body ends when the connection does
+        self.start_response(status, headers)
+        while has_body:
+            try:
+                data = upstream.read1(READ_SIZE)
+            except (OSError, http.client.HTTPException):
+                # vLLM died or stalled mid-response: cut the client off without a clean ending,
+                # so it sees a truncated response rather than a complete short one.
+                self.close_connection = True
+                return status
+            if not data:
+                break
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+        return status
+
+    def send_json(self, status, value):
+        data = json.dumps(value, separators=(",", ":")).encode("utf-8")
+        self.start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        self.wfile.write(data)
+        return status
+
+    def start_response(self, status, headers):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        if self.unread_body or self.close_connection:
+            # A body we refused to read cannot be skipped safely: this connection is done.
+            self.send_header("Connection", "close")
+        self.end_headers()
+
+    def send_error(self, code, message=None, explain=None):
+        # http.server's own refusals (bad request line, oversized headers): JSON, no echo of input.
+        self.close_connection = True
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "Error"
+        self.send_json(code, {"error": phrase})
+        self.log_line(code, time.monotonic())
+
+    def log_line(self, status, start):
+        path = (getattr(self, "path", "") or "").split("?", 1)[0]
+        sys.stderr.write("guard %s %s %d %dms\n" % (
+            _printable(getattr(self, "command", "")), _printable(path), status, (time.monotonic() - start) * 1000))
+
+    def log_message(self, format, *args):
+        pass  # http.server would log request lines and errors verbatim; log_line says enough
+
+
+class GuardServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.slots = threading.BoundedSemaphore(cfg.max_connections)
+        self.busy_answerers = threading.BoundedSemaphore(BUSY_ANSWERERS)
+        super().__init__((cfg.host, cfg.port), Handler)
+
+    def process_request(self, request, client_address):
+        if self.slots.acquire(blocking=False):
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self.slots.release()
+                raise
+        elif self.busy_answerers.acquire(blocking=False):
+            threading.Thread(target=self.answer_busy, args=(request,), daemon=True).start()
+        else:
+            self.shutdown_request(request)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def answer_busy(self, request):
+        body = b'{"error":"Service Unavailable"}'
+        try:
+            request.settimeout(2)
+            try:
+                request.recv(65536)  # take the request head first: closing on unread data resets the answer
+            except OSError:
+                pass
+            request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+        except OSError:
+            pass
+        finally:
+            self.shutdown_request(request)
+            self.busy_answerers.release()
+
+    def handle_error(self, request, client_address):
+        # The exception's type only: a traceback's locals could hold request data.
+        sys.stderr.write("guard error %s\n" % type(sys.exc_info()[1]).__name__)
+
+
+def main():
+    try:
+        cfg = Config(os.environ)
+    except ValueError as err:
+        sys.stderr.write("guard: %s\n" % err)
+        return 2
+    server = GuardServer(cfg)
+    host, port = server.server_address[:2]
+    sys.stderr.write("guard v%s listening on %s:%d, upstream %s:%d\n" % (GUARD_VERSION, host, port, *cfg.upstream))
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

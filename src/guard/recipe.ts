@@ -1,0 +1,166 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * How a pod starts (CONTRACT.md, "vLLM on the pod" and "Overriding the entrypoint").
+ *
+ * Guarded (the default): RunPod's `args` carries the JSON start command
+ * `{"entrypoint":["bash","-c"],"cmd":["<shell>"]}`. The shell writes the guard (shipped in the
+ * pod env as base64, so the stock vllm/vllm-openai image needs nothing downloaded) to a file,
+ * starts vLLM on 127.0.0.1:8001, where the public pod URL cannot reach it, and the guard on
+ * 0.0.0.0:8000, the exposed port. When either exits the container exits, so RunPod reports the
+ * pod as stopped and the watchdog reacts instead of a half-alive pod answering 502 for ever.
+ *
+ * Unguarded (`--unguarded`): plain `vllm serve` arguments on 0.0.0.0:8000; vLLM's own key then
+ * guards only `/v1`, and `/invocations`, `/tokenize`, `/pause`, … are open on the public URL.
+ *
+ * In both forms the pod key travels in env `VLLM_API_KEY`, never in `args` or on a command line.
+ */
+export interface PodRecipeInput {
+  /** Hugging Face model id, e.g. `Qwen/Qwen2.5-Coder-7B-Instruct`. */
+  model: string;
+  /** `--served-model-name`: what `/v1/models` lists and clients send as `model`. */
+  servedName: string;
+  maxModelLen: number;
+  /** Fraction of GPU memory vLLM may take, in (0, 1]. */
+  gpuMemoryUtilization: number;
+  /** The per-pod key: vLLM's `--api-key` and the guard's bearer key. */
+  podKey: string;
+  /** For gated models; set as env `HF_TOKEN` only when non-empty. */
+  hfToken?: string | undefined;
+  /** More `vllm serve` arguments, one argument per element (each is quoted as a whole). */
+  extraArgs?: readonly string[] | undefined;
+}
+
+/** The `args` and `env` of a `POST /v2/pods` body. */
+export interface PodStart {
+  args: string;
+  env: Record<string, string>;
+}
+
+/** Where vLLM listens inside the guarded pod: loopback only. */
+export const GUARDED_VLLM_PORT = 8001;
+/** The port RunPod exposes (`8000/http`): the guard's, or vLLM's when unguarded. */
+export const EXPOSED_PORT = 8000;
+/** The pod env variable carrying the guard's source, base64. */
+export const GUARD_ENV = 'RUNPOD_LLM_GUARD';
+
+/** Characters a shell word may hold unquoted (no globbing, expansion, separators or `~`). */
+const SAFE_WORD = /^[A-Za-z0-9_./:@%+,=-]+$/;
+
+/**
+ * One POSIX-shell word that the shell reads back as exactly `value`: bare when only safe
+ * characters, else single-quoted (nothing expands inside single quotes; a `'` is closed,
+ * escaped and reopened). NUL cannot be part of an argument and is refused.
+ *
+ * @example
+ *   shellQuote('Qwen/Qwen2.5-7B') // Qwen/Qwen2.5-7B
+ *   shellQuote("it's $(id)")      // 'it'\''s $(id)'
+ */
+export function shellQuote(value: string): string {
+  if (value.includes('\0')) throw new TypeError('a shell argument cannot contain NUL');
+  if (SAFE_WORD.test(value)) return value;
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The guard's source as shipped beside this module (`dist/guard/guard.py` after the build). */
+export function readGuardSource(): string {
+  return readFileSync(new URL('./guard.py', import.meta.url), 'utf8');
+}
+
+/** The guard's `GUARD_VERSION`, for status and audit lines. */
+export function guardVersion(source: string): string {
+  const match = /^GUARD_VERSION = "([^"]+)"$/m.exec(source);
+  if (match?.[1] === undefined) throw new TypeError('guard source has no GUARD_VERSION');
+  return match[1];
+}
+
+/**
+ * The guarded start command; `guardSource` defaults to the shipped guard.
+ *
+ * @example
+ *   const start = guardedPodStart({ model: 'Qwen/Qwen3-8B', servedName: 'qwen3', maxModelLen: 8192,
+ *     gpuMemoryUtilization: 0.9, podKey: newPodKey() });
+ *   // POST /v2/pods { ..., args: start.args, env: { HF_HOME, ...start.env }, ports: ['8000/http'] }
+ */
+export function guardedPodStart(input: PodRecipeInput, guardSource: string = readGuardSource()): PodStart {
+  checkInput(input);
+  guardVersion(guardSource);
+  const vllm = vllmArgs(input, '127.0.0.1', GUARDED_VLLM_PORT).map(shellQuote).join(' ');
+  const guardEnv = [
+    'GUARD_API_KEY="$VLLM_API_KEY"',
+    'GUARD_LISTEN_HOST=0.0.0.0',
+    `GUARD_LISTEN_PORT=${EXPOSED_PORT}`,
+    `GUARD_UPSTREAM=http://127.0.0.1:${GUARDED_VLLM_PORT}`,
+  ].join(' ');
+  const shell = [
+    'set -u',
+    'guard="${TMPDIR:-/tmp}/runpod-llm-guard.py"',
+    `printf %s "$${GUARD_ENV}" | base64 -d > "$guard" || exit 70`,
+    // No --api-key: vLLM reads VLLM_API_KEY from its environment, so the key is on no command
+    // line, neither in RunPod's args nor in the container's process list.
+    `vllm serve ${vllm} &`,
+    'vllm_pid=$!',
+    `${guardEnv} python3 "$guard" &`,
+    'guard_pid=$!',
+    // bash as PID 1 ignores an untrapped SIGTERM: pass RunPod's stop on instead of waiting for SIGKILL.
+    `trap 'kill "$vllm_pid" "$guard_pid" 2>/dev/null; exit 143' TERM INT`,
+    'wait -n',
+    'status=$?',
+    'kill "$vllm_pid" "$guard_pid" 2>/dev/null',
+    'exit "$status"',
+  ].join('\n');
+  return {
+    args: JSON.stringify({ entrypoint: ['bash', '-c'], cmd: [shell] }),
+    env: { ...commonEnv(input), [GUARD_ENV]: Buffer.from(guardSource, 'utf8').toString('base64') },
+  };
+}
+
+/**
+ * Plain `vllm serve` arguments for the image's own entrypoint, vLLM itself on the exposed port.
+ * RunPod does not document how it splits `args`, so every value must be a single safe word.
+ *
+ * @example
+ *   unguardedPodStart({ model: 'Qwen/Qwen3-8B', servedName: 'qwen3', maxModelLen: 8192,
+ *     gpuMemoryUtilization: 0.9, podKey }).args
+ *   // 'Qwen/Qwen3-8B --host 0.0.0.0 --port 8000 --served-model-name qwen3 --max-model-len 8192 --gpu-memory-utilization 0.90'
+ */
+export function unguardedPodStart(input: PodRecipeInput): PodStart {
+  checkInput(input);
+  const args = vllmArgs(input, '0.0.0.0', EXPOSED_PORT);
+  const unsafe = args.find((a) => !SAFE_WORD.test(a));
+  if (unsafe !== undefined) {
+    throw new TypeError(`unguarded pod arguments cannot be quoted; ${JSON.stringify(unsafe)} must match ${String(SAFE_WORD)}`);
+  }
+  return { args: args.join(' '), env: commonEnv(input) };
+}
+
+function vllmArgs(input: PodRecipeInput, host: string, port: number): string[] {
+  return [
+    input.model,
+    '--host', host,
+    '--port', String(port),
+    '--served-model-name', input.servedName,
+    '--max-model-len', String(input.maxModelLen),
+    '--gpu-memory-utilization', input.gpuMemoryUtilization.toFixed(2),
+    ...(input.extraArgs ?? []),
+  ];
+}
+
+/** vLLM reads `VLLM_API_KEY` when `--api-key` is absent (api_server.py); the guard gets it too. */
+function commonEnv(input: PodRecipeInput): Record<string, string> {
+  const env: Record<string, string> = { VLLM_API_KEY: input.podKey };
+  if (input.hfToken !== undefined && input.hfToken !== '') env.HF_TOKEN = input.hfToken;
+  return env;
+}
+
+function checkInput(input: PodRecipeInput): void {
+  for (const [name, value] of [['model', input.model], ['servedName', input.servedName]] as const) {
+    // A leading '-' would be read by vLLM as an option, not as the value.
+    if (value === '' || value.startsWith('-')) throw new TypeError(`${name} must be non-empty and not start with '-': ${JSON.stringify(value)}`);
+  }
+  if (!Number.isInteger(input.maxModelLen) || input.maxModelLen <= 0) throw new TypeError(`maxModelLen must be a positive integer, got ${input.maxModelLen}`);
+  if (!(input.gpuMemoryUtilization > 0 && input.gpuMemoryUtilization <= 1)) {
+    throw new TypeError(`gpuMemoryUtilization must be in (0, 1], got ${input.gpuMemoryUtilization}`);
+  }
+  if (input.podKey.length < 16) throw new TypeError('podKey must be at least 16 characters');
+}

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { guardedPodStart, type PodStart } from '../../src/guard/recipe.js';
+
+/**
+ * Runs the guarded start command exactly as the pod would (`bash -c <cmd>` with the pod env),
+ * with a stub `vllm` on PATH that serves the emulator's stand-in on the address it is given.
+ * The recipe's ports are fixed (8000 public, 8001 loopback), so the run gets a network namespace
+ * of its own when `unshare -rn` works; otherwise it runs here if both ports are free, else skips.
+ */
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const KEY = 'vk_recipe_run_0123456789abcdef';
+// A model name that would run `touch` if any value reached the shell unquoted.
+const EVIL_MODEL = `org/m'$(touch PWNED)\`touch PWNED\`"`;
+const SERVED = `served "name" $(touch PWNED)`;
+
+const STUB = `#!/usr/bin/env bash
+printf '%s\\n' "$$" > "$STUB_PID"
+[ "\${STUB_MODE:-}" = sleep ] && exec sleep 300
+cd ${JSON.stringify(REPO)} && exec node --import tsx test/guard/vllm-stub.ts "$@"
+`;
+
+// Waits for /health on 8000 to answer `want` (0 = connection refused), then reports.
+const PROBE = `
+import json, os, sys, time, urllib.request, urllib.error
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def call(method, url, key=None, body=None):
+    req = urllib.request.Request(url, method=method, data=body)
+    if key: req.add_header("Authorization", "Bearer " + key)
+    if body is not None: req.add_header("Content-Type", "application/json")
+    try:
+        with opener.open(req, timeout=5) as r: return [r.status, r.read().decode()]
+    except urllib.error.HTTPError as e: return [e.code, e.read().decode()]
+    except OSError: return [0, "unreachable"]
+guard, vllm, want = "http://127.0.0.1:8000", "http://127.0.0.1:8001", int(sys.argv[2])
+deadline = time.time() + 40
+while call("GET", guard + "/health")[0] != want and time.time() < deadline: time.sleep(0.1)
+out = {"phase": sys.argv[1], "health": call("GET", guard + "/health")}
+if sys.argv[1] == "up":
+    key, body = os.environ["VLLM_API_KEY"], b'{"prompt":"x","max_tokens":1}'
+    out["models"] = call("GET", guard + "/v1/models", key)
+    out["modelsNoKey"] = call("GET", guard + "/v1/models")
+    out["invocations"] = call("POST", guard + "/invocations", key, body)
+    out["directInvocations"] = call("POST", vllm + "/invocations", None, body)
+print(json.dumps(out), flush=True)
+`;
+
+const DRIVER = `set -u
+if [ "\${NEW_NETNS:-}" = 1 ]; then PATH="$PATH:/usr/sbin:/sbin" ip link set lo up || exit 90; fi
+bash -c "$RECIPE_CMD" &
+pod=$!
+if [ "\${STUB_MODE:-}" = sleep ]; then
+  python3 "$PROBE" listening 502
+  kill -TERM "$pod"
+else
+  python3 "$PROBE" up 200
+  kill "$(cat "$STUB_PID")"
+fi
+wait "$pod"
+echo "{\\"shellExit\\": $?}"
+python3 "$PROBE" gone 0
+# Reaped or a zombie (its parent, the recipe shell, is gone; this machine's init may not reap): not running.
+state=$(awk '{print $3}' "/proc/$(cat "$STUB_PID")/stat" 2>/dev/null)
+[ -n "$state" ] && [ "$state" != Z ] && echo '{"stubAlive": true}'
+exit 0
+`;
+
+type Isolation = { argv: string[]; netns: boolean } | { skip: string };
+
+async function portFree(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+async function isolation(): Promise<Isolation> {
+  const probe = spawnSync('unshare', ['-rn', 'sh', '-c', 'PATH="$PATH:/usr/sbin:/sbin" ip link set lo up'], { stdio: 'ignore' });
+  if (probe.status === 0) return { argv: ['unshare', '-rn', 'bash'], netns: true };
+  if ((await portFree(8000)) && (await portFree(8001))) return { argv: ['bash'], netns: false };
+  return { skip: 'no network namespace (unshare -rn) and ports 8000/8001 are busy here' };
+}
+
+interface RunResult {
+  phases: Record<string, unknown>[];
+  stderr: string;
+}
+
+describe('the guarded start command under bash', () => {
+  let dir: string;
+  let how: Isolation;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'guard-recipe-'));
+    writeFileSync(join(dir, 'vllm'), STUB);
+    chmodSync(join(dir, 'vllm'), 0o755);
+    writeFileSync(join(dir, 'probe.py'), PROBE);
+    writeFileSync(join(dir, 'driver.sh'), DRIVER);
+    how = await isolation();
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  function run(start: PodStart, mode: 'serve' | 'sleep'): Promise<RunResult> {
+    if ('skip' in how) throw new Error(how.skip);
+    const [command = 'bash', ...args] = how.argv;
+    const child = spawn(command, [...args, join(dir, 'driver.sh')], {
+      cwd: dir,
+      detached: true, // its own process group, so a timeout can end everything it started
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...start.env,
+        PATH: `${dir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+        TMPDIR: dir,
+        RECIPE_CMD: (JSON.parse(start.args) as { cmd: string[] }).cmd[0] ?? '',
+        PROBE: join(dir, 'probe.py'),
+        STUB_PID: join(dir, `stub-${mode}.pid`),
+        STUB_RECORD: join(dir, 'record.json'),
+        ...(mode === 'sleep' ? { STUB_MODE: 'sleep' } : {}),
+        ...(how.netns ? { NEW_NETNS: '1' } : {}),
+      },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    }, 90_000);
+    return new Promise((resolve) => {
+      child.on('close', () => {
+        clearTimeout(timer);
+        const phases = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+        resolve({ phases, stderr });
+      });
+    });
+  }
+
+  it('starts vLLM on loopback with quoted arguments and the guard on 8000; when vLLM exits, the shell and the guard exit', async (t) => {
+    if ('skip' in how) return t.skip(how.skip);
+    const start = guardedPodStart({ model: EVIL_MODEL, servedName: SERVED, maxModelLen: 4096, gpuMemoryUtilization: 0.85, podKey: KEY });
+    const { phases, stderr } = await run(start, 'serve');
+    const [up, exit, gone, ...rest] = phases;
+    assert.equal(up?.phase, 'up', stderr);
+    assert.deepEqual(up?.health, [200, '']);
+    assert.equal(up?.models && (JSON.parse((up.models as [number, string])[1]) as { data: { id: string }[] }).data[0]?.id, SERVED);
+    assert.deepEqual(up?.modelsNoKey, [401, '{"error":"Unauthorized"}']);
+    assert.deepEqual(up?.invocations, [404, '{"error":"Not Found"}']);
+    assert.equal((up?.directInvocations as [number])[0], 200, 'vLLM behind the guard still has /invocations open, on loopback only');
+    assert.ok(typeof exit?.shellExit === 'number' && exit.shellExit !== 0, `shell exit ${JSON.stringify(exit)}`);
+    assert.deepEqual(gone?.health, [0, 'unreachable'], 'the guard went with vLLM');
+    assert.deepEqual(rest, []);
+
+    const record = JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as { argv: string[]; keyFromEnv: string };
+    assert.deepEqual(record.argv, ['serve', EVIL_MODEL, '--host', '127.0.0.1', '--port', '8001', '--served-model-name', SERVED, '--max-model-len', '4096', '--gpu-memory-utilization', '0.85']);
+    assert.equal(record.keyFromEnv, KEY, 'vLLM gets its key from the environment');
+    assert.equal(existsSync(join(dir, 'PWNED')), false, 'no value was executed');
+  });
+
+  it('passes SIGTERM on: the shell stops vLLM and the guard and exits 143', async (t) => {
+    if ('skip' in how) return t.skip(how.skip);
+    const { phases, stderr } = await run(guardedPodStart({ model: 'm/x', servedName: 'x', maxModelLen: 1024, gpuMemoryUtilization: 0.5, podKey: KEY }), 'sleep');
+    assert.deepEqual(phases, [
+      { phase: 'listening', health: [502, ''] },
+      { shellExit: 143 },
+      { phase: 'gone', health: [0, 'unreachable'] },
+    ], stderr);
+  });
+});

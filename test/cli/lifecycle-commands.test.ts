@@ -121,6 +121,26 @@ describe('runpod-llm up/status/watch/down/catalog/ide-config (CLI, in-process)',
     }
   });
 
+  it('Ctrl-C while waiting for readiness terminates the pod it created (exit 130)', async () => {
+    emulator.faults.set({ standinNeverLoads: true });
+    try {
+      const env = envFor();
+      const controller = new AbortController();
+      const before = emulator.pods.created().length;
+      const pending = cli(['up', ...NO_DAEMONS], env, controller.signal);
+      while (emulator.pods.created().length === before) await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      controller.abort();
+      const run = await pending;
+      assert.equal(run.code, 130, run.stderr);
+      assert.match(run.stderr, /error: interrupted/);
+      const pod = emulator.pods.created().at(-1);
+      assert.equal(emulator.pods.get(pod?.id ?? ''), undefined, 'terminated');
+    } finally {
+      emulator.faults.reset();
+    }
+  });
+
   it('down --stop parks the pod; up resumes the same pod', async () => {
     const env = envFor();
     assert.equal((await cli(['up', ...NO_DAEMONS], env)).code, 0);

@@ -30,6 +30,7 @@ import { UpstreamPools } from './upstream/pools.js';
 import type { RouteSource } from './upstream/route-source.js';
 import type { UsageSink } from './usage-recorder.js';
 import { createValidator } from './validation/validate.js';
+import type { WakeControl } from './wake.js';
 
 export interface GatewayAppDeps {
   config: Config;
@@ -52,6 +53,8 @@ export interface GatewayAppDeps {
   podInfo?: () => unknown;
   /** Shared Redis (REDIS_URL): the rate limit and the cache are then common to every replica. */
   redis?: Redis;
+  /** Wake a pod when none is ready (`wake_on_request`, routes from the manager's state). */
+  wake?: WakeControl;
 }
 
 export interface GatewayApp {
@@ -141,6 +144,7 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
     timeouts: { connectMs: config.upstream.connect_timeout_ms, firstByteMs: config.upstream.first_byte_timeout_ms, idleMs: config.upstream.idle_timeout_ms },
     maxResponseBytes: config.upstream.max_response_bytes,
     cache,
+    wake: deps.wake,
   };
   const auth = authHook(hookDeps);
   const api = { kind: 'api' as const };

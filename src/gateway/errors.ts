@@ -24,6 +24,7 @@ const GATEWAY_ERRORS = {
   GW_UPSTREAM_TIMEOUT: { status: 504, apiCode: 'upstream_timeout' },
   GW_SHUTTING_DOWN: { status: 503, apiCode: 'shutting_down' },
   GW_LIMITER_UNAVAILABLE: { status: 503, apiCode: 'rate_limiter_unavailable' },
+  GW_MODEL_WAKING: { status: 503, apiCode: 'model_waking' },
   GW_INTERNAL: { status: 500, apiCode: 'internal_error' },
 } as const;
 
@@ -81,6 +82,6 @@ export function securityEventFor(status: number, code: string): string | undefin
   if (status === 413) return 'request_too_large';
   if (status === 400 || status === 415 || status === 405) return 'invalid_input';
   if (code.startsWith('GW_UPSTREAM') || status === 502 || status === 504) return 'upstream_error';
-  if (status >= 500 && code !== 'GW_SHUTTING_DOWN' && code !== 'GW_NO_UPSTREAM') return 'server_error';
+  if (status >= 500 && !['GW_SHUTTING_DOWN', 'GW_NO_UPSTREAM', 'GW_MODEL_WAKING'].includes(code)) return 'server_error';
   return undefined;
 }

@@ -8,6 +8,7 @@ import type { LimiterStore } from './rate-limit/limiter-store.js';
 import { connectRedis } from './redis-client.js';
 import type { RouteSource } from './upstream/route-source.js';
 import type { UsageSink } from './usage-recorder.js';
+import type { WakeControl } from './wake.js';
 
 export interface RunningGateway extends GatewayApp {
   /** Base URL clients use, e.g. `http://127.0.0.1:8000/v1`. */
@@ -24,7 +25,7 @@ export interface RunningGateway extends GatewayApp {
  *   const gw = await startGateway({ config, logger, routes, keys });
  *   console.log(gw.baseUrl); await gw.close();
  */
-export async function startGateway(deps: { config: Config; logger: Logger; routes: RouteSource; keys: readonly string[]; limiter?: LimiterStore; usage?: UsageSink; podInfo?: () => unknown }): Promise<RunningGateway> {
+export async function startGateway(deps: { config: Config; logger: Logger; routes: RouteSource; keys: readonly string[]; limiter?: LimiterStore; usage?: UsageSink; podInfo?: () => unknown; wake?: WakeControl }): Promise<RunningGateway> {
   const { config } = deps;
   const tls = config.use_https ? readTls(config) : undefined;
   const redis = config.redis_url === undefined ? undefined : await connectRedis(config.redis_url, deps.logger);

@@ -41,8 +41,8 @@ export async function runGatewayCommand(flags: GatewayFlags, io: CliIo): Promise
   const logger = gatewayLogger(config);
   ensurePrivateDir(config.home as string);
   const keys = resolveGatewayKeys(config);
-  const { routes, usage, podInfo, description } = routeSourceFor(config, logger);
-  const gateway = await startGateway({ config, logger, routes, keys: keys.keys, ...(usage === undefined ? {} : { usage }), ...(podInfo === undefined ? {} : { podInfo }) });
+  const { routes, usage, podInfo, wake, description } = routeSourceFor(config, logger);
+  const gateway = await startGateway({ config, logger, routes, keys: keys.keys, ...(usage === undefined ? {} : { usage }), ...(podInfo === undefined ? {} : { podInfo }), ...(wake === undefined ? {} : { wake }) });
   line(io.stderr, `runpod-llm gateway listening on ${gateway.baseUrl} (${description})`);
   if (keys.source === 'generated') line(io.stderr, `gateway key (shown once; stored 0600 in ${keys.file ?? ''}):\n  ${keys.keys[0] ?? ''}`);
   else if (keys.source === 'file') line(io.stderr, `gateway key: stored in ${keys.file ?? ''}`);

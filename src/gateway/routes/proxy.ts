@@ -10,6 +10,7 @@ import type { Balancer } from '../upstream/balancer.js';
 import type { Route } from '../upstream/route-source.js';
 import { StreamFanout } from '../upstream/stream-fanout.js';
 import { usageFrom } from '../upstream/usage.js';
+import type { WakeControl } from '../wake.js';
 import type { ApiRoute, Validated } from '../validation/validate.js';
 import { checkStatus, noteFailure, pumpInto, readBounded, relay, toEnvelope } from './relay.js';
 
@@ -22,6 +23,8 @@ export interface ProxyDeps {
   maxResponseBytes: number;
   /** The response cache; absent when `cache_mode` is off. */
   cache: ResponseCache | undefined;
+  /** Scale to zero: wake a pod when none is ready (`wake_on_request`). */
+  wake: WakeControl | undefined;
 }
 
 const SSE = /^text\/event-stream/i;
@@ -45,7 +48,12 @@ export function createProxyHandler(deps: ProxyDeps, upstreamPath: string, api: A
       validated = deps.validate(api, request.body);
       body = validated.modified ? Buffer.from(JSON.stringify(validated.body)) : request.rawBody;
     }
-    const route = deps.balancer.pick(validated?.model);
+    let route = deps.balancer.pick(validated?.model);
+    if (route === undefined && deps.wake !== undefined) {
+      const gone = new AbortController();
+      reply.raw.once('close', () => gone.abort());
+      route = await deps.wake.wakeFor(validated?.model, deps.balancer, gone.signal);
+    }
     if (route === undefined) {
       throw gatewayError('GW_NO_UPSTREAM', 'no model server is ready: start one with `runpod-llm up`, or set UPSTREAM_URL');
     }

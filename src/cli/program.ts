@@ -6,6 +6,7 @@ import { runDownCommand } from './commands/down.js';
 import { runEmulatorCommand } from './commands/emulator.js';
 import { runGatewayCommand } from './commands/gateway.js';
 import { runIdeConfigCommand } from './commands/ide-config.js';
+import { registerSecurityCommands } from './commands/security.js';
 import { runStatusCommand } from './commands/status.js';
 import { runUpCommand } from './commands/up.js';
 import { runWatchCommand } from './commands/watch.js';
@@ -121,6 +122,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .action(async (flags) => {
       code = await runEmulatorCommand(flags, io);
     });
+
+  registerSecurityCommands(program, io, (n) => {
+    code = n;
+  });
 
   program
     .command('demo')

@@ -37,7 +37,7 @@ export async function runDemoCommand(io: CliIo, flags: { speed?: number } = {}):
   const configFile = join(home, 'demo-config.json');
   writeFileSync(configFile, '{}\n', { mode: 0o600 });
   const env: NodeJS.ProcessEnv = { ...io.env };
-  for (const name of FOREIGN) delete env[name];
+  for (const name of Object.keys(env)) if (FOREIGN.includes(name) || name.startsWith('RUNPOD_LLM_')) delete env[name];
   Object.assign(env, {
     RUNPOD_API_URL: emulator.apiUrl,
     RUNPOD_API_KEY: emulator.apiKey,

@@ -4,7 +4,7 @@ import { type CpuProfile, profileMarkdown, summarizeProfile } from './lib/cpupro
 import { chatBody, streamBatch } from './lib/load.js';
 import type { ProcessSet } from './lib/procs.js';
 import type { Plan } from './lib/results.js';
-import { buildGateway, GATEWAY_KEY, ROOT, startOurGateway, startUpstream, type Target } from './lib/systems.js';
+import { buildGateway, ourTarget, ROOT, startOurGateway, startUpstream } from './lib/systems.js';
 import { runWrk, wrkScript } from './lib/wrk.js';
 
 /**
@@ -25,7 +25,7 @@ export async function profileWorkload(opts: { procs: ProcessSet; tmp: string; pl
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     const gw = await startOurGateway(procs, { tmp, upstreamPort: upstream.port, build, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir], name: `profile-${kind}` });
-    const target: Target = { name: 'ours', origin: `http://127.0.0.1:${gw.port}`, path: '/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: `Bearer ${GATEWAY_KEY}` }, proc: gw.proc };
+    const target = ourTarget(gw.port, gw.proc);
     if (kind === 'chat') {
       const script = wrkScript(tmp, 'profile-chat', { method: 'POST', body: chatBody('bench-d0'), headers: target.headers });
       const r = await runWrk({ url: target.origin + target.path, script, connections: 32, durationS: seconds });

@@ -8,15 +8,15 @@
  *   npm run bench -- --only profile  # CPU profile of our gateway under load
  */
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { findExecutable, installCleanup, ProcessSet } from './lib/procs.js';
 import { writeResults } from './lib/report.js';
 import { makePlan, type Results } from './lib/results.js';
-import { ROOT, startSystems, SYSTEMS, type SystemName, type Target } from './lib/systems.js';
-import { checkTargets } from './lib/sanity.js';
+import { ourTarget, ROOT, startOurGateway, startSystems, SYSTEMS, type SystemName, type Target } from './lib/systems.js';
+import { checkTargets, warmUp } from './lib/sanity.js';
 import { killRunningWrk } from './lib/wrk.js';
 import { profileWorkload } from './profile.js';
 import { cacheWorkload } from './workloads/cache.js';
@@ -29,7 +29,7 @@ const WORKLOADS = ['latency', 'throughput', 'streaming', 'held', 'cache', 'soak'
 type Workload = (typeof WORKLOADS)[number];
 
 function usage(): string {
-  return `usage: npm run bench -- [--quick] [--only ${WORKLOADS.join(',')}] [--systems ${SYSTEMS.join(',')}] [--runs N] [--soak-seconds N] [--profile] [--no-write] [--keep-tmp]
+  return `usage: npm run bench -- [--quick] [--only ${WORKLOADS.join(',')}] [--systems ${SYSTEMS.join(',')}] [--runs N] [--soak-seconds N] [--profile] [--no-write] [--keep-tmp] [--report-from FILE]
   default: every workload except profile, every system, RESULTS.md rewritten (its generated part)`;
 }
 
@@ -59,6 +59,7 @@ async function main(): Promise<number> {
       profile: { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
       'keep-tmp': { type: 'boolean', default: false },
+      'report-from': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -66,8 +67,12 @@ async function main(): Promise<number> {
     console.log(usage());
     return 0;
   }
-  const workloads = list<Workload>(values.only, WORKLOADS.filter((w) => w !== 'profile'), 'workload');
-  if (values.only?.includes('profile') === true && !workloads.includes('profile')) workloads.push('profile');
+  if (values['report-from'] !== undefined) {
+    // Re-render RESULTS.md from a saved run (bench/out/results-*.json) without measuring again.
+    writeResults(JSON.parse(readFileSync(values['report-from'], 'utf8')) as Results, (line) => console.error(line));
+    return 0;
+  }
+  const workloads = values.only === undefined ? WORKLOADS.filter((w) => w !== 'profile') : list<Workload>(values.only, WORKLOADS, 'workload');
   if (values.profile && !workloads.includes('profile')) workloads.push('profile');
   const systems = list<SystemName>(values.systems, SYSTEMS, 'system');
   const plan = makePlan(values.quick, {
@@ -125,6 +130,7 @@ async function main(): Promise<number> {
     throughput: {},
     streaming: {},
     held: {},
+    heldWide: undefined,
     cache: undefined,
     soak: undefined,
     plan,
@@ -146,17 +152,29 @@ async function main(): Promise<number> {
         log('workload 1: added latency at concurrency 1');
         results.latency = await latencyWorkload(targets, plan.latency, log);
       }
-      if (workloads.includes('throughput')) {
-        log('workload 2: sustained throughput, 20 ms upstream');
-        results.throughput = await throughputWorkload(targets, plan.throughput, tmp, log);
-      }
       if (workloads.includes('streaming')) {
         log('workload 3: streaming TTFT and inter-chunk gaps');
         results.streaming = await streamingWorkload(targets, plan.streaming, log);
       }
+      // Held streams before the throughput climb: the proxies' RSS then reflects holding streams,
+      // not heap grown under thousands of requests per second that V8 has not handed back yet.
       if (workloads.includes('held')) {
         log('workload 4: concurrent streams held');
         results.held = await heldWorkload(targets, plan.held, plan.streaming, log);
+        if (ours !== undefined && (results.held.ours ?? []).some((r) => r.lateStart > 0)) {
+          const connections = Math.max(...plan.held.levels) * 2;
+          log(`  our gateway made streams wait: again with upstream.connections = ${connections} (diagnostic)`);
+          const wide = await startOurGateway(procs, { tmp, upstreamPort: s.upstream.port, build: s.build, name: 'gateway-wide', config: { upstream: { connections } } });
+          const wideTarget = ourTarget(wide.port, wide.proc);
+          await warmUp(wideTarget);
+          const wideHeld = await heldWorkload([wideTarget], { ...plan.held, runs: 1 }, plan.streaming, log);
+          results.heldWide = { connections, runs: wideHeld.ours ?? [] };
+          await wide.proc.stop();
+        }
+      }
+      if (workloads.includes('throughput')) {
+        log('workload 2: sustained throughput, 20 ms upstream');
+        results.throughput = await throughputWorkload(targets, plan.throughput, tmp, log);
       }
       if (workloads.includes('cache')) {
         log('workload 5: cache hits');

@@ -64,6 +64,11 @@ function mainTable(results: Results, figs: PerSystem<SystemFigures>): string {
 
 function extras(results: Results): string {
   const lines: string[] = [];
+  const w = results.heldWide;
+  if (w !== undefined) {
+    const parts = w.runs.map((r) => `${fmtNum(r.level)}: ${r.stalled} stalled / ${r.lateStart} late start / ${r.failed} failed, gap p99 ${fmtMs(r.gapP99)}, TTFT p99 ${fmtMs(r.ttftP99)}, RSS ${r.rssMb.toFixed(0)} MB`);
+    lines.push(`- **Held streams, diagnostic:** our gateway with \`upstream.connections: ${w.connections}\` instead of the default: ${parts.join('; ')}.`);
+  }
   const c = results.cache;
   if (c === undefined) lines.push('- **Cache hits (workload 5):** not run.');
   else if (!c.available) lines.push(`- **Cache hits (workload 5):** ${c.note}.`);

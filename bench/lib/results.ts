@@ -31,7 +31,7 @@ export function makePlan(quick: boolean, overrides: { soakSeconds?: number; runs
         quick,
         latency: { rounds: runs(3), requests: 1_000, warmup: 200 },
         throughput: { runs: runs(1), stepMs: 2_000, warmupMs: 500, wrkSeconds: 3, wrkConnections: 512, startFraction: 0.8, factor: 1.25, bisect: 1, maxSteps: 4 },
-        streaming: { rounds: runs(2), streams: 16, concurrency: 8, chunks: 64, paceMs: 20 },
+        streaming: { rounds: runs(2), streams: 16, concurrency: 16, chunks: 64, paceMs: 20 },
         held: { runs: runs(1), levels: [128, 512, 1024] },
         cache: { seconds: 3, connections: 64 },
         soak: { seconds: overrides.soakSeconds ?? 20 },
@@ -146,6 +146,11 @@ export interface Results {
   throughput: PerSystem<ThroughputRun[]>;
   streaming: PerSystem<StreamingRound[]>;
   held: PerSystem<HeldRun[]>;
+  /**
+   * Diagnostic: our gateway again with a wide upstream pool, run when the default pool made
+   * streams wait (late starts), to separate the pool limit from the relay's own cost.
+   */
+  heldWide: { connections: number; runs: HeldRun[] } | undefined;
   cache: CacheResult | undefined;
   soak: SoakResult | undefined;
   plan: Plan;

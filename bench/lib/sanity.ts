@@ -33,7 +33,7 @@ export async function checkTargets(targets: Target[], unavailable: PerSystem<str
  * for JIT compilation, first connections or lazily built structures; whichever workload runs
  * first (`--only`) then sees the same warm system as in a full run.
  */
-async function warmUp(target: Target): Promise<void> {
+export async function warmUp(target: Target): Promise<void> {
   const pool = new Pool(target.origin, { connections: 16 });
   const body = chatBody('bench-d0');
   let left = 3_000;

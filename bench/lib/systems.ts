@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startNginx } from '../peers/nginx.js';
@@ -72,7 +72,7 @@ function copyAssets(from: string, to: string): void {
   }
 }
 
-export async function startOurGateway(procs: ProcessSet, opts: { tmp: string; upstreamPort: number; build: GatewayBuild; nodeArgs?: string[]; name?: string }): Promise<{ proc: Managed; port: number; logFile: string }> {
+export async function startOurGateway(procs: ProcessSet, opts: { tmp: string; upstreamPort: number; build: GatewayBuild; nodeArgs?: string[]; name?: string; config?: object }): Promise<{ proc: Managed; port: number; logFile: string }> {
   const port = await freePort();
   const home = join(opts.tmp, `${opts.name ?? 'gateway'}-home`);
   mkdirSync(home, { recursive: true, mode: 0o700 });
@@ -92,13 +92,24 @@ export async function startOurGateway(procs: ProcessSet, opts: { tmp: string; up
     LOG_FILE: logFile,
     LOG_LEVEL: 'info',
   };
-  const proc = procs.spawn(opts.name ?? 'gateway', process.execPath, [...(opts.nodeArgs ?? []), ...opts.build.entry, 'gateway', '--port', String(port)], {
+  const configArgs: string[] = [];
+  if (opts.config !== undefined) {
+    const file = join(opts.tmp, `${opts.name ?? 'gateway'}.json`);
+    writeFileSync(file, JSON.stringify(opts.config));
+    configArgs.push('--config', file);
+  }
+  const proc = procs.spawn(opts.name ?? 'gateway', process.execPath, [...(opts.nodeArgs ?? []), ...opts.build.entry, 'gateway', '--port', String(port), ...configArgs], {
     cwd: opts.tmp,
     env,
     logFile: join(opts.tmp, `${opts.name ?? 'gateway'}.out`),
   });
   await waitForHttp(`http://127.0.0.1:${port}/health`, 20_000, proc);
   return { proc, port, logFile };
+}
+
+/** Our gateway as a client would configure it, for the workloads' targets. */
+export function ourTarget(port: number, proc: Managed): Target {
+  return { name: 'ours', origin: `http://127.0.0.1:${port}`, path: '/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: `Bearer ${GATEWAY_KEY}` }, proc };
 }
 
 export async function startHello(procs: ProcessSet, tmp: string): Promise<{ proc: Managed; port: number }> {
@@ -157,7 +168,7 @@ export async function startSystems(procs: ProcessSet, opts: { tmp: string; syste
     build = buildGateway();
     try {
       const g = await startOurGateway(procs, { tmp, upstreamPort: upstream.port, build });
-      targets.ours = { name: 'ours', origin: origin(g.port), path: '/v1/chat/completions', headers: { ...json, authorization: `Bearer ${GATEWAY_KEY}` }, proc: g.proc };
+      targets.ours = ourTarget(g.port, g.proc);
     } catch (err) {
       unavailable.ours = (err as Error).message;
     }

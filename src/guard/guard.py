@@ -2,33 +2,34 @@
 """runpod-llm guard: the only thing listening on a pod's public port.
 
 RunPod's pod URL (https://{podId}-8000.proxy.runpod.net) is public, and vLLM's --api-key guards
-only /v1 routes: /invocations, /tokenize, /pause, /update_weights, /metrics, ... stay open.
-vLLM therefore listens on 127.0.0.1:8001 and this proxy on 0.0.0.0:8000 forwards exactly five
-routes, the /v1 ones only with the pod's key. Standard library only: it runs on the stock
-vllm/vllm-openai image with nothing to download.
+only /v1: /invocations, /tokenize, /pause, /update_weights, /metrics, ... stay open. So vLLM
+listens on 127.0.0.1:8001 and this proxy on 0.0.0.0:8000 forwards five routes, the /v1 ones only
+with the pod's key. Standard library only: it runs on the stock vllm/vllm-openai image.
 
-Decisions, in order (first match wins):
-  GET /health                                   -> the upstream's /health status, empty body
-  request target not exactly an allowed route   -> 404 (no decoding, no normalising: an exact
-                                                   string match leaves nothing to disagree on)
-  Authorization != "Bearer <key>" (exactly one) -> 401 {"error":"Unauthorized"}, as vLLM says it
-  Transfer-Encoding on the request              -> 411: OpenAI clients send Content-Length, and
-                                                   refusing chunked bodies removes the CL/TE
-                                                   request-smuggling class outright
-  Content-Length malformed / over GUARD_MAX_BODY -> 400 / 413
-  otherwise forward; the response streams back chunk by chunk (SSE is never buffered).
-More than GUARD_MAX_CONNECTIONS open connections -> 503. The log is one line per request
-(method, path, status, milliseconds): never headers, bodies or query strings.
+Decisions, first match wins:
+  GET /health                          -> vLLM's /health status (502 while it loads), empty body
+  target not exactly an allowed route  -> 404; exact string match, no decoding or normalising,
+                                          leaves nothing for two parsers to disagree on
+  Authorization != "Bearer <key>"      -> 401 {"error":"Unauthorized"}, as vLLM says it
+  ambiguous or broken body framing     -> 400 (CL with TE, two CLs, a bad chunk: request
+                                          smuggling's shapes); 501 for a coding but chunked
+  body over GUARD_MAX_BODY             -> 413: Content-Length before reading, chunked bodies
+                                          counted while read (the proxy in front may re-chunk)
+  otherwise                            -> forwarded with a Content-Length; the response streams
+                                          back as it arrives (SSE is never buffered)
+Over GUARD_MAX_CONNECTIONS open connections -> 503. Log: one line per request (method, path,
+status, ms), never headers, bodies or query strings.
 
-Environment: GUARD_API_KEY (required), GUARD_LISTEN_HOST (0.0.0.0), GUARD_LISTEN_PORT (8000),
+Env: GUARD_API_KEY (required), GUARD_LISTEN_HOST (0.0.0.0), GUARD_LISTEN_PORT (8000),
 GUARD_UPSTREAM (http://127.0.0.1:8001), GUARD_MAX_BODY (1048576), GUARD_MAX_CONNECTIONS (64),
-GUARD_UPSTREAM_TIMEOUT (600 seconds per upstream read).
+GUARD_UPSTREAM_TIMEOUT (600 s per upstream read).
 """
 import hmac
 import http.client
 import http.server
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -120,22 +121,50 @@ class Handler(http.server.BaseHTTPRequestHandler):
         auth = self.headers.get_all("Authorization") or []
         if len(auth) != 1 or not hmac.compare_digest(auth[0].encode("latin-1"), cfg.expected):
             return self.send_json(401, {"error": "Unauthorized"})
-        if "Transfer-Encoding" in self.headers:
-            return self.send_json(411, {"error": "Length Required"})
-        lengths = self.headers.get_all("Content-Length") or ["0"]
-        if len(lengths) != 1 or not (lengths[0].isascii() and lengths[0].isdigit()):
-            return self.send_json(400, {"error": "Bad Request"})
-        length = int(lengths[0])
+        codings = [c.strip().lower() for c in ",".join(self.headers.get_all("Transfer-Encoding") or []).split(",") if c.strip()]
+        lengths = self.headers.get_all("Content-Length") or []
+        if codings and codings != ["chunked"]:
+            return self.send_json(501, {"error": "Not Implemented"})  # chunked is the one coding decoded here
+        if (codings and lengths) or len(lengths) > 1 or not all(n.isascii() and n.isdigit() for n in lengths):
+            return self.send_json(400, {"error": "Bad Request"})  # ambiguous framing: request smuggling's shapes
+        length = int(lengths[0]) if lengths else 0
         if length > cfg.max_body:
             return self.send_json(413, {"error": "Payload Too Large"})
         if self.headers.get("Expect", "").lower() == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # only now that the request may proceed
-        body = self.rfile.read(length) if length else b""
-        if len(body) != length:
-            self.close_connection = True
+        body = self.read_chunked(cfg.max_body) if codings else self.rfile.read(length)
+        if isinstance(body, int):
+            return self.send_json(body, {"error": HTTPStatus(body).phrase})
+        if not codings and len(body) != length:
+            self.close_connection = True  # the client went away mid-body: nobody to answer
             return 400
         self.unread_body = False
         return self.forward(cfg, body)
+
+    def read_chunked(self, limit):
+        """A chunked body (RFC 9112 section 7.1), counted as it arrives; an int is a refusal."""
+        body = bytearray()
+        while True:
+            line = self.rfile.readline(1024)
+            size = re.fullmatch(rb"([0-9a-fA-F]{1,8})(;[^\r\n]*)?\r\n", line)
+            if size is None:
+                return 400
+            n = int(size.group(1), 16)
+            if len(body) + n > limit:
+                return 413
+            if n == 0:
+                break
+            data = self.rfile.read(n + 2)
+            if len(data) != n + 2 or not data.endswith(b"\r\n"):
+                return 400
+            body += data[:-2]
+        for _ in range(32):  # trailer fields are dropped; the empty line ends the message
+            line = self.rfile.readline(1024)
+            if line == b"\r\n":
+                return bytes(body)
+            if not line.endswith(b"\r\n"):
+                return 400
+        return 400
 
     def handle_expect_100(self):
         # http.server would say "100 Continue" before the key was checked; route() says it later.
@@ -158,7 +187,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def forward(self, cfg, body):
         headers = {name: self.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in self.headers}
-        headers["Authorization"] = "Bearer " + cfg.key  # vLLM checks it too (--api-key)
+        headers["Authorization"] = "Bearer " + cfg.key  # vLLM checks it too (its VLLM_API_KEY)
         if body or self.command == "POST":
             headers["Content-Length"] = str(len(body))
         conn = http.client.HTTPConnection(*cfg.upstream, timeout=cfg.upstream_timeout)

@@ -83,6 +83,30 @@ describe('guard in front of the vLLM stand-in', () => {
     assert.match(text, /data: \[DONE\]\n\n$/);
   });
 
+  it('ends the upstream request when the client goes away mid-stream (vLLM stops generating)', async () => {
+    const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'long' }], stream: true, max_tokens: 10 });
+    const aborted = pod.stats.aborted;
+    const controller = new AbortController();
+    const res = await fetch(`${guard.url}/v1/chat/completions`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body, signal: controller.signal });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    controller.abort();
+    for (let i = 0; i < 100 && pod.stats.aborted === aborted; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(pod.stats.aborted, aborted + 1);
+  });
+
+  it('cuts the client off without a clean ending when vLLM dies mid-stream', async () => {
+    pod.setFault({ kind: 'die_mid_stream', afterChunks: 2 });
+    try {
+      const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x' }], stream: true, max_tokens: 10 });
+      const res = await fetch(`${guard.url}/v1/chat/completions`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body });
+      assert.equal(res.status, 200);
+      await assert.rejects(res.text(), 'a truncated stream must not look complete');
+    } finally {
+      pod.setFault({ kind: 'none' });
+    }
+  });
+
   it('keeps the client connection alive across a streamed and a plain response', async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const get = (path: string, body?: string): Promise<{ status: number; reused: boolean }> =>
@@ -165,15 +189,49 @@ describe('guard in front of the vLLM stand-in', () => {
     assert.equal((await unseen(() => rawRequest(guard.port, httpRequest('GET', `/v1/models?api_key=${KEY}`)))).status, 404);
   });
 
-  it('refuses bodies over 1 MiB (413), chunked bodies (411) and malformed lengths (400) before vLLM sees them', async () => {
+  it('refuses bodies over 1 MiB by Content-Length (413) before reading them, and never asks vLLM', async () => {
     const over = await unseen(() => rawRequest(guard.port, httpRequest('POST', '/v1/chat/completions', { ...AUTH, 'content-type': 'application/json', 'content-length': String(1024 * 1024 + 1) }, '{"model":')));
     assert.equal(over.status, 413);
     assert.equal(over.headers.connection, 'close');
-    const chunked = await unseen(() => rawRequest(guard.port, httpRequest('POST', '/v1/chat/completions', { ...AUTH, 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, `${CHAT.length.toString(16)}\r\n${CHAT}\r\n0\r\n\r\n`)));
-    assert.equal(chunked.status, 411);
+  });
+
+  it('decodes a chunked body and forwards it with a Content-Length', async () => {
+    const half = Math.floor(CHAT.length / 2);
+    const chunked = `${half.toString(16)};ext=1\r\n${CHAT.slice(0, half)}\r\n${(CHAT.length - half).toString(16)}\r\n${CHAT.slice(half)}\r\n0\r\nx-trailer: dropped\r\n\r\n`;
+    const res = await rawRequest(guard.port, httpRequest('POST', '/v1/chat/completions', { ...AUTH, 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, chunked));
+    assert.equal(res.status, 200, res.body);
+    const seen = pod.requests.at(-1);
+    assert.equal(seen?.body, CHAT);
+    assert.equal(seen?.headers['content-length'], String(Buffer.byteLength(CHAT)));
+    assert.equal(seen?.headers['transfer-encoding'], undefined);
+  });
+
+  it('counts chunked bodies while reading them (413), and refuses ambiguous or broken framing (400/501)', async () => {
+    const te = { ...AUTH, 'transfer-encoding': 'chunked' };
+    const piece = 'x'.repeat(0x10000);
+    const many = `${Array.from({ length: 17 }, () => `10000\r\n${piece}\r\n`).join('')}0\r\n\r\n`;
+    const cases: [Record<string, string>, string, number][] = [
+      [te, many, 413],
+      [te, 'fffffffff\r\n', 400], // more than 8 hex digits
+      [te, '5\r\nabc\r\n0\r\n\r\n', 400], // chunk shorter than declared
+      [te, '0x5\r\nhello\r\n0\r\n\r\n', 400],
+      [te, '5\nhello\n0\n\n', 400], // bare LF
+      [te, '-5\r\nhello\r\n0\r\n\r\n', 400],
+      [{ ...te, 'content-length': '5' }, '5\r\nhello\r\n0\r\n\r\n', 400], // CL and TE: the smuggling shape
+      [{ ...AUTH, 'transfer-encoding': 'gzip, chunked' }, '0\r\n\r\n', 501],
+      [{ ...AUTH, 'transfer-encoding': 'identity' }, '', 501],
+    ];
+    for (const [headers, body, status] of cases) {
+      const res = await unseen(() => rawRequest(guard.port, httpRequest('POST', '/v1/completions', headers, body)));
+      assert.equal(res.status, status, `${JSON.stringify(headers)} ${JSON.stringify(body.slice(0, 20))} → ${res.status}`);
+      assert.equal(res.headers.connection, 'close');
+    }
+  });
+
+  it('refuses malformed or repeated Content-Length (400)', async () => {
     for (const length of ['-1', '1e3', '0x10', '+2', '١٢']) {
       const res = await unseen(() => rawRequest(guard.port, httpRequest('POST', '/v1/completions', { ...AUTH, 'content-length': length })));
-      assert.ok(res.status === 400, `content-length ${JSON.stringify(length)} → ${res.status}`);
+      assert.equal(res.status, 400, `content-length ${JSON.stringify(length)} → ${res.status}`);
     }
     const twice = `POST /v1/completions HTTP/1.1\r\nhost: pod\r\nconnection: close\r\nauthorization: Bearer ${KEY}\r\ncontent-length: 2\r\ncontent-length: 2\r\n\r\n{}`;
     assert.equal((await unseen(() => rawRequest(guard.port, twice))).status, 400);

@@ -8,7 +8,7 @@ import { type Clock, systemClock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { installJsonParser } from './body-parser.js';
 import { registerDashboard } from './dashboard/dashboard.js';
-import { closeSilentConnections, createClientErrorHandler, createConnectHandler, createFrameworkErrorHandler } from './client-error.js';
+import { createClientErrorHandler, createConnectHandler, createFrameworkErrorHandler } from './client-error.js';
 import type { CacheStore } from './cache/cache-store.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import './context.js';
@@ -193,9 +193,9 @@ function createNodeServer(handler: (req: IncomingMessage, res: ServerResponse) =
     noDelay: true,
     maxHeaderSize: 16 * 1024,
   };
-  // A TLS handshake gets no longer than the request headers would (Node's default is 120 s).
+  // Node's headers timeout also closes connections that send nothing, but only once the TLS
+  // handshake is done: a silent TLS client gets no longer for the handshake (Node's default: 120 s).
   const server = tls === undefined ? createHttpServer(options, handler) : createHttpsServer({ ...options, handshakeTimeout: config.headers_timeout_ms, key: tls.key, cert: tls.cert }, handler);
   server.keepAliveTimeout = config.keep_alive_timeout_ms;
-  closeSilentConnections(server, config.headers_timeout_ms, tls !== undefined);
   return server;
 }

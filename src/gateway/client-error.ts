@@ -96,23 +96,3 @@ export function createFrameworkErrorHandler(deps: ClientErrorDeps) {
       .send({ error: { message, type: typeForStatus(400), param: null, code: 'invalid_request' } });
   };
 }
-
-/**
- * Closes connections that never start a request. Node's headers timeout only runs once a
- * request's first byte has arrived, so a client that connects and sends nothing (slowloris by
- * silence) would hold its socket, and a file descriptor, forever. A connection that has not
- * delivered a request after `headersTimeoutMs` plus two of Node's 1 s connection checks is
- * destroyed (a request that has started gets Node's 408 before that). A plain timer, because
- * `socket.setTimeout` never fires on these sockets once Node's connection checks run.
- */
-export function closeSilentConnections(server: import('node:net').Server, headersTimeoutMs: number, tls: boolean): void {
-  const served = new WeakSet<object>();
-  server.on(tls ? 'secureConnection' : 'connection', (socket: import('node:net').Socket) => {
-    const timer = setTimeout(() => {
-      if (!served.has(socket)) socket.destroy();
-    }, headersTimeoutMs + 2_000);
-    timer.unref();
-    socket.once('close', () => clearTimeout(timer));
-  });
-  server.on('request', (req: IncomingMessage) => served.add(req.socket));
-}

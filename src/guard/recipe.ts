@@ -93,7 +93,8 @@ export function guardedPodStart(input: PodRecipeInput, guardSource: string = rea
     `GUARD_UPSTREAM=http://127.0.0.1:${GUARDED_VLLM_PORT}`,
   ].join(' ');
   const shell = [
-    'set -u',
+    // pipefail: a missing or undecodable guard must stop the pod, not start vLLM unguarded-looking.
+    'set -u -o pipefail',
     'guard="${TMPDIR:-/tmp}/runpod-llm-guard.py"',
     `printf %s "$${GUARD_ENV}" | base64 -d > "$guard" || exit 70`,
     // No --api-key: vLLM reads VLLM_API_KEY from its environment, so the key is on no command

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseVllmLaunch } from '../../src/emulator/pod-args.js';
 import { guardedPodStart, guardVersion, readGuardSource, shellQuote, unguardedPodStart, type PodRecipeInput } from '../../src/guard/recipe.js';
@@ -48,6 +50,19 @@ describe('guardedPodStart', () => {
     assert.match(cmd, /GUARD_API_KEY="\$VLLM_API_KEY" GUARD_LISTEN_HOST=0\.0\.0\.0 GUARD_LISTEN_PORT=8000 GUARD_UPSTREAM=http:\/\/127\.0\.0\.1:8001 python3 "\$guard" &/);
     assert.equal(guardedPodStart(INPUT).env.HF_TOKEN, undefined);
     assert.equal(guardVersion(readGuardSource()), '1');
+  });
+
+  it('exits 70 before starting anything when the guard is missing or undecodable', () => {
+    const cmd = startCommand(guardedPodStart(INPUT).args);
+    const dir = mkdtempSync(join(tmpdir(), 'guard-recipe-'));
+    try {
+      for (const env of [{}, { RUNPOD_LLM_GUARD: '%%% not base64 %%%' }]) {
+        const run = spawnSync('bash', ['-c', cmd], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TMPDIR: dir, ...env }, encoding: 'utf8', timeout: 10_000 });
+        assert.equal(run.status, 70, `${JSON.stringify(env)}: ${run.stderr}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('quotes every interpolated value, extra arguments one by one', () => {

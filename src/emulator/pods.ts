@@ -5,6 +5,8 @@ export { ACTIONS } from './pod-view.js';
 import { PodLedger } from './billing.js';
 import { NO_CAPACITY_DETAIL, type Faults } from './faults.js';
 import { availabilityFor, type EmulatorGpu } from './gpu-catalog.js';
+import { GUARD_ENV } from '../guard/recipe.js';
+import { guardStandin } from './guard-emulation.js';
 import { parseVllmLaunch, type VllmLaunch } from './pod-args.js';
 import { ACTIONS, costOf, podView } from './pod-view.js';
 import { ProblemError, validationProblem } from './problem.js';
@@ -218,7 +220,7 @@ export class PodStore {
     if (status !== 'RUNNING') return;
     const { faults, schedule, standin } = this.#deps;
     pod.startedAt = at;
-    pod.standin = createVllmStandinHandler({
+    const standinHandler = createVllmStandinHandler({
       model: pod.launch.servedModelName,
       ...(pod.launch.apiKey === undefined ? {} : { apiKey: pod.launch.apiKey }),
       ...(pod.launch.maxModelLen === undefined ? {} : { maxModelLen: pod.launch.maxModelLen }),
@@ -226,6 +228,8 @@ export class PodStore {
       ...(standin.chunks === undefined ? {} : { chunks: standin.chunks }),
       loaded: false,
     });
+    // A guarded pod (the default recipe) shows only the guard's five routes on its public port.
+    pod.standin = pod.request.env[GUARD_ENV] !== undefined && pod.launch.apiKey !== undefined ? guardStandin(standinHandler, pod.launch.apiKey) : standinHandler;
     // vLLM cannot start without a GPU, and a never-loading model keeps the port closed: 502 for ever.
     if (!pod.zeroGpus && !faults.settings.standinNeverLoads) pod.loadAt = at + (faults.settings.standinLoadDelayMs ?? schedule.loadMs);
   }

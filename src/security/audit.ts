@@ -24,6 +24,8 @@ export interface AuditOptions {
   /** An offline advisory list (registry bulk format) to check against instead of the registry. */
   advisoriesFile?: string;
   run?: RunCommand;
+  /** Environment for npm (npm_config_registry and friends); default this process's. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export type AuditOutcome =
@@ -49,12 +51,13 @@ const BULK_ANSWERED = /npm http fetch POST 200 \S*\/-\/npm\/v1\/security\/(advis
 export async function runAudit(options: AuditOptions): Promise<AuditOutcome> {
   const level = options.level ?? 'low';
   const run = options.run ?? runCommand;
+  const env = options.env === undefined ? {} : { env: options.env };
   readManifest(options.cwd);
   // Offline off and audit on explicitly: either setting in an npmrc makes npm skip the
   // request and print a clean report.
   const args = ['audit', '--json', '--loglevel=http', '--offline=false', '--audit=true', ...(options.dev === true ? [] : ['--omit=dev'])];
   if (options.advisoriesFile === undefined) {
-    const result = await run('npm', args, { cwd: options.cwd });
+    const result = await run('npm', args, { cwd: options.cwd, ...env });
     return interpret(result.stdout, result.stderr, level, 'registry', BULK_ANSWERED.test(result.stderr), options.dev === true);
   }
   const list = readAdvisoryList(options.advisoriesFile);
@@ -63,7 +66,7 @@ export async function runAudit(options: AuditOptions): Promise<AuditOutcome> {
   // the registry's nor leave its own behind.
   const cache = mkdtempSync(join(tmpdir(), 'runpod-llm-audit-'));
   try {
-    const result = await run('npm', [...args, `--registry=${server.url}`, `--cache=${cache}`], { cwd: options.cwd });
+    const result = await run('npm', [...args, `--registry=${server.url}`, `--cache=${cache}`], { cwd: options.cwd, ...env });
     return interpret(result.stdout, result.stderr, level, 'advisory-file', server.bulkRequests() > 0, options.dev === true);
   } finally {
     await server.close();

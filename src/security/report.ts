@@ -44,7 +44,7 @@ export async function buildSecurityReport(options: ReportOptions): Promise<Secur
   const machine = options.machine ?? realMachine;
   const manifest = readManifest(options.cwd);
   const items: ReportItem[] = [];
-  const run = options.run === undefined ? {} : { run: options.run };
+  const run = { env: options.env, ...(options.run === undefined ? {} : { run: options.run }) };
 
   items.push(await guarded('supply.sbom', async () => {
     const sbom = await generateSbom({ cwd: options.cwd, ...run, ...(options.toolVersion === undefined ? {} : { toolVersion: options.toolVersion }) });

@@ -2,7 +2,7 @@ import { AppError } from '../shared/errors.js';
 import { canonicalId } from './license-table.js';
 import { type ProjectManifest, readManifest } from './project.js';
 import { npmErrorLine, type RunCommand, runCommand } from './run-command.js';
-import { parseSpdx } from './spdx.js';
+import { licenseIds, parseSpdx } from './spdx.js';
 
 /**
  * `runpod-llm security sbom`: a CycloneDX (1.5) SBOM of the project's installed dependency tree,
@@ -21,6 +21,8 @@ export interface SbomOptions {
   /** Include devDependencies (marked `scope: "excluded"`, as CycloneDX has it for non-runtime use). */
   dev?: boolean;
   run?: RunCommand;
+  /** Environment for npm (npm_config_* settings); default this process's. */
+  env?: NodeJS.ProcessEnv;
   /** The running tool's version, recorded in metadata.tools. */
   toolVersion?: string;
 }
@@ -68,7 +70,7 @@ const DEV_PROPERTY = 'cdx:npm:package:development';
 export async function generateSbom(options: SbomOptions): Promise<SbomResult> {
   const manifest = readManifest(options.cwd);
   const run = options.run ?? runCommand;
-  const result = await run('npm', ['sbom', '--sbom-format', 'cyclonedx', '--sbom-type', 'application'], { cwd: options.cwd });
+  const result = await run('npm', ['sbom', '--sbom-format', 'cyclonedx', '--sbom-type', 'application'], { cwd: options.cwd, ...(options.env === undefined ? {} : { env: options.env }) });
   if (result.code !== 0) {
     const reason = npmErrorLine(result.stderr) ?? `npm sbom exited with ${result.code ?? 'a signal'}`;
     throw new AppError('CHECK_UNAVAILABLE_SBOM', `cannot describe the dependency tree: ${reason}`, { hint: 'install the dependencies first (`npm ci`)' });
@@ -160,11 +162,12 @@ function licenseChoice(license: string): NonNullable<CycloneDxComponent['license
   const id = canonicalId(license);
   if (id !== undefined && !license.endsWith('+')) return [{ license: { id } }];
   try {
-    parseSpdx(license);
-    return [{ expression: license }];
+    // An expression only when every id in it is an SPDX id: `UNLICENSED` parses but is not one.
+    if (licenseIds(parseSpdx(license)).every((x) => canonicalId(x) !== undefined || x.startsWith('LicenseRef-'))) return [{ expression: license }];
   } catch {
-    return [{ license: { name: license } }];
+    // Not an expression: recorded as free text below.
   }
+  return [{ license: { name: license } }];
 }
 
 /** npm writes the 1.4-style tools array; 1.5 also has `{ components: [...] }`. Ours goes in either. */

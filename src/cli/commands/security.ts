@@ -36,7 +36,7 @@ export function registerSecurityCommands(program: Command, io: CliIo, setCode: (
     .addOption(projectOption())
     .action(async (flags: { out?: string; dev?: boolean; force?: boolean; json?: boolean; project?: string }) => {
       const target = flags.out === undefined ? undefined : resolveOutputPath(flags.out, process.cwd(), flags.force === true);
-      const sbom = await generateSbom({ cwd: projectDir(flags.project), dev: flags.dev === true, toolVersion: toolVersion() });
+      const sbom = await generateSbom({ cwd: projectDir(flags.project), dev: flags.dev === true, env: io.env, toolVersion: toolVersion() });
       for (const warning of sbom.warnings) line(io.stderr, `warning: ${warning}`);
       const text = `${JSON.stringify(sbom.bom, null, 2)}\n`;
       if (target === undefined) {
@@ -59,7 +59,7 @@ export function registerSecurityCommands(program: Command, io: CliIo, setCode: (
     .option('--json', 'print the result as JSON')
     .addOption(projectOption())
     .action(async (flags: { level: Severity; dev?: boolean; advisories?: string; json?: boolean; project?: string }) => {
-      const outcome = await runAudit({ cwd: projectDir(flags.project), level: flags.level, dev: flags.dev === true, ...(flags.advisories === undefined ? {} : { advisoriesFile: resolve(flags.advisories) }) });
+      const outcome = await runAudit({ cwd: projectDir(flags.project), level: flags.level, dev: flags.dev === true, env: io.env, ...(flags.advisories === undefined ? {} : { advisoriesFile: resolve(flags.advisories) }) });
       const code = outcome.status === 'unavailable' ? EXIT.CHECK_UNAVAILABLE : outcome.status === 'vulnerable' ? EXIT.CHECK_FAILED : EXIT.OK;
       setCode(code);
       if (flags.json === true) return json(outcome);

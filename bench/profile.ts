@@ -4,15 +4,27 @@ import { type CpuProfile, profileMarkdown, summarizeProfile } from './lib/cpupro
 import { chatBody, streamBatch } from './lib/load.js';
 import type { ProcessSet } from './lib/procs.js';
 import type { Plan } from './lib/results.js';
-import { buildGateway, ourTarget, ROOT, startOurGateway, startUpstream } from './lib/systems.js';
+import { request } from 'undici';
+import { buildGateway, ourTarget, ROOT, startOurGateway, startUpstream, type Target } from './lib/systems.js';
 import { runWrk, wrkScript } from './lib/wrk.js';
 
 /**
- * Our gateway under `node --cpu-prof`, twice: saturated by non-streaming requests (wrk, closed
- * loop, instant upstream: every CPU cycle is the gateway's per-request cost), then holding many
- * streams (per-chunk cost). Each profile is written when the gateway exits on SIGTERM, then
- * summarised into bench/out/profile-*.md (self time, time per package, our functions inclusive).
+ * Our gateway under `node --cpu-prof`, three times: saturated by non-streaming requests (wrk,
+ * closed loop, instant upstream), saturated by cache hits (no upstream leg: only the gateway's own
+ * per-request work), then holding many streams (per-chunk cost). Each profile is written when the
+ * gateway exits on SIGTERM, then summarised into bench/out/profile-*.md (self time, time per
+ * package, our functions inclusive).
  */
+async function answersFromCache(target: Target, body: string): Promise<boolean> {
+  let seen: unknown;
+  for (let i = 0; i < 2; i++) {
+    const res = await request(target.origin + target.path, { method: 'POST', headers: target.headers, body });
+    await res.body.dump();
+    seen = res.headers['x-cache'];
+  }
+  return seen === 'HIT';
+}
+
 export async function profileWorkload(opts: { procs: ProcessSet; tmp: string; plan: Plan; log: (line: string) => void; outDir: string }): Promise<string> {
   const { procs, tmp, plan, log, outDir } = opts;
   const build = buildGateway();
@@ -20,16 +32,23 @@ export async function profileWorkload(opts: { procs: ProcessSet; tmp: string; pl
   const sections: string[] = [];
   const seconds = plan.quick ? 8 : 20;
 
-  for (const kind of ['chat', 'stream'] as const) {
+  for (const kind of ['chat', 'cache-hit', 'stream'] as const) {
     const dir = join(outDir, `cpuprofile-${kind}`);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     const gw = await startOurGateway(procs, { tmp, upstreamPort: upstream.port, build, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir], name: `profile-${kind}` });
     const target = ourTarget(gw.port, gw.proc);
-    if (kind === 'chat') {
-      const script = wrkScript(tmp, 'profile-chat', { method: 'POST', body: chatBody('bench-d0'), headers: target.headers });
+    if (kind === 'chat' || kind === 'cache-hit') {
+      // The cache-hit run isolates the gateway's own per-request cost: no upstream leg at all.
+      const body = kind === 'chat' ? chatBody('bench-d0') : chatBody('bench-d0-cache', { temperature: 0 });
+      if (kind === 'cache-hit' && !(await answersFromCache(target, body))) {
+        await gw.proc.stop(20_000);
+        sections.push('#### Cache hits\n\nnot profiled: the gateway does not answer a repeated temperature-0 request from its cache.\n');
+        continue;
+      }
+      const script = wrkScript(tmp, `profile-${kind}`, { method: 'POST', body, headers: target.headers });
       const r = await runWrk({ url: target.origin + target.path, script, connections: 32, durationS: seconds });
-      log(`  profile chat: wrk c=32 ${seconds} s → ${Math.round(r.rps)}/s, p99 ${r.p99.toFixed(2)} ms`);
+      log(`  profile ${kind}: wrk c=32 ${seconds} s → ${Math.round(r.rps)}/s, p99 ${r.p99.toFixed(2)} ms`);
     } else {
       const body = chatBody('bench-d0-n64-p20', { stream: true });
       const rounds = Math.max(1, Math.round(seconds / 2));
@@ -48,7 +67,12 @@ export async function profileWorkload(opts: { procs: ProcessSet; tmp: string; pl
     }
     const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
     const summary = summarizeProfile(profile, ROOT);
-    const title = kind === 'chat' ? `Non-streaming, saturated (wrk c=32, instant upstream, ${seconds} s)` : 'Streaming (512 held streams × 64 deltas at 20 ms)';
+    const titles = {
+      chat: `Non-streaming, saturated (wrk c=32, instant upstream, ${seconds} s)`,
+      'cache-hit': `Cache hits, saturated (wrk c=32, ${seconds} s): the gateway's own per-request cost, no upstream leg`,
+      stream: 'Streaming (512 held streams × 64 deltas at 20 ms)',
+    };
+    const title = titles[kind];
     const md = profileMarkdown(title, summary);
     sections.push(md);
     writeFileSync(join(outDir, `profile-${kind}.md`), md);

@@ -12,8 +12,8 @@ import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFile
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { findExecutable, installCleanup, ProcessSet } from './lib/procs.js';
-import { writeResults } from './lib/report.js';
+import { findExecutable, installCleanup, ProcessSet, treeRssMb } from './lib/procs.js';
+import { writeProfile, writeResults } from './lib/report.js';
 import { makePlan, type Results } from './lib/results.js';
 import { ourTarget, ROOT, startOurGateway, startSystems, SYSTEMS, type SystemName, type Target } from './lib/systems.js';
 import { checkTargets, warmUp } from './lib/sanity.js';
@@ -125,6 +125,7 @@ async function main(): Promise<number> {
       notes: [],
     },
     available: {},
+    rssIdle: {},
     unavailable: {},
     latency: {},
     throughput: {},
@@ -146,7 +147,10 @@ async function main(): Promise<number> {
       results.unavailable = s.unavailable;
       for (const [name, why] of Object.entries(s.unavailable)) log(`${name} unavailable: ${why}`);
       const targets = await checkTargets(SYSTEMS.map((n) => s.targets[n]).filter((t): t is Target => t !== undefined), results.unavailable, log);
-      for (const t of targets) results.available[t.name] = true;
+      for (const t of targets) {
+        results.available[t.name] = true;
+        if (t.proc !== undefined) results.rssIdle[t.name] = treeRssMb(t.proc.pid);
+      }
       const ours = targets.find((t) => t.name === 'ours');
       if (workloads.includes('latency')) {
         log('workload 1: added latency at concurrency 1');
@@ -190,7 +194,8 @@ async function main(): Promise<number> {
     }
     if (workloads.includes('profile')) {
       log('profile: our gateway under load with --cpu-prof');
-      await profileWorkload({ procs, tmp, plan, log, outDir });
+      const profile = await profileWorkload({ procs, tmp, plan, log, outDir });
+      if (!values['no-write']) writeProfile(profile, `${command} (${new Date().toISOString()}, commit ${results.meta.commit}${results.meta.dirty ? ' + uncommitted changes' : ''})`, log);
     }
   } catch (err) {
     failed = true;

@@ -30,7 +30,7 @@ export function makePlan(quick: boolean, overrides: { soakSeconds?: number; runs
     ? {
         quick,
         latency: { rounds: runs(3), requests: 1_000, warmup: 200 },
-        throughput: { runs: runs(1), stepMs: 2_000, warmupMs: 500, wrkSeconds: 3, wrkConnections: 512, startFraction: 0.8, factor: 1.25, bisect: 1, maxSteps: 4 },
+        throughput: { runs: runs(1), stepMs: 2_000, warmupMs: 500, wrkSeconds: 3, wrkConnections: 512, startFraction: 0.8, factor: 1.25, bisect: 1, maxSteps: 6 },
         streaming: { rounds: runs(2), streams: 16, concurrency: 16, chunks: 64, paceMs: 20 },
         held: { runs: runs(1), levels: [128, 512, 1024] },
         cache: { seconds: 3, connections: 64 },
@@ -39,7 +39,7 @@ export function makePlan(quick: boolean, overrides: { soakSeconds?: number; runs
     : {
         quick,
         latency: { rounds: runs(5), requests: 5_000, warmup: 500 },
-        throughput: { runs: runs(3), stepMs: 10_000, warmupMs: 2_000, wrkSeconds: 10, wrkConnections: 512, startFraction: 0.5, factor: 1.2, bisect: 2, maxSteps: 12 },
+        throughput: { runs: runs(3), stepMs: 10_000, warmupMs: 2_000, wrkSeconds: 10, wrkConnections: 512, startFraction: 0.5, factor: 1.2, bisect: 2, maxSteps: 8 },
         streaming: { rounds: runs(3), streams: 64, concurrency: 8, chunks: 64, paceMs: 20 },
         held: { runs: runs(3), levels: [128, 512, 1024] },
         cache: { seconds: 10, connections: 64 },
@@ -141,6 +141,8 @@ export interface Results {
     notes: string[];
   };
   available: PerSystem<boolean>;
+  /** Each proxy's RSS (process tree) once started and warmed up, MB. */
+  rssIdle: PerSystem<number>;
   unavailable: PerSystem<string>;
   latency: PerSystem<LatencyRound[]>;
   throughput: PerSystem<ThroughputRun[]>;

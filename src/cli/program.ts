@@ -52,6 +52,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .addOption(new Option('--idle-action <action>', 'what idleness does').choices(['stop', 'terminate']))
     .addOption(new Option('--budget <usd>', 'USD cap for this run, e.g. 5.00').argParser(parseNumber))
     .option('--readiness-timeout <duration>', 'give up (and terminate) if not ready after this long (default 20m)')
+    .addOption(new Option('--replicas <n>', 'keep this many pods ready; the gateway spreads requests over them (default 1)').argParser(parseCount))
+    .option('--unguarded', 'no guard in front of vLLM: its open routes (/invocations, /tokenize, …) become public (not recommended)')
     .option('--dry-run', 'print the plan (GPU, $/h, worst case) and change nothing')
     .option('--json', 'with --dry-run: the plan as JSON')
     .option('--no-gateway', 'do not start the gateway (run `runpod-llm gateway` yourself)')
@@ -167,6 +169,12 @@ function parseNumber(value: string): number {
 /** Repeatable option: `--gpu A --gpu B` → ['A', 'B'] (undefined when absent, so config applies). */
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+function parseCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
+  return n;
 }
 
 function parsePort(value: string): number {

@@ -86,6 +86,8 @@ export const ENV_VARS: ReadonlyArray<readonly [string, string, Kind]> = [
   ['RUNPOD_LLM_READINESS_POLL', 'manager.readiness_poll', 'string'],
   ['RUNPOD_LLM_VLLM_IMAGE', 'manager.vllm_image', 'string'],
   ['RUNPOD_LLM_WATCH_INTERVAL', 'manager.watch_interval', 'string'],
+  ['RUNPOD_LLM_REPLICAS', 'manager.replicas', 'int'],
+  ['RUNPOD_LLM_POD_GUARD', 'manager.guard', 'bool'],
 ];
 
 /** Paths that hold secrets: they may come from a file, with a warning; they are never echoed. */

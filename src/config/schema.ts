@@ -109,6 +109,19 @@ export const managerSchema = z.strictObject({
   watch_interval: duration.default(30_000),
   /** A recreated pod gets at least this much runtime (the seed's 5 minutes). */
   min_recreate_runtime: duration.default(5 * MINUTE),
+  /**
+   * Pods the run keeps ready (issue 7): the gateway spreads requests over them, the watchdog
+   * replaces dead ones, and idleness, the runtime limit and the budgets apply to the group
+   * (the budget counts the sum of all pods).
+   */
+  replicas: z.number().int().min(1).max(16).default(1),
+  /**
+   * The pod-side guard (src/guard/guard.py) in front of vLLM: only five routes, the /v1 ones
+   * only with the pod key. false (`up --unguarded`) exposes vLLM's open routes (/invocations,
+   * /tokenize, /pause, …) on the public pod URL; kept as the fallback should the JSON start
+   * command not work on an image (CONTRACT.md).
+   */
+  guard: z.boolean().default(true),
 });
 export type ManagerConfig = z.infer<typeof managerSchema>;
 

@@ -17,6 +17,8 @@ export interface CreateForRunOptions {
   runtimeLimitMs: number | null;
   /** The dead pod this one replaces (recreate). */
   replaces?: PodRow;
+  /** Why, for the audit (default: 'recreate' with `replaces`, else 'up'). */
+  reason?: 'up' | 'recreate' | 'replicas' | 'wake';
   /** Human progress ("no capacity for X, trying Y"). */
   onStep?: (text: string) => void;
 }
@@ -43,7 +45,7 @@ export async function createPodForRun(deps: ManagerDeps, options: CreateForRunOp
   for (const candidate of options.candidates) {
     const name = newPodName();
     const apiKey = newPodKey();
-    const request = buildCreateRequest(settings, { name, gpuId: candidate.id, apiKey, hfToken: deps.hfToken });
+    const { request, guard } = buildCreateRequest(settings, { name, gpuId: candidate.id, apiKey, hfToken: deps.hfToken });
     let outcome;
     try {
       outcome = await deps.api.createPodDetailed(request);
@@ -72,11 +74,12 @@ export async function createPodForRun(deps: ManagerDeps, options: CreateForRunOp
       idleAction: settings.idleAction,
       budgetUsd: run.budgetUsd,
       apiKey,
+      guard,
       ...(replaces === undefined ? {} : { replacesPodId: replaces.podId, restarts: replaces.restarts + 1 }),
     });
     appendAudit(deps.state, {
       action: 'create',
-      reason: replaces === undefined ? 'up' : 'recreate',
+      reason: options.reason ?? (replaces === undefined ? 'up' : 'recreate'),
       podId: pod.id,
       details: {
         name,
@@ -85,6 +88,7 @@ export async function createPodForRun(deps: ManagerDeps, options: CreateForRunOp
         adopted,
         attempts: outcome.attempts,
         runtimeLimitMs: options.runtimeLimitMs,
+        guard: guard ?? 'off',
         ...(replaces === undefined ? {} : { replaces: replaces.podId }),
       },
     });

@@ -11,7 +11,8 @@ import { abandonPod } from './up.js';
 import type { ActionResult } from './watchdog.js';
 
 /**
- * Pods the watchdog created (recreate after a death) are not waited for inside the pass: each
+ * Pods the watchdog created or started (recreate after a death, replicas, wake) are not waited
+ * for inside the pass: each
  * pass probes them once. Ready → route written (the gateway picks it up within a second);
  * past the readiness timeout, or failed for good → terminated, as `up` would.
  */
@@ -24,6 +25,8 @@ export async function checkPendingPods(
   let waiting = 0;
   const starting = listActivePods(state, input.run.runId).filter((p) => p.desired === 'running' && p.readyAt === null && input.kept.has(p.podId));
   for (const pod of starting) {
+    // A pod started again (resume, wake) is timed from that start, not from its creation.
+    const since = pod.startingSince ?? pod.createdAt;
     const url = podUrl(input.settings.podUrlTemplate, pod.podId);
     const target = { podId: pod.podId, podUrl: url, apiKey: pod.apiKey, model: input.settings.servedModelName };
     try {
@@ -32,11 +35,11 @@ export async function checkPendingPods(
         const now = clock.now();
         markPodReady(state, pod.podId, now);
         upsertRoute(state, { routeId: pod.podId, podId: pod.podId, baseUrl: `${url}/v1`, apiKey: pod.apiKey, model: input.settings.servedModelName, ready: true });
-        appendAudit(state, { action: 'ready', reason: 'readiness', podId: pod.podId, details: { afterMs: now - pod.createdAt } });
+        appendAudit(state, { action: 'ready', reason: 'readiness', podId: pod.podId, details: { afterMs: now - since } });
         results.push({ action: { type: 'route_ready', podId: pod.podId }, ok: true, note: `${pod.podId} ready, routed` });
         continue;
       }
-      if (clock.now() - pod.createdAt >= input.settings.readinessTimeoutMs) {
+      if (clock.now() - since >= input.settings.readinessTimeoutMs) {
         await abandonPod(deps, pod, 'readiness_timeout');
         results.push({ action: { type: 'readiness_failed', podId: pod.podId, reason: 'readiness_timeout' }, ok: true, note: `${pod.podId} not ready in time (${outcome.waitingFor}); terminated` });
         continue;

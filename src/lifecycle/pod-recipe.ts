@@ -1,18 +1,23 @@
 import { randomBytes } from 'node:crypto';
+import { guardedPodStart, guardVersion, type PodRecipeInput, readGuardSource, unguardedPodStart } from '../guard/recipe.js';
 import type { CreatePodRequest } from '../runpod/schemas.js';
 import { type RunSettings, VLLM_PORT } from './run-settings.js';
 
 /**
- * The pod `up` asks RunPod for (CONTRACT.md): the pinned vLLM image, its entrypoint
- * (`vllm serve`) given the model and flags in `args`, port 8000 exposed over RunPod's HTTP
- * proxy, a fresh random key per pod so the public pod URL's `/v1` is not open, the Hugging Face
- * cache on the volume so a restart does not download again, and `HF_TOKEN` only when set.
+ * The pod `up` asks RunPod for (CONTRACT.md): the pinned vLLM image, port 8000 exposed over
+ * RunPod's HTTP proxy, a fresh random key per pod (env `VLLM_API_KEY`, never in `args`), the
+ * Hugging Face cache on the volume so a restart does not download again, `HF_TOKEN` only when set.
+ *
+ * By default the pod runs the guarded start command (src/guard/recipe.ts): vLLM on loopback and
+ * the guard on the public port, so the pod URL answers only `/health` and four `/v1` routes with
+ * the key. Unguarded (`up --unguarded`, `manager.guard: false`) is plain `vllm serve` arguments,
+ * with vLLM's open routes (/invocations, /tokenize, /pause, …) reachable by anyone.
  */
 export interface PodIdentity {
   /** Unique `runpod-llm-<shortid>`: how a 5xx-but-created pod is found, and orphans recognised. */
   name: string;
   gpuId: string;
-  /** The pod's vLLM `--api-key`. */
+  /** The pod's vLLM key (and the guard's bearer key). */
   apiKey: string;
   /** Passed through for gated models; never logged. */
   hfToken?: string | undefined;
@@ -22,8 +27,14 @@ export interface PodIdentity {
 export const VOLUME_PATH = '/workspace';
 export const HF_HOME = `${VOLUME_PATH}/hf`;
 
+/** Printed once by `up` when the run is unguarded. */
+export const UNGUARDED_WARNING =
+  'warning: unguarded pod (--unguarded / manager.guard: false): its public URL exposes vLLM\'s routes that need no key ' +
+  '(/invocations runs completions on your GPU, /tokenize, /pause, /metrics, …) to anyone who learns the pod id; ' +
+  'only /v1 is protected by the pod key. Use it only if the guarded start command fails on your image.';
+
 /**
- * A fresh per-pod vLLM key: 32 random bytes, hex (safe inside the pod's argument string).
+ * A fresh per-pod vLLM key: 32 random bytes, hex (a safe shell word either way).
  *
  * @example
  *   newPodKey() // 'vk_3f9a…' (67 characters)
@@ -32,34 +43,47 @@ export function newPodKey(): string {
   return `vk_${randomBytes(32).toString('hex')}`;
 }
 
+/** The pod's start recipe and the guard version it carries (null: unguarded). */
+export interface PodCreate {
+  request: CreatePodRequest;
+  guard: string | null;
+}
+
 /**
- * The `POST /v2/pods` body.
+ * The `POST /v2/pods` body, guarded unless the run says otherwise. `guardSource` defaults to
+ * the shipped guard (read here, at create time, never at import).
  *
  * @example
- *   buildCreateRequest(settings, { name: newPodName(), gpuId: 'NVIDIA RTX A5000', apiKey: newPodKey() });
+ *   const { request, guard } = buildCreateRequest(settings, { name: newPodName(), gpuId: 'NVIDIA RTX A5000', apiKey: newPodKey() });
  */
-export function buildCreateRequest(settings: RunSettings, pod: PodIdentity): CreatePodRequest {
-  const args = [
-    settings.model,
-    '--host', '0.0.0.0',
-    '--port', String(VLLM_PORT),
-    '--served-model-name', settings.servedModelName,
-    '--max-model-len', String(settings.maxModelLen),
-    '--gpu-memory-utilization', settings.gpuMemoryUtilization.toFixed(2),
-    '--api-key', pod.apiKey,
-  ];
-  const env: Record<string, string> = { HF_HOME };
-  if (pod.hfToken !== undefined && pod.hfToken !== '') env.HF_TOKEN = pod.hfToken;
+export function buildCreateRequest(settings: RunSettings, pod: PodIdentity, guardSource?: string): PodCreate {
+  const input: PodRecipeInput = {
+    model: settings.model,
+    servedName: settings.servedModelName,
+    maxModelLen: settings.maxModelLen,
+    gpuMemoryUtilization: settings.gpuMemoryUtilization,
+    podKey: pod.apiKey,
+    hfToken: pod.hfToken,
+  };
+  let start;
+  let guard: string | null = null;
+  if (settings.guarded) {
+    const source = guardSource ?? readGuardSource();
+    start = guardedPodStart(input, source);
+    guard = guardVersion(source);
+  } else {
+    start = unguardedPodStart(input);
+  }
   const request: CreatePodRequest = {
     name: pod.name,
     image: settings.image,
-    args: args.join(' '),
-    env,
+    args: start.args,
+    env: { HF_HOME, ...start.env },
     ports: [`${VLLM_PORT}/http`],
     disk: settings.containerDiskGb,
     gpu: { id: pod.gpuId, count: settings.gpuCount },
     cloud: settings.cloud,
   };
   if (settings.volumeGb > 0) request.mounts = { persistent: { size: Math.max(10, settings.volumeGb), path: VOLUME_PATH } };
-  return request;
+  return { request, guard };
 }

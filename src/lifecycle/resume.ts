@@ -1,29 +1,54 @@
 import { isRunPodError } from '../runpod/errors.js';
 import { AppError, isAppError } from '../shared/errors.js';
 import { appendAudit } from '../state/audit.js';
-import { listActivePods, markPodEnded, markPodReady, type PodRow, setAccruedUntil, setPodDesired, updatePodSeen } from '../state/pods.js';
-import { upsertRoute } from '../state/routes.js';
+import { listActivePods, markPodEnded, markPodStarting, type PodRow } from '../state/pods.js';
+import { deleteRoutesForPod } from '../state/routes.js';
 import { endRun, type RunRow } from '../state/runs.js';
 import { candidatesFor, createPodForRun } from './create-pod.js';
 import { remainingRuntimeMs } from './decide.js';
 import type { ManagerDeps } from './manager-deps.js';
-import { waitForReady } from './readiness.js';
 import { podUrl, type RunSettings } from './run-settings.js';
-import { abandonPod, type UpEvents } from './up.js';
+import { abandonPod, failureReason, readyAndRoute, type UpEvents } from './up.js';
 
 export interface ResumeResult {
   run: RunRow;
+  /** The first pod ready again. */
   pod: PodRow;
+  /** Every pod ready again (resumed or replaced). */
+  pods: PodRow[];
   baseUrl: string;
-  /** True when the stopped pod could not come back and a new one was created in its place. */
+  /** True when the first pod is a new one, created because the stopped one could not come back. */
   replaced: boolean;
   readyAfterMs: number;
 }
 
 /**
+ * Asks RunPod to start a stopped pod again and records it as starting (not ready, readiness
+ * timed from now, nothing booked for the stopped time). 'gone' when RunPod no longer has it
+ * (its row is ended). A 409 means RunPod will not start it in its current status (already
+ * starting or running): readiness tells what it really is.
+ */
+export async function startStoppedPod(deps: ManagerDeps, pod: PodRow, reason: 'resume' | 'wake'): Promise<'started' | 'gone'> {
+  const { state, clock } = deps;
+  try {
+    await deps.api.podAction(pod.podId, 'start');
+  } catch (err) {
+    if (isRunPodError(err, 'RUNPOD_NOT_FOUND')) {
+      markPodEnded(state, pod.podId, 'gone', clock.now());
+      deleteRoutesForPod(state, pod.podId);
+      return 'gone';
+    }
+    if (!isRunPodError(err, 'RUNPOD_CONFLICT')) throw err;
+  }
+  markPodStarting(state, pod.podId, clock.now());
+  appendAudit(state, { action: 'start', reason, podId: pod.podId });
+  return 'started';
+}
+
+/**
  * `up` on a run whose pods were stopped (`down --stop`, or idleness with idle_action "stop"):
- * start the pod again (the volume and its model cache stayed), wait for readiness, route it.
- * A pod that comes back without GPUs or fails is terminated and replaced by a new one in the
+ * start every stopped pod again (the volume and its model cache stayed), wait for each, route
+ * it. A pod that comes back without GPUs or fails is terminated and replaced by a new one in the
  * same run, with the runtime the run has left. A run whose runtime is used up is ended instead
  * (null: the caller starts a fresh run). The caller holds the manager lock.
  */
@@ -38,57 +63,59 @@ export async function resumeRun(deps: ManagerDeps, run: RunRow, settings: RunSet
     events.onStep?.('the stopped run had used up its runtime: its pod was terminated; starting a new run');
     return null;
   }
-  const stopped = pods.find((p) => p.desired === 'stopped');
-  if (stopped === undefined) throw new AppError('STATE_RUN_ACTIVE', 'the active run has no stopped pod to resume', { hint: 'see `runpod-llm status`' });
+  const stopped = pods.filter((p) => p.desired === 'stopped');
+  if (stopped.length === 0) throw new AppError('STATE_RUN_ACTIVE', 'the active run has no stopped pod to resume', { hint: 'see `runpod-llm status`' });
 
-  events.onStep?.(`starting the stopped pod ${stopped.podId} again`);
-  let gone = false;
-  try {
-    await deps.api.podAction(stopped.podId, 'start');
-  } catch (err) {
-    if (isRunPodError(err, 'RUNPOD_NOT_FOUND')) gone = true;
-    else if (!isRunPodError(err, 'RUNPOD_CONFLICT')) throw err;
+  // Start them all first, so they boot side by side, then wait for each in turn.
+  const started: PodRow[] = [];
+  const lost: PodRow[] = [];
+  for (const pod of stopped) {
+    events.onStep?.(`starting the stopped pod ${pod.podId} again`);
+    ((await startStoppedPod(deps, pod, 'resume')) === 'started' ? started : lost).push(pod);
   }
-  if (!gone) {
-    setPodDesired(state, stopped.podId, 'running');
-    // Nothing was billed for GPU time while it was stopped: accrue from now on.
-    setAccruedUntil(state, stopped.podId, now);
-    appendAudit(state, { action: 'start', reason: 'resume', podId: stopped.podId });
+  const ready: Array<{ pod: PodRow; afterMs: number; replaced: boolean }> = [];
+  let lastError: unknown;
+  for (const pod of started) {
     try {
-      return await readyAndRoute(deps, run, settings, stopped, now, events, false);
+      ready.push({ pod, afterMs: await readyAndRoute(deps, settings, pod, events, now, 'resume'), replaced: false });
     } catch (err) {
       if (!isAppError(err) || err.code === 'LIFECYCLE_INTERRUPTED') {
-        await abandonPod(deps, stopped, 'interrupted');
+        for (const p of started) await abandonPod(deps, p, 'interrupted');
         throw err;
       }
-      events.onStep?.(`the restarted pod did not come back (${err.message}); creating a new one`);
-      await abandonPod(deps, stopped, 'resume_failed');
+      events.onStep?.(`the restarted pod ${pod.podId} did not come back (${err.message}); creating a new one`);
+      await abandonPod(deps, pod, 'resume_failed');
+      lost.push(pod);
     }
-  } else {
-    markPodEnded(state, stopped.podId, 'gone', now);
   }
 
-  const runtime = remainingRuntimeMs(run, clock.now(), settings.minRecreateRuntimeMs);
-  const created = await createPodForRun(deps, { run, settings, candidates: candidatesFor(settings, stopped), runtimeLimitMs: runtime, replaces: stopped, ...(events.onStep === undefined ? {} : { onStep: events.onStep }) });
-  try {
-    return await readyAndRoute(deps, run, settings, created.row, created.row.createdAt, events, true);
-  } catch (err) {
-    await abandonPod(deps, created.row, isAppError(err) && err.code === 'LIFECYCLE_READINESS_TIMEOUT' ? 'readiness_timeout' : 'pod_failed');
-    throw err;
+  for (const old of lost) {
+    const runtime = remainingRuntimeMs(run, clock.now(), settings.minRecreateRuntimeMs);
+    let created;
+    try {
+      created = await createPodForRun(deps, { run, settings, candidates: candidatesFor(settings, old), runtimeLimitMs: runtime, replaces: old, ...(events.onStep === undefined ? {} : { onStep: events.onStep }) });
+    } catch (err) {
+      if (ready.length === 0) throw err;
+      lastError = err;
+      continue;
+    }
+    try {
+      ready.push({ pod: created.row, afterMs: await readyAndRoute(deps, settings, created.row, events), replaced: true });
+    } catch (err) {
+      await abandonPod(deps, created.row, failureReason(err));
+      if (failureReason(err) === 'interrupted') throw err;
+      lastError = err;
+    }
   }
-}
-
-async function readyAndRoute(deps: ManagerDeps, run: RunRow, settings: RunSettings, pod: PodRow, since: number, events: UpEvents, replaced: boolean): Promise<ResumeResult> {
-  const url = podUrl(settings.podUrlTemplate, pod.podId);
-  const ready = await waitForReady(deps, { podId: pod.podId, podUrl: url, apiKey: pod.apiKey, model: settings.servedModelName }, {
-    timeoutMs: settings.readinessTimeoutMs,
-    pollMs: settings.readinessPollMs,
-    startedAt: since,
-    ...(events.onProgress === undefined ? {} : { onProgress: events.onProgress }),
-  });
-  updatePodSeen(deps.state, pod.podId, { status: ready.pod.status, costPerHr: ready.pod.cost });
-  markPodReady(deps.state, pod.podId, deps.clock.now());
-  upsertRoute(deps.state, { routeId: pod.podId, podId: pod.podId, baseUrl: `${url}/v1`, apiKey: pod.apiKey, model: settings.servedModelName, ready: true });
-  appendAudit(deps.state, { action: 'ready', reason: replaced ? 'readiness' : 'resume', podId: pod.podId, details: { afterMs: ready.elapsedMs } });
-  return { run, pod, baseUrl: `${url}/v1`, replaced, readyAfterMs: ready.elapsedMs };
+  const first = ready[0];
+  if (first === undefined) throw lastError ?? new AppError('LIFECYCLE_POD_FAILED', 'no stopped pod came back', { hint: 'see `runpod-llm status`' });
+  if (lastError !== undefined) events.onStep?.(`${stopped.length - ready.length} pod(s) could not be brought back (${(lastError as Error).message}); the watchdog will retry`);
+  return {
+    run,
+    pod: first.pod,
+    pods: ready.map((r) => r.pod),
+    baseUrl: `${podUrl(settings.podUrlTemplate, first.pod.podId)}/v1`,
+    replaced: first.replaced,
+    readyAfterMs: first.afterMs,
+  };
 }

@@ -30,6 +30,10 @@ export const RunSettingsSchema = z.object({
   readinessPollMs: z.number(),
   podUrlTemplate: z.string(),
   minRecreateRuntimeMs: z.number(),
+  /** Pods the run keeps ready; idleness, limits and budgets apply to the group. */
+  replicas: z.number().int().min(1).default(1),
+  /** Pods start behind the guard (src/guard); false only after `up --unguarded`. */
+  guarded: z.boolean().default(true),
   /** The GPU types `up` planned, in order: a recreate tries them again (dead pod's type first). */
   candidates: z
     .array(z.object({ id: z.string(), name: z.string(), memoryGb: z.number(), count: z.number(), pricePerHr: z.number() }))
@@ -69,6 +73,8 @@ export function settingsFromConfig(m: ManagerConfig): RunSettings {
     readinessPollMs: m.readiness_poll,
     podUrlTemplate: m.pod_url_template,
     minRecreateRuntimeMs: m.min_recreate_runtime,
+    replicas: m.replicas,
+    guarded: m.guard,
     candidates: [],
   };
 }

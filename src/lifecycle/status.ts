@@ -8,6 +8,7 @@ import { listRoutes } from '../state/routes.js';
 import { activeRun, getRun } from '../state/runs.js';
 import { spendSummary } from '../state/spend.js';
 import { readUsage } from '../state/usage.js';
+import { pendingWake } from '../state/wake.js';
 import { pendingCost } from './accrual.js';
 import { readDaemon } from './daemons.js';
 import { type RunSettings, settingsOfRun } from './run-settings.js';
@@ -28,6 +29,8 @@ export interface StatusData {
     budgetLeftUsd: number | null;
     idleLimitMs: number | null;
     idleAction: 'stop' | 'terminate';
+    /** Pods the run keeps ready. */
+    replicas: number;
   };
   /** The last run, when none is active: how it ended. */
   lastRun: null | { runId: string; endedAt: string | null; endReason: string | null };
@@ -43,7 +46,11 @@ export interface StatusData {
     uptimeMs: number | null;
     ready: boolean;
     restarts: number;
+    /** Guard version in front of its vLLM; null: unguarded (vLLM's open routes are public). */
+    guard: string | null;
   }>;
+  /** A gateway asked for a pod (wake on request) and the watchdog has not acted yet. */
+  wake: null | { requestedAt: string; requests: number };
   idle: { lastRequestAt: string | null; idleMs: number | null };
   usage: { requests: number; tokensIn: number; tokensOut: number };
   /** USD, including cost not yet booked by the watchdog. */
@@ -96,6 +103,7 @@ export async function statusData(deps: StatusDeps): Promise<StatusData> {
       uptimeMs: p.startedAt === null || status !== 'RUNNING' ? null : Math.max(0, now - p.startedAt),
       ready: ready.has(p.podId),
       restarts: p.restarts,
+      guard: p.guard,
     };
   });
   const pending = pods.reduce((sum, p, i) => sum + pendingCost(p, now, podViews[i]?.costPerHr ?? 0), 0);
@@ -109,6 +117,7 @@ export async function statusData(deps: StatusDeps): Promise<StatusData> {
   const last = run === null ? listPods(state, 1)[0] : undefined;
   const lastRun = last?.runId === null || last === undefined ? undefined : getRun(state, last.runId);
 
+  const wake = pendingWake(state);
   const gatewayPid = readDaemon(state.home, 'gateway');
   const gatewayUrl = readGatewayUrl(state.home) ?? null;
   const watchdogPid = readDaemon(state.home, 'watchdog');
@@ -128,9 +137,11 @@ export async function statusData(deps: StatusDeps): Promise<StatusData> {
             budgetLeftUsd: run.budgetUsd === null ? null : Math.max(0, run.budgetUsd - spend.run),
             idleLimitMs: settings.idleLimitMs,
             idleAction: settings.idleAction,
+            replicas: settings.replicas,
           },
     lastRun: lastRun === undefined ? null : { runId: lastRun.runId, endedAt: lastRun.endedAt === null ? null : new Date(lastRun.endedAt).toISOString(), endReason: lastRun.endReason },
     pods: podViews,
+    wake: wake === null ? null : { requestedAt: new Date(wake.requestedAt).toISOString(), requests: wake.requests },
     idle: { lastRequestAt: usage.lastRequestAt === null ? null : new Date(usage.lastRequestAt).toISOString(), idleMs: idleSince === null ? null : Math.max(0, now - idleSince) },
     usage: { requests: usage.requests, tokensIn: usage.tokensIn, tokensOut: usage.tokensOut },
     spend,

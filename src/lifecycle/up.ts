@@ -6,7 +6,7 @@ import { deleteRoutesForPod, upsertRoute } from '../state/routes.js';
 import { listActivePods, markPodEnded, markPodReady, setPodDesired, updatePodSeen, type PodRow } from '../state/pods.js';
 import { activeRun, createRun, endRun, type RunRow } from '../state/runs.js';
 import { accrueTo } from './accrual.js';
-import { createPodForRun } from './create-pod.js';
+import { type CreatedPod, createPodForRun } from './create-pod.js';
 import { type GpuPlan, planGpus, type WorstCase, worstCaseCost } from './gpu-choice.js';
 import type { ManagerDeps } from './manager-deps.js';
 import { type ReadinessProgress, waitForReady } from './readiness.js';
@@ -48,7 +48,8 @@ export async function planUp(api: Pick<RunPodApi, 'listGpuTypes'>, settings: Run
       hint: 'lower --min-vram, choose --gpu types yourself, or try the other --cloud; `runpod-llm catalog` shows stock',
     });
   }
-  const worstCase = worstCaseCost({ pricePerHr: first.pricePerHr, runtimeMs: settings.runtimeLimitMs, budget: settings.budgetUsd });
+  // Every replica bills: the worst case is the group's.
+  const worstCase = worstCaseCost({ pricePerHr: first.pricePerHr * settings.replicas, runtimeMs: settings.runtimeLimitMs, budget: settings.budgetUsd });
   return { ...plan, settings, worstCase };
 }
 
@@ -61,20 +62,28 @@ export interface UpEvents {
 
 export interface UpResult {
   run: RunRow;
+  /** The first pod that became ready. */
   pod: PodRow;
+  /** Every pod that became ready and is routed (`replicas` of them unless some failed). */
+  pods: PodRow[];
   plan: UpPlan;
-  /** Pod URL + `/v1`: what the route points at. */
+  /** The first pod's URL + `/v1`. */
   baseUrl: string;
   adopted: boolean;
   noCapacity: string[];
+  /** Until the first pod was ready. */
   readyAfterMs: number;
+  /** Replicas that could not be created or did not become ready; the watchdog creates them later. */
+  missing: number;
 }
 
 /**
- * Starts a run: plan, create the pod (next GPU type on no capacity; a 5xx-but-created pod is
- * adopted, never duplicated), wait for readiness, then write the route the gateway reads. On a
- * readiness timeout, a pod failure or an interrupt the pod is terminated, its cost booked, the
- * run ended and the error rethrown. The caller holds the manager lock.
+ * Starts a run: plan, create `settings.replicas` pods (next GPU type on no capacity; a
+ * 5xx-but-created pod is adopted, never duplicated), wait for each to be ready and write its
+ * route as soon as it is, so the gateway can serve from the first. A pod that fails is
+ * terminated and left for the watchdog to replace; when none becomes ready — or on an interrupt —
+ * every pod is terminated, its cost booked, the run ended and the error rethrown. The caller
+ * holds the manager lock.
  *
  * @example
  *   const result = await up(deps, settingsFromConfig(config.manager), { onProgress });
@@ -99,45 +108,94 @@ export async function up(deps: ManagerDeps, settings: RunSettings, events: UpEve
     budgetUsd: settings.budgetUsd,
     config: settingsRecord(settings, plan.candidates),
   });
-  appendAudit(state, { action: 'run_start', reason: 'up', details: { runId: run.runId, model: settings.model, gpus: plan.candidates.map((c) => c.id) } });
+  appendAudit(state, { action: 'run_start', reason: 'up', details: { runId: run.runId, model: settings.model, gpus: plan.candidates.map((c) => c.id), replicas: settings.replicas, guarded: settings.guarded } });
 
-  let created;
-  try {
-    created = await createPodForRun(deps, { run, settings, candidates: plan.candidates, runtimeLimitMs: settings.runtimeLimitMs, ...(events.onStep === undefined ? {} : { onStep: events.onStep }) });
-  } catch (err) {
-    endRun(state, run.runId, 'create_failed');
-    throw err;
+  const created: CreatedPod[] = [];
+  for (let i = 0; i < settings.replicas; i++) {
+    try {
+      created.push(await createPodForRun(deps, { run, settings, candidates: plan.candidates, runtimeLimitMs: settings.runtimeLimitMs, ...(events.onStep === undefined ? {} : { onStep: events.onStep }) }));
+    } catch (err) {
+      if (i === 0) {
+        endRun(state, run.runId, 'create_failed');
+        throw err;
+      }
+      // The group starts smaller; the watchdog's replica rule creates the rest once it can.
+      events.onStep?.(`replica ${i + 1} of ${settings.replicas} could not be created (${(err as Error).message}); the watchdog will retry`);
+      break;
+    }
+    const pod = created[i]?.row as PodRow;
+    events.onStep?.(`pod ${pod.podId} (${pod.name}) created on ${pod.gpuCount}× ${pod.gpuTypeId}, $${pod.costPerHr.toFixed(2)}/h${created[i]?.adopted === true ? ' — adopted after RunPod answered 5xx but created it' : ''}`);
   }
-  const pod = created.row;
-  events.onStep?.(`pod ${pod.podId} (${pod.name}) created on ${pod.gpuCount}× ${pod.gpuTypeId}, $${pod.costPerHr.toFixed(2)}/h${created.adopted ? ' — adopted after RunPod answered 5xx but created it' : ''}`);
 
+  const ready: Array<{ pod: PodRow; afterMs: number }> = [];
+  let firstError: unknown;
+  for (const { row: pod } of created) {
+    try {
+      ready.push({ pod, afterMs: await readyAndRoute(deps, settings, pod, events) });
+      if (settings.replicas > 1) events.onStep?.(`pod ${pod.podId} ready (${ready.length} of ${settings.replicas})`);
+    } catch (err) {
+      const reason = failureReason(err);
+      if (reason === 'interrupted') {
+        for (const c of created) await abandonPod(deps, c.row, reason);
+        endRun(state, run.runId, reason);
+        throw err;
+      }
+      await abandonPod(deps, pod, reason);
+      firstError ??= err;
+      if (settings.replicas > 1) events.onStep?.(`pod ${pod.podId} failed (${(err as Error).message}); the watchdog will replace it`);
+    }
+  }
+  const first = ready[0];
+  if (first === undefined) {
+    endRun(state, run.runId, failureReason(firstError));
+    throw firstError;
+  }
+  const url = podUrl(settings.podUrlTemplate, first.pod.podId);
+  return {
+    run,
+    pod: first.pod,
+    pods: ready.map((r) => r.pod),
+    plan,
+    baseUrl: `${url}/v1`,
+    adopted: created[0]?.adopted ?? false,
+    noCapacity: created.flatMap((c) => c.noCapacity),
+    readyAfterMs: first.afterMs,
+    missing: settings.replicas - ready.length,
+  };
+}
+
+/**
+ * Waits until the pod is ready (through its guard: `/health`, then `/v1/models` with the key),
+ * then routes it. The wait counts from `since` (default: its creation). Returns the wait (ms).
+ */
+export async function readyAndRoute(deps: ManagerDeps, settings: RunSettings, pod: PodRow, events: UpEvents, since: number = pod.createdAt, auditReason = 'readiness'): Promise<number> {
+  const { state } = deps;
   const url = podUrl(settings.podUrlTemplate, pod.podId);
-  try {
-    const ready = await waitForReady(
-      deps,
-      { podId: pod.podId, podUrl: url, apiKey: pod.apiKey, model: settings.servedModelName },
-      {
-        timeoutMs: settings.readinessTimeoutMs,
-        pollMs: settings.readinessPollMs,
-        startedAt: pod.createdAt,
-        onProgress: (p) => {
-          updatePodSeen(state, pod.podId, { status: p.status === 'unknown' ? pod.status : p.status });
-          events.onProgress?.(p);
-        },
+  const ready = await waitForReady(
+    deps,
+    { podId: pod.podId, podUrl: url, apiKey: pod.apiKey, model: settings.servedModelName },
+    {
+      timeoutMs: settings.readinessTimeoutMs,
+      pollMs: settings.readinessPollMs,
+      startedAt: since,
+      onProgress: (p) => {
+        updatePodSeen(state, pod.podId, { status: p.status === 'unknown' ? pod.status : p.status });
+        events.onProgress?.(p);
       },
-    );
-    const startedAt = ready.pod.startedAt === null ? null : Date.parse(ready.pod.startedAt);
-    updatePodSeen(state, pod.podId, { status: ready.pod.status, costPerHr: ready.pod.cost, ...(startedAt === null || Number.isNaN(startedAt) ? {} : { startedAt }) });
-    markPodReady(state, pod.podId, deps.clock.now());
-    upsertRoute(state, { routeId: pod.podId, podId: pod.podId, baseUrl: `${url}/v1`, apiKey: pod.apiKey, model: settings.servedModelName, ready: true });
-    appendAudit(state, { action: 'ready', reason: 'readiness', podId: pod.podId, details: { afterMs: ready.elapsedMs } });
-    return { run, pod, plan, baseUrl: `${url}/v1`, adopted: created.adopted, noCapacity: created.noCapacity, readyAfterMs: ready.elapsedMs };
-  } catch (err) {
-    const reason = isAppError(err) && err.code === 'LIFECYCLE_READINESS_TIMEOUT' ? 'readiness_timeout' : isAppError(err) && err.code === 'LIFECYCLE_INTERRUPTED' ? 'interrupted' : 'pod_failed';
-    await abandonPod(deps, pod, reason);
-    endRun(state, run.runId, reason);
-    throw err;
-  }
+    },
+  );
+  const startedAt = ready.pod.startedAt === null ? null : Date.parse(ready.pod.startedAt);
+  updatePodSeen(state, pod.podId, { status: ready.pod.status, costPerHr: ready.pod.cost, ...(startedAt === null || Number.isNaN(startedAt) ? {} : { startedAt }) });
+  markPodReady(state, pod.podId, deps.clock.now());
+  upsertRoute(state, { routeId: pod.podId, podId: pod.podId, baseUrl: `${url}/v1`, apiKey: pod.apiKey, model: settings.servedModelName, ready: true });
+  appendAudit(state, { action: 'ready', reason: auditReason, podId: pod.podId, details: { afterMs: ready.elapsedMs } });
+  return ready.elapsedMs;
+}
+
+export function failureReason(err: unknown): string {
+  if (isAppError(err) && err.code === 'LIFECYCLE_READINESS_TIMEOUT') return 'readiness_timeout';
+  if (isAppError(err) && err.code === 'LIFECYCLE_INTERRUPTED') return 'interrupted';
+  return 'pod_failed';
 }
 
 /**

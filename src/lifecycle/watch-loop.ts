@@ -1,5 +1,6 @@
 import { isAppError } from '../shared/errors.js';
 import { acquireLock } from '../state/lock.js';
+import { pendingWake } from '../state/wake.js';
 import type { ManagerDeps } from './manager-deps.js';
 import { watchOnce, type WatchOptions, type WatchReport } from './watchdog.js';
 
@@ -7,6 +8,11 @@ export interface WatchLoopOptions extends WatchOptions {
   home: string;
   /** Faster passes while a pod is starting, so its route appears soon after it is ready. */
   pendingIntervalMs?: number;
+  /**
+   * Between passes, look for a gateway's wake request this often and pass at once when there is
+   * one (a cheap SQLite read), so a parked run wakes within a second, not a whole interval.
+   */
+  wakePollMs?: number;
   onReport?: (report: WatchReport) => void;
 }
 
@@ -40,16 +46,26 @@ export async function runWatchLoop(deps: ManagerDeps, options: WatchLoopOptions)
         release();
       }
     }
-    if (report !== undefined && !report.runActive && report.activePods === 0) {
+    if (report !== undefined && !report.runActive && report.activePods === 0 && !report.wakeable) {
       logger.info('no active run and no pod left: the watchdog stops');
       return 'nothing_to_watch';
     }
     if (deps.signal?.aborted === true) return 'stopped';
     const wait = report !== undefined && report.pending > 0 ? Math.min(options.intervalMs, options.pendingIntervalMs ?? 5_000) : options.intervalMs;
     try {
-      await deps.sleep(wait, deps.signal);
+      await pause(deps, wait, options.wakePollMs);
     } catch {
       return 'stopped';
     }
+  }
+}
+
+/** Sleeps `ms`, in slices of `pollMs` when given, ending early once a wake request is pending. */
+async function pause(deps: ManagerDeps, ms: number, pollMs: number | undefined): Promise<void> {
+  if (pollMs === undefined || pollMs >= ms) return deps.sleep(ms, deps.signal);
+  const end = deps.clock.now() + ms;
+  for (let left = ms; left > 0; left = end - deps.clock.now()) {
+    await deps.sleep(Math.min(pollMs, left), deps.signal);
+    if (pendingWake(deps.state) !== null) return;
   }
 }

@@ -2,8 +2,8 @@ import { isRunPodError } from '../runpod/errors.js';
 import type { Pod } from '../runpod/schemas.js';
 import { isOurPodName, listActivePods, type PodRow, updatePodSeen } from '../state/pods.js';
 import { appendAudit } from '../state/audit.js';
-import { activeRun, endRun } from '../state/runs.js';
-import { spendSummary } from '../state/spend.js';
+import { activeRun, endRun, lastRun } from '../state/runs.js';
+import { spendForRun, spendSummary } from '../state/spend.js';
 import { readUsage } from '../state/usage.js';
 import { type Action, decide, type LivePod, type WatchConfig } from './decide.js';
 import type { ManagerDeps } from './manager-deps.js';
@@ -11,6 +11,8 @@ import { checkPendingPods } from './pending-pods.js';
 import { type RunSettings, settingsOfRun } from './run-settings.js';
 import { toLivePod } from './runpod-views.js';
 import { executeAction } from './watch-actions.js';
+import { canWake, type WakeRefusal } from './wake.js';
+import { handleWake } from './wake-actions.js';
 
 /**
  * One watchdog pass: read the state, RunPod's view and the gateway's usage, let the pure
@@ -25,13 +27,21 @@ export interface WatchOptions {
   reap: boolean;
   /** Today's configuration: fills run settings, and serves when no run is active. */
   fallback: RunSettings;
+  /**
+   * The gateways wake pods on request (`wake_on_request`): a run parked by idleness stays
+   * wakeable, so the loop keeps running for it. Pending wake requests are served either way.
+   */
+  wakeOnRequest?: boolean;
 }
 
 /** Steps the watchdog takes for pods still starting, beside `decide`'s actions. */
 export type PendingAction =
   | { type: 'route_ready'; podId: string }
   | { type: 'readiness_failed'; podId: string; reason: string }
-  | { type: 'end_run_without_pod'; runId: string };
+  | { type: 'end_run_without_pod'; runId: string }
+  /** A gateway's wake request started the run's stopped pods or created new ones. */
+  | { type: 'wake'; how: 'start' | 'create'; podIds: string[] }
+  | { type: 'wake_refused'; reason: WakeRefusal };
 
 export interface ActionResult {
   action: Action | PendingAction;
@@ -53,6 +63,8 @@ export interface WatchReport {
   /** Active pods and whether a run is still going: when both are gone the loop may end. */
   activePods: number;
   runActive: boolean;
+  /** No run is active, but the last one was parked by idleness and a request may wake it. */
+  wakeable: boolean;
 }
 
 export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promise<WatchReport> {
@@ -81,7 +93,7 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
     dayBudgetUsd: settings.dailyBudgetUsd,
     monthBudgetUsd: settings.monthlyBudgetUsd,
     reap: options.reap,
-    replicas: 1,
+    replicas: settings.replicas,
     minRecreateRuntimeMs: settings.minRecreateRuntimeMs,
   };
   const actions = decide({
@@ -104,6 +116,7 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
     pending: 0,
     activePods: 0,
     runActive: false,
+    wakeable: false,
   };
   const ctx = { deps, run, settings, pods: new Map(pods.map((p) => [p.podId, p])), live, now, unreachableError: report.unreachable };
   for (const action of actions) {
@@ -125,8 +138,18 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
     appendAudit(state, { action: 'end_run', reason: 'no_pod', at: now, details: { runId: run.runId } });
     report.actions.push({ action: { type: 'end_run_without_pod', runId: run.runId }, ok: true, note: 'run ended: it has no pod left' });
   }
+  // Last, on the state as this pass left it: a run ended just now for its limit is not woken.
+  if (live !== 'unreachable') {
+    const woke = await handleWake(deps, { fallback: options.fallback, config });
+    if (woke.result !== null) report.actions.push(woke.result);
+    report.pending += woke.starting;
+  }
   report.activePods = listActivePods(state).length;
   report.runActive = activeRun(state) !== undefined;
+  if (!report.runActive && options.wakeOnRequest === true) {
+    const last = lastRun(state) ?? null;
+    report.wakeable = canWake(last, last === null ? 0 : spendForRun(state, last.runId), clock.now());
+  }
   return report;
 }
 

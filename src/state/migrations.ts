@@ -123,4 +123,13 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE UNIQUE INDEX wake_one_pending ON wake_requests ((cleared_at IS NULL)) WHERE cleared_at IS NULL;
   `,
+  // 2: the pod-side guard and waking (issues 7 and 8).
+  // guard: the guard version in front of the pod's vLLM; NULL = unguarded (every pod before
+  // this migration was). starting_since: when the pod was last asked to start (created, or
+  // started again after a stop): readiness timeouts count from here, not from its creation.
+  `
+  ALTER TABLE pods ADD COLUMN guard TEXT;
+  ALTER TABLE pods ADD COLUMN starting_since INTEGER;
+  UPDATE pods SET starting_since = created_at;
+  `,
 ];

@@ -34,14 +34,18 @@ export interface PodRow {
   /** The pod this one was created to replace (recreate after death). */
   replacesPodId: string | null;
   apiKey: string;
+  /** Version of the guard in front of its vLLM (src/guard); null: unguarded, vLLM's routes are public. */
+  guard: string | null;
+  /** When it was last asked to start (created or started again): readiness counts from here. */
+  startingSince: number | null;
   /** Cost is accrued into `spend` up to this time. */
   accruedUntil: number | null;
   endedAt: number | null;
   endReason: string | null;
 }
 
-export type NewPod = Omit<PodRow, 'restarts' | 'replacesPodId' | 'accruedUntil' | 'endedAt' | 'endReason' | 'readyAt' | 'startedAt' | 'desired'> &
-  Partial<Pick<PodRow, 'restarts' | 'replacesPodId' | 'readyAt' | 'startedAt' | 'desired'>>;
+export type NewPod = Omit<PodRow, 'restarts' | 'replacesPodId' | 'accruedUntil' | 'endedAt' | 'endReason' | 'readyAt' | 'startedAt' | 'desired' | 'guard' | 'startingSince'> &
+  Partial<Pick<PodRow, 'restarts' | 'replacesPodId' | 'readyAt' | 'startedAt' | 'desired' | 'guard'>>;
 
 interface PodDbRow {
   pod_id: string;
@@ -64,6 +68,8 @@ interface PodDbRow {
   restarts: number;
   replaces_pod_id: string | null;
   api_key: string;
+  guard: string | null;
+  starting_since: number | null;
   accrued_until: number | null;
   ended_at: number | null;
   end_reason: string | null;
@@ -91,6 +97,8 @@ function fromDb(r: PodDbRow): PodRow {
     restarts: r.restarts,
     replacesPodId: r.replaces_pod_id,
     apiKey: r.api_key,
+    guard: r.guard,
+    startingSince: r.starting_since,
     accruedUntil: r.accrued_until,
     endedAt: r.ended_at,
     endReason: r.end_reason,
@@ -128,10 +136,10 @@ export function insertPod(db: StateDb, pod: NewPod): PodRow {
   db.stmt(
     `INSERT INTO pods (pod_id, name, run_id, gpu_type_id, gpu_count, cloud, cost_per_hr, model, status,
        created_at, started_at, ready_at, desired, runtime_limit_ms, idle_limit_ms, idle_action, budget_usd,
-       restarts, replaces_pod_id, api_key)
+       restarts, replaces_pod_id, api_key, guard, starting_since)
      VALUES (@podId, @name, @runId, @gpuTypeId, @gpuCount, @cloud, @costPerHr, @model, @status,
        @createdAt, @startedAt, @readyAt, @desired, @runtimeLimitMs, @idleLimitMs, @idleAction, @budgetUsd,
-       @restarts, @replacesPodId, @apiKey)`,
+       @restarts, @replacesPodId, @apiKey, @guard, @createdAt)`,
   ).run({
     ...pod,
     startedAt: pod.startedAt ?? null,
@@ -139,6 +147,7 @@ export function insertPod(db: StateDb, pod: NewPod): PodRow {
     desired: pod.desired ?? 'running',
     restarts: pod.restarts ?? 0,
     replacesPodId: pod.replacesPodId ?? null,
+    guard: pod.guard ?? null,
   });
   const row = getPod(db, pod.podId);
   if (row === undefined) throw new Error(`pod ${pod.podId} vanished right after insert`);
@@ -210,4 +219,17 @@ export function markPodEnded(db: StateDb, podId: string, reason: string, at: num
 
 export function setAccruedUntil(db: StateDb, podId: string, until: number): void {
   db.stmt('UPDATE pods SET accrued_until = max(coalesce(accrued_until, 0), ?) WHERE pod_id = ?').run(until, podId);
+}
+
+/**
+ * A stopped pod was asked to start again (resume, wake): wanted running, not ready until
+ * readiness passes again (no traffic, and not idle while it boots), readiness timed from `at`,
+ * and no cost booked for the time it was stopped (a stopped pod bills no GPU time).
+ */
+export function markPodStarting(db: StateDb, podId: string, at: number = db.clock.now()): void {
+  db.stmt(
+    `UPDATE pods SET desired = 'running', end_reason = NULL, ready_at = NULL, starting_since = @at,
+       accrued_until = max(coalesce(accrued_until, 0), @at)
+     WHERE pod_id = @podId AND ended_at IS NULL`,
+  ).run({ podId, at });
 }

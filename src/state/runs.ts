@@ -90,3 +90,24 @@ export function activeRun(db: StateDb): RunRow | undefined {
 export function endRun(db: StateDb, runId: string, reason: string, at: number = db.clock.now()): void {
   db.stmt('UPDATE runs SET ended_at = ?, end_reason = ? WHERE run_id = ? AND ended_at IS NULL').run(at, reason, runId);
 }
+
+/** The newest run, ended or not (a run parked by idleness may be woken again). */
+export function lastRun(db: StateDb): RunRow | undefined {
+  const r = db.stmt('SELECT * FROM runs ORDER BY started_at DESC, run_id LIMIT 1').get() as RunDbRow | undefined;
+  return r === undefined ? undefined : fromDb(r);
+}
+
+/**
+ * Wake on request (issue 7): a run whose pods were terminated for idleness becomes active again,
+ * keeping its start time (so its runtime limit) and its spend (so its budget). Only when no other
+ * run is active; returns whether it was reopened. The caller holds the manager lock.
+ */
+export function reopenRun(db: StateDb, runId: string): boolean {
+  const info = db
+    .stmt(
+      `UPDATE runs SET ended_at = NULL, end_reason = NULL
+       WHERE run_id = ? AND ended_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM runs WHERE ended_at IS NULL)`,
+    )
+    .run(runId);
+  return info.changes === 1;
+}

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
+import { guardVersion, readGuardSource } from '../../src/guard/recipe.js';
 import { buildCreateRequest } from '../../src/lifecycle/pod-recipe.js';
 import { podUrl, settingsFromConfig, settingsOfRun } from '../../src/lifecycle/run-settings.js';
 import { formatDuration, parseDuration } from '../../src/shared/duration.js';
@@ -38,15 +39,37 @@ describe('manager settings (config → run settings → pod recipe)', () => {
     assert.equal(podUrl('https://{podId}-{port}.proxy.runpod.net', 'abc'), 'https://abc-8000.proxy.runpod.net');
   });
 
-  it('builds the create request of CONTRACT.md, with the volume for the HF cache', () => {
+  it('builds the guarded create request by default: JSON start command, guard and key in the env only', () => {
     const { config } = loadConfig({ env: {} });
     const s = settingsFromConfig(config!.manager);
-    const req = buildCreateRequest(s, { name: 'runpod-llm-abc', gpuId: 'NVIDIA L40S', apiKey: 'vk_k', hfToken: 'hf_x' });
+    assert.equal(s.guarded, true);
+    const { request: req, guard } = buildCreateRequest(s, { name: 'runpod-llm-abc', gpuId: 'NVIDIA L40S', apiKey: 'vk_0123456789abcdef', hfToken: 'hf_x' });
+    assert.equal(guard, guardVersion(readGuardSource()));
     assert.deepEqual(req.mounts, { persistent: { size: 60, path: '/workspace' } });
-    assert.deepEqual(req.env, { HF_HOME: '/workspace/hf', HF_TOKEN: 'hf_x' });
+    assert.deepEqual(Object.keys(req.env ?? {}).sort(), ['HF_HOME', 'HF_TOKEN', 'RUNPOD_LLM_GUARD', 'VLLM_API_KEY']);
+    assert.equal(req.env?.HF_HOME, '/workspace/hf');
+    assert.equal(req.env?.VLLM_API_KEY, 'vk_0123456789abcdef');
+    assert.equal(Buffer.from(req.env?.RUNPOD_LLM_GUARD ?? '', 'base64').toString('utf8'), readGuardSource());
+    const start = JSON.parse(req.args ?? '') as { entrypoint: string[]; cmd: string[] };
+    assert.deepEqual(start.entrypoint, ['bash', '-c']);
+    assert.match(start.cmd[0] ?? '', /vllm serve Qwen\/Qwen2\.5-Coder-7B-Instruct --host 127\.0\.0\.1 --port 8001 /);
+    assert.ok(!(req.args ?? '').includes('vk_0123456789abcdef') && !(req.args ?? '').includes('hf_x'), 'no secret on the command line');
+    assert.deepEqual(req.ports, ['8000/http']);
     assert.deepEqual(req.gpu, { id: 'NVIDIA L40S', count: 1 });
     assert.equal(req.cloud, 'SECURE');
-    assert.ok(req.args?.includes('--api-key vk_k'));
+  });
+
+  it('builds plain vLLM arguments when unguarded (manager.guard false / RUNPOD_LLM_POD_GUARD=false), the key still only in the env', () => {
+    const { config, errors } = loadConfig({ env: { RUNPOD_LLM_POD_GUARD: 'false', RUNPOD_LLM_REPLICAS: '3' } });
+    assert.deepEqual(errors, []);
+    const s = settingsFromConfig(config!.manager);
+    assert.equal(s.guarded, false);
+    assert.equal(s.replicas, 3);
+    const { request: req, guard } = buildCreateRequest(s, { name: 'runpod-llm-abc', gpuId: 'NVIDIA L40S', apiKey: 'vk_0123456789abcdef' });
+    assert.equal(guard, null);
+    assert.equal(req.args, 'Qwen/Qwen2.5-Coder-7B-Instruct --host 0.0.0.0 --port 8000 --served-model-name Qwen/Qwen2.5-Coder-7B-Instruct --max-model-len 16384 --gpu-memory-utilization 0.90');
+    assert.deepEqual(req.env, { HF_HOME: '/workspace/hf', VLLM_API_KEY: 'vk_0123456789abcdef' });
+    assert.equal(loadConfig({ env: { RUNPOD_LLM_REPLICAS: '0' } }).errors[0]?.path, 'manager.replicas');
   });
 
   it('keeps the settings a run started with, filling gaps from today’s configuration', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import { guardVersion, readGuardSource } from '../../src/guard/recipe.js';
 import { down } from '../../src/lifecycle/down.js';
 import { waitForReady } from '../../src/lifecycle/readiness.js';
 import { resumeRun } from '../../src/lifecycle/resume.js';
@@ -41,7 +42,13 @@ describe('up (lifecycle, simulated time)', () => {
     assert.deepEqual(req.ports, ['8000/http']);
     assert.equal(req.env.HF_HOME, '/workspace/hf');
     assert.equal(req.env.HF_TOKEN, undefined, 'no HF_TOKEN unless set');
-    assert.match(req.args, /^Qwen\/Qwen2\.5-Coder-7B-Instruct --host 0\.0\.0\.0 --port 8000 --served-model-name Qwen\/Qwen2\.5-Coder-7B-Instruct --max-model-len 16384 --gpu-memory-utilization 0\.90 --api-key vk_[0-9a-f]{64}$/);
+    // Guarded by default: the JSON start command, the guard's source and the key in the env only.
+    const start = JSON.parse(req.args) as { entrypoint: string[]; cmd: string[] };
+    assert.deepEqual(start.entrypoint, ['bash', '-c']);
+    assert.match(start.cmd[0] ?? '', /^vllm serve Qwen\/Qwen2\.5-Coder-7B-Instruct --host 127\.0\.0\.1 --port 8001 --served-model-name Qwen\/Qwen2\.5-Coder-7B-Instruct --max-model-len 16384 --gpu-memory-utilization 0\.90 &$/m);
+    assert.equal(Buffer.from(req.env.RUNPOD_LLM_GUARD ?? '', 'base64').toString('utf8'), readGuardSource());
+    assert.match(req.env.VLLM_API_KEY ?? '', /^vk_[0-9a-f]{64}$/);
+    assert.ok(!req.args.includes(req.env.VLLM_API_KEY ?? '-'), 'the pod key is on no command line');
     assert.match(created.name, /^runpod-llm-[0-9a-z]{8}$/);
     assert.equal(created.gpu.id, 'NVIDIA RTX A5000', 'cheapest type with 24 GB in stock');
 
@@ -52,12 +59,35 @@ describe('up (lifecycle, simulated time)', () => {
 
     const row = getPod(rig.state, result.pod.podId);
     assert.ok(row?.readyAt !== null && row?.readyAt !== undefined);
-    assert.ok(req.args.endsWith(row.apiKey), 'the state keeps the pod key it passed');
+    assert.equal(req.env.VLLM_API_KEY, row.apiKey, 'the state keeps the pod key it passed');
+    assert.equal(row.guard, guardVersion(readGuardSource()), 'the state records the guard');
+    // Readiness went through the guard; its public URL shows only the allow-listed routes.
+    const url = rig.emulator.pods.url(result.pod.podId);
+    const health = await fetch(`${url}/health`);
+    assert.equal(health.status, 200);
+    assert.equal(await health.text(), '', '/health through the guard: status only');
+    assert.equal((await fetch(`${url}/v1/models`)).status, 401, 'the key is needed');
+    assert.equal((await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${row.apiKey}` } })).status, 200);
+    assert.equal((await fetch(`${url}/invocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"x"}' })).status, 404, "vLLM's open routes are closed");
     const [route] = listReadyRoutes(rig.state);
     assert.equal(route?.baseUrl, `${rig.emulator.pods.url(result.pod.podId)}/v1`);
     assert.equal(route?.apiKey, row.apiKey);
     assert.deepEqual(listAudit(rig.state).map((e) => e.action).reverse(), ['run_start', 'create', 'ready']);
     assert.ok(!JSON.stringify(listAudit(rig.state)).includes(row.apiKey), 'no secret in the audit');
+  });
+
+  it('unguarded (manager.guard false): plain vLLM arguments, vLLM on the public port, recorded as unguarded', async () => {
+    rig = await startLifecycleRig({ manager: { guard: false } });
+    const result = await up(rig.deps, rig.settings);
+    const req = rig.emulator.pods.created()[0]?.request;
+    assert.match(req?.args ?? '', /^Qwen\/Qwen2\.5-Coder-7B-Instruct --host 0\.0\.0\.0 --port 8000 /);
+    assert.equal(req?.env.RUNPOD_LLM_GUARD, undefined);
+    assert.equal(req?.env.VLLM_API_KEY, result.pod.apiKey, 'the key in the env, not in args');
+    assert.equal(getPod(rig.state, result.pod.podId)?.guard, null);
+    assert.equal(listAudit(rig.state).find((e) => e.action === 'create')?.details?.guard, 'off');
+    // What the guard exists for: vLLM's open routes answer on the public URL.
+    const open = await fetch(`${rig.emulator.pods.url(result.pod.podId)}/invocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'x' }) });
+    assert.notEqual(open.status, 404);
   });
 
   it('passes HF_TOKEN through when set, and refuses a second run while one is active', async () => {

@@ -46,11 +46,13 @@ function printStatus(d: StatusData, io: CliIo): void {
   } else {
     const r = d.run;
     out(`run       ${r.runId} since ${r.startedAt}, model ${r.model}`);
+    if (r.replicas > 1) out(`replicas  ${r.replicas} pods kept ready`);
     out(`limits    runtime ${limit(r.runtimeLimitMs)}${r.runtimeLeftMs === null ? '' : ` (${formatDuration(r.runtimeLeftMs)} left)`}, idle ${limit(r.idleLimitMs)} → ${r.idleAction}, budget ${r.budgetUsd === null ? 'none' : `${usd(r.budgetUsd)} (${usd(r.budgetLeftUsd ?? 0)} left)`}`);
   }
   for (const p of d.pods) {
-    out(`pod       ${p.podId} (${p.name}) ${p.status}${p.desired === 'running' ? '' : ` [wanted ${p.desired}]`}${p.ready ? ', ready' : ''} on ${p.gpu.count}× ${p.gpu.id} ${p.cloud}, ${usd(p.costPerHr)}/h${p.uptimeMs === null ? '' : `, up ${formatDuration(p.uptimeMs)}`}${p.restarts > 0 ? `, recreated ${p.restarts}×` : ''}`);
+    out(`pod       ${p.podId} (${p.name}) ${p.status}${p.desired === 'running' ? '' : ` [wanted ${p.desired}]`}${p.ready ? ', ready' : ''} on ${p.gpu.count}× ${p.gpu.id} ${p.cloud}, ${usd(p.costPerHr)}/h${p.uptimeMs === null ? '' : `, up ${formatDuration(p.uptimeMs)}`}${p.restarts > 0 ? `, recreated ${p.restarts}×` : ''}, ${p.guard === null ? 'UNGUARDED (vLLM\'s open routes are public)' : `guard v${p.guard}`}`);
   }
+  if (d.wake !== null) out(`wake      requested ${d.wake.requestedAt} (${d.wake.requests} request(s)); the watchdog starts the pod(s)`);
   if (d.pods.length === 0) out('pod       none');
   out(`idle      ${d.idle.idleMs === null ? '-' : formatDuration(d.idle.idleMs)} (last request ${d.idle.lastRequestAt ?? 'never'}; ${d.usage.requests} requests, ${d.usage.tokensIn}+${d.usage.tokensOut} tokens)`);
   out(`cost      this run ${usd(d.spend.run)}, today ${usd(d.spend.today)}, this month ${usd(d.spend.month)}`);

@@ -4,6 +4,7 @@ import { resumeRun } from '../../lifecycle/resume.js';
 import { settingsOfRun } from '../../lifecycle/run-settings.js';
 import { ensureGateway, ensureWatchdog, reservePort } from '../../lifecycle/services.js';
 import type { ReadinessProgress } from '../../lifecycle/readiness.js';
+import { UNGUARDED_WARNING } from '../../lifecycle/pod-recipe.js';
 import { planUp, up, type UpPlan } from '../../lifecycle/up.js';
 import { formatDuration } from '../../shared/duration.js';
 import { AppError } from '../../shared/errors.js';
@@ -27,6 +28,10 @@ export interface UpFlags {
   idleAction?: string;
   budget?: number;
   readinessTimeout?: string;
+  /** Pods to keep ready (issue 7). */
+  replicas?: number;
+  /** Plain vLLM on the public port, without the guard (issue 8): warned about once. */
+  unguarded?: boolean;
   dryRun?: boolean;
   json?: boolean;
   config?: string;
@@ -52,11 +57,20 @@ export async function runUpCommand(flags: UpFlags, io: CliIo): Promise<number> {
     'manager.idle_action': flags.idleAction,
     'manager.budget_usd': flags.budget,
     'manager.readiness_timeout': flags.readinessTimeout,
+    'manager.replicas': flags.replicas,
+    'manager.guard': flags.unguarded === true ? false : undefined,
   }, flags.config);
   const err = (text: string): void => line(io.stderr, text);
+  let warned = false;
+  const warnIfUnguarded = (settings: { guarded: boolean }): void => {
+    if (settings.guarded || warned) return;
+    warned = true;
+    err(UNGUARDED_WARNING);
+  };
   const api = runpodClient(ctx, io.env);
 
   if (flags.dryRun === true) {
+    warnIfUnguarded(ctx.settings);
     const plan = await planUp(api, ctx.settings);
     if (flags.json === true) line(io.stdout, JSON.stringify(planJson(plan), null, 2));
     else printPlan(plan, io);
@@ -80,13 +94,15 @@ export async function runUpCommand(flags: UpFlags, io: CliIo): Promise<number> {
       if (flags.model !== undefined && flags.model !== settings.model) {
         throw new AppError('STATE_RUN_ACTIVE', `a run serving ${settings.model} is active`, { hint: 'end it with `runpod-llm down`, then `runpod-llm up --model ...`' });
       }
+      // The run keeps the recipe it started with; say so when that is the unguarded one.
+      warnIfUnguarded(settings);
       if (pods.every((p) => p.desired === 'stopped')) {
         const resumed = await resumeRun(deps, run, settings, events);
         progress.done();
         if (resumed !== null) {
           fresh = false;
           model = settings.servedModelName;
-          err(`ready after ${formatDuration(resumed.readyAfterMs)}: pod ${resumed.pod.podId} ${resumed.replaced ? 'replaced the stopped one' : 'resumed'}`);
+          err(`ready after ${formatDuration(resumed.readyAfterMs)}: pod ${resumed.pods.map((p) => p.podId).join(', ')} ${resumed.replaced ? 'replaced the stopped one' : 'resumed'}`);
         }
       } else if (listReadyRoutes(state).length > 0) {
         fresh = false;
@@ -103,9 +119,13 @@ export async function runUpCommand(flags: UpFlags, io: CliIo): Promise<number> {
       if (wantGateway && readDaemon(ctx.home, 'gateway')?.running !== true && ctx.config.proxy_port !== 0) {
         await reservePort(ctx.config.proxy_host, ctx.config.proxy_port);
       }
+      warnIfUnguarded(ctx.settings);
       const result = await up(deps, ctx.settings, { ...events, onPlan: (plan) => printPlan(plan, io) });
       progress.done();
-      err(`ready after ${formatDuration(result.readyAfterMs)}: ${result.baseUrl.replace(/\/v1$/, '')} serves ${model}`);
+      err(`ready after ${formatDuration(result.readyAfterMs)}: ${result.baseUrl.replace(/\/v1$/, '')} serves ${model}${ctx.settings.guarded ? ' (behind the guard)' : ' (UNGUARDED)'}`);
+      if (ctx.settings.replicas > 1) {
+        err(`replicas: ${result.pods.length} of ${ctx.settings.replicas} ready (${result.pods.map((p) => p.podId).join(', ')})${result.missing > 0 ? '; the watchdog creates the rest' : ''}`);
+      }
     }
   } finally {
     state?.close();
@@ -157,6 +177,7 @@ function printPlan(plan: UpPlan, io: CliIo): void {
   if (first === undefined) return;
   err(`plan: ${s.model} on ${first.count}× ${first.id} (${first.memoryGb} GB, ${s.cloud}) at ${usd(first.pricePerHr)}/h`);
   if (plan.candidates.length > 1) err(`      then, on no capacity: ${plan.candidates.slice(1, 4).map((c) => `${c.id} ${usd(c.pricePerHr)}/h`).join(', ')}${plan.candidates.length > 4 ? ', …' : ''}`);
+  if (s.replicas > 1) err(`      replicas: ${s.replicas} pods, the gateway spreads requests over them; the worst case counts all of them`);
   err(`      limits: runtime ${limit(s.runtimeLimitMs)}, idle ${limit(s.idleLimitMs)} → ${s.idleAction}, budget ${s.budgetUsd === null ? 'none' : usd(s.budgetUsd)}; readiness timeout ${formatDuration(s.readinessTimeoutMs)}`);
   err(`      worst case: ${plan.worstCase.usd === null ? 'unbounded (no runtime limit and no budget)' : `${usd(plan.worstCase.usd)} (bound by the ${plan.worstCase.boundBy})`}`);
   for (const w of plan.warnings) err(`      warning: ${w}`);
@@ -174,6 +195,8 @@ function planJson(plan: UpPlan): Record<string, unknown> {
     fallbacks: plan.candidates.slice(1),
     skipped: plan.skipped,
     warnings: plan.warnings,
+    replicas: s.replicas,
+    guarded: s.guarded,
     limits: { runtimeLimitMs: s.runtimeLimitMs, idleLimitMs: s.idleLimitMs, idleAction: s.idleAction, budgetUsd: s.budgetUsd, readinessTimeoutMs: s.readinessTimeoutMs },
     worstCase: plan.worstCase,
   };

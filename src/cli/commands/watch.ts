@@ -13,6 +13,9 @@ import { EXIT } from '../exit-codes.js';
 import { type CliIo, line } from '../io.js';
 import { loadManagerContext, managerDeps, runpodClient } from '../manager-context.js';
 
+/** How soon the loop notices a gateway's wake request between passes. */
+const WAKE_POLL_MS = 1_000;
+
 export interface WatchFlags {
   loop?: boolean;
   interval?: string;
@@ -30,7 +33,7 @@ export async function runWatchCommand(flags: WatchFlags, io: CliIo): Promise<num
   const ctx = loadManagerContext(io, flags.interval === undefined ? {} : { 'manager.watch_interval': flags.interval }, flags.config);
   const intervalMs = flags.interval === undefined ? ctx.config.manager.watch_interval : (parseDuration(flags.interval) ?? ctx.config.manager.watch_interval);
   const api = runpodClient(ctx, io.env);
-  const options = { intervalMs, reap: flags.reap === true, fallback: ctx.settings };
+  const options = { intervalMs, reap: flags.reap === true, fallback: ctx.settings, wakeOnRequest: ctx.config.wake_on_request };
   if (flags.loop === true) return loop(ctx.home, io, api, { ...options, logLevel: ctx.config.log_level });
 
   let release;
@@ -56,7 +59,7 @@ export async function runWatchCommand(flags: WatchFlags, io: CliIo): Promise<num
   return 0;
 }
 
-async function loop(home: string, io: CliIo, api: RunPodClient, options: { intervalMs: number; reap: boolean; fallback: RunSettings; logLevel: string }): Promise<number> {
+async function loop(home: string, io: CliIo, api: RunPodClient, options: { intervalMs: number; reap: boolean; fallback: RunSettings; wakeOnRequest: boolean; logLevel: string }): Promise<number> {
   const other = readDaemon(home, 'watchdog');
   if (other !== null && other.running && other.pid !== process.pid) {
     throw new AppError('STATE_LOCKED', `a watchdog loop is already running (pid ${other.pid})`, { hint: '`runpod-llm down` stops it; `runpod-llm status` shows it' });
@@ -66,7 +69,7 @@ async function loop(home: string, io: CliIo, api: RunPodClient, options: { inter
   const state = openState({ home });
   try {
     logger.info({ home, intervalMs: options.intervalMs, reap: options.reap, pid: process.pid }, 'watchdog started');
-    const why = await runWatchLoop(managerDeps(state, api, io, logger), { ...options, home });
+    const why = await runWatchLoop(managerDeps(state, api, io, logger), { ...options, home, wakePollMs: WAKE_POLL_MS });
     logger.info({ why }, 'watchdog stopped');
     return 0;
   } finally {

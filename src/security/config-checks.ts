@@ -45,7 +45,7 @@ export const realMachine: MachineFacts = {
 
 export function checkAuth(config: Config): ReportItem {
   if (config.auth === 'keys') {
-    const source = config.api_keys.length > 0 ? `${config.api_keys.length} configured key(s)` : 'a generated key (loopback)';
+    const source = config.api_keys.length > 0 ? `${config.api_keys.length} configured key(s)` : 'the generated key on loopback';
     return { id: 'gateway.auth', status: 'pass', detail: `bearer keys required (${source})` };
   }
   return {

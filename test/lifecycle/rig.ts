@@ -29,7 +29,7 @@ export interface LifecycleRig {
   deps: ManagerDeps;
   settings: RunSettings;
   /** Sets the clock to T0 + `minute` minutes and runs one watchdog pass (1-minute interval). */
-  passAt(minute: number, options?: { reap?: boolean; deps?: ManagerDeps }): Promise<WatchReport>;
+  passAt(minute: number, options?: { reap?: boolean; deps?: ManagerDeps; wakeOnRequest?: boolean }): Promise<WatchReport>;
   close(): Promise<void>;
 }
 
@@ -62,7 +62,7 @@ export async function startLifecycleRig(options: { manager?: NonNullable<ConfigI
     settings,
     passAt(minute, pass = {}) {
       clock.set(T0 + minute * MIN);
-      return watchOnce(pass.deps ?? deps, { intervalMs: MIN, reap: pass.reap ?? false, fallback: settings });
+      return watchOnce(pass.deps ?? deps, { intervalMs: MIN, reap: pass.reap ?? false, fallback: settings, wakeOnRequest: pass.wakeOnRequest ?? false });
     },
     async close() {
       state.close();

@@ -7,6 +7,7 @@ import type { Plan } from './lib/results.js';
 import { request } from 'undici';
 import { buildGateway, ourTarget, ROOT, startOurGateway, startUpstream, type Target } from './lib/systems.js';
 import { runWrk, wrkScript } from './lib/wrk.js';
+import { efficiencyTable } from './workloads/efficiency.js';
 
 /**
  * Our gateway under `node --cpu-prof`, three times: saturated by non-streaming requests (wrk,
@@ -25,11 +26,11 @@ async function answersFromCache(target: Target, body: string): Promise<boolean> 
   return seen === 'HIT';
 }
 
-export async function profileWorkload(opts: { procs: ProcessSet; tmp: string; plan: Plan; log: (line: string) => void; outDir: string }): Promise<string> {
+export async function profileWorkload(opts: { procs: ProcessSet; tmp: string; plan: Plan; log: (line: string) => void; outDir: string; nginxBinary: string | undefined }): Promise<string> {
   const { procs, tmp, plan, log, outDir } = opts;
   const build = buildGateway();
   const upstream = await startUpstream(procs, tmp);
-  const sections: string[] = [];
+  const sections: string[] = [await efficiencyTable({ procs, tmp, plan, upstream, build, nginxBinary: opts.nginxBinary, log })];
   const seconds = plan.quick ? 8 : 20;
 
   for (const kind of ['chat', 'cache-hit', 'stream'] as const) {

@@ -194,7 +194,7 @@ async function main(): Promise<number> {
     }
     if (workloads.includes('profile')) {
       log('profile: our gateway under load with --cpu-prof');
-      const profile = await profileWorkload({ procs, tmp, plan, log, outDir });
+      const profile = await profileWorkload({ procs, tmp, plan, log, outDir, nginxBinary });
       if (!values['no-write']) writeProfile(profile, `${command} (${new Date().toISOString()}, commit ${results.meta.commit}${results.meta.dirty ? ' + uncommitted changes' : ''})`, log);
     }
   } catch (err) {

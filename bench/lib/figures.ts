@@ -9,6 +9,9 @@ import type { SystemName } from './systems.js';
 export interface SystemFigures {
   latP50?: Spread;
   latP99?: Spread;
+  /** CPU per request at c=1 and saturated, µs (direct: the upstream's own). */
+  cpuC1?: Spread;
+  cpuSaturated?: Spread;
   addedP50?: Spread;
   addedP99?: Spread;
   rate?: Spread;
@@ -19,7 +22,7 @@ export interface SystemFigures {
   gapP99?: Spread;
   addedGapP99?: Spread;
   /** Per level: the worst run (most stalled) and the median peak RSS. */
-  held: Record<number, { stalled: number; lateStart: number; failed: number; gapP99: number; rssMb: number }>;
+  held: Record<number, { stalled: number; lateStart: number; failed: number; gapP99: number; rssMb: number; cpuUsPerEvent: number }>;
 }
 
 function pick<T>(rows: T[] | undefined, f: (row: T) => number): number[] {
@@ -36,6 +39,7 @@ function heldByLevel(rows: HeldRun[] | undefined): SystemFigures['held'] {
       failed: Math.max(...at.map((r) => r.failed)),
       gapP99: spread(at.map((r) => r.gapP99)).median,
       rssMb: spread(at.map((r) => r.rssMb)).median,
+      cpuUsPerEvent: spread(at.map((r) => r.cpuUsPerEvent ?? Number.NaN)).median,
     };
   }
   return out;
@@ -52,6 +56,7 @@ export function figures(results: Results): PerSystem<SystemFigures> {
     if (lat !== undefined && lat.length > 0) {
       f.latP50 = spread(pick(lat, (r) => r.p50));
       f.latP99 = spread(pick(lat, (r) => r.p99));
+      f.cpuC1 = spread(pick(lat, (r) => r.cpuUs ?? Number.NaN));
       if (name !== 'direct' && direct.lat !== undefined) {
         f.addedP50 = addedPerRound(pick(lat, (r) => r.p50), pick(direct.lat, (r) => r.p50));
         f.addedP99 = addedPerRound(pick(lat, (r) => r.p99), pick(direct.lat, (r) => r.p99));
@@ -61,6 +66,7 @@ export function figures(results: Results): PerSystem<SystemFigures> {
       f.rate = spread(pick(thr, (r) => r.maxRate));
       f.rateLowerBound = thr.some((r) => r.boundBy !== undefined);
       f.wrkRps = spread(pick(thr, (r) => r.wrkRps));
+      f.cpuSaturated = spread(pick(thr, (r) => r.wrkCpuUs ?? Number.NaN));
     }
     if (str !== undefined && str.length > 0) {
       f.ttftP99 = spread(pick(str, (r) => r.ttftP99));

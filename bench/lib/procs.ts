@@ -170,6 +170,31 @@ function childPids(pid: number): number[] {
   return out;
 }
 
+/** Kernel clock ticks per second for /proc/<pid>/stat times (100 on every mainstream Linux). */
+const CLK_TCK = 100;
+
+/**
+ * CPU time (user + system) a process tree has used so far, in ms. CPU per request or per event
+ * is the figure a busy shared machine disturbs least: other processes stretch wall-clock
+ * latency, not the cycles the proxy itself spends.
+ */
+export function treeCpuMs(pid: number): number {
+  let total = Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    total = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  } catch {
+    return Number.NaN;
+  }
+  for (const child of childPids(pid)) {
+    const c = treeCpuMs(child);
+    if (!Number.isNaN(c)) total += c;
+  }
+  return total;
+}
+
 /** Samples a process tree's RSS every `everyMs` until stopped; returns the peak and the samples. */
 export function rssSampler(pid: number, everyMs = 250): { stop(): { peak: number; last: number; samples: number[] } } {
   const samples: number[] = [];

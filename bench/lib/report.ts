@@ -41,10 +41,13 @@ function mainTable(results: Results, figs: PerSystem<SystemFigures>): string {
   const ms = (v: number) => fmtMs(v);
   row('c=1 latency p50', (f) => cell(f.latP50, ms));
   row('c=1 latency p99', (f) => cell(f.latP99, ms));
+  const us = (v: number) => (Number.isFinite(v) ? `${v.toFixed(0)} µs` : '—');
+  row('CPU per request, c=1 (direct: the upstream\'s own)', (f) => cell(f.cpuC1, us), (f) => f.cpuC1?.median ?? Number.NaN);
   row('**added p50** (proxy − direct, c=1)', (f, s) => (s === 'direct' ? '0' : cell(f.addedP50, ms)), (f) => f.addedP50?.median ?? Number.NaN);
   row('**added p99** (proxy − direct, c=1)', (f, s) => (s === 'direct' ? '0' : cell(f.addedP99, ms)), (f) => f.addedP99?.median ?? Number.NaN);
   row('**sustained rate**, 20 ms upstream (req/s, p99 < 1 s, < 0.1 % errors)', (f) => `${cell(f.rate, (v) => fmtNum(v))}${f.rateLowerBound === true ? ' ≥' : ''}`, (f) => f.rate?.median ?? Number.NaN);
   row(`closed-loop peak (wrk c=${results.plan.throughput.wrkConnections}, req/s)`, (f) => cell(f.wrkRps, (v) => fmtNum(v)), (f) => f.wrkRps?.median ?? Number.NaN);
+  row('CPU per request, saturated (wrk)', (f) => cell(f.cpuSaturated, us), (f) => f.cpuSaturated?.median ?? Number.NaN);
   row('stream TTFT p99', (f) => cell(f.ttftP99, ms));
   row('**added TTFT p99**', (f, s) => (s === 'direct' ? '0' : cell(f.addedTtftP99, ms)), (f) => f.addedTtftP99?.median ?? Number.NaN);
   row('inter-chunk gap p99 (pace 20 ms)', (f) => cell(f.gapP99, ms));
@@ -62,6 +65,7 @@ function mainTable(results: Results, figs: PerSystem<SystemFigures>): string {
       const h = f.held[level];
       return s === 'direct' || h === undefined || Number.isNaN(h.rssMb) ? '—' : `${h.rssMb.toFixed(0)} MB`;
     });
+    row(`${fmtNum(level)} held streams: CPU per event relayed`, (f) => us(f.held[level]?.cpuUsPerEvent ?? Number.NaN), (f) => f.held[level]?.cpuUsPerEvent ?? Number.NaN);
   }
   return table(header, rows);
 }
@@ -70,7 +74,7 @@ function extras(results: Results): string {
   const lines: string[] = [];
   const w = results.heldWide;
   if (w !== undefined) {
-    const parts = w.runs.map((r) => `${fmtNum(r.level)}: ${r.stalled} stalled / ${r.lateStart} late start / ${r.failed} failed, gap p99 ${fmtMs(r.gapP99)}, TTFT p99 ${fmtMs(r.ttftP99)}, RSS ${r.rssMb.toFixed(0)} MB`);
+    const parts = w.runs.map((r) => `${fmtNum(r.level)}: ${r.stalled} stalled / ${r.lateStart} late start / ${r.failed} failed, gap p99 ${fmtMs(r.gapP99)}, TTFT p99 ${fmtMs(r.ttftP99)}, RSS ${r.rssMb.toFixed(0)} MB, ${Number.isFinite(r.cpuUsPerEvent) ? r.cpuUsPerEvent.toFixed(0) : '—'} µs CPU per event`);
     lines.push(`- **Held streams, diagnostic:** our gateway with \`upstream.connections: ${w.connections}\` instead of the default: ${parts.join('; ')}.`);
   }
   const c = results.cache;

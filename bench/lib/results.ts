@@ -52,6 +52,8 @@ export type PerSystem<T> = Partial<Record<SystemName, T>>;
 export interface LatencyRound {
   p50: number;
   p99: number;
+  /** CPU the proxy (for direct: the upstream) spent per request, µs. */
+  cpuUs: number;
   errors: number;
   cacheHits: number;
 }
@@ -75,6 +77,8 @@ export interface ThroughputRun {
   wrkRps: number;
   wrkP99: number;
   wrkErrors: number;
+  /** CPU per request during the closed-loop run (saturated), µs. */
+  wrkCpuUs: number;
   steps: ThroughputStep[];
 }
 
@@ -98,6 +102,8 @@ export interface HeldRun {
   ttftP99: number;
   /** Peak RSS of the proxy's process tree during the level, MB. */
   rssMb: number;
+  /** CPU per SSE event relayed, µs. */
+  cpuUsPerEvent: number;
 }
 
 export interface CacheResult {

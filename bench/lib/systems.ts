@@ -18,7 +18,7 @@ export interface Target {
   /** Path of the chat endpoint on that origin. */
   path: string;
   headers: Record<string, string>;
-  /** The proxy's process (its RSS is reported); undefined for direct. */
+  /** The proxy's process (RSS and CPU are reported); for direct, the upstream's. */
   proc: Managed | undefined;
 }
 
@@ -139,7 +139,8 @@ export async function startSystems(procs: ProcessSet, opts: { tmp: string; syste
   const want = new Set(opts.systems);
   let build: GatewayBuild = { entry: [], note: 'not run' };
 
-  if (want.has('direct')) targets.direct = { name: 'direct', origin: origin(upstream.port), path: '/v1/chat/completions', headers: upstreamAuth, proc: undefined };
+  // direct's process is the upstream itself: its CPU per request is the reference for the others.
+  if (want.has('direct')) targets.direct = { name: 'direct', origin: origin(upstream.port), path: '/v1/chat/completions', headers: upstreamAuth, proc: upstream.proc };
   if (want.has('nginx')) {
     if (opts.nginxBinary === undefined) unavailable.nginx = 'nginx is not installed (apt-get install nginx)';
     else {

@@ -1,5 +1,5 @@
 import { chatBody, type StreamResult, streamBatch } from '../lib/load.js';
-import { rssSampler } from '../lib/procs.js';
+import { rssSampler, treeCpuMs } from '../lib/procs.js';
 import type { HeldRun, PerSystem, Plan, StreamingRound } from '../lib/results.js';
 import { percentile } from '../lib/stats.js';
 import type { Target } from '../lib/systems.js';
@@ -50,7 +50,9 @@ export async function heldWorkload(targets: Target[], plan: Plan['held'], stream
     for (const level of plan.levels) {
       for (const target of targets) {
         const sampler = target.proc === undefined ? undefined : rssSampler(target.proc.pid, 200);
+        const cpu0 = target.proc === undefined ? Number.NaN : treeCpuMs(target.proc.pid);
         const results = await streamBatch(target, { count: level, concurrency: level, rampMs: Math.max(250, level), body, expected: streaming.chunks });
+        const cpuMs = target.proc === undefined ? Number.NaN : treeCpuMs(target.proc.pid) - cpu0;
         const rss = sampler?.stop();
         const gaps = allGaps(results);
         const ttfts = results.map((r) => r.ttftMs).filter((v) => !Number.isNaN(v));
@@ -62,10 +64,11 @@ export async function heldWorkload(targets: Target[], plan: Plan['held'], stream
           gapP99: percentile(gaps, 99),
           ttftP99: percentile(ttfts, 99),
           rssMb: rss?.peak ?? Number.NaN,
+          cpuUsPerEvent: (cpuMs * 1000) / Math.max(1, results.reduce((sum, r) => sum + r.events, 0)),
         };
         (out[target.name] ??= []).push(row);
         const firstError = results.find((r) => !r.ok)?.error;
-        log(`  held ${level} streams ${target.name}: ${row.stalled} stalled, ${row.lateStart} late start, ${row.failed} failed${firstError === undefined ? '' : ` (${firstError})`}; gap p99 ${row.gapP99.toFixed(1)} ms, TTFT p99 ${row.ttftP99.toFixed(1)} ms${Number.isNaN(row.rssMb) ? '' : `, RSS ${row.rssMb.toFixed(0)} MB`}`);
+        log(`  held ${level} streams ${target.name}: ${row.stalled} stalled, ${row.lateStart} late start, ${row.failed} failed${firstError === undefined ? '' : ` (${firstError})`}; gap p99 ${row.gapP99.toFixed(1)} ms, TTFT p99 ${row.ttftP99.toFixed(1)} ms${Number.isNaN(row.rssMb) ? '' : `, RSS ${row.rssMb.toFixed(0)} MB`}${Number.isNaN(row.cpuUsPerEvent) ? '' : `, ${row.cpuUsPerEvent.toFixed(1)} µs CPU per event`}`);
         // Let closing sockets drain before the next system opens a thousand more.
         await new Promise((res) => setTimeout(res, 500));
       }

@@ -1,6 +1,7 @@
 import { chatBody, openLoop, type OpenLoopResult } from '../lib/load.js';
 import type { PerSystem, Plan, ThroughputRun, ThroughputStep } from '../lib/results.js';
 import { errorRate, median, percentile } from '../lib/stats.js';
+import { treeCpuMs } from '../lib/procs.js';
 import type { Target } from '../lib/systems.js';
 import { runWrk, wrkScript } from '../lib/wrk.js';
 
@@ -92,11 +93,13 @@ export async function throughputWorkload(targets: Target[], plan: Plan['throughp
   for (let run = 0; run < plan.runs; run++) {
     for (const target of targets) {
       const script = wrkScript(tmp, `chat-${target.name}`, { method: 'POST', body, headers: target.headers });
+      const cpu0 = target.proc === undefined ? Number.NaN : treeCpuMs(target.proc.pid);
       const wrk = await runWrk({ url: target.origin + target.path, script, connections: plan.wrkConnections, durationS: plan.wrkSeconds });
-      log(`  throughput run ${run + 1}/${plan.runs} ${target.name}: closed-loop wrk c=${plan.wrkConnections} ${Math.round(wrk.rps)}/s (p99 ${wrk.p99.toFixed(1)} ms, ${wrk.errors} errors)`);
+      const wrkCpuUs = target.proc === undefined ? Number.NaN : ((treeCpuMs(target.proc.pid) - cpu0) * 1000) / wrk.requests;
+      log(`  throughput run ${run + 1}/${plan.runs} ${target.name}: closed-loop wrk c=${plan.wrkConnections} ${Math.round(wrk.rps)}/s (p99 ${wrk.p99.toFixed(1)} ms, ${wrk.errors} errors, ${wrkCpuUs.toFixed(0)} µs CPU per request)`);
       await new Promise((res) => setTimeout(res, 500));
       const found = await climb(target, plan, wrk.rps * plan.startFraction, body, log);
-      (out[target.name] ??= []).push({ ...found, wrkRps: wrk.rps, wrkP99: wrk.p99, wrkErrors: wrk.errors });
+      (out[target.name] ??= []).push({ ...found, wrkRps: wrk.rps, wrkP99: wrk.p99, wrkErrors: wrk.errors, wrkCpuUs });
       log(`  → ${target.name}: ${found.maxRate}/s sustained${found.boundBy === undefined ? '' : ` (a lower bound: ${found.boundBy === 'generator' ? 'the generator could not offer more' : 'out of steps'})`}`);
     }
   }

@@ -60,12 +60,18 @@ export async function runWatchLoop(deps: ManagerDeps, options: WatchLoopOptions)
   }
 }
 
-/** Sleeps `ms`, in slices of `pollMs` when given, ending early once a wake request is pending. */
+/**
+ * Sleeps `ms`, in slices of `pollMs` when given, ending early once a new wake request is pending.
+ * One the last pass left pending (RunPod unreachable) does not count: it would turn the loop
+ * into a pass a second.
+ */
 async function pause(deps: ManagerDeps, ms: number, pollMs: number | undefined): Promise<void> {
   if (pollMs === undefined || pollMs >= ms) return deps.sleep(ms, deps.signal);
+  const seen = pendingWake(deps.state)?.id;
   const end = deps.clock.now() + ms;
   for (let left = ms; left > 0; left = end - deps.clock.now()) {
     await deps.sleep(Math.min(pollMs, left), deps.signal);
-    if (pendingWake(deps.state) !== null) return;
+    const wake = pendingWake(deps.state);
+    if (wake !== null && wake.id !== seen) return;
   }
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { up, type UpResult } from '../../src/lifecycle/up.js';
 import { decideWake, type WakeInput } from '../../src/lifecycle/wake.js';
+import { runWatchLoop } from '../../src/lifecycle/watch-loop.js';
 import type { WatchReport } from '../../src/lifecycle/watchdog.js';
 import { listAudit } from '../../src/state/audit.js';
 import { getPod, listActivePods } from '../../src/state/pods.js';
@@ -163,5 +164,37 @@ describe('wake on request (watchdog + emulator, simulated time)', () => {
     assert.equal(r.emulator.pods.get(started.pod.podId)?.status, 'EXITED', 'left stopped');
     assert.equal(getPod(r.state, started.pod.podId)?.desired, 'stopped');
     assert.ok(activeRun(r.state), 'the run stays parked: tomorrow a request may wake it');
+  });
+
+  it('the loop notices a wake request between passes within a poll, not a whole interval', async () => {
+    const r = await boot({ manager: { idle_action: 'stop', idle_limit: '10m' } });
+    r.clock.set(at(12));
+    assert.deepEqual(types(await r.passAt(12)), ['stop:idle']);
+    const abort = new AbortController();
+    const passes: number[] = [];
+    let sleeps = 0;
+    const deps = {
+      ...r.deps,
+      signal: abort.signal,
+      sleep: async (ms: number): Promise<void> => {
+        r.clock.advance(ms);
+        // Three seconds into a 60-second wait, a gateway asks for a pod.
+        if (++sleeps === 3) requestWake(r.state);
+      },
+    };
+    const why = await runWatchLoop(deps, {
+      home: r.home,
+      intervalMs: 60_000,
+      wakePollMs: 1_000,
+      reap: false,
+      fallback: r.settings,
+      onReport: (report) => {
+        passes.push(report.at - at(12));
+        if (report.actions.some((a) => a.action.type === 'wake')) abort.abort();
+      },
+    });
+    assert.equal(why, 'stopped');
+    assert.deepEqual(passes, [0, 3_000], 'the second pass ran 3 s in, right after the request');
+    assert.equal(r.emulator.pods.get(started.pod.podId)?.status, 'STARTING');
   });
 });

@@ -90,7 +90,7 @@ export async function executeAction(ctx: ActionContext, action: Action): Promise
     case 'create': {
       if (ctx.run === null || ctx.run.runId !== action.runId) return { action, ok: false, note: 'run no longer active' };
       try {
-        const created = await createPodForRun(deps, { run: ctx.run, settings: ctx.settings, candidates: candidatesFor(ctx.settings, undefined), runtimeLimitMs: action.remainingRuntimeMs });
+        const created = await createPodForRun(deps, { run: ctx.run, settings: ctx.settings, candidates: candidatesFor(ctx.settings, undefined), runtimeLimitMs: action.remainingRuntimeMs, reason: 'replicas' });
         audit('create_replica', action.reason, created.row.podId, { runtimeLimitMs: action.remainingRuntimeMs });
         return { action, ok: true, note: `created ${created.row.podId}` };
       } catch (err) {

@@ -2,7 +2,7 @@
  * `npm run bench` — the benchmark harness (issue 6): the same workloads against the upstream
  * directly, nginx, Portkey and our gateway, in one run, then bench/RESULTS.md.
  *
- *   npm run bench                    # full run (≈ 25 min with the 10-minute soak)
+ *   npm run bench                    # full run (≈ 40 min with the 10-minute soak)
  *   npm run bench -- --quick         # ≈ 3 min, shorter steps and soak
  *   npm run bench -- --quick --only latency,streaming --systems direct,ours --no-write
  *   npm run bench -- --only profile  # CPU profile of our gateway under load
@@ -87,7 +87,7 @@ async function main(): Promise<number> {
   if ((workloads.includes('throughput') || workloads.includes('cache') || workloads.includes('profile')) && findExecutable('wrk') === undefined) missing.push('wrk');
   if (systems.includes('portkey') && findExecutable('npm') === undefined) missing.push('npm');
   if (missing.length > 0) {
-    console.error(`bench: missing ${missing.join(', ')}.\nfix: sudo apt-get update && sudo apt-get install -y ${missing.filter((m) => m !== 'npm').join(' ')}${missing.includes('npm') ? ' (and Node.js with npm)' : ''}\n     or leave those systems out: --systems ${systems.filter((s) => s !== 'nginx' || !missing.includes('nginx')).join(',')}`);
+    console.error(`bench: missing ${missing.join(', ')}.\nfix: sudo apt-get update && sudo apt-get install -y ${missing.filter((m) => m !== 'npm').join(' ')}${missing.includes('npm') ? ' (and Node.js with npm)' : ''}\n     or leave them out:${missing.includes('nginx') || missing.includes('npm') ? ` --systems ${systems.filter((s) => !(s === 'nginx' && missing.includes('nginx')) && !(s === 'portkey' && missing.includes('npm'))).join(',')}` : ''}${missing.includes('wrk') ? ' --only latency,streaming,held,soak (the workloads that do not need wrk)' : ''}`);
     return 3;
   }
 

@@ -41,6 +41,14 @@ export interface PodStart {
 export const GUARDED_VLLM_PORT = 8001;
 /** The port RunPod exposes (`8000/http`): the guard's, or vLLM's when unguarded. */
 export const EXPOSED_PORT = 8000;
+/**
+ * Open connections the guard accepts before answering 503. Every gateway keeps up to
+ * `upstream.connections` (128 by default) keep-alive connections to a pod; 512 lets four gateways
+ * (the team setup) share one pod without a burst meeting the guard's 503, while the requests
+ * themselves queue where they should, in vLLM's scheduler. The guard's own default (64) is for a
+ * guard run by hand.
+ */
+export const GUARD_POD_MAX_CONNECTIONS = 512;
 /** The pod env variable carrying the guard's source, base64. */
 export const GUARD_ENV = 'RUNPOD_LLM_GUARD';
 
@@ -91,6 +99,7 @@ export function guardedPodStart(input: PodRecipeInput, guardSource: string = rea
     'GUARD_LISTEN_HOST=0.0.0.0',
     `GUARD_LISTEN_PORT=${EXPOSED_PORT}`,
     `GUARD_UPSTREAM=http://127.0.0.1:${GUARDED_VLLM_PORT}`,
+    `GUARD_MAX_CONNECTIONS=${GUARD_POD_MAX_CONNECTIONS}`,
   ].join(' ');
   const shell = [
     // pipefail: a missing or undecodable guard must stop the pod, not start vLLM unguarded-looking.

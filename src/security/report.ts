@@ -4,6 +4,7 @@ import { type AuditOutcome, runAudit } from './audit.js';
 import type { Severity } from './audit-report.js';
 import { checkAuth, checkCors, checkRateLimit, checkStatePermissions, checkTls, type CheckStatus, type MachineFacts, realMachine, type ReportItem } from './config-checks.js';
 import { checkLicenses, type LicensePolicy } from './licenses.js';
+import { checkPodOpenRoutes, type PodProbeOptions } from './pod-checks.js';
 import { checkGatewayEnvironment, checkRoot } from './process-checks.js';
 import { readManifest } from './project.js';
 import type { RunCommand } from './run-command.js';
@@ -25,6 +26,8 @@ export interface ReportOptions {
   run?: RunCommand;
   machine?: MachineFacts;
   toolVersion?: string;
+  /** Options of the pod URL probes (tests shorten the timeout). */
+  podProbe?: PodProbeOptions;
 }
 
 export interface SecurityReport {
@@ -68,6 +71,7 @@ export async function buildSecurityReport(options: ReportOptions): Promise<Secur
     items.push(checkAuth(config), checkTls(config, machine), checkCors(config), checkRateLimit(config));
     const home = config.home as string;
     items.push(checkStatePermissions(home), checkRoot(home, machine), checkGatewayEnvironment(home, machine));
+    items.push(await checkPodOpenRoutes(home, options.podProbe));
   }
 
   const summary: Record<CheckStatus, number> = { pass: 0, warn: 0, fail: 0, unavailable: 0, skip: 0 };

@@ -50,8 +50,10 @@ describe('runpod-llm security', () => {
   it('sbom prints the CycloneDX document, or writes it and says where', async () => {
     const printed = await cli('security', 'sbom', '--project', REPO);
     assert.equal(printed.code, 0, printed.stderr);
-    assert.equal((JSON.parse(printed.stdout) as { bomFormat: string }).bomFormat, 'CycloneDX');
-    assert.match(printed.stderr, /warning: package.json has no "author"/);
+    const bom = JSON.parse(printed.stdout) as { bomFormat: string; metadata: { supplier?: { name: string } } };
+    assert.equal(bom.bomFormat, 'CycloneDX');
+    assert.equal(bom.metadata.supplier?.name, 'runpod-llm-manager contributors');
+    assert.doesNotMatch(printed.stderr, /warning/);
     const written = await cli('security', 'sbom', '--project', REPO, '--out', 'sbom.cdx.json', '--json');
     assert.equal(written.code, 0);
     const summary = JSON.parse(written.stdout) as { file: string; specVersion: string; components: number };
@@ -118,9 +120,10 @@ describe('runpod-llm security', () => {
     assert.match(res.stdout, /^N\/A\s+supply\.audit\s+audit unavailable: /m);
     assert.match(res.stdout, /^PASS\s+gateway\.auth /m);
     assert.match(res.stdout, /^SKIP\s+gateway\.no_runpod_key\s+gateway not running/m);
+    assert.match(res.stdout, /^SKIP\s+pod\.closed_routes\s+no pod running/m);
     assert.match(res.stdout, /wrote security-report\.json$/m);
     const file = JSON.parse(readFileSync(join(cwd, 'security-report.json'), 'utf8')) as { items: Array<{ id: string; status: string }> };
-    assert.equal(file.items.length, 10);
+    assert.equal(file.items.length, 11);
     const offline = await cli('security', 'report', '--project', REPO, '--advisories', advisories('clean'), '--out', 'offline-report.json', '--json');
     assert.equal(offline.code, 0, offline.stdout);
     assert.equal((JSON.parse(offline.stdout) as { summary: { fail: number } }).summary.fail, 0);

@@ -152,7 +152,7 @@ describe('security report: the whole report', () => {
   after(() => rmSync(home, { recursive: true, force: true }));
 
   it('has one item per check, in order', () => {
-    assert.deepEqual(report.items.map((i) => i.id), ['supply.sbom', 'supply.audit', 'supply.licenses', 'gateway.auth', 'gateway.tls', 'gateway.cors', 'gateway.rate_limit', 'state.permissions', 'process.not_root', 'gateway.no_runpod_key']);
+    assert.deepEqual(report.items.map((i) => i.id), ['supply.sbom', 'supply.audit', 'supply.licenses', 'gateway.auth', 'gateway.tls', 'gateway.cors', 'gateway.rate_limit', 'state.permissions', 'process.not_root', 'gateway.no_runpod_key', 'pod.closed_routes']);
     assert.equal(report.project.name, 'runpod-llm-manager');
   });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { startEmulator } from '../../emulator/emulator.js';
 import { readGatewayUrl } from '../../lifecycle/services.js';
+import { checkPodOpenRoutes } from '../../security/pod-checks.js';
 import { AppError } from '../../shared/errors.js';
 import { type CliIo, line } from '../io.js';
 import { runDownCommand } from './down.js';
@@ -21,8 +22,8 @@ const FOREIGN = ['RUNPOD_API_URL', 'RUNPOD_API_KEY', 'RUNPOD_POD_URL_TEMPLATE', 
  * `runpod-llm demo`: the whole product on this machine with no account and no money. A local
  * RunPod emulator (REST v2 + a vLLM stand-in per pod) plays RunPod; the real commands run
  * against it — `up` (plan, create, readiness, route, detached watchdog and gateway), a streamed
- * chat through the gateway with the official `openai` SDK, `status`, a pod death repaired by the
- * watchdog, and `down`. Everything runs on loopback in a temporary home, removed afterwards.
+ * chat through the gateway with the official `openai` SDK, `status`, the pod URL probed from outside
+ * (the guard refuses vLLM's open routes), a pod death repaired by the watchdog, and `down`. Everything runs on loopback in a temporary home, removed afterwards.
  */
 export async function runDemoCommand(io: CliIo, flags: { speed?: number } = {}): Promise<number> {
   const out = (text = ''): void => line(io.stdout, text);
@@ -98,9 +99,13 @@ export async function runDemoCommand(io: CliIo, flags: { speed?: number } = {}):
     step(5, 'runpod-llm status');
     await must(runStatusCommand({}, sub), 'status');
 
+    step(6, 'the pod URL as a stranger sees it (what `runpod-llm security report` checks): POST /invocations and /tokenize, no key');
+    const probe = await checkPodOpenRoutes(home);
+    out(`   ${probe.status.toUpperCase()}  ${probe.detail}`);
+
     const podId = emulator.pods.list()[0]?.id;
     if (podId !== undefined) {
-      step(6, `the pod dies (emulator fault: ${podId} → EXITED); one watchdog pass, as cron's \`runpod-llm watch\` would run it`);
+      step(7, `the pod dies (emulator fault: ${podId} → EXITED); one watchdog pass, as cron's \`runpod-llm watch\` would run it`);
       emulator.pods.kill(podId, 'EXITED');
       await must(runWatchCommand({}, sub), 'watch');
       out('   …the replacement starts; the next passes route it once it answers:');
@@ -119,14 +124,14 @@ export async function runDemoCommand(io: CliIo, flags: { speed?: number } = {}):
       out(`   same endpoint, same key, new pod: "${again.choices[0]?.message.content ?? ''}"`);
     }
 
-    step(7, 'runpod-llm down   (stop the watchdog, terminate the pod, clear the route, stop the gateway)');
+    step(8, 'runpod-llm down   (stop the watchdog, terminate the pod, clear the route, stop the gateway)');
     upDone = false;
     await must(runDownCommand({}, sub), 'down');
     const left = emulator.pods.list().length;
     out(`   pods left on the (emulated) RunPod: ${left}`);
     out();
     out(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s. With a RunPod account: export RUNPOD_API_KEY=... && runpod-llm up`);
-    return left === 0 ? 0 : 1;
+    return left === 0 && probe.status === 'pass' ? 0 : 1;
   } finally {
     if (upDone) await runDownCommand({}, { ...sub, stdout: io.stderr }).catch(() => 1);
     await emulator.close();

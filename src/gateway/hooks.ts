@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../shared/clock.js';
 import type { AppError } from '../shared/errors.js';
-import { cleanForLog, type Logger } from '../shared/logger.js';
+import { cleanForLog, flatLineLogger, type Logger } from '../shared/logger.js';
 import { newContext } from './context.js';
 import { gatewayError, renderError, securityEventFor, toGatewayError } from './errors.js';
 import type { GatewayMetrics } from './metrics/gateway-metrics.js';
@@ -116,6 +116,9 @@ export function errorHandler(deps: Pick<HookDeps, 'logger'>) {
 
 /** One access line per request; a security event line when the request raised one. */
 function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics' | 'usage' | 'clock' | 'recent'>) {
+  // The access line is flat (every field a string or number set below): top-level redaction
+  // only. Security events and errors below go through deps.logger, fully redacted.
+  const access = flatLineLogger(deps.logger);
   return function finish(request: FastifyRequest, reply: FastifyReply): void {
     const ctx = request.ctx;
     deps.metrics.inFlight.dec();
@@ -138,7 +141,7 @@ function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics' | 'usage' | 'cl
     }
     const bytes = ctx.bytesOut || Number(reply.getHeader('content-length') ?? 0);
     const path = cleanForLog(request.url.split('?')[0]);
-    deps.logger.info({
+    access.info({
       msg: 'request',
       reqId: request.id,
       method: request.method,

@@ -25,6 +25,22 @@ export const REDACT_PATHS = [
   '*.password',
 ];
 
+/**
+ * The top-level paths of `REDACT_PATHS`. For lines the code builds field by field from flat
+ * values (the access log): the wildcard paths make pino walk every key of every line (≈ 10 µs a
+ * line), and a flat line has no nested objects for them to find.
+ */
+export const TOP_LEVEL_REDACT_PATHS = REDACT_PATHS.filter((path) => !path.startsWith('*.'));
+
+/**
+ * A child of `logger` that redacts only the top-level paths: for hot-path lines whose every
+ * field is a flat value chosen by the code (never a request object or headers). Every other
+ * line keeps the full redaction of `createLogger`.
+ */
+export function flatLineLogger(logger: Logger): Logger {
+  return logger.child({}, { redact: { paths: TOP_LEVEL_REDACT_PATHS, censor: '[redacted]' } });
+}
+
 export interface LoggerOptions {
   level?: string;
   /** Where lines go; default stdout. Tests pass a capturing stream. */

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
 /**
  * Bearer-key check in constant time. Keys are compared as SHA-256 digests, so the comparison
@@ -28,6 +28,7 @@ export function createKeyVerifier(keys: readonly string[]): (authorization: stri
   };
 }
 
+/** One-shot SHA-256 (no Hash object per call); always 32 bytes, so timingSafeEqual never throws. */
 function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
+  return hash('sha256', value, 'buffer');
 }

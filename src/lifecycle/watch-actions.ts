@@ -1,7 +1,7 @@
 import { isRunPodError } from '../runpod/errors.js';
 import { appendAudit } from '../state/audit.js';
 import { markPodEnded, type PodRow, setAccruedUntil, setPodDesired } from '../state/pods.js';
-import { deleteRoutesForPod, setRouteReady } from '../state/routes.js';
+import { deleteRoutesForPod, ROUTE_POLL_MS, setRouteReady } from '../state/routes.js';
 import { endRun, type RunRow } from '../state/runs.js';
 import { addSpend } from '../state/spend.js';
 import { candidatesFor, createPodForRun } from './create-pod.js';
@@ -15,6 +15,14 @@ import type { ActionResult } from './watchdog.js';
  * Intent is recorded before the RunPod call (`desired`), so a crash in between is retried by the
  * next pass instead of forgotten; a failed call is audited and left for the next pass.
  */
+/**
+ * How long a pod stays up after its route is withdrawn and before RunPod is asked to stop or
+ * terminate it: two of the gateway's route polls (`ROUTE_POLL_MS`), so a request that arrives
+ * meanwhile is refused or wakes a pod (503 `model_waking`) instead of being sent to a pod that is
+ * going away (502). Costs at most two seconds of GPU time per stop.
+ */
+export const ROUTE_DRAIN_MS = 2 * ROUTE_POLL_MS;
+
 export interface ActionContext {
   deps: ManagerDeps;
   run: RunRow | null;
@@ -52,6 +60,7 @@ export async function executeAction(ctx: ActionContext, action: Action): Promise
         // A retry keeps the first reason (why the pod had to go), not "retry".
         setPodDesired(state, action.podId, 'terminated', action.reason === 'retry' ? undefined : action.reason);
         deleteRoutesForPod(state, action.podId);
+        if (action.reason !== 'retry') await deps.sleep(ROUTE_DRAIN_MS);
       }
       try {
         await deps.api.deletePod(action.podId);
@@ -66,6 +75,7 @@ export async function executeAction(ctx: ActionContext, action: Action): Promise
     case 'stop': {
       setPodDesired(state, action.podId, 'stopped', action.reason);
       setRouteReady(state, action.podId, false);
+      await deps.sleep(ROUTE_DRAIN_MS);
       try {
         await deps.api.podAction(action.podId, 'stop');
       } catch (err) {

@@ -20,6 +20,9 @@ export interface RouteRow {
   updatedAt: number;
 }
 
+/** How often a gateway re-reads the routes version (src/gateway/upstream/state-route-source.ts). */
+export const ROUTE_POLL_MS = 1_000;
+
 export type RouteInput = Omit<RouteRow, 'updatedAt' | 'weight' | 'ready'> & Partial<Pick<RouteRow, 'weight' | 'ready'>>;
 
 interface RouteDbRow {

@@ -80,19 +80,14 @@ describe('idle stop → a request wakes the pod (detached gateway and watchdog)'
     assert.ok(endpoint !== undefined && key !== undefined, upRun.stdout);
     const podId = (await status()).pods[0]?.podId ?? '';
 
-    // No traffic: the watchdog stops the pod after 3 s.
-    await until('the idle stop', async () => ((await status()).pods[0]?.desired === 'stopped' ? true : undefined));
-    assert.equal(emulator.pods.get(podId)?.status, 'EXITED');
+    // No traffic: the watchdog withdraws the route, waits two route polls, then stops the pod.
+    await until('the idle stop', async () => ((await status()).pods[0]?.desired === 'stopped' && emulator.pods.get(podId)?.status === 'EXITED' ? true : undefined));
 
     const chat = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'wake up' }] });
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
-    // Within the gateway's one-second route refresh a request can still reach the stopped pod
-    // (502 from RunPod's proxy); from then on the gateway knows no pod is ready.
-    const waking = await until('503 model_waking', async () => {
-      const res = await fetch(`${endpoint}/chat/completions`, { method: 'POST', headers, body: chat });
-      if (res.status === 502) return void (await res.arrayBuffer());
-      return res;
-    }, 5_000);
+    // The gateway dropped the route before the pod went away: the very first request is told the
+    // model is waking, never sent to the stopped pod (no 502).
+    const waking = await fetch(`${endpoint}/chat/completions`, { method: 'POST', headers, body: chat });
     assert.equal(waking.status, 503);
     assert.ok(Number(waking.headers.get('retry-after')) > 0);
     const body = (await waking.json()) as { error: { code: string; type: string } };

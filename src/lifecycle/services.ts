@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { AppError } from '../shared/errors.js';
 import { readTextIfExists, writePrivateFile } from '../shared/secret-file.js';
@@ -74,35 +74,50 @@ export interface EnsureGatewayOptions {
   startTimeoutMs?: number;
 }
 
-/** Reuses a running gateway of this home, or starts one and waits until it accepts connections. */
+/** What `runpod-llm gateway` prints once it listens (src/cli/commands/gateway.ts). */
+const LISTENING = /runpod-llm gateway listening on (https?):\/\/\S+?:(\d+)\/v1/;
+
+/**
+ * Reuses a running gateway of this home, or starts one and waits for its own "listening on"
+ * line in its log. The port comes from that line: with port 0 the gateway binds a free port
+ * itself, so no other process can take a port between our choosing it and the gateway binding it
+ * (and a connection test cannot mistake another server on that port for the gateway).
+ */
 export async function ensureGateway(options: EnsureGatewayOptions): Promise<GatewayService> {
   const { home } = options;
   const running = readDaemon(home, 'gateway');
   const known = readGatewayUrl(home);
   if (running?.running === true && known !== undefined) return { url: known, pid: running.pid, reused: true, log: logFile(home, 'gateway') };
 
-  const port = await reservePort(options.host, options.port);
-  const started = startDaemon({ home, name: 'gateway', self: options.self, args: ['gateway'], env: gatewayEnv(options.env, { home, host: options.host, port }) });
-  const host = clientHost(options.host);
-  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+  const log = logFile(home, 'gateway');
+  const offset = sizeOf(log);
+  const started = startDaemon({ home, name: 'gateway', self: options.self, args: ['gateway'], env: gatewayEnv(options.env, { home, host: options.host, port: options.port }) });
+  const timeoutMs = options.startTimeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
   let exitCode: number | null | undefined;
   void started.exited.then((code) => {
     exitCode = code;
   });
+  let port: number | undefined;
   for (;;) {
+    const match = LISTENING.exec((readTextIfExists(log) ?? '').slice(offset));
+    if (match !== null) {
+      port = Number(match[2]);
+      break;
+    }
     if (exitCode !== undefined) {
       throw new AppError('GW_START_FAILED', `the gateway exited at start (code ${String(exitCode)}): ${logTail(started.log, 3).replace(/\n/g, ' | ')}`, {
         hint: `see ${started.log}; the pod is up and watched: fix the cause and run \`runpod-llm up\` again to start the gateway`,
       });
     }
-    if (await accepts(host, port)) break;
     if (Date.now() > deadline) {
-      throw new AppError('GW_START_FAILED', `the gateway did not listen on ${host}:${port} within ${Math.round((options.startTimeoutMs ?? 30_000) / 1000)} s`, {
+      throw new AppError('GW_START_FAILED', `the gateway did not report listening on ${options.host}:${options.port === 0 ? '(a free port)' : options.port} within ${Math.round(timeoutMs / 1000)} s`, {
         hint: `see ${started.log}; run \`runpod-llm up\` again to retry (the pod is kept)`,
       });
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  const host = clientHost(options.host);
   const url = `${options.https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/v1`;
   writePrivateFile(gatewayUrlFile(home), `${url}\n`);
   return { url, pid: started.pid, reused: false, log: started.log };
@@ -143,17 +158,6 @@ export async function ensureWatchdog(options: { home: string; self: SelfCommand;
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-}
-
-function accepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 function sizeOf(path: string): number {

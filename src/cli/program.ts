@@ -1,15 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isAppError } from '../shared/errors.js';
-import { runCatalogCommand } from './commands/catalog.js';
-import { runDemoCommand } from './commands/demo.js';
-import { runDownCommand } from './commands/down.js';
-import { runEmulatorCommand } from './commands/emulator.js';
-import { runGatewayCommand } from './commands/gateway.js';
-import { runIdeConfigCommand } from './commands/ide-config.js';
 import { registerSecurityCommands } from './commands/security.js';
-import { runStatusCommand } from './commands/status.js';
-import { runUpCommand } from './commands/up.js';
-import { runWatchCommand } from './commands/watch.js';
 import { IDE_CLIENTS } from './ide-snippets.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { type CliIo, line } from './io.js';
@@ -17,6 +8,10 @@ import { type CliIo, line } from './io.js';
 /**
  * The command line: parses `argv`, runs one command, returns its exit code. Errors are printed
  * as one line of cause plus one line of fix — never a stack trace (RUNPOD_LLM_DEBUG=1 adds it).
+ *
+ * Each command's module is imported inside its action, so a command loads only what it uses:
+ * the long-running gateway process does not carry the lifecycle code, the emulator or the demo's
+ * OpenAI SDK, and every command starts faster.
  */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let code: number = EXIT.OK;
@@ -37,7 +32,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--upstream <url>', 'OpenAI-compatible base URL ending in /v1 (env UPSTREAM_URL)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
     .action(async (flags) => {
-      code = await runGatewayCommand(flags, io);
+      code = await (await import('./commands/gateway.js')).runGatewayCommand(flags, io);
     });
 
   program
@@ -60,7 +55,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--no-watchdog', 'do not start the watchdog loop (use `runpod-llm watch` from cron)')
     .option('--config <file>', 'config file (default ./runpod-llm.json if present)')
     .action(async (flags) => {
-      code = await runUpCommand(flags, io);
+      code = await (await import('./commands/up.js')).runUpCommand(flags, io);
     });
 
   program
@@ -70,7 +65,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--json', 'the outcome as JSON')
     .option('--config <file>', 'config file')
     .action(async (flags) => {
-      code = await runDownCommand(flags, io);
+      code = await (await import('./commands/down.js')).runDownCommand(flags, io);
     });
 
   program
@@ -79,7 +74,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--json', 'as JSON')
     .option('--config <file>', 'config file')
     .action(async (flags) => {
-      code = await runStatusCommand(flags, io);
+      code = await (await import('./commands/status.js')).runStatusCommand(flags, io);
     });
 
   program
@@ -91,7 +86,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--json', 'the pass report as JSON')
     .option('--config <file>', 'config file')
     .action(async (flags) => {
-      code = await runWatchCommand(flags, io);
+      code = await (await import('./commands/watch.js')).runWatchCommand(flags, io);
     });
 
   program
@@ -102,7 +97,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .addOption(new Option('--cloud <cloud>', 'stock on SECURE or COMMUNITY').choices(['SECURE', 'COMMUNITY']))
     .option('--config <file>', 'config file')
     .action(async (flags) => {
-      code = await runCatalogCommand(flags, io);
+      code = await (await import('./commands/catalog.js')).runCatalogCommand(flags, io);
     });
 
   program
@@ -111,7 +106,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .argument('<client>', IDE_CLIENTS.join('|'))
     .option('--config <file>', 'config file')
     .action(async (client: string, flags) => {
-      code = await runIdeConfigCommand(client, flags, io);
+      code = await (await import('./commands/ide-config.js')).runIdeConfigCommand(client, flags, io);
     });
 
   program
@@ -122,7 +117,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--host <host>', 'address to bind (default 127.0.0.1)')
     .addOption(new Option('--speed <factor>', 'run the pod schedule this many times faster').argParser(parseNumber))
     .action(async (flags) => {
-      code = await runEmulatorCommand(flags, io);
+      code = await (await import('./commands/emulator.js')).runEmulatorCommand(flags, io);
     });
 
   registerSecurityCommands(program, io, (n) => {
@@ -134,7 +129,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .description('the whole flow on this machine: no account, no money')
     .addOption(new Option('--speed <factor>', 'run the emulated pod start-up this many times faster').argParser(parseNumber))
     .action(async (flags: { speed?: number }) => {
-      code = await runDemoCommand(io, flags);
+      code = await (await import('./commands/demo.js')).runDemoCommand(io, flags);
     });
 
   try {

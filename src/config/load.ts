@@ -78,6 +78,7 @@ export const ENV_VARS: ReadonlyArray<readonly [string, string, Kind]> = [
   ['RUNPOD_LLM_CLOUD', 'manager.cloud', 'string'],
   ['RUNPOD_LLM_RUNTIME_LIMIT', 'manager.runtime_limit', 'string'],
   ['RUNPOD_LLM_IDLE_LIMIT', 'manager.idle_limit', 'string'],
+  ['RUNPOD_LLM_POD_LEASE', 'manager.pod_lease', 'string'],
   ['RUNPOD_LLM_IDLE_ACTION', 'manager.idle_action', 'string'],
   ['RUNPOD_LLM_BUDGET_USD', 'manager.budget_usd', 'number'],
   ['RUNPOD_LLM_DAILY_BUDGET_USD', 'manager.daily_budget_usd', 'number'],

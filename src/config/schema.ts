@@ -122,6 +122,16 @@ export const managerSchema = z.strictObject({
    * command not work on an image (CONTRACT.md).
    */
   guard: z.boolean().default(true),
+  /**
+   * Guarded pods stop themselves when no watchdog pass (and no request) has reached them for
+   * this long, and at the runtime limit, through RunPod's API from the pod: a laptop closed with
+   * the watchdog on it cannot leave a GPU billing. `off`: only the watchdog enforces the limits.
+   */
+  pod_lease: optionalDuration.default(15 * MINUTE),
+}).superRefine((m, ctx) => {
+  if (m.pod_lease !== null && m.pod_lease < 2 * m.watch_interval) {
+    ctx.addIssue({ code: 'custom', path: ['pod_lease'], message: `must be at least twice watch_interval (${m.watch_interval / 1000} s), or "off": each watchdog pass renews it` });
+  }
 });
 export type ManagerConfig = z.infer<typeof managerSchema>;
 

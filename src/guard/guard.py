@@ -20,14 +20,23 @@ Decisions, first match wins:
 Over GUARD_MAX_CONNECTIONS open connections -> 503. Log: one line per request (method, path,
 status, ms), never headers, bodies or query strings.
 
+Self-stop, for when the manager is away (a laptop closed with the watchdog on it): the manager
+renews a lease every watchdog pass (POST /runpod-llm/lease with the key -> 204), and so does every
+authorised request. With GUARD_LEASE_SECONDS set, a lease not renewed for that long stops the pod
+through RunPod's API with the pod-scoped key RunPod puts in every pod's env (RUNPOD_API_KEY,
+RUNPOD_POD_ID); GUARD_STOP_AT (Unix seconds) stops it at that time whatever happens. A failed
+stop is logged and retried every minute; the key is never logged.
+
 Env: GUARD_API_KEY (required), GUARD_LISTEN_HOST (0.0.0.0), GUARD_LISTEN_PORT (8000),
 GUARD_UPSTREAM (http://127.0.0.1:8001), GUARD_MAX_BODY (1048576), GUARD_MAX_CONNECTIONS (64),
-GUARD_UPSTREAM_TIMEOUT (600 s per upstream read).
+GUARD_UPSTREAM_TIMEOUT (600 s per upstream read), GUARD_LEASE_SECONDS (0: off), GUARD_STOP_AT
+(0: none), GUARD_RUNPOD_API_URL (https://api.runpod.io), GUARD_LEASE_TICK (5 s between checks).
 """
 import hmac
 import http.client
 import http.server
 import json
+import ssl
 import os
 import re
 import sys
@@ -36,7 +45,7 @@ import time
 import urllib.parse
 from http import HTTPStatus
 
-GUARD_VERSION = "1"
+GUARD_VERSION = "2"
 
 ROUTES = frozenset({
     ("GET", "/v1/models"),
@@ -45,6 +54,7 @@ ROUTES = frozenset({
     ("POST", "/v1/embeddings"),
 })
 HEALTH = ("GET", "/health")
+LEASE = ("POST", "/runpod-llm/lease")
 # RFC 9110 section 7.6.1: connection-specific fields are never forwarded.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
                         "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"})
@@ -73,6 +83,15 @@ class Config:
         self.max_body = _int(env, "GUARD_MAX_BODY", 1 << 20, 0)
         self.max_connections = _int(env, "GUARD_MAX_CONNECTIONS", 64, 1)
         self.upstream_timeout = _int(env, "GUARD_UPSTREAM_TIMEOUT", 600, 1)
+        self.lease_seconds = _int(env, "GUARD_LEASE_SECONDS", 0, 0)
+        self.stop_at = _int(env, "GUARD_STOP_AT", 0, 0)
+        self.lease_tick = _int(env, "GUARD_LEASE_TICK", 5, 1)
+        api = urllib.parse.urlsplit(env.get("GUARD_RUNPOD_API_URL", "https://api.runpod.io"))
+        if api.scheme not in ("http", "https") or not api.hostname:
+            raise ValueError("GUARD_RUNPOD_API_URL must be http(s)://host")
+        self.runpod_api = api
+        self.pod_id = env.get("RUNPOD_POD_ID", "")
+        self.runpod_key = env.get("RUNPOD_API_KEY", "")
 
 
 def _int(env, name, default, minimum):
@@ -86,6 +105,62 @@ def _int(env, name, default, minimum):
 
 def _printable(value, limit=80):
     return "".join(c if " " < c < "\x7f" else "?" for c in (value or "-")[:limit])
+
+
+class Lease:
+    """Stops the pod when the manager has been away for the lease, or at the stop time."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.renewed = time.monotonic()
+
+    def renew(self):
+        self.renewed = time.monotonic()  # one assignment: atomic under the GIL
+
+    def due(self):
+        away = time.monotonic() - self.renewed
+        if self.cfg.lease_seconds and away >= self.cfg.lease_seconds:
+            return "lease expired (nothing from the manager for %d s)" % away
+        if self.cfg.stop_at and time.time() >= self.cfg.stop_at:
+            return "stop time reached"
+        return None
+
+    def watch(self):
+        cfg = self.cfg
+        while True:
+            reason = self.due()
+            if reason is None:
+                time.sleep(cfg.lease_tick)
+                continue
+            if not (cfg.pod_id and cfg.runpod_key):
+                sys.stderr.write("guard self-stop: %s, but RUNPOD_POD_ID or RUNPOD_API_KEY is not in the pod env\n" % reason)
+                return
+            status = self.stop_pod()
+            sys.stderr.write("guard self-stop: %s; stopping pod %s: %s\n" % (reason, _printable(cfg.pod_id), status))
+            if status in ("HTTP 200", "HTTP 409"):
+                return  # stopped, or not running any more (RunPod answers 409 to stop then)
+            time.sleep(60)
+
+    def stop_pod(self):
+        cfg = self.cfg
+        api = cfg.runpod_api
+        body = b'{"action":"stop"}'
+        path = "%s/v2/pods/%s/action" % (api.path.rstrip("/"), urllib.parse.quote(cfg.pod_id, safe=""))
+        if api.scheme == "https":
+            conn = http.client.HTTPSConnection(api.hostname, api.port or 443, timeout=30, context=ssl.create_default_context())
+        else:
+            conn = http.client.HTTPConnection(api.hostname, api.port or 80, timeout=30)
+        try:
+            conn.request("POST", path, body=body, headers={
+                "Authorization": "Bearer " + cfg.runpod_key, "Content-Type": "application/json",
+                "Content-Length": str(len(body))})
+            response = conn.getresponse()
+            response.read(65536)
+            return "HTTP %d" % response.status
+        except (OSError, http.client.HTTPException) as err:
+            return type(err).__name__
+        finally:
+            conn.close()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -116,11 +191,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         target = (self.command, self.path)
         if target == HEALTH:
             return self.health(cfg)
-        if target not in ROUTES:
+        if target not in ROUTES and target != LEASE:
             return self.send_json(404, {"error": "Not Found"})
         auth = self.headers.get_all("Authorization") or []
         if len(auth) != 1 or not hmac.compare_digest(auth[0].encode("latin-1"), cfg.expected):
             return self.send_json(401, {"error": "Unauthorized"})
+        self.server.lease.renew()
+        if target == LEASE:
+            if self.unread_body:
+                self.close_connection = True  # a lease carries no body; do not read one
+            self.start_response(204, [])
+            return 204
         codings = [c.strip().lower() for c in ",".join(self.headers.get_all("Transfer-Encoding") or []).split(",") if c.strip()]
         lengths = self.headers.get_all("Content-Length") or []
         if codings and codings != ["chunked"]:
@@ -275,6 +356,7 @@ class GuardServer(http.server.ThreadingHTTPServer):
         self.cfg = cfg
         self.slots = threading.BoundedSemaphore(cfg.max_connections)
         self.busy_answerers = threading.BoundedSemaphore(BUSY_ANSWERERS)
+        self.lease = Lease(cfg)
         super().__init__((cfg.host, cfg.port), Handler)
 
     def process_request(self, request, client_address):
@@ -325,6 +407,10 @@ def main():
     server = GuardServer(cfg)
     host, port = server.server_address[:2]
     sys.stderr.write("guard v%s listening on %s:%d, upstream %s:%d\n" % (GUARD_VERSION, host, port, *cfg.upstream))
+    if cfg.lease_seconds or cfg.stop_at:
+        sys.stderr.write("guard self-stop: lease %s, stop at %s\n" % (
+            "%d s" % cfg.lease_seconds if cfg.lease_seconds else "off", cfg.stop_at or "none"))
+        threading.Thread(target=server.lease.watch, daemon=True).start()
     server.serve_forever()
     return 0
 

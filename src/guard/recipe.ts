@@ -29,6 +29,21 @@ export interface PodRecipeInput {
   hfToken?: string | undefined;
   /** More `vllm serve` arguments, one argument per element (each is quoted as a whole). */
   extraArgs?: readonly string[] | undefined;
+  /** Guarded pods only: the guard stops its own pod when the manager is away (see guard.py). */
+  selfStop?: SelfStop | undefined;
+}
+
+/**
+ * The guard's self-stop: the lease the manager must renew (null: none) and a hard stop time
+ * (null: none), enforced on the pod itself through RunPod's API with the pod-scoped key RunPod
+ * sets in every pod's env, so a laptop that sleeps cannot leave a GPU billing.
+ */
+export interface SelfStop {
+  leaseSeconds: number | null;
+  /** Unix time, seconds. */
+  stopAtSeconds: number | null;
+  /** RunPod's REST base URL as the pod reaches it. */
+  runpodApiUrl: string;
 }
 
 /** The `args` and `env` of a `POST /v2/pods` body. */
@@ -121,7 +136,7 @@ export function guardedPodStart(input: PodRecipeInput, guardSource: string = rea
   ].join('\n');
   return {
     args: JSON.stringify({ entrypoint: ['bash', '-c'], cmd: [shell] }),
-    env: { ...commonEnv(input), [GUARD_ENV]: Buffer.from(guardSource, 'utf8').toString('base64') },
+    env: { ...commonEnv(input), ...selfStopEnv(input.selfStop), [GUARD_ENV]: Buffer.from(guardSource, 'utf8').toString('base64') },
   };
 }
 
@@ -154,6 +169,20 @@ function vllmArgs(input: PodRecipeInput, host: string, port: number): string[] {
     '--gpu-memory-utilization', input.gpuMemoryUtilization.toFixed(2),
     ...(input.extraArgs ?? []),
   ];
+}
+
+/** The guard's self-stop settings, as its env (GUARD_LEASE_SECONDS, GUARD_STOP_AT, GUARD_RUNPOD_API_URL). */
+function selfStopEnv(selfStop: SelfStop | undefined): Record<string, string> {
+  if (selfStop === undefined || (selfStop.leaseSeconds === null && selfStop.stopAtSeconds === null)) return {};
+  for (const [name, value] of [['leaseSeconds', selfStop.leaseSeconds], ['stopAtSeconds', selfStop.stopAtSeconds]] as const) {
+    if (value !== null && (!Number.isInteger(value) || value <= 0)) throw new TypeError(`selfStop.${name} must be a positive integer, got ${value}`);
+  }
+  if (!/^https?:\/\/[^/]/.test(selfStop.runpodApiUrl)) throw new TypeError(`selfStop.runpodApiUrl must be http(s): ${selfStop.runpodApiUrl}`);
+  return {
+    ...(selfStop.leaseSeconds === null ? {} : { GUARD_LEASE_SECONDS: String(selfStop.leaseSeconds) }),
+    ...(selfStop.stopAtSeconds === null ? {} : { GUARD_STOP_AT: String(selfStop.stopAtSeconds) }),
+    GUARD_RUNPOD_API_URL: selfStop.runpodApiUrl,
+  };
 }
 
 /** vLLM reads `VLLM_API_KEY` when `--api-key` is absent (api_server.py); the guard gets it too. */

@@ -45,7 +45,7 @@ export async function createPodForRun(deps: ManagerDeps, options: CreateForRunOp
   for (const candidate of options.candidates) {
     const name = newPodName();
     const apiKey = newPodKey();
-    const { request, guard } = buildCreateRequest(settings, { name, gpuId: candidate.id, apiKey, hfToken: deps.hfToken });
+    const { request, guard } = buildCreateRequest(settings, { name, gpuId: candidate.id, apiKey, hfToken: deps.hfToken, deadline: podDeadline(run, options.runtimeLimitMs, deps.clock.now()) });
     let outcome;
     try {
       outcome = await deps.api.createPodDetailed(request);
@@ -98,6 +98,17 @@ export async function createPodForRun(deps: ManagerDeps, options: CreateForRunOp
   throw new AppError('RUNPOD_NO_CAPACITY', `RunPod has no capacity for any GPU type tried (${noCapacity.join(', ') || 'none'})`, {
     hint: 'try other GPU types (--gpu ID, see `runpod-llm catalog`), a lower --min-vram, the other --cloud, or again in a few minutes',
   });
+}
+
+/**
+ * When a pod created now must end: the run's deadline, or later when the pod was granted more
+ * (a recreate gets at least the seed's 5 minutes); null when neither has a limit. As `decide`
+ * computes it from the stored rows.
+ */
+export function podDeadline(run: Pick<RunRow, 'startedAt' | 'runtimeLimitMs'>, grantedMs: number | null, now: number): number | null {
+  const runDeadline = run.runtimeLimitMs === null ? null : run.startedAt + run.runtimeLimitMs;
+  if (grantedMs === null) return runDeadline;
+  return Math.max(runDeadline ?? -Infinity, now + grantedMs);
 }
 
 /**

@@ -19,7 +19,7 @@ export interface LivePod {
 /** The fields of a state pod row the decision needs (a {@link PodRow} fits). */
 export type OurPod = Pick<
   PodRow,
-  'podId' | 'runId' | 'desired' | 'createdAt' | 'readyAt' | 'runtimeLimitMs' | 'accruedUntil' | 'endReason'
+  'podId' | 'runId' | 'desired' | 'createdAt' | 'readyAt' | 'runtimeLimitMs' | 'accruedUntil' | 'endReason' | 'guard'
 >;
 
 /** The fields of a state run row the decision needs (a {@link RunRow} fits). */
@@ -40,6 +40,11 @@ export interface WatchConfig {
   replicas: number;
   /** A recreated pod gets at least this much runtime (the seed's 5 minutes). */
   minRecreateRuntimeMs: number;
+  /**
+   * The guard's lease (`manager.pod_lease`; null: none): a guarded pod the manager has not
+   * reached for this long stops itself. Optional for callers that predate it.
+   */
+  leaseMs?: number | null;
 }
 
 export const DEFAULT_MIN_RECREATE_RUNTIME_MS = 5 * 60_000;
@@ -89,8 +94,11 @@ export type Action =
   | { type: 'terminate'; podId: string; reason: TerminateReason }
   /** Record desired=stopped, mark its route not ready, then stop the pod on RunPod. */
   | { type: 'stop'; podId: string; reason: 'idle' }
-  /** The pod is already EXITED: only record desired=stopped (RunPod answers 409 to stop). */
-  | { type: 'mark_stopped'; podId: string; reason: 'idle' }
+  /**
+   * The pod is already EXITED: only record desired=stopped (RunPod answers 409 to stop).
+   * `manager_away`: its guard stopped it because no watchdog reached it for the lease.
+   */
+  | { type: 'mark_stopped'; podId: string; reason: 'idle' | 'manager_away' }
   /**
    * Terminate the broken pod if it still exists, create a replacement (same GPU, model, key
    * policy) with `remainingRuntimeMs` (null: no limit), end the old row, route the new one.
@@ -132,6 +140,10 @@ const EPS = 1e-9;
  *    older (or there was none), from the first ready time of the run's running pods. A group that
  *    has never been ready is booting, not idle (the readiness timeout covers that). Then stop
  *    (resume is fast, the volume stays) or terminate, per config, the whole group.
+ * 8a. A guarded pod found EXITED when the manager last reached it (its last accrual, or its
+ *    ready time) a whole lease ago or more stopped itself because the manager was away (a
+ *    closed laptop): it is parked (`mark_stopped`, reason `manager_away`), not recreated —
+ *    nobody was there to use it; a request (wake on request) or `up` brings it back.
  * 8. A pod the state wants running that RunPod shows EXITED, ERROR, TERMINATED, gone, or RUNNING
  *    with zero GPUs is recreated (terminate + create rather than start: a restarted pod can come
  *    back without GPUs) with the remaining runtime, at least `minRecreateRuntimeMs` — unless the
@@ -241,6 +253,7 @@ function decideRun(
     runtimeUsedUp,
     remainingRuntime: remainingRuntimeMs(run, now, config.minRecreateRuntimeMs),
     podDeadline,
+    leaseMs: config.leaseMs ?? null,
   };
   const actions: Action[] = [];
   let remaining = 0; // pods that stay part of the group after this pass
@@ -276,6 +289,7 @@ interface PodContext {
   runtimeUsedUp: boolean;
   remainingRuntime: number | null;
   podDeadline: (p: OurPod) => number | null;
+  leaseMs: number | null;
 }
 
 /** One pod's action; `stays`: still part of the group afterwards; `up`: wanted running. */
@@ -324,6 +338,11 @@ function decidePod(pod: OurPod, l: LivePod | 'not_found' | undefined, ctx: PodCo
       return parked ? verdict({ type: 'keep', podId }, true) : end(false, 'idle');
     }
     return verdict({ type: 'stop', podId, reason: 'idle' }, true);
+  }
+
+  // Rule 8a: it stopped itself while the manager was away.
+  if (status === 'EXITED' && pod.guard !== null && pod.readyAt !== null && ctx.leaseMs !== null && ctx.now - Math.max(pod.accruedUntil ?? 0, pod.readyAt) >= ctx.leaseMs) {
+    return verdict({ type: 'mark_stopped', podId, reason: 'manager_away' }, true);
   }
 
   // Rule 8: the pod should be running.

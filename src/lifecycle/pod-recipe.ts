@@ -21,7 +21,16 @@ export interface PodIdentity {
   apiKey: string;
   /** Passed through for gated models; never logged. */
   hfToken?: string | undefined;
+  /** When this pod's runtime ends (Unix ms; null: no limit): the guard stops it then at the latest. */
+  deadline?: number | null;
 }
+
+/**
+ * The guard's stop time lags the watchdog's deadline by this much, so a watchdog that is present
+ * terminates the pod first (the guard can only stop it) and a laptop clock a little off the pod's
+ * does not cut a pod short.
+ */
+export const SELF_STOP_GRACE_S = 120;
 
 /** Where the volume is mounted, and the HF cache inside it. */
 export const VOLUME_PATH = '/workspace';
@@ -64,6 +73,11 @@ export function buildCreateRequest(settings: RunSettings, pod: PodIdentity, guar
     gpuMemoryUtilization: settings.gpuMemoryUtilization,
     podKey: pod.apiKey,
     hfToken: pod.hfToken,
+    selfStop: {
+      leaseSeconds: settings.podLeaseMs === null ? null : Math.ceil(settings.podLeaseMs / 1000),
+      stopAtSeconds: pod.deadline === undefined || pod.deadline === null ? null : Math.ceil(pod.deadline / 1000) + SELF_STOP_GRACE_S,
+      runpodApiUrl: settings.runpodApiUrl,
+    },
   };
   let start;
   let guard: string | null = null;

@@ -34,6 +34,10 @@ export const RunSettingsSchema = z.object({
   replicas: z.number().int().min(1).default(1),
   /** Pods start behind the guard (src/guard); false only after `up --unguarded`. */
   guarded: z.boolean().default(true),
+  /** The guard stops its pod after this long without the manager (null: never; see guard.py). */
+  podLeaseMs: z.number().nullable().default(null),
+  /** RunPod's REST base URL, for the guard's self-stop from the pod. */
+  runpodApiUrl: z.string().default('https://api.runpod.io'),
   /** The GPU types `up` planned, in order: a recreate tries them again (dead pod's type first). */
   candidates: z
     .array(z.object({ id: z.string(), name: z.string(), memoryGb: z.number(), count: z.number(), pricePerHr: z.number() }))
@@ -75,6 +79,8 @@ export function settingsFromConfig(m: ManagerConfig): RunSettings {
     minRecreateRuntimeMs: m.min_recreate_runtime,
     replicas: m.replicas,
     guarded: m.guard,
+    podLeaseMs: m.pod_lease,
+    runpodApiUrl: m.runpod_api_url,
     candidates: [],
   };
 }

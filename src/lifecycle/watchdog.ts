@@ -7,6 +7,7 @@ import { spendForRun, spendSummary } from '../state/spend.js';
 import { readUsage } from '../state/usage.js';
 import { type Action, decide, type LivePod, type WatchConfig } from './decide.js';
 import type { ManagerDeps } from './manager-deps.js';
+import { renewLeases } from './lease.js';
 import { checkPendingPods } from './pending-pods.js';
 import { type RunSettings, settingsOfRun } from './run-settings.js';
 import { toLivePod } from './runpod-views.js';
@@ -95,6 +96,7 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
     reap: options.reap,
     replicas: settings.replicas,
     minRecreateRuntimeMs: settings.minRecreateRuntimeMs,
+    leaseMs: settings.guarded ? settings.podLeaseMs : null,
   };
   const actions = decide({
     run,
@@ -144,6 +146,8 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
     if (woke.result !== null) report.actions.push(woke.result);
     report.pending += woke.starting;
   }
+  // The manager is here: renew the guards' leases (even when RunPod's API is unreachable).
+  if (settings.guarded && settings.podLeaseMs !== null) await renewLeases(deps, { podUrlTemplate: settings.podUrlTemplate });
   report.activePods = listActivePods(state).length;
   report.runActive = activeRun(state) !== undefined;
   if (!report.runActive && options.wakeOnRequest === true) {

@@ -43,6 +43,7 @@ const pod = (over: Partial<OurPod> = {}): OurPod => ({
   runtimeLimitMs: 60 * MIN,
   accruedUntil: null,
   endReason: null,
+  guard: '2',
   ...over,
 });
 /** $0.60/h = $0.01 per minute. */
@@ -135,6 +136,14 @@ const table: [name: string, scenario: Scenario, expected: Action[]][] = [
   ['death: not found → recreate', { minute: 30, live: { p1: 'not_found' } }, [recreate('died', 30)]],
   ['death: back with zero GPUs → recreate', { minute: 30, live: { p1: live({ gpuCount: 0 }) } }, [recreate('zero_gpus', 30)]],
   ['death: at 58 → recreate with the 5-minute minimum', { minute: 58, lastRequestAt: at(57), live: { p1: 'not_found' } }, [recreate('died', 5)]],
+  // The guard's lease (15 min): a pod that stopped itself while no watchdog reached it is parked.
+  ['manager away: EXITED, last pass 20 min ago ≥ the lease → parked, not recreated', { minute: 30, config: { leaseMs: 15 * MIN, idleLimitMs: null }, pods: [pod({ accruedUntil: at(10) })], live: { p1: live({ status: 'EXITED', costPerHr: 0 }) } }, [{ type: 'mark_stopped', podId: 'p1', reason: 'manager_away' }]],
+  ['manager away: counts from the ready time when no pass booked it yet', { minute: 17, config: { leaseMs: 15 * MIN, idleLimitMs: null }, live: { p1: live({ status: 'EXITED', costPerHr: 0 }) } }, [{ type: 'mark_stopped', podId: 'p1', reason: 'manager_away' }]],
+  ['manager away: last pass 10 min ago (< lease) → it died: recreate', { minute: 30, config: { leaseMs: 15 * MIN, idleLimitMs: null }, pods: [pod({ accruedUntil: at(20) })], live: { p1: live({ status: 'EXITED', costPerHr: 0 }) } }, [recreate('died', 30)]],
+  ['manager away: an unguarded pod cannot stop itself → recreate', { minute: 30, config: { leaseMs: 15 * MIN, idleLimitMs: null }, pods: [pod({ accruedUntil: at(10), guard: null })], live: { p1: live({ status: 'EXITED', costPerHr: 0 }) } }, [recreate('died', 30)]],
+  ['manager away: never ready → recreate', { minute: 30, config: { leaseMs: 15 * MIN, idleLimitMs: null }, pods: [pod({ readyAt: null })], live: { p1: live({ status: 'EXITED', costPerHr: 0 }) } }, [recreate('died', 30)]],
+  ['manager away: gone (terminated) is a death, not a self-stop → recreate', { minute: 30, config: { leaseMs: 15 * MIN, idleLimitMs: null }, pods: [pod({ accruedUntil: at(10) })], live: { p1: 'not_found' } }, [recreate('died', 30)]],
+  ['manager away: past the runtime limit it ends instead', { minute: 65, config: { leaseMs: 15 * MIN, idleLimitMs: null }, pods: [pod({ accruedUntil: at(45) })], live: { p1: live({ status: 'EXITED', costPerHr: 0 }) } }, [terminate('runtime_limit'), endRun('runtime_limit')]],
   ['death: no runtime limit → recreate without one', { minute: 30, run: run({ runtimeLimitMs: null }), pods: [pod({ runtimeLimitMs: null })], live: { p1: 'not_found' } }, [recreate('died', null)]],
   ['death: booting pods are left alone', { minute: 5, live: { p1: live({ status: 'STARTING', costPerHr: 0.6 }) } }, [keep()]],
   ['grace: a pod recreated at 58 with 5 min keeps running past the run limit', { minute: 62, lastRequestAt: at(61), pods: [pod({ createdAt: at(58), readyAt: null, runtimeLimitMs: 5 * MIN })] }, [keep()]],

@@ -46,7 +46,15 @@ describe('manager settings (config → run settings → pod recipe)', () => {
     const { request: req, guard } = buildCreateRequest(s, { name: 'runpod-llm-abc', gpuId: 'NVIDIA L40S', apiKey: 'vk_0123456789abcdef', hfToken: 'hf_x' });
     assert.equal(guard, guardVersion(readGuardSource()));
     assert.deepEqual(req.mounts, { persistent: { size: 60, path: '/workspace' } });
-    assert.deepEqual(Object.keys(req.env ?? {}).sort(), ['HF_HOME', 'HF_TOKEN', 'RUNPOD_LLM_GUARD', 'VLLM_API_KEY']);
+    assert.deepEqual(Object.keys(req.env ?? {}).sort(), ['GUARD_LEASE_SECONDS', 'GUARD_RUNPOD_API_URL', 'HF_HOME', 'HF_TOKEN', 'RUNPOD_LLM_GUARD', 'VLLM_API_KEY']);
+    // The guard's self-stop: the default 15-minute lease, RunPod's API as the pod reaches it; no stop time without a deadline.
+    assert.equal(req.env?.GUARD_LEASE_SECONDS, '900');
+    assert.equal(req.env?.GUARD_RUNPOD_API_URL, 'https://api.runpod.io');
+    const timed = buildCreateRequest(s, { name: 'runpod-llm-abc', gpuId: 'NVIDIA L40S', apiKey: 'vk_0123456789abcdef', deadline: Date.UTC(2026, 10, 25, 12, 0, 0) }).request;
+    assert.equal(timed.env?.GUARD_STOP_AT, String(Date.UTC(2026, 10, 25, 12, 0, 0) / 1000 + 120));
+    const leaseOff = settingsFromConfig(loadConfig({ env: { RUNPOD_LLM_POD_LEASE: 'off' } }).config!.manager);
+    assert.equal(buildCreateRequest(leaseOff, { name: 'runpod-llm-abc', gpuId: 'NVIDIA L40S', apiKey: 'vk_0123456789abcdef' }).request.env?.GUARD_LEASE_SECONDS, undefined);
+    assert.match(loadConfig({ env: { RUNPOD_LLM_POD_LEASE: '45s' } }).errors.map((e) => `${e.path}: ${e.message}`).join('\n'), /manager\.pod_lease: must be at least twice watch_interval \(30 s\)/);
     assert.equal(req.env?.HF_HOME, '/workspace/hf');
     assert.equal(req.env?.VLLM_API_KEY, 'vk_0123456789abcdef');
     assert.equal(Buffer.from(req.env?.RUNPOD_LLM_GUARD ?? '', 'base64').toString('utf8'), readGuardSource());

@@ -28,7 +28,7 @@ export async function checkPendingPods(
     // A pod started again (resume, wake) is timed from that start, not from its creation.
     const since = pod.startingSince ?? pod.createdAt;
     const url = podUrl(input.settings.podUrlTemplate, pod.podId);
-    const target = { podId: pod.podId, podUrl: url, apiKey: pod.apiKey, model: input.settings.servedModelName };
+    const target = { podId: pod.podId, podUrl: url, apiKey: pod.apiKey, model: input.settings.servedModelName, renewLease: pod.guard !== null };
     try {
       const outcome = await probeReadiness({ api: deps.api, fetch: deps.fetch, ...(deps.signal === undefined ? {} : { signal: deps.signal }) }, target);
       if (outcome.ready) {

@@ -6,6 +6,7 @@ import { formatDuration } from '../shared/duration.js';
 import { AppError } from '../shared/errors.js';
 import { interrupted, type Sleep } from '../shared/sleep.js';
 import { portMapped } from './runpod-views.js';
+import { LEASE_PATH } from './lease.js';
 
 /**
  * Readiness, as CONTRACT.md defines it: a pod reported RUNNING is not ready. In order:
@@ -31,6 +32,11 @@ export interface ReadinessTarget {
   apiKey: string;
   /** The served model name `/v1/models` must list. */
   model: string;
+  /**
+   * Guarded pod: every probe once the port is mapped also renews the guard's lease, so a model
+   * that loads for longer than the lease is not stopped by its own guard while we wait.
+   */
+  renewLease?: boolean;
 }
 
 export interface ProbeDeps {
@@ -78,6 +84,8 @@ export async function probeReadiness(deps: ProbeDeps, target: ReadinessTarget): 
     throw podFailed(target, 'is RUNNING without its GPUs (capacity moved)');
   }
   if (!portMapped(pod)) return notYet('port', status, 'RunPod to map port 8000', pod);
+  // Outcome ignored: before the guard listens there is nothing to renew, and /health says why.
+  if (target.renewLease === true) await get(deps, `${target.podUrl}${LEASE_PATH}`, target.apiKey, 'POST');
 
   const health = await get(deps, `${target.podUrl}/health`);
   if (health.status !== 200) {
@@ -147,11 +155,11 @@ interface Answer {
   error?: string;
 }
 
-async function get(deps: ProbeDeps, url: string, key?: string): Promise<Answer> {
+async function get(deps: ProbeDeps, url: string, key?: string, method: 'GET' | 'POST' = 'GET'): Promise<Answer> {
   const timeout = AbortSignal.timeout(deps.probeTimeoutMs ?? 10_000);
   const signal = deps.signal === undefined ? timeout : AbortSignal.any([timeout, deps.signal]);
   try {
-    const res = await deps.fetch(url, { headers: key === undefined ? {} : { authorization: `Bearer ${key}` }, signal, redirect: 'manual' });
+    const res = await deps.fetch(url, { method, headers: key === undefined ? {} : { authorization: `Bearer ${key}` }, signal, redirect: 'manual' });
     // Bounded: a probe needs a status and a small model list, never a large body.
     const body = (await res.text()).slice(0, 65_536);
     return { status: res.status, body };

@@ -173,7 +173,7 @@ export async function readyAndRoute(deps: ManagerDeps, settings: RunSettings, po
   const url = podUrl(settings.podUrlTemplate, pod.podId);
   const ready = await waitForReady(
     deps,
-    { podId: pod.podId, podUrl: url, apiKey: pod.apiKey, model: settings.servedModelName },
+    { podId: pod.podId, podUrl: url, apiKey: pod.apiKey, model: settings.servedModelName, renewLease: pod.guard !== null },
     {
       timeoutMs: settings.readinessTimeoutMs,
       pollMs: settings.readinessPollMs,

@@ -33,13 +33,16 @@ describe('readiness through the pod-side guard', () => {
     await rig.close();
   });
 
-  const probe = (apiKey: string) => probeReadiness({ api: rig.api, fetch: globalThis.fetch }, { podId, podUrl: guard.url, apiKey, model: MODEL });
+  const probe = (apiKey: string) => probeReadiness({ api: rig.api, fetch: globalThis.fetch }, { podId, podUrl: guard.url, apiKey, model: MODEL, renewLease: true });
 
-  it('waits while vLLM loads: the guard passes /health through as 502', async () => {
+  it('waits while vLLM loads: the guard passes /health through as 502, and each probe renews the guard\'s lease', async () => {
     const outcome = await probe(KEY);
     assert.equal(outcome.ready, false);
     assert.equal(outcome.step, 'health');
     assert.match(outcome.waitingFor, /502/);
+    // A model loading for longer than the lease must not be stopped by its own guard.
+    for (let i = 0; i < 50 && !guard.lines().some((l) => /^guard POST \/runpod-llm\/lease 204 \d+ms$/.test(l)); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(guard.lines().some((l) => /^guard POST \/runpod-llm\/lease 204 \d+ms$/.test(l)), guard.lines().join('\n'));
   });
 
   it('is ready once /health answers 200 with an empty body and /v1/models lists the model with the key', async () => {

@@ -62,6 +62,7 @@ export const ENV_VARS: ReadonlyArray<readonly [string, string, Kind]> = [
   ['LOG_FILE', 'log_file', 'string'],
   ['ENABLE_PROFILING', 'enable_profiling', 'bool'],
   ['CACHE_MODE', 'cache_mode', 'string'],
+  ['CACHE_SCOPE', 'cache_scope', 'string'],
   ['MAX_CACHE_SIZE', 'max_cache_size', 'int'],
   ['CACHE_SIZE_BYTES', 'cache_size_bytes', 'int'],
   ['CACHE_TTL', 'cache_ttl_s', 'int'],

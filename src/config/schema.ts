@@ -176,6 +176,12 @@ export const configSchema = z.strictObject({
   enable_profiling: z.boolean().default(false),
   /** `deterministic`: cache only temperature-0 or seeded requests with n = 1; `all`; `off`. */
   cache_mode: z.enum(['deterministic', 'all', 'off']).default('deterministic'),
+  /**
+   * `shared` (default): one cache for every gateway key — an identical request from a teammate is
+   * a hit. `key`: each gateway key has its own entries, so nobody can learn from a hit (or its
+   * speed) that someone else sent the same request.
+   */
+  cache_scope: z.enum(['shared', 'key']).default('shared'),
   /** Entries held at most (MAX_CACHE_SIZE, the seed's name). */
   max_cache_size: positiveInt.default(1000),
   /** Bytes held at most (CACHE_SIZE_BYTES, the seed's name). */

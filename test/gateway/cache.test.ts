@@ -9,7 +9,7 @@ import { DiskCacheStore } from '../../src/gateway/cache/disk-store.js';
 import { MemoryCacheStore } from '../../src/gateway/cache/memory-store.js';
 import { ManualClock, systemClock } from '../../src/shared/clock.js';
 import { silentLogger } from '../../src/shared/logger.js';
-import { chatBody, MODEL, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { chatBody, GATEWAY_KEY, MODEL, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cache-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,6 +27,8 @@ describe('cacheKey', () => {
     assert.equal(new Set(keys).size, variants.length);
     assert.notEqual(cacheKey('chat', MODEL, base), cacheKey('completions', MODEL, base));
     assert.notEqual(cacheKey('chat', MODEL, base), cacheKey('chat', 'other-model', base));
+    assert.notEqual(cacheKey('chat', MODEL, base, 'key_aaaaaa'), cacheKey('chat', MODEL, base, 'key_bbbbbb'));
+    assert.notEqual(cacheKey('chat', MODEL, base, 'key_aaaaaa'), cacheKey('chat', MODEL, base));
   });
 
   it('treats an omitted parameter and its default as different requests', () => {
@@ -124,6 +126,22 @@ describe('response cache in the gateway', () => {
     assert.equal(second.headers.get('x-cache'), 'HIT');
     assert.equal(await second.text(), await first.text());
     assert.equal(chats(gw), 1);
+  });
+
+  it('cache_scope key: each gateway key has its own entries; shared (default): a teammate\'s identical request is a hit', async () => {
+    const other = 'gw_second_key_for_cache_scope_0001';
+    const body = chatBody('scoped', { temperature: 0 });
+    const ask = (gw: TestGateway, key: string) => gw.api('/v1/chat/completions', { method: 'POST', json: body, headers: { authorization: `Bearer ${key}` } });
+    const scoped = await gateway({ keys: [GATEWAY_KEY, other], config: { cache_scope: 'key' } });
+    assert.equal((await ask(scoped, GATEWAY_KEY)).headers.get('x-cache'), 'MISS');
+    assert.equal((await ask(scoped, other)).headers.get('x-cache'), 'MISS', 'another key never sees the first key\'s entry');
+    assert.equal((await ask(scoped, GATEWAY_KEY)).headers.get('x-cache'), 'HIT');
+    assert.equal((await ask(scoped, other)).headers.get('x-cache'), 'HIT');
+    assert.equal(chats(scoped), 2);
+    const shared = await gateway({ keys: [GATEWAY_KEY, other] });
+    assert.equal((await ask(shared, GATEWAY_KEY)).headers.get('x-cache'), 'MISS');
+    assert.equal((await ask(shared, other)).headers.get('x-cache'), 'HIT');
+    assert.equal(chats(shared), 1);
   });
 
   it('never caches a sampled request in deterministic mode', async () => {

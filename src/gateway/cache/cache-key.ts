@@ -5,15 +5,20 @@ import { createHash } from 'node:crypto';
  * request body with object keys sorted at every depth. Nothing is normalised away and no default
  * is filled in: `temperature` omitted (OpenAI's default is 1.0) and `temperature: 0` are
  * different requests, as are `stream: true` and `false`. Two requests share a key only when they
- * are the same request.
+ * are the same request. `partition` (cache_scope `key`: the gateway key's id) gives each caller
+ * entries of its own; without one the key is the shared one.
  */
-export function cacheKey(route: string, model: string, body: unknown): string {
+export function cacheKey(route: string, model: string, body: unknown, partition?: string): string {
   const hash = createHash('sha256');
   hash.update(route);
   hash.update('\u0000');
   hash.update(model);
   hash.update('\u0000');
   hash.update(canonicalJson(body));
+  if (partition !== undefined) {
+    hash.update('\u0000partition:');
+    hash.update(partition);
+  }
   return hash.digest('hex');
 }
 

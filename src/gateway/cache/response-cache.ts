@@ -30,26 +30,33 @@ export type Inflight = { kind: 'json'; result: Promise<CachedResponse | undefine
  */
 export class ResponseCache {
   readonly mode: CacheMode;
+  /** `key`: entries are partitioned by gateway key (cache_scope). */
+  readonly scope: 'shared' | 'key';
   readonly store: CacheStore;
   readonly maxEntryBytes: number;
   readonly inflight = new Map<string, Inflight>();
   readonly #clock: Clock;
   readonly #metrics: GatewayMetrics;
 
-  constructor(options: { mode: CacheMode; store: CacheStore; maxEntryBytes: number; clock: Clock; metrics: GatewayMetrics }) {
+  constructor(options: { mode: CacheMode; scope?: 'shared' | 'key'; store: CacheStore; maxEntryBytes: number; clock: Clock; metrics: GatewayMetrics }) {
     this.mode = options.mode;
+    this.scope = options.scope ?? 'shared';
     this.store = options.store;
     this.maxEntryBytes = options.maxEntryBytes;
     this.#clock = options.clock;
     this.#metrics = options.metrics;
   }
 
-  /** Undefined when the request is not cacheable (X-Cache: BYPASS). */
-  plan(route: string, model: string, body: Record<string, unknown>, cacheControl: string | undefined): CachePlan | undefined {
+  /**
+   * Undefined when the request is not cacheable (X-Cache: BYPASS). `keyId`: the caller's gateway
+   * key id (undefined with auth off), used when the scope is `key`.
+   */
+  plan(route: string, model: string, body: Record<string, unknown>, cacheControl: string | undefined, keyId?: string): CachePlan | undefined {
     if (!isCacheable(this.mode, route, body)) return undefined;
     const { noCache, noStore } = cacheDirectives(cacheControl);
     if (noCache && noStore) return undefined;
-    return { key: cacheKey(route, model, body), read: !noCache, write: !noStore, coalesce: !noCache && isCacheable('deterministic', route, body) };
+    const partition = this.scope === 'key' ? (keyId ?? 'no-key') : undefined;
+    return { key: cacheKey(route, model, body, partition), read: !noCache, write: !noStore, coalesce: !noCache && isCacheable('deterministic', route, body) };
   }
 
   async lookup(key: string): Promise<CachedResponse | undefined> {
@@ -95,5 +102,5 @@ export function createResponseCache(config: Config, deps: { clock: Clock; metric
         ? new MemoryCacheStore(options)
         : new DiskCacheStore(config.cache_dir, options, deps.logger));
   attachCacheGauges(deps.metrics, () => store.stats());
-  return new ResponseCache({ mode: config.cache_mode, store, maxEntryBytes: options.maxEntryBytes, clock: deps.clock, metrics: deps.metrics });
+  return new ResponseCache({ mode: config.cache_mode, scope: config.cache_scope, store, maxEntryBytes: options.maxEntryBytes, clock: deps.clock, metrics: deps.metrics });
 }

@@ -78,7 +78,7 @@ export function createProxyHandler(deps: ProxyDeps, upstreamPath: string, api: A
     let plan: CachePlan | undefined;
     const cache = deps.cache;
     if (cache !== undefined && api !== undefined && validated !== undefined) {
-      plan = cache.plan(api, route.model ?? validated.model, validated.body, request.headers['cache-control']);
+      plan = cache.plan(api, route.model ?? validated.model, validated.body, request.headers['cache-control'], ctx.keyId);
       if (plan === undefined || !plan.read) cache.bypassed();
       reply.header('x-cache', plan?.read === true ? 'MISS' : 'BYPASS');
       if (plan?.read === true) {

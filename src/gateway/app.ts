@@ -8,7 +8,7 @@ import { type Clock, systemClock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { installJsonParser } from './body-parser.js';
 import { registerDashboard } from './dashboard/dashboard.js';
-import { createClientErrorHandler, createConnectHandler, createFrameworkErrorHandler } from './client-error.js';
+import { createClientErrorHandler, createConnectHandler, createFrameworkErrorHandler, requireHostHeader } from './client-error.js';
 import type { CacheStore } from './cache/cache-store.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import './context.js';
@@ -93,7 +93,7 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
     genReqId: () => `${prefix}-${(++counter).toString(36)}`,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    serverFactory: (handler) => createNodeServer(handler, config, deps.tls),
+    serverFactory: (handler) => createNodeServer(requireHostHeader(rawErrorDeps, handler), config, deps.tls),
     clientErrorHandler: createClientErrorHandler(rawErrorDeps),
     frameworkErrors: createFrameworkErrorHandler(rawErrorDeps),
   });
@@ -192,6 +192,8 @@ function createNodeServer(handler: (req: IncomingMessage, res: ServerResponse) =
     keepAliveTimeout: config.keep_alive_timeout_ms,
     noDelay: true,
     maxHeaderSize: 16 * 1024,
+    // requireHostHeader (client-error.ts) answers a missing Host with the envelope instead.
+    requireHostHeader: false,
   };
   // Node's headers timeout also closes connections that send nothing, but only once the TLS
   // handshake is done: a silent TLS client gets no longer for the handshake (Node's default: 120 s).

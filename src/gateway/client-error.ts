@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
@@ -65,6 +65,29 @@ export function createClientErrorHandler(deps: ClientErrorDeps) {
     const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     if (socket.writable && inFlight?.headersSent !== true) socket.write(rawResponse(deps, answer));
     socket.destroy();
+  };
+}
+
+/**
+ * HTTP/1.1 requires exactly one `Host` header (RFC 9112 section 3.2). Node would refuse a request
+ * without one itself, with an empty-bodied 400; with Node's check off (`requireHostHeader:
+ * false`) this wrapper answers it like every other refusal: the envelope, the security headers,
+ * a security event, and the connection closed.
+ */
+export function requireHostHeader(deps: ClientErrorDeps, handler: (req: IncomingMessage, res: ServerResponse) => void) {
+  return function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const hosts = req.headersDistinct.host?.length ?? 0;
+    if (hosts === 1 || (hosts === 0 && req.httpVersion !== '1.1')) {
+      handler(req, res);
+      return;
+    }
+    const answer = { status: 400, code: 'invalid_host', message: hosts === 0 ? 'an HTTP/1.1 request needs a Host header' : 'a request may carry one Host header only' };
+    deps.metrics.requests.inc({ route: 'other', status: '400' });
+    deps.logger.warn({ event: 'invalid_input', ip: req.socket.remoteAddress, status: 400, code: answer.code }, 'security event');
+    const body = JSON.stringify({ error: { message: answer.message, type: typeForStatus(400), param: null, code: answer.code } });
+    res.shouldKeepAlive = false;
+    res.writeHead(400, { ...deps.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' });
+    res.end(body);
   };
 }
 

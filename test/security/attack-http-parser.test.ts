@@ -47,6 +47,22 @@ describe('attack battery: HTTP parsing, smuggling, sizes, methods, paths', () =>
     it('Transfer-Encoding "chunked, identity" (chunked not last) → 400', () => refusedByParser(post('Transfer-Encoding: chunked, identity\r\n', '0\r\n\r\n')));
     it('Transfer-Encoding "xchunked" → 400', () => refusedByParser(post('Transfer-Encoding: xchunked\r\n', '0\r\n\r\n')));
     it('whitespace before the colon ("Transfer-Encoding : chunked") → 400', () => refusedByParser(post('Transfer-Encoding : chunked\r\n', '0\r\n\r\n')));
+    it('no Host header in HTTP/1.1 → 400 envelope with the security headers, logged, connection closed', async () => {
+      const before = securityEvents(gw).length;
+      const res = await rawRequest(port, `GET /v1/models HTTP/1.1\r\n${AUTH}\r\n`);
+      assertRawRefusal(res, 400, 'invalid_host');
+      assert.ok(res.closed);
+      assert.ok(securityEvents(gw).slice(before).some((e) => e.code === 'invalid_host' && e.status === 400));
+    });
+    it('two Host headers → 400 (RFC 9112: a server must refuse them), the request never runs', async () => {
+      const res = await rawRequest(port, `GET /v1/models HTTP/1.1\r\nHost: gw\r\nHost: evil.example\r\n${AUTH}\r\n`);
+      assertRawRefusal(res, 400, 'invalid_host');
+      assert.ok(res.closed);
+    });
+    it('HTTP/1.0 without Host is still served (Host is optional there)', async () => {
+      const res = await rawRequest(port, `GET /v1/models HTTP/1.0\r\n${AUTH}\r\n`);
+      assert.equal(res.status, 200);
+    });
     it('obs-fold: a header continued on the next line → 400', () => refusedByParser(`GET /v1/models HTTP/1.1\r\nHost: gw\r\n${AUTH}X-Folded: a\r\n Transfer-Encoding: chunked\r\n\r\n`));
     it('a negative Content-Length → 400', () => refusedByParser(post('Content-Length: -1\r\n', '{')));
     it('a chunk size that overflows → 400', () => refusedByParser(post('Transfer-Encoding: chunked\r\n', 'FFFFFFFFFFFFFFFFFF\r\n')));

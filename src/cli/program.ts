@@ -82,7 +82,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .description('one watchdog pass (for cron), or --loop: enforce runtime, idle and budget limits, recreate dead pods')
     .option('--loop', 'keep watching (the daemon `up` starts)')
     .option('--interval <duration>', 'time between passes with --loop, e.g. 30s')
-    .option('--reap', 'terminate orphans (runpod-llm-* pods the state does not know)')
+    .option('--reap', 'terminate orphans (runpod-llm-* pods of this install the state does not know; never another install\'s)')
     .option('--json', 'the pass report as JSON')
     .option('--config <file>', 'config file')
     .action(async (flags) => {

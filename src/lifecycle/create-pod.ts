@@ -1,6 +1,7 @@
 import { isRunPodError } from '../runpod/errors.js';
 import { AppError } from '../shared/errors.js';
 import { appendAudit } from '../state/audit.js';
+import { installId } from '../state/install.js';
 import { insertPod, newPodName, type PodRow } from '../state/pods.js';
 import type { RunRow } from '../state/runs.js';
 import type { GpuCandidate } from './gpu-choice.js';
@@ -45,7 +46,7 @@ export async function createPodForRun(deps: ManagerDeps, options: CreateForRunOp
   for (const candidate of options.candidates) {
     const name = newPodName();
     const apiKey = newPodKey();
-    const { request, guard } = buildCreateRequest(settings, { name, gpuId: candidate.id, apiKey, hfToken: deps.hfToken, deadline: podDeadline(run, options.runtimeLimitMs, deps.clock.now()) });
+    const { request, guard } = buildCreateRequest(settings, { name, gpuId: candidate.id, apiKey, hfToken: deps.hfToken, deadline: podDeadline(run, options.runtimeLimitMs, deps.clock.now()), install: installId(deps.state.home) });
     let outcome;
     try {
       outcome = await deps.api.createPodDetailed(request);

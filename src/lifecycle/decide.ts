@@ -62,8 +62,10 @@ export interface DecideInput {
   spend: { run: number; day: number; month: number };
   now: number;
   config: WatchConfig;
-  /** Live pods named `runpod-llm-*` that the state does not know. */
+  /** Live pods named `runpod-llm-*` that the state does not know (ours or untagged). */
   foreignPods: LivePod[];
+  /** Live `runpod-llm-*` pods another install created (their env says so): reported, never reaped. */
+  otherInstallPods?: LivePod[];
 }
 
 export type TerminateReason =
@@ -110,7 +112,7 @@ export type Action =
   | { type: 'mark_ended'; podId: string; reason: string }
   /** Every pod of the run is ending for `reason`: end the run, clear its routes. */
   | { type: 'end_run'; runId: string; reason: RunEndReason }
-  | { type: 'report_orphan'; podId: string; name: string }
+  | { type: 'report_orphan'; podId: string; name: string; otherInstall?: boolean }
   /** RunPod could not be asked: do nothing destructive, log, retry next pass. */
   | { type: 'noop_unreachable' };
 
@@ -151,7 +153,9 @@ const EPS = 1e-9;
  * 9. Replicas: while the group is up (some pod wanted running, not idle), missing pods are created.
  *    A parked group (all stopped) is not refilled: waking is a wake request's job (issue 7).
  * 10. When every pod of the run ends for a limit, budget or idle-terminate, the run ends too.
- * 11. Orphans (ours by name, unknown to the state) are reported, and terminated with `reap`.
+ * 11. Orphans (ours by name, unknown to the state) are reported, and terminated with `reap` —
+ *    except pods another install created (their `RUNPOD_LLM_INSTALL` env differs): another
+ *    machine's runpod-llm on the same account, reported and never reaped.
  * A pod missing from `live` is kept untouched: no information, no action.
  *
  * @example
@@ -198,6 +202,10 @@ export function decide(input: DecideInput): Action[] {
     if (orphan.status === 'TERMINATED') continue;
     actions.push({ type: 'report_orphan', podId: orphan.id, name: orphan.name });
     if (config.reap) actions.push({ type: 'terminate', podId: orphan.id, reason: 'orphan' });
+  }
+  for (const other of input.otherInstallPods ?? []) {
+    if (other.status === 'TERMINATED') continue;
+    actions.push({ type: 'report_orphan', podId: other.id, name: other.name, otherInstall: true });
   }
   return actions;
 }

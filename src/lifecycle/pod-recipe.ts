@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { guardedPodStart, guardVersion, type PodRecipeInput, readGuardSource, unguardedPodStart } from '../guard/recipe.js';
 import type { CreatePodRequest } from '../runpod/schemas.js';
+import { INSTALL_ENV } from '../state/install.js';
 import { type RunSettings, VLLM_PORT } from './run-settings.js';
 
 /**
@@ -23,6 +24,8 @@ export interface PodIdentity {
   hfToken?: string | undefined;
   /** When this pod's runtime ends (Unix ms; null: no limit): the guard stops it then at the latest. */
   deadline?: number | null;
+  /** The creating install (src/state/install.ts), as env `RUNPOD_LLM_INSTALL`. */
+  install?: string;
 }
 
 /**
@@ -92,7 +95,7 @@ export function buildCreateRequest(settings: RunSettings, pod: PodIdentity, guar
     name: pod.name,
     image: settings.image,
     args: start.args,
-    env: { HF_HOME, ...start.env },
+    env: { HF_HOME, ...(pod.install === undefined ? {} : { [INSTALL_ENV]: pod.install }), ...start.env },
     ports: [`${VLLM_PORT}/http`],
     disk: settings.containerDiskGb,
     gpu: { id: pod.gpuId, count: settings.gpuCount },

@@ -114,6 +114,11 @@ export async function executeAction(ctx: ActionContext, action: Action): Promise
       deps.logger.info({ runId: action.runId, reason: action.reason }, 'run ended');
       return { action, ok: true, note: `run ended (${action.reason})` };
     case 'report_orphan':
+      if (action.otherInstall === true) {
+        audit('orphan', 'other_install', action.podId, { name: action.name });
+        deps.logger.warn({ podId: action.podId, name: action.name }, 'a runpod-llm pod of another install (another machine or state directory on this RunPod account) is running; never reaped from here');
+        return { action, ok: true, note: `${action.podId} (${action.name}) belongs to another install` };
+      }
       audit('orphan', 'unknown_to_state', action.podId, { name: action.name });
       deps.logger.warn({ podId: action.podId, name: action.name }, 'a runpod-llm pod the state does not know is running (orphan); `runpod-llm watch --reap` terminates it');
       return { action, ok: true, note: `orphan ${action.podId} (${action.name})` };

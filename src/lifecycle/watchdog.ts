@@ -2,6 +2,7 @@ import { isRunPodError } from '../runpod/errors.js';
 import type { Pod } from '../runpod/schemas.js';
 import { isOurPodName, listActivePods, type PodRow, updatePodSeen } from '../state/pods.js';
 import { appendAudit } from '../state/audit.js';
+import { installId, podInstall } from '../state/install.js';
 import { activeRun, endRun, lastRun } from '../state/runs.js';
 import { spendForRun, spendSummary } from '../state/spend.js';
 import { readUsage } from '../state/usage.js';
@@ -58,7 +59,7 @@ export interface WatchReport {
   actions: ActionResult[];
   /** RunPod could not be asked: nothing destructive was done. */
   unreachable: string | null;
-  orphans: Array<{ podId: string; name: string }>;
+  orphans: Array<{ podId: string; name: string; otherInstall?: boolean }>;
   /** Pods still on their way to ready. */
   pending: number;
   /** Active pods and whether a run is still going: when both are gone the loop may end. */
@@ -78,7 +79,11 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
   const seen = await readLive(deps, pods);
   const live: DecideLive | 'unreachable' = seen.kind === 'ok' ? seen.live : 'unreachable';
   const known = new Set(pods.map((p) => p.podId));
-  const foreignPods = seen.kind === 'ok' ? seen.all.filter((p) => isOurPodName(p.name) && !known.has(p.id) && p.status !== 'TERMINATED').map(toLivePod) : [];
+  const unknown = seen.kind === 'ok' ? seen.all.filter((p) => isOurPodName(p.name) && !known.has(p.id) && p.status !== 'TERMINATED') : [];
+  // Another machine's runpod-llm on the same account: reported, never reaped.
+  const install = installId(state.home);
+  const foreignPods = unknown.filter((p) => podInstall(p.env, install) !== 'other').map(toLivePod);
+  const otherInstallPods = unknown.filter((p) => podInstall(p.env, install) === 'other').map(toLivePod);
 
   if (live !== 'unreachable') {
     for (const pod of pods) {
@@ -107,6 +112,7 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
     now,
     config,
     foreignPods,
+    otherInstallPods,
   });
 
   const report: WatchReport = {
@@ -123,7 +129,7 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
   const ctx = { deps, run, settings, pods: new Map(pods.map((p) => [p.podId, p])), live, now, unreachableError: report.unreachable };
   for (const action of actions) {
     const result = await executeAction(ctx, action);
-    if (action.type === 'report_orphan') report.orphans.push({ podId: action.podId, name: action.name });
+    if (action.type === 'report_orphan') report.orphans.push({ podId: action.podId, name: action.name, ...(action.otherInstall === true ? { otherInstall: true } : {}) });
     if (action.type !== 'keep' && action.type !== 'accrue') report.actions.push(result);
   }
 

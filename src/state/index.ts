@@ -7,3 +7,4 @@ export * from './audit.js';
 export * from './spend.js';
 export * from './wake.js';
 export * from './lock.js';
+export * from './install.js';

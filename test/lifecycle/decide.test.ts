@@ -66,6 +66,7 @@ interface Scenario {
   spend?: Partial<DecideInput['spend']>;
   config?: Partial<WatchConfig>;
   foreignPods?: LivePod[];
+  otherInstallPods?: LivePod[];
 }
 
 function input(s: Scenario): DecideInput {
@@ -84,6 +85,7 @@ function input(s: Scenario): DecideInput {
     now: at(s.minute),
     config: config(s.config),
     foreignPods: s.foreignPods ?? [],
+    ...(s.otherInstallPods === undefined ? {} : { otherInstallPods: s.otherInstallPods }),
   };
 }
 
@@ -167,6 +169,7 @@ const table: [name: string, scenario: Scenario, expected: Action[]][] = [
   ['orphans are reported', { minute: 10, foreignPods: [live({ id: 'x1', name: 'runpod-llm-zzz' })] }, [keep(), { type: 'report_orphan', podId: 'x1', name: 'runpod-llm-zzz' }]],
   ['orphans are terminated with reap', { minute: 10, config: { reap: true }, foreignPods: [live({ id: 'x1', name: 'runpod-llm-zzz' })] }, [keep(), { type: 'report_orphan', podId: 'x1', name: 'runpod-llm-zzz' }, terminate('orphan', 'x1')]],
   ['terminated orphans are ignored', { minute: 10, config: { reap: true }, foreignPods: [live({ id: 'x1', status: 'TERMINATED' })] }, [keep()]],
+  ['another install\'s pods are reported and never reaped', { minute: 10, config: { reap: true }, otherInstallPods: [live({ id: 'x2', name: 'runpod-llm-other' })] }, [keep(), { type: 'report_orphan', podId: 'x2', name: 'runpod-llm-other', otherInstall: true }]],
   ['orphans without a run are still reported', { minute: 10, run: null, pods: [], foreignPods: [live({ id: 'x1', name: 'runpod-llm-zzz' })] }, [{ type: 'report_orphan', podId: 'x1', name: 'runpod-llm-zzz' }]],
 
   // Replicas (issue 7).

@@ -6,6 +6,7 @@ import { up, type UpResult } from '../../src/lifecycle/up.js';
 import type { WatchReport } from '../../src/lifecycle/watchdog.js';
 import { createRunPodClient } from '../../src/runpod/client.js';
 import { listAudit } from '../../src/state/audit.js';
+import { INSTALL_ENV, installId } from '../../src/state/install.js';
 import { getPod, listActivePods } from '../../src/state/pods.js';
 import { listReadyRoutes, listRoutes } from '../../src/state/routes.js';
 import { activeRun, getRun } from '../../src/state/runs.js';
@@ -148,6 +149,23 @@ describe('watchdog (one pass = decide + thin execution, simulated time)', () => 
     assert.equal(r.emulator.pods.get(orphan.id), undefined);
     assert.equal(r.emulator.pods.list().length, 2, 'our pod and the foreign one remain');
     assert.ok(listAudit(r.state).some((e) => e.action === 'orphan' && e.podId === orphan.id));
+  });
+
+  it('tells its own lost pods from another install\'s: --reap ends the first (tagged or untagged), never the second', async () => {
+    const r = await boot();
+    const pod = (name: string, env?: Record<string, string>) =>
+      r.api.createPod({ name, image: 'vllm/vllm-openai:v0.11.0', gpu: { id: 'NVIDIA RTX A5000', count: 1 }, ports: ['8000/http'], ...(env === undefined ? {} : { env }) });
+    // The pod `up` created carries this state directory's install id.
+    assert.equal(r.emulator.pods.get(started.pod.podId)?.env[INSTALL_ENV], installId(r.home));
+    const mine = await pod('runpod-llm-lostmine', { [INSTALL_ENV]: installId(r.home) });
+    const untagged = await pod('runpod-llm-oldvers1');
+    const laptop = await pod('runpod-llm-laptop01', { [INSTALL_ENV]: 'i-0123456789ab' });
+    const report = await r.passAt(3, { reap: true });
+    const terminated = report.actions.flatMap((a) => (a.action.type === 'terminate' ? [a.action.podId] : []));
+    assert.deepEqual(terminated.sort(), [mine.id, untagged.id].sort());
+    assert.ok(r.emulator.pods.get(laptop.id), 'another install\'s pod is never reaped');
+    assert.deepEqual(report.orphans.find((o) => o.podId === laptop.id), { podId: laptop.id, name: 'runpod-llm-laptop01', otherInstall: true });
+    assert.ok(listAudit(r.state).some((e) => e.action === 'orphan' && e.reason === 'other_install' && e.podId === laptop.id));
   });
 
   it('retries a terminate RunPod did not confirm, and down ends everything', async () => {

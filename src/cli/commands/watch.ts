@@ -86,7 +86,10 @@ function printReport(r: WatchReport, io: CliIo): void {
     if (a.action.type === 'report_orphan' || a.action.type === 'noop_unreachable') continue;
     out(`${a.ok ? '' : 'FAILED '}${a.action.type}${'podId' in a.action ? ` ${a.action.podId}` : ''}${'reason' in a.action ? ` (${a.action.reason})` : ''}${a.note === undefined ? '' : `: ${a.note}`}`);
   }
-  for (const o of r.orphans) out(`orphan ${o.podId} (${o.name}): a runpod-llm pod the state does not know${r.actions.some((a) => a.action.type === 'terminate' && a.action.podId === o.podId) ? '' : ' — `runpod-llm watch --reap` terminates it'}`);
+  for (const o of r.orphans) {
+    if (o.otherInstall === true) out(`other install ${o.podId} (${o.name}): a runpod-llm pod another machine (or state directory) created on this account — not reaped from here; stop it there, or in the RunPod console`);
+    else out(`orphan ${o.podId} (${o.name}): a runpod-llm pod the state does not know${r.actions.some((a) => a.action.type === 'terminate' && a.action.podId === o.podId) ? '' : ' — `runpod-llm watch --reap` terminates it'}`);
+  }
   if (r.actions.length === 0 && r.unreachable === null && r.orphans.length === 0) {
     out(r.runActive ? `ok: nothing to do${r.pending > 0 ? ` (${r.pending} pod(s) starting)` : ''}` : 'ok: no active run');
   }

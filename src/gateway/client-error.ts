@@ -76,7 +76,13 @@ export function createClientErrorHandler(deps: ClientErrorDeps) {
  */
 export function requireHostHeader(deps: ClientErrorDeps, handler: (req: IncomingMessage, res: ServerResponse) => void) {
   return function onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const hosts = req.headersDistinct.host?.length ?? 0;
+    // rawHeaders, not headersDistinct (which builds an object of every header on every request).
+    let hosts = 0;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i] as string;
+      if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+    }
     if (hosts === 1 || (hosts === 0 && req.httpVersion !== '1.1')) {
       handler(req, res);
       return;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,12 @@ describe('cacheKey', () => {
     assert.notEqual(cacheKey('chat', MODEL, base), cacheKey('chat', 'other-model', base));
     assert.notEqual(cacheKey('chat', MODEL, base, 'key_aaaaaa'), cacheKey('chat', MODEL, base, 'key_bbbbbb'));
     assert.notEqual(cacheKey('chat', MODEL, base, 'key_aaaaaa'), cacheKey('chat', MODEL, base));
+  });
+
+  it('is SHA-256 over route, NUL, model, NUL, canonical body (entries persisted by earlier versions stay valid)', () => {
+    const h = createHash('sha256');
+    for (const part of ['chat', '\u0000', MODEL, '\u0000', '{"messages":[{"content":"hi","role":"user"}],"model":"' + MODEL + '","temperature":0}']) h.update(part);
+    assert.equal(cacheKey('chat', MODEL, base), h.digest('hex'));
   });
 
   it('treats an omitted parameter and its default as different requests', () => {

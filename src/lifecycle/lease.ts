@@ -1,3 +1,4 @@
+import { probeStatus } from '../shared/probe.js';
 import { listActivePods, type PodRow } from '../state/pods.js';
 import type { ManagerDeps } from './manager-deps.js';
 import { podUrl } from './run-settings.js';
@@ -34,19 +35,8 @@ export async function renewLeases(deps: ManagerDeps, options: { podUrlTemplate: 
   const timeoutMs = options.timeoutMs ?? 5_000;
   return Promise.all(
     pods.map(async (pod): Promise<LeaseRenewal> => {
-      let outcome: number | string;
-      try {
-        const res = await deps.fetch(`${podUrl(options.podUrlTemplate, pod.podId)}${LEASE_PATH}`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${pod.apiKey}` },
-          redirect: 'manual',
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        await res.body?.cancel();
-        outcome = res.status;
-      } catch (err) {
-        outcome = (err as Error).name === 'TimeoutError' ? 'timeout' : ((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name);
-      }
+      const result = await probeStatus(deps.fetch, `${podUrl(options.podUrlTemplate, pod.podId)}${LEASE_PATH}`, { method: 'POST', headers: { authorization: `Bearer ${pod.apiKey}` } }, timeoutMs);
+      const outcome = 'status' in result ? result.status : result.error;
       if (outcome !== 204) deps.logger.warn({ podId: pod.podId, outcome }, 'could not renew the guard\'s lease; the next pass tries again');
       return { podId: pod.podId, outcome };
     }),

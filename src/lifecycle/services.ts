@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { AppError } from '../shared/errors.js';
 import { readTextIfExists, writePrivateFile } from '../shared/secret-file.js';
-import { logFile, logTail, readDaemon, type SelfCommand, startDaemon } from './daemons.js';
+import { logFile, logTail, readDaemon, type SelfCommand, startDaemon, type StartedDaemon } from './daemons.js';
 
 /**
  * Starting (or finding) the two daemons `up` leaves behind: the gateway, which must never hold
@@ -93,30 +93,18 @@ export async function ensureGateway(options: EnsureGatewayOptions): Promise<Gate
   const offset = sizeOf(log);
   const started = startDaemon({ home, name: 'gateway', self: options.self, args: ['gateway'], env: gatewayEnv(options.env, { home, host: options.host, port: options.port }) });
   const timeoutMs = options.startTimeoutMs ?? 30_000;
-  const deadline = Date.now() + timeoutMs;
-  let exitCode: number | null | undefined;
-  void started.exited.then((code) => {
-    exitCode = code;
-  });
-  let port: number | undefined;
-  for (;;) {
-    const match = LISTENING.exec((readTextIfExists(log) ?? '').slice(offset));
-    if (match !== null) {
-      port = Number(match[2]);
-      break;
-    }
-    if (exitCode !== undefined) {
-      throw new AppError('GW_START_FAILED', `the gateway exited at start (code ${String(exitCode)}): ${logTail(started.log, 3).replace(/\n/g, ' | ')}`, {
-        hint: `see ${started.log}; the pod is up and watched: fix the cause and run \`runpod-llm up\` again to start the gateway`,
-      });
-    }
-    if (Date.now() > deadline) {
-      throw new AppError('GW_START_FAILED', `the gateway did not report listening on ${options.host}:${options.port === 0 ? '(a free port)' : options.port} within ${Math.round(timeoutMs / 1000)} s`, {
-        hint: `see ${started.log}; run \`runpod-llm up\` again to retry (the pod is kept)`,
-      });
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  const outcome = await waitForLogLine(started, offset, LISTENING, timeoutMs);
+  if (outcome.kind === 'exited') {
+    throw new AppError('GW_START_FAILED', `the gateway exited at start (code ${String(outcome.code)}): ${logTail(log, 3).replace(/\n/g, ' | ')}`, {
+      hint: `see ${log}; the pod is up and watched: fix the cause and run \`runpod-llm up\` again to start the gateway`,
+    });
   }
+  if (outcome.kind === 'timeout') {
+    throw new AppError('GW_START_FAILED', `the gateway did not report listening on ${options.host}:${options.port === 0 ? '(a free port)' : options.port} within ${Math.round(timeoutMs / 1000)} s`, {
+      hint: `see ${log}; run \`runpod-llm up\` again to retry (the pod is kept)`,
+    });
+  }
+  const port = Number(outcome.match[2]);
   const host = clientHost(options.host);
   const url = `${options.https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/v1`;
   writePrivateFile(gatewayUrlFile(home), `${url}\n`);
@@ -140,23 +128,34 @@ export async function ensureWatchdog(options: { home: string; self: SelfCommand;
   const log = logFile(home, 'watchdog');
   const offset = sizeOf(log);
   const started = startDaemon({ home, name: 'watchdog', self: options.self, args: ['watch', '--loop', '--interval', `${options.intervalMs}ms`], env: { ...options.env, RUNPOD_LLM_HOME: home } });
+  const outcome = await waitForLogLine(started, offset, /watchdog started/, options.startTimeoutMs ?? 30_000);
+  if (outcome.kind === 'exited') {
+    throw new AppError('LIFECYCLE_WATCHDOG_FAILED', `the watchdog exited at start (code ${String(outcome.code)}): ${logTail(log, 3).replace(/\n/g, ' | ')}`, {
+      hint: `see ${log}; until a watchdog runs, only \`runpod-llm watch\` from cron enforces the limits`,
+    });
+  }
+  if (outcome.kind === 'timeout') {
+    throw new AppError('LIFECYCLE_WATCHDOG_FAILED', 'the watchdog did not report its start in time', { hint: `see ${log}` });
+  }
+  return { pid: started.pid, reused: false, log };
+}
+
+/**
+ * Waits until a just-started daemon writes a line matching `pattern` into its log (past
+ * `offset`, where the log ended before the start), exits, or takes longer than `timeoutMs`.
+ */
+async function waitForLogLine(started: StartedDaemon, offset: number, pattern: RegExp, timeoutMs: number): Promise<{ kind: 'matched'; match: RegExpExecArray } | { kind: 'exited'; code: number | null } | { kind: 'timeout' }> {
   let exitCode: number | null | undefined;
   void started.exited.then((code) => {
     exitCode = code;
   });
-  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const text = (readTextIfExists(log) ?? '').slice(offset);
-    if (text.includes('watchdog started')) return { pid: started.pid, reused: false, log };
-    if (exitCode !== undefined) {
-      throw new AppError('LIFECYCLE_WATCHDOG_FAILED', `the watchdog exited at start (code ${String(exitCode)}): ${logTail(log, 3).replace(/\n/g, ' | ')}`, {
-        hint: `see ${log}; until a watchdog runs, only \`runpod-llm watch\` from cron enforces the limits`,
-      });
-    }
-    if (Date.now() > deadline) {
-      throw new AppError('LIFECYCLE_WATCHDOG_FAILED', 'the watchdog did not report its start in time', { hint: `see ${log}` });
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    const match = pattern.exec((readTextIfExists(started.log) ?? '').slice(offset));
+    if (match !== null) return { kind: 'matched', match };
+    if (exitCode !== undefined) return { kind: 'exited', code: exitCode };
+    if (Date.now() > deadline) return { kind: 'timeout' };
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

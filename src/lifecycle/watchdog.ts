@@ -82,8 +82,9 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
   const unknown = seen.kind === 'ok' ? seen.all.filter((p) => isOurPodName(p.name) && !known.has(p.id) && p.status !== 'TERMINATED') : [];
   // Another machine's runpod-llm on the same account: reported, never reaped.
   const install = installId(state.home);
-  const foreignPods = unknown.filter((p) => podInstall(p.env, install) !== 'other').map(toLivePod);
-  const otherInstallPods = unknown.filter((p) => podInstall(p.env, install) === 'other').map(toLivePod);
+  const foreignPods: LivePod[] = [];
+  const otherInstallPods: LivePod[] = [];
+  for (const p of unknown) (podInstall(p.env, install) === 'other' ? otherInstallPods : foreignPods).push(toLivePod(p));
 
   if (live !== 'unreachable') {
     for (const pod of pods) {

@@ -1,4 +1,5 @@
 import { isAppError } from '../shared/errors.js';
+import { probeStatus } from '../shared/probe.js';
 import { listReadyRoutes, openState, type RouteRow } from '../state/index.js';
 import type { ReportItem } from './config-checks.js';
 
@@ -29,21 +30,8 @@ function podBase(route: RouteRow): string {
 }
 
 async function probe(base: string, path: string, body: string, timeoutMs: number): Promise<ProbeResult> {
-  try {
-    const res = await fetch(`${base}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    await res.body?.cancel();
-    return { path, status: res.status };
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code;
-    const name = (err as Error).name;
-    return { path, error: name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (cause ?? name) };
-  }
+  const result = await probeStatus(fetch, `${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }, timeoutMs);
+  return { path, ...result };
 }
 
 /**

@@ -60,6 +60,10 @@ export const ENV_VARS: ReadonlyArray<readonly [string, string, Kind]> = [
   ['SSL_KEY', 'ssl_key', 'string'],
   ['LOG_LEVEL', 'log_level', 'string'],
   ['LOG_FILE', 'log_file', 'string'],
+  ['LOG_MAX_BYTES', 'log_max_bytes', 'int'],
+  ['LOG_MAX_FILES', 'log_max_files', 'int'],
+  ['LOG_MAX_AGE', 'log_max_age', 'string'],
+  ['LOG_CLIENT_IP', 'log_client_ip', 'string'],
   ['ENABLE_PROFILING', 'enable_profiling', 'bool'],
   ['CACHE_MODE', 'cache_mode', 'string'],
   ['CACHE_SCOPE', 'cache_scope', 'string'],
@@ -90,6 +94,7 @@ export const ENV_VARS: ReadonlyArray<readonly [string, string, Kind]> = [
   ['RUNPOD_LLM_WATCH_INTERVAL', 'manager.watch_interval', 'string'],
   ['RUNPOD_LLM_REPLICAS', 'manager.replicas', 'int'],
   ['RUNPOD_LLM_POD_GUARD', 'manager.guard', 'bool'],
+  ['RUNPOD_LLM_RETENTION', 'manager.retention', 'string'],
 ];
 
 /** Paths that hold secrets: they may come from a file, with a warning; they are never echoed. */

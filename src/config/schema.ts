@@ -128,9 +128,18 @@ export const managerSchema = z.strictObject({
    * the watchdog on it cannot leave a GPU billing. `off`: only the watchdog enforces the limits.
    */
   pod_lease: optionalDuration.default(15 * MINUTE),
+  /**
+   * How long the state keeps history (issue 17): audit and spend rows, and ended runs with
+   * their pods, older than this are pruned by the watchdog once a day. At least 62 days, so the
+   * monthly budget always sees its whole month.
+   */
+  retention: duration.default(400 * 24 * HOUR),
 }).superRefine((m, ctx) => {
   if (m.pod_lease !== null && m.pod_lease < 2 * m.watch_interval) {
     ctx.addIssue({ code: 'custom', path: ['pod_lease'], message: `must be at least twice watch_interval (${m.watch_interval / 1000} s), or "off": each watchdog pass renews it` });
+  }
+  if (m.retention < 62 * 24 * HOUR) {
+    ctx.addIssue({ code: 'custom', path: ['retention'], message: 'must be at least 62d: the monthly budget adds up the whole current month' });
   }
 });
 export type ManagerConfig = z.infer<typeof managerSchema>;
@@ -171,8 +180,22 @@ export const configSchema = z.strictObject({
   /** /metrics needs a gateway key unless this is false (Prometheus supports bearer tokens). */
   metrics_require_auth: z.boolean().default(true),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Log file (JSON lines); default stdout. */
+  /** Log file (JSON lines); default stdout. `up` sets it for its gateway and watchdog (`<home>/logs/`). */
   log_file: z.string().min(1).optional(),
+  /**
+   * Log files rotate (issue 17): a new file each day and whenever the current one reaches
+   * `log_max_bytes`; at most `log_max_files` files per log (the current one included); rotated
+   * files older than `log_max_age` are deleted. Bound per log: files × bytes (75 MB by default).
+   */
+  log_max_bytes: z.number().int().min(1024).default(5 * 1024 * 1024),
+  log_max_files: z.number().int().min(2).max(1000).default(15),
+  log_max_age: duration.default(14 * 24 * HOUR),
+  /**
+   * What logs keep of a client address: `truncated` (IPv4 /24, IPv6 /48), `hashed` (a keyed
+   * hash whose key changes daily: a day's lines correlate, the address is not kept) or `full`.
+   * Applies to every log line (files and stdout); the rate limiter still sees full addresses.
+   */
+  log_client_ip: z.enum(['full', 'truncated', 'hashed']).default('truncated'),
   enable_profiling: z.boolean().default(false),
   /** `deterministic`: cache only temperature-0 or seeded requests with n = 1; `all`; `off`. */
   cache_mode: z.enum(['deterministic', 'all', 'off']).default('deterministic'),

@@ -31,8 +31,17 @@ export function pidFile(home: string, name: DaemonName): string {
   return join(home, `${name}.pid`);
 }
 
+/** The daemon's JSON log (rotated: `<name>.log.1`, …; src/logs/log-files.ts). */
 export function logFile(home: string, name: DaemonName): string {
   return join(home, 'logs', `${name}.log`);
+}
+
+/**
+ * The daemon's own stdout/stderr (its start line, a crash's stack trace): replaced at each start,
+ * so it holds one start's worth; the JSON log lines go to {@link logFile}.
+ */
+export function consoleFile(home: string, name: DaemonName): string {
+  return join(home, 'logs', `${name}.out`);
 }
 
 export interface DaemonInfo {
@@ -72,25 +81,27 @@ export interface StartDaemonOptions {
 
 export interface StartedDaemon {
   pid: number;
+  /** Its console output (fresh at each start): where start lines and crash traces appear. */
   log: string;
   /** Resolves with the exit code if the process ends (used to catch a start-up failure). */
   exited: Promise<number | null>;
 }
 
 /**
- * Starts a detached daemon whose stdout/stderr append to its log file (0600), writes its pid
- * file, and lets this process exit without waiting for it.
+ * Starts a detached daemon whose stdout/stderr go to its console file (0600, replaced at each
+ * start) and whose JSON log goes, rotated, to its log file (LOG_FILE), writes its pid file, and
+ * lets this process exit without waiting for it.
  */
 export function startDaemon(options: StartDaemonOptions): StartedDaemon {
-  const log = logFile(options.home, options.name);
+  const log = consoleFile(options.home, options.name);
   ensurePrivateDir(join(options.home, 'logs'));
-  const fd = openSync(log, 'a', 0o600);
+  const fd = openSync(log, 'w', 0o600);
   try {
     fchmodSync(fd, 0o600);
     const child = spawn(options.self.command, [...options.self.args, ...options.args], {
       detached: true,
       stdio: ['ignore', fd, fd],
-      env: options.env,
+      env: { ...options.env, LOG_FILE: logFile(options.home, options.name) },
       cwd: options.cwd ?? process.cwd(),
     });
     if (child.pid === undefined) throw new Error(`could not start the ${options.name} process`);

@@ -1,4 +1,3 @@
-import { statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { AppError } from '../shared/errors.js';
@@ -90,25 +89,24 @@ export async function ensureGateway(options: EnsureGatewayOptions): Promise<Gate
   if (running?.running === true && known !== undefined) return { url: known, pid: running.pid, reused: true, log: logFile(home, 'gateway') };
 
   const log = logFile(home, 'gateway');
-  const offset = sizeOf(log);
   const started = startDaemon({ home, name: 'gateway', self: options.self, args: ['gateway'], env: gatewayEnv(options.env, { home, host: options.host, port: options.port }) });
   const timeoutMs = options.startTimeoutMs ?? 30_000;
-  const outcome = await waitForLogLine(started, offset, LISTENING, timeoutMs);
+  const outcome = await waitForLogLine(started, 0, LISTENING, timeoutMs);
   if (outcome.kind === 'exited') {
-    throw new AppError('GW_START_FAILED', `the gateway exited at start (code ${String(outcome.code)}): ${logTail(log, 3).replace(/\n/g, ' | ')}`, {
-      hint: `see ${log}; the pod is up and watched: fix the cause and run \`runpod-llm up\` again to start the gateway`,
+    throw new AppError('GW_START_FAILED', `the gateway exited at start (code ${String(outcome.code)}): ${logTail(started.log, 3).replace(/\n/g, ' | ')}`, {
+      hint: `see ${started.log} and ${log}; the pod is up and watched: fix the cause and run \`runpod-llm up\` again to start the gateway`,
     });
   }
   if (outcome.kind === 'timeout') {
     throw new AppError('GW_START_FAILED', `the gateway did not report listening on ${options.host}:${options.port === 0 ? '(a free port)' : options.port} within ${Math.round(timeoutMs / 1000)} s`, {
-      hint: `see ${log}; run \`runpod-llm up\` again to retry (the pod is kept)`,
+      hint: `see ${started.log} and ${log}; run \`runpod-llm up\` again to retry (the pod is kept)`,
     });
   }
   const port = Number(outcome.match[2]);
   const host = clientHost(options.host);
   const url = `${options.https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/v1`;
   writePrivateFile(gatewayUrlFile(home), `${url}\n`);
-  return { url, pid: started.pid, reused: false, log: started.log };
+  return { url, pid: started.pid, reused: false, log };
 }
 
 export interface WatchdogService {
@@ -126,16 +124,15 @@ export async function ensureWatchdog(options: { home: string; self: SelfCommand;
   const running = readDaemon(home, 'watchdog');
   if (running?.running === true) return { pid: running.pid, reused: true, log: logFile(home, 'watchdog') };
   const log = logFile(home, 'watchdog');
-  const offset = sizeOf(log);
   const started = startDaemon({ home, name: 'watchdog', self: options.self, args: ['watch', '--loop', '--interval', `${options.intervalMs}ms`], env: { ...options.env, RUNPOD_LLM_HOME: home } });
-  const outcome = await waitForLogLine(started, offset, /watchdog started/, options.startTimeoutMs ?? 30_000);
+  const outcome = await waitForLogLine(started, 0, /watchdog started/, options.startTimeoutMs ?? 30_000);
   if (outcome.kind === 'exited') {
-    throw new AppError('LIFECYCLE_WATCHDOG_FAILED', `the watchdog exited at start (code ${String(outcome.code)}): ${logTail(log, 3).replace(/\n/g, ' | ')}`, {
-      hint: `see ${log}; until a watchdog runs, only \`runpod-llm watch\` from cron enforces the limits`,
+    throw new AppError('LIFECYCLE_WATCHDOG_FAILED', `the watchdog exited at start (code ${String(outcome.code)}): ${logTail(started.log, 3).replace(/\n/g, ' | ')}`, {
+      hint: `see ${started.log} and ${log}; until a watchdog runs, only \`runpod-llm watch\` from cron enforces the limits`,
     });
   }
   if (outcome.kind === 'timeout') {
-    throw new AppError('LIFECYCLE_WATCHDOG_FAILED', 'the watchdog did not report its start in time', { hint: `see ${log}` });
+    throw new AppError('LIFECYCLE_WATCHDOG_FAILED', 'the watchdog did not report its start in time', { hint: `see ${started.log} and ${log}` });
   }
   return { pid: started.pid, reused: false, log };
 }
@@ -156,13 +153,5 @@ async function waitForLogLine(started: StartedDaemon, offset: number, pattern: R
     if (exitCode !== undefined) return { kind: 'exited', code: exitCode };
     if (Date.now() > deadline) return { kind: 'timeout' };
     await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-function sizeOf(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
   }
 }

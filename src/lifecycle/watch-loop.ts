@@ -1,5 +1,6 @@
 import { isAppError } from '../shared/errors.js';
 import { acquireLock } from '../state/lock.js';
+import { pruneIfDue } from '../state/retention.js';
 import { pendingWake } from '../state/wake.js';
 import type { ManagerDeps } from './manager-deps.js';
 import { watchOnce, type WatchOptions, type WatchReport } from './watchdog.js';
@@ -14,6 +15,8 @@ export interface WatchLoopOptions extends WatchOptions {
    */
   wakePollMs?: number;
   onReport?: (report: WatchReport) => void;
+  /** Prune history older than this once a day (manager.retention; absent: never). */
+  retentionMs?: number;
 }
 
 /**
@@ -40,6 +43,10 @@ export async function runWatchLoop(deps: ManagerDeps, options: WatchLoopOptions)
         report = await watchOnce(deps, options);
         options.onReport?.(report);
         for (const r of report.actions) logger.info({ action: r.action, ok: r.ok, note: r.note }, 'watchdog action');
+        if (options.retentionMs !== undefined) {
+          const pruned = pruneIfDue(deps.state, { now: deps.clock.now(), retentionMs: options.retentionMs });
+          if (pruned !== null) logger.info({ pruned }, 'state history pruned');
+        }
       } catch (err) {
         logger.error({ err: err instanceof Error ? err.message : String(err) }, 'watchdog pass failed; retrying next pass');
       } finally {

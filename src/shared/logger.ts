@@ -46,6 +46,11 @@ export interface LoggerOptions {
   /** Where lines go; default stdout. Tests pass a capturing stream. */
   destination?: DestinationStream;
   name?: string;
+  /**
+   * Applied to every `ip` field (`log_client_ip`: truncate or hash client addresses in what is
+   * kept; src/logs/client-ip.ts). Children inherit it.
+   */
+  clientIp?: ((ip: unknown) => unknown) | undefined;
 }
 
 /**
@@ -61,6 +66,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
+    ...(options.clientIp === undefined ? {} : { serializers: { ip: options.clientIp } }),
   };
   return options.destination === undefined ? pino(opts) : pino(opts, options.destination);
 }

@@ -132,7 +132,8 @@ describe('up → chat → status → down with the detached gateway and watchdog
 
     // Files: private, and no secret of RunPod or Hugging Face in any log.
     const logs = readdirSync(join(home, 'logs')).map((f) => join(home, 'logs', f));
-    assert.deepEqual(logs.map((f) => f.replace(/.*\//, '')).sort(), ['gateway.log', 'watchdog.log']);
+    // JSON logs (rotated) and each daemon's console output of its last start.
+    assert.deepEqual(logs.map((f) => f.replace(/.*\//, '')).sort(), ['gateway.log', 'gateway.out', 'watchdog.log', 'watchdog.out']);
     for (const file of [...logs, join(home, 'state.db'), join(home, 'gateway.key')]) {
       assert.equal(statSync(file).mode & 0o777, 0o600, file);
     }
@@ -144,5 +145,9 @@ describe('up → chat → status → down with the detached gateway and watchdog
       assert.ok(!content.includes(key), `gateway key in ${file}`);
     }
     assert.match(readFileSync(join(home, 'logs', 'watchdog.log'), 'utf8'), /"type":"recreate".*"msg":"watchdog action"/);
+    // Issue 17: access lines keep the client's network only (log_client_ip: truncated).
+    const gatewayLog = readFileSync(join(home, 'logs', 'gateway.log'), 'utf8');
+    assert.match(gatewayLog, /"msg":"request".*"ip":"127\.0\.0\.0\/24"/);
+    assert.ok(!gatewayLog.includes('127.0.0.1"'), 'no full client address in the gateway log');
   });
 });

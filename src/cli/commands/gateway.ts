@@ -1,11 +1,10 @@
 import { once } from 'node:events';
-import pino from 'pino';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { resolveGatewayKeys } from '../../gateway/gateway-keys.js';
 import { routeSourceFor } from '../../gateway/route-source-factory.js';
 import { startGateway } from '../../gateway/server.js';
-import { createLogger, type Logger } from '../../shared/logger.js';
+import { configuredLogger, type ConfiguredLogger } from '../../logs/persisted-logger.js';
 import { ensurePrivateDir } from '../../shared/secret-file.js';
 import { requireConfig } from '../config-problems.js';
 import { type CliIo, line } from '../io.js';
@@ -38,7 +37,8 @@ export async function runGatewayCommand(flags: GatewayFlags, io: CliIo): Promise
       delete io.env[name];
     }
   }
-  const logger = gatewayLogger(config);
+  const log = gatewayLogger(config);
+  const { logger } = log;
   ensurePrivateDir(config.home as string);
   const keys = resolveGatewayKeys(config);
   const { routes, usage, podInfo, wake, description } = routeSourceFor(config, logger);
@@ -53,11 +53,14 @@ export async function runGatewayCommand(flags: GatewayFlags, io: CliIo): Promise
   line(io.stderr, `shutting down: letting in-flight requests finish (up to ${config.shutdown_grace_ms / 1000} s)`);
   await gateway.close();
   logger.info('gateway stopped');
-  logger.flush?.();
+  await log.close();
   return 0;
 }
 
-export function gatewayLogger(config: Config): Logger {
-  if (config.log_file === undefined) return createLogger({ level: config.log_level });
-  return createLogger({ level: config.log_level, destination: pino.destination({ dest: config.log_file, sync: false, mkdir: true, mode: 0o600 } as Parameters<typeof pino.destination>[0]) });
+/**
+ * The gateway's logger: stdout, or `log_file` rotated and expired (the detached gateway `up`
+ * starts writes `<home>/logs/gateway.log`); client addresses as `log_client_ip` says.
+ */
+export function gatewayLogger(config: Config): ConfiguredLogger {
+  return configuredLogger(config);
 }

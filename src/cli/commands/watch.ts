@@ -5,10 +5,12 @@ import { watchOnce, type WatchReport } from '../../lifecycle/watchdog.js';
 import { parseDuration } from '../../shared/duration.js';
 import { AppError, isAppError } from '../../shared/errors.js';
 import type { RunPodClient } from '../../runpod/client.js';
-import { createLogger } from '../../shared/logger.js';
+import { configuredLogger } from '../../logs/persisted-logger.js';
+import type { Config } from '../../config/schema.js';
 import { writePrivateFile } from '../../shared/secret-file.js';
 import { openState } from '../../state/db.js';
 import { acquireLock } from '../../state/lock.js';
+import { pruneIfDue } from '../../state/retention.js';
 import { EXIT } from '../exit-codes.js';
 import { type CliIo, line } from '../io.js';
 import { loadManagerContext, managerDeps, runpodClient } from '../manager-context.js';
@@ -34,7 +36,7 @@ export async function runWatchCommand(flags: WatchFlags, io: CliIo): Promise<num
   const intervalMs = flags.interval === undefined ? ctx.config.manager.watch_interval : (parseDuration(flags.interval) ?? ctx.config.manager.watch_interval);
   const api = runpodClient(ctx, io.env);
   const options = { intervalMs, reap: flags.reap === true, fallback: ctx.settings, wakeOnRequest: ctx.config.wake_on_request };
-  if (flags.loop === true) return loop(ctx.home, io, api, { ...options, logLevel: ctx.config.log_level });
+  if (flags.loop === true) return loop(ctx.home, io, api, ctx.config, options);
 
   let release;
   try {
@@ -49,6 +51,7 @@ export async function runWatchCommand(flags: WatchFlags, io: CliIo): Promise<num
   let report: WatchReport;
   try {
     report = await watchOnce(managerDeps(state, api, io), options);
+    pruneIfDue(state, { now: state.clock.now(), retentionMs: ctx.config.manager.retention });
   } finally {
     state.close();
     release();
@@ -59,23 +62,26 @@ export async function runWatchCommand(flags: WatchFlags, io: CliIo): Promise<num
   return 0;
 }
 
-async function loop(home: string, io: CliIo, api: RunPodClient, options: { intervalMs: number; reap: boolean; fallback: RunSettings; wakeOnRequest: boolean; logLevel: string }): Promise<number> {
+async function loop(home: string, io: CliIo, api: RunPodClient, config: Config, options: { intervalMs: number; reap: boolean; fallback: RunSettings; wakeOnRequest: boolean }): Promise<number> {
   const other = readDaemon(home, 'watchdog');
   if (other !== null && other.running && other.pid !== process.pid) {
     throw new AppError('STATE_LOCKED', `a watchdog loop is already running (pid ${other.pid})`, { hint: '`runpod-llm down` stops it; `runpod-llm status` shows it' });
   }
   writePrivateFile(pidFile(home, 'watchdog'), `${process.pid}\n`);
-  const logger = createLogger({ level: options.logLevel, name: 'watchdog' });
+  const log = configuredLogger(config, { name: 'watchdog' });
+  const { logger } = log;
   const state = openState({ home });
   try {
     logger.info({ home, intervalMs: options.intervalMs, reap: options.reap, pid: process.pid }, 'watchdog started');
-    const why = await runWatchLoop(managerDeps(state, api, io, logger), { ...options, home, wakePollMs: WAKE_POLL_MS });
+    // `up` waits for this line on the process's own output (its log file may be elsewhere).
+    if (config.log_file !== undefined) line(io.stderr, `runpod-llm watchdog started (pid ${process.pid}; log ${config.log_file})`);
+    const why = await runWatchLoop(managerDeps(state, api, io, logger), { ...options, home, wakePollMs: WAKE_POLL_MS, retentionMs: config.manager.retention });
     logger.info({ why }, 'watchdog stopped');
     return 0;
   } finally {
     state.close();
     if (readDaemon(home, 'watchdog')?.pid === process.pid) removePidFile(home, 'watchdog');
-    logger.flush?.();
+    await log.close();
   }
 }
 

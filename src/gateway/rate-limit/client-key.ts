@@ -13,7 +13,7 @@ export function clientKey(ip: string): string {
   return `${expandIPv6(ip).slice(0, 4).join(':')}::/64`;
 }
 
-function expandIPv6(ip: string): string[] {
+export function expandIPv6(ip: string): string[] {
   const clean = ip.split('%')[0] as string;
   const [left = '', right] = clean.split('::');
   const head = left === '' ? [] : left.split(':');

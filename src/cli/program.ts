@@ -69,6 +69,20 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     });
 
   program
+    .command('purge')
+    .description('remove what the tool keeps: log files, the disk cache, ended runs (never a running pod\'s state)')
+    .option('--logs', 'log files (files a running daemon writes are emptied)')
+    .option('--cache', 'the disk cache (cache_dir)')
+    .option('--runs', "ended runs with their pods and audit lines (this month's spend stays for the budgets)")
+    .option('--all', 'all of the above')
+    .option('--dry-run', 'say what would go and remove nothing')
+    .option('--json', 'what was removed, as JSON')
+    .option('--config <file>', 'config file')
+    .action(async (flags) => {
+      code = await (await import('./commands/purge.js')).runPurgeCommand(flags, io);
+    });
+
+  program
     .command('status')
     .description('pod, GPU, $/h, uptime, cost so far, time and budget left, idle time, gateway health')
     .option('--json', 'as JSON')

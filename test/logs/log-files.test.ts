@@ -133,3 +133,12 @@ describe('log_client_ip', () => {
     assert.throws(() => clientIpMasker('hashed'), /needs the state directory/);
   });
 });
+
+describe('truncateIp refuses what is not an address', () => {
+  it('out-of-range octets and short forms are unknown', () => {
+    assert.equal(truncateIp('256.1.1.1'), 'unknown');
+    assert.equal(truncateIp('1.2.3'), 'unknown');
+    assert.equal(truncateIp('01.2.3.4'), 'unknown');
+    assert.equal(truncateIp('10.0.0.255'), '10.0.0.0/24');
+  });
+});

@@ -183,6 +183,13 @@ describe('stream assembly details', () => {
     const rb = await b.api('/v1/chat/completions', { method: 'POST', json: chatBody('x') });
     assert.equal(rb.status, 502);
     assert.equal(((await rb.json()) as { error: { code: string } }).error.code, 'upstream_bad_response');
+    const garbled = await rawSsePod(`${started}data: {not json\n\ndata: [DONE]\n\n`);
+    open.push({ close: () => void garbled.server.close() });
+    const c = await startTestGateway({ pod: false, routes: staticRouteSource(garbled.url, POD_KEY, MODEL, true) });
+    open.push(c);
+    const rc = await c.api('/v1/chat/completions', { method: 'POST', json: chatBody('x') });
+    assert.equal(rc.status, 502);
+    assert.match(((await rc.json()) as { error: { message: string } }).error.message, /could not be assembled/);
   });
 });
 

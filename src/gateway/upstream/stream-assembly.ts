@@ -1,4 +1,5 @@
 import { ChatCompletionStream } from 'openai/lib/ChatCompletionStream';
+import type { ChatCompletion } from 'openai/resources/chat/completions';
 import { gatewayError, renderError } from '../errors.js';
 
 /**
@@ -12,7 +13,7 @@ import { gatewayError, renderError } from '../errors.js';
  * gives the client the one JSON answer it asked for, assembled from the chunks.
  *
  * Chat completions are assembled by the official `openai` package's own accumulator
- * (`ChatCompletionStream`, fed the chunks through its `fromReadableStream`): content, tool calls
+ * (`ChatCompletionStream`, fed the chunks as JSON lines, its `fromReadableStream` format): content, tool calls
  * (arguments joined per index), refusal, logprobs, finish reason, usage, `id`, `model`,
  * `created`, `system_fingerprint` and any extra fields the chunks carry (vLLM's `stop_reason`).
  * The package has no assembler for `/v1/completions`; the small one here follows the same rules
@@ -87,6 +88,20 @@ function dataPayloads(sse: Buffer): { payloads: string[]; done: boolean } {
   return { payloads, done };
 }
 
+/**
+ * openai's `ChatCompletionStream.fromReadableStream(…)` + `finalChatCompletion()` runs the same
+ * method behind a `setTimeout(0)` and an event-stream wrapper (≥ 1 ms more per answer); its
+ * subclass hook `_fromReadableStream` runs the accumulator and returns the final completion.
+ */
+class ChatAssembler extends ChatCompletionStream<null> {
+  constructor() {
+    super(null);
+  }
+  assemble(source: ReadableStream<Uint8Array>): Promise<ChatCompletion> {
+    return this._fromReadableStream(source);
+  }
+}
+
 /** The chat answer, by openai's own accumulator (the same code its SDK uses for `.stream()`). */
 async function assembleChat(payloads: string[]): Promise<Record<string, unknown>> {
   // The accumulator reads JSON lines (its `toReadableStream` format). vLLM's payloads are
@@ -98,8 +113,7 @@ async function assembleChat(payloads: string[]): Promise<Record<string, unknown>
       controller.close();
     },
   });
-  const runner = ChatCompletionStream.fromReadableStream(source);
-  const completion = (await runner.finalChatCompletion()) as unknown as { choices: Array<{ message: Record<string, unknown> }> };
+  const completion = (await new ChatAssembler().assemble(source)) as unknown as { choices: Array<{ message: Record<string, unknown> }> };
   // `parsed` is the SDK's structured-output helper, not part of the API's answer.
   for (const choice of completion.choices) if (choice.message.parsed === null) delete choice.message.parsed;
   if (payloads.some((p) => p.includes('"reasoning'))) joinReasoning(payloads, completion.choices);

@@ -157,6 +157,7 @@ function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics' | 'usage' | 'cl
       keyId: ctx.keyId,
       tokensIn: ctx.usage?.promptTokens,
       tokensOut: ctx.usage?.completionTokens,
+      assembled: ctx.assembled,
     });
     if (ctx.event !== undefined) {
       const line = { event: ctx.event, reqId: request.id, ip: request.ip, userAgent: cleanForLog(request.headers['user-agent']), path, method: request.method, status, code: ctx.errorCode, upstream: ctx.upstreamError };

@@ -64,6 +64,10 @@ describe('stream assembly details', () => {
     const sent = JSON.parse(gw.pod?.requests.at(-2)?.body ?? '{}') as Record<string, unknown>;
     assert.equal(sent.stream, true);
     assert.deepEqual(sent.stream_options, { include_usage: true });
+    // The access line says so, with the tokens read from the assembled answer.
+    const access = gw.logs.lines().find((l) => l.msg === 'request' && l.path === '/v1/completions');
+    assert.equal(access?.assembled, true);
+    assert.equal(access?.tokensOut, 5);
   });
 
   it('a chat without tools or logprobs: the same message and usage as non-streamed', async () => {

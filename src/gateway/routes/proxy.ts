@@ -224,6 +224,7 @@ async function forward(
   const headers = clientResponseHeaders(res.headers);
   if (isSse && travel !== undefined) {
     ({ status, body: buf } = await travel.assemble(buf));
+    ctx.assembled = true;
     headers['content-type'] = 'application/json';
   }
   checkStatus(deps.metrics, ctx, status);

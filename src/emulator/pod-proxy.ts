@@ -67,6 +67,7 @@ function enforceIdleLimit(req: IncomingMessage, res: ServerResponse, limitMs: nu
   const arm = (): void => {
     clearTimeout(timer);
     timer = setTimeout(expire, limitMs);
+    timer.unref();
   };
   const expire = (): void => {
     if (res.writableEnded || res.destroyed) return;

@@ -46,6 +46,7 @@ export const ENV_VARS: ReadonlyArray<readonly [string, string, Kind]> = [
   ['RUNPOD_LLM_HOME', 'home', 'string'],
   ['UPSTREAM_URL', 'upstream.url', 'string'],
   ['UPSTREAM_API_KEY', 'upstream.api_key', 'string'],
+  ['UPSTREAM_STREAM_NON_STREAMING', 'upstream.stream_non_streaming', 'string'],
   ['GATEWAY_AUTH', 'auth', 'string'],
   ['GATEWAY_API_KEYS', 'api_keys', 'list'],
   ['RATE_LIMIT_REQUESTS', 'rate_limit_requests', 'int'],

@@ -28,6 +28,12 @@ export const upstreamSchema = z.strictObject({
   max_response_bytes: positiveInt.default(32 * 1024 * 1024),
   /** Keep-alive connections per upstream. */
   connections: positiveInt.default(128),
+  /**
+   * Non-streamed chat/completions travel streamed and are assembled, so RunPod's proxy (524 after
+   * 100 s without a byte) cannot end long answers. `auto`: on for the manager's pod routes and
+   * for a static URL on `*.proxy.runpod.net`.
+   */
+  stream_non_streaming: z.enum(['auto', 'always', 'never']).default('auto'),
   /** Where the route source reads routes from: a static URL, or the manager's state. */
   source: z.enum(['auto', 'static', 'state']).default('auto'),
 });

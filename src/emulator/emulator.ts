@@ -52,6 +52,8 @@ export interface EmulatorOptions {
   catalog?: readonly EmulatorGpu[];
   /** Passed to every vLLM stand-in. */
   standin?: { chunkDelayMs?: number; chunks?: number };
+  /** The pod proxy's Cloudflare limit: 524 after this long without a response byte (default 100 s; 0 = off). */
+  proxyIdleLimitMs?: number;
   /** Answer 429 past the spec's example quotas (default false; the headers are always sent). */
   enforceRateLimit?: boolean;
   logger?: Logger;
@@ -116,7 +118,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const apiServer = createServer(
     createRunPodApiHandler({ store, faults, apiKey, clock, catalog, ledger, enforceRateLimit: options.enforceRateLimit ?? false, logger, timers }),
   );
-  const proxyServer = createServer(createPodProxyHandler(store));
+  const proxyServer = createServer(createPodProxyHandler(store, options.proxyIdleLimitMs === undefined ? {} : { idleLimitMs: options.proxyIdleLimitMs }));
   const apiPort = await listen(apiServer, options.port ?? 0, host);
   try {
     proxyPort = await listen(proxyServer, options.proxyPort ?? 0, host);

@@ -14,9 +14,20 @@ export interface GenerationPlan {
   /** Generated tokens, each with its leading space, as vLLM streams them. */
   tokens: string[];
   promptTokens: number;
-  finishReason: 'stop' | 'length';
+  finishReason: 'stop' | 'length' | 'tool_calls';
+  /** Tool calls (chat with `tools`, unless `tool_choice` is "none"), streamed after the text. */
+  toolCalls: ToolCallPlan[];
+  /** Chat: `top_logprobs` when `logprobs: true`; completions: `logprobs: N`; undefined: not asked. */
+  logprobs: number | undefined;
   /** The SSE payloads in order (without `data: [DONE]`). */
   events(): object[];
+}
+
+export interface ToolCallPlan {
+  id: string;
+  name: string;
+  /** The JSON arguments, streamed in a few pieces as vLLM's tool parsers do. */
+  arguments: string;
 }
 
 const FILLER = ['the', 'quick', 'brown', 'fox', 'jumps', 'over', 'a', 'lazy', 'dog', 'again', 'and', 'again'];
@@ -72,6 +83,7 @@ export function planChat(body: Record<string, unknown>, model: string, defaultTo
   const texts = messages.map((m) => contentText((m as { content?: unknown } | null)?.content));
   const last = texts[texts.length - 1] ?? '';
   const { tokens, finishReason } = answerTokens(last, maxTokensOf(body), defaultTokens);
+  const toolCalls = toolCallsFor(body, last);
   const plan: GenerationPlan = {
     kind: 'chat',
     id: newId('chatcmpl'),
@@ -81,12 +93,23 @@ export function planChat(body: Record<string, unknown>, model: string, defaultTo
     includeUsage: includeUsage(body),
     tokens,
     promptTokens: texts.reduce((sum, t) => sum + words(t).length + 3, 0),
-    finishReason,
+    finishReason: toolCalls.length > 0 ? 'tool_calls' : finishReason,
+    toolCalls,
+    logprobs: body.logprobs === true ? (typeof body.top_logprobs === 'number' ? body.top_logprobs : 0) : undefined,
     events() {
       const base = { id: plan.id, object: 'chat.completion.chunk', created: plan.created, model };
       const out: object[] = [{ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] }];
-      for (const token of tokens) out.push({ ...base, choices: [{ index: 0, delta: { content: token }, logprobs: null, finish_reason: null }] });
-      out.push({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason, stop_reason: null }] });
+      tokens.forEach((token, i) => {
+        const logprobs = plan.logprobs === undefined ? null : { content: [chatLogprob(token, i, plan.logprobs)] };
+        out.push({ ...base, choices: [{ index: 0, delta: { content: token }, logprobs, finish_reason: null }] });
+      });
+      toolCalls.forEach((call, index) => {
+        out.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] }, logprobs: null, finish_reason: null }] });
+        for (const piece of pieces(call.arguments, 3)) {
+          out.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index, function: { arguments: piece } }] }, logprobs: null, finish_reason: null }] });
+        }
+      });
+      out.push({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: plan.finishReason, stop_reason: null }] });
       if (plan.includeUsage) out.push({ ...base, choices: [], usage: usageOf(plan) });
       return out;
     },
@@ -111,12 +134,16 @@ export function planCompletion(body: Record<string, unknown>, model: string, def
     tokens,
     promptTokens: words(text).length + words(suffix).length,
     finishReason,
+    toolCalls: [],
+    logprobs: typeof body.logprobs === 'number' ? body.logprobs : undefined,
     events() {
       const base = { id: plan.id, object: 'text_completion', created: plan.created, model };
-      const out: object[] = tokens.map((token, i) => ({
-        ...base,
-        choices: [{ index: 0, text: token, logprobs: null, finish_reason: i === tokens.length - 1 ? finishReason : null, stop_reason: null }],
-      }));
+      let offset = 0;
+      const out: object[] = tokens.map((token, i) => {
+        const logprobs = plan.logprobs === undefined ? null : completionLogprobs([token], i, offset, plan.logprobs);
+        offset += token.length;
+        return { ...base, choices: [{ index: 0, text: token, logprobs, finish_reason: i === tokens.length - 1 ? finishReason : null, stop_reason: null }] };
+      });
       if (plan.includeUsage) out.push({ ...base, choices: [], usage: usageOf(plan) });
       return out;
     },
@@ -133,7 +160,13 @@ export function vllmCompletion(plan: GenerationPlan): object {
       object: 'chat.completion',
       created: plan.created,
       model: plan.model,
-      choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null, tool_calls: [], reasoning_content: null }, logprobs: null, finish_reason: plan.finishReason, stop_reason: null }],
+      choices: [{
+        index: 0,
+        message: { role: 'assistant', content: text, refusal: null, tool_calls: plan.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })), reasoning_content: null },
+        logprobs: plan.logprobs === undefined ? null : { content: plan.tokens.map((token, i) => chatLogprob(token, i, plan.logprobs as number)) },
+        finish_reason: plan.finishReason,
+        stop_reason: null,
+      }],
       usage: usageOf(plan),
       prompt_logprobs: null,
     };
@@ -143,7 +176,7 @@ export function vllmCompletion(plan: GenerationPlan): object {
     object: 'text_completion',
     created: plan.created,
     model: plan.model,
-    choices: [{ index: 0, text, logprobs: null, finish_reason: plan.finishReason, stop_reason: null, prompt_logprobs: null }],
+    choices: [{ index: 0, text, logprobs: plan.logprobs === undefined ? null : completionLogprobs(plan.tokens, 0, 0, plan.logprobs), finish_reason: plan.finishReason, stop_reason: null, prompt_logprobs: null }],
     usage: usageOf(plan),
   };
 }
@@ -166,4 +199,52 @@ export function vllmEmbeddings(body: Record<string, unknown>, model: string): ob
   });
   const tokens = inputs.reduce((sum, t) => sum + words(t).length, 0);
   return { id: newId('embd'), object: 'list', created: Math.floor(Date.now() / 1000), model, data, usage: { prompt_tokens: tokens, total_tokens: tokens, completion_tokens: 0, prompt_tokens_details: null } };
+}
+
+/** Tool calls for a chat with `tools`: the named one, or each offered tool (at most two). */
+function toolCallsFor(body: Record<string, unknown>, lastText: string): ToolCallPlan[] {
+  const tools = body.tools;
+  if (!Array.isArray(tools) || tools.length === 0 || body.tool_choice === 'none') return [];
+  const names = tools.map((t) => (t as { function?: { name?: unknown } } | null)?.function?.name).filter((n): n is string => typeof n === 'string');
+  const chosen = (body.tool_choice as { function?: { name?: unknown } } | undefined)?.function?.name;
+  const calls = typeof chosen === 'string' ? [chosen] : names.slice(0, 2);
+  return calls.map((name, i) => ({ id: `chatcmpl-tool-${randomBytes(8).toString('hex')}`, name, arguments: JSON.stringify({ text: words(lastText).slice(0, 3).join(' '), n: i }) }));
+}
+
+/** Splits a string into `count` consecutive pieces (the last may be longer). */
+function pieces(text: string, count: number): string[] {
+  const size = Math.max(1, Math.floor(text.length / count));
+  const out: string[] = [];
+  for (let i = 0; i < count - 1 && i * size < text.length; i++) out.push(text.slice(i * size, (i + 1) * size));
+  out.push(text.slice(Math.min(text.length, (count - 1) * size)));
+  return out.filter((p) => p.length > 0);
+}
+
+/** A deterministic logprob for the i-th generated token. */
+function logprobOf(i: number): number {
+  return -Math.round((0.05 + (i % 7) * 0.11) * 1e4) / 1e4;
+}
+
+/** Chat's per-token logprob entry (OpenAI's ChatCompletionTokenLogprob). */
+function chatLogprob(token: string, i: number, top: number): object {
+  const lp = logprobOf(i);
+  const bytes = [...Buffer.from(token, 'utf8')];
+  const alternatives = Array.from({ length: top }, (_, j) => ({ token: j === 0 ? token : `${token}~${j}`, logprob: lp - j, bytes: j === 0 ? bytes : [...Buffer.from(`${token}~${j}`, 'utf8')] }));
+  return { token, logprob: lp, bytes, top_logprobs: alternatives };
+}
+
+/** Completions' logprobs (parallel arrays; `text_offset` counts from the start of the answer). */
+function completionLogprobs(tokens: string[], first: number, offset: number, top: number): object {
+  const textOffset: number[] = [];
+  let at = offset;
+  for (const t of tokens) {
+    textOffset.push(at);
+    at += t.length;
+  }
+  return {
+    text_offset: textOffset,
+    token_logprobs: tokens.map((_, k) => logprobOf(first + k)),
+    tokens,
+    top_logprobs: tokens.map((t, k) => Object.fromEntries(Array.from({ length: top }, (_, j) => [j === 0 ? t : `${t}~${j}`, logprobOf(first + k) - j]))),
+  };
 }

@@ -42,6 +42,11 @@ export type VllmFault =
   | { kind: 'hang' }
   /** Wait before sending the response headers. */
   | { kind: 'delay'; ms: number }
+  /**
+   * Each answer takes `ms` to generate, as on a real GPU: a stream's events are spread over it
+   * (bytes keep flowing), a non-streamed answer comes whole at the end (nothing before).
+   */
+  | { kind: 'generation_time'; ms: number }
   /** Send `afterChunks` SSE events, then destroy the socket. */
   | { kind: 'die_mid_stream'; afterChunks: number }
   /** Send `afterChunks` SSE events, then keep the connection open and silent. */
@@ -167,6 +172,10 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
     } else return sendJson(res, 404, { detail: 'Not Found' });
     if (typeof plan === 'string') return vllmError(res, 400, 'BadRequestError', plan);
     if (plan.stream) return streamPlan(res, plan, current);
+    if (current.kind === 'generation_time') {
+      setTimeout(() => void (res.destroyed || sendJson(res, 200, vllmCompletion(plan as GenerationPlan))), current.ms);
+      return;
+    }
     return sendJson(res, 200, vllmCompletion(plan));
   }
 
@@ -174,7 +183,7 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
     const events = plan.events();
     let sent = 0;
-    const delay = options.chunkDelayMs ?? 0;
+    const delay = current.kind === 'generation_time' ? current.ms / Math.max(1, events.length) : (options.chunkDelayMs ?? 0);
     const next = (): void => {
       if (res.destroyed) return;
       if ((current.kind === 'die_mid_stream' || current.kind === 'stall_mid_stream') && sent >= current.afterChunks) {

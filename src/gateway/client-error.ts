@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { typeForStatus } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { shouldRetryHeader } from './errors.js';
 import type { GatewayMetrics } from './metrics/gateway-metrics.js';
 
 /**
@@ -46,7 +47,8 @@ function classify(err: NodeJS.ErrnoException): Answer {
 /** Serialises one complete error response; `Connection: close` because the socket ends next. */
 function rawResponse(deps: ClientErrorDeps, answer: Omit<Answer, 'event'>, extra: Record<string, string> = {}): string {
   const body = JSON.stringify({ error: { message: answer.message, type: typeForStatus(answer.status), param: null, code: answer.code } });
-  const headers = { ...deps.headers, ...extra, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
+  const retry = shouldRetryHeader(answer.status, answer.code);
+  const headers = { ...deps.headers, ...extra, ...(retry === undefined ? {} : { 'x-should-retry': retry }), 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
   let head = `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? ''}\r\n`;
   for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
   return `${head}\r\n${body}`;

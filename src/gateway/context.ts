@@ -19,6 +19,8 @@ export interface RequestContext {
   event: string | undefined;
   errorCode: string | undefined;
   clientClosed: boolean;
+  /** A non-streamed request that travelled streamed and was assembled (stream-assembly.ts). */
+  assembled?: true;
 }
 
 export function newContext(start: bigint, route: string): RequestContext {

@@ -22,6 +22,7 @@ const GATEWAY_ERRORS = {
   GW_UPSTREAM_AUTH: { status: 502, apiCode: 'upstream_auth_failed' },
   GW_UPSTREAM_BAD_RESPONSE: { status: 502, apiCode: 'upstream_bad_response' },
   GW_UPSTREAM_TIMEOUT: { status: 504, apiCode: 'upstream_timeout' },
+  GW_UPSTREAM_PROXY_TIMEOUT: { status: 504, apiCode: 'upstream_proxy_timeout' },
   GW_SHUTTING_DOWN: { status: 503, apiCode: 'shutting_down' },
   GW_LIMITER_UNAVAILABLE: { status: 503, apiCode: 'rate_limiter_unavailable' },
   GW_MODEL_WAKING: { status: 503, apiCode: 'model_waking' },
@@ -46,6 +47,33 @@ export interface ErrorEnvelope {
 
 export function renderError(err: AppError): ErrorEnvelope {
   return { error: { message: err.message, type: err.type, param: err.param, code: err.apiCode } };
+}
+
+/**
+ * `x-should-retry`, which the official OpenAI SDKs obey before their own status rules (they
+ * otherwise retry 408, 409, 429 and every 5xx, twice by default). `false` where a retry can only
+ * repeat the failure or make the GPU do the same work again; `true` where waiting helps.
+ * By the OpenAI `code` first (so upstream errors passed through are covered too), then by status.
+ */
+const SHOULD_RETRY_BY_CODE: Readonly<Record<string, boolean>> = {
+  model_waking: true,
+  rate_limit_exceeded: true,
+  rate_limiter_unavailable: true,
+  // Too long stays too long (h13's gateway-side check and vLLM's own 400 use this code).
+  context_length_exceeded: false,
+  // RunPod's proxy gave up (524) while the pod kept generating: a retry starts the work again.
+  upstream_proxy_timeout: false,
+  // The pod refused the gateway's key: the route is stale until the manager rewrites it.
+  upstream_auth_failed: false,
+};
+const NO_RETRY_STATUSES: ReadonlySet<number> = new Set([400, 401, 403, 404, 405, 413, 415, 422]);
+
+/** The `x-should-retry` value for an error answer, or undefined to leave the client's rules alone. */
+export function shouldRetryHeader(status: number, apiCode: string | null | undefined): 'true' | 'false' | undefined {
+  const byCode = apiCode == null ? undefined : SHOULD_RETRY_BY_CODE[apiCode];
+  if (byCode !== undefined) return byCode ? 'true' : 'false';
+  if (status === 429) return 'true';
+  return NO_RETRY_STATUSES.has(status) ? 'false' : undefined;
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Clock } from '../shared/clock.js';
 import type { AppError } from '../shared/errors.js';
 import { cleanForLog, flatLineLogger, type Logger } from '../shared/logger.js';
 import { newContext } from './context.js';
-import { gatewayError, renderError, securityEventFor, toGatewayError } from './errors.js';
+import { gatewayError, renderError, securityEventFor, shouldRetryHeader, toGatewayError } from './errors.js';
 import type { GatewayMetrics } from './metrics/gateway-metrics.js';
 import type { AuthResult } from './middleware/auth.js';
 import { clientKey } from './rate-limit/client-key.js';
@@ -110,6 +110,8 @@ export function errorHandler(deps: Pick<HookDeps, 'logger'>) {
     request.ctx.event ??= securityEventFor(error.status, error.code);
     if (error.code === 'GW_INTERNAL') deps.logger.error({ reqId: request.id, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'unhandled gateway error');
     if (error.headers !== undefined) reply.headers(error.headers);
+    const retry = shouldRetryHeader(error.status, error.apiCode);
+    if (retry !== undefined) reply.header('x-should-retry', retry);
     reply.code(error.status).type('application/json').send(renderError(error));
   };
 }
@@ -155,6 +157,7 @@ function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics' | 'usage' | 'cl
       keyId: ctx.keyId,
       tokensIn: ctx.usage?.promptTokens,
       tokensOut: ctx.usage?.completionTokens,
+      assembled: ctx.assembled,
     });
     if (ctx.event !== undefined) {
       const line = { event: ctx.event, reqId: request.id, ip: request.ip, userAgent: cleanForLog(request.headers['user-agent']), path, method: request.method, status, code: ctx.errorCode, upstream: ctx.upstreamError };

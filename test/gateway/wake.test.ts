@@ -36,6 +36,7 @@ describe('wake on request', () => {
       for (const res of answers) {
         assert.equal(res.statusCode, 503);
         assert.equal(res.headers['retry-after'], '30');
+        assert.equal(res.headers['x-should-retry'], 'true');
         assert.equal((res.json() as { error: { code: string } }).error.code, 'model_waking');
       }
       assert.ok(pendingWake(manager) !== null);

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { startEmulator, type EmulatorOptions } from '../../emulator/emulator.js';
+import { EXIT } from '../exit-codes.js';
 import { type CliIo, line } from '../io.js';
 
 export interface EmulatorFlags {
@@ -25,9 +26,18 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
  */
 export async function runEmulatorCommand(
   flags: EmulatorFlags,
-  io: Pick<CliIo, 'stdout' | 'stderr'> & { signal?: AbortSignal },
+  io: Pick<CliIo, 'stdout' | 'stderr'> & { signal?: AbortSignal; env?: NodeJS.ProcessEnv },
 ): Promise<number> {
   const options: EmulatorOptions = {};
+  const idleLimit = io.env?.EMULATOR_PROXY_IDLE_LIMIT;
+  if (idleLimit !== undefined && idleLimit !== '') {
+    const seconds = idleLimit === 'off' ? 0 : Number(idleLimit);
+    if (!Number.isFinite(seconds) || seconds < 0) {
+      line(io.stderr, `error: EMULATOR_PROXY_IDLE_LIMIT must be seconds (e.g. 100 or 2.5) or "off", got ${JSON.stringify(idleLimit.slice(0, 40))}`);
+      return EXIT.USAGE;
+    }
+    options.proxyIdleLimitMs = Math.round(seconds * 1000);
+  }
   if (flags.port !== undefined) options.port = flags.port;
   if (flags.proxyPort !== undefined) options.proxyPort = flags.proxyPort;
   if (flags.host !== undefined) options.host = flags.host;
@@ -43,6 +53,7 @@ export async function runEmulatorCommand(
   }
   const { provisioningMs, startingMs, loadMs } = emulator.schedule;
   line(io.stderr, `runpod-llm emulator running (pods: PROVISIONING ${provisioningMs} ms → STARTING ${startingMs} ms → RUNNING, model loads in ${loadMs} ms); Ctrl-C to stop`);
+  if (options.proxyIdleLimitMs !== undefined) line(io.stderr, `pod proxy: 524 after ${options.proxyIdleLimitMs === 0 ? 'never (limit off)' : `${options.proxyIdleLimitMs / 1000} s without a response byte`} (EMULATOR_PROXY_IDLE_LIMIT)`);
 
   if (io.signal === undefined) await new Promise<never>(() => {});
   else if (!io.signal.aborted) await once(io.signal, 'abort');

@@ -3,13 +3,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { CachedResponse } from '../cache/cache-store.js';
 import type { CachePlan, ResponseCache } from '../cache/response-cache.js';
-import { gatewayError } from '../errors.js';
+import { gatewayError, shouldRetryHeader } from '../errors.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../upstream/headers.js';
 import type { UpstreamPools } from '../upstream/pools.js';
 import type { Balancer } from '../upstream/balancer.js';
 import type { Route } from '../upstream/route-source.js';
 import { StreamFanout } from '../upstream/stream-fanout.js';
+import { type StreamedTravel, streamedTravel } from '../upstream/stream-assembly.js';
 import { usageFrom } from '../upstream/usage.js';
 import type { WakeControl } from '../wake.js';
 import type { ApiRoute, Validated } from '../validation/validate.js';
@@ -74,6 +75,9 @@ export function createProxyHandler(deps: ProxyDeps, upstreamPath: string, api: A
       throw gatewayError('GW_NO_UPSTREAM', 'no model server is ready: start one with `runpod-llm up`, or set UPSTREAM_URL');
     }
     ctx.routeId = route.id;
+    // Behind RunPod's proxy a non-streamed answer travels streamed (see stream-assembly.ts).
+    const travel = validated === undefined || api === undefined ? undefined : streamedTravel(api, validated.body, validated.stream, route.streamNonStreaming);
+    if (travel !== undefined) body = travel.body;
 
     let plan: CachePlan | undefined;
     const cache = deps.cache;
@@ -104,7 +108,7 @@ export function createProxyHandler(deps: ProxyDeps, upstreamPath: string, api: A
     };
 
     try {
-      await forward(deps, request, reply, route, validated?.model, upstreamPath, body, plan, release);
+      await forward(deps, request, reply, route, validated?.model, upstreamPath, body, plan, release, travel);
       return reply;
     } finally {
       release(undefined);
@@ -122,6 +126,7 @@ async function forward(
   body: Buffer | undefined,
   plan: CachePlan | undefined,
   release: (value?: CachedResponse | StreamFanout) => void,
+  travel?: StreamedTravel,
 ): Promise<FastifyReply> {
   const ctx = request.ctx;
   const abort = new UpstreamAbort();
@@ -188,7 +193,8 @@ async function forward(
   raw.once('close', () => deps.balancer.end(served, res.statusCode < 500 && ctx.upstreamError === undefined));
 
   const contentType = res.headers['content-type'];
-  if (res.statusCode === 200 && typeof contentType === 'string' && SSE.test(contentType)) {
+  const isSse = res.statusCode === 200 && typeof contentType === 'string' && SSE.test(contentType);
+  if (isSse && travel === undefined) {
     reply.code(200).headers(clientResponseHeaders(res.headers)).headers(SSE_HEADERS);
     const cache = deps.cache;
     if (plan === undefined || cache === undefined || !plan.write) return reply.send(relay(res.body, deps.metrics, deps.timeouts, ctx, sentAt));
@@ -214,17 +220,27 @@ async function forward(
     throw noteFailure(deps.metrics, deps.timeouts, ctx, err);
   }
   ctx.upstreamMs = performance.now() - sentAt;
-  checkStatus(deps.metrics, ctx, res.statusCode);
+  let status = res.statusCode;
   const headers = clientResponseHeaders(res.headers);
-  if (res.statusCode === 200) {
+  if (isSse && travel !== undefined) {
+    ({ status, body: buf } = await travel.assemble(buf));
+    ctx.assembled = true;
+    headers['content-type'] = 'application/json';
+  }
+  checkStatus(deps.metrics, ctx, status);
+  if (status === 200) {
     ctx.usage = usageFrom(buf);
     if (plan !== undefined && deps.cache !== undefined && plan.write) {
       deps.cache.save(plan.key, 'json', headers['content-type'] ?? 'application/json', buf, ctx.usage);
       release({ kind: 'json', contentType: headers['content-type'] ?? 'application/json', body: buf, createdAt: 0, promptTokens: undefined, completionTokens: undefined });
     }
-  } else if (res.statusCode >= 400) buf = toEnvelope(buf);
+  } else if (status >= 400) {
+    buf = toEnvelope(buf);
+    const retry = shouldRetryHeader(status, undefined);
+    if (retry !== undefined) headers['x-should-retry'] = retry;
+  }
   ctx.bytesOut = buf.length;
-  return reply.code(res.statusCode).headers(headers).send(buf);
+  return reply.code(status).headers(headers).send(buf);
 }
 
 /** Failures where the request surely did not start generating on the pod. */

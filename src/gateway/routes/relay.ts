@@ -42,6 +42,15 @@ export function checkStatus(metrics: GatewayMetrics, ctx: Ctx, status: number): 
     metrics.upstreamErrors.inc({ kind: 'redirect' });
     throw gatewayError('GW_UPSTREAM_BAD_RESPONSE', `the model server answered with a redirect (${status}); redirects are never followed`);
   }
+  if (status === 524) {
+    // Cloudflare in front of RunPod's pod URL gives up after 100 s without a response byte,
+    // while vLLM keeps generating. Its HTML page helps nobody; say what happened, and (via the
+    // error table) that a retry would only make the GPU do the same work again.
+    ctx.upstreamError = 'proxy_timeout';
+    ctx.event = 'upstream_error';
+    metrics.upstreamErrors.inc({ kind: 'proxy_timeout' });
+    throw gatewayError('GW_UPSTREAM_PROXY_TIMEOUT', "RunPod's proxy ended the request after its limit without an answer (HTTP 524, 100 s on RunPod) while the pod kept generating; stream the request (`stream: true`) or let the gateway do it (upstream.stream_non_streaming)");
+  }
   if (status >= 500) {
     // Passed through unchanged, but it is still an upstream failure worth an event.
     ctx.upstreamError = `status_${status}`;

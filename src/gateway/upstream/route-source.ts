@@ -12,6 +12,11 @@ export interface Route {
   apiKey: string | undefined;
   /** Served model name, when known. */
   model: string | undefined;
+  /**
+   * The route passes a proxy that ends requests silent for 100 s (RunPod's pod URL, Cloudflare's
+   * 524): non-streamed chat and completions travel streamed and are assembled (stream-assembly.ts).
+   */
+  streamNonStreaming?: boolean;
 }
 
 export interface RouteSource {
@@ -23,8 +28,8 @@ export interface RouteSource {
 }
 
 /** One fixed upstream from configuration (UPSTREAM_URL / RUNPOD_ENDPOINT). */
-export function staticRouteSource(baseUrl: string, apiKey?: string, model?: string): RouteSource {
-  const route: Route = Object.freeze({ id: 'static', baseUrl: baseUrl.replace(/\/+$/, ''), apiKey, model });
+export function staticRouteSource(baseUrl: string, apiKey?: string, model?: string, streamNonStreaming = false): RouteSource {
+  const route: Route = Object.freeze({ id: 'static', baseUrl: baseUrl.replace(/\/+$/, ''), apiKey, model, streamNonStreaming });
   const routes = Object.freeze([route]);
   return { pick: () => route, all: () => routes };
 }
@@ -32,4 +37,23 @@ export function staticRouteSource(baseUrl: string, apiKey?: string, model?: stri
 /** No upstream configured yet: every API request answers 503 no_upstream with the fix. */
 export function emptyRouteSource(): RouteSource {
   return { pick: () => undefined, all: () => [] };
+}
+
+/** `upstream.stream_non_streaming`: `auto`, `always` or `never`. */
+export type StreamNonStreamingMode = 'auto' | 'always' | 'never';
+
+/**
+ * Whether non-streamed requests on a route travel streamed. `auto`: on for a route to one of the
+ * manager's pods (its pod URL comes from RUNPOD_POD_URL_TEMPLATE: RunPod's proxy, or the
+ * emulator's stand-in for it, which models the same limit) and for any URL on
+ * `*.proxy.runpod.net`; off otherwise (a direct TCP port, a local vLLM).
+ */
+export function streamsNonStreaming(mode: StreamNonStreamingMode, url: string, isPod: boolean): boolean {
+  if (mode !== 'auto') return mode === 'always';
+  if (isPod) return true;
+  try {
+    return new URL(url).hostname.toLowerCase().endsWith('.proxy.runpod.net');
+  } catch {
+    return false;
+  }
 }

@@ -2,7 +2,7 @@ import { openState, type StateDb } from '../../state/db.js';
 import { listReadyRoutes, routesVersion } from '../../state/routes.js';
 import { isAppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import type { Route, RouteSource } from './route-source.js';
+import { type Route, type RouteSource, type StreamNonStreamingMode, streamsNonStreaming } from './route-source.js';
 
 /**
  * Routes written by the pod manager (`runpod-llm up`) into the state database. The gateway
@@ -20,7 +20,7 @@ export interface StateRouteSource extends RouteSource {
   db(): StateDb | undefined;
 }
 
-export function stateRouteSource(options: { home: string; pollMs?: number; logger: Logger }): StateRouteSource {
+export function stateRouteSource(options: { home: string; pollMs?: number; logger: Logger; streamNonStreaming?: StreamNonStreamingMode }): StateRouteSource {
   let state: StateDb | undefined;
   let version = -1;
   let routes: Route[] = [];
@@ -50,7 +50,7 @@ export function stateRouteSource(options: { home: string; pollMs?: number; logge
       if (now === version) return;
       version = now;
       const rows = listReadyRoutes(db);
-      routes = rows.map((r) => Object.freeze({ id: r.routeId, baseUrl: r.baseUrl, apiKey: r.apiKey, model: r.model }));
+      routes = rows.map((r) => Object.freeze({ id: r.routeId, baseUrl: r.baseUrl, apiKey: r.apiKey, model: r.model, streamNonStreaming: streamsNonStreaming(options.streamNonStreaming ?? 'auto', r.baseUrl, r.podId !== null) }));
       // Weighted round-robin: a route of weight w appears w times on the wheel.
       wheel = rows.flatMap((r, i) => Array.from({ length: r.weight }, () => routes[i] as Route));
       options.logger.info({ routes: routes.map((r) => ({ id: r.id, model: r.model })) }, 'routes updated from the manager state');

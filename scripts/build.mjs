@@ -3,7 +3,7 @@
 // dashboard's page, script and style, and the pod-side guard that `guardedPodStart` reads beside
 // its compiled module) — then a check that everything the installed CLI needs is there.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
@@ -20,4 +20,11 @@ const missing = needed.filter((file) => !existsSync(join(dist, file)));
 if (missing.length > 0) {
   console.error(`build: dist/ lacks ${missing.join(', ')}`);
   process.exit(1);
+}
+
+// `npm pack` / `npm publish` (prepare runs just before packing): the tarball carries the lockfile
+// as npm-shrinkwrap.json, so an install gets exactly the tested dependency tree (and npm audit and
+// npm sbom work on the installed copy). Written only after a good build, removed by postpack.
+if (process.env.npm_command === 'pack' || process.env.npm_command === 'publish') {
+  copyFileSync(join(root, 'package-lock.json'), join(root, 'npm-shrinkwrap.json'));
 }

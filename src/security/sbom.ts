@@ -111,11 +111,11 @@ export async function generateSbom(options: SbomOptions): Promise<SbomResult> {
   return { bom, components: components.length, devComponents: components.filter((c) => c.scope === 'excluded').length, warnings };
 }
 
-/** True when none of the devDependencies is installed but an npm-shrinkwrap.json is there. */
+/** True when a devDependency is not installed (production-only install) and an npm-shrinkwrap.json is there. */
 function installedWithoutDev(dir: string, manifest: ProjectManifest): boolean {
   const dev = Object.keys(manifest.devDependencies);
   if (dev.length === 0 || !existsSync(join(dir, 'npm-shrinkwrap.json'))) return false;
-  return dev.every((name) => !existsSync(join(dir, 'node_modules', name, 'package.json')));
+  return dev.some((name) => !existsSync(join(dir, 'node_modules', name, 'package.json')));
 }
 
 function parseBom(stdout: string): CycloneDxBom {

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { runCli } from '../../src/cli/program.js';
 import { checkExplicitOutput, writeExplicitOutput } from '../../src/security/output-file.js';
 import { isAppError } from '../../src/shared/errors.js';
 import { ownPackage, ownVersion, PACKAGE_NAME } from '../../src/shared/own-package.js';
@@ -54,6 +56,14 @@ describe('ownPackage', () => {
     assert.deepEqual(ownPackage(), { dir: REPO, version: own.version });
     assert.deepEqual(ownPackage(join(REPO, 'dist/cli/commands/security.js')), { dir: REPO, version: own.version });
     assert.equal(ownVersion(), own.version);
+  });
+
+  it('runpod-llm --version prints it (not npm\'s environment: none here)', async () => {
+    let out = '';
+    const io = { stdout: new Writable({ write: (c: Buffer, _e, cb) => { out += c.toString(); cb(); } }), stderr: new Writable({ write: (_c, _e, cb) => cb() }), env: {}, signal: new AbortController().signal, isTTY: false };
+    assert.equal(await runCli(['--version'], io), 0);
+    assert.equal(out, `${ownVersion()}\n`);
+    assert.notEqual(ownVersion(), 'unknown');
   });
 
   it('skips package.json files of other packages on the way up', () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AppError } from './errors.js';
 
 /** The npm name of this tool's package: how its package.json is told apart from any other. */
 export const PACKAGE_NAME = 'runpod-llm-manager';
@@ -28,7 +29,9 @@ export function ownPackage(from: string = import.meta.url): OwnPackage {
     const found = readPackage(join(dir, 'package.json'));
     if (found !== undefined) return { dir, version: found };
     const parent = dirname(dir);
-    if (parent === dir) throw new Error(`cannot find the package.json of ${PACKAGE_NAME} above ${start}`);
+    if (parent === dir) {
+      throw new AppError('CHECK_UNAVAILABLE_NO_PROJECT', `cannot find the package.json of ${PACKAGE_NAME} above ${start}`, { hint: 'reinstall runpod-llm (the installation is damaged), or pass --project DIR' });
+    }
     dir = parent;
   }
 }

@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isAppError } from '../shared/errors.js';
+import { ownVersion } from '../shared/own-package.js';
 import { registerSecurityCommands } from './commands/security.js';
 import { IDE_CLIENTS } from './ide-snippets.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -18,7 +19,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const program = new Command()
     .name('runpod-llm')
     .description('A private, cost-capped LLM for your IDE: vLLM on RunPod behind a hardened OpenAI-compatible gateway')
-    .version(process.env.npm_package_version ?? '0.1.0')
+    .version(ownVersion())
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showHelpAfterError('(run `runpod-llm --help` for usage)');

@@ -17,7 +17,14 @@ import { generateSbom } from './sbom.js';
  * `security-report.json`. Nothing in the report is a secret: keys are counted, never shown.
  */
 export interface ReportOptions {
+  /** The npm project whose supply chain is checked (the CLI's default: this tool's own package). */
   cwd: string;
+  /**
+   * Where `./runpod-llm.json` is looked for, as `runpod-llm gateway` started there would (the
+   * CLI passes its working directory; loadConfig's default is the process's). Never the
+   * project directory: the settings checked are the gateway's, not the checked package's.
+   */
+  configCwd?: string;
   env: NodeJS.ProcessEnv;
   configPath?: string;
   level?: Severity;
@@ -62,7 +69,7 @@ export async function buildSecurityReport(options: ReportOptions): Promise<Secur
     return { id: 'supply.licenses', status: 'fail', detail: `${licenses.violations.length} licence violation(s): ${list}`, fix: 'replace the package, or allow the licence (--allow) or the package (--allow-package) after review' };
   }));
 
-  const loaded = loadConfig({ env: options.env, cwd: options.cwd, ...(options.configPath === undefined ? {} : { configPath: options.configPath }) });
+  const loaded = loadConfig({ env: options.env, ...(options.configCwd === undefined ? {} : { cwd: options.configCwd }), ...(options.configPath === undefined ? {} : { configPath: options.configPath }) });
   if (loaded.config === undefined) {
     const problems = loaded.errors.slice(0, 3).map((e) => `${e.path}: ${e.message}`).join('; ');
     items.push({ id: 'config', status: 'fail', detail: `the gateway configuration is invalid (${problems})`, fix: 'fix the settings named above; `runpod-llm gateway` refuses to start with them' });

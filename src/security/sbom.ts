@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { AppError } from '../shared/errors.js';
 import { canonicalId } from './license-table.js';
 import { type ProjectManifest, readManifest } from './project.js';
@@ -70,7 +72,13 @@ const DEV_PROPERTY = 'cdx:npm:package:development';
 export async function generateSbom(options: SbomOptions): Promise<SbomResult> {
   const manifest = readManifest(options.cwd);
   const run = options.run ?? runCommand;
-  const result = await run('npm', ['sbom', '--sbom-format', 'cyclonedx', '--sbom-type', 'application'], { cwd: options.cwd, ...(options.env === undefined ? {} : { env: options.env }) });
+  const args = ['sbom', '--sbom-format', 'cyclonedx', '--sbom-type', 'application'];
+  // An installed copy of a package (this tool after `npm install -g`) has no devDependencies on
+  // disk, and npm sbom then refuses the tree ("missing: typescript…"). Such a copy carries its
+  // npm-shrinkwrap.json, from which npm installed exactly these versions: describe that.
+  const lockOnly = options.dev !== true && installedWithoutDev(options.cwd, manifest);
+  if (lockOnly) args.push('--package-lock-only');
+  const result = await run('npm', args, { cwd: options.cwd, ...(options.env === undefined ? {} : { env: options.env }) });
   if (result.code !== 0) {
     const reason = npmErrorLine(result.stderr) ?? `npm sbom exited with ${result.code ?? 'a signal'}`;
     throw new AppError('CHECK_UNAVAILABLE_SBOM', `cannot describe the dependency tree: ${reason}`, { hint: 'install the dependencies first (`npm ci`)' });
@@ -101,6 +109,13 @@ export async function generateSbom(options: SbomOptions): Promise<SbomResult> {
   else bom.metadata.supplier = bom.metadata.component.supplier;
   bom.metadata.tools = appendTool(bom.metadata.tools, options.toolVersion);
   return { bom, components: components.length, devComponents: components.filter((c) => c.scope === 'excluded').length, warnings };
+}
+
+/** True when a devDependency is not installed (production-only install) and an npm-shrinkwrap.json is there. */
+function installedWithoutDev(dir: string, manifest: ProjectManifest): boolean {
+  const dev = Object.keys(manifest.devDependencies);
+  if (dev.length === 0 || !existsSync(join(dir, 'npm-shrinkwrap.json'))) return false;
+  return dev.some((name) => !existsSync(join(dir, 'node_modules', name, 'package.json')));
 }
 
 function parseBom(stdout: string): CycloneDxBom {

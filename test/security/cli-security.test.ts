@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../../src/cli/program.js';
-import { REPO } from './fixture-project.js';
+import { makeProject, REPO } from './fixture-project.js';
 
 /**
  * `runpod-llm security …` through the real command line, on this project: each command's exit
@@ -62,11 +62,78 @@ describe('runpod-llm security', () => {
     assert.equal((JSON.parse(readFileSync(join(cwd, 'sbom.cdx.json'), 'utf8')) as { components: unknown[] }).components.length, summary.components);
   });
 
-  it('sbom refuses an output outside the working directory (exit 2) unless --force', async () => {
-    const refused = await cli('security', 'sbom', '--project', REPO, '--out', '../escaped.cdx.json');
-    assert.equal(refused.code, 2);
-    assert.match(refused.stderr, /^error: refusing to write \.\.\/escaped\.cdx\.json: it is outside the current directory\nfix: /);
-    assert.equal(existsSync(join(cwd, '..', 'escaped.cdx.json')), false);
+  it('with no --project, sbom and licenses describe this tool\'s own package, whatever the working directory', async () => {
+    // The working directory is an empty temporary one: no package.json here.
+    const sbom = await cli('security', 'sbom');
+    assert.equal(sbom.code, 0, sbom.stderr);
+    const bom = JSON.parse(sbom.stdout) as { metadata: { component: { name: string; version: string } }; components: unknown[] };
+    const own = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { name: string; version: string };
+    assert.deepEqual([bom.metadata.component.name, bom.metadata.component.version], [own.name, own.version]);
+    assert.ok(bom.components.length > 50);
+    const licenses = await cli('security', 'licenses', '--json');
+    assert.equal(licenses.code, 0, licenses.stderr);
+    assert.ok((JSON.parse(licenses.stdout) as { packages: Array<{ name: string }> }).packages.some((p) => p.name === 'fastify'));
+  });
+
+  it('--project DIR checks another project', async () => {
+    const other = makeProject({ name: 'other-app', version: '2.0.0', author: 'Someone', dependencies: { a: '1' } }, { a: { name: 'a', version: '1.0.0', license: 'MIT' } });
+    try {
+      const res = await cli('security', 'licenses', '--project', other.dir, '--json');
+      assert.equal(res.code, 0, res.stderr);
+      assert.deepEqual((JSON.parse(res.stdout) as { packages: Array<{ name: string }> }).packages.map((p) => p.name), ['a']);
+    } finally {
+      other.remove();
+    }
+  });
+
+  it('sbom --out: a path the user typed is written anywhere, 0644 whatever the umask; an existing file only with --force', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'cli-security-out-'));
+    const umask = process.umask(0o077);
+    try {
+      const target = join(outside, 'sbom.cdx.json');
+      const first = await cli('security', 'sbom', '--out', target, '--json');
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal((JSON.parse(first.stdout) as { file: string }).file, target);
+      assert.equal(statSync(target).mode & 0o777, 0o644);
+      assert.equal((JSON.parse(readFileSync(target, 'utf8')) as { bomFormat: string }).bomFormat, 'CycloneDX');
+      const relative = await cli('security', 'sbom', '--out', '../' + basename(outside) + '/rel.cdx.json');
+      assert.equal(relative.code, 0, relative.stderr);
+      assert.ok(existsSync(join(outside, 'rel.cdx.json')));
+
+      writeFileSync(target, 'keep me');
+      const again = await cli('security', 'sbom', '--out', target);
+      assert.equal(again.code, 2);
+      assert.equal(again.stderr, `error: refusing to write ${target}: it already exists\nfix: add --force to replace it, or choose another path\n`);
+      assert.equal(readFileSync(target, 'utf8'), 'keep me');
+      const forced = await cli('security', 'sbom', '--out', target, '--force');
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.equal(statSync(target).mode & 0o777, 0o644);
+      assert.match(readFileSync(target, 'utf8'), /"bomFormat": "CycloneDX"/);
+      assert.deepEqual(readdirSync(outside).filter((f) => f.endsWith('.tmp')), []);
+    } finally {
+      process.umask(umask);
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('sbom --out never writes through a symbolic link, --force or not, and names a missing directory', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'cli-security-out-'));
+    try {
+      writeFileSync(join(outside, 'victim'), 'keep me');
+      symlinkSync(join(outside, 'victim'), join(outside, 'link.json'));
+      for (const force of [[], ['--force']]) {
+        const res = await cli('security', 'sbom', '--out', join(outside, 'link.json'), ...force);
+        assert.equal(res.code, 2, force.join(''));
+        assert.match(res.stderr, /^error: refusing to write .*link\.json: it is a symbolic link \(never followed\)\nfix: /);
+        assert.equal(readFileSync(join(outside, 'victim'), 'utf8'), 'keep me');
+        assert.ok(lstatSync(join(outside, 'link.json')).isSymbolicLink());
+      }
+      const nowhere = await cli('security', 'sbom', '--out', join(outside, 'missing', 'x.json'));
+      assert.equal(nowhere.code, 2);
+      assert.match(nowhere.stderr, /its directory .*missing does not exist\nfix: create the directory first/);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 
   it('sbom of a directory without package.json exits 9', async () => {
@@ -127,5 +194,21 @@ describe('runpod-llm security', () => {
     const offline = await cli('security', 'report', '--project', REPO, '--advisories', advisories('clean'), '--out', 'offline-report.json', '--json');
     assert.equal(offline.code, 0, offline.stdout);
     assert.equal((JSON.parse(offline.stdout) as { summary: { fail: number } }).summary.fail, 0);
+  });
+
+  it('report with no --project: this tool\'s package, from any directory; the default file is replaced, an --out file is not', async () => {
+    const first = await cli('security', 'report', '--advisories', advisories('clean'), '--json');
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+    const report = JSON.parse(first.stdout) as { project: { name: string }; tool: { version: string }; items: Array<{ id: string; status: string }> };
+    const own = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { name: string; version: string };
+    assert.equal(report.project.name, own.name);
+    assert.equal(report.tool.version, own.version);
+    assert.deepEqual(report.items.filter((i) => i.id.startsWith('supply.')).map((i) => i.status), ['pass', 'pass', 'pass']);
+    const second = await cli('security', 'report', '--advisories', advisories('clean'));
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /wrote security-report\.json$/m);
+    const kept = await cli('security', 'report', '--advisories', advisories('clean'), '--out', 'offline-report.json');
+    assert.equal(kept.code, 2);
+    assert.match(kept.stderr, /^error: refusing to write offline-report\.json: it already exists\n/);
   });
 });

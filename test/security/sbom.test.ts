@@ -160,6 +160,20 @@ describe('security sbom', () => {
       await assert.rejects(generateSbom({ cwd: p.dir }), (err: unknown) => isAppError(err) && err.code === 'CHECK_UNAVAILABLE_SBOM' && /left-pad/.test(err.message));
     });
 
+    it('an installed copy (no devDependencies on disk) is described from its npm-shrinkwrap.json', async () => {
+      const root = { name: 'installed', version: '1.0.0', author: 'A', dependencies: { a: '^1.0.0' }, devDependencies: { d: '^1.0.0' } };
+      const p = makeProject(root, { a: { name: 'a', version: '1.0.0', license: 'MIT' } });
+      projects.push(p);
+      // npm refuses the actual tree: a devDependency is missing.
+      await assert.rejects(generateSbom({ cwd: p.dir }), (err: unknown) => isAppError(err) && err.code === 'CHECK_UNAVAILABLE_SBOM' && /missing: d@/.test(err.message));
+      const lock = { name: 'installed', version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'installed', version: '1.0.0', dependencies: root.dependencies, devDependencies: root.devDependencies }, 'node_modules/a': { version: '1.0.0', license: 'MIT' }, 'node_modules/d': { version: '1.0.0', dev: true, license: 'MIT' } } };
+      writeFileSync(join(p.dir, 'npm-shrinkwrap.json'), JSON.stringify(lock));
+      const { bom, components } = await generateSbom({ cwd: p.dir });
+      assert.equal(components, 1);
+      assert.deepEqual(bom.components.map((c) => `${c.name}@${c.version ?? ''}`), ['a@1.0.0']);
+      assert.equal(bom.metadata.component.name, 'installed');
+    });
+
     it('no package.json is an error (exit 9)', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'sbom-none-'));
       try {

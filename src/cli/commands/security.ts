@@ -1,12 +1,14 @@
-import { readFileSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { accessSync, constants } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { runAudit } from '../../security/audit.js';
 import { SEVERITIES, type Severity } from '../../security/audit-report.js';
 import { checkLicenses, type LicenseReport } from '../../security/licenses.js';
-import { resolveOutputPath, writeFileAtomic } from '../../security/output-file.js';
+import { checkExplicitOutput, resolveOutputPath, writeExplicitOutput, writeFileAtomic } from '../../security/output-file.js';
 import { buildSecurityReport, reportExitCode, type SecurityReport } from '../../security/report.js';
 import { generateSbom } from '../../security/sbom.js';
+import { AppError } from '../../shared/errors.js';
+import { ownPackage, ownVersion } from '../../shared/own-package.js';
 import { EXIT } from '../exit-codes.js';
 import { type CliIo, line } from '../io.js';
 
@@ -23,27 +25,27 @@ export function registerSecurityCommands(program: Command, io: CliIo, setCode: (
   const out = (text = ''): void => line(io.stdout, text);
   const json = (value: unknown): void => out(JSON.stringify(value, null, 2));
   const security = program.command('security').description('supply-chain and configuration checks: SBOM, vulnerability audit, licences, report');
-  const projectOption = (): Option => new Option('--project <dir>', 'the project to check (default: the current directory)');
+  const projectOption = (): Option => new Option('--project <dir>', 'the npm project to check (default: this runpod-llm installation itself, wherever you run it)');
   const levelOption = (): Option => new Option('--level <severity>', 'lowest severity that fails the audit').choices([...SEVERITIES]).default('low');
 
   security
     .command('sbom')
     .description('CycloneDX 1.5 SBOM of the installed dependency tree (production only unless --dev)')
-    .option('--out <file>', 'write the SBOM to this file (inside the current directory) instead of stdout')
+    .option('--out <file>', 'write the SBOM to this file (mode 0644; never through a symlink) instead of stdout')
     .option('--dev', 'include devDependencies (scope "excluded")')
-    .option('--force', 'allow --out outside the current directory')
+    .option('--force', 'replace an existing file at --out')
     .option('--json', 'with --out: print a JSON summary')
     .addOption(projectOption())
     .action(async (flags: { out?: string; dev?: boolean; force?: boolean; json?: boolean; project?: string }) => {
-      const target = flags.out === undefined ? undefined : resolveOutputPath(flags.out, process.cwd(), flags.force === true);
-      const sbom = await generateSbom({ cwd: projectDir(flags.project), dev: flags.dev === true, env: io.env, toolVersion: toolVersion() });
+      const target = flags.out === undefined ? undefined : checkExplicitOutput(flags.out, process.cwd(), flags.force === true);
+      const sbom = await generateSbom({ cwd: projectDir(flags.project), dev: flags.dev === true, env: io.env, toolVersion: ownVersion() });
       for (const warning of sbom.warnings) line(io.stderr, `warning: ${warning}`);
       const text = `${JSON.stringify(sbom.bom, null, 2)}\n`;
       if (target === undefined) {
         io.stdout.write(text);
       } else {
-        writeFileAtomic(target, text);
-        const summary = { file: relative(process.cwd(), target) || target, specVersion: sbom.bom.specVersion, components: sbom.components, devComponents: sbom.devComponents, application: `${sbom.bom.metadata.component.name}@${sbom.bom.metadata.component.version ?? ''}`, warnings: sbom.warnings };
+        writeExplicitOutput(target, text, flags.force === true);
+        const summary = { file: displayPath(target), specVersion: sbom.bom.specVersion, components: sbom.components, devComponents: sbom.devComponents, application: `${sbom.bom.metadata.component.name}@${sbom.bom.metadata.component.version ?? ''}`, warnings: sbom.warnings };
         if (flags.json === true) json(summary);
         else out(`wrote ${summary.file}: CycloneDX ${summary.specVersion}, ${sbom.components} ${flags.dev === true ? `components (${sbom.devComponents} dev)` : 'production components'} of ${summary.application}`);
       }
@@ -101,27 +103,33 @@ export function registerSecurityCommands(program: Command, io: CliIo, setCode: (
   security
     .command('report')
     .description('SBOM, audit and licences plus the gateway configuration and process checks; writes security-report.json')
-    .option('--out <file>', 'where to write the report (inside the current directory)', 'security-report.json')
-    .option('--force', 'allow --out outside the current directory')
+    .option('--out <file>', 'where to write the report (default: security-report.json here, replacing an earlier one)')
+    .option('--force', 'replace an existing file at --out')
     .option('--config <file>', 'the gateway config file (default ./runpod-llm.json if present)')
     .addOption(levelOption())
     .option('--advisories <file>', 'audit against an offline advisory list instead of the registry')
     .option('--json', 'print the report as JSON')
     .addOption(projectOption())
-    .action(async (flags: { out: string; force?: boolean; config?: string; level: Severity; advisories?: string; json?: boolean; project?: string }) => {
-      const target = resolveOutputPath(flags.out, process.cwd(), flags.force === true);
+    .action(async (flags: { out?: string; force?: boolean; config?: string; level: Severity; advisories?: string; json?: boolean; project?: string }) => {
+      // A path typed with --out is the user's choice; the default name is the tool's, so it stays
+      // inside the working directory and only ever replaces a regular file there.
+      const explicit = flags.out !== undefined;
+      const target = explicit ? checkExplicitOutput(flags.out as string, process.cwd(), flags.force === true) : writableHere(resolveOutputPath(DEFAULT_REPORT, process.cwd(), flags.force === true));
       const report = await buildSecurityReport({
         cwd: projectDir(flags.project),
+        configCwd: process.cwd(),
         env: io.env,
         level: flags.level,
-        toolVersion: toolVersion(),
+        toolVersion: ownVersion(),
         ...(flags.config === undefined ? {} : { configPath: resolve(flags.config) }),
         ...(flags.advisories === undefined ? {} : { advisoriesFile: resolve(flags.advisories) }),
       });
-      writeFileAtomic(target, `${JSON.stringify(report, null, 2)}\n`);
+      const text = `${JSON.stringify(report, null, 2)}\n`;
+      if (explicit) writeExplicitOutput(target, text, flags.force === true);
+      else writeFileAtomic(target, text);
       setCode(reportExitCode(report));
       if (flags.json === true) return json(report);
-      printReport(report, relative(process.cwd(), target) || target, out);
+      printReport(report, displayPath(target), out);
     });
 }
 
@@ -150,19 +158,29 @@ function printLicenses(report: LicenseReport, out: (text?: string) => void): voi
   for (const v of report.violations) out(`  ${v.name}@${v.version} (${v.path}): ${v.reason ?? ''}`);
 }
 
+const DEFAULT_REPORT = 'security-report.json';
+
+/** `--project DIR`, else this tool's own package (found from the running module, not the cwd). */
 function projectDir(dir: string | undefined): string {
-  return resolve(dir ?? process.cwd());
+  return dir === undefined ? ownPackage().dir : resolve(dir);
+}
+
+/** The default report file's directory must be writable: say so before the checks run, not after. */
+function writableHere(path: string): string {
+  try {
+    accessSync(dirname(path), constants.W_OK);
+  } catch (err) {
+    throw new AppError('CLI_USAGE_OUTPUT', `cannot write ${DEFAULT_REPORT} in ${dirname(path)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { hint: 'pass --out FILE in a directory you can write to, or run it from one' });
+  }
+  return path;
+}
+
+/** Relative to the working directory when inside it, else absolute. */
+function displayPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
 }
 
 function splitList(value: string): string[] {
   return value.split(/[;,]/).map((s) => s.trim()).filter(Boolean);
-}
-
-/** This tool's own version, from its package.json (same relative place under src/ and dist/). */
-function toolVersion(): string {
-  try {
-    return String((JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version ?? 'unknown');
-  } catch {
-    return 'unknown';
-  }
 }

@@ -28,11 +28,17 @@ for f in "${files[@]}"; do
     *) main+=("$f") ;;
   esac
 done
+# Both runs print node:test's summary; the last line adds them up for readers of closing lines.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 echo "# running ${#main[@]} test files"
 status=0
-node --import tsx --test --test-concurrency=2 --test-timeout=120000 "$@" "${main[@]}" || status=$?
+node --import tsx --test --test-concurrency=2 --test-timeout=120000 "$@" "${main[@]}" | tee "$logs/main" || status=$?
 if [ ${#long[@]} -gt 0 ]; then
   echo "# running ${#long[@]} packaging test file(s): npm pack, npm install -g into a temporary prefix"
-  node --import tsx --test --test-concurrency=1 --test-timeout=1500000 "$@" "${long[@]}" || status=$?
-fi
+  node --import tsx --test --test-concurrency=1 --test-timeout=1500000 "$@" "${long[@]}" | tee "$logs/long" || status=$?
+  fi
+# (pipefail: a pipeline fails when node:test does, whatever tee says)
+sum() { cat "$logs"/* | awk -v k="$1" '$0 ~ "^# " k " [0-9]+$" { n += $3 } END { print n + 0 }'; }
+echo "tests: $(sum pass) passed, $(sum fail) failed, $(sum skipped) skipped"
 exit $status

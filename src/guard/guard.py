@@ -8,8 +8,10 @@ with the pod's key. Standard library only: it runs on the stock vllm/vllm-openai
 
 Decisions, first match wins:
   GET /health                          -> vLLM's /health status (502 while it loads), empty body
-  target not exactly an allowed route  -> 404; exact string match, no decoding or normalising,
-                                          leaves nothing for two parsers to disagree on
+  target not an allowed route          -> 404; exact string match, no decoding or normalising,
+                                          leaves nothing for two parsers to disagree on; a route's
+                                          `{id}` segment matches one segment of [A-Za-z0-9_.-]
+                                          (1-200 characters, not "." or "..")
   Authorization != "Bearer <key>"      -> 401 {"error":"Unauthorized"}, as vLLM says it
   ambiguous or broken body framing     -> 400 (CL with TE, two CLs, a bad chunk: request
                                           smuggling's shapes); 501 for a coding but chunked
@@ -53,6 +55,10 @@ ROUTES = frozenset({
     ("POST", "/v1/completions"),
     ("POST", "/v1/embeddings"),
 })
+# A path segment "{id}" in ROUTES stands for exactly one segment of the request path (ID_SEGMENT);
+# every other character matches itself. A query string never matches (no route has one).
+ID = "{id}"
+ID_SEGMENT = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 HEALTH = ("GET", "/health")
 LEASE = ("POST", "/runpod-llm/lease")
 # RFC 9110 section 7.6.1: connection-specific fields are never forwarded.
@@ -105,6 +111,37 @@ def _int(env, name, default, minimum):
 
 def _printable(value, limit=80):
     return "".join(c if " " < c < "\x7f" else "?" for c in (value or "-")[:limit])
+
+
+class RouteTable:
+    """The allow-list: exact (method, path) pairs by one set lookup, `{id}` patterns only after a miss."""
+
+    def __init__(self, routes):
+        self.exact = frozenset(r for r in routes if ID not in r[1])
+        self.patterns = {}  # (method, segment count) -> [segments]
+        for method, path in routes:
+            if ID not in path:
+                continue
+            segments = tuple(path.split("/"))
+            if any(ID in s and s != ID for s in segments):
+                raise ValueError("route %s %s: %s must be a whole path segment" % (method, path, ID))
+            self.patterns.setdefault((method, len(segments)), []).append(segments)
+
+    def allows(self, method, path):
+        if (method, path) in self.exact:
+            return True
+        candidates = self.patterns.get((method, path.count("/") + 1))
+        if not candidates:
+            return False
+        segments = path.split("/")
+        return any(all(_segment_matches(want, got) for want, got in zip(pattern, segments)) for pattern in candidates)
+
+
+def _segment_matches(want, got):
+    if want != ID:
+        return want == got
+    # "." and ".." are ids to this pattern but path steps to anything that normalises after us.
+    return ID_SEGMENT.fullmatch(got) is not None and got not in (".", "..")
 
 
 class Lease:
@@ -191,7 +228,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         target = (self.command, self.path)
         if target == HEALTH:
             return self.health(cfg)
-        if target not in ROUTES and target != LEASE:
+        if target != LEASE and not self.server.routes.allows(*target):
             return self.send_json(404, {"error": "Not Found"})
         auth = self.headers.get_all("Authorization") or []
         if len(auth) != 1 or not hmac.compare_digest(auth[0].encode("latin-1"), cfg.expected):
@@ -357,6 +394,7 @@ class GuardServer(http.server.ThreadingHTTPServer):
         self.slots = threading.BoundedSemaphore(cfg.max_connections)
         self.busy_answerers = threading.BoundedSemaphore(BUSY_ANSWERERS)
         self.lease = Lease(cfg)
+        self.routes = RouteTable(ROUTES)
         super().__init__((cfg.host, cfg.port), Handler)
 
     def process_request(self, request, client_address):

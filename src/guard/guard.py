@@ -41,6 +41,7 @@ import json
 import ssl
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -207,6 +208,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
     timeout = 60  # seconds a client may stay silent (idle keep-alive, slow headers or body)
     unread_body = False
 
+    def setup(self):
+        super().setup()
+        # Replies leave as head + body in one write (start_response), but a relayed stream is
+        # many small writes: without TCP_NODELAY, Nagle holds each one until the client's
+        # delayed ACK (40 ms on Linux). http.client sets it on the upstream socket itself.
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not a TCP socket
+
     def __getattr__(self, name):
         # Every method, known or invented, goes through the one gate (http.server would say 501).
         if name.startswith("do_"):
@@ -335,14 +346,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             chunked = True
         elif has_body:
             self.close_connection = True  # an HTTP/1.0 client: the body ends when the connection does
-        self.start_response(status, headers)
+        first = b""
+        if has_body and not chunked and upstream.length is not None:
+            # A complete answer follows its head at once: the head waits for the first bytes and
+            # both leave in one write. A stream's head goes alone (its first event may be seconds
+            # of prefill away, and the client should see the 200 now).
+            first = self.read_upstream(upstream)
+            if first is None:
+                return status
+        self.start_response(status, headers, first)
         while has_body:
-            try:
-                data = upstream.read1(READ_SIZE)
-            except (OSError, http.client.HTTPException):
-                # vLLM died or stalled mid-response: cut the client off without a clean ending,
-                # so it sees a truncated response rather than a complete short one.
-                self.close_connection = True
+            data = self.read_upstream(upstream)
+            if data is None:
                 return status
             if not data:
                 break
@@ -351,20 +366,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         return status
 
+    def read_upstream(self, upstream):
+        try:
+            return upstream.read1(READ_SIZE)
+        except (OSError, http.client.HTTPException):
+            # vLLM died or stalled mid-response: cut the client off without a clean ending,
+            # so it sees a truncated response rather than a complete short one.
+            self.close_connection = True
+            return None
+
     def send_json(self, status, value):
         data = json.dumps(value, separators=(",", ":")).encode("utf-8")
-        self.start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
-        self.wfile.write(data)
+        self.start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))], data)
         return status
 
-    def start_response(self, status, headers):
+    def start_response(self, status, headers, body=b""):
+        """Writes the head, and `body` with it in the same write (one segment for a small reply)."""
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
         if self.unread_body or self.close_connection:
             # A body we refused to read cannot be skipped safely: this connection is done.
             self.send_header("Connection", "close")
-        self.end_headers()
+        head = getattr(self, "_headers_buffer", [])  # http.server's, empty for an HTTP/0.9 request
+        if self.request_version != "HTTP/0.9":
+            head.append(b"\r\n")
+        self._headers_buffer = []
+        self.wfile.write(b"".join(head) + body)
 
     def send_error(self, code, message=None, explain=None):
         # http.server's own refusals (bad request line, oversized headers): JSON, no echo of input.

@@ -41,6 +41,7 @@ import json
 import ssl
 import os
 import re
+import select
 import socket
 import sys
 import threading
@@ -70,6 +71,10 @@ OWN_RESPONSE_HEADERS = frozenset({"content-length", "server", "date"})
 # The only request fields vLLM needs; everything else (cookies, forwarding headers) stays here.
 FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "X-Request-Id")
 READ_SIZE = 16384
+# A client connection's upstream connection is reused only this soon after its last response:
+# well inside uvicorn's keep-alive (vLLM's VLLM_HTTP_TIMEOUT_KEEP_ALIVE, 5 s by default), so vLLM
+# never closes it under a request in flight.
+UPSTREAM_REUSE_SECONDS = 2.0
 # Over-limit connections are answered 503 by at most this many extra threads, then just closed.
 BUSY_ANSWERERS = 16
 
@@ -319,7 +324,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         headers["Authorization"] = "Bearer " + cfg.key  # vLLM checks it too (its VLLM_API_KEY)
         if body or self.command == "POST":
             headers["Content-Length"] = str(len(body))
-        conn = http.client.HTTPConnection(*cfg.upstream, timeout=cfg.upstream_timeout)
+        conn = self.take_upstream() or http.client.HTTPConnection(*cfg.upstream, timeout=cfg.upstream_timeout)
+        complete = False
         try:
             try:
                 conn.request(self.command, self.path, body=body or None, headers=headers)
@@ -328,9 +334,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.send_json(504, {"error": "Gateway Timeout"})
             except (OSError, http.client.HTTPException):
                 return self.send_json(502, {"error": "Bad Gateway"})
-            return self.relay(upstream)
+            status = self.relay(upstream)
+            # http.client marks a Content-Length body read to its end only on one more read.
+            complete = (upstream.isclosed() or upstream.length == 0) and not upstream.will_close and not self.close_connection
+            upstream.close()
+            return status
         finally:
-            conn.close()
+            if complete:
+                # Read to its end: the next request on this client connection may use it.
+                self.upstream, self.upstream_idle = conn, time.monotonic()
+            else:
+                conn.close()  # cut mid-response: closing it is what aborts vLLM's work
+
+    upstream = None  # this client connection's idle keep-alive connection to vLLM, if any
+    upstream_idle = 0.0
+
+    def take_upstream(self):
+        conn, self.upstream = self.upstream, None
+        if conn is None:
+            return None
+        if time.monotonic() - self.upstream_idle < UPSTREAM_REUSE_SECONDS and conn.sock is not None:
+            poll = select.poll()
+            poll.register(conn.sock, select.POLLIN)
+            if not poll.poll(0):
+                return conn  # nothing to read: not closed by vLLM, no stray bytes
+        conn.close()
+        return None
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            if self.upstream is not None:
+                self.upstream.close()
 
     def relay(self, upstream):
         status = upstream.status
@@ -355,7 +391,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if first is None:
                 return status
         self.start_response(status, headers, first)
-        while has_body:
+        while has_body and upstream.length != 0:  # None (chunked, or until close): to the end
             data = self.read_upstream(upstream)
             if data is None:
                 return status

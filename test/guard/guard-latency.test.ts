@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { Agent, request } from 'node:http';
+import { Agent, createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { startVllmStandin, type VllmStandin } from '../../src/emulator/vllm-standin.js';
+import { createVllmStandinHandler, startVllmStandin, type VllmStandin } from '../../src/emulator/vllm-standin.js';
 import { staticRouteSource } from '../../src/gateway/upstream/route-source.js';
 import { GATEWAY_KEY, MODEL, POD_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { type RunningGuard, startGuard } from './run-guard.js';
@@ -116,6 +117,31 @@ describe('no delayed-ACK stall on keep-alive connections (issue 14)', () => {
       const r = await sequential({ url: chat(gw.url), key: GATEWAY_KEY }, { url: chat(direct.url), key: GATEWAY_KEY }, body, firstBytes);
       t.diagnostic(r.summary);
       assert.ok(r.added < BOUND_MS, `${r.summary}: a delayed-ACK stall`);
+    }
+  });
+});
+
+describe('the guard keeps its connection to vLLM for the requests of one client connection', () => {
+  it('opens one upstream connection for ten keep-alive requests, and a new one per new client connection', async () => {
+    const standin = createVllmStandinHandler({ model: MODEL, apiKey: POD_KEY });
+    let accepted = 0;
+    const server = createServer((req, res) => standin.handler(req, res, req.url ?? '/'));
+    server.on('connection', () => accepted++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const guard = await startGuard({ GUARD_UPSTREAM: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, GUARD_API_KEY: POD_KEY });
+    try {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      for (let i = 0; i < 10; i++) assert.equal((await timed(agent, `${guard.url}/v1/chat/completions`, POD_KEY, i % 2 === 0 ? CHAT : STREAM, false)).status, 200);
+      agent.destroy();
+      assert.equal(accepted, 1);
+      const other = new Agent({ keepAlive: true, maxSockets: 1 });
+      assert.equal((await timed(other, `${guard.url}/v1/chat/completions`, POD_KEY, CHAT, false)).status, 200);
+      other.destroy();
+      assert.equal(accepted, 2);
+    } finally {
+      await guard.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });

@@ -23,16 +23,25 @@ Over GUARD_MAX_CONNECTIONS open connections -> 503. Log: one line per request (m
 status, ms), never headers, bodies or query strings.
 
 Self-stop, for when the manager is away (a laptop closed with the watchdog on it): the manager
-renews a lease every watchdog pass (POST /runpod-llm/lease with the key -> 204), and so does every
-authorised request. With GUARD_LEASE_SECONDS set, a lease not renewed for that long stops the pod
-through RunPod's API with the pod-scoped key RunPod puts in every pod's env (RUNPOD_API_KEY,
-RUNPOD_POD_ID); GUARD_STOP_AT (Unix seconds) stops it at that time whatever happens. A failed
-stop is logged and retried every minute; the key is never logged.
+renews a lease every watchdog pass (POST /runpod-llm/lease with the key -> 200 and
+{"guard":"3","lease_seconds":N|null,"stop_at":T|null,"self_stop":"checking|ok|refused|blocked|
+unreachable|missing"}), and so does every authorised request. With GUARD_LEASE_SECONDS set, a
+lease not renewed for that long stops the pod through RunPod's API with the pod-scoped key RunPod
+puts in every pod's env (RUNPOD_API_KEY, RUNPOD_POD_ID); GUARD_STOP_AT (Unix seconds) stops it at
+that time whatever happens. A failed stop is logged and retried every minute; the key is never
+logged. At start the guard tests that key read-only (GET its own pod) and says in the lease
+answer whether the pod can stop itself (RunPodApi explains the verdicts). With GUARD_LEASE_FILE
+the lease's deadline survives a restart of the container: a restarted guard carries it on, and
+stops at once if it has passed, so a crash loop never renews its own lease.
+
+`guard.py --stop-self [reason]` stops the pod once and exits (0 stopped, 1 not, 3 no pod env):
+the start script's answer to a vLLM that died, instead of RunPod's restart loop.
 
 Env: GUARD_API_KEY (required), GUARD_LISTEN_HOST (0.0.0.0), GUARD_LISTEN_PORT (8000),
 GUARD_UPSTREAM (http://127.0.0.1:8001), GUARD_MAX_BODY (1048576), GUARD_MAX_CONNECTIONS (64),
 GUARD_UPSTREAM_TIMEOUT (600 s per upstream read), GUARD_LEASE_SECONDS (0: off), GUARD_STOP_AT
-(0: none), GUARD_RUNPOD_API_URL (https://api.runpod.io), GUARD_LEASE_TICK (5 s between checks).
+(0: none), GUARD_RUNPOD_API_URL (https://api.runpod.io), GUARD_LEASE_TICK (5 s between checks),
+GUARD_LEASE_FILE (none: the lease starts afresh with the process).
 """
 import hmac
 import http.client
@@ -49,7 +58,9 @@ import time
 import urllib.parse
 from http import HTTPStatus
 
-GUARD_VERSION = "2"
+GUARD_VERSION = "3"
+# Our own User-Agent on RunPod's API: Cloudflare in front of it is reported to block urllib's.
+USER_AGENT = "runpod-llm-guard/" + GUARD_VERSION
 
 ROUTES = frozenset({
     ("GET", "/v1/models"),
@@ -75,6 +86,7 @@ READ_SIZE = 16384
 # well inside uvicorn's keep-alive (vLLM's VLLM_HTTP_TIMEOUT_KEEP_ALIVE, 5 s by default), so vLLM
 # never closes it under a request in flight.
 UPSTREAM_REUSE_SECONDS = 2.0
+STOP_SELF_RETRY_SECONDS = 10
 # Over-limit connections are answered 503 by at most this many extra threads, then just closed.
 BUSY_ANSWERERS = 16
 
@@ -98,12 +110,8 @@ class Config:
         self.lease_seconds = _int(env, "GUARD_LEASE_SECONDS", 0, 0)
         self.stop_at = _int(env, "GUARD_STOP_AT", 0, 0)
         self.lease_tick = _int(env, "GUARD_LEASE_TICK", 5, 1)
-        api = urllib.parse.urlsplit(env.get("GUARD_RUNPOD_API_URL", "https://api.runpod.io"))
-        if api.scheme not in ("http", "https") or not api.hostname:
-            raise ValueError("GUARD_RUNPOD_API_URL must be http(s)://host")
-        self.runpod_api = api
-        self.pod_id = env.get("RUNPOD_POD_ID", "")
-        self.runpod_key = env.get("RUNPOD_API_KEY", "")
+        self.lease_file = env.get("GUARD_LEASE_FILE", "")
+        self.runpod = RunPodApi(env)
 
 
 def _int(env, name, default, minimum):
@@ -115,8 +123,9 @@ def _int(env, name, default, minimum):
     return int(raw)
 
 
-def _printable(value, limit=80):
-    return "".join(c if " " < c < "\x7f" else "?" for c in (value or "-")[:limit])
+def _printable(value, limit=80, spaces=False):
+    low = " " if spaces else "!"
+    return "".join(c if low <= c < "\x7f" else "?" for c in (value or "-")[:limit])
 
 
 class RouteTable:
@@ -150,15 +159,143 @@ def _segment_matches(want, got):
     return ID_SEGMENT.fullmatch(got) is not None and got not in (".", "..")
 
 
-class Lease:
-    """Stops the pod when the manager has been away for the lease, or at the stop time."""
+class RunPodApi:
+    """The few RunPod REST calls the pod makes about itself, with the pod-scoped key RunPod puts in
+    every pod's env (RUNPOD_API_KEY, RUNPOD_POD_ID). Every answer is sorted into a verdict:
+      ok          2xx
+      gone        404: no such pod (after a stop: nothing left to stop)
+      not running 409 to a stop: RunPod answers that for a pod that is not running
+      refused     401, or 403 with a JSON body: the key is not accepted for this pod
+      blocked     403 without a JSON body (Cloudflare's "error code: 1010" page): the request never
+                  reached the API; our own User-Agent is meant to prevent it
+      unreachable no answer, 429 or 5xx: try again later
+    The key is never logged; a verdict line names the pod, the status and the verdict only."""
 
-    def __init__(self, cfg):
+    def __init__(self, env):
+        api = urllib.parse.urlsplit(env.get("GUARD_RUNPOD_API_URL", "https://api.runpod.io"))
+        if api.scheme not in ("http", "https") or not api.hostname:
+            raise ValueError("GUARD_RUNPOD_API_URL must be http(s)://host")
+        self.api = api
+        self.pod_id = env.get("RUNPOD_POD_ID", "")
+        self.key = env.get("RUNPOD_API_KEY", "")
+
+    def configured(self):
+        return bool(self.pod_id and self.key)
+
+    def call(self, method, suffix, body=None):
+        """(verdict, detail): detail is "HTTP <status>" or the error's type."""
+        api = self.api
+        path = "%s/v2/pods/%s%s" % (api.path.rstrip("/"), urllib.parse.quote(self.pod_id, safe=""), suffix)
+        if api.scheme == "https":
+            conn = http.client.HTTPSConnection(api.hostname, api.port or 443, timeout=30, context=ssl.create_default_context())
+        else:
+            conn = http.client.HTTPConnection(api.hostname, api.port or 80, timeout=30)
+        headers = {"Authorization": "Bearer " + self.key, "User-Agent": USER_AGENT, "Accept": "application/json"}
+        if body is not None:
+            headers.update({"Content-Type": "application/json", "Content-Length": str(len(body))})
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            text = response.read(65536)
+            return self.verdict(response.status, response.getheader("Content-Type") or "", text), "HTTP %d" % response.status
+        except (OSError, http.client.HTTPException) as err:
+            return "unreachable", type(err).__name__
+        finally:
+            conn.close()
+
+    @staticmethod
+    def verdict(status, content_type, text):
+        if 200 <= status < 300:
+            return "ok"
+        if status == 404:
+            return "gone"
+        if status == 409:
+            return "not running"
+        if status == 401:
+            return "refused"
+        if status == 403:
+            try:
+                is_json = isinstance(json.loads(text), (dict, list))
+            except ValueError:
+                is_json = False
+            return "refused" if is_json else "blocked"
+        return "unreachable"
+
+    def stop(self):
+        verdict, detail = self.call("POST", "/action", b'{"action":"stop"}')
+        return verdict in ("ok", "gone", "not running"), "%s (%s)" % (detail, STOP_WORDS.get(verdict, verdict))
+
+    def check(self):
+        """The key's read-only test at start: GET our own pod. 404 means the key cannot see it."""
+        if not self.configured():
+            return "missing", "RUNPOD_POD_ID or RUNPOD_API_KEY is not in the pod env"
+        verdict, detail = self.call("GET", "")
+        return {"gone": "refused", "not running": "unreachable"}.get(verdict, verdict), detail
+
+
+STOP_WORDS = {"ok": "stopped", "gone": "pod gone: nothing to stop", "not running": "not running",
+              "refused": "key refused", "blocked": "blocked before the API (Cloudflare?)", "unreachable": "no answer"}
+
+
+class Lease:
+    """Stops the pod when the manager has been away for the lease, or at the stop time.
+
+    The deadline survives a restart of the container (RunPod restarts an exited container in
+    place, its disk kept): it is written to GUARD_LEASE_FILE every tick, and a guard starting
+    with that file carries the deadline on, stopping at once if it has passed. A crash loop
+    therefore never grants itself a fresh lease; only the manager's renewals extend it."""
+
+    def __init__(self, cfg, api):
         self.cfg = cfg
+        self.api = api
         self.renewed = time.monotonic()
+        self.saved = None
+        self.self_stop = "checking" if api.configured() else "missing"
 
     def renew(self):
         self.renewed = time.monotonic()  # one assignment: atomic under the GIL
+
+    def left(self):
+        return self.cfg.lease_seconds - (time.monotonic() - self.renewed)
+
+    def restore(self):
+        """At start: carries on a deadline a previous start of this container wrote. A line saying so."""
+        cfg = self.cfg
+        if not (cfg.lease_seconds and cfg.lease_file):
+            return None
+        try:
+            with open(cfg.lease_file, "rb") as f:
+                deadline = float(json.loads(f.read(1024).decode("utf-8"))["deadline"])
+            if deadline != deadline:  # NaN
+                raise ValueError("NaN")
+        except FileNotFoundError:
+            self.save()
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            deadline = 0.0  # unreadable: as if it had run out, rather than a fresh lease
+        left = min(deadline - time.time(), cfg.lease_seconds)
+        self.renewed = time.monotonic() - (cfg.lease_seconds - left)
+        self.save()
+        if left <= 0:
+            return "guard self-stop: the lease ran out before this start (container restarted); stopping now"
+        return "guard self-stop: lease carried over from before this start (container restarted): %d s left" % left
+
+    def save(self):
+        cfg = self.cfg
+        if not (cfg.lease_seconds and cfg.lease_file):
+            return
+        deadline = round(time.time() + self.left())
+        if deadline == self.saved:
+            return
+        temp = cfg.lease_file + ".tmp"
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps({"deadline": deadline}))
+            os.replace(temp, cfg.lease_file)
+            self.saved = deadline
+        except OSError as err:
+            sys.stderr.write("guard self-stop: cannot write %s: %s\n" % (_printable(cfg.lease_file), type(err).__name__))
 
     def due(self):
         away = time.monotonic() - self.renewed
@@ -168,42 +305,32 @@ class Lease:
             return "stop time reached"
         return None
 
+    def check_key(self):
+        """Tests the pod key read-only until the API answers (every minute, at most 10 times)."""
+        for _ in range(10):
+            verdict, detail = self.api.check()
+            self.self_stop = verdict
+            sys.stderr.write("guard self-stop check: GET pod %s: %s (%s)\n" % (_printable(self.api.pod_id), verdict, detail))
+            if verdict != "unreachable":
+                return
+            time.sleep(60)
+
     def watch(self):
         cfg = self.cfg
         while True:
             reason = self.due()
             if reason is None:
+                self.save()
                 time.sleep(cfg.lease_tick)
                 continue
-            if not (cfg.pod_id and cfg.runpod_key):
+            if not self.api.configured():
                 sys.stderr.write("guard self-stop: %s, but RUNPOD_POD_ID or RUNPOD_API_KEY is not in the pod env\n" % reason)
                 return
-            status = self.stop_pod()
-            sys.stderr.write("guard self-stop: %s; stopping pod %s: %s\n" % (reason, _printable(cfg.pod_id), status))
-            if status in ("HTTP 200", "HTTP 409"):
-                return  # stopped, or not running any more (RunPod answers 409 to stop then)
+            done, detail = self.api.stop()
+            sys.stderr.write("guard self-stop: %s; stopping pod %s: %s\n" % (reason, _printable(self.api.pod_id), detail))
+            if done:
+                return
             time.sleep(60)
-
-    def stop_pod(self):
-        cfg = self.cfg
-        api = cfg.runpod_api
-        body = b'{"action":"stop"}'
-        path = "%s/v2/pods/%s/action" % (api.path.rstrip("/"), urllib.parse.quote(cfg.pod_id, safe=""))
-        if api.scheme == "https":
-            conn = http.client.HTTPSConnection(api.hostname, api.port or 443, timeout=30, context=ssl.create_default_context())
-        else:
-            conn = http.client.HTTPConnection(api.hostname, api.port or 80, timeout=30)
-        try:
-            conn.request("POST", path, body=body, headers={
-                "Authorization": "Bearer " + cfg.runpod_key, "Content-Type": "application/json",
-                "Content-Length": str(len(body))})
-            response = conn.getresponse()
-            response.read(65536)
-            return "HTTP %d" % response.status
-        except (OSError, http.client.HTTPException) as err:
-            return type(err).__name__
-        finally:
-            conn.close()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -253,8 +380,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if target == LEASE:
             if self.unread_body:
                 self.close_connection = True  # a lease carries no body; do not read one
-            self.start_response(204, [])
-            return 204
+            lease = self.server.lease
+            return self.send_json(200, {
+                "guard": GUARD_VERSION,
+                "lease_seconds": cfg.lease_seconds or None,
+                "stop_at": cfg.stop_at or None,
+                "self_stop": lease.self_stop,
+            })
         codings = [c.strip().lower() for c in ",".join(self.headers.get_all("Transfer-Encoding") or []).split(",") if c.strip()]
         lengths = self.headers.get_all("Content-Length") or []
         if codings and codings != ["chunked"]:
@@ -457,7 +589,7 @@ class GuardServer(http.server.ThreadingHTTPServer):
         self.cfg = cfg
         self.slots = threading.BoundedSemaphore(cfg.max_connections)
         self.busy_answerers = threading.BoundedSemaphore(BUSY_ANSWERERS)
-        self.lease = Lease(cfg)
+        self.lease = Lease(cfg, cfg.runpod)
         self.routes = RouteTable(ROUTES)
         super().__init__((cfg.host, cfg.port), Handler)
 
@@ -509,13 +641,45 @@ def main():
     server = GuardServer(cfg)
     host, port = server.server_address[:2]
     sys.stderr.write("guard v%s listening on %s:%d, upstream %s:%d\n" % (GUARD_VERSION, host, port, *cfg.upstream))
+    lease = server.lease
+    if cfg.runpod.configured():
+        threading.Thread(target=lease.check_key, daemon=True).start()
     if cfg.lease_seconds or cfg.stop_at:
         sys.stderr.write("guard self-stop: lease %s, stop at %s\n" % (
             "%d s" % cfg.lease_seconds if cfg.lease_seconds else "off", cfg.stop_at or "none"))
-        threading.Thread(target=server.lease.watch, daemon=True).start()
+        carried = lease.restore()
+        if carried:
+            sys.stderr.write(carried + "\n")
+        threading.Thread(target=lease.watch, daemon=True).start()
     server.serve_forever()
     return 0
 
 
+def stop_self(reason):
+    """`guard.py --stop-self [reason]`: the start script's way to stop its own pod when vLLM dies,
+    instead of exiting into RunPod's restart loop. Exit 0 once stopped (or nothing to stop), 1 if
+    the API refused or could not be reached in three tries, 3 without the pod env."""
+    try:
+        api = RunPodApi(os.environ)
+    except ValueError as err:
+        sys.stderr.write("guard: %s\n" % err)
+        return 2
+    if not api.configured():
+        sys.stderr.write("guard self-stop: %s, but RUNPOD_POD_ID or RUNPOD_API_KEY is not in the pod env\n" % reason)
+        return 3
+    for attempt in range(3):
+        if attempt:
+            time.sleep(STOP_SELF_RETRY_SECONDS)
+        done, detail = api.stop()
+        sys.stderr.write("guard self-stop: %s; stopping pod %s: %s\n" % (reason, _printable(api.pod_id), detail))
+        if done:
+            return 0
+        if "refused" in detail or "blocked" in detail:
+            return 1  # asking again gets the same answer
+    return 1
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--stop-self"]:
+        sys.exit(stop_self(_printable(" ".join(sys.argv[2:]) or "asked to", 200, spaces=True)))
     sys.exit(main())

@@ -17,6 +17,8 @@ function python(code: string, input: unknown): unknown {
   const run = spawnSync('python3', ['-c', `import json, sys\nsys.path.insert(0, ${JSON.stringify(GUARD_DIR)})\nimport guard\nargs = json.loads(sys.stdin.read())\n${code}`], {
     input: JSON.stringify(input),
     encoding: 'utf8',
+    // Importing guard.py must not leave a __pycache__ in the source tree.
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1' },
   });
   assert.equal(run.status, 0, run.stderr);
   return JSON.parse(run.stdout) as unknown;

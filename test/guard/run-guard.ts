@@ -22,7 +22,7 @@ export interface RunningGuard {
  */
 export async function startGuard(env: Record<string, string>, args: readonly string[] = [GUARD_PY]): Promise<RunningGuard> {
   const child = spawn('python3', args, {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GUARD_LISTEN_HOST: '127.0.0.1', GUARD_LISTEN_PORT: '0', ...env },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1', GUARD_LISTEN_HOST: '127.0.0.1', GUARD_LISTEN_PORT: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -85,7 +85,10 @@ while True:
 const DRIVER = `set -u
 if [ "\${NEW_NETNS:-}" = 1 ]; then PATH="$PATH:/usr/sbin:/sbin" ip link set lo up || exit 90; fi
 relay=
-if [ -n "\${API_RELAY:-}" ]; then python3 "$API_RELAY" 127.0.0.1 18999 "$API_SOCK" & relay=$!; fi
+if [ -n "\${API_RELAY:-}" ]; then
+  python3 "$API_RELAY" 127.0.0.1 18999 "$API_SOCK" & relay=$!
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/18999) 2>/dev/null && break; sleep 0.1; done
+fi
 if [ "\${STUB_MODE:-}" = die ]; then
   bash -c "$RECIPE_CMD" 2>"$RECIPE_LOG" &
   pod=$!
@@ -268,9 +271,11 @@ describe('the guarded start command under bash', () => {
       const podId = await runningPod();
       const { phases, stderr } = await dying(podId, emu.apiKey);
       const log = readFileSync(join(dir, 'recipe.log'), 'utf8');
-      assert.equal(emu.pods.get(podId)?.status, 'EXITED', `${log}\n${stderr}`);
+      // The emulator moves a stopped pod to EXITED on its own schedule: give a loaded box time.
+      for (let i = 0; i < 150 && emu.pods.get(podId)?.status !== 'EXITED'; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(emu.pods.get(podId)?.status, 'EXITED', `${log}\n${stderr}\n${JSON.stringify(phases)}`);
       assert.match(log, new RegExp(`^guard self-stop: vLLM exited with status 1; stopping pod ${podId}: HTTP 200 \\(stopped\\)$`, 'm'));
-      assert.deepEqual(phases, [{ shellExit: 143 }], 'still there when RunPod\'s SIGTERM came: it did not exit on its own');
+      assert.deepEqual(phases, [{ shellExit: 143 }], `still there when RunPod's SIGTERM came: it did not exit on its own\n${log}\n${stderr}`);
       assert.ok(!log.includes(emu.apiKey) && !log.includes(KEY), 'no key in the output');
     });
 

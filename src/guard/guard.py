@@ -197,14 +197,14 @@ class RunPodApi:
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             text = response.read(65536)
-            return self.verdict(response.status, response.getheader("Content-Type") or "", text), "HTTP %d" % response.status
+            return self.verdict(response.status, text), "HTTP %d" % response.status
         except (OSError, http.client.HTTPException) as err:
             return "unreachable", type(err).__name__
         finally:
             conn.close()
 
     @staticmethod
-    def verdict(status, content_type, text):
+    def verdict(status, text):
         if 200 <= status < 300:
             return "ok"
         if status == 404:

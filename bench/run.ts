@@ -6,6 +6,7 @@
  *   npm run bench -- --quick         # ≈ 3 min, shorter steps and soak
  *   npm run bench -- --quick --only latency,streaming --systems direct,ours --no-write
  *   npm run bench -- --only profile  # CPU profile of our gateway under load
+ *   npm run bench -- --quick --systems direct,guard --guard-py /tmp/old-guard.py   # another guard.py
  */
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,7 +30,7 @@ const WORKLOADS = ['latency', 'throughput', 'streaming', 'held', 'cache', 'soak'
 type Workload = (typeof WORKLOADS)[number];
 
 function usage(): string {
-  return `usage: npm run bench -- [--quick] [--only ${WORKLOADS.join(',')}] [--systems ${SYSTEMS.join(',')}] [--runs N] [--soak-seconds N] [--profile] [--no-write] [--keep-tmp] [--report-from FILE]
+  return `usage: npm run bench -- [--quick] [--only ${WORKLOADS.join(',')}] [--systems ${SYSTEMS.join(',')}] [--runs N] [--soak-seconds N] [--profile] [--no-write] [--keep-tmp] [--report-from FILE] [--guard-py FILE]
   default: every workload except profile, every system, RESULTS.md rewritten (its generated part)`;
 }
 
@@ -60,6 +61,7 @@ async function main(): Promise<number> {
       'no-write': { type: 'boolean', default: false },
       'keep-tmp': { type: 'boolean', default: false },
       'report-from': { type: 'string' },
+      'guard-py': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -86,8 +88,9 @@ async function main(): Promise<number> {
   if (systems.includes('nginx') && nginxBinary === undefined) missing.push('nginx');
   if ((workloads.includes('throughput') || workloads.includes('cache') || workloads.includes('profile')) && findExecutable('wrk') === undefined) missing.push('wrk');
   if (systems.includes('portkey') && findExecutable('npm') === undefined) missing.push('npm');
+  if ((systems.includes('guard') || systems.includes('full')) && findExecutable('python3') === undefined) missing.push('python3');
   if (missing.length > 0) {
-    console.error(`bench: missing ${missing.join(', ')}.\nfix: sudo apt-get update && sudo apt-get install -y ${missing.filter((m) => m !== 'npm').join(' ')}${missing.includes('npm') ? ' (and Node.js with npm)' : ''}\n     or leave them out:${missing.includes('nginx') || missing.includes('npm') ? ` --systems ${systems.filter((s) => !(s === 'nginx' && missing.includes('nginx')) && !(s === 'portkey' && missing.includes('npm'))).join(',')}` : ''}${missing.includes('wrk') ? ' --only latency,streaming,held,soak (the workloads that do not need wrk)' : ''}`);
+    console.error(`bench: missing ${missing.join(', ')}.\nfix: sudo apt-get update && sudo apt-get install -y ${missing.filter((m) => m !== 'npm').join(' ')}${missing.includes('npm') ? ' (and Node.js with npm)' : ''}\n     or leave them out:${missing.includes('nginx') || missing.includes('npm') || missing.includes('python3') ? ` --systems ${systems.filter((s) => !(s === 'nginx' && missing.includes('nginx')) && !(s === 'portkey' && missing.includes('npm')) && !((s === 'guard' || s === 'full') && missing.includes('python3'))).join(',')}` : ''}${missing.includes('wrk') ? ' --only latency,streaming,held,soak (the workloads that do not need wrk)' : ''}`);
     return 3;
   }
 
@@ -122,7 +125,7 @@ async function main(): Promise<number> {
       quick: plan.quick,
       gatewayBuild: '',
       durationS: 0,
-      notes: [],
+      notes: values['guard-py'] === undefined ? [] : [`The guard ran from ${values['guard-py']}, not src/guard/guard.py.`],
     },
     available: {},
     rssIdle: {},
@@ -142,7 +145,7 @@ async function main(): Promise<number> {
     log(`bench ${plan.quick ? 'quick' : 'full'}: workloads ${workloads.join(', ')}; systems ${systems.join(', ')}; temp ${tmp}`);
     const needSystems = workloads.some((w) => w !== 'profile');
     if (needSystems) {
-      const s = await startSystems(procs, { tmp, systems, nginxBinary, log });
+      const s = await startSystems(procs, { tmp, systems, nginxBinary, log, ...(values['guard-py'] === undefined ? {} : { guardScript: values['guard-py'] }) });
       results.meta.gatewayBuild = s.build.note;
       results.unavailable = s.unavailable;
       for (const [name, why] of Object.entries(s.unavailable)) log(`${name} unavailable: ${why}`);

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { figures, goals, keyFigures, type SystemFigures } from './figures.js';
+import { figures, goals, guardGoals, keyFigures, type SystemFigures } from './figures.js';
 import type { PerSystem, Results } from './results.js';
 import { fmtMs, fmtNum, fmtPct, fmtRatio, fmtSpread, ratio, type Spread } from './stats.js';
 import { LABELS, ROOT, SYSTEMS, type SystemName } from './systems.js';
@@ -48,7 +48,9 @@ function mainTable(results: Results, figs: PerSystem<SystemFigures>): string {
   row('**sustained rate**, 20 ms upstream (req/s, p99 < 1 s, < 0.1 % errors)', (f) => `${cell(f.rate, (v) => fmtNum(v))}${f.rateLowerBound === true ? ' ≥' : ''}`, (f) => f.rate?.median ?? Number.NaN);
   row(`closed-loop peak (wrk c=${results.plan.throughput.wrkConnections}, req/s)`, (f) => cell(f.wrkRps, (v) => fmtNum(v)), (f) => f.wrkRps?.median ?? Number.NaN);
   row('CPU per request, saturated (wrk)', (f) => cell(f.cpuSaturated, us), (f) => f.cpuSaturated?.median ?? Number.NaN);
+  row('stream TTFT p50', (f) => cell(f.ttftP50, ms));
   row('stream TTFT p99', (f) => cell(f.ttftP99, ms));
+  row('**added TTFT p50**', (f, s) => (s === 'direct' ? '0' : cell(f.addedTtftP50, ms)), (f) => f.addedTtftP50?.median ?? Number.NaN);
   row('**added TTFT p99**', (f, s) => (s === 'direct' ? '0' : cell(f.addedTtftP99, ms)), (f) => f.addedTtftP99?.median ?? Number.NaN);
   row('inter-chunk gap p99 (pace 20 ms)', (f) => cell(f.gapP99, ms));
   row('**added inter-chunk gap p99**', (f, s) => (s === 'direct' ? '0' : cell(f.addedGapP99, ms)), (f) => f.addedGapP99?.median ?? Number.NaN);
@@ -110,11 +112,11 @@ function changes(previous: Recorded | undefined, results: Results, now: Record<s
   const lines = [`Previous run: ${previous.meta.date ?? '?'} at \`${previous.meta.commit}\`.`];
   let log = '';
   try {
-    log = execFileSync('git', ['log', '--oneline', `${previous.meta.commit}..HEAD`, '--', 'src/gateway', 'src/config', 'bench'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    log = execFileSync('git', ['log', '--oneline', `${previous.meta.commit}..HEAD`, '--', 'src/gateway', 'src/config', 'src/guard', 'bench'], { cwd: ROOT, encoding: 'utf8' }).trim();
   } catch {
     log = '';
   }
-  lines.push(log === '' ? '- No commits to src/gateway, src/config or bench since then.' : `- Commits since then (src/gateway, src/config, bench):\n${log.split('\n').map((l) => `  - ${l}`).join('\n')}`);
+  lines.push(log === '' ? '- No commits to src/gateway, src/config, src/guard or bench since then.' : `- Commits since then (src/gateway, src/config, src/guard, bench):\n${log.split('\n').map((l) => `  - ${l}`).join('\n')}`);
   if (results.meta.dirty) lines.push('- This run measured uncommitted changes under src/ as well.');
   const moved = Object.keys(now).filter((k) => previous.figures?.[k] !== undefined && previous.figures[k] !== now[k]);
   if (moved.length > 0) lines.push(`- Key figures, previous → now: ${moved.map((k) => `${k} ${previous.figures?.[k]} → ${now[k]}`).join('; ')}.`);
@@ -127,7 +129,9 @@ export function renderGenerated(results: Results, previous: Recorded | undefined
   const p = results.plan;
   const now = keyFigures(figs, results);
   const noisy = m.quick || Number(m.loadBefore.split(' ')[0]) > 0.5;
-  const goalRows = goals(results, figs).map((g): Row => [g.goal, g.measured, g.verdict === 'met' ? '**met**' : g.verdict, g.note ?? '']);
+  const goalRow = (g: { goal: string; measured: string; verdict: string; note?: string }): Row => [g.goal, g.measured, g.verdict === 'met' ? '**met**' : g.verdict, g.note ?? ''];
+  const goalRows = goals(results, figs).map(goalRow);
+  const guardRows = guardGoals(figs).map(goalRow);
   return `${START}
 ## Latest run
 
@@ -138,6 +142,10 @@ export function renderGenerated(results: Results, previous: Recorded | undefined
 - **Plan:** ${p.quick ? 'quick' : 'full'}: latency ${p.latency.rounds} rounds × ${fmtNum(p.latency.requests)} requests; throughput ${p.throughput.runs} run(s), steps of ${p.throughput.stepMs / 1000} s; streaming ${p.streaming.rounds} rounds × ${p.streaming.streams} streams (c=${p.streaming.concurrency}, ${p.streaming.chunks} deltas at ${p.streaming.paceMs} ms); held streams ${p.held.runs} run(s) at ${p.held.levels.join('/')}; soak ${p.soak.seconds} s
 ${noisy ? `- **Noise:** ${m.quick ? 'a quick run (few samples per figure); ' : ''}${Number(m.loadBefore.split(' ')[0]) > 0.5 ? `the machine was busy before the run started (load ${m.loadBefore.split(' ')[0]} on 2 cores); ` : ''}treat the figures as indicative and compare ratios within this run only.\n` : ''}${m.notes.map((n) => `- ${n}\n`).join('')}
 Medians over runs, min – max in brackets. "Added" is proxy − direct within the same round.
+"guard" is the pod guard (python3 on src/guard/guard.py, GUARD_MAX_CONNECTIONS 512 as on a pod)
+in front of the upstream; "full path" is our gateway → the guard → the upstream, its CPU the
+gateway's and the guard's together, its RSS the gateway's. The guard is not run above its 512
+connections (it answers 503 there by design).
 "≥" marks a rate where the search stopped before the system failed (the load generator could not
 offer more, or the step budget ran out): a lower bound.
 
@@ -148,6 +156,10 @@ ${extras(results)}
 ### Goals (issue 6), judged on this run's medians
 
 ${table(['goal', 'measured', 'verdict', 'note'], goalRows, false)}
+
+### Goals for the pod guard (issue 14), judged on this run's medians
+
+${results.available.guard === true ? table(['goal', 'measured', 'verdict', 'note'], guardRows, false) : 'The guard was not measured in this run.'}
 
 ### Changes since the last run
 

@@ -4,12 +4,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startNginx } from '../peers/nginx.js';
 import { ensurePortkey, PORTKEY_VERSION, portkeyHeaders, startPortkey } from '../peers/portkey.js';
-import { freePort, type Managed, type ProcessSet, waitForHttp } from './procs.js';
+import { GUARD_POD_MAX_CONNECTIONS } from '../../src/guard/recipe.js';
+import { freePort, type Managed, type ProcessSet, treeCpuMs, waitForHttp } from './procs.js';
 
-/** The systems every workload runs against, in table order. */
-export const SYSTEMS = ['direct', 'nginx', 'portkey', 'ours'] as const;
+/**
+ * The systems every workload runs against, in table order. `guard` is the pod guard
+ * (src/guard/guard.py, as the pod runs it) in front of the upstream; `full` is the real request
+ * path: our gateway → the guard → the upstream (RunPod's proxy is the one hop left out).
+ */
+export const SYSTEMS = ['direct', 'guard', 'nginx', 'portkey', 'ours', 'full'] as const;
 export type SystemName = (typeof SYSTEMS)[number];
-export const LABELS: Record<SystemName, string> = { direct: 'direct', nginx: 'nginx', portkey: `Portkey ${PORTKEY_VERSION}`, ours: 'our gateway' };
+export const LABELS: Record<SystemName, string> = { direct: 'direct', guard: 'guard', nginx: 'nginx', portkey: `Portkey ${PORTKEY_VERSION}`, ours: 'our gateway', full: 'full path' };
 
 /** Where a load generator sends requests for one system. */
 export interface Target {
@@ -20,6 +25,18 @@ export interface Target {
   headers: Record<string, string>;
   /** The proxy's process (RSS and CPU are reported); for direct, the upstream's. */
   proc: Managed | undefined;
+  /** More processes on the path whose CPU counts with `proc`'s (full path: the guard). */
+  alsoCpu?: Managed[];
+  /** Connections the system accepts before refusing (the guard's GUARD_MAX_CONNECTIONS). */
+  maxConnections?: number;
+}
+
+/** CPU used so far by a target's processes, ms (NaN without a process). */
+export function targetCpuMs(target: Target): number {
+  if (target.proc === undefined) return Number.NaN;
+  let total = treeCpuMs(target.proc.pid);
+  for (const p of target.alsoCpu ?? []) total += treeCpuMs(p.pid);
+  return total;
 }
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -112,6 +129,29 @@ export function ourTarget(port: number, proc: Managed): Target {
   return { name: 'ours', origin: `http://127.0.0.1:${port}`, path: '/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: `Bearer ${GATEWAY_KEY}` }, proc };
 }
 
+/** The guard as the pod starts it (guarded recipe: GUARD_MAX_CONNECTIONS 512), python3 on `script`. */
+export const GUARD_SCRIPT = join(ROOT, 'src/guard/guard.py');
+
+export async function startGuard(procs: ProcessSet, opts: { tmp: string; upstreamPort: number; script: string; name?: string }): Promise<{ proc: Managed; port: number }> {
+  const port = await freePort();
+  const name = opts.name ?? 'guard';
+  const proc = procs.spawn(name, 'python3', [opts.script], {
+    cwd: opts.tmp,
+    env: {
+      PATH: process.env.PATH,
+      // The upstream's key is the pod key: the guard checks it and forwards it, as on a pod.
+      GUARD_API_KEY: UPSTREAM_KEY,
+      GUARD_LISTEN_HOST: '127.0.0.1',
+      GUARD_LISTEN_PORT: String(port),
+      GUARD_UPSTREAM: `http://127.0.0.1:${opts.upstreamPort}`,
+      GUARD_MAX_CONNECTIONS: String(GUARD_POD_MAX_CONNECTIONS),
+    },
+    logFile: join(opts.tmp, `${name}.out`),
+  });
+  await waitForHttp(`http://127.0.0.1:${port}/health`, 15_000, proc);
+  return { proc, port };
+}
+
 export async function startHello(procs: ProcessSet, tmp: string): Promise<{ proc: Managed; port: number }> {
   const port = await freePort();
   const proc = procs.spawn('hello', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/hello.ts'), '--port', String(port)], { cwd: ROOT, logFile: join(tmp, 'hello.out') });
@@ -128,7 +168,7 @@ export interface Started {
 }
 
 /** Starts the upstream and every requested system; a peer that cannot start is reported, not fatal. */
-export async function startSystems(procs: ProcessSet, opts: { tmp: string; systems: readonly SystemName[]; nginxBinary: string | undefined; log: (line: string) => void }): Promise<Started> {
+export async function startSystems(procs: ProcessSet, opts: { tmp: string; systems: readonly SystemName[]; nginxBinary: string | undefined; guardScript?: string; log: (line: string) => void }): Promise<Started> {
   const { tmp, log } = opts;
   const upstream = await startUpstream(procs, tmp);
   const json = { 'content-type': 'application/json' };
@@ -164,14 +204,35 @@ export async function startSystems(procs: ProcessSet, opts: { tmp: string; syste
       }
     }
   }
-  if (want.has('ours')) {
+  const guardScript = opts.guardScript ?? GUARD_SCRIPT;
+  if (want.has('guard')) {
+    try {
+      const g = await startGuard(procs, { tmp, upstreamPort: upstream.port, script: guardScript });
+      targets.guard = { name: 'guard', origin: origin(g.port), path: '/v1/chat/completions', headers: upstreamAuth, proc: g.proc, maxConnections: GUARD_POD_MAX_CONNECTIONS };
+    } catch (err) {
+      unavailable.guard = (err as Error).message;
+    }
+  }
+  if (want.has('ours') || want.has('full')) {
     log('compiling the gateway (working tree) into bench/out/dist');
     build = buildGateway();
+  }
+  if (want.has('ours')) {
     try {
       const g = await startOurGateway(procs, { tmp, upstreamPort: upstream.port, build });
       targets.ours = ourTarget(g.port, g.proc);
     } catch (err) {
       unavailable.ours = (err as Error).message;
+    }
+  }
+  if (want.has('full')) {
+    try {
+      // Its own guard, so the guard row's CPU and RSS stay the guard's alone.
+      const g = await startGuard(procs, { tmp, upstreamPort: upstream.port, script: guardScript, name: 'guard-full' });
+      const gw = await startOurGateway(procs, { tmp, upstreamPort: g.port, build, name: 'gateway-full' });
+      targets.full = { ...ourTarget(gw.port, gw.proc), name: 'full', alsoCpu: [g.proc] };
+    } catch (err) {
+      unavailable.full = (err as Error).message;
     }
   }
   return { targets, unavailable, upstream, build };

@@ -1,8 +1,8 @@
 import { chatBody, type StreamResult, streamBatch } from '../lib/load.js';
-import { rssSampler, treeCpuMs } from '../lib/procs.js';
+import { rssSampler } from '../lib/procs.js';
 import type { HeldRun, PerSystem, Plan, StreamingRound } from '../lib/results.js';
 import { percentile } from '../lib/stats.js';
-import type { Target } from '../lib/systems.js';
+import { type Target, targetCpuMs } from '../lib/systems.js';
 
 function streamModel(chunks: number, paceMs: number): string {
   return `bench-d0-n${chunks}-p${paceMs}`;
@@ -49,10 +49,14 @@ export async function heldWorkload(targets: Target[], plan: Plan['held'], stream
   for (let run = 0; run < plan.runs; run++) {
     for (const level of plan.levels) {
       for (const target of targets) {
+        if (target.maxConnections !== undefined && level > target.maxConnections) {
+          if (run === 0) log(`  held ${level} streams ${target.name}: skipped, over its ${target.maxConnections} connections (it would answer 503 by design)`);
+          continue;
+        }
         const sampler = target.proc === undefined ? undefined : rssSampler(target.proc.pid, 200);
-        const cpu0 = target.proc === undefined ? Number.NaN : treeCpuMs(target.proc.pid);
+        const cpu0 = targetCpuMs(target);
         const results = await streamBatch(target, { count: level, concurrency: level, rampMs: Math.max(250, level), body, expected: streaming.chunks });
-        const cpuMs = target.proc === undefined ? Number.NaN : treeCpuMs(target.proc.pid) - cpu0;
+        const cpuMs = targetCpuMs(target) - cpu0;
         const rss = sampler?.stop();
         const gaps = allGaps(results);
         const ttfts = results.map((r) => r.ttftMs).filter((v) => !Number.isNaN(v));

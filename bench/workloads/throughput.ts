@@ -1,8 +1,7 @@
 import { chatBody, openLoop, type OpenLoopResult } from '../lib/load.js';
 import type { PerSystem, Plan, ThroughputRun, ThroughputStep } from '../lib/results.js';
 import { errorRate, median, percentile } from '../lib/stats.js';
-import { treeCpuMs } from '../lib/procs.js';
-import type { Target } from '../lib/systems.js';
+import { type Target, targetCpuMs } from '../lib/systems.js';
 import { runWrk, wrkScript } from '../lib/wrk.js';
 
 /**
@@ -38,7 +37,7 @@ async function climb(target: Target, plan: Plan['throughput'], startRate: number
   const steps: ThroughputStep[] = [];
   const step = async (rate: number): Promise<ThroughputStep | undefined> => {
     if (steps.length >= plan.maxSteps) return undefined;
-    const r = await openLoop(target, { rate: Math.round(rate), durationMs: plan.stepMs, warmupMs: plan.warmupMs, timeoutMs: 3_000, body });
+    const r = await openLoop(target, { rate: Math.round(rate), durationMs: plan.stepMs, warmupMs: plan.warmupMs, timeoutMs: 3_000, body, ...(target.maxConnections === undefined ? {} : { connections: target.maxConnections }) });
     const judged = judgeStep(r);
     steps.push(judged);
     log(`    ${target.name} @ ${judged.rate}/s: p99 ${judged.p99.toFixed(1)} ms, errors ${(judged.errorRate * 100).toFixed(2)} % → ${judged.pass ? 'pass' : `fail (${judged.reason ?? ''})`}`);
@@ -93,10 +92,11 @@ export async function throughputWorkload(targets: Target[], plan: Plan['throughp
   for (let run = 0; run < plan.runs; run++) {
     for (const target of targets) {
       const script = wrkScript(tmp, `chat-${target.name}`, { method: 'POST', body, headers: target.headers });
-      const cpu0 = target.proc === undefined ? Number.NaN : treeCpuMs(target.proc.pid);
-      const wrk = await runWrk({ url: target.origin + target.path, script, connections: plan.wrkConnections, durationS: plan.wrkSeconds });
-      const wrkCpuUs = target.proc === undefined ? Number.NaN : ((treeCpuMs(target.proc.pid) - cpu0) * 1000) / wrk.requests;
-      log(`  throughput run ${run + 1}/${plan.runs} ${target.name}: closed-loop wrk c=${plan.wrkConnections} ${Math.round(wrk.rps)}/s (p99 ${wrk.p99.toFixed(1)} ms, ${wrk.errors} errors, ${wrkCpuUs.toFixed(0)} µs CPU per request)`);
+      const cpu0 = targetCpuMs(target);
+      const connections = Math.min(plan.wrkConnections, target.maxConnections ?? Number.POSITIVE_INFINITY);
+      const wrk = await runWrk({ url: target.origin + target.path, script, connections, durationS: plan.wrkSeconds });
+      const wrkCpuUs = target.proc === undefined ? Number.NaN : ((targetCpuMs(target) - cpu0) * 1000) / wrk.requests;
+      log(`  throughput run ${run + 1}/${plan.runs} ${target.name}: closed-loop wrk c=${connections} ${Math.round(wrk.rps)}/s (p99 ${wrk.p99.toFixed(1)} ms, ${wrk.errors} errors, ${wrkCpuUs.toFixed(0)} µs CPU per request)`);
       await new Promise((res) => setTimeout(res, 500));
       const found = await climb(target, plan, wrk.rps * plan.startFraction, body, log);
       (out[target.name] ??= []).push({ ...found, wrkRps: wrk.rps, wrkP99: wrk.p99, wrkErrors: wrk.errors, wrkCpuUs });

@@ -8,8 +8,10 @@ with the pod's key. Standard library only: it runs on the stock vllm/vllm-openai
 
 Decisions, first match wins:
   GET /health                          -> vLLM's /health status (502 while it loads), empty body
-  target not exactly an allowed route  -> 404; exact string match, no decoding or normalising,
-                                          leaves nothing for two parsers to disagree on
+  target not an allowed route          -> 404; exact string match, no decoding or normalising,
+                                          leaves nothing for two parsers to disagree on; a route's
+                                          `{id}` segment matches one segment of [A-Za-z0-9_.-]
+                                          (1-200 characters, not "." or "..")
   Authorization != "Bearer <key>"      -> 401 {"error":"Unauthorized"}, as vLLM says it
   ambiguous or broken body framing     -> 400 (CL with TE, two CLs, a bad chunk: request
                                           smuggling's shapes); 501 for a coding but chunked
@@ -21,16 +23,25 @@ Over GUARD_MAX_CONNECTIONS open connections -> 503. Log: one line per request (m
 status, ms), never headers, bodies or query strings.
 
 Self-stop, for when the manager is away (a laptop closed with the watchdog on it): the manager
-renews a lease every watchdog pass (POST /runpod-llm/lease with the key -> 204), and so does every
-authorised request. With GUARD_LEASE_SECONDS set, a lease not renewed for that long stops the pod
-through RunPod's API with the pod-scoped key RunPod puts in every pod's env (RUNPOD_API_KEY,
-RUNPOD_POD_ID); GUARD_STOP_AT (Unix seconds) stops it at that time whatever happens. A failed
-stop is logged and retried every minute; the key is never logged.
+renews a lease every watchdog pass (POST /runpod-llm/lease with the key -> 200 and
+{"guard":"3","lease_seconds":N|null,"stop_at":T|null,"self_stop":"checking|ok|refused|blocked|
+unreachable|missing"}), and so does every authorised request. With GUARD_LEASE_SECONDS set, a
+lease not renewed for that long stops the pod through RunPod's API with the pod-scoped key RunPod
+puts in every pod's env (RUNPOD_API_KEY, RUNPOD_POD_ID); GUARD_STOP_AT (Unix seconds) stops it at
+that time whatever happens. A failed stop is logged and retried every minute; the key is never
+logged. At start the guard tests that key read-only (GET its own pod) and says in the lease
+answer whether the pod can stop itself (RunPodApi explains the verdicts). With GUARD_LEASE_FILE
+the lease's deadline survives a restart of the container: a restarted guard carries it on, and
+stops at once if it has passed, so a crash loop never renews its own lease.
+
+`guard.py --stop-self [reason]` stops the pod once and exits (0 stopped, 1 not, 3 no pod env):
+the start script's answer to a vLLM that died, instead of RunPod's restart loop.
 
 Env: GUARD_API_KEY (required), GUARD_LISTEN_HOST (0.0.0.0), GUARD_LISTEN_PORT (8000),
 GUARD_UPSTREAM (http://127.0.0.1:8001), GUARD_MAX_BODY (1048576), GUARD_MAX_CONNECTIONS (64),
 GUARD_UPSTREAM_TIMEOUT (600 s per upstream read), GUARD_LEASE_SECONDS (0: off), GUARD_STOP_AT
-(0: none), GUARD_RUNPOD_API_URL (https://api.runpod.io), GUARD_LEASE_TICK (5 s between checks).
+(0: none), GUARD_RUNPOD_API_URL (https://api.runpod.io), GUARD_LEASE_TICK (5 s between checks),
+GUARD_LEASE_FILE (none: the lease starts afresh with the process).
 """
 import hmac
 import http.client
@@ -39,13 +50,17 @@ import json
 import ssl
 import os
 import re
+import select
+import socket
 import sys
 import threading
 import time
 import urllib.parse
 from http import HTTPStatus
 
-GUARD_VERSION = "2"
+GUARD_VERSION = "3"
+# Our own User-Agent on RunPod's API: Cloudflare in front of it is reported to block urllib's.
+USER_AGENT = "runpod-llm-guard/" + GUARD_VERSION
 
 ROUTES = frozenset({
     ("GET", "/v1/models"),
@@ -53,6 +68,10 @@ ROUTES = frozenset({
     ("POST", "/v1/completions"),
     ("POST", "/v1/embeddings"),
 })
+# A path segment "{id}" in ROUTES stands for exactly one segment of the request path (ID_SEGMENT);
+# every other character matches itself. A query string never matches (no route has one).
+ID = "{id}"
+ID_SEGMENT = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 HEALTH = ("GET", "/health")
 LEASE = ("POST", "/runpod-llm/lease")
 # RFC 9110 section 7.6.1: connection-specific fields are never forwarded.
@@ -63,6 +82,11 @@ OWN_RESPONSE_HEADERS = frozenset({"content-length", "server", "date"})
 # The only request fields vLLM needs; everything else (cookies, forwarding headers) stays here.
 FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "X-Request-Id")
 READ_SIZE = 16384
+# A client connection's upstream connection is reused only this soon after its last response:
+# well inside uvicorn's keep-alive (vLLM's VLLM_HTTP_TIMEOUT_KEEP_ALIVE, 5 s by default), so vLLM
+# never closes it under a request in flight.
+UPSTREAM_REUSE_SECONDS = 2.0
+STOP_SELF_RETRY_SECONDS = 10
 # Over-limit connections are answered 503 by at most this many extra threads, then just closed.
 BUSY_ANSWERERS = 16
 
@@ -86,12 +110,8 @@ class Config:
         self.lease_seconds = _int(env, "GUARD_LEASE_SECONDS", 0, 0)
         self.stop_at = _int(env, "GUARD_STOP_AT", 0, 0)
         self.lease_tick = _int(env, "GUARD_LEASE_TICK", 5, 1)
-        api = urllib.parse.urlsplit(env.get("GUARD_RUNPOD_API_URL", "https://api.runpod.io"))
-        if api.scheme not in ("http", "https") or not api.hostname:
-            raise ValueError("GUARD_RUNPOD_API_URL must be http(s)://host")
-        self.runpod_api = api
-        self.pod_id = env.get("RUNPOD_POD_ID", "")
-        self.runpod_key = env.get("RUNPOD_API_KEY", "")
+        self.lease_file = env.get("GUARD_LEASE_FILE", "")
+        self.runpod = RunPodApi(env)
 
 
 def _int(env, name, default, minimum):
@@ -103,19 +123,179 @@ def _int(env, name, default, minimum):
     return int(raw)
 
 
-def _printable(value, limit=80):
-    return "".join(c if " " < c < "\x7f" else "?" for c in (value or "-")[:limit])
+def _printable(value, limit=80, spaces=False):
+    low = " " if spaces else "!"
+    return "".join(c if low <= c < "\x7f" else "?" for c in (value or "-")[:limit])
+
+
+class RouteTable:
+    """The allow-list: exact (method, path) pairs by one set lookup, `{id}` patterns only after a miss."""
+
+    def __init__(self, routes):
+        self.exact = frozenset(r for r in routes if ID not in r[1])
+        self.patterns = {}  # (method, segment count) -> [segments]
+        for method, path in routes:
+            if ID not in path:
+                continue
+            segments = tuple(path.split("/"))
+            if any(ID in s and s != ID for s in segments):
+                raise ValueError("route %s %s: %s must be a whole path segment" % (method, path, ID))
+            self.patterns.setdefault((method, len(segments)), []).append(segments)
+
+    def allows(self, method, path):
+        if (method, path) in self.exact:
+            return True
+        candidates = self.patterns.get((method, path.count("/") + 1))
+        if not candidates:
+            return False
+        segments = path.split("/")
+        return any(all(_segment_matches(want, got) for want, got in zip(pattern, segments)) for pattern in candidates)
+
+
+def _segment_matches(want, got):
+    if want != ID:
+        return want == got
+    # "." and ".." are ids to this pattern but path steps to anything that normalises after us.
+    return ID_SEGMENT.fullmatch(got) is not None and got not in (".", "..")
+
+
+class RunPodApi:
+    """The few RunPod REST calls the pod makes about itself, with the pod-scoped key RunPod puts in
+    every pod's env (RUNPOD_API_KEY, RUNPOD_POD_ID). Every answer is sorted into a verdict:
+      ok          2xx
+      gone        404: no such pod (after a stop: nothing left to stop)
+      not running 409 to a stop: RunPod answers that for a pod that is not running
+      refused     401, or 403 with a JSON body: the key is not accepted for this pod
+      blocked     403 without a JSON body (Cloudflare's "error code: 1010" page): the request never
+                  reached the API; our own User-Agent is meant to prevent it
+      unreachable no answer, 429 or 5xx: try again later
+    The key is never logged; a verdict line names the pod, the status and the verdict only."""
+
+    def __init__(self, env):
+        api = urllib.parse.urlsplit(env.get("GUARD_RUNPOD_API_URL", "https://api.runpod.io"))
+        if api.scheme not in ("http", "https") or not api.hostname:
+            raise ValueError("GUARD_RUNPOD_API_URL must be http(s)://host")
+        self.api = api
+        self.pod_id = env.get("RUNPOD_POD_ID", "")
+        self.key = env.get("RUNPOD_API_KEY", "")
+
+    def configured(self):
+        return bool(self.pod_id and self.key)
+
+    def call(self, method, suffix, body=None):
+        """(verdict, detail): detail is "HTTP <status>" or the error's type."""
+        api = self.api
+        path = "%s/v2/pods/%s%s" % (api.path.rstrip("/"), urllib.parse.quote(self.pod_id, safe=""), suffix)
+        if api.scheme == "https":
+            conn = http.client.HTTPSConnection(api.hostname, api.port or 443, timeout=30, context=ssl.create_default_context())
+        else:
+            conn = http.client.HTTPConnection(api.hostname, api.port or 80, timeout=30)
+        headers = {"Authorization": "Bearer " + self.key, "User-Agent": USER_AGENT, "Accept": "application/json"}
+        if body is not None:
+            headers.update({"Content-Type": "application/json", "Content-Length": str(len(body))})
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            text = response.read(65536)
+            return self.verdict(response.status, text), "HTTP %d" % response.status
+        except (OSError, http.client.HTTPException) as err:
+            return "unreachable", type(err).__name__
+        finally:
+            conn.close()
+
+    @staticmethod
+    def verdict(status, text):
+        if 200 <= status < 300:
+            return "ok"
+        if status == 404:
+            return "gone"
+        if status == 409:
+            return "not running"
+        if status == 401:
+            return "refused"
+        if status == 403:
+            try:
+                is_json = isinstance(json.loads(text), (dict, list))
+            except ValueError:
+                is_json = False
+            return "refused" if is_json else "blocked"
+        return "unreachable"
+
+    def stop(self):
+        verdict, detail = self.call("POST", "/action", b'{"action":"stop"}')
+        return verdict in ("ok", "gone", "not running"), "%s (%s)" % (detail, STOP_WORDS.get(verdict, verdict))
+
+    def check(self):
+        """The key's read-only test at start: GET our own pod. 404 means the key cannot see it."""
+        if not self.configured():
+            return "missing", "RUNPOD_POD_ID or RUNPOD_API_KEY is not in the pod env"
+        verdict, detail = self.call("GET", "")
+        return {"gone": "refused", "not running": "unreachable"}.get(verdict, verdict), detail
+
+
+STOP_WORDS = {"ok": "stopped", "gone": "pod gone: nothing to stop", "not running": "not running",
+              "refused": "key refused", "blocked": "blocked before the API (Cloudflare?)", "unreachable": "no answer"}
 
 
 class Lease:
-    """Stops the pod when the manager has been away for the lease, or at the stop time."""
+    """Stops the pod when the manager has been away for the lease, or at the stop time.
 
-    def __init__(self, cfg):
+    The deadline survives a restart of the container (RunPod restarts an exited container in
+    place, its disk kept): it is written to GUARD_LEASE_FILE every tick, and a guard starting
+    with that file carries the deadline on, stopping at once if it has passed. A crash loop
+    therefore never grants itself a fresh lease; only the manager's renewals extend it."""
+
+    def __init__(self, cfg, api):
         self.cfg = cfg
+        self.api = api
         self.renewed = time.monotonic()
+        self.saved = None
+        self.self_stop = "checking" if api.configured() else "missing"
 
     def renew(self):
         self.renewed = time.monotonic()  # one assignment: atomic under the GIL
+
+    def left(self):
+        return self.cfg.lease_seconds - (time.monotonic() - self.renewed)
+
+    def restore(self):
+        """At start: carries on a deadline a previous start of this container wrote. A line saying so."""
+        cfg = self.cfg
+        if not (cfg.lease_seconds and cfg.lease_file):
+            return None
+        try:
+            with open(cfg.lease_file, "rb") as f:
+                deadline = float(json.loads(f.read(1024).decode("utf-8"))["deadline"])
+            if deadline != deadline:  # NaN
+                raise ValueError("NaN")
+        except FileNotFoundError:
+            self.save()
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            deadline = 0.0  # unreadable: as if it had run out, rather than a fresh lease
+        left = min(deadline - time.time(), cfg.lease_seconds)
+        self.renewed = time.monotonic() - (cfg.lease_seconds - left)
+        self.save()
+        if left <= 0:
+            return "guard self-stop: the lease ran out before this start (container restarted); stopping now"
+        return "guard self-stop: lease carried over from before this start (container restarted): %d s left" % left
+
+    def save(self):
+        cfg = self.cfg
+        if not (cfg.lease_seconds and cfg.lease_file):
+            return
+        deadline = round(time.time() + self.left())
+        if deadline == self.saved:
+            return
+        temp = cfg.lease_file + ".tmp"
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps({"deadline": deadline}))
+            os.replace(temp, cfg.lease_file)
+            self.saved = deadline
+        except OSError as err:
+            sys.stderr.write("guard self-stop: cannot write %s: %s\n" % (_printable(cfg.lease_file), type(err).__name__))
 
     def due(self):
         away = time.monotonic() - self.renewed
@@ -125,42 +305,32 @@ class Lease:
             return "stop time reached"
         return None
 
+    def check_key(self):
+        """Tests the pod key read-only until the API answers (every minute, at most 10 times)."""
+        for _ in range(10):
+            verdict, detail = self.api.check()
+            self.self_stop = verdict
+            sys.stderr.write("guard self-stop check: GET pod %s: %s (%s)\n" % (_printable(self.api.pod_id), verdict, detail))
+            if verdict != "unreachable":
+                return
+            time.sleep(60)
+
     def watch(self):
         cfg = self.cfg
         while True:
             reason = self.due()
             if reason is None:
+                self.save()
                 time.sleep(cfg.lease_tick)
                 continue
-            if not (cfg.pod_id and cfg.runpod_key):
+            if not self.api.configured():
                 sys.stderr.write("guard self-stop: %s, but RUNPOD_POD_ID or RUNPOD_API_KEY is not in the pod env\n" % reason)
                 return
-            status = self.stop_pod()
-            sys.stderr.write("guard self-stop: %s; stopping pod %s: %s\n" % (reason, _printable(cfg.pod_id), status))
-            if status in ("HTTP 200", "HTTP 409"):
-                return  # stopped, or not running any more (RunPod answers 409 to stop then)
+            done, detail = self.api.stop()
+            sys.stderr.write("guard self-stop: %s; stopping pod %s: %s\n" % (reason, _printable(self.api.pod_id), detail))
+            if done:
+                return
             time.sleep(60)
-
-    def stop_pod(self):
-        cfg = self.cfg
-        api = cfg.runpod_api
-        body = b'{"action":"stop"}'
-        path = "%s/v2/pods/%s/action" % (api.path.rstrip("/"), urllib.parse.quote(cfg.pod_id, safe=""))
-        if api.scheme == "https":
-            conn = http.client.HTTPSConnection(api.hostname, api.port or 443, timeout=30, context=ssl.create_default_context())
-        else:
-            conn = http.client.HTTPConnection(api.hostname, api.port or 80, timeout=30)
-        try:
-            conn.request("POST", path, body=body, headers={
-                "Authorization": "Bearer " + cfg.runpod_key, "Content-Type": "application/json",
-                "Content-Length": str(len(body))})
-            response = conn.getresponse()
-            response.read(65536)
-            return "HTTP %d" % response.status
-        except (OSError, http.client.HTTPException) as err:
-            return type(err).__name__
-        finally:
-            conn.close()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -169,6 +339,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
     sys_version = ""  # no Python version in the Server header
     timeout = 60  # seconds a client may stay silent (idle keep-alive, slow headers or body)
     unread_body = False
+
+    def setup(self):
+        super().setup()
+        # Replies leave as head + body in one write (start_response), but a relayed stream is
+        # many small writes: without TCP_NODELAY, Nagle holds each one until the client's
+        # delayed ACK (40 ms on Linux). http.client sets it on the upstream socket itself.
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not a TCP socket
 
     def __getattr__(self, name):
         # Every method, known or invented, goes through the one gate (http.server would say 501).
@@ -191,7 +371,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         target = (self.command, self.path)
         if target == HEALTH:
             return self.health(cfg)
-        if target not in ROUTES and target != LEASE:
+        if target != LEASE and not self.server.routes.allows(*target):
             return self.send_json(404, {"error": "Not Found"})
         auth = self.headers.get_all("Authorization") or []
         if len(auth) != 1 or not hmac.compare_digest(auth[0].encode("latin-1"), cfg.expected):
@@ -200,8 +380,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if target == LEASE:
             if self.unread_body:
                 self.close_connection = True  # a lease carries no body; do not read one
-            self.start_response(204, [])
-            return 204
+            lease = self.server.lease
+            return self.send_json(200, {
+                "guard": GUARD_VERSION,
+                "lease_seconds": cfg.lease_seconds or None,
+                "stop_at": cfg.stop_at or None,
+                "self_stop": lease.self_stop,
+            })
         codings = [c.strip().lower() for c in ",".join(self.headers.get_all("Transfer-Encoding") or []).split(",") if c.strip()]
         lengths = self.headers.get_all("Content-Length") or []
         if codings and codings != ["chunked"]:
@@ -271,7 +456,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         headers["Authorization"] = "Bearer " + cfg.key  # vLLM checks it too (its VLLM_API_KEY)
         if body or self.command == "POST":
             headers["Content-Length"] = str(len(body))
-        conn = http.client.HTTPConnection(*cfg.upstream, timeout=cfg.upstream_timeout)
+        conn = self.take_upstream() or http.client.HTTPConnection(*cfg.upstream, timeout=cfg.upstream_timeout)
+        complete = False
         try:
             try:
                 conn.request(self.command, self.path, body=body or None, headers=headers)
@@ -280,9 +466,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.send_json(504, {"error": "Gateway Timeout"})
             except (OSError, http.client.HTTPException):
                 return self.send_json(502, {"error": "Bad Gateway"})
-            return self.relay(upstream)
+            status = self.relay(upstream)
+            # http.client marks a Content-Length body read to its end only on one more read.
+            complete = (upstream.isclosed() or upstream.length == 0) and not upstream.will_close and not self.close_connection
+            upstream.close()
+            return status
         finally:
-            conn.close()
+            if complete:
+                # Read to its end: the next request on this client connection may use it.
+                self.upstream, self.upstream_idle = conn, time.monotonic()
+            else:
+                conn.close()  # cut mid-response: closing it is what aborts vLLM's work
+
+    upstream = None  # this client connection's idle keep-alive connection to vLLM, if any
+    upstream_idle = 0.0
+
+    def take_upstream(self):
+        conn, self.upstream = self.upstream, None
+        if conn is None:
+            return None
+        if time.monotonic() - self.upstream_idle < UPSTREAM_REUSE_SECONDS and conn.sock is not None:
+            poll = select.poll()
+            poll.register(conn.sock, select.POLLIN)
+            if not poll.poll(0):
+                return conn  # nothing to read: not closed by vLLM, no stray bytes
+        conn.close()
+        return None
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            if self.upstream is not None:
+                self.upstream.close()
 
     def relay(self, upstream):
         status = upstream.status
@@ -298,14 +514,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             chunked = True
         elif has_body:
             self.close_connection = True  # an HTTP/1.0 client: the body ends when the connection does
-        self.start_response(status, headers)
-        while has_body:
-            try:
-                data = upstream.read1(READ_SIZE)
-            except (OSError, http.client.HTTPException):
-                # vLLM died or stalled mid-response: cut the client off without a clean ending,
-                # so it sees a truncated response rather than a complete short one.
-                self.close_connection = True
+        first = b""
+        if has_body and not chunked and upstream.length is not None:
+            # A complete answer follows its head at once: the head waits for the first bytes and
+            # both leave in one write. A stream's head goes alone (its first event may be seconds
+            # of prefill away, and the client should see the 200 now).
+            first = self.read_upstream(upstream)
+            if first is None:
+                return status
+        self.start_response(status, headers, first)
+        while has_body and upstream.length != 0:  # None (chunked, or until close): to the end
+            data = self.read_upstream(upstream)
+            if data is None:
                 return status
             if not data:
                 break
@@ -314,20 +534,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         return status
 
+    def read_upstream(self, upstream):
+        try:
+            return upstream.read1(READ_SIZE)
+        except (OSError, http.client.HTTPException):
+            # vLLM died or stalled mid-response: cut the client off without a clean ending,
+            # so it sees a truncated response rather than a complete short one.
+            self.close_connection = True
+            return None
+
     def send_json(self, status, value):
         data = json.dumps(value, separators=(",", ":")).encode("utf-8")
-        self.start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
-        self.wfile.write(data)
+        self.start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))], data)
         return status
 
-    def start_response(self, status, headers):
+    def start_response(self, status, headers, body=b""):
+        """Writes the head, and `body` with it in the same write (one segment for a small reply)."""
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
         if self.unread_body or self.close_connection:
             # A body we refused to read cannot be skipped safely: this connection is done.
             self.send_header("Connection", "close")
-        self.end_headers()
+        head = getattr(self, "_headers_buffer", [])  # http.server's, empty for an HTTP/0.9 request
+        if self.request_version != "HTTP/0.9":
+            head.append(b"\r\n")
+        self._headers_buffer = []
+        self.wfile.write(b"".join(head) + body)
 
     def send_error(self, code, message=None, explain=None):
         # http.server's own refusals (bad request line, oversized headers): JSON, no echo of input.
@@ -356,7 +589,8 @@ class GuardServer(http.server.ThreadingHTTPServer):
         self.cfg = cfg
         self.slots = threading.BoundedSemaphore(cfg.max_connections)
         self.busy_answerers = threading.BoundedSemaphore(BUSY_ANSWERERS)
-        self.lease = Lease(cfg)
+        self.lease = Lease(cfg, cfg.runpod)
+        self.routes = RouteTable(ROUTES)
         super().__init__((cfg.host, cfg.port), Handler)
 
     def process_request(self, request, client_address):
@@ -407,13 +641,45 @@ def main():
     server = GuardServer(cfg)
     host, port = server.server_address[:2]
     sys.stderr.write("guard v%s listening on %s:%d, upstream %s:%d\n" % (GUARD_VERSION, host, port, *cfg.upstream))
+    lease = server.lease
+    if cfg.runpod.configured():
+        threading.Thread(target=lease.check_key, daemon=True).start()
     if cfg.lease_seconds or cfg.stop_at:
         sys.stderr.write("guard self-stop: lease %s, stop at %s\n" % (
             "%d s" % cfg.lease_seconds if cfg.lease_seconds else "off", cfg.stop_at or "none"))
-        threading.Thread(target=server.lease.watch, daemon=True).start()
+        carried = lease.restore()
+        if carried:
+            sys.stderr.write(carried + "\n")
+        threading.Thread(target=lease.watch, daemon=True).start()
     server.serve_forever()
     return 0
 
 
+def stop_self(reason):
+    """`guard.py --stop-self [reason]`: the start script's way to stop its own pod when vLLM dies,
+    instead of exiting into RunPod's restart loop. Exit 0 once stopped (or nothing to stop), 1 if
+    the API refused or could not be reached in three tries, 3 without the pod env."""
+    try:
+        api = RunPodApi(os.environ)
+    except ValueError as err:
+        sys.stderr.write("guard: %s\n" % err)
+        return 2
+    if not api.configured():
+        sys.stderr.write("guard self-stop: %s, but RUNPOD_POD_ID or RUNPOD_API_KEY is not in the pod env\n" % reason)
+        return 3
+    for attempt in range(3):
+        if attempt:
+            time.sleep(STOP_SELF_RETRY_SECONDS)
+        done, detail = api.stop()
+        sys.stderr.write("guard self-stop: %s; stopping pod %s: %s\n" % (reason, _printable(api.pod_id), detail))
+        if done:
+            return 0
+        if "refused" in detail or "blocked" in detail:
+            return 1  # asking again gets the same answer
+    return 1
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--stop-self"]:
+        sys.exit(stop_self(_printable(" ".join(sys.argv[2:]) or "asked to", 200, spaces=True)))
     sys.exit(main())

@@ -7,8 +7,11 @@ import { readFileSync } from 'node:fs';
  * `{"entrypoint":["bash","-c"],"cmd":["<shell>"]}`. The shell writes the guard (shipped in the
  * pod env as base64, so the stock vllm/vllm-openai image needs nothing downloaded) to a file,
  * starts vLLM on 127.0.0.1:8001, where the public pod URL cannot reach it, and the guard on
- * 0.0.0.0:8000, the exposed port. When either exits the container exits, so RunPod reports the
- * pod as stopped and the watchdog reacts instead of a half-alive pod answering 502 for ever.
+ * 0.0.0.0:8000, the exposed port. When either exits, the shell stops its own pod through
+ * RunPod's API (`guard.py --stop-self`, the pod-scoped key RunPod sets in the pod env): RunPod
+ * restarts an exited container in place, so exiting would turn a dead vLLM into a billing crash
+ * loop (CONTRACT.md). Only if that stop fails does the shell exit; the guard's lease, kept on the
+ * container disk, then still runs out across the restarts, and the watchdog sees the loop.
  *
  * Unguarded (`--unguarded`): plain `vllm serve` arguments on 0.0.0.0:8000; vLLM's own key then
  * guards only `/v1`, and `/invocations`, `/tokenize`, `/pause`, … are open on the public URL.
@@ -125,13 +128,21 @@ export function guardedPodStart(input: PodRecipeInput, guardSource: string = rea
     // line, neither in RunPod's args nor in the container's process list.
     `vllm serve ${vllm} &`,
     'vllm_pid=$!',
-    `${guardEnv} python3 "$guard" &`,
+    // The lease file is on the container disk, which a restart in place keeps (guard.py).
+    `GUARD_LEASE_FILE="\${TMPDIR:-/tmp}/runpod-llm-guard.lease" ${guardEnv} python3 "$guard" &`,
     'guard_pid=$!',
     // bash as PID 1 ignores an untrapped SIGTERM: pass RunPod's stop on instead of waiting for SIGKILL.
     `trap 'kill "$vllm_pid" "$guard_pid" 2>/dev/null; exit 143' TERM INT`,
     'wait -n',
     'status=$?',
+    'who=guard; kill -0 "$vllm_pid" 2>/dev/null || who=vLLM',
     'kill "$vllm_pid" "$guard_pid" 2>/dev/null',
+    // RunPod restarts an exited container in place, for ever: a vLLM that cannot run would reload,
+    // crash and bill in a loop. Stop the pod through the API instead, and wait for RunPod's SIGTERM
+    // (up to 5 minutes); exit into the restart only when that stop fails.
+    `if python3 "$guard" --stop-self "$who exited with status $status"; then`,
+    '  for _ in 1 2 3 4 5 6 7 8 9 10; do sleep 30 & wait $!; done',
+    'fi',
     'exit "$status"',
   ].join('\n');
   return {

@@ -2,6 +2,7 @@ import type { RunPodApi } from '../runpod/client.js';
 import { isRunPodError } from '../runpod/errors.js';
 import type { Clock } from '../shared/clock.js';
 import { listAudit } from '../state/audit.js';
+import { lastSelfStop, type SelfStopVerdict } from './lease.js';
 import type { StateDb } from '../state/db.js';
 import { listActivePods, listPods } from '../state/pods.js';
 import { listRoutes } from '../state/routes.js';
@@ -48,6 +49,8 @@ export interface StatusData {
     restarts: number;
     /** Guard version in front of its vLLM; null: unguarded (vLLM's open routes are public). */
     guard: string | null;
+    /** Whether the pod can stop itself, as its guard last said (lease.ts); null: not known. */
+    selfStop: SelfStopVerdict | null;
   }>;
   /** A gateway asked for a pod (wake on request) and the watchdog has not acted yet. */
   wake: null | { requestedAt: string; requests: number };
@@ -104,6 +107,7 @@ export async function statusData(deps: StatusDeps): Promise<StatusData> {
       ready: ready.has(p.podId),
       restarts: p.restarts,
       guard: p.guard,
+      selfStop: p.guard === null ? null : lastSelfStop({ state }, p.podId),
     };
   });
   const pending = pods.reduce((sum, p, i) => sum + pendingCost(p, now, podViews[i]?.costPerHr ?? 0), 0);

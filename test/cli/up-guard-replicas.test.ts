@@ -45,8 +45,8 @@ describe('runpod-llm up --unguarded / --replicas (CLI, in-process)', () => {
     assert.doesNotMatch(guarded.stderr, /unguarded/i);
     assert.match(guarded.stderr, /serves .* \(behind the guard\)/);
     const g = await status(guardedEnv);
-    assert.equal(g.pods[0]?.guard, '2');
-    assert.match((await cli(['status'], guardedEnv)).stdout, /guard v2/);
+    assert.equal(g.pods[0]?.guard, '3');
+    assert.match((await cli(['status'], guardedEnv)).stdout, /guard v3/);
     assert.equal((await cli(['down'], guardedEnv)).code, 0);
 
     const env = envFor();
@@ -81,7 +81,7 @@ describe('runpod-llm up --unguarded / --replicas (CLI, in-process)', () => {
     const s = await status(env);
     assert.equal(s.run?.replicas, 2);
     assert.equal(s.pods.length, 2);
-    assert.ok(s.pods.every((p) => p.ready && p.guard === '2'), JSON.stringify(s.pods));
+    assert.ok(s.pods.every((p) => p.ready && p.guard === '3'), JSON.stringify(s.pods));
     const down = await cli(['down'], env);
     assert.equal(down.code, 0, down.stderr);
     for (const p of s.pods) assert.equal(emulator.pods.get(p.podId), undefined, `${p.podId} terminated`);

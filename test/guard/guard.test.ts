@@ -243,7 +243,7 @@ describe('guard in front of the vLLM stand-in', () => {
     // The guard writes its line after the response: wait for the second request's line.
     for (let i = 0; i < 100 && !/ 404 \d+ms$/.test(guard.lines().at(-1) ?? ''); i++) await new Promise((r) => setTimeout(r, 20));
     const lines = guard.lines();
-    assert.match(lines[0] ?? '', /^guard v2 listening on 127\.0\.0\.1:\d+, upstream 127\.0\.0\.1:\d+$/);
+    assert.match(lines[0] ?? '', /^guard v3 listening on 127\.0\.0\.1:\d+, upstream 127\.0\.0\.1:\d+$/);
     for (const line of lines.slice(1)) assert.match(line, /^guard [A-Z*]+ \S+ \d{3} \d+ms$/, line);
     assert.match(lines.at(-2) ?? '', /^guard POST \/v1\/chat\/completions 200 \d+ms$/);
     assert.match(lines.at(-1) ?? '', /^guard GET \/v1\/models 404 \d+ms$/);

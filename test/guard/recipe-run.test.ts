@@ -6,7 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { connect, createServer as createNetServer } from 'node:net';
+import { type Emulator, startEmulator } from '../../src/emulator/emulator.js';
 import { guardedPodStart, type PodStart } from '../../src/guard/recipe.js';
+import { createRunPodClient } from '../../src/runpod/client.js';
 
 /**
  * Runs the guarded start command exactly as the pod would (`bash -c <cmd>` with the pod env),
@@ -23,6 +26,7 @@ const SERVED = `served "name" $(touch PWNED)`;
 const STUB = `#!/usr/bin/env bash
 printf '%s\\n' "$$" > "$STUB_PID"
 [ "\${STUB_MODE:-}" = sleep ] && exec sleep 300
+[ "\${STUB_MODE:-}" = die ] && exit 1
 cd ${JSON.stringify(REPO)} && exec node --import tsx test/guard/vllm-stub.ts "$@"
 `;
 
@@ -51,8 +55,53 @@ if sys.argv[1] == "up":
 print(json.dumps(out), flush=True)
 `;
 
+// Inside the run's own network namespace the emulator (on this process's loopback) is reachable
+// only through a Unix socket: this relays 127.0.0.1:<port> there to the socket.
+const RELAY = `
+import socket, sys, threading
+host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind((host, port))
+srv.listen(16)
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d: break
+            b.sendall(d)
+    except OSError: pass
+    finally:
+        try: b.shutdown(socket.SHUT_WR)
+        except OSError: pass
+while True:
+    c, _ = srv.accept()
+    u = socket.socket(socket.AF_UNIX)
+    u.connect(path)
+    threading.Thread(target=pipe, args=(c, u), daemon=True).start()
+    threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+`;
+
 const DRIVER = `set -u
 if [ "\${NEW_NETNS:-}" = 1 ]; then PATH="$PATH:/usr/sbin:/sbin" ip link set lo up || exit 90; fi
+relay=
+if [ -n "\${API_RELAY:-}" ]; then
+  python3 "$API_RELAY" 127.0.0.1 18999 "$API_SOCK" & relay=$!
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/18999) 2>/dev/null && break; sleep 0.1; done
+fi
+if [ "\${STUB_MODE:-}" = die ]; then
+  bash -c "$RECIPE_CMD" 2>"$RECIPE_LOG" &
+  pod=$!
+  # vLLM dies at once: the shell stops its pod, then waits for RunPod's SIGTERM (sent here once it
+  # has said so; the emulator stops pods without signalling processes) or exits if the stop failed.
+  for _ in $(seq 1 600); do grep -q "stopping pod" "$RECIPE_LOG" && break; kill -0 "$pod" 2>/dev/null || break; sleep 0.1; done
+  sleep 1
+  kill -TERM "$pod" 2>/dev/null
+  wait "$pod"
+  echo "{\\"shellExit\\": $?}"
+  [ -n "$relay" ] && kill "$relay"
+  exit 0
+fi
 bash -c "$RECIPE_CMD" &
 pod=$!
 if [ "\${STUB_MODE:-}" = sleep ]; then
@@ -103,11 +152,12 @@ describe('the guarded start command under bash', () => {
     chmodSync(join(dir, 'vllm'), 0o755);
     writeFileSync(join(dir, 'probe.py'), PROBE);
     writeFileSync(join(dir, 'driver.sh'), DRIVER);
+    writeFileSync(join(dir, 'relay.py'), RELAY);
     how = await isolation();
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  function run(start: PodStart, mode: 'serve' | 'sleep'): Promise<RunResult> {
+  function run(start: PodStart, mode: 'serve' | 'sleep' | 'die', extraEnv: Record<string, string> = {}): Promise<RunResult> {
     if ('skip' in how) throw new Error(how.skip);
     const [command = 'bash', ...args] = how.argv;
     const child = spawn(command, [...args, join(dir, 'driver.sh')], {
@@ -122,7 +172,9 @@ describe('the guarded start command under bash', () => {
         PROBE: join(dir, 'probe.py'),
         STUB_PID: join(dir, `stub-${mode}.pid`),
         STUB_RECORD: join(dir, 'record.json'),
-        ...(mode === 'sleep' ? { STUB_MODE: 'sleep' } : {}),
+        ...(mode === 'serve' ? {} : { STUB_MODE: mode }),
+        RECIPE_LOG: join(dir, 'recipe.log'),
+        ...extraEnv,
         ...(how.netns ? { NEW_NETNS: '1' } : {}),
       },
     });
@@ -171,5 +223,70 @@ describe('the guarded start command under bash', () => {
       { shellExit: 143 },
       { phase: 'gone', health: [0, 'unreachable'] },
     ], stderr);
+  });
+
+  describe('when vLLM dies', () => {
+    let emu: Emulator;
+    let sock: string;
+    let relay: ReturnType<typeof createNetServer>;
+    const open = new Set<import('node:net').Socket>();
+    before(async () => {
+      emu = await startEmulator({ schedule: { provisioningMs: 10, startingMs: 10, loadMs: 10 } });
+      // The emulator, reachable from the run's namespace through a Unix socket.
+      sock = join(dir, 'api.sock');
+      const port = Number(new URL(emu.apiUrl).port);
+      relay = createNetServer((c) => {
+        open.add(c);
+        c.on('close', () => open.delete(c));
+        const up = connect(port, '127.0.0.1');
+        open.add(up);
+        up.on('close', () => open.delete(up));
+        c.pipe(up).pipe(c);
+        c.on('error', () => up.destroy());
+        up.on('error', () => c.destroy());
+      });
+      await new Promise<void>((resolve) => relay.listen(sock, resolve));
+    });
+    after(async () => {
+      for (const socket of open) socket.destroy();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+      await emu.close();
+    });
+
+    async function runningPod(): Promise<string> {
+      const api = createRunPodClient({ baseUrl: emu.apiUrl, apiKey: emu.apiKey, retries: 0 });
+      const created = await api.createPod({ name: `runpod-llm-${Math.random().toString(36).slice(2, 10)}`, image: 'vllm/vllm-openai:v0.11.0', ports: ['8000/http'], gpu: { id: 'NVIDIA RTX A5000', count: 1 } });
+      for (let i = 0; i < 150 && emu.pods.get(created.id)?.status !== 'RUNNING'; i++) await new Promise((r) => setTimeout(r, 100));
+      return created.id;
+    }
+
+    function dying(podId: string, key: string): Promise<RunResult> {
+      const apiUrl = 'skip' in how || !how.netns ? emu.apiUrl : 'http://127.0.0.1:18999';
+      const start = guardedPodStart({ model: 'm/x', servedName: 'x', maxModelLen: 1024, gpuMemoryUtilization: 0.5, podKey: KEY, selfStop: { leaseSeconds: 600, stopAtSeconds: null, runpodApiUrl: apiUrl } });
+      return run(start, 'die', { RUNPOD_POD_ID: podId, RUNPOD_API_KEY: key, ...('skip' in how || !how.netns ? {} : { API_RELAY: join(dir, 'relay.py'), API_SOCK: sock }) });
+    }
+
+    it('stops its own pod through the API and waits for RunPod\'s SIGTERM instead of exiting into a restart loop', async (t) => {
+      if ('skip' in how) return t.skip(how.skip);
+      const podId = await runningPod();
+      const { phases, stderr } = await dying(podId, emu.apiKey);
+      const log = readFileSync(join(dir, 'recipe.log'), 'utf8');
+      // The emulator moves a stopped pod to EXITED on its own schedule: give a loaded box time.
+      for (let i = 0; i < 150 && emu.pods.get(podId)?.status !== 'EXITED'; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(emu.pods.get(podId)?.status, 'EXITED', `${log}\n${stderr}\n${JSON.stringify(phases)}`);
+      assert.match(log, new RegExp(`^guard self-stop: vLLM exited with status 1; stopping pod ${podId}: HTTP 200 \\(stopped\\)$`, 'm'));
+      assert.deepEqual(phases, [{ shellExit: 143 }], `still there when RunPod's SIGTERM came: it did not exit on its own\n${log}\n${stderr}`);
+      assert.ok(!log.includes(emu.apiKey) && !log.includes(KEY), 'no key in the output');
+    });
+
+    it('exits with vLLM\'s status when the stop is refused (RunPod restarts it; the lease and the watchdog remain)', async (t) => {
+      if ('skip' in how) return t.skip(how.skip);
+      const podId = await runningPod();
+      const { phases, stderr } = await dying(podId, 'rp_wrong_pod_scoped_key_1234');
+      const log = readFileSync(join(dir, 'recipe.log'), 'utf8');
+      assert.match(log, /stopping pod \w+: HTTP 401 \(key refused\)$/m, stderr);
+      assert.deepEqual(phases, [{ shellExit: 1 }]);
+      assert.equal(emu.pods.get(podId)?.status, 'RUNNING');
+    });
   });
 });

@@ -49,7 +49,9 @@ describe('guardedPodStart', () => {
     assert.match(cmd, /^vllm serve Qwen\/Qwen3-8B --host 127\.0\.0\.1 --port 8001 --served-model-name qwen3 --max-model-len 8192 --gpu-memory-utilization 0\.90 &$/m);
     assert.match(cmd, /GUARD_API_KEY="\$VLLM_API_KEY" GUARD_LISTEN_HOST=0\.0\.0\.0 GUARD_LISTEN_PORT=8000 GUARD_UPSTREAM=http:\/\/127\.0\.0\.1:8001 GUARD_MAX_CONNECTIONS=512 python3 "\$guard" &/);
     assert.equal(guardedPodStart(INPUT).env.HF_TOKEN, undefined);
-    assert.equal(guardVersion(readGuardSource()), '2');
+    assert.match(cmd, /^GUARD_LEASE_FILE="\$\{TMPDIR:-\/tmp\}\/runpod-llm-guard\.lease" GUARD_API_KEY=/m, 'the lease survives a container restart');
+    assert.match(cmd, /^if python3 "\$guard" --stop-self "\$who exited with status \$status"; then$/m, 'a dead vLLM stops the pod instead of restarting');
+    assert.equal(guardVersion(readGuardSource()), '3');
   });
 
   it('exits 70 before starting anything when the guard is missing or undecodable', () => {

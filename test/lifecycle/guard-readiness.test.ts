@@ -41,8 +41,8 @@ describe('readiness through the pod-side guard', () => {
     assert.equal(outcome.step, 'health');
     assert.match(outcome.waitingFor, /502/);
     // A model loading for longer than the lease must not be stopped by its own guard.
-    for (let i = 0; i < 50 && !guard.lines().some((l) => /^guard POST \/runpod-llm\/lease 204 \d+ms$/.test(l)); i++) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(guard.lines().some((l) => /^guard POST \/runpod-llm\/lease 204 \d+ms$/.test(l)), guard.lines().join('\n'));
+    for (let i = 0; i < 50 && !guard.lines().some((l) => /^guard POST \/runpod-llm\/lease 200 \d+ms$/.test(l)); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(guard.lines().some((l) => /^guard POST \/runpod-llm\/lease 200 \d+ms$/.test(l)), guard.lines().join('\n'));
   });
 
   it('is ready once /health answers 200 with an empty body and /v1/models lists the model with the key', async () => {

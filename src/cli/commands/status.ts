@@ -1,3 +1,4 @@
+import { cannotStopItself, describeSelfStop } from '../../lifecycle/lease.js';
 import { statusData, type StatusData } from '../../lifecycle/status.js';
 import { formatDuration } from '../../shared/duration.js';
 import { openState } from '../../state/db.js';
@@ -51,6 +52,7 @@ function printStatus(d: StatusData, io: CliIo): void {
   }
   for (const p of d.pods) {
     out(`pod       ${p.podId} (${p.name}) ${p.status}${p.desired === 'running' ? '' : ` [wanted ${p.desired}]`}${p.ready ? ', ready' : ''} on ${p.gpu.count}× ${p.gpu.id} ${p.cloud}, ${usd(p.costPerHr)}/h${p.uptimeMs === null ? '' : `, up ${formatDuration(p.uptimeMs)}`}${p.restarts > 0 ? `, recreated ${p.restarts}×` : ''}, ${p.guard === null ? 'UNGUARDED (vLLM\'s open routes are public)' : `guard v${p.guard}`}`);
+    if (p.selfStop !== null && cannotStopItself(p.selfStop)) out(`          ${describeSelfStop(p.selfStop)}`);
   }
   if (d.wake !== null) out(`wake      requested ${d.wake.requestedAt} (${d.wake.requests} request(s)); the watchdog starts the pod(s)`);
   if (d.pods.length === 0) out('pod       none');

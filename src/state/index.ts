@@ -8,3 +8,4 @@ export * from './spend.js';
 export * from './wake.js';
 export * from './lock.js';
 export * from './install.js';
+export * from './verdicts.js';

@@ -132,4 +132,14 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE pods ADD COLUMN starting_since INTEGER;
   UPDATE pods SET starting_since = created_at;
   `,
+  // 3: what `doctor --live` found out about the live API (issue 12): one row per question, the
+  // latest answer wins. `up` reads json_start_command to pick its recipe.
+  `
+  CREATE TABLE verdicts (
+    name       TEXT PRIMARY KEY CHECK (name IN ('json_start_command', 'self_stop')),
+    value      TEXT NOT NULL CHECK (value IN ('honoured', 'not_honoured', 'unknown')),
+    checked_at INTEGER NOT NULL,
+    detail     TEXT
+  );
+  `,
 ];

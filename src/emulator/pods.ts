@@ -447,7 +447,8 @@ export class PodStore {
     }
     say(`INFO [api_server.py] vLLM API server version ${VLLM_VERSION}`);
     say(`INFO [api_server.py] model: ${pod.launch.model ?? pod.launch.servedModelName}`);
-    if (pod.crashLoop) {
+    if (pod.crashLoop || faults.settings.crashLoop) {
+      pod.crashLoop = true;
       pod.exitAt = at + schedule.crashMs;
       pod.exitCode = 1;
       return;

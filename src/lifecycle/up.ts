@@ -11,6 +11,8 @@ import { type GpuPlan, planGpus, type WorstCase, worstCaseCost } from './gpu-cho
 import type { ManagerDeps } from './manager-deps.js';
 import { type ReadinessProgress, StartFailure, waitForReady } from './readiness.js';
 import { StartWatch } from './fast-failure.js';
+import { chooseStartForm } from './start-form.js';
+import { getVerdict } from '../state/verdicts.js';
 import { podUrl, type RunSettings, settingsRecord } from './run-settings.js';
 import { toGpuOffer } from './runpod-views.js';
 
@@ -102,6 +104,8 @@ export async function up(deps: ManagerDeps, settings: RunSettings, events: UpEve
     endRun(state, existing.runId, 'superseded');
   }
 
+  // The start recipe follows what `doctor --live` found out about RunPod (issue 12 §2).
+  settings = chooseStartForm(settings, getVerdict(state, 'json_start_command'));
   const plan = await planUp(deps.api, settings);
   events.onPlan?.(plan);
   const run = createRun(state, {

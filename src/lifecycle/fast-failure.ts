@@ -48,6 +48,17 @@ const FIX_ARGS =
 export class StartWatch {
   readonly #options: Required<StartWatchOptions>;
   #lastUptime: number | undefined;
+  #zeroGpuPolls = 0;
+
+  /**
+   * Counts consecutive polls that show the pod RUNNING, up for a while, with none of the GPUs it
+   * asked for (capacity moved, CONTRACT.md); one such report alone is not acted on (issue 12 §4).
+   */
+  zeroGpuPolls(pod: Pod): number {
+    const none = pod.status === 'RUNNING' && pod.runtime?.gpus !== undefined && pod.runtime.gpus.length === 0 && (pod.gpu?.count ?? 0) > 0 && (pod.runtime.uptime ?? 0) > 0;
+    this.#zeroGpuPolls = none ? this.#zeroGpuPolls + 1 : 0;
+    return this.#zeroGpuPolls;
+  }
 
   constructor(options: StartWatchOptions) {
     this.#options = { markerGraceMs: 90_000, ...options };

@@ -87,9 +87,12 @@ export async function probeReadiness(deps: ProbeDeps, target: ReadinessTarget): 
   }
   if (status !== 'RUNNING') return notYet('running', status, 'the pod to be RUNNING', pod);
   if (pod.runtime?.gpus !== undefined && pod.runtime.gpus.length === 0 && (pod.gpu?.count ?? 0) > 0) {
-    // A (re)started pod whose GPUs went elsewhere: vLLM can never load (CONTRACT.md).
-    throw podFailed(target, 'is RUNNING without its GPUs (capacity moved)');
+    // A (re)started pod whose GPUs went elsewhere: vLLM can never load (CONTRACT.md). Acted on
+    // when two polls with a nonzero uptime agree (a single probe has only one look: it waits).
+    if ((target.startWatch?.zeroGpuPolls(pod) ?? 0) >= 2) throw podFailed(target, 'is RUNNING without its GPUs (capacity moved)');
+    return notYet('running', status, 'its GPUs (RunPod shows the pod RUNNING with none)', pod);
   }
+  target.startWatch?.zeroGpuPolls(pod);
   if (target.startWatch !== undefined) {
     const sign = target.startWatch.observe(pod, await readLogTail(deps, target));
     if (sign !== undefined) throw new StartFailure(target.podId, sign);

@@ -88,6 +88,16 @@ describe('StartWatch (pure)', () => {
     assert.equal(new StartWatch({ expectMarker: false, since }).observe(pod(10), [line('system', 'start container'), line('system', 'start container')])?.kind, 'crash_loop');
   });
 
+  it('zero GPUs counts only consecutive RUNNING polls with a nonzero uptime', () => {
+    const watch = new StartWatch({ expectMarker: false, since });
+    const gpuless = (uptime: number): Pod => ({ ...pod(uptime), gpu: { id: 'g', count: 1 }, runtime: { uptime, gpus: [] } }) as Pod;
+    assert.equal(watch.zeroGpuPolls(gpuless(0)), 0, 'just started');
+    assert.equal(watch.zeroGpuPolls(gpuless(5)), 1);
+    assert.equal(watch.zeroGpuPolls({ ...gpuless(10), runtime: { uptime: 10, gpus: [{}] } } as Pod), 0, 'GPUs back: reset');
+    assert.equal(watch.zeroGpuPolls(gpuless(15)), 1);
+    assert.equal(watch.zeroGpuPolls(gpuless(20)), 2);
+  });
+
   it('a falling uptime between polls is a restart; not RUNNING is never judged', () => {
     const watch = new StartWatch({ expectMarker: false, since });
     assert.equal(watch.observe(pod(40), []), undefined);

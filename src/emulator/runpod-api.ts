@@ -132,7 +132,7 @@ export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessa
       if (foreign !== undefined) {
         // Another tool's pod: answered, and every attempt to act on it recorded for the tests.
         if (method === 'GET' && pod[2] === undefined) return { status: 200, body: foreign };
-        store.recordForeignAction(id, pod[2] === undefined ? method : String((JSON.parse(text || '{}') as { action?: unknown }).action));
+        store.recordForeignAction(id, pod[2] === undefined ? method : foreignAction(text));
         return method === 'DELETE' ? { status: 204 } : { status: 200, body: foreign };
       }
       if (pod[2] !== undefined) {
@@ -295,6 +295,15 @@ export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessa
 
 /** Live-stream interval for new log lines while a logs request stays open (wall time). */
 const LOG_POLL_MS = 250;
+
+/** The action a request on a foreign pod asked for, whatever its body (recorded, never applied). */
+function foreignAction(text: string): string {
+  try {
+    return String((JSON.parse(text) as { action?: unknown }).action);
+  } catch {
+    return 'unparseable action';
+  }
+}
 
 function json(text: string): unknown {
   if (text.trim() === '') throw new ProblemError(400, 'request body is required');

@@ -50,6 +50,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--readiness-timeout <duration>', 'give up (and terminate) if not ready after this long (default 20m)')
     .addOption(new Option('--replicas <n>', 'keep this many pods ready; the gateway spreads requests over them (default 1)').argParser(parseCount))
     .option('--unguarded', 'no guard in front of vLLM: its open routes (/invocations, /tokenize, …) become public (not recommended)')
+    .option('--image <image>', 'vLLM image with a pinned tag (env RUNPOD_LLM_VLLM_IMAGE); an image without an entrypoint (docker/vllm-noentry) when RunPod ignores the JSON start command')
     .option('--dry-run', 'print the plan (GPU, $/h, worst case) and change nothing')
     .option('--json', 'with --dry-run: the plan as JSON')
     .option('--no-gateway', 'do not start the gateway (run `runpod-llm gateway` yourself)')
@@ -131,6 +132,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .addOption(new Option('--proxy-port <port>', 'pod proxy port (default: any free port)').argParser(parsePort))
     .option('--host <host>', 'address to bind (default 127.0.0.1)')
     .addOption(new Option('--speed <factor>', 'run the pod schedule this many times faster').argParser(parseNumber))
+    .addOption(new Option('--args-mode <mode>', 'json: the JSON start command in args is honoured; plain: passed as plain args to the image entrypoint (env EMULATOR_ARGS_MODE)').choices(['json', 'plain']))
+    .addOption(new Option('--on-exit <what>', 'a container whose process exits: restart in place (live behaviour) or exit (pod EXITED)').choices(['restart', 'exit']))
+    .addOption(new Option('--foreign-pods <n>', "other tools' pods with off-spec values on the account (default 0)").argParser(parseNumber))
+    .option('--pod-key-cannot-stop', "pod-scoped keys may read but not stop their own pod (403)")
+    .addOption(new Option('--slow-create <ms>', 'every create is held this long before the pod exists and the answer is sent').argParser(parseNumber))
     .action(async (flags) => {
       code = await (await import('./commands/emulator.js')).runEmulatorCommand(flags, io);
     });

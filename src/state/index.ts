@@ -8,3 +8,5 @@ export * from './spend.js';
 export * from './wake.js';
 export * from './lock.js';
 export * from './install.js';
+export * from './verdicts.js';
+export * from './pod-watch.js';

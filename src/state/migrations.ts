@@ -132,4 +132,26 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE pods ADD COLUMN starting_since INTEGER;
   UPDATE pods SET starting_since = created_at;
   `,
+  // 3: what `doctor --live` found out about the live API (issue 12): one row per question, the
+  // latest answer wins. `up` reads json_start_command to pick its recipe.
+  `
+  CREATE TABLE verdicts (
+    name       TEXT PRIMARY KEY CHECK (name IN ('json_start_command', 'self_stop')),
+    value      TEXT NOT NULL CHECK (value IN ('honoured', 'not_honoured', 'unknown')),
+    checked_at INTEGER NOT NULL,
+    detail     TEXT
+  );
+  `,
+  // 4: what the watchdog remembers of a pod between passes (issue 12 §1, §4): the last uptime
+  // RunPod reported (a smaller one later means the container restarted), consecutive failed
+  // health checks of a routed pod, and consecutive polls with zero GPUs. One row per active pod.
+  `
+  CREATE TABLE pod_watch (
+    pod_id         TEXT PRIMARY KEY,
+    uptime_s       INTEGER,
+    uptime_at      INTEGER,
+    health_fails   INTEGER NOT NULL DEFAULT 0,
+    zero_gpu_polls INTEGER NOT NULL DEFAULT 0
+  );
+  `,
 ];

@@ -105,8 +105,10 @@ export async function runDemoCommand(io: CliIo, flags: { speed?: number } = {}):
 
     const podId = emulator.pods.list()[0]?.id;
     if (podId !== undefined) {
-      step(7, `the pod dies (emulator fault: ${podId} → EXITED); one watchdog pass, as cron's \`runpod-llm watch\` would run it`);
-      emulator.pods.kill(podId, 'EXITED');
+      step(7, `vLLM on the pod crashes for good (emulator fault on ${podId}); RunPod restarts the container in place, the pod stays RUNNING; one watchdog pass, as cron's \`runpod-llm watch\` would run it`);
+      // A pass first, so the watchdog has seen the pod's uptime; the crash then shows as a restart.
+      await must(runWatchCommand({}, captureIo(sub).io), 'watch');
+      emulator.pods.crash(podId, true);
       await must(runWatchCommand({}, sub), 'watch');
       out('   …the replacement starts; the next passes route it once it answers:');
       for (let i = 0; i < 40; i++) {

@@ -48,10 +48,18 @@ from http import HTTPStatus
 GUARD_VERSION = "2"
 
 ROUTES = frozenset({
+    # The gateway's route table (src/gateway/routes/route-table.ts); a test keeps them equal.
     ("GET", "/v1/models"),
     ("POST", "/v1/chat/completions"),
     ("POST", "/v1/completions"),
     ("POST", "/v1/embeddings"),
+    ("POST", "/v1/responses"),
+    ("GET", "/v1/responses/{id}"),
+    ("POST", "/v1/responses/{id}/cancel"),
+    ("POST", "/v1/rerank"),
+    ("POST", "/v1/score"),
+    ("POST", "/tokenize"),
+    ("POST", "/detokenize"),
 })
 HEALTH = ("GET", "/health")
 LEASE = ("POST", "/runpod-llm/lease")

@@ -8,8 +8,10 @@ with the pod's key. Standard library only: it runs on the stock vllm/vllm-openai
 
 Decisions, first match wins:
   GET /health                          -> vLLM's /health status (502 while it loads), empty body
-  target not exactly an allowed route  -> 404; exact string match, no decoding or normalising,
-                                          leaves nothing for two parsers to disagree on
+  target not an allowed route          -> 404; exact string match, no decoding or normalising,
+                                          leaves nothing for two parsers to disagree on; a route's
+                                          `{id}` segment matches one segment of [A-Za-z0-9_.-]
+                                          (1-200 characters, not "." or "..")
   Authorization != "Bearer <key>"      -> 401 {"error":"Unauthorized"}, as vLLM says it
   ambiguous or broken body framing     -> 400 (CL with TE, two CLs, a bad chunk: request
                                           smuggling's shapes); 501 for a coding but chunked
@@ -39,6 +41,7 @@ import json
 import ssl
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -61,6 +64,10 @@ ROUTES = frozenset({
     ("POST", "/tokenize"),
     ("POST", "/detokenize"),
 })
+# A path segment "{id}" in ROUTES stands for exactly one segment of the request path (ID_SEGMENT);
+# every other character matches itself. A query string never matches (no route has one).
+ID = "{id}"
+ID_SEGMENT = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 HEALTH = ("GET", "/health")
 LEASE = ("POST", "/runpod-llm/lease")
 # RFC 9110 section 7.6.1: connection-specific fields are never forwarded.
@@ -113,6 +120,37 @@ def _int(env, name, default, minimum):
 
 def _printable(value, limit=80):
     return "".join(c if " " < c < "\x7f" else "?" for c in (value or "-")[:limit])
+
+
+class RouteTable:
+    """The allow-list: exact (method, path) pairs by one set lookup, `{id}` patterns only after a miss."""
+
+    def __init__(self, routes):
+        self.exact = frozenset(r for r in routes if ID not in r[1])
+        self.patterns = {}  # (method, segment count) -> [segments]
+        for method, path in routes:
+            if ID not in path:
+                continue
+            segments = tuple(path.split("/"))
+            if any(ID in s and s != ID for s in segments):
+                raise ValueError("route %s %s: %s must be a whole path segment" % (method, path, ID))
+            self.patterns.setdefault((method, len(segments)), []).append(segments)
+
+    def allows(self, method, path):
+        if (method, path) in self.exact:
+            return True
+        candidates = self.patterns.get((method, path.count("/") + 1))
+        if not candidates:
+            return False
+        segments = path.split("/")
+        return any(all(_segment_matches(want, got) for want, got in zip(pattern, segments)) for pattern in candidates)
+
+
+def _segment_matches(want, got):
+    if want != ID:
+        return want == got
+    # "." and ".." are ids to this pattern but path steps to anything that normalises after us.
+    return ID_SEGMENT.fullmatch(got) is not None and got not in (".", "..")
 
 
 class Lease:
@@ -178,6 +216,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
     timeout = 60  # seconds a client may stay silent (idle keep-alive, slow headers or body)
     unread_body = False
 
+    def setup(self):
+        super().setup()
+        # Replies leave as head + body in one write (start_response), but a relayed stream is
+        # many small writes: without TCP_NODELAY, Nagle holds each one until the client's
+        # delayed ACK (40 ms on Linux). http.client sets it on the upstream socket itself.
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not a TCP socket
+
     def __getattr__(self, name):
         # Every method, known or invented, goes through the one gate (http.server would say 501).
         if name.startswith("do_"):
@@ -199,7 +247,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         target = (self.command, self.path)
         if target == HEALTH:
             return self.health(cfg)
-        if target not in ROUTES and target != LEASE:
+        if target != LEASE and not self.server.routes.allows(*target):
             return self.send_json(404, {"error": "Not Found"})
         auth = self.headers.get_all("Authorization") or []
         if len(auth) != 1 or not hmac.compare_digest(auth[0].encode("latin-1"), cfg.expected):
@@ -306,14 +354,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             chunked = True
         elif has_body:
             self.close_connection = True  # an HTTP/1.0 client: the body ends when the connection does
-        self.start_response(status, headers)
+        first = b""
+        if has_body and not chunked and upstream.length is not None:
+            # A complete answer follows its head at once: the head waits for the first bytes and
+            # both leave in one write. A stream's head goes alone (its first event may be seconds
+            # of prefill away, and the client should see the 200 now).
+            first = self.read_upstream(upstream)
+            if first is None:
+                return status
+        self.start_response(status, headers, first)
         while has_body:
-            try:
-                data = upstream.read1(READ_SIZE)
-            except (OSError, http.client.HTTPException):
-                # vLLM died or stalled mid-response: cut the client off without a clean ending,
-                # so it sees a truncated response rather than a complete short one.
-                self.close_connection = True
+            data = self.read_upstream(upstream)
+            if data is None:
                 return status
             if not data:
                 break
@@ -322,20 +374,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         return status
 
+    def read_upstream(self, upstream):
+        try:
+            return upstream.read1(READ_SIZE)
+        except (OSError, http.client.HTTPException):
+            # vLLM died or stalled mid-response: cut the client off without a clean ending,
+            # so it sees a truncated response rather than a complete short one.
+            self.close_connection = True
+            return None
+
     def send_json(self, status, value):
         data = json.dumps(value, separators=(",", ":")).encode("utf-8")
-        self.start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
-        self.wfile.write(data)
+        self.start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))], data)
         return status
 
-    def start_response(self, status, headers):
+    def start_response(self, status, headers, body=b""):
+        """Writes the head, and `body` with it in the same write (one segment for a small reply)."""
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
         if self.unread_body or self.close_connection:
             # A body we refused to read cannot be skipped safely: this connection is done.
             self.send_header("Connection", "close")
-        self.end_headers()
+        head = getattr(self, "_headers_buffer", [])  # http.server's, empty for an HTTP/0.9 request
+        if self.request_version != "HTTP/0.9":
+            head.append(b"\r\n")
+        self._headers_buffer = []
+        self.wfile.write(b"".join(head) + body)
 
     def send_error(self, code, message=None, explain=None):
         # http.server's own refusals (bad request line, oversized headers): JSON, no echo of input.
@@ -365,6 +430,7 @@ class GuardServer(http.server.ThreadingHTTPServer):
         self.slots = threading.BoundedSemaphore(cfg.max_connections)
         self.busy_answerers = threading.BoundedSemaphore(BUSY_ANSWERERS)
         self.lease = Lease(cfg)
+        self.routes = RouteTable(ROUTES)
         super().__init__((cfg.host, cfg.port), Handler)
 
     def process_request(self, request, client_address):

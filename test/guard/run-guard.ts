@@ -15,12 +15,13 @@ export interface RunningGuard {
 
 /**
  * Starts the guard on 127.0.0.1 with an OS-chosen port and resolves once it says it listens.
+ * `args` are python3's (default: the guard's script).
  *
  * @example
  *   const guard = await startGuard({ GUARD_UPSTREAM: pod.url, GUARD_API_KEY: 'k'.repeat(20) });
  */
-export async function startGuard(env: Record<string, string>): Promise<RunningGuard> {
-  const child = spawn('python3', [GUARD_PY], {
+export async function startGuard(env: Record<string, string>, args: readonly string[] = [GUARD_PY]): Promise<RunningGuard> {
+  const child = spawn('python3', args, {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GUARD_LISTEN_HOST: '127.0.0.1', GUARD_LISTEN_PORT: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

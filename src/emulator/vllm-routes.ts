@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { type GenerationPlan, planChat, vllmCompletion } from './vllm-generate.js';
 
 /**
  * The stand-in's answers for vLLM's other OpenAI routes (issue 13): the Responses API
@@ -121,14 +120,23 @@ export function scriptedToolTurn(body: Body, model: string): VllmAnswer | undefi
   const usage = (completion: number) => ({ prompt_tokens: promptTokens, total_tokens: promptTokens + completion, completion_tokens: completion, prompt_tokens_details: null });
   const withUsage = typeof body.stream_options === 'object' && body.stream_options !== null && (body.stream_options as { include_usage?: unknown }).include_usage === true;
   if (last.role === 'tool') {
-    const text = `Read ${Buffer.byteLength(textOf(last.content))} bytes.`;
-    const plan = planChat({ ...body, messages: [{ role: 'user', content: '' }], max_tokens: 1 }, model, 1) as GenerationPlan;
-    plan.tokens = words(text).map((w, i) => (i === 0 ? w : ` ${w}`));
-    plan.finishReason = 'stop';
-    plan.promptTokens = promptTokens;
-    plan.stream = stream;
-    plan.includeUsage = withUsage;
-    return stream ? { status: 200, sse: plan.events().map((e) => `data: ${JSON.stringify(e)}\n\n`).concat('data: [DONE]\n\n') } : { status: 200, json: vllmCompletion(plan) };
+    const tokens = words(`Read ${Buffer.byteLength(textOf(last.content))} bytes.`).map((w, i) => (i === 0 ? w : ` ${w}`));
+    if (!stream) {
+      return {
+        status: 200,
+        json: { id, object: 'chat.completion', created, model, choices: [{ index: 0, message: { role: 'assistant', content: tokens.join(''), refusal: null, tool_calls: [], reasoning_content: null }, logprobs: null, finish_reason: 'stop', stop_reason: null }], usage: usage(tokens.length), prompt_logprobs: null },
+      };
+    }
+    const base = { id, object: 'chat.completion.chunk', created, model };
+    const frame = (value: object) => `data: ${JSON.stringify(value)}\n\n`;
+    const sse = [
+      frame({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] }),
+      ...tokens.map((t) => frame({ ...base, choices: [{ index: 0, delta: { content: t }, logprobs: null, finish_reason: null }] })),
+      frame({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop', stop_reason: null }] }),
+    ];
+    if (withUsage) sse.push(frame({ ...base, choices: [], usage: usage(tokens.length) }));
+    sse.push('data: [DONE]\n\n');
+    return { status: 200, sse };
   }
   if (tools.length === 0 || last.role !== 'user') return undefined;
   const tool = pickTool(tools);

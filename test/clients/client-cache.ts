@@ -20,6 +20,8 @@ export const CLIENT_PINS = [
   '@langchain/core@1.4.0',
   '@continuedev/cli@1.5.47',
   'opencode-ai@1.18.33',
+  // 7.8.1 (latest) names platform binaries that are not published; 7.7.7's are.
+  '@kilocode/cli@7.7.7',
 ] as const;
 
 export const CACHE = join(import.meta.dirname, '../../.cache/clients');

@@ -136,6 +136,21 @@ describe('Responses API, rerank, score, tokenize through the gateway', () => {
     assert.equal(second.status, 200);
   });
 
+  it('a Responses request is cached only when nothing of it is stored on the pod (store: false)', async () => {
+    const stateless = { model: MODEL, input: 'cache this', temperature: 0, store: false };
+    await (await gw.api('/v1/responses', { method: 'POST', json: stateless })).arrayBuffer();
+    const again = await gw.api('/v1/responses', { method: 'POST', json: stateless });
+    assert.equal(again.headers.get('x-cache'), 'HIT');
+    await again.arrayBuffer();
+    const stored = { ...stateless, store: true };
+    await (await gw.api('/v1/responses', { method: 'POST', json: stored })).arrayBuffer();
+    const storedAgain = await gw.api('/v1/responses', { method: 'POST', json: stored });
+    assert.equal(storedAgain.headers.get('x-cache'), 'BYPASS');
+    await storedAgain.arrayBuffer();
+    const storedAtPod = gw.pod?.requests.filter((r) => r.path === '/v1/responses' && r.body.includes('"store":true')).length;
+    assert.equal(storedAtPod, 2, 'each stored request makes its own response on the pod');
+  });
+
   it('validates the shapes it knows (400 naming the field) and needs the gateway key', async () => {
     const res = await gw.api('/v1/rerank', { method: 'POST', json: { model: MODEL, query: 'q' } });
     assert.equal(res.status, 400);

@@ -84,7 +84,11 @@ export function clientLimitHook(deps: HookDeps) {
 const CHALLENGE_MISSING = 'Bearer realm="runpod-llm"';
 const CHALLENGE_INVALID = 'Bearer realm="runpod-llm", error="invalid_token", error_description="The gateway key is not valid"';
 
-/** Bearer auth, then the per-key window (reported when tighter than the client's). */
+/**
+ * Bearer auth. A missing or wrong key counts in the client's window (then 401 with an RFC 6750
+ * challenge); a valid one counts only in its key's window (its headers are the key's), then the
+ * optional token window.
+ */
 export function authHook(deps: HookDeps) {
   const windowS = Math.round(deps.windowMs / 1000);
   return async function auth(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -92,12 +96,10 @@ export function authHook(deps: HookDeps) {
     const result = deps.verify(request.headers.authorization);
     if (!result.ok) {
       deps.metrics.authFailures.inc({ reason: result.reason });
-      {
-        // Key guessing is rate-limited everywhere, also on routes that otherwise only peek.
-        const decision = await deps.limiter.hit(`ip:${clientKey(request.ip)}`, deps.limit, deps.windowMs, deps.clock.now());
-        reply.headers(rateLimitHeaders(decision, windowS));
-        if (!decision.allowed) refuse(deps, decision, 'ip');
-      }
+      // A failed key counts against the client's window on every route (API routes only peeked it).
+      const decision = await deps.limiter.hit(`ip:${clientKey(request.ip)}`, deps.limit, deps.windowMs, deps.clock.now());
+      reply.headers(rateLimitHeaders(decision, windowS));
+      if (!decision.allowed) refuse(deps, decision, 'ip');
       const message =
         result.reason === 'scheme'
           ? 'use the header Authorization: Bearer <gateway key>'

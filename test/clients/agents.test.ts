@@ -85,7 +85,7 @@ before(async () => {
   ensureClients();
   roomy = await startTestGateway({ pod: { maxModelLen: 32_768 } });
   for (const agent of ['cn', 'opencode', 'kilo']) tight.set(agent, await startTestGateway({ pod: { maxModelLen: 4096 } }));
-});
+}, { timeout: 900_000 }); // the first run installs the pinned clients
 after(async () => {
   await roomy?.close();
   for (const gw of tight.values()) await gw.close();

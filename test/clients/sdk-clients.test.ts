@@ -23,7 +23,7 @@ before(async () => {
   gw = await startTestGateway({ pod: { maxModelLen: 32_768 } });
   viaGateway = { baseURL: gw.baseUrl, apiKey: GATEWAY_KEY };
   direct = { baseURL: `${gw.pod?.url}/v1`, apiKey: POD_KEY };
-});
+}, { timeout: 900_000 }); // the first run installs the pinned clients
 after(() => gw?.close());
 
 async function both<T>(run: (t: Target) => Promise<T>): Promise<{ gateway: T; direct: T }> {

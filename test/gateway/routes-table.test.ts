@@ -3,7 +3,10 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { API_ROUTES, routePairs, upstreamPathFor } from '../../src/gateway/routes/route-table.js';
+import { startVllmStandin } from '../../src/emulator/vllm-standin.js';
+import { staticRouteSource } from '../../src/gateway/upstream/route-source.js';
 import { chatBody, GATEWAY_KEY, MODEL, POD_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startGuard } from '../guard/run-guard.js';
 
 const GUARD = join(import.meta.dirname, '../../src/guard/guard.py');
 
@@ -43,6 +46,44 @@ describe('one route table for the gateway and the pod guard', () => {
       }
     } finally {
       await gw.close();
+    }
+  });
+});
+
+describe('every table route works end to end through the real pod guard (python3 guard.py)', () => {
+  it('gateway → guard → vLLM stand-in: each route answers as vLLM does, none is refused by the guard', async () => {
+    const pod = await startVllmStandin({ model: MODEL, apiKey: POD_KEY });
+    const guard = await startGuard({ GUARD_UPSTREAM: pod.url, GUARD_API_KEY: POD_KEY });
+    const gw = await startTestGateway({ pod: false, routes: staticRouteSource(`${guard.url}/v1`, POD_KEY, MODEL), config: { key_rate_limit_requests: 10_000 } });
+    try {
+      const created = (await (await gw.api('/v1/responses', { method: 'POST', json: { model: MODEL, input: 'through the guard' } })).json()) as { id: string; output_text?: string };
+      assert.match(created.id, /^resp_/);
+      const bodies: Record<string, unknown> = {
+        '/v1/chat/completions': chatBody('hi'),
+        '/v1/completions': { model: MODEL, prompt: 'def f(', suffix: ')' },
+        '/v1/embeddings': { model: MODEL, input: 'x' },
+        '/v1/responses': { model: MODEL, input: 'hi' },
+        '/v1/rerank': { model: MODEL, query: 'a', documents: ['a', 'b'] },
+        '/v1/score': { model: MODEL, text_1: 'a', text_2: 'b' },
+        '/tokenize': { model: MODEL, prompt: 'a b' },
+        '/detokenize': { model: MODEL, tokens: [1000] },
+      };
+      for (const spec of API_ROUTES) {
+        const path = spec.path.replace('{id}', created.id);
+        const res = await gw.api(path, spec.method === 'POST' ? { method: 'POST', json: bodies[spec.path] ?? {} } : {});
+        const text = await res.text();
+        assert.notEqual(text, '{"error":"Not Found"}', `the guard refused ${spec.method} ${path}`);
+        if (spec.path.endsWith('/cancel')) assert.equal(res.status, 400, 'vLLM: a synchronous response cannot be cancelled');
+        else assert.equal(res.status, 200, `${spec.method} ${path}: ${text.slice(0, 200)}`);
+      }
+      // Paths outside the table stay closed at the guard even with the pod key.
+      const closed = await fetch(`${guard.url}/pooling`, { method: 'POST', headers: { authorization: `Bearer ${POD_KEY}` }, body: '{}' });
+      assert.equal(closed.status, 404);
+      await closed.arrayBuffer();
+    } finally {
+      await gw.close();
+      await guard.close();
+      await pod.close();
     }
   });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { ideSnippet } from '../../src/cli/ide-snippets.js';
 import { GATEWAY_KEY, MODEL, POD_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { ensureClients, importClient } from './client-cache.js';
 
@@ -106,6 +107,26 @@ for (const pkg of ['openai6', 'openai7'] as const) {
     });
   });
 }
+
+describe('ide-config openai-env: the SDK configured only by the snippet\'s variables', () => {
+  it('new OpenAI() with no options reaches the gateway and the named model', async () => {
+    const snippet = ideSnippet('openai-env', { baseUrl: gw.baseUrl, apiKey: GATEWAY_KEY, model: MODEL });
+    const vars = Object.fromEntries([...snippet.matchAll(/^export (\w+)=(\S+)/gm)].map((m) => [m[1], m[2]]));
+    const saved = { base: process.env.OPENAI_BASE_URL, key: process.env.OPENAI_API_KEY };
+    process.env.OPENAI_BASE_URL = vars.OPENAI_BASE_URL;
+    process.env.OPENAI_API_KEY = vars.OPENAI_API_KEY;
+    try {
+      const { default: OpenAI } = await importClient<Any>('openai6');
+      const answer = await new OpenAI({ maxRetries: 0 }).chat.completions.create({ model: vars.OPENAI_MODEL, messages: [{ role: 'user', content: 'env only' }] });
+      assert.match(answer.choices[0].message.content, /^You said: env only/);
+    } finally {
+      if (saved.base === undefined) delete process.env.OPENAI_BASE_URL;
+      else process.env.OPENAI_BASE_URL = saved.base;
+      if (saved.key === undefined) delete process.env.OPENAI_API_KEY;
+      else process.env.OPENAI_API_KEY = saved.key;
+    }
+  });
+});
 
 describe('Vercel AI SDK (ai 6 + @ai-sdk/openai-compatible 2, @ai-sdk/openai 3)', () => {
   it('openai-compatible: a chat and a streamed tool call', async () => {

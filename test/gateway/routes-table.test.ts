@@ -17,7 +17,7 @@ spec = importlib.util.spec_from_file_location("guard", sys.argv[1])
 guard = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(guard)
 print(json.dumps(sorted([list(r) for r in guard.ROUTES], key=lambda r: (r[1], r[0]))))`;
-  return JSON.parse(execFileSync('python3', ['-c', script, GUARD], { encoding: 'utf8' })) as Array<[string, string]>;
+  return JSON.parse(execFileSync('python3', ['-B', '-c', script, GUARD], { encoding: 'utf8' })) as Array<[string, string]>;
 }
 
 describe('one route table for the gateway and the pod guard', () => {

@@ -32,6 +32,15 @@ export function ideSnippet(client: IdeClient, t: IdeTarget): string {
         '      - chat',
         '      - edit',
         '      - apply',
+        // Tab autocomplete (fill-in-the-middle): Continue's vLLM provider sends its FIM prompt to
+        // /v1/completions; the gateway's per-key limit (1,200/min) leaves room for typing bursts.
+        `  - name: ${t.model} autocomplete (runpod-llm)`,
+        '    provider: vllm',
+        `    model: ${t.model}`,
+        `    apiBase: ${t.baseUrl}`,
+        `    apiKey: ${t.apiKey}`,
+        '    roles:',
+        '      - autocomplete',
       ].join('\n');
     case 'codegpt':
       return [

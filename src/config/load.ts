@@ -51,6 +51,8 @@ export const ENV_VARS: ReadonlyArray<readonly [string, string, Kind]> = [
   ['GATEWAY_API_KEYS', 'api_keys', 'list'],
   ['RATE_LIMIT_REQUESTS', 'rate_limit_requests', 'int'],
   ['RATE_LIMIT_WINDOW', 'rate_limit_window', 'int'],
+  ['KEY_RATE_LIMIT_REQUESTS', 'key_rate_limit_requests', 'int'],
+  ['KEY_RATE_LIMIT_TOKENS', 'key_rate_limit_tokens', 'int'],
   ['TRUSTED_PROXIES', 'trusted_proxies', 'list'],
   ['MAX_REQUEST_SIZE', 'max_request_size', 'int'],
   ['MAX_CONTENT_LENGTH', 'max_content_length', 'int'],

@@ -165,12 +165,31 @@ export const configSchema = z.strictObject({
   auth: z.enum(['keys', 'none']).default('keys'),
   /** Gateway keys (GATEWAY_API_KEYS, comma separated). At least 16 characters each. */
   api_keys: z.array(z.string().min(16, 'a gateway key needs at least 16 characters')).default([]),
+  /**
+   * Per client IP, for requests without a valid gateway key (missing, wrong: brute-force
+   * protection) and for the open routes (the seed's 60 per minute). Authenticated requests are
+   * counted per key instead (key_rate_limit_*), so a developer's IDE never meets this one.
+   */
   rate_limit_requests: positiveInt.default(60),
   rate_limit_window: positiveInt.default(60),
+  /**
+   * Per gateway key, per rate_limit_window: 1,200 a minute (20 a second). One developer peaks
+   * at a few requests a second (autocomplete 1-3/s while typing, agent turns, bursts of
+   * embeddings or rerank while an IDE indexes), so this is never met in use; a leaked or
+   * runaway key still cannot take the pod from the rest of the team.
+   */
+  key_rate_limit_requests: positiveInt.default(1200),
+  /** Optional tokens (prompt + completion, from each answer's `usage`) per key per window; null: off. */
+  key_rate_limit_tokens: positiveInt.nullable().default(null),
   /** Peers whose X-Forwarded-For is believed (IPs or CIDRs). Empty: the socket peer is the client. */
   trusted_proxies: z.array(z.string().min(1)).default([]),
   max_request_size: z.number().int().min(1024).default(1_048_576),
-  max_content_length: z.number().int().min(100).default(50_000),
+  /**
+   * The seed's per-message byte cap (50000 there). Off by default: the model's context
+   * (vLLM's max_model_len) bounds a prompt, and over it the client gets OpenAI's
+   * `context_length_exceeded`; a 50 KB cap refused source files agents read well within it.
+   */
+  max_content_length: z.number().int().min(100).nullable().default(null),
   max_messages: positiveInt.default(2048),
   max_tokens: positiveInt.default(131_072),
   max_n: positiveInt.default(16),

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { vllmCompletion, vllmEmbeddings, type GenerationPlan, planChat, planCompletion } from './vllm-generate.js';
+import { chatPromptTokens, contextCheck, requestedMaxTokens, ResponsesStore, rerank, score, scriptedToolTurn, type VllmAnswer, WordTokenizer } from './vllm-routes.js';
 
 /**
  * A stand-in for the vLLM OpenAI server running on a pod (`vllm serve --api-key K`).
@@ -96,6 +97,30 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
   const requests: RecordedRequest[] = [];
   const stats = { aborted: 0, completed: 0, inFlight: 0 };
   const maxModelLen = options.maxModelLen ?? 8192;
+  // --- issue 13: vLLM's other routes (vllm-routes.ts) ---
+  const responsesStore = new ResponsesStore();
+  const tokenizer = new WordTokenizer();
+  const send = (res: ServerResponse, answer: VllmAnswer): void => {
+    if (answer.sse === undefined) return sendJson(res, answer.status, answer.json);
+    res.writeHead(answer.status, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+    for (const frame of answer.sse) res.write(frame);
+    res.end();
+  };
+  /** The issue-13 routes under /v1; undefined: not one of them. */
+  const v1Extra = (method: string, path: string, parsed: Record<string, unknown> | undefined): VllmAnswer | undefined => {
+    const id = /^\/v1\/responses\/([\w.-]+)(\/cancel)?$/.exec(path);
+    if (id !== null && method === 'GET' && id[2] === undefined) return responsesStore.retrieve(id[1] as string);
+    if (id !== null && method === 'POST' && id[2] !== undefined) return responsesStore.cancel(id[1] as string);
+    if (parsed === undefined) return undefined;
+    if (path === '/v1/responses') return responsesStore.create(parsed, options.model, maxModelLen);
+    if (path === '/v1/rerank') return rerank(parsed, options.model);
+    if (path === '/v1/score') return score(parsed, options.model);
+    if (path === '/v1/chat/completions') return contextCheck(chatPromptTokens(parsed), requestedMaxTokens(parsed), maxModelLen) ?? scriptedToolTurn(parsed, options.model);
+    return undefined;
+  };
+  /** vLLM refuses a prompt over max_model_len before generating. */
+  const overContext = (plan: GenerationPlan, parsed: Record<string, unknown>): VllmAnswer | undefined => contextCheck(plan.promptTokens, requestedMaxTokens(parsed), maxModelLen);
+  // --- end issue 13 ---
 
   function record(req: IncomingMessage, path: string, body: string): void {
     requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body });
@@ -151,6 +176,7 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
         data: [{ id: options.model, object: 'model', created: 1_700_000_000, owned_by: 'vllm', root: options.model, parent: null, max_model_len: maxModelLen }],
       });
     }
+    if (path.startsWith('/v1/responses/')) return send(res, v1Extra(req.method ?? 'GET', path, undefined) ?? { status: 405, json: { detail: 'Method Not Allowed' } });
     if (req.method !== 'POST') return sendJson(res, 405, { detail: 'Method Not Allowed' });
     let parsed: Record<string, unknown>;
     try {
@@ -163,6 +189,8 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
     if (parsed.model !== undefined && parsed.model !== options.model) {
       return vllmError(res, 404, 'NotFoundError', `The model \`${String(parsed.model)}\` does not exist.`, 'model');
     }
+    const extra = v1Extra('POST', path, parsed);
+    if (extra !== undefined) return send(res, extra);
     let plan: GenerationPlan | string;
     if (path === '/v1/chat/completions') plan = planChat(parsed, options.model, options.chunks ?? 8);
     else if (path === '/v1/completions') plan = planCompletion(parsed, options.model, options.chunks ?? 8);
@@ -171,6 +199,8 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
       return typeof result === 'string' ? vllmError(res, 400, 'BadRequestError', result) : sendJson(res, 200, result);
     } else return sendJson(res, 404, { detail: 'Not Found' });
     if (typeof plan === 'string') return vllmError(res, 400, 'BadRequestError', plan);
+    const refused = overContext(plan, parsed);
+    if (refused !== undefined) return send(res, refused);
     if (plan.stream) return streamPlan(res, plan, current);
     if (current.kind === 'generation_time') {
       setTimeout(() => void (res.destroyed || sendJson(res, 200, vllmCompletion(plan as GenerationPlan))), current.ms);
@@ -213,10 +243,20 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
         return sendJson(res, 200, { server_load: 0 });
       case '/metrics':
         return sendText(res, 200, 'text/plain; version=0.0.4', `vllm:num_requests_running{model_name="${options.model}"} 0.0\n`);
-      case '/tokenize': {
-        const text = safeField(body, 'prompt');
-        const tokens = text.split(/\s+/).filter(Boolean).map((_, i) => 1000 + i);
-        return sendJson(res, 200, { count: tokens.length, max_model_len: maxModelLen, tokens });
+      case '/tokenize':
+      case '/detokenize':
+      case '/rerank':
+      case '/score': {
+        let parsed: Record<string, unknown> = {};
+        try {
+          parsed = JSON.parse(body) as Record<string, unknown>;
+          if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+        } catch {
+          return vllmError(res, 400, 'BadRequestError', 'invalid JSON');
+        }
+        if (path === '/tokenize') return send(res, tokenizer.tokenize(parsed, maxModelLen));
+        if (path === '/detokenize') return send(res, tokenizer.detokenize(parsed));
+        return send(res, path === '/rerank' ? rerank(parsed, options.model) : score(parsed, options.model));
       }
       case '/invocations': {
         // vLLM routes /invocations to the chat or completion handler by the body's shape.
@@ -266,15 +306,6 @@ export async function startVllmStandin(options: VllmStandinOptions): Promise<Vll
         server.close(() => resolve());
       }),
   };
-}
-
-function safeField(body: string, field: string): string {
-  try {
-    const value = (JSON.parse(body) as Record<string, unknown>)[field];
-    return typeof value === 'string' ? value : '';
-  } catch {
-    return '';
-  }
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown): void {

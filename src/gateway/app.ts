@@ -24,6 +24,8 @@ import { MemorySlidingLogStore } from './rate-limit/memory-store.js';
 import { RedisSlidingLogStore } from './rate-limit/redis-store.js';
 import type { Redis } from 'ioredis';
 import { createProxyHandler, type ProxyDeps } from './routes/proxy.js';
+import { API_ROUTES, fastifyPath } from './routes/route-table.js';
+import { TokenWindow } from './rate-limit/token-window.js';
 import { debugCacheHandler, healthHandler, metricsHandler } from './routes/status.js';
 import { Balancer } from './upstream/balancer.js';
 import { UpstreamPools } from './upstream/pools.js';
@@ -110,6 +112,8 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
     metrics,
     limiter: deps.limiter ?? createLimiter(config, logger, deps.redis),
     limit: config.rate_limit_requests,
+    keyLimit: config.key_rate_limit_requests,
+    tokenLimit: config.key_rate_limit_tokens === null ? undefined : { max: config.key_rate_limit_tokens, window: new TokenWindow(config.rate_limit_window * 1000) },
     windowMs: config.rate_limit_window * 1000,
     headers: securityHeaders(deps.tls !== undefined),
     verify: config.auth === 'none' ? undefined : createKeyVerifier(deps.keys),
@@ -148,10 +152,10 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
   };
   const auth = authHook(hookDeps);
   const api = { kind: 'api' as const };
-  app.post('/v1/chat/completions', { config: { ...api, label: 'chat' }, onRequest: auth }, createProxyHandler(proxyDeps, '/chat/completions', 'chat'));
-  app.post('/v1/completions', { config: { ...api, label: 'completions' }, onRequest: auth }, createProxyHandler(proxyDeps, '/completions', 'completions'));
-  app.post('/v1/embeddings', { config: { ...api, label: 'embeddings' }, onRequest: auth }, createProxyHandler(proxyDeps, '/embeddings', 'embeddings'));
-  app.get('/v1/models', { config: { ...api, label: 'models' }, onRequest: auth }, createProxyHandler(proxyDeps, '/models', undefined));
+  // Every API route comes from the one table the pod guard's allow-list is checked against.
+  for (const spec of API_ROUTES) {
+    app.route({ method: spec.method, url: fastifyPath(spec.path), config: { ...api, label: spec.label }, onRequest: auth, handler: createProxyHandler(proxyDeps, spec) });
+  }
   app.get('/health', { config: { kind: 'health', label: 'health' } }, healthHandler({ probe, startedAt, now: () => clock.now() }));
   const statsDeps = { metrics, recent, cache, startedAt, now: () => clock.now(), ...(deps.podInfo === undefined ? {} : { pod: deps.podInfo }) };
   app.get('/metrics', { config: { kind: 'metrics', label: 'metrics' }, onRequest: config.metrics_require_auth ? auth : [] }, metricsHandler(statsDeps));

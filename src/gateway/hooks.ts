@@ -10,6 +10,7 @@ import { clientKey } from './rate-limit/client-key.js';
 import { rateLimitHeaders } from './rate-limit/headers.js';
 import type { LimiterStore, RateDecision } from './rate-limit/limiter-store.js';
 import type { RecentStats } from './metrics/recent-stats.js';
+import type { TokenWindow } from './rate-limit/token-window.js';
 import type { UsageSink } from './usage-recorder.js';
 
 /**
@@ -22,7 +23,12 @@ export interface HookDeps {
   logger: Logger;
   metrics: GatewayMetrics;
   limiter: LimiterStore;
+  /** Per client IP: requests without a valid key, and the open routes. */
   limit: number;
+  /** Per gateway key (and per IP with auth "none", where the IP stands for the user). */
+  keyLimit: number;
+  /** Tokens per key per window, fed by usage; undefined: off. */
+  tokenLimit: { max: number; window: TokenWindow } | undefined;
   windowMs: number;
   headers: Readonly<Record<string, string>>;
   verify: ((authorization: string | undefined) => AuthResult) | undefined;
@@ -46,9 +52,12 @@ export function startHook(deps: HookDeps) {
 }
 
 /**
- * Per-client sliding window. /health and /metrics only peek (pollers and dashboards must not
- * eat the allowance; failed auth on them is counted in the auth hook); CORS preflights are not
- * counted.
+ * Per-client sliding window, for what no key vouches for. API routes only peek here: a client
+ * IP over its limit (by failed keys) is refused before its key is even checked, so guessing
+ * stays at `limit` per window; failed keys are counted in the auth hook, good ones per key.
+ * /health and /metrics only peek (pollers and dashboards must not eat the allowance); unknown
+ * URLs count; CORS preflights are not counted. With auth "none" (loopback only) the IP is the
+ * user and gets the per-key allowance.
  */
 export function clientLimitHook(deps: HookDeps) {
   const windowS = Math.round(deps.windowMs / 1000);
@@ -56,14 +65,30 @@ export function clientLimitHook(deps: HookDeps) {
     if (request.method === 'OPTIONS') return;
     const key = `ip:${clientKey(request.ip)}`;
     const kind = request.routeOptions.config.kind;
-    const peek = kind === 'health' || kind === 'metrics' || kind === 'public';
-    const decision = await (peek ? deps.limiter.peek(key, deps.limit, deps.windowMs, deps.clock.now()) : deps.limiter.hit(key, deps.limit, deps.windowMs, deps.clock.now()));
-    reply.headers(rateLimitHeaders(decision, windowS));
-    if (!decision.allowed && !peek) refuse(deps, decision, 'ip');
+    const now = deps.clock.now();
+    if (kind === 'api' && deps.verify === undefined) {
+      const decision = await deps.limiter.hit(key, deps.keyLimit, deps.windowMs, now);
+      reply.headers(rateLimitHeaders(decision, windowS));
+      if (!decision.allowed) refuse(deps, decision, 'ip');
+      return;
+    }
+    const peek = kind === 'health' || kind === 'metrics' || kind === 'public' || kind === 'api';
+    const decision = await (peek ? deps.limiter.peek(key, deps.limit, deps.windowMs, now) : deps.limiter.hit(key, deps.limit, deps.windowMs, now));
+    // An API request's headers describe its key's window (set by the auth hook), unless refused here.
+    if (kind !== 'api' || !decision.allowed) reply.headers(rateLimitHeaders(decision, windowS));
+    if (!decision.allowed && (!peek || kind === 'api')) refuse(deps, decision, 'ip');
   };
 }
 
-/** Bearer auth, then the per-key window (reported when tighter than the client's). */
+/** RFC 6750 §3: the challenge on every 401; `invalid_token` only when a bearer token was sent. */
+const CHALLENGE_MISSING = 'Bearer realm="runpod-llm"';
+const CHALLENGE_INVALID = 'Bearer realm="runpod-llm", error="invalid_token", error_description="The gateway key is not valid"';
+
+/**
+ * Bearer auth. A missing or wrong key counts in the client's window (then 401 with an RFC 6750
+ * challenge); a valid one counts only in its key's window (its headers are the key's), then the
+ * optional token window.
+ */
 export function authHook(deps: HookDeps) {
   const windowS = Math.round(deps.windowMs / 1000);
   return async function auth(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -71,27 +96,40 @@ export function authHook(deps: HookDeps) {
     const result = deps.verify(request.headers.authorization);
     if (!result.ok) {
       deps.metrics.authFailures.inc({ reason: result.reason });
-      if (request.routeOptions.config.kind !== 'api') {
-        // Key guessing is rate-limited everywhere, also on routes that otherwise only peek.
-        const decision = await deps.limiter.hit(`ip:${clientKey(request.ip)}`, deps.limit, deps.windowMs, deps.clock.now());
-        reply.headers(rateLimitHeaders(decision, windowS));
-        if (!decision.allowed) refuse(deps, decision, 'ip');
-      }
+      // A failed key counts against the client's window on every route (API routes only peeked it).
+      const decision = await deps.limiter.hit(`ip:${clientKey(request.ip)}`, deps.limit, deps.windowMs, deps.clock.now());
+      reply.headers(rateLimitHeaders(decision, windowS));
+      if (!decision.allowed) refuse(deps, decision, 'ip');
       const message =
         result.reason === 'scheme'
           ? 'use the header Authorization: Bearer <gateway key>'
           : result.reason === 'missing'
             ? 'missing gateway key: send Authorization: Bearer <gateway key> (see `runpod-llm status` for the key file)'
             : 'invalid gateway key';
-      throw gatewayError('GW_UNAUTHORIZED', message);
+      throw gatewayError('GW_UNAUTHORIZED', message, { headers: { 'www-authenticate': result.reason === 'invalid' ? CHALLENGE_INVALID : CHALLENGE_MISSING } });
     }
     request.ctx.keyId = result.keyId;
     if (request.routeOptions.config.kind !== 'api') return;
-    const decision = await deps.limiter.hit(`key:${result.keyId}`, deps.limit, deps.windowMs, deps.clock.now());
-    const shown = Number(reply.getHeader('x-ratelimit-remaining') ?? Infinity);
-    if (!decision.allowed || decision.remaining < shown) reply.headers(rateLimitHeaders(decision, windowS));
+    const now = deps.clock.now();
+    const decision = await deps.limiter.hit(`key:${result.keyId}`, deps.keyLimit, deps.windowMs, now);
+    reply.headers(rateLimitHeaders(decision, windowS));
     if (!decision.allowed) refuse(deps, decision, 'key');
+    if (deps.tokenLimit !== undefined) checkTokens(deps, deps.tokenLimit, result.keyId, now, reply);
   };
+}
+
+/** `key_rate_limit_tokens`: OpenAI's token headers, and a 429 while the key's window is full. */
+function checkTokens(deps: HookDeps, limit: { max: number; window: TokenWindow }, keyId: string, now: number, reply: FastifyReply): void {
+  const used = limit.window.used(keyId, now);
+  const waitMs = used >= limit.max ? limit.window.waitMs(keyId, now, limit.max) : 0;
+  reply.header('x-ratelimit-limit-tokens', String(limit.max));
+  reply.header('x-ratelimit-remaining-tokens', String(Math.max(0, limit.max - used)));
+  if (used < limit.max) return;
+  deps.metrics.rateLimited.inc({ scope: 'key' });
+  const retry = Math.max(1, Math.ceil(waitMs / 1000));
+  throw gatewayError('GW_RATE_LIMITED', `Token rate limit reached: ${limit.max} tokens per ${Math.round(deps.windowMs / 1000)} s for this key (key_rate_limit_tokens). Retry after ${retry} s.`, {
+    headers: { 'retry-after': String(retry), 'x-ratelimit-reset-tokens': `${retry}s` },
+  });
 }
 
 function refuse(deps: HookDeps, decision: RateDecision, scope: 'ip' | 'key'): never {
@@ -117,7 +155,7 @@ export function errorHandler(deps: Pick<HookDeps, 'logger'>) {
 }
 
 /** One access line per request; a security event line when the request raised one. */
-function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics' | 'usage' | 'clock' | 'recent'>) {
+function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics' | 'usage' | 'clock' | 'recent' | 'tokenLimit'>) {
   // The access line is flat (every field a string or number set below): top-level redaction
   // only. Security events and errors below go through deps.logger, fully redacted.
   const access = flatLineLogger(deps.logger);
@@ -137,6 +175,7 @@ function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics' | 'usage' | 'cl
     // The dashboard's view is about the API, not about its own polling of /metrics and /health.
     if (request.routeOptions.config.kind === 'api' || route === 'other') deps.recent.record(deps.clock.now(), totalMs, ctx.ttfbMs, status);
     if (ctx.routeId !== undefined) deps.usage?.record(ctx.routeId, deps.clock.now(), ctx.usage?.promptTokens ?? 0, ctx.usage?.completionTokens ?? 0);
+    if (ctx.usage !== undefined && ctx.keyId !== undefined) deps.tokenLimit?.window.add(ctx.keyId, deps.clock.now(), ctx.usage.promptTokens + ctx.usage.completionTokens);
     if (ctx.usage !== undefined) {
       deps.metrics.tokens.inc({ type: 'prompt' }, ctx.usage.promptTokens);
       deps.metrics.tokens.inc({ type: 'completion' }, ctx.usage.completionTokens);

@@ -63,10 +63,18 @@ GUARD_VERSION = "3"
 USER_AGENT = "runpod-llm-guard/" + GUARD_VERSION
 
 ROUTES = frozenset({
+    # The gateway's route table (src/gateway/routes/route-table.ts); a test keeps them equal.
     ("GET", "/v1/models"),
     ("POST", "/v1/chat/completions"),
     ("POST", "/v1/completions"),
     ("POST", "/v1/embeddings"),
+    ("POST", "/v1/responses"),
+    ("GET", "/v1/responses/{id}"),
+    ("POST", "/v1/responses/{id}/cancel"),
+    ("POST", "/v1/rerank"),
+    ("POST", "/v1/score"),
+    ("POST", "/tokenize"),
+    ("POST", "/detokenize"),
 })
 # A path segment "{id}" in ROUTES stands for exactly one segment of the request path (ID_SEGMENT);
 # every other character matches itself. A query string never matches (no route has one).

@@ -97,7 +97,7 @@ export function checkCors(config: Config): ReportItem {
 
 export function checkRateLimit(config: Config): ReportItem {
   const perSecond = config.rate_limit_requests / config.rate_limit_window;
-  const detail = `${config.rate_limit_requests} requests per ${config.rate_limit_window} s per client IP and per key (sliding window)`;
+  const detail = `${config.rate_limit_requests} requests per ${config.rate_limit_window} s per client IP without a valid key, ${config.key_rate_limit_requests} per key (sliding window)`;
   if (perSecond > 10) return { id: 'gateway.rate_limit', status: 'warn', detail: `${detail}: over 10 per second barely slows key guessing`, fix: 'lower RATE_LIMIT_REQUESTS or raise RATE_LIMIT_WINDOW' };
   return { id: 'gateway.rate_limit', status: 'pass', detail };
 }

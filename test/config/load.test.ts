@@ -19,7 +19,8 @@ describe('loadConfig', () => {
     assert.equal(config?.rate_limit_requests, 60);
     assert.equal(config?.rate_limit_window, 60);
     assert.equal(config?.max_request_size, 1_048_576);
-    assert.equal(config?.max_content_length, 50_000);
+    assert.equal(config?.max_content_length, null, 'the model context bounds a prompt, not a byte cap');
+    assert.equal(config?.key_rate_limit_requests, 1200);
     assert.equal(config?.content_policy, 'off');
     assert.deepEqual(config?.allowed_origins, ['http://localhost:3000', 'http://127.0.0.1:3000', 'http://localhost:8080']);
   });

@@ -30,7 +30,7 @@ describe('emulated pods behind the guard', () => {
     assert.equal((await fetch(`${url}/health`)).status, 200);
     assert.equal((await fetch(`${url}/v1/models`)).status, 401);
     assert.equal((await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${KEY}` } })).status, 200);
-    for (const path of ['/invocations', '/tokenize', '/metrics', '/pause', '/v1/models?x=1']) {
+    for (const path of ['/invocations', '/pooling', '/metrics', '/pause', '/v1/models?x=1']) {
       const res = await fetch(`${url}${path}`, { method: path === '/v1/models?x=1' ? 'GET' : 'POST', headers: { authorization: `Bearer ${KEY}` }, body: path === '/v1/models?x=1' ? null : '{"prompt":"x"}' });
       assert.equal(res.status, 404, path);
     }

@@ -9,7 +9,8 @@ const SECRET_COMPLETION_WORD = 'confidential'; // the stand-in echoes prompt wor
 describe('logs', () => {
   let gw: TestGateway;
   before(async () => {
-    gw = await startTestGateway({ config: { rate_limit_requests: 5 } });
+    // 2 failed keys spend the per-client window of 2; the 3 keyless requests after it are refused.
+    gw = await startTestGateway({ config: { rate_limit_requests: 2 } });
     const client = new OpenAI({ baseURL: gw.baseUrl, apiKey: GATEWAY_KEY, maxRetries: 0 });
     await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: SECRET_PROMPT }] });
     const stream = await client.chat.completions.create({ model: MODEL, stream: true, messages: [{ role: 'user', content: SECRET_PROMPT }] });

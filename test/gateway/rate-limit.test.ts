@@ -79,7 +79,8 @@ describe('gateway rate limiting (60 per 60 s, real sockets)', () => {
   let clock: ManualClock;
   before(async () => {
     clock = new ManualClock(1_000_000);
-    gw = await startTestGateway({ clock });
+    // Authenticated requests count per key; at 60 here the numbers match the per-IP window's.
+    gw = await startTestGateway({ clock, config: { key_rate_limit_requests: 60 } });
   });
   after(() => gw.close());
 
@@ -134,8 +135,9 @@ describe('client identity for the limiter', () => {
     const gw = await startTestGateway({ config: { rate_limit_requests: 3 } });
     try {
       const codes: number[] = [];
-      for (let i = 0; i < 5; i++) codes.push(await postFrom(gw.url, { authorization: 'Bearer gw_test_key_5f1c9a7e3b2d4c6e8a0b', 'x-forwarded-for': `203.0.113.${i}` }));
-      assert.deepEqual(codes, [200, 200, 200, 429, 429]);
+      // Without a valid key: the per-client window is what applies.
+      for (let i = 0; i < 5; i++) codes.push(await postFrom(gw.url, { authorization: 'Bearer not_a_valid_key_0000000000', 'x-forwarded-for': `203.0.113.${i}` }));
+      assert.deepEqual(codes, [401, 401, 401, 429, 429]);
     } finally {
       await gw.close();
     }
@@ -143,7 +145,7 @@ describe('client identity for the limiter', () => {
 
   it('honours X-Forwarded-For from a configured trusted proxy', async () => {
     // auth off so that only the per-client window applies (the per-key one is tested below)
-    const gw = await startTestGateway({ config: { rate_limit_requests: 1, trusted_proxies: ['127.0.0.1'], auth: 'none' }, keys: [] });
+    const gw = await startTestGateway({ config: { key_rate_limit_requests: 1, trusted_proxies: ['127.0.0.1'], auth: 'none' }, keys: [] });
     try {
       const codes: number[] = [];
       for (let i = 0; i < 3; i++) codes.push(await postFrom(gw.url, { authorization: 'Bearer gw_test_key_5f1c9a7e3b2d4c6e8a0b', 'x-forwarded-for': `203.0.113.${i}` }));
@@ -156,7 +158,7 @@ describe('client identity for the limiter', () => {
   });
 
   it('limits each gateway key across client addresses', async () => {
-    const gw = await startTestGateway({ config: { rate_limit_requests: 2, trusted_proxies: ['127.0.0.1'] } });
+    const gw = await startTestGateway({ config: { key_rate_limit_requests: 2, trusted_proxies: ['127.0.0.1'] } });
     try {
       const codes: number[] = [];
       for (let i = 0; i < 3; i++) codes.push(await postFrom(gw.url, { authorization: 'Bearer gw_test_key_5f1c9a7e3b2d4c6e8a0b', 'x-forwarded-for': `198.51.100.${i}` }));

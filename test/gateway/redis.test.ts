@@ -102,7 +102,7 @@ describe('several gateways, one Redis', () => {
 
   async function gatewayProcess(): Promise<string> {
     const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../src/cli/main.ts'), 'gateway', '--port', '0'], {
-      env: { PATH: process.env.PATH, RUNPOD_LLM_HOME: join(import.meta.dirname, '../../.scratch/redis-home'), UPSTREAM_URL: `${pod.url}/v1`, UPSTREAM_API_KEY: POD_KEY, GATEWAY_API_KEYS: GATEWAY_KEY, REDIS_URL: redis.url, REDIS_PREFIX: 'multi:', RATE_LIMIT_REQUESTS: '60', LOG_LEVEL: 'silent' },
+      env: { PATH: process.env.PATH, RUNPOD_LLM_HOME: join(import.meta.dirname, '../../.scratch/redis-home'), UPSTREAM_URL: `${pod.url}/v1`, UPSTREAM_API_KEY: POD_KEY, GATEWAY_API_KEYS: GATEWAY_KEY, REDIS_URL: redis.url, REDIS_PREFIX: 'multi:', RATE_LIMIT_REQUESTS: '60', KEY_RATE_LIMIT_REQUESTS: '60', LOG_LEVEL: 'silent' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     children.push(child);

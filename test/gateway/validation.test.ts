@@ -8,7 +8,7 @@ type Envelope = { error: { message: string; type: string; param: string | null; 
 describe('request validation', () => {
   let gw: TestGateway;
   before(async () => {
-    gw = await startTestGateway({ config: { rate_limit_requests: 10_000, max_n: 4, max_tokens: 4096 } });
+    gw = await startTestGateway({ config: { rate_limit_requests: 10_000, max_n: 4, max_tokens: 4096, max_content_length: 50_000 } });
   });
   after(() => gw.close());
 

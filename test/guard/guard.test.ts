@@ -151,7 +151,7 @@ describe('guard in front of the vLLM stand-in', () => {
 
   it('answers 404 to every other route, method and spelling, and never asks vLLM', async () => {
     const targets = [
-      ['GET', '/tokenize'], ['POST', '/tokenize'], ['POST', '/detokenize'], ['POST', '/pause'], ['POST', '/resume'],
+      ['GET', '/tokenize'], ['PUT', '/tokenize'], ['GET', '/detokenize'], ['POST', '/pause'], ['POST', '/resume'],
       ['GET', '/metrics'], ['GET', '/version'], ['GET', '/ping'], ['POST', '/update_weights'], ['GET', '/'],
       ['POST', '/v1/../invocations'], ['POST', '//invocations'], ['POST', '/v1/chat/completions/../../tokenize'],
       ['POST', '/v1/chat/completions/../../../invocations'], ['GET', '/V1/models'], ['GET', '/v1/models/'], ['GET', '/v1//models'],

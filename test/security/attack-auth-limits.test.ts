@@ -19,24 +19,27 @@ describe('attack battery: limiter evasion and key guessing', () => {
     return gw;
   }
   const models = (gw: TestGateway, headers: Record<string, string> = {}): Promise<Response> => gw.api('/v1/models', { headers });
-  // A different valid key per request, so only the per-client window can be what stops them.
+  // Valid keys are limited per key (key_rate_limit_requests), never per address; what the
+  // per-client window stops is failed requests: a different wrong key per request, so only that
+  // window can be what stops them.
   const KEYS = Array.from({ length: 10 }, (_, i) => `gw_rotating_key_${i}_0123456789`);
+  const WRONG = KEYS.map((k) => `${k}_wrong`);
 
   it('X-Forwarded-For, X-Real-IP and Forwarded from an untrusted peer do not buy a fresh allowance', async () => {
     const gw = await gateway({ config: { rate_limit_requests: 3 }, keys: KEYS });
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) {
       const spoof = `203.0.113.${i + 1}`;
-      const res = await models(gw, { authorization: `Bearer ${KEYS[i]}`, 'x-forwarded-for': spoof, 'x-real-ip': spoof, forwarded: `for=${spoof}` });
+      const res = await models(gw, { authorization: `Bearer ${WRONG[i]}`, 'x-forwarded-for': spoof, 'x-real-ip': spoof, forwarded: `for=${spoof}` });
       statuses.push(res.status);
       if (res.status === 429) assertEnvelope(await res.text(), 'rate_limit_exceeded');
       else await res.arrayBuffer();
     }
-    assert.deepEqual(statuses, [200, 200, 200, 429, 429, 429]);
+    assert.deepEqual(statuses, [401, 401, 401, 429, 429, 429]);
     const ips = new Set(gw.logs.lines().filter((l) => l.msg === 'request').map((l) => l.ip));
     assert.deepEqual([...ips], ['127.0.0.1'], 'the socket peer is logged, never the spoofed address');
     await assertServing(gw);
-    assertLogsClean(gw, KEYS);
+    assertLogsClean(gw, [...KEYS, ...WRONG]);
   });
 
   it('IPv6 addresses rotated within one /64 (through a trusted proxy) share one allowance; another /64 has its own', async () => {
@@ -45,16 +48,16 @@ describe('attack battery: limiter evasion and key guessing', () => {
     const gw = await gateway({ config: { rate_limit_requests: 3, trusted_proxies: ['127.0.0.1'] }, keys: KEYS });
     const statuses: number[] = [];
     for (let i = 1; i <= 6; i++) {
-      const res = await models(gw, { authorization: `Bearer ${KEYS[i]}`, 'x-forwarded-for': `2001:db8:1:2::${i.toString(16)}:${(i * 4099).toString(16)}` });
+      const res = await models(gw, { authorization: `Bearer ${WRONG[i]}`, 'x-forwarded-for': `2001:db8:1:2::${i.toString(16)}:${(i * 4099).toString(16)}` });
       statuses.push(res.status);
       await res.arrayBuffer();
     }
-    assert.deepEqual(statuses, [200, 200, 200, 429, 429, 429]);
-    const other = await models(gw, { authorization: `Bearer ${KEYS[9]}`, 'x-forwarded-for': '2001:db8:1:3::1' });
-    assert.equal(other.status, 200);
+    assert.deepEqual(statuses, [401, 401, 401, 429, 429, 429]);
+    const other = await models(gw, { authorization: `Bearer ${WRONG[9]}`, 'x-forwarded-for': '2001:db8:1:3::1' });
+    assert.equal(other.status, 401, 'another /64 has its own allowance');
     await other.arrayBuffer();
     assert.ok(gw.logs.lines().some((l) => l.msg === 'request' && String(l.ip).startsWith('2001:db8:1:2::')), 'the trusted proxy\'s client address is the one logged');
-    assertLogsClean(gw, KEYS);
+    assertLogsClean(gw, [...KEYS, ...WRONG]);
   });
 
   it('the limiter key groups IPv6 by /64 in every spelling and counts IPv4-mapped addresses as IPv4', () => {
@@ -71,11 +74,11 @@ describe('attack battery: limiter evasion and key guessing', () => {
     const port = (gw.app.server.address() as { port: number }).port;
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const res = await rawRequest(port, `GET /v1/models HTTP/1.1\r\nHost: [::1]\r\nAuthorization: Bearer ${GATEWAY_KEY}\r\nConnection: close\r\n\r\n`, { host: '::1' });
+      const res = await rawRequest(port, `GET /v1/models HTTP/1.1\r\nHost: [::1]\r\nAuthorization: Bearer ${GATEWAY_KEY}_wrong\r\nConnection: close\r\n\r\n`, { host: '::1' });
       statuses.push(res.status);
       if (res.status === 429) assertRawRefusal(res, 429, 'rate_limit_exceeded');
     }
-    assert.deepEqual(statuses, [200, 200, 429]);
+    assert.deepEqual(statuses, [401, 401, 429]);
     assert.ok(gw.logs.lines().some((l) => l.msg === 'request' && l.ip === '::1'));
   });
 

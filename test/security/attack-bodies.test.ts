@@ -16,7 +16,8 @@ describe('attack battery: request bodies', () => {
   const chat = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ model: MODEL, messages: [{ role: 'user', content: prompt }], ...extra });
 
   before(async () => {
-    gw = await startTestGateway({ config: { rate_limit_requests: 100_000 } });
+    // max_content_length is off by default (the model's context decides); set here to attack it.
+    gw = await startTestGateway({ config: { rate_limit_requests: 100_000, max_content_length: 50_000 } });
     port = Number(new URL(gw.url).port);
   });
   after(async () => {

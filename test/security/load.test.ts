@@ -52,7 +52,7 @@ describe(`load: ${SECONDS} s of concurrent streaming and non-streaming clients o
   before(async () => {
     pod = await startVllmStandin({ model: MODEL, apiKey: POD_KEY, chunkDelayMs: 5, chunks: 12 });
     built = await buildApp({
-      config: defaultConfig({ proxy_port: 0, rate_limit_requests: 40, rate_limit_window: 1, trusted_proxies: ['127.0.0.1'], health_probe_interval_ms: 60_000 }),
+      config: defaultConfig({ proxy_port: 0, rate_limit_requests: 40, key_rate_limit_requests: 40, rate_limit_window: 1, trusted_proxies: ['127.0.0.1'], health_probe_interval_ms: 60_000 }),
       logger: createLogger({ level: 'info', destination: sink.stream }),
       routes: staticRouteSource(`${pod.url}/v1`, POD_KEY, MODEL),
       keys: KEYS,

@@ -26,13 +26,13 @@ export function canonicalJson(value: unknown): string {
 export type CacheMode = 'deterministic' | 'all' | 'off';
 
 /**
- * Whether an answer may be reused. `deterministic`: embeddings always; generations only with
+ * Whether an answer may be reused. `deterministic`: embeddings, rerank and score always; generations only with
  * `temperature: 0` or an integer `seed`, and one choice (`n`, `best_of` absent or 1) — anything
  * else samples, and replaying one sample would silently remove the variety the caller asked for.
  */
 export function isCacheable(mode: CacheMode, route: string, body: Record<string, unknown>): boolean {
   if (mode === 'off') return false;
-  if (mode === 'all' || route === 'embeddings') return true;
+  if (mode === 'all' || route === 'embeddings' || route === 'rerank' || route === 'score') return true;
   const oneChoice = (body.n === undefined || body.n === null || body.n === 1) && (body.best_of === undefined || body.best_of === null || body.best_of === 1);
   const fixed = body.temperature === 0 || Number.isInteger(body.seed);
   return oneChoice && fixed;

@@ -13,13 +13,15 @@ import { StreamFanout } from '../upstream/stream-fanout.js';
 import { type StreamedTravel, streamedTravel } from '../upstream/stream-assembly.js';
 import { usageFrom } from '../upstream/usage.js';
 import type { WakeControl } from '../wake.js';
-import type { ApiRoute, Validated } from '../validation/validate.js';
+import type { Validated } from '../validation/validate.js';
 import { checkStatus, noteFailure, pumpInto, readBounded, relay, toEnvelope } from './relay.js';
+import { type ApiRouteSpec, upstreamPathFor, type ValidatedRoute } from './route-table.js';
+import { contextLengthError } from '../upstream/context-length.js';
 
 export interface ProxyDeps {
   balancer: Balancer;
   pools: UpstreamPools;
-  validate: (route: ApiRoute, body: unknown) => Validated;
+  validate: (route: ValidatedRoute, body: unknown) => Validated;
   metrics: GatewayMetrics;
   timeouts: { connectMs: number; firstByteMs: number; idleMs: number };
   maxResponseBytes: number;
@@ -56,9 +58,11 @@ const SSE_HEADERS = { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } a
  * upstream request (the GPU stops generating for nobody); an upstream that fails mid-stream gets
  * an OpenAI error event at an event boundary and a clean end, never a hang.
  */
-export function createProxyHandler(deps: ProxyDeps, upstreamPath: string, api: ApiRoute | undefined) {
+export function createProxyHandler(deps: ProxyDeps, spec: ApiRouteSpec) {
+  const api = spec.validate;
   return async function proxy(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const ctx = request.ctx;
+    const upstreamPath = upstreamRequestPath(spec, request);
     let validated: Validated | undefined;
     let body: Buffer | undefined;
     if (api !== undefined) {
@@ -82,7 +86,7 @@ export function createProxyHandler(deps: ProxyDeps, upstreamPath: string, api: A
     let plan: CachePlan | undefined;
     const cache = deps.cache;
     if (cache !== undefined && api !== undefined && validated !== undefined) {
-      plan = cache.plan(api, route.model ?? validated.model, validated.body, request.headers['cache-control'], ctx.keyId);
+      plan = spec.cache && statelessAnswer(api, validated.body) ? cache.plan(api, route.model ?? validated.model ?? '', validated.body, request.headers['cache-control'], ctx.keyId) : undefined;
       if (plan === undefined || !plan.read) cache.bypassed();
       reply.header('x-cache', plan?.read === true ? 'MISS' : 'BYPASS');
       if (plan?.read === true) {
@@ -157,7 +161,7 @@ async function forward(
     sentAt = performance.now();
     try {
       res = await target.pool.request({
-        path: target.basePath + upstreamPath,
+        path: upstreamPathFor(target.basePath, upstreamPath),
         method: request.method as Dispatcher.HttpMethod,
         headers: upstreamRequestHeaders(request.headers, route.apiKey, request.id, body?.length ?? -1),
         body: body ?? null,
@@ -236,11 +240,43 @@ async function forward(
     }
   } else if (status >= 400) {
     buf = toEnvelope(buf);
+    if (status === 400) buf = contextLengthError(buf) ?? buf;
     const retry = shouldRetryHeader(status, undefined);
     if (retry !== undefined) headers['x-should-retry'] = retry;
   }
   ctx.bytesOut = buf.length;
   return reply.code(status).headers(headers).send(buf);
+}
+
+/**
+ * The path (and, on a Responses retrieve, the query) sent upstream: the table's path with the
+ * request's id segment, which must look like an id (vLLM's `resp_…`): nothing that could walk
+ * to another path on the pod. Only the query parameters vLLM reads are forwarded.
+ */
+function upstreamRequestPath(spec: ApiRouteSpec, request: FastifyRequest): string {
+  if (!spec.path.includes('{')) return spec.path;
+  const params = request.params as Record<string, string>;
+  const path = spec.path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = params[name] ?? '';
+    if (!/^[\w.-]{1,200}$/.test(value) || value === '.' || value === '..') throw gatewayError('GW_INVALID_REQUEST', `'${name}' is not a valid id`, { param: name });
+    return value;
+  });
+  if (spec.method !== 'GET') return path;
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(request.query as Record<string, unknown>)) {
+    if ((name === 'stream' || name === 'starting_after') && typeof value === 'string' && /^[\w-]{1,20}$/.test(value)) query.set(name, value);
+  }
+  const qs = query.toString();
+  return qs === '' ? path : `${path}?${qs}`;
+}
+
+/**
+ * Answers that depend on the body alone. A Responses request is stored on the pod unless it says
+ * `store: false` (vLLM's default is true): its id is state, so it is never served from the cache;
+ * Responses streams end without `[DONE]` and are never stored either.
+ */
+function statelessAnswer(route: ValidatedRoute, body: Record<string, unknown>): boolean {
+  return route !== 'responses' || (body.store === false && body.stream !== true && body.background !== true && body.previous_response_id == null);
 }
 
 /** Failures where the request surely did not start generating on the pod. */

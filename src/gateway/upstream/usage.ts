@@ -9,8 +9,10 @@ export interface Usage {
 }
 
 const MARKER = Buffer.from('"usage":{');
-const PROMPT = /"prompt_tokens":\s*(\d+)/;
-const COMPLETION = /"completion_tokens":\s*(\d+)/;
+const PROMPT = /"(?:prompt|input)_tokens":\s*(\d+)/;
+const COMPLETION = /"(?:completion|output)_tokens":\s*(\d+)/;
+/** The Responses API's usage nests `input_tokens_details: {…}` before `output_tokens`. */
+const NESTED = /^"usage":\{"?[^{}]*(?:\{[^{}]*\}[^{}]*)*\}/;
 
 /** Usage in a complete JSON body (or a complete SSE event), if present. */
 export function usageFrom(buf: Buffer): Usage | undefined {
@@ -18,7 +20,8 @@ export function usageFrom(buf: Buffer): Usage | undefined {
   if (at < 0) return undefined;
   const end = buf.indexOf('}', at);
   if (end < 0) return undefined;
-  const text = buf.toString('latin1', at, end + 1);
+  let text = buf.toString('latin1', at, end + 1);
+  if (!COMPLETION.test(text) && buf[end + 1] !== 0x7d) text = NESTED.exec(buf.toString('latin1', at, Math.min(buf.length, at + 1024)))?.[0] ?? text;
   const prompt = PROMPT.exec(text);
   const completion = COMPLETION.exec(text);
   if (prompt === null && completion === null) return undefined;

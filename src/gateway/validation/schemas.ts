@@ -93,3 +93,57 @@ export function embeddingSchema() {
 export type ChatRequest = z.infer<ReturnType<typeof chatSchema>>;
 export type CompletionRequest = z.infer<ReturnType<typeof completionSchema>>;
 export type EmbeddingRequest = z.infer<ReturnType<typeof embeddingSchema>>;
+
+/** Optional `model`: vLLM's pooling, tokenizer and Responses routes default to the served model. */
+const optionalModel = z.string().min(1).nullable().optional();
+
+/**
+ * `POST /v1/responses` (OpenAI's Responses API as vLLM serves it): `input` is a string or a list
+ * of items (messages, function calls and their outputs, …), checked loosely; the rest passes on.
+ */
+export function responsesSchema(limits: RequestLimits) {
+  const item = z.looseObject({ type: z.string().optional(), role: z.string().optional() });
+  return z.looseObject({
+    model: optionalModel,
+    input: z.union([z.string(), z.array(item).max(limits.maxMessages)]),
+    instructions: z.string().nullable().optional(),
+    stream: z.boolean().nullable().optional(),
+    store: z.boolean().nullable().optional(),
+    background: z.boolean().nullable().optional(),
+    previous_response_id: z.string().nullable().optional(),
+    max_output_tokens: tokenCount(limits.maxTokens),
+    temperature: z.number().min(0).nullable().optional(),
+    top_p: nullableNumber,
+    tools: z.array(z.looseObject({ type: z.string().min(1) })).nullable().optional(),
+    user: z.string().nullable().optional(),
+  });
+}
+
+/** `POST /v1/rerank` (Jina/Cohere shape, as vLLM serves it; Continue uses it for context). */
+export function rerankSchema() {
+  return z.looseObject({
+    model: optionalModel,
+    query: z.union([z.string(), z.looseObject({})]),
+    documents: z.union([z.array(z.union([z.string(), z.looseObject({})])).min(1).max(4096), z.looseObject({})]),
+    top_n: z.number().int().min(0).nullable().optional(),
+  });
+}
+
+/** `POST /v1/score`: vLLM's pairs (`text_1` with `text_2`; newer releases also `queries`/`documents`). */
+export function scoreSchema() {
+  return z.looseObject({ model: optionalModel });
+}
+
+/** `POST /tokenize`: a completion `prompt` or chat `messages`. */
+export function tokenizeSchema(limits: RequestLimits) {
+  return z.looseObject({
+    model: optionalModel,
+    prompt: z.string().optional(),
+    messages: z.array(message).min(1).max(limits.maxMessages).optional(),
+  }).refine((b) => b.prompt !== undefined || b.messages !== undefined, { message: "send 'prompt' or 'messages'", path: ['prompt'] });
+}
+
+/** `POST /detokenize`: token ids back to text. */
+export function detokenizeSchema() {
+  return z.looseObject({ model: optionalModel, tokens: tokenArray.max(1_000_000) });
+}

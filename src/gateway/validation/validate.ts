@@ -2,13 +2,17 @@ import type { z } from 'zod';
 import type { AppError } from '../../shared/errors.js';
 import { gatewayError } from '../errors.js';
 import { type ContentPolicy, strip, violates } from './content-policy.js';
-import { chatSchema, completionSchema, embeddingSchema, type RequestLimits } from './schemas.js';
+import type { ValidatedRoute } from '../routes/route-table.js';
+import { chatSchema, completionSchema, detokenizeSchema, embeddingSchema, rerankSchema, responsesSchema, scoreSchema, tokenizeSchema, type RequestLimits } from './schemas.js';
 
-export type ApiRoute = 'chat' | 'completions' | 'embeddings';
+export type ApiRoute = ValidatedRoute;
 
 export interface ValidatorOptions extends RequestLimits {
-  /** Bytes (UTF-8) per message content / prompt / input string. */
-  maxContentLength: number;
+  /**
+   * Bytes (UTF-8) per message content / prompt / input string; null (the default): no per-message
+   * cap, the model's context decides (vLLM's 400 becomes `context_length_exceeded`).
+   */
+  maxContentLength: number | null;
   contentPolicy: ContentPolicy;
 }
 
@@ -16,7 +20,8 @@ export interface Validated {
   body: Record<string, unknown>;
   /** True when the content policy changed the body (it must be re-serialised). */
   modified: boolean;
-  model: string;
+  /** Absent where the route lets vLLM default to its served model (Responses, rerank, …). */
+  model: string | undefined;
   stream: boolean;
 }
 
@@ -33,6 +38,11 @@ export function createValidator(options: ValidatorOptions): (route: ApiRoute, bo
     chat: chatSchema(options),
     completions: completionSchema(options),
     embeddings: embeddingSchema(),
+    responses: responsesSchema(options),
+    rerank: rerankSchema(),
+    score: scoreSchema(),
+    tokenize: tokenizeSchema(options),
+    detokenize: detokenizeSchema(),
   };
   return (route, body) => {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -42,7 +52,7 @@ export function createValidator(options: ValidatorOptions): (route: ApiRoute, bo
     if (!result.success) throw fromZod(result.error);
     const record = body as Record<string, unknown>;
     const modified = applyContentRules(route, record, options);
-    return { body: record, modified, model: record.model as string, stream: record.stream === true };
+    return { body: record, modified, model: typeof record.model === 'string' ? record.model : undefined, stream: record.stream === true };
   };
 }
 
@@ -65,8 +75,10 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
 /** Size limits and the content policy, over every text the model will read. Returns `modified`. */
 function applyContentRules(route: ApiRoute, body: Record<string, unknown>, options: ValidatorOptions): boolean {
   let modified = false;
+  const max = options.maxContentLength;
+  if (max === null && options.contentPolicy === 'off') return false;
   const check = (text: string, param: string): string => {
-    if (text.length * 3 > options.maxContentLength && Buffer.byteLength(text) > options.maxContentLength) {
+    if (max !== null && text.length * 3 > max && Buffer.byteLength(text) > max) {
       throw gatewayError('GW_CONTENT_TOO_LONG', `'${param}' is longer than ${options.maxContentLength} bytes (max_content_length)`, { param });
     }
     if (options.contentPolicy === 'off' || !violates(text)) return text;
@@ -88,7 +100,7 @@ function applyContentRules(route: ApiRoute, body: Record<string, unknown>, optio
           part.text = check(part.text, `messages[${i}].content[${j}].text`);
           total += Buffer.byteLength(part.text as string);
         });
-        if (total > options.maxContentLength) {
+        if (max !== null && total > max) {
           throw gatewayError('GW_CONTENT_TOO_LONG', `'messages[${i}].content' is longer than ${options.maxContentLength} bytes (max_content_length)`, { param: `messages[${i}].content` });
         }
       }
@@ -97,6 +109,20 @@ function applyContentRules(route: ApiRoute, body: Record<string, unknown>, optio
     if (typeof body.prompt === 'string') body.prompt = check(body.prompt, 'prompt');
     else if (Array.isArray(body.prompt)) body.prompt = body.prompt.map((p: unknown, i: number) => (typeof p === 'string' ? check(p, `prompt[${i}]`) : p));
     if (typeof body.suffix === 'string') body.suffix = check(body.suffix, 'suffix');
+  } else if (route === 'responses') {
+    if (typeof body.input === 'string') body.input = check(body.input, 'input');
+    else if (Array.isArray(body.input)) {
+      body.input.forEach((item: Record<string, unknown>, i: number) => {
+        if (typeof item.content === 'string') item.content = check(item.content, `input[${i}].content`);
+        else if (Array.isArray(item.content)) {
+          item.content.forEach((part: Record<string, unknown>, j: number) => {
+            if (typeof part.text === 'string') part.text = check(part.text, `input[${i}].content[${j}].text`);
+          });
+        }
+      });
+    }
+  } else if (route !== 'embeddings') {
+    return modified;
   } else if (typeof body.input === 'string') {
     body.input = check(body.input, 'input');
   } else if (Array.isArray(body.input)) {

@@ -18,13 +18,14 @@ if [ ${#files[@]} -eq 0 ]; then
   exit 1
 fi
 # Files under test/packaging/ pack and install the package (better-sqlite3 compiles from source:
-# minutes, not seconds). node:test's --test-timeout limits each whole file, so they run after the
+# minutes, not seconds); files under test/clients/ install the pinned real clients into
+# .cache/clients on their first run (about 880 MB) and run coding agents, one at a time. node:test's --test-timeout limits each whole file, so they run after the
 # others with a limit of their own; the others keep the short one that catches a hang early.
 main=()
 long=()
 for f in "${files[@]}"; do
   case "$f" in
-    test/packaging/*) long+=("$f") ;;
+    test/packaging/* | test/clients/*) long+=("$f") ;;
     *) main+=("$f") ;;
   esac
 done
@@ -35,7 +36,7 @@ echo "# running ${#main[@]} test files"
 status=0
 node --import tsx --test --test-concurrency=2 --test-timeout=120000 "$@" "${main[@]}" | tee "$logs/main" || status=$?
 if [ ${#long[@]} -gt 0 ]; then
-  echo "# running ${#long[@]} packaging test file(s): npm pack, npm install -g into a temporary prefix"
+  echo "# running ${#long[@]} slow test file(s): real clients, npm pack + npm install -g into a temporary prefix"
   node --import tsx --test --test-concurrency=1 --test-timeout=1500000 "$@" "${long[@]}" | tee "$logs/long" || status=$?
   fi
 # (pipefail: a pipeline fails when node:test does, whatever tee says)

@@ -62,12 +62,21 @@ export interface RecordedRequest {
   body: string;
 }
 
+export type ToolTurns = 'scripted' | 'generated';
+
 export interface VllmStandinHandler {
   /** Serves one request; `path` is the path as the pod sees it (a prefix already removed). */
   handler(req: IncomingMessage, res: ServerResponse, path: string): void;
   setLoaded(loaded: boolean): void;
   setHealthy(healthy: boolean): void;
   setFault(fault: VllmFault): void;
+  /**
+   * How a chat with `tools` is answered: `scripted` (default) as a coding agent's model does,
+   * one call of the read-like tool and, after the tool result, `Read N bytes.`; `generated`: the
+   * generator's text followed by a call of each offered tool (at most two), with logprobs and
+   * generation-time faults applied, for tests of how answers are assembled.
+   */
+  setToolTurns(mode: ToolTurns): void;
   /** Every request received, newest last (bounded to the last 1,000). */
   readonly requests: RecordedRequest[];
   /** Counts of requests whose client went away before the response ended. */
@@ -94,6 +103,7 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
   let loaded = options.loaded ?? true;
   let healthy = true;
   let fault: VllmFault = { kind: 'none' };
+  let toolTurns: ToolTurns = 'scripted';
   const requests: RecordedRequest[] = [];
   const stats = { aborted: 0, completed: 0, inFlight: 0 };
   const maxModelLen = options.maxModelLen ?? 8192;
@@ -115,7 +125,7 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
     if (path === '/v1/responses') return responsesStore.create(parsed, options.model, maxModelLen);
     if (path === '/v1/rerank') return rerank(parsed, options.model);
     if (path === '/v1/score') return score(parsed, options.model);
-    if (path === '/v1/chat/completions') return contextCheck(chatPromptTokens(parsed), requestedMaxTokens(parsed), maxModelLen) ?? scriptedToolTurn(parsed, options.model);
+    if (path === '/v1/chat/completions') return contextCheck(chatPromptTokens(parsed), requestedMaxTokens(parsed), maxModelLen) ?? (toolTurns === 'scripted' ? scriptedToolTurn(parsed, options.model) : undefined);
     return undefined;
   };
   /** vLLM refuses a prompt over max_model_len before generating. */
@@ -282,6 +292,7 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
     setLoaded: (value) => { loaded = value; },
     setHealthy: (value) => { healthy = value; },
     setFault: (value) => { fault = value; },
+    setToolTurns: (mode) => { toolTurns = mode; },
     requests,
     stats,
   };

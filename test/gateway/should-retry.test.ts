@@ -91,7 +91,7 @@ describe('x-should-retry: the official openai SDK makes one request for errors a
   });
 
   it('rate limited (429 with Retry-After): x-should-retry true, and the SDK retries after the wait', async () => {
-    const gw = await gateway({ config: { rate_limit_requests: 1, rate_limit_window: 1 } });
+    const gw = await gateway({ config: { key_rate_limit_requests: 1, rate_limit_window: 1 } });
     const { client, calls } = countingClient(gw);
     await client.models.list();
     assert.equal(calls(), 1);

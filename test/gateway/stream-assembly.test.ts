@@ -61,6 +61,7 @@ describe('non-streamed requests travel streamed (through the emulator pod proxy,
     const standin = rig.emulator.pods.standin(podId);
     assert.ok(standin);
     standin.setFault({ kind: 'generation_time', ms: 8_000 });
+    standin.setToolTurns('generated');
     const before = standin.requests.length;
     const request = { model: SERVED, messages: [{ role: 'user' as const, content: 'find the parser code please' }], tools: TOOLS, logprobs: true, top_logprobs: 2, temperature: 0 };
     const client = new OpenAI({ baseURL: await gateway('auto'), apiKey: GW_KEY, maxRetries: 0, timeout: 60_000 });

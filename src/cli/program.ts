@@ -31,6 +31,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--config <file>', 'config file (default ./runpod-llm.json if present)')
     .option('--upstream <url>', 'OpenAI-compatible base URL ending in /v1 (env UPSTREAM_URL)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
+    .option('--service', 'run under a service manager (`runpod-llm service install`): `up` reuses this gateway, `down` leaves it')
     .action(async (flags) => {
       code = await (await import('./commands/gateway.js')).runGatewayCommand(flags, io);
     });
@@ -83,6 +84,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--loop', 'keep watching (the daemon `up` starts)')
     .option('--interval <duration>', 'time between passes with --loop, e.g. 30s')
     .option('--reap', 'terminate orphans (runpod-llm-* pods of this install the state does not know; never another install\'s)')
+    .option('--service', 'with --loop: run under a service manager (`runpod-llm service install`): keep running with nothing to watch')
     .option('--json', 'the pass report as JSON')
     .option('--config <file>', 'config file')
     .action(async (flags) => {

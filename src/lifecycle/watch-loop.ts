@@ -14,6 +14,8 @@ export interface WatchLoopOptions extends WatchOptions {
    */
   wakePollMs?: number;
   onReport?: (report: WatchReport) => void;
+  /** Under a service manager: keep passing with nothing to watch (the next `up` is watched at once). */
+  stay?: boolean;
 }
 
 /**
@@ -46,7 +48,7 @@ export async function runWatchLoop(deps: ManagerDeps, options: WatchLoopOptions)
         release();
       }
     }
-    if (report !== undefined && !report.runActive && report.activePods === 0 && !report.wakeable) {
+    if (report !== undefined && options.stay !== true && !report.runActive && report.activePods === 0 && !report.wakeable) {
       logger.info('no active run and no pod left: the watchdog stops');
       return 'nothing_to_watch';
     }

@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isAppError } from '../shared/errors.js';
 import { registerSecurityCommands } from './commands/security.js';
+import { registerServiceCommands } from './commands/service.js';
 import { IDE_CLIENTS } from './ide-snippets.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { type CliIo, line } from './io.js';
@@ -123,6 +124,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     });
 
   registerSecurityCommands(program, io, (n) => {
+    code = n;
+  });
+
+  registerServiceCommands(program, io, (n) => {
     code = n;
   });
 

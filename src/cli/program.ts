@@ -119,6 +119,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .addOption(new Option('--proxy-port <port>', 'pod proxy port (default: any free port)').argParser(parsePort))
     .option('--host <host>', 'address to bind (default 127.0.0.1)')
     .addOption(new Option('--speed <factor>', 'run the pod schedule this many times faster').argParser(parseNumber))
+    .addOption(new Option('--args-mode <mode>', 'json: the JSON start command in args is honoured; plain: passed as plain args to the image entrypoint (env EMULATOR_ARGS_MODE)').choices(['json', 'plain']))
+    .addOption(new Option('--on-exit <what>', 'a container whose process exits: restart in place (live behaviour) or exit (pod EXITED)').choices(['restart', 'exit']))
+    .addOption(new Option('--foreign-pods <n>', "other tools' pods with off-spec values on the account (default 0)").argParser(parseNumber))
+    .option('--pod-key-cannot-stop', "pod-scoped keys may read but not stop their own pod (403)")
+    .addOption(new Option('--slow-create <ms>', 'every create is held this long before the pod exists and the answer is sent').argParser(parseNumber))
     .action(async (flags) => {
       code = await (await import('./commands/emulator.js')).runEmulatorCommand(flags, io);
     });

@@ -5,10 +5,11 @@ import type { Pod } from '../runpod/schemas.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { silentLogger, type Logger } from '../shared/logger.js';
 import { PodLedger } from './billing.js';
-import { Faults } from './faults.js';
+import { DEFAULT_CPU_CATALOG, type EmulatorCpu } from './cpu-catalog.js';
+import { Faults, type FaultSettings } from './faults.js';
 import { DEFAULT_GPU_CATALOG, type EmulatorGpu } from './gpu-catalog.js';
 import { createPodProxyHandler } from './pod-proxy.js';
-import { PodStore, type PodRecord, type Schedule } from './pods.js';
+import { PodStore, type ContainerStart, type PodLogLine, type PodRecord, type Schedule } from './pods.js';
 import { createRunPodApiHandler } from './runpod-api.js';
 import type { VllmStandinHandler } from './vllm-standin.js';
 
@@ -28,6 +29,15 @@ import type { VllmStandinHandler } from './vllm-standin.js';
  *
  * Time: pod status follows `schedule` against `clock`, evaluated when the API or the proxy is
  * called (no timers). Tests pass a ManualClock and advance it; a demo uses the system clock.
+ *
+ * Live behaviour (CONTRACT.md, "Live behaviour the spec does not show"), on by default: a
+ * container whose process exits is restarted in place (RUNNING throughout, `runtime.uptime` back
+ * to 0, 502 while nothing listens, a `start container` system line per start); `GET
+ * /v2/pods/{id}/logs` streams the container's output (vLLM's boot lines, its argparse error);
+ * each pod gets a pod-scoped key (RUNPOD_API_KEY in its env) that may read and stop that pod only.
+ * Switches (`behaviour`, also `POST /_emulator/faults`): `argsMode` json|plain, `onExit`
+ * restart|exit, `podKeyCanStop`, `slowCreate`, `rateLimit` bursts; `foreignPods` adds other
+ * tools' pods with values the spec does not list.
  *
  * @example
  *   const emu = await startEmulator({ clock, schedule: { provisioningMs: 10, startingMs: 10, loadMs: 10 } });
@@ -55,10 +65,22 @@ export interface EmulatorOptions {
   /** Answer 429 past the spec's example quotas (default false; the headers are always sent). */
   enforceRateLimit?: boolean;
   logger?: Logger;
+  /**
+   * Behaviour switches and faults to start with (and to return to on a faults reset). Defaults
+   * follow the live API (CONTRACT.md): `argsMode: 'json'` (the JSON start command honoured; `plain`
+   * = not honoured), `onExit: 'restart'` (an exited container restarts in place, RUNNING),
+   * `podKeyCanStop: true`.
+   */
+  behaviour?: Partial<FaultSettings>;
+  /** Pods of other tools already on the account, with off-spec values (default 0). */
+  foreignPods?: number;
+  cpuCatalog?: readonly EmulatorCpu[];
+  /** Called on every container start with the container's env (a test can run the real start script). */
+  onContainerStart?: (start: ContainerStart) => void;
 }
 
 /** Short enough for a demo, long enough to watch the statuses go by. */
-export const DEMO_SCHEDULE: Schedule = { provisioningMs: 2_000, startingMs: 3_000, loadMs: 4_000 };
+export const DEMO_SCHEDULE: Schedule = { provisioningMs: 2_000, startingMs: 3_000, loadMs: 4_000, restartMs: 3_000, crashMs: 2_000 };
 
 export interface EmulatorPods {
   /** Live pods as `GET /v2/pods` shows them. */
@@ -68,8 +90,18 @@ export interface EmulatorPods {
   created(): PodRecord[];
   /** The vLLM stand-in of a RUNNING pod (its recorded requests, setHealthy, setFault). */
   standin(id: string): VllmStandinHandler | undefined;
-  /** Fault: the container dies now. */
+  /** Fault: the pod goes to EXITED or ERROR now. */
   kill(id: string, status: 'EXITED' | 'ERROR'): void;
+  /** Fault: the pod's process dies now and RunPod restarts it; `loop`: every start crashes again. */
+  crash(id: string, loop?: boolean): void;
+  /** The pod's log lines (container and system), oldest first. */
+  logs(id: string): PodLogLine[];
+  /** The env the pod's process sees (RUNPOD_POD_ID, RUNPOD_API_KEY = the pod-scoped key, …). */
+  containerEnv(id: string): Record<string, string>;
+  /** Adds pods of another tool (off-spec values); their ids. */
+  addForeign(count: number): string[];
+  /** Every action/delete attempted on a foreign pod. */
+  foreignActions(): ReadonlyArray<{ podId: string; action: string }>;
   /** The pod URL for a pod and port, from the template. */
   url(id: string, port?: number): string;
 }
@@ -92,6 +124,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     provisioningMs: base.provisioningMs / speed,
     startingMs: base.startingMs / speed,
     loadMs: base.loadMs / speed,
+    restartMs: base.restartMs / speed,
+    crashMs: base.crashMs / speed,
   };
   for (const [k, v] of Object.entries(schedule)) if (!(v >= 0)) throw new TypeError(`schedule.${k} must be >= 0 ms, got ${v}`);
   const host = options.host ?? '127.0.0.1';
@@ -99,7 +133,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? silentLogger();
   const catalog = options.catalog ?? DEFAULT_GPU_CATALOG;
-  const faults = new Faults();
+  const cpuCatalog = options.cpuCatalog ?? DEFAULT_CPU_CATALOG;
+  const faults = new Faults(options.behaviour ?? {});
   const ledger = new PodLedger();
   const timers = new Set<NodeJS.Timeout>();
   let proxyPort = 0;
@@ -108,13 +143,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     schedule,
     faults,
     catalog,
+    cpuCatalog,
     ledger,
     proxyPort: () => proxyPort,
     standin: options.standin ?? {},
+    onContainerStart: options.onContainerStart,
   });
+  if ((options.foreignPods ?? 0) > 0) store.addForeign(options.foreignPods ?? 0);
 
   const apiServer = createServer(
-    createRunPodApiHandler({ store, faults, apiKey, clock, catalog, ledger, enforceRateLimit: options.enforceRateLimit ?? false, logger, timers }),
+    createRunPodApiHandler({ store, faults, apiKey, clock, catalog, cpuCatalog, ledger, enforceRateLimit: options.enforceRateLimit ?? false, logger, timers }),
   );
   const proxyServer = createServer(createPodProxyHandler(store));
   const apiPort = await listen(apiServer, options.port ?? 0, host);
@@ -145,6 +183,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       }
     },
     kill: (id, status) => store.kill(id, status),
+    crash: (id, loop = false) => store.crash(id, loop),
+    logs: (id) => store.logs(id, { sinceMs: 0 }),
+    containerEnv: (id) => store.containerEnv(store.get(id)),
+    addForeign: (count) => store.addForeign(count),
+    foreignActions: () => store.foreignActions,
     url: (id, port = 8000) => podUrlTemplate.replace('{podId}', id).replace('{port}', String(port)),
   };
 

@@ -33,6 +33,26 @@ export const FaultSettingsSchema = z.strictObject({
   standinNeverLoads: z.boolean(),
   /** Overrides the schedule's load time (ms after RUNNING until the stand-in answers). */
   standinLoadDelayMs: z.number().int().min(0).nullable(),
+  /**
+   * How RunPod v2 treats the JSON start-command form `{"entrypoint":[...],"cmd":[...]}` in `args`
+   * (CONTRACT.md, "Entrypoint override on v2 is uncertain"): `json` honours it (entrypoint and
+   * command replaced); `plain` passes the text as plain arguments to the image's entrypoint, so
+   * `vllm serve` fails with argparse's `unrecognized arguments` and the container crash-loops.
+   */
+  argsMode: z.enum(['json', 'plain']),
+  /**
+   * What happens when a container's main process exits: `restart` (the live behaviour, CONTRACT.md:
+   * restarted in place, status stays RUNNING, uptime resets, a `start container` system line per
+   * start) or `exit` (the pod becomes EXITED, as the spec's status list suggests).
+   */
+  onExit: z.enum(['restart', 'exit']),
+  /** Whether a pod-scoped key (RUNPOD_API_KEY inside the pod) may stop its own pod (403 when false). */
+  podKeyCanStop: z.boolean(),
+  /**
+   * The next `times` creates are held `delayMs` (wall time) before the pod exists and the answer
+   * is sent: a client that times out earlier must find the pod by name later, not create another.
+   */
+  slowCreate: z.strictObject({ delayMs: z.number().int().min(0), times: times.nullable() }).nullable(),
 });
 export type FaultSettings = z.infer<typeof FaultSettingsSchema>;
 
@@ -44,6 +64,13 @@ export const FaultRequestSchema = FaultSettingsSchema.partial().extend({
   podDies: z.strictObject({ podId: z.string(), status: z.enum(['EXITED', 'ERROR']) }).optional(),
   /** The pod's vLLM engine dies (`/health` 503) or recovers. */
   podHealth: z.strictObject({ podId: z.string(), healthy: z.boolean() }).optional(),
+  /**
+   * The pod's main process exits now (out of memory, CUDA error…); with `loop` every later start
+   * crashes too, before the model loads (a model that cannot load: a crash loop).
+   */
+  podCrash: z.strictObject({ podId: z.string(), loop: z.boolean().optional() }).optional(),
+  /** Adds this many pods of another tool to the account, with values the spec does not list. */
+  foreignPods: z.number().int().min(1).max(20).optional(),
 });
 export type FaultRequest = z.infer<typeof FaultRequestSchema>;
 
@@ -57,6 +84,10 @@ export function noFaults(): FaultSettings {
     zeroGpusOnStart: 0,
     standinNeverLoads: false,
     standinLoadDelayMs: null,
+    argsMode: 'json',
+    onExit: 'restart',
+    podKeyCanStop: true,
+    slowCreate: null,
   };
 }
 
@@ -67,7 +98,16 @@ export function noFaults(): FaultSettings {
  *   emulator.faults.set({ createFailure: { status: 500, createPod: true, times: 1 } });
  */
 export class Faults {
-  #settings: FaultSettings = noFaults();
+  readonly #initial: FaultSettings;
+  #settings: FaultSettings;
+
+  /** `initial`: the emulator's behaviour switches (args mode, exit behaviour…) that reset() returns to. */
+  constructor(initial: Partial<FaultSettings> = {}) {
+    const parsed = FaultSettingsSchema.safeParse({ ...noFaults(), ...initial });
+    if (!parsed.success) throw new TypeError(`invalid emulator setting ${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    this.#initial = parsed.data;
+    this.#settings = structuredClone(this.#initial);
+  }
 
   get settings(): Readonly<FaultSettings> {
     return this.#settings;
@@ -83,8 +123,9 @@ export class Faults {
     this.#settings = merged.data;
   }
 
+  /** Back to the emulator's starting settings (its behaviour switches kept, every fault off). */
   reset(): void {
-    this.#settings = noFaults();
+    this.#settings = structuredClone(this.#initial);
   }
 
   isNoCapacity(gpuId: string): boolean {
@@ -113,6 +154,14 @@ export class Faults {
     if (f === null) return 0;
     if (f.match !== undefined && !`${method} ${path}`.startsWith(f.match)) return 0;
     if (f.times !== null) this.#settings.slow = f.times > 1 ? { ...f, times: f.times - 1 } : null;
+    return f.delayMs;
+  }
+
+  /** Wall-clock delay before this create happens, in ms (0 = none). */
+  takeSlowCreate(): number {
+    const f = this.#settings.slowCreate;
+    if (f === null) return 0;
+    if (f.times !== null) this.#settings.slowCreate = f.times > 1 ? { ...f, times: f.times - 1 } : null;
     return f.delayMs;
   }
 

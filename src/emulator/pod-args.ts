@@ -168,3 +168,46 @@ export function tokenize(input: string, env: Readonly<Record<string, string>> = 
   push();
   return tokens;
 }
+
+/** The shell command of a JSON start command (`cmd` joined), or undefined when `args` is not one. */
+export function jsonStartShell(args: string): string | undefined {
+  return parseJsonStartCommand(args)?.join(' ');
+}
+
+/**
+ * What vLLM's argparse says about plain `args` given to the image's `vllm serve` entrypoint:
+ * the tokens it cannot place (the JSON start command read as plain words, or a second model
+ * argument), or undefined when they parse. `vllm serve [model_tag] [options]`: one positional.
+ */
+export function unrecognizedVllmArgs(args: string, env: Readonly<Record<string, string>> = {}): string[] | undefined {
+  // The JSON text as plain words: argparse takes the first as the model and refuses the rest.
+  if (parseJsonStartCommand(args) !== undefined) {
+    const words = args.trim().split(/\s+/);
+    return words.length > 1 ? words.slice(1) : [args.trim()];
+  }
+  const tokens = tokenize(args, env);
+  const first = firstPositional(tokens);
+  if (first === -1) return undefined;
+  const extra: string[] = [];
+  const boolean = new Set(['--trust-remote-code', '--enforce-eager', '--enable-prefix-caching', '--disable-log-requests', '--enable-auto-tool-choice']);
+  for (let i = first + 1; i < tokens.length; i++) {
+    const t = tokens[i] ?? '';
+    if (t.startsWith('-')) {
+      if (!t.includes('=') && !boolean.has(t)) i++;
+    } else extra.push(t);
+  }
+  return extra.length === 0 ? undefined : extra;
+}
+
+/** The text each `echo` line of a shell command prints (markers a start script writes first). */
+export function shellEchoLines(shell: string, env: Readonly<Record<string, string>> = {}): string[] {
+  const lines: string[] = [];
+  for (const raw of shell.split('\n')) {
+    const m = /^\s*echo\s+(.*)$/.exec(raw);
+    if (m === null) continue;
+    const words = tokenize(m[1] ?? '', env);
+    const end = words.findIndex((w) => SEPARATORS.has(w) || w.startsWith('>'));
+    lines.push((end === -1 ? words : words.slice(0, end)).filter((w) => w !== '-e' && w !== '-n').join(' '));
+  }
+  return lines;
+}

@@ -1,4 +1,5 @@
 import type { Pod, PodAction, PodStatus } from '../runpod/schemas.js';
+import { cpuPodPrice } from './cpu-catalog.js';
 import { podPrice } from './gpu-catalog.js';
 import type { PodRecord } from './pods.js';
 
@@ -14,7 +15,9 @@ export const ACTIONS: Record<PodStatus, PodAction[]> = {
 
 /** USD/hour now: the GPU price × count, 0 when EXITED or TERMINATED (the spec's `cost`). */
 export function costOf(pod: PodRecord): number {
-  return pod.status === 'EXITED' || pod.status === 'TERMINATED' ? 0 : podPrice(pod.gpu, pod.cloud, pod.gpuCount);
+  if (pod.status === 'EXITED' || pod.status === 'TERMINATED') return 0;
+  if (pod.cpu !== undefined) return cpuPodPrice(pod.cpu.flavor, pod.cpu.vcpuCount);
+  return pod.gpu === undefined ? 0 : podPrice(pod.gpu, pod.cloud, pod.gpuCount);
 }
 
 /**
@@ -37,10 +40,14 @@ export function podView(pod: PodRecord, now: number, proxyPort: number): Pod {
     status: pod.status,
     actions: ACTIONS[pod.status],
     mounts: pod.request.mounts,
-    gpu: { id: pod.gpu.id, count: pod.gpuCount },
+    // GpuConfig on GPU pods, CpuConfig (memory derived from the flavor) on CPU pods.
+    ...(pod.gpu === undefined ? {} : { gpu: { id: pod.gpu.id, count: pod.gpuCount } }),
+    ...(pod.cpu === undefined
+      ? {}
+      : { cpu: { id: pod.cpu.flavor.id, vcpuCount: pod.cpu.vcpuCount, memory: Math.round(pod.cpu.flavor.ramGbPerVcpu * pod.cpu.vcpuCount) } }),
     cloud: pod.cloud,
     dataCenterId: pod.dataCenterId,
-    cudaVersion: pod.gpu.cudaVersions[0] ?? null,
+    cudaVersion: pod.gpu?.cudaVersions[0] ?? null,
     ssh: {
       // The SSH proxy endpoint exists once the pod has a machine (after PROVISIONING).
       proxy: pod.status === 'PROVISIONING' ? null : { host: 'ssh.runpod.io', port: 22, username: sshUser, command: `ssh ${sshUser}@ssh.runpod.io` },
@@ -58,9 +65,10 @@ export function podView(pod: PodRecord, now: number, proxyPort: number): Pod {
 
 function runtime(pod: PodRecord, now: number, proxyPort: number): NonNullable<Pod['runtime']> {
   // vLLM reserves ~90% of GPU memory once the model is loaded (--gpu-memory-utilization 0.90).
-  const memoryUtil = pod.loadAt === undefined && !pod.zeroGpus ? 90 : 5;
+  const memoryUtil = pod.loadAt === undefined && pod.standin !== undefined && !pod.zeroGpus ? 90 : 5;
   return {
-    uptime: Math.floor((now - pod.since) / 1000),
+    // Seconds since the container started: back to 0 when RunPod restarts an exited process.
+    uptime: pod.containerStartedAt === undefined ? 0 : Math.floor((now - pod.containerStartedAt) / 1000),
     gpus: pod.zeroGpus ? [] : Array.from({ length: pod.gpuCount }, () => ({ util: 0, memoryUtil })),
     cpu: { util: 3 },
     memory: { util: 12 },

@@ -6,6 +6,7 @@ import type { Logger } from '../shared/logger.js';
 import { CloudSchema, PodActionRequestSchema } from '../runpod/schemas.js';
 import type { PodLedger } from './billing.js';
 import { FaultRequestSchema, type Faults } from './faults.js';
+import { toApiCpuType, type EmulatorCpu } from './cpu-catalog.js';
 import { toApiGpuType, type EmulatorGpu } from './gpu-catalog.js';
 import type { PodStore } from './pods.js';
 import { ProblemError, sendJson, sendProblem, validationProblem as validation } from './problem.js';
@@ -23,6 +24,7 @@ export interface RunPodApiDeps {
   apiKey: string;
   clock: Clock;
   catalog: readonly EmulatorGpu[];
+  cpuCatalog: readonly EmulatorCpu[];
   ledger: PodLedger;
   /** Answer 429 when the spec's example quotas are exceeded (headers are always sent). */
   enforceRateLimit: boolean;
@@ -34,7 +36,7 @@ export interface RunPodApiDeps {
 type Reply = { status: number; body?: unknown };
 
 const MAX_BODY = 1024 * 1024;
-const POD_PATH = /^\/v2\/pods\/([^/]+)(\/action)?$/;
+const POD_PATH = /^\/v2\/pods\/([^/]+)(\/action|\/logs)?$/;
 
 export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const limits = new RateWindows(deps.clock);
@@ -48,20 +50,44 @@ export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessa
     if (auth === undefined || !/^Bearer\s+\S/i.test(auth)) {
       return sendProblem(res, new ProblemError(401, 'missing bearer token'));
     }
-    if (!timingSafeEqual(sha256(auth.replace(/^Bearer\s+/i, '')), keyDigest)) {
+    const token = auth.replace(/^Bearer\s+/i, '');
+    const scopedPod = timingSafeEqual(sha256(token), keyDigest) ? undefined : deps.store.podForKey(token);
+    if (!timingSafeEqual(sha256(token), keyDigest) && scopedPod === undefined) {
       return sendProblem(res, new ProblemError(401, 'invalid bearer token'));
+    }
+    // A pod-scoped key (RUNPOD_API_KEY inside a pod) reaches its own pod only: read it, stop it.
+    if (scopedPod !== undefined) {
+      const own = `/v2/pods/${scopedPod.id}`;
+      const stop = method === 'POST' && path === `${own}/action`;
+      if (!((method === 'GET' && path === own) || (stop && deps.faults.settings.podKeyCanStop))) {
+        return sendProblem(res, new ProblemError(403, 'this pod-scoped API key cannot access the requested resource'));
+      }
     }
     const admin = path.startsWith('/_emulator/');
     if (!admin) limits.hit();
     const headers = admin ? {} : limits.headers();
     const limited = admin ? undefined : (deps.faults.takeRateLimit() ?? (deps.enforceRateLimit ? limits.exceeded() : undefined));
     if (limited !== undefined) {
+      // The burst used up the minute window: the headers say so, as RunPod's would.
+      const burst = { ...headers, RateLimit: headers.RateLimit?.replace(/^"minute";r=\d+;t=\d+/, `"minute";r=0;t=${limited}`) ?? '' };
       const problem = new ProblemError(429, 'rate limit exceeded for the minute window', { headers: { 'Retry-After': String(limited) } });
-      return sendProblem(res, problem, headers);
+      return sendProblem(res, problem, burst);
     }
+    if (!admin && method === 'GET' && /^\/v2\/pods\/[^/]+\/logs$/.test(path)) return streamLogs(res, path, url.searchParams, headers);
 
     readBody(req)
-      .then((text) => {
+      .then(async (text) => {
+        // A slow create: the pod comes to exist only after the wait, whether or not the client still listens.
+        const hold = !admin && method === 'POST' && path === '/v2/pods' ? deps.faults.takeSlowCreate() : 0;
+        if (hold > 0) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              deps.timers.delete(timer);
+              resolve();
+            }, hold);
+            deps.timers.add(timer);
+          });
+        }
         let reply: Reply | ProblemError;
         try {
           reply = route(method, path, url.searchParams, text);
@@ -94,13 +120,21 @@ export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessa
   function route(method: string, path: string, query: URLSearchParams, text: string): Reply {
     const { store } = deps;
     if (path === '/v2/pods') {
-      if (method === 'GET') return { status: 200, body: { pods: store.list().map((p) => store.view(p)) } };
+      if (method === 'GET') return { status: 200, body: { pods: [...store.list().map((p) => store.view(p)), ...store.foreignList()] } };
       if (method === 'POST') return { status: 201, body: store.view(store.create(json(text))) };
       throw notAllowed('GET, POST');
     }
     const pod = POD_PATH.exec(path);
     if (pod !== null) {
       const id = decodeURIComponent(pod[1] ?? '');
+      if (pod[2] === '/logs') throw notAllowed('GET');
+      const foreign = store.foreign(id);
+      if (foreign !== undefined) {
+        // Another tool's pod: answered, and every attempt to act on it recorded for the tests.
+        if (method === 'GET' && pod[2] === undefined) return { status: 200, body: foreign };
+        store.recordForeignAction(id, pod[2] === undefined ? method : String((JSON.parse(text || '{}') as { action?: unknown }).action));
+        return method === 'DELETE' ? { status: 204 } : { status: 200, body: foreign };
+      }
       if (pod[2] !== undefined) {
         if (method !== 'POST') throw notAllowed('POST');
         const body = PodActionRequestSchema.safeParse(json(text));
@@ -119,12 +153,75 @@ export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessa
       if (method !== 'GET') throw notAllowed('GET');
       return { status: 200, body: { gpus: catalog(query) } };
     }
+    if (path === '/v2/catalog/cpus') {
+      if (method !== 'GET') throw notAllowed('GET');
+      const include = query.get('include');
+      if (include !== null && include !== 'AVAILABILITY') throw new ProblemError(422, 'Request validation failed.', { errors: ['include: must be one of [AVAILABILITY]'] });
+      if (include !== null && query.get('product') === null) throw new ProblemError(400, 'product is required with include=AVAILABILITY');
+      return { status: 200, body: { cpus: deps.cpuCatalog.map((c) => toApiCpuType(c, include !== null)) } };
+    }
     if (path === '/v2/billing/pods') {
       if (method !== 'GET') throw notAllowed('GET');
       return { status: 200, body: billing(query) };
     }
     if (path === '/_emulator/faults') return faultsRoute(method, text);
     throw new ProblemError(404, 'resource not found');
+  }
+
+  /**
+   * `GET /v2/pods/{id}/logs`: Server-Sent Events, one `{ts,source,line}` per event with the
+   * timestamp as the event id (the spec's `<ts>/<seq>` form). Backfill per `tail`/`since`, then
+   * new lines as the pod produces them, until the client goes away.
+   */
+  function streamLogs(res: ServerResponse, path: string, query: URLSearchParams, headers: Record<string, string>): void {
+    const id = decodeURIComponent(path.split('/')[3] ?? '');
+    const source = query.get('source');
+    const tailText = query.get('tail');
+    const sinceText = query.get('since');
+    const errors: string[] = [];
+    if (source !== null && source !== 'container' && source !== 'system') errors.push('source: must be one of [container, system]');
+    const tail = tailText === null ? 100 : Number(tailText);
+    if (!Number.isInteger(tail) || tail < 0 || tail > 5000) errors.push('tail: must be an integer in 0..5000');
+    const sinceMs = sinceText === null ? undefined : Date.parse(sinceText);
+    if (sinceMs !== undefined && Number.isNaN(sinceMs)) errors.push('since: must be an RFC 3339 date-time');
+    if (errors.length > 0) return sendProblem(res, new ProblemError(422, 'Request validation failed.', { errors }), headers);
+    if (deps.store.foreign(id) !== undefined) return sendProblem(res, new ProblemError(403, 'pod not accessible'), headers);
+    const filter = { ...(source === null ? {} : { source: source as 'container' | 'system' }) };
+    let lines;
+    try {
+      lines = deps.store.logs(id, { ...filter, tail, ...(sinceMs === undefined ? {} : { sinceMs }) });
+    } catch (err) {
+      return sendProblem(res, err instanceof ProblemError ? err : new ProblemError(500, 'internal server error'), headers);
+    }
+    res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.flushHeaders(); // an empty backfill must still answer at once
+    let seq = 0;
+    let sent = 0;
+    const write = (l: { ts: number; source: string; line: string }): void => {
+      seq += 1;
+      const ts = new Date(l.ts).toISOString().replace('.000Z', 'Z');
+      res.write(`id: ${ts}/${String(seq).padStart(12, '0')}\ndata: ${JSON.stringify({ ts, source: l.source, line: l.line })}\n\n`);
+    };
+    for (const l of lines) write(l);
+    // Follow: lines appended after the backfill, by position in the pod's (bounded) log.
+    const all = (): Array<{ ts: number; source: string; line: string }> => {
+      try {
+        return deps.store.logs(id, { ...filter, sinceMs: 0 });
+      } catch {
+        return [];
+      }
+    };
+    sent = all().length;
+    const timer = setInterval(() => {
+      const now = all();
+      for (const l of now.slice(sent)) write(l);
+      sent = now.length;
+    }, LOG_POLL_MS);
+    deps.timers.add(timer as unknown as NodeJS.Timeout);
+    res.on('close', () => {
+      clearInterval(timer);
+      deps.timers.delete(timer as unknown as NodeJS.Timeout);
+    });
   }
 
   function catalog(query: URLSearchParams): unknown[] {
@@ -181,10 +278,12 @@ export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessa
     if (method !== 'POST') throw notAllowed('GET, POST, DELETE');
     const parsed = FaultRequestSchema.safeParse(json(text));
     if (!parsed.success) throw validation(parsed.error);
-    const { reset, podDies, podHealth, ...settings } = parsed.data;
+    const { reset, podDies, podHealth, podCrash, foreignPods, ...settings } = parsed.data;
     if (reset === true) deps.faults.reset();
     deps.faults.set(dropUndefined(settings));
     if (podDies !== undefined) deps.store.kill(podDies.podId, podDies.status);
+    if (podCrash !== undefined) deps.store.crash(podCrash.podId, podCrash.loop ?? false);
+    if (foreignPods !== undefined) deps.store.addForeign(foreignPods);
     if (podHealth !== undefined) {
       const pod = deps.store.get(podHealth.podId);
       if (pod.standin === undefined) throw new ProblemError(409, `pod ${pod.id} has no running vLLM (status ${pod.status})`);
@@ -193,6 +292,9 @@ export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessa
     return { status: 200, body: deps.faults.settings };
   }
 }
+
+/** Live-stream interval for new log lines while a logs request stays open (wall time). */
+const LOG_POLL_MS = 250;
 
 function json(text: string): unknown {
   if (text.trim() === '') throw new ProblemError(400, 'request body is required');

@@ -80,6 +80,8 @@ export const PodSchema = z.object({
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   gpu: GpuConfigSchema.optional(),
+  /** `CpuConfig`: present on CPU pods instead of `gpu`. */
+  cpu: z.object({ id: z.string(), vcpuCount: z.number().int(), memory: z.number().optional() }).optional(),
 });
 export type Pod = z.infer<typeof PodSchema>;
 

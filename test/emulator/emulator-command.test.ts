@@ -33,3 +33,26 @@ describe('runpod-llm emulator command', () => {
     await assert.rejects(fetch(`${settings.RUNPOD_API_URL}/v2/pods`));
   });
 });
+
+describe('runpod-llm emulator behaviour flags', () => {
+  it('--args-mode plain, --foreign-pods and --pod-key-cannot-stop reach the emulator; a bad EMULATOR_ARGS_MODE is a usage error', async () => {
+    const stdout = capture();
+    const stderr = capture();
+    const controller = new AbortController();
+    const running = runEmulatorCommand({ apiKey: 'emulator-key-123456', foreignPods: 2, podKeyCannotStop: true }, { stdout, stderr, signal: controller.signal }, { EMULATOR_ARGS_MODE: 'plain' });
+    for (let i = 0; i < 200 && !stderr.text().includes('behaviour:'); i++) await new Promise((r) => setTimeout(r, 5));
+    assert.match(stderr.text(), /JSON start command NOT honoured \(plain args\), exited containers restart in place, pod-scoped keys cannot stop their pod, 2 foreign pod\(s\)/);
+    const url = /RUNPOD_API_URL=(\S+)/.exec(stdout.text())?.[1] ?? '';
+    const faults = (await (await fetch(`${url}/_emulator/faults`, { headers: { authorization: 'Bearer emulator-key-123456' } })).json()) as { argsMode: string; podKeyCanStop: boolean };
+    assert.equal(faults.argsMode, 'plain');
+    assert.equal(faults.podKeyCanStop, false);
+    const pods = (await (await fetch(`${url}/v2/pods`, { headers: { authorization: 'Bearer emulator-key-123456' } })).json()) as { pods: unknown[] };
+    assert.equal(pods.pods.length, 2);
+    controller.abort();
+    assert.equal(await running, 0);
+
+    const err = capture();
+    assert.equal(await runEmulatorCommand({}, { stdout: capture(), stderr: err }, { EMULATOR_ARGS_MODE: 'yaml' }), 2);
+    assert.match(err.text(), /EMULATOR_ARGS_MODE must be json or plain/);
+  });
+});

@@ -50,7 +50,7 @@ describe('up (lifecycle, simulated time)', () => {
     assert.match(req.env.VLLM_API_KEY ?? '', /^vk_[0-9a-f]{64}$/);
     assert.ok(!req.args.includes(req.env.VLLM_API_KEY ?? '-'), 'the pod key is on no command line');
     assert.match(created.name, /^runpod-llm-[0-9a-z]{8}$/);
-    assert.equal(created.gpu.id, 'NVIDIA RTX A5000', 'cheapest type with 24 GB in stock');
+    assert.equal(created.gpu?.id, 'NVIDIA RTX A5000', 'cheapest type with 24 GB in stock');
 
     // Readiness went through every stage, and only became ready once the model loaded (90 s).
     assert.ok(progress.includes('running:PROVISIONING') && progress.includes('health:RUNNING'), progress.join(' '));

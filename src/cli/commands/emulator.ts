@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { startEmulator, type EmulatorOptions } from '../../emulator/emulator.js';
 import { type CliIo, line } from '../io.js';
+import { EXIT } from '../exit-codes.js';
 
 export interface EmulatorFlags {
   /** API port (default 0: any free port). */
@@ -12,6 +13,14 @@ export interface EmulatorFlags {
   apiKey?: string;
   /** Runs the pod schedule this many times faster than the demo schedule (default 1). */
   speed?: number;
+  /** json (default, or env EMULATOR_ARGS_MODE): the JSON start command is honoured; plain: it is not. */
+  argsMode?: 'json' | 'plain';
+  /** restart (default): an exited container restarts in place; exit: the pod becomes EXITED. */
+  onExit?: 'restart' | 'exit';
+  foreignPods?: number;
+  podKeyCannotStop?: boolean;
+  /** ms every create is held before the pod exists. */
+  slowCreate?: number;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -26,6 +35,7 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 export async function runEmulatorCommand(
   flags: EmulatorFlags,
   io: Pick<CliIo, 'stdout' | 'stderr'> & { signal?: AbortSignal },
+  env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<number> {
   const options: EmulatorOptions = {};
   if (flags.port !== undefined) options.port = flags.port;
@@ -33,6 +43,26 @@ export async function runEmulatorCommand(
   if (flags.host !== undefined) options.host = flags.host;
   if (flags.apiKey !== undefined) options.apiKey = flags.apiKey;
   if (flags.speed !== undefined) options.speed = flags.speed;
+  const argsMode = flags.argsMode ?? env.EMULATOR_ARGS_MODE;
+  if (argsMode !== undefined && argsMode !== 'json' && argsMode !== 'plain') {
+    line(io.stderr, `error: EMULATOR_ARGS_MODE must be json or plain, got "${argsMode}"`);
+    return EXIT.USAGE;
+  }
+  if (flags.foreignPods !== undefined && !(Number.isInteger(flags.foreignPods) && flags.foreignPods >= 0 && flags.foreignPods <= 20)) {
+    line(io.stderr, '--foreign-pods must be an integer in 0..20');
+    return EXIT.USAGE;
+  }
+  if (flags.slowCreate !== undefined && !(Number.isInteger(flags.slowCreate) && flags.slowCreate >= 0)) {
+    line(io.stderr, '--slow-create must be a whole number of ms >= 0');
+    return EXIT.USAGE;
+  }
+  options.behaviour = {
+    ...(argsMode === undefined ? {} : { argsMode }),
+    ...(flags.onExit === undefined ? {} : { onExit: flags.onExit }),
+    ...(flags.podKeyCannotStop === true ? { podKeyCanStop: false } : {}),
+    ...(flags.slowCreate === undefined || flags.slowCreate === 0 ? {} : { slowCreate: { delayMs: flags.slowCreate, times: null } }),
+  };
+  if (flags.foreignPods !== undefined) options.foreignPods = flags.foreignPods;
   const emulator = await startEmulator(options);
 
   line(io.stdout, `RUNPOD_API_URL=${emulator.apiUrl}`);
@@ -43,6 +73,8 @@ export async function runEmulatorCommand(
   }
   const { provisioningMs, startingMs, loadMs } = emulator.schedule;
   line(io.stderr, `runpod-llm emulator running (pods: PROVISIONING ${provisioningMs} ms → STARTING ${startingMs} ms → RUNNING, model loads in ${loadMs} ms); Ctrl-C to stop`);
+  const b = emulator.faults.settings;
+  line(io.stderr, `behaviour: JSON start command ${b.argsMode === 'json' ? 'honoured' : 'NOT honoured (plain args)'}, exited containers ${b.onExit === 'restart' ? 'restart in place' : 'become EXITED'}, pod-scoped keys ${b.podKeyCanStop ? 'can' : 'cannot'} stop their pod${b.slowCreate === null ? '' : `, creates take ${b.slowCreate.delayMs} ms`}${(flags.foreignPods ?? 0) > 0 ? `, ${flags.foreignPods} foreign pod(s)` : ''}`);
 
   if (io.signal === undefined) await new Promise<never>(() => {});
   else if (!io.signal.aborted) await once(io.signal, 'abort');

@@ -93,6 +93,18 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     });
 
   program
+    .command('doctor')
+    .description('read-only checks (RunPod key, API, catalog, rate limits, clock, state permissions, gateway, watchdog); --live settles what the API does with a CPU pod')
+    .option('--live', 'create one CPU pod for under two minutes (about $0.002) to test the JSON start command and pod self-stop; asks first')
+    .option('--yes', 'with --live: agree without a prompt (scripts)')
+    .option('--image <ref>', `with --live: the probe image (an ENTRYPOINT of its own, python3 and sh; default certbot/certbot:v2.11.0)`)
+    .option('--json', 'as JSON')
+    .option('--config <file>', 'config file')
+    .action(async (flags) => {
+      code = await (await import('./commands/doctor.js')).runDoctorCommand(flags, io);
+    });
+
+  program
     .command('catalog')
     .description('GPU types with VRAM, $/h and stock; checks the configured GPU ids')
     .option('--json', 'as JSON')

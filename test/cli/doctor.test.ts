@@ -13,6 +13,11 @@ import { runDoctor } from '../../src/lifecycle/doctor.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { openState } from '../../src/state/db.js';
 import { listVerdicts } from '../../src/state/verdicts.js';
+import { Writable } from 'node:stream';
+import { runDoctorCommand } from '../../src/cli/commands/doctor.js';
+import type { CliIo } from '../../src/cli/io.js';
+import { createRunPodClient } from '../../src/runpod/client.js';
+import { installId } from '../../src/state/install.js';
 import { cli } from './cli-rig.js';
 
 async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 30_000): Promise<T> {
@@ -160,6 +165,37 @@ describe('runpod-llm doctor', () => {
     assert.match(run.stderr, /^error: doctor --live creates a billed pod, and there is no terminal to ask for consent$/m);
     assert.match(run.stderr, /^fix: run `runpod-llm doctor --live --yes` to agree/m);
     assert.equal(emulator.pods.created().length, 0);
+  });
+
+  it('--live asks first on a terminal: "n" creates nothing; the question names the pod and its price', async () => {
+    fresh();
+    const before = emulator.pods.created().length;
+    let asked = '';
+    let stderr = '';
+    const io: CliIo = {
+      stdout: new Writable({ write: (_c, _e, done) => done() }),
+      stderr: new Writable({ write: (c, _e, done) => ((stderr += String(c)), done()) }),
+      env: { PATH: process.env.PATH, ...env },
+      signal: new AbortController().signal,
+      isTTY: true,
+    };
+    const code = await runDoctorCommand({ live: true }, io, async (q) => ((asked = q), 'n'));
+    assert.equal(code, 0);
+    assert.match(asked, /creates one CPU pod on your RunPod account \(cpu3c, 2 vCPU at \$0\.060\/h\) for under two minutes \(at most about \$0\.0020\) and terminates it\. Go on\? \[y\/N\] $/);
+    assert.match(stderr, /nothing created/);
+    assert.equal(emulator.pods.created().length, before);
+  });
+
+  it('--live first terminates a probe pod an earlier, killed doctor left behind (this install\'s only)', async () => {
+    fresh();
+    const client = createRunPodClient({ apiKey: emulator.apiKey, baseUrl: emulator.apiUrl });
+    const mine = await client.createPod({ name: 'runpod-llm-doctor-left0ver', image: 'certbot/certbot:v2.11.0', cpu: { id: 'cpu3c', vcpuCount: 2 }, env: { RUNPOD_LLM_INSTALL: installId(home) } });
+    const theirs = await client.createPod({ name: 'runpod-llm-doctor-elsewhere', image: 'certbot/certbot:v2.11.0', cpu: { id: 'cpu3c', vcpuCount: 2 }, env: { RUNPOD_LLM_INSTALL: 'i-000000000000' } });
+    const run = await cli(['doctor', '--live', '--yes', '--json'], env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual((JSON.parse(run.stdout) as { live: { leftovers: string[] } }).live.leftovers, [mine.id]);
+    assert.deepEqual(emulator.pods.list().map((p) => p.id), [theirs.id], "another install's probe is not ours to end");
+    await client.deletePod(theirs.id);
   });
 
   it('--live --yes: one CPU pod, the JSON form honoured, the pod stops itself through the guard, terminated, verdicts stored', async () => {

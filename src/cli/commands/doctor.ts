@@ -24,7 +24,7 @@ export interface DoctorFlags {
  * `--live` (with consent: `--yes` or a prompt) then runs the CPU-pod probe of doctor-live.ts and
  * stores its verdicts; exit 0 only when both behaviours are honoured.
  */
-export async function runDoctorCommand(flags: DoctorFlags, io: CliIo, ask: (question: string) => Promise<string> = terminalQuestion): Promise<number> {
+export async function runDoctorCommand(flags: DoctorFlags, io: CliIo, ask: ((question: string) => Promise<string>) | null = io.isTTY && process.stdin.isTTY === true ? terminalQuestion : null): Promise<number> {
   const ctx = loadManagerContext(io, {}, flags.config);
   const apiUrl = ctx.config.manager.runpod_api_url;
   const apiKey = io.env.RUNPOD_API_KEY;
@@ -48,7 +48,7 @@ export async function runDoctorCommand(flags: DoctorFlags, io: CliIo, ask: (ques
   const estimate = (cpu.pricePerHr * 120) / 3600;
   if (flags.yes !== true) {
     const question = `doctor --live creates one CPU pod on your RunPod account (${cpu.id}, ${cpu.vcpuCount} vCPU at $${cpu.pricePerHr.toFixed(3)}/h) for under two minutes (at most about $${estimate.toFixed(4)}) and terminates it. Go on? [y/N] `;
-    if (!io.isTTY || process.stdin.isTTY !== true) {
+    if (ask === null) {
       throw new AppError('CLI_USAGE', 'doctor --live creates a billed pod, and there is no terminal to ask for consent', { hint: `run \`runpod-llm doctor --live --yes\` to agree (one ${cpu.id} CPU pod for under two minutes, about $${estimate.toFixed(4)})` });
     }
     const answer = (await ask(question)).trim().toLowerCase();

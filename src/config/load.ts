@@ -90,6 +90,8 @@ export const ENV_VARS: ReadonlyArray<readonly [string, string, Kind]> = [
   ['RUNPOD_LLM_WATCH_INTERVAL', 'manager.watch_interval', 'string'],
   ['RUNPOD_LLM_REPLICAS', 'manager.replicas', 'int'],
   ['RUNPOD_LLM_POD_GUARD', 'manager.guard', 'bool'],
+  ['RUNPOD_LLM_HEALTH_FAIL_PASSES', 'manager.health_fail_passes', 'int'],
+  ['RUNPOD_LLM_MAX_RECREATIONS', 'manager.max_recreations', 'int'],
 ];
 
 /** Paths that hold secrets: they may come from a file, with a warning; they are never echoed. */

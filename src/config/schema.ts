@@ -128,6 +128,11 @@ export const managerSchema = z.strictObject({
    * the watchdog on it cannot leave a GPU billing. `off`: only the watchdog enforces the limits.
    */
   pod_lease: optionalDuration.default(15 * MINUTE),
+  // Issue 12: a routed pod whose health check fails on this many consecutive watchdog passes is
+  // dead (recreated); and at most this many recreations per run (a model that cannot load must
+  // not burn money in a loop of new pods). `max_recreations: 0` never recreates.
+  health_fail_passes: z.number().int().min(1).max(100).default(3),
+  max_recreations: z.number().int().min(0).max(100).default(3),
 }).superRefine((m, ctx) => {
   if (m.pod_lease !== null && m.pod_lease < 2 * m.watch_interval) {
     ctx.addIssue({ code: 'custom', path: ['pod_lease'], message: `must be at least twice watch_interval (${m.watch_interval / 1000} s), or "off": each watchdog pass renews it` });

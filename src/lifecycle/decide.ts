@@ -14,6 +14,62 @@ export interface LivePod {
   /** GPUs attached now; 0 after a restart that lost its GPUs (CONTRACT.md). */
   gpuCount: number;
   startedAt: number | null;
+  /** Between passes (see {@link observePod}): RunPod restarted the container since the last pass. */
+  restarted?: boolean;
+  /** Consecutive passes whose health check of this (routed) pod failed. */
+  healthFails?: number;
+  /** Consecutive polls that saw it RUNNING, up for a while, with zero GPUs. */
+  zeroGpuPolls?: number;
+}
+
+/** What the watchdog keeps of a pod from one pass to the next (state table `pod_watch`). */
+export interface PodMemory {
+  uptimeS: number | null;
+  uptimeAt: number | null;
+  healthFails: number;
+  zeroGpuPolls: number;
+}
+
+/** What one pass saw of a pod: RunPod's status and uptime, and (routed pods) its health check. */
+export interface PodObservation {
+  status: string;
+  /** `runtime.uptime`: seconds since the container started; null when not reported. */
+  uptimeS: number | null;
+  gpuCount: number;
+  /** null: not checked this pass (not routed, not RUNNING). */
+  healthOk: boolean | null;
+}
+
+/**
+ * Pure: folds one observation into a pod's memory and derives the signals `decide` acts on.
+ * - `restarted`: RUNNING at both looks and the uptime is well below what it would be had the
+ *   container kept running (previous uptime + the time between the looks, less 5 s and 10 %
+ *   slack for clocks and rounding): RunPod restarted the process (CONTRACT.md: crashed
+ *   containers restart in place and stay RUNNING). Not RUNNING: the memory is cleared, so a pod
+ *   stopped and started again on purpose does not count.
+ * - `healthFails`: consecutive failed checks; a check that was not made leaves the count.
+ * - `zeroGpuPolls`: consecutive RUNNING polls with zero GPUs and a nonzero uptime.
+ *
+ * @example
+ *   observePod({ uptimeS: 300, uptimeAt: 0, healthFails: 0, zeroGpuPolls: 0 },
+ *     { status: 'RUNNING', uptimeS: 4, gpuCount: 1, healthOk: false }, 30_000).restarted // true
+ */
+export function observePod(prev: PodMemory, seen: PodObservation, now: number): { memory: PodMemory; restarted: boolean; healthFails: number; zeroGpuPolls: number } {
+  const running = seen.status === 'RUNNING';
+  let restarted = false;
+  if (running && seen.uptimeS !== null && prev.uptimeS !== null && prev.uptimeAt !== null && now > prev.uptimeAt) {
+    const elapsedS = (now - prev.uptimeAt) / 1000;
+    restarted = seen.uptimeS < prev.uptimeS + elapsedS - (5 + 0.1 * elapsedS);
+  }
+  const healthFails = seen.healthOk === null ? prev.healthFails : seen.healthOk ? 0 : prev.healthFails + 1;
+  const zeroGpuPolls = running && seen.gpuCount === 0 && (seen.uptimeS ?? 0) > 0 ? prev.zeroGpuPolls + 1 : 0;
+  const memory: PodMemory = {
+    uptimeS: running ? seen.uptimeS : null,
+    uptimeAt: running && seen.uptimeS !== null ? now : null,
+    healthFails: running ? healthFails : 0,
+    zeroGpuPolls,
+  };
+  return { memory, restarted, healthFails: memory.healthFails, zeroGpuPolls };
 }
 
 /** The fields of a state pod row the decision needs (a {@link PodRow} fits). */
@@ -45,7 +101,14 @@ export interface WatchConfig {
    * reached for this long stops itself. Optional for callers that predate it.
    */
   leaseMs?: number | null;
+  /** A routed pod whose health fails on this many consecutive passes is dead (default 3). */
+  healthFailPasses?: number;
+  /** Recreations allowed per run (default 3; null: no bound). */
+  maxRecreations?: number | null;
 }
+
+export const DEFAULT_HEALTH_FAIL_PASSES = 3;
+export const DEFAULT_MAX_RECREATIONS = 3;
 
 export const DEFAULT_MIN_RECREATE_RUNTIME_MS = 5 * 60_000;
 
@@ -66,6 +129,8 @@ export interface DecideInput {
   foreignPods: LivePod[];
   /** Live `runpod-llm-*` pods another install created (their env says so): reported, never reaped. */
   otherInstallPods?: LivePod[];
+  /** Pods this run has recreated so far (against `config.maxRecreations`). */
+  recreations?: number;
 }
 
 export type TerminateReason =
@@ -78,10 +143,16 @@ export type TerminateReason =
   /** The state already wanted it terminated (earlier pass or `down`) but RunPod still has it. */
   | 'retry'
   /** The pod belongs to no active run. */
-  | 'run_ended';
+  | 'run_ended'
+  /** It needed replacing, but the run has used up its recreations (`max_recreations`). */
+  | 'recreate_limit';
 
-export type RecreateReason = 'died' | 'error' | 'zero_gpus';
-export type RunEndReason = 'runtime_limit' | 'budget_run' | 'budget_day' | 'budget_month' | 'idle';
+/**
+ * Why a pod is replaced: `died` (EXITED/gone), `error`, `zero_gpus` (two polls), `restarted`
+ * (RunPod restarted its container: the process crashed), `unhealthy` (health failed N passes).
+ */
+export type RecreateReason = 'died' | 'error' | 'zero_gpus' | 'restarted' | 'unhealthy';
+export type RunEndReason = 'runtime_limit' | 'budget_run' | 'budget_day' | 'budget_month' | 'idle' | 'recreate_limit';
 
 /**
  * What the watchdog loop must do. Order matters: `accrue` actions come first (book the cost
@@ -147,9 +218,14 @@ const EPS = 1e-9;
  *    closed laptop): it is parked (`mark_stopped`, reason `manager_away`), not recreated —
  *    nobody was there to use it; a request (wake on request) or `up` brings it back.
  * 8. A pod the state wants running that RunPod shows EXITED, ERROR, TERMINATED, gone, or RUNNING
- *    with zero GPUs is recreated (terminate + create rather than start: a restarted pod can come
- *    back without GPUs) with the remaining runtime, at least `minRecreateRuntimeMs` — unless the
- *    run's runtime is used up (rule 5 ends it instead; budgets already ended it in rule 6).
+ *    with zero GPUs on two polls (with a nonzero uptime) is recreated (terminate + create rather
+ *    than start: a restarted pod can come back without GPUs) with the remaining runtime, at least
+ *    `minRecreateRuntimeMs` — unless the run's runtime is used up (rule 5 ends it instead; budgets
+ *    already ended it in rule 6). So is a routed pod that RunPod restarted (its uptime went
+ *    backwards: the process crashed and RunPod restarts it in place, RUNNING throughout) or whose
+ *    health failed on `healthFailPasses` consecutive passes. At most `maxRecreations` per run:
+ *    past that the pod is terminated (`recreate_limit`) and, with no pod left, the run ends —
+ *    a model that cannot load must not burn money in a loop of new pods.
  * 9. Replicas: while the group is up (some pod wanted running, not idle), missing pods are created.
  *    A parked group (all stopped) is not refilled: waking is a wake request's job (issue 7).
  * 10. When every pod of the run ends for a limit, budget or idle-terminate, the run ends too.
@@ -262,6 +338,9 @@ function decideRun(
     remainingRuntime: remainingRuntimeMs(run, now, config.minRecreateRuntimeMs),
     podDeadline,
     leaseMs: config.leaseMs ?? null,
+    healthFailPasses: config.healthFailPasses ?? DEFAULT_HEALTH_FAIL_PASSES,
+    recreationsLeft: config.maxRecreations === null ? Infinity : (config.maxRecreations ?? DEFAULT_MAX_RECREATIONS) - (input.recreations ?? 0),
+    recreateLimitHit: false,
   };
   const actions: Action[] = [];
   let remaining = 0; // pods that stay part of the group after this pass
@@ -284,7 +363,7 @@ function decideRun(
   // Rule 10: the run ends with its last pod.
   const endReason: RunEndReason | null = runtimeUsedUp
     ? 'runtime_limit'
-    : ((budgetReason as RunEndReason | null) ?? (idleTerminate ? 'idle' : null));
+    : ((budgetReason as RunEndReason | null) ?? (idleTerminate ? 'idle' : ctx.recreateLimitHit ? 'recreate_limit' : null));
   if (remaining === 0 && endReason !== null) actions.push({ type: 'end_run', runId: run.runId, reason: endReason });
   return actions;
 }
@@ -298,6 +377,10 @@ interface PodContext {
   remainingRuntime: number | null;
   podDeadline: (p: OurPod) => number | null;
   leaseMs: number | null;
+  healthFailPasses: number;
+  /** Recreations this pass may still order (counts down). */
+  recreationsLeft: number;
+  recreateLimitHit: boolean;
 }
 
 /** One pod's action; `stays`: still part of the group afterwards; `up`: wanted running. */
@@ -354,17 +437,28 @@ function decidePod(pod: OurPod, l: LivePod | 'not_found' | undefined, ctx: PodCo
   }
 
   // Rule 8: the pod should be running.
+  const present = l === 'not_found' ? undefined : l;
+  const routed = pod.readyAt !== null && status === 'RUNNING';
   const broken: RecreateReason | null =
     status === 'ERROR'
       ? 'error'
       : status === 'EXITED' || status === 'GONE'
         ? 'died'
-        : l !== 'not_found' && l.gpuCount === 0
+        : present !== undefined && present.gpuCount === 0 && (present.zeroGpuPolls ?? 0) >= 2
           ? 'zero_gpus'
-          : null;
+          : routed && present?.restarted === true
+            ? 'restarted'
+            : routed && (present?.healthFails ?? 0) >= ctx.healthFailPasses
+              ? 'unhealthy'
+              : null;
   if (broken === null) return verdict({ type: 'keep', podId }, true, true);
   // Broken during its post-limit grace (rule 5's minimum): end it, never recreate.
   if (ctx.runtimeUsedUp) return end(gone, 'runtime_limit');
+  if (ctx.recreationsLeft <= 0) {
+    ctx.recreateLimitHit = true;
+    return end(gone, 'recreate_limit');
+  }
+  ctx.recreationsLeft -= 1;
   return verdict({ type: 'recreate', podId, remainingRuntimeMs: ctx.remainingRuntime, reason: broken }, true, true);
 }
 

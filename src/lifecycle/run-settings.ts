@@ -38,6 +38,10 @@ export const RunSettingsSchema = z.object({
   podLeaseMs: z.number().nullable().default(null),
   /** RunPod's REST base URL, for the guard's self-stop from the pod. */
   runpodApiUrl: z.string().default('https://api.runpod.io'),
+  /** Consecutive failed health passes after which a routed pod is dead (issue 12). */
+  healthFailPasses: z.number().int().min(1).default(3),
+  /** Recreations per run (issue 12). */
+  maxRecreations: z.number().int().min(0).default(3),
   /** The GPU types `up` planned, in order: a recreate tries them again (dead pod's type first). */
   candidates: z
     .array(z.object({ id: z.string(), name: z.string(), memoryGb: z.number(), count: z.number(), pricePerHr: z.number() }))
@@ -81,6 +85,8 @@ export function settingsFromConfig(m: ManagerConfig): RunSettings {
     guarded: m.guard,
     podLeaseMs: m.pod_lease,
     runpodApiUrl: m.runpod_api_url,
+    healthFailPasses: m.health_fail_passes,
+    maxRecreations: m.max_recreations,
     candidates: [],
   };
 }

@@ -82,7 +82,10 @@ export async function statusData(deps: StatusDeps): Promise<StatusData> {
   const live = new Map<string, { status: string; cost: number }>();
   if (deps.api !== undefined) {
     try {
-      for (const p of await deps.api.listPods()) live.set(p.id, { status: p.status, cost: p.cost });
+      const listed = await deps.api.listPods();
+      for (const p of listed) live.set(p.id, { status: p.status, cost: p.cost });
+      // Listed with values this tool cannot read: still there (never shown as terminated).
+      for (const p of listed.skipped ?? []) if (p.id !== undefined) live.set(p.id, { status: `UNREADABLE (${p.reason})`, cost: Number.NaN });
       runpod = 'live';
     } catch (err) {
       runpod = isRunPodError(err) ? `${err.code}: ${err.message}` : String(err);
@@ -99,7 +102,7 @@ export async function statusData(deps: StatusDeps): Promise<StatusData> {
       desired: p.desired,
       gpu: { id: p.gpuTypeId, count: p.gpuCount },
       cloud: p.cloud,
-      costPerHr: l?.cost ?? (status === 'EXITED' ? 0 : p.costPerHr),
+      costPerHr: l === undefined || Number.isNaN(l.cost) ? (status === 'EXITED' ? 0 : p.costPerHr) : l.cost,
       uptimeMs: p.startedAt === null || status !== 'RUNNING' ? null : Math.max(0, now - p.startedAt),
       ready: ready.has(p.podId),
       restarts: p.restarts,

@@ -69,6 +69,12 @@ export async function executeAction(ctx: ActionContext, action: Action): Promise
       }
       if (ours !== undefined) markPodEnded(state, action.podId, action.reason, now);
       audit('terminate', action.reason, action.podId, ours === undefined ? { orphan: true } : { costPerHr: ours.costPerHr });
+      if (action.reason === 'recreate_limit') {
+        // Say so: the bound, not RunPod, ended it (a model that cannot load must not loop).
+        const note = `terminated ${action.podId}: it needed replacing again, but this run already recreated ${ctx.settings.maxRecreations} pod(s) (manager.max_recreations); see the pod's log lines in the audit and fix the model or GPU before \`runpod-llm up\``;
+        deps.logger.warn({ podId: action.podId, maxRecreations: ctx.settings.maxRecreations }, 'recreation bound reached: pod terminated, not replaced');
+        return { action, ok: true, note };
+      }
       deps.logger.info({ podId: action.podId, reason: action.reason }, 'pod terminated');
       return { action, ok: true, note: `terminated ${action.podId} (${action.reason})` };
     }

@@ -1,16 +1,17 @@
-import { isRunPodError } from '../runpod/errors.js';
+import type { PodList } from '../runpod/client.js';
 import type { Pod } from '../runpod/schemas.js';
-import { isOurPodName, listActivePods, type PodRow, updatePodSeen } from '../state/pods.js';
+import { isOurPodName, listActivePods, listPods, type PodRow, updatePodSeen } from '../state/pods.js';
+import { getPodWatch, prunePodWatch, setPodWatch } from '../state/pod-watch.js';
 import { appendAudit } from '../state/audit.js';
 import { installId, podInstall } from '../state/install.js';
 import { activeRun, endRun, lastRun } from '../state/runs.js';
 import { spendForRun, spendSummary } from '../state/spend.js';
 import { readUsage } from '../state/usage.js';
-import { type Action, decide, type LivePod, type WatchConfig } from './decide.js';
+import { type Action, decide, type LivePod, observePod, type WatchConfig } from './decide.js';
 import type { ManagerDeps } from './manager-deps.js';
 import { renewLeases } from './lease.js';
 import { checkPendingPods } from './pending-pods.js';
-import { type RunSettings, settingsOfRun } from './run-settings.js';
+import { podUrl, type RunSettings, settingsOfRun } from './run-settings.js';
 import { toLivePod } from './runpod-views.js';
 import type { GatewayRevival } from './services.js';
 import { executeAction } from './watch-actions.js';
@@ -81,7 +82,7 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
   const pods = listActivePods(state);
   const settings = run === null ? options.fallback : settingsOfRun(run.config, options.fallback);
 
-  const seen = await readLive(deps, pods);
+  const seen = await readLive(deps, pods, settings);
   const live: DecideLive | 'unreachable' = seen.kind === 'ok' ? seen.live : 'unreachable';
   const known = new Set(pods.map((p) => p.podId));
   const unknown = seen.kind === 'ok' ? seen.all.filter((p) => isOurPodName(p.name) && !known.has(p.id) && p.status !== 'TERMINATED') : [];
@@ -108,6 +109,8 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
     replicas: settings.replicas,
     minRecreateRuntimeMs: settings.minRecreateRuntimeMs,
     leaseMs: settings.guarded ? settings.podLeaseMs : null,
+    healthFailPasses: settings.healthFailPasses,
+    maxRecreations: settings.maxRecreations,
   };
   const actions = decide({
     run,
@@ -119,6 +122,7 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
     config,
     foreignPods,
     otherInstallPods,
+    recreations: run === null ? 0 : listPods(state, 1_000).filter((p) => p.runId === run.runId && p.replacesPodId !== null).length,
   });
 
   const report: WatchReport = {
@@ -164,6 +168,7 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
   }
   // The manager is here: renew the guards' leases (even when RunPod's API is unreachable).
   if (settings.guarded && settings.podLeaseMs !== null) await renewLeases(deps, { podUrlTemplate: settings.podUrlTemplate });
+  prunePodWatch(state);
   report.activePods = listActivePods(state).length;
   report.runActive = activeRun(state) !== undefined;
   if (!report.runActive && options.wakeOnRequest === true) {
@@ -176,33 +181,66 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
 type DecideLive = Map<string, LivePod | 'not_found'>;
 type Seen = { kind: 'ok'; live: DecideLive; all: Pod[] } | { kind: 'unreachable'; error: string };
 
+/** A pod created this recently may be missing from a list that lags behind the create. */
+const LIST_LAG_MS = 2 * 60_000;
+/** One health check of a routed pod per pass; a hung proxy must not stall the pass. */
+const HEALTH_TIMEOUT_MS = 10_000;
+
 /**
- * RunPod's view of our pods: one list call, and a direct look-up for any pod the list lacks (a
- * list that lags behind a create must not make a fresh pod look dead and get it recreated twice).
- * Any RunPod failure (network, 5xx, rate limit, bad key) means "unreachable": act on nothing.
+ * RunPod's view of our pods: one list call per pass (RunPod's quotas are per user, CONTRACT.md),
+ * no get per pod. A pod missing from the list counts as gone only once it is older than
+ * {@link LIST_LAG_MS}; one the list shows but this tool cannot read (an unknown status value) is
+ * "no information": nothing is done to it. Routed RUNNING pods get one `/health` check, and
+ * every pod's uptime, health and GPU count are folded into what the watchdog remembers between
+ * passes ({@link observePod}): a restart (uptime went backwards), consecutive failed checks,
+ * zero GPUs on two polls. Any RunPod failure (network, 5xx, rate limit, bad key) means
+ * "unreachable": act on nothing.
  */
-async function readLive(deps: ManagerDeps, pods: PodRow[]): Promise<Seen> {
+async function readLive(deps: ManagerDeps, pods: PodRow[], settings: RunSettings): Promise<Seen> {
+  let all: PodList;
   try {
-    const all = await deps.api.listPods();
-    const byId = new Map(all.map((p) => [p.id, p]));
-    const live: DecideLive = new Map();
-    for (const pod of pods) {
-      const found = byId.get(pod.podId);
-      if (found !== undefined) {
-        live.set(pod.podId, toLivePod(found));
-        continue;
-      }
-      try {
-        live.set(pod.podId, toLivePod(await deps.api.getPod(pod.podId)));
-      } catch (err) {
-        if (!isRunPodError(err, 'RUNPOD_NOT_FOUND')) throw err;
-        live.set(pod.podId, 'not_found');
-      }
-    }
-    return { kind: 'ok', live, all };
+    all = await deps.api.listPods();
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
     deps.logger.warn({ err: error }, 'RunPod unreachable: doing nothing this pass');
     return { kind: 'unreachable', error };
+  }
+  const now = deps.clock.now();
+  const byId = new Map(all.map((p) => [p.id, p]));
+  const unreadable = new Set((all.skipped ?? []).flatMap((p) => (p.id === undefined ? [] : [p.id])));
+  const live: DecideLive = new Map();
+  for (const pod of pods) {
+    const found = byId.get(pod.podId);
+    if (found === undefined) {
+      if (unreadable.has(pod.podId)) deps.logger.warn({ podId: pod.podId }, 'RunPod lists this pod with values this tool cannot read: leaving it alone this pass');
+      else if (now - Math.max(pod.createdAt, pod.startingSince ?? 0) >= LIST_LAG_MS) live.set(pod.podId, 'not_found');
+      continue;
+    }
+    const l = toLivePod(found);
+    const routed = pod.readyAt !== null && pod.desired === 'running' && found.status === 'RUNNING';
+    const healthOk = routed ? await healthy(deps, podUrl(settings.podUrlTemplate, pod.podId)) : null;
+    const observed = observePod(
+      getPodWatch(deps.state, pod.podId),
+      { status: found.status, uptimeS: found.runtime?.uptime ?? null, gpuCount: l.gpuCount, healthOk },
+      now,
+    );
+    setPodWatch(deps.state, { podId: pod.podId, ...observed.memory });
+    l.restarted = observed.restarted;
+    l.healthFails = observed.healthFails;
+    l.zeroGpuPolls = observed.zeroGpuPolls;
+    live.set(pod.podId, l);
+  }
+  return { kind: 'ok', live, all };
+}
+
+/** `GET /health` through the pod URL (the guard passes it): 200 is healthy, anything else not. */
+async function healthy(deps: ManagerDeps, url: string): Promise<boolean> {
+  const timeout = AbortSignal.timeout(HEALTH_TIMEOUT_MS);
+  try {
+    const res = await deps.fetch(`${url}/health`, { signal: deps.signal === undefined ? timeout : AbortSignal.any([timeout, deps.signal]), redirect: 'manual' });
+    await res.body?.cancel();
+    return res.status === 200;
+  } catch {
+    return false;
   }
 }

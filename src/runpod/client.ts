@@ -4,11 +4,15 @@ import { silentLogger, type Logger } from '../shared/logger.js';
 import { createPodIdempotent, type CreatePodOutcome } from './create-idempotent.js';
 import { badResponseError, isRunPodError, RunPodError } from './errors.js';
 import { createTransport, realSleep, type RawResponse, type Sleep, type Transport } from './http.js';
+import { readPodLogs, type PodLogLine } from './logs.js';
+export type { PodLogLine } from './logs.js';
 import {
   ListGpuTypesResponseSchema,
   ListPodBillingResponseSchema,
   ListPodsResponseSchema,
+  parsePodList,
   PodSchema,
+  type SkippedPod,
   type BillingBucketSize,
   type Cloud,
   type CreatePodRequest,
@@ -45,8 +49,16 @@ export interface RunPodApi {
   createPod(req: CreatePodRequest): Promise<Pod>;
   /** `GET /v2/pods/{id}`; unknown → RUNPOD_NOT_FOUND. */
   getPod(id: string): Promise<Pod>;
-  /** `GET /v2/pods`, unwrapped. */
-  listPods(): Promise<Pod[]>;
+  /**
+   * `GET /v2/pods`, unwrapped and read item by item: a pod that cannot be read (a status value
+   * the spec does not list, a required field missing) is left out and listed in `skipped`.
+   */
+  listPods(): Promise<PodList>;
+  /**
+   * `GET /v2/pods/{id}/logs` (SSE): the backfill (`tail` lines), read for at most `timeLimitMs`
+   * and until no line came for `idleMs`. Optional: doubles without it have no logs.
+   */
+  getPodLogs?(id: string, options?: PodLogOptions): Promise<PodLogLine[]>;
   /** `POST /v2/pods/{id}/action`: the updated pod, or null for terminate (204). */
   podAction(id: string, action: PodAction): Promise<Pod | null>;
   /** `DELETE /v2/pods/{id}` (terminate). */
@@ -55,6 +67,19 @@ export interface RunPodApi {
   listGpuTypes(options?: ListGpuTypesOptions): Promise<GpuType[]>;
   /** `GET /v2/billing/pods`, optionally for one pod. */
   podBilling(podId?: string, options?: PodBillingOptions): Promise<ListPodBillingResponse>;
+}
+
+/** A pod list; `skipped`: items that could not be read (when the source says). */
+export type PodList = Pod[] & { skipped?: SkippedPod[] };
+
+export interface PodLogOptions {
+  source?: 'container' | 'system';
+  /** Lines of backfill (default 100, at most 5,000). */
+  tail?: number;
+  /** Upper bound on the whole read (default 5 s). */
+  timeLimitMs?: number;
+  /** Stop once no line arrived for this long after the last one (default 700 ms). */
+  idleMs?: number;
 }
 
 export interface RunPodClientOptions {
@@ -76,6 +101,13 @@ export interface RunPodClientOptions {
   /** Jitter source in [0,1) (default Math.random). */
   random?: () => number;
   logger?: Logger;
+  /**
+   * After a create that timed out or failed with 5xx, how long the pods are listed by name before
+   * any new create (default 45 s; at least 30 s: creates can take tens of seconds, CONTRACT.md).
+   */
+  createConfirmWindowMs?: number;
+  /** Between those lists (default 5 s). */
+  createConfirmPollMs?: number;
 }
 
 export interface RunPodClient extends RunPodApi {
@@ -136,15 +168,35 @@ export function createRunPodClient(options: RunPodClientOptions): RunPodClient {
   const getPod = async (id: string): Promise<Pod> =>
     parse(PodSchema, await transport.call('GET', podPath(id), { retryUncertain: true }));
 
-  const listPods = async (): Promise<Pod[]> =>
-    parse(ListPodsResponseSchema, await transport.call('GET', '/v2/pods', { retryUncertain: true })).pods;
+  // Pods skipped already warned about (bounded): one warning per odd pod, not one per pass.
+  const warned = new Set<string>();
+  const listPods = async (): Promise<PodList> => {
+    const items = parse(ListPodsResponseSchema, await transport.call('GET', '/v2/pods', { retryUncertain: true })).pods;
+    const { pods, skipped } = parsePodList(items);
+    const fresh = skipped.filter((p) => !warned.has(p.id ?? p.name ?? p.reason));
+    if (fresh.length > 0) {
+      for (const p of fresh) if (warned.size < 1_000) warned.add(p.id ?? p.name ?? p.reason);
+      logger.warn({ skipped: fresh.map((p) => `${p.id ?? '?'} (${p.name ?? 'no name'}): ${p.reason}`) }, `RunPod listed ${fresh.length} pod(s) this tool cannot read; skipped (never acted on)`);
+    }
+    return Object.assign(pods, { skipped });
+  };
+
+  async function getPodLogs(id: string, options: PodLogOptions = {}): Promise<PodLogLine[]> {
+    const query: Record<string, string | undefined> = { tail: String(options.tail ?? 100) };
+    if (options.source !== undefined) query.source = options.source;
+    return readPodLogs(transport, `${podPath(id)}/logs`, query, {
+      timeLimitMs: options.timeLimitMs ?? 5_000,
+      idleMs: options.idleMs ?? 700,
+      maxLines: Math.min(options.tail ?? 100, 5_000),
+    });
+  }
 
   const createOnce = async (req: CreatePodRequest): Promise<Pod> =>
     parse(PodSchema, await transport.call('POST', '/v2/pods', { body: req, retryUncertain: false }));
 
   const createPodDetailed = (req: CreatePodRequest): Promise<CreatePodOutcome> =>
     createPodIdempotent(
-      { createOnce, listPods, sleep: transport.options.sleep, backoffMs: transport.backoffMs, retries, logger },
+      { createOnce, listPods, sleep: transport.options.sleep, backoffMs: transport.backoffMs, retries, logger, clock: transport.options.clock, confirmWindowMs: options.createConfirmWindowMs ?? 45_000, confirmPollMs: options.createConfirmPollMs ?? 5_000 },
       req,
     );
 
@@ -197,6 +249,7 @@ export function createRunPodClient(options: RunPodClientOptions): RunPodClient {
     createPodDetailed,
     getPod,
     listPods,
+    getPodLogs,
     podAction,
     deletePod,
     listGpuTypes,

@@ -1,3 +1,4 @@
+import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { isRunPodError, RunPodError } from './errors.js';
 import type { Sleep } from './http.js';
@@ -13,7 +14,18 @@ export interface CreatePodIdempotentDeps {
   /** Creates after the first one. */
   retries: number;
   logger?: Logger;
+  clock?: Clock;
+  /**
+   * After an uncertain failure (timeout, 5xx), list by name for this long before any new create
+   * (default 45 s, at least 30 s): a create can take tens of seconds to show up (CONTRACT.md).
+   */
+  confirmWindowMs?: number;
+  /** Pause between those lists (default 5 s). */
+  confirmPollMs?: number;
 }
+
+/** The shortest window a failed create is watched for before creating again (CONTRACT.md). */
+export const MIN_CONFIRM_WINDOW_MS = 30_000;
 
 export interface CreatePodOutcome {
   pod: Pod;
@@ -35,6 +47,10 @@ export interface CreatePodOutcome {
  *   const { pod, adopted } = await createPodIdempotent(deps, { name: 'runpod-llm-3f9a1c', ... });
  */
 export async function createPodIdempotent(deps: CreatePodIdempotentDeps, req: CreatePodRequest): Promise<CreatePodOutcome> {
+  const windowMs = Math.max(MIN_CONFIRM_WINDOW_MS, deps.confirmWindowMs ?? 45_000);
+  const pollMs = Math.max(1, deps.confirmPollMs ?? 5_000);
+  // Counted in polls as well as clock time, so an injected clock that stands still cannot loop.
+  const polls = Math.ceil(windowMs / pollMs) + 1; // the first list comes early, after a short pause
   let lastError: RunPodError | undefined;
   for (let attempt = 0; attempt <= deps.retries; attempt++) {
     try {
@@ -43,12 +59,29 @@ export async function createPodIdempotent(deps: CreatePodIdempotentDeps, req: Cr
       if (!isRunPodError(err, 'RUNPOD_UNAVAILABLE')) throw err;
       lastError = err;
     }
-    // Give RunPod a moment: a pod created by a failed call may take a beat to be listed.
-    await deps.sleep(deps.backoffMs(attempt));
-    let pods: Pod[];
-    try {
-      pods = await deps.listPods();
-    } catch (listError) {
+    // The create may still be under way on RunPod's side: watch the list for our (unique) name
+    // over the whole window before anything else.
+    const started = deps.clock?.now();
+    let listed = false;
+    let listError: unknown;
+    for (let poll = 0; poll < polls; poll++) {
+      await deps.sleep(poll === 0 ? Math.min(pollMs, deps.backoffMs(attempt)) : pollMs);
+      let pods: Pod[];
+      try {
+        pods = await deps.listPods();
+      } catch (err) {
+        listError = err;
+        continue;
+      }
+      listed = true;
+      const ours = pods.find((p) => p.name === req.name && p.status !== 'TERMINATED');
+      if (ours !== undefined) {
+        deps.logger?.warn({ podId: ours.id, name: req.name, attempt, poll }, 'runpod create failed but the pod exists: adopted');
+        return { pod: ours, adopted: true, attempts: attempt + 1 };
+      }
+      if (started !== undefined && deps.clock !== undefined && deps.clock.now() - started >= windowMs) break;
+    }
+    if (!listed) {
       throw new RunPodError(
         'RUNPOD_UNAVAILABLE',
         `RunPod create failed (${lastError.message}) and the pod list could not be read to check whether pod "${req.name}" was created anyway`,
@@ -60,12 +93,7 @@ export async function createPodIdempotent(deps: CreatePodIdempotentDeps, req: Cr
         },
       );
     }
-    const ours = pods.find((p) => p.name === req.name && p.status !== 'TERMINATED');
-    if (ours !== undefined) {
-      deps.logger?.warn({ podId: ours.id, name: req.name, attempt }, 'runpod create failed but the pod exists: adopted');
-      return { pod: ours, adopted: true, attempts: attempt + 1 };
-    }
-    deps.logger?.info({ name: req.name, attempt }, 'runpod create failed and no pod was created: retrying');
+    deps.logger?.info({ name: req.name, attempt, windowMs }, 'runpod create failed and no pod appeared within the window: creating again');
   }
   throw lastError ?? new RunPodError('RUNPOD_UNAVAILABLE', 'RunPod create failed');
 }

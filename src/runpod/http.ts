@@ -51,8 +51,27 @@ export interface Transport {
   readonly options: TransportOptions;
 }
 
+/**
+ * The wait an IETF `RateLimit` header asks for: the longest `t` (seconds to reset) among windows
+ * with nothing remaining (`r=0`), or undefined when every window has room. Structured-field list,
+ * e.g. `"minute";r=0;t=12, "hour";r=2950;t=3000`.
+ */
+export function rateLimitWaitMs(header: string | null): number | undefined {
+  if (header === null) return undefined;
+  let wait: number | undefined;
+  for (const member of header.split(',')) {
+    const params = new Map(member.split(';').slice(1).map((p) => p.trim().split('=') as [string, string]));
+    const r = Number(params.get('r'));
+    const t = Number(params.get('t'));
+    if (params.has('r') && r <= 0 && Number.isFinite(t) && t >= 0) wait = Math.max(wait ?? 0, t * 1000);
+  }
+  return wait;
+}
+
 export function createTransport(options: TransportOptions): Transport {
   const secrets = [options.apiKey];
+  // Set when RunPod's RateLimit header said a window is used up: no request before this time.
+  let notBefore = 0;
 
   function backoffMs(attempt: number): number {
     const ceiling = Math.min(options.backoffMaxMs, options.backoffBaseMs * 2 ** attempt);
@@ -96,6 +115,17 @@ export function createTransport(options: TransportOptions): Transport {
     const url = new URL(options.baseUrl + path);
     for (const [k, v] of Object.entries(callOptions.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
     const operation = `${method} ${path}`;
+    // Quota used up (the last answer's RateLimit said so): wait for the window, or fail now when
+    // that is longer than we wait for a Retry-After. Nothing is sent that would only earn a 429.
+    const quotaWait = notBefore - options.clock.now();
+    if (quotaWait > 0) {
+      if (quotaWait > options.maxRetryAfterMs) {
+        throw errorFromResponse({ status: 429, body: '{"detail":"RunPod request quota used up (RateLimit header)"}', operation, retryAfterMs: quotaWait }, secrets);
+      }
+      options.logger.debug({ operation, delayMs: quotaWait }, 'runpod quota used up, waiting for the window');
+      await options.sleep(quotaWait);
+      notBefore = 0;
+    }
     for (let attempt = 0; ; attempt++) {
       const canRetry = attempt < options.retries;
       let result: { response: Response; text: string };
@@ -111,13 +141,16 @@ export function createTransport(options: TransportOptions): Transport {
       }
       const { response, text } = result;
       const status = response.status;
+      const quota = rateLimitWaitMs(response.headers.get('ratelimit'));
+      notBefore = quota === undefined ? 0 : options.clock.now() + quota;
       if (status >= 200 && status < 300) return { status, text, operation };
 
       const wait = retryAfterMs(response.headers.get('retry-after'));
       const failure = { status, body: text, operation, ...(wait === undefined ? {} : { retryAfterMs: wait }) };
       if (status === 429) {
         // A 429 was refused before any work was done, so it is safe to retry even for a create.
-        const delay = wait ?? backoffMs(attempt);
+        const delay = wait ?? quota ?? backoffMs(attempt);
+        notBefore = 0; // this wait covers it
         if (!canRetry || delay > options.maxRetryAfterMs) throw errorFromResponse(failure, secrets);
         options.logger.debug({ operation, attempt, status, delayMs: delay }, 'runpod rate limited, waiting');
         await options.sleep(delay);

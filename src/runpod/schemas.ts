@@ -55,20 +55,28 @@ export const GpuConfigSchema = z.object({
 });
 export type GpuConfig = z.infer<typeof GpuConfigSchema>;
 
-/** `Pod`. */
+/**
+ * `Pod`, read tolerantly (CONTRACT.md, "Strictness": the live API deviates from the spec). Only
+ * what the tool cannot do without is required: `id`, `name`, a known `status`, `cost`. Action
+ * values the spec does not list are dropped; missing `args`, `env`, `ports`, `image`,
+ * `dataCenterId`, `startedAt` or `runtime` read as empty/null; `runtime: {}` is accepted.
+ */
 export const PodSchema = z.object({
   id: z.string().min(1),
   name: z.string(),
   status: PodStatusSchema,
-  actions: z.array(PodActionSchema),
-  image: z.string(),
-  args: z.string(),
+  actions: z
+    .array(z.unknown())
+    .default([])
+    .transform((list) => list.filter((a): a is PodAction => PodActionSchema.safeParse(a).success)),
+  image: z.string().default(''),
+  args: z.string().nullable().default('').transform((v) => v ?? ''),
   disk: z.number().int().optional(),
-  ports: z.array(z.string()),
-  env: z.record(z.string(), z.string()),
+  ports: z.array(z.string()).nullable().default([]).transform((v) => v ?? []),
+  env: z.record(z.string(), z.string()).nullable().default({}).transform((v) => v ?? {}),
   registry: z.string().nullable().optional(),
-  cloud: CloudSchema,
-  dataCenterId: z.string().nullable(),
+  cloud: z.string().default('SECURE'),
+  dataCenterId: z.string().nullable().default(null),
   cudaVersion: z.string().nullable().optional(),
   ssh: z.unknown().optional(),
   mounts: z.unknown().optional(),
@@ -76,18 +84,48 @@ export const PodSchema = z.object({
   cost: z.number(),
   locked: z.boolean().optional(),
   globalNetworking: z.object({ enabled: z.boolean() }).optional(),
-  runtime: PodRuntimeSchema.nullable(),
-  createdAt: z.string(),
-  startedAt: z.string().nullable(),
+  runtime: PodRuntimeSchema.nullable().default(null),
+  createdAt: z.string().default(''),
+  startedAt: z.string().nullable().default(null),
   gpu: GpuConfigSchema.optional(),
   /** `CpuConfig`: present on CPU pods instead of `gpu`. */
   cpu: z.object({ id: z.string(), vcpuCount: z.number().int(), memory: z.number().optional() }).optional(),
 });
-export type Pod = z.infer<typeof PodSchema>;
+export type Pod = z.output<typeof PodSchema>;
 
-/** `ListPodsResponse`: the list is wrapped, `{"pods":[...]}`. */
-export const ListPodsResponseSchema = z.object({ pods: z.array(PodSchema) });
-export type ListPodsResponse = z.infer<typeof ListPodsResponseSchema>;
+/** A listed pod that could not be read (unknown status, a required field missing): skipped. */
+export interface SkippedPod {
+  id: string | undefined;
+  name: string | undefined;
+  /** Why, in a few words ("status: unknown value \"PAUSED\""). */
+  reason: string;
+}
+
+/** `ListPodsResponse`: the list is wrapped, `{"pods":[...]}`; items are parsed one by one. */
+export const ListPodsResponseSchema = z.object({ pods: z.array(z.unknown()) });
+
+/** The readable pods of a list, and the ones that were not (never breaks on one odd pod). */
+export function parsePodList(items: readonly unknown[]): { pods: Pod[]; skipped: SkippedPod[] } {
+  const pods: Pod[] = [];
+  const skipped: SkippedPod[] = [];
+  for (const item of items) {
+    const parsed = PodSchema.safeParse(item);
+    if (parsed.success) {
+      pods.push(parsed.data);
+      continue;
+    }
+    const raw = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join('.') ?? '';
+    const value = issue !== undefined && issue.path.length === 1 ? raw[String(issue.path[0])] : undefined;
+    skipped.push({
+      id: typeof raw.id === 'string' ? raw.id : undefined,
+      name: typeof raw.name === 'string' ? raw.name : undefined,
+      reason: `${field || 'item'}: ${value === undefined ? (issue?.message ?? 'invalid') : `unexpected value ${JSON.stringify(value).slice(0, 40)}`}`,
+    });
+  }
+  return { pods, skipped };
+}
 
 /** `GpuType` from `GET /v2/catalog/gpus`; availability fields only with `include=AVAILABILITY`. */
 export const GpuTypeSchema = z.object({

@@ -9,3 +9,4 @@ export * from './wake.js';
 export * from './lock.js';
 export * from './install.js';
 export * from './verdicts.js';
+export * from './pod-watch.js';

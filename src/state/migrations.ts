@@ -142,4 +142,16 @@ export const MIGRATIONS: readonly string[] = [
     detail     TEXT
   );
   `,
+  // 4: what the watchdog remembers of a pod between passes (issue 12 §1, §4): the last uptime
+  // RunPod reported (a smaller one later means the container restarted), consecutive failed
+  // health checks of a routed pod, and consecutive polls with zero GPUs. One row per active pod.
+  `
+  CREATE TABLE pod_watch (
+    pod_id         TEXT PRIMARY KEY,
+    uptime_s       INTEGER,
+    uptime_at      INTEGER,
+    health_fails   INTEGER NOT NULL DEFAULT 0,
+    zero_gpu_polls INTEGER NOT NULL DEFAULT 0
+  );
+  `,
 ];

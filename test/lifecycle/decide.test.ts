@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   type Action,
   decide,
+  observePod,
   type DecideInput,
   type LivePod,
   type OurPod,
@@ -67,6 +68,7 @@ interface Scenario {
   config?: Partial<WatchConfig>;
   foreignPods?: LivePod[];
   otherInstallPods?: LivePod[];
+  recreations?: number;
 }
 
 function input(s: Scenario): DecideInput {
@@ -86,6 +88,7 @@ function input(s: Scenario): DecideInput {
     config: config(s.config),
     foreignPods: s.foreignPods ?? [],
     ...(s.otherInstallPods === undefined ? {} : { otherInstallPods: s.otherInstallPods }),
+    ...(s.recreations === undefined ? {} : { recreations: s.recreations }),
   };
 }
 
@@ -136,7 +139,19 @@ const table: [name: string, scenario: Scenario, expected: Action[]][] = [
   ['death: ERROR → recreate', { minute: 30, live: { p1: live({ status: 'ERROR', costPerHr: 0 }) } }, [recreate('error', 30)]],
   ['death: TERMINATED → recreate', { minute: 30, live: { p1: live({ status: 'TERMINATED', costPerHr: 0 }) } }, [recreate('died', 30)]],
   ['death: not found → recreate', { minute: 30, live: { p1: 'not_found' } }, [recreate('died', 30)]],
-  ['death: back with zero GPUs → recreate', { minute: 30, live: { p1: live({ gpuCount: 0 }) } }, [recreate('zero_gpus', 30)]],
+  ['zero GPUs on one poll → kept (it may be a transient report)', { minute: 30, live: { p1: live({ gpuCount: 0, zeroGpuPolls: 1 }) } }, [keep()]],
+  ['death: zero GPUs on two polls → recreate', { minute: 30, live: { p1: live({ gpuCount: 0, zeroGpuPolls: 2 }) } }, [recreate('zero_gpus', 30)]],
+  // Issue 12 §1: RunPod restarts a crashed container in place; the pod stays RUNNING.
+  ['crash: a routed pod RunPod restarted (uptime went backwards) → recreate', { minute: 30, live: { p1: live({ restarted: true }) } }, [recreate('restarted', 30)]],
+  ['crash: a restart before the pod was ever ready is readiness\'s business, not the watchdog\'s', { minute: 5, pods: [pod({ readyAt: null })], live: { p1: live({ restarted: true }) } }, [keep()]],
+  ['health: 2 failed passes (< 3) → kept', { minute: 30, live: { p1: live({ healthFails: 2 }) } }, [keep()]],
+  ['health: 3 consecutive failed passes → recreate', { minute: 30, live: { p1: live({ healthFails: 3 }) } }, [recreate('unhealthy', 30)]],
+  ['health: the pass count is a setting', { minute: 30, config: { healthFailPasses: 1 }, live: { p1: live({ healthFails: 1 }) } }, [recreate('unhealthy', 30)]],
+  ['bound: the 3rd recreation of a run is still made', { minute: 30, recreations: 2, live: { p1: live({ restarted: true }) } }, [recreate('restarted', 30)]],
+  ['bound: after 3 recreations the pod is terminated and the run ends (recreate_limit)', { minute: 30, recreations: 3, live: { p1: live({ restarted: true }) } }, [terminate('recreate_limit'), endRun('recreate_limit')]],
+  ['bound: max_recreations 0 never recreates, even a vanished pod', { minute: 30, config: { maxRecreations: 0 }, live: { p1: 'not_found' } }, [{ type: 'mark_ended', podId: 'p1', reason: 'recreate_limit' }, endRun('recreate_limit')]],
+  ['bound: null means no bound', { minute: 30, recreations: 50, config: { maxRecreations: null }, live: { p1: live({ healthFails: 9 }) } }, [recreate('unhealthy', 30)]],
+  ['bound: with replicas, one pod over the bound ends, the healthy one keeps the run going', { minute: 30, recreations: 3, config: { replicas: 2 }, pods: [pod(), pod({ podId: 'p2' })], live: { p1: live({ restarted: true }), p2: live({ id: 'p2' }) } }, [terminate('recreate_limit'), keep('p2'), { type: 'create', runId: 'r1', remainingRuntimeMs: 30 * MIN, reason: 'replicas' }]],
   ['death: at 58 → recreate with the 5-minute minimum', { minute: 58, lastRequestAt: at(57), live: { p1: 'not_found' } }, [recreate('died', 5)]],
   // The guard's lease (15 min): a pod that stopped itself while no watchdog reached it is parked.
   ['manager away: EXITED, last pass 20 min ago ≥ the lease → parked, not recreated', { minute: 30, config: { leaseMs: 15 * MIN, idleLimitMs: null }, pods: [pod({ accruedUntil: at(10) })], live: { p1: live({ status: 'EXITED', costPerHr: 0 }) } }, [{ type: 'mark_stopped', podId: 'p1', reason: 'manager_away' }]],
@@ -212,6 +227,51 @@ describe('decide: cost accrual', () => {
   it('books nothing twice in the same instant, and nothing when unreachable', () => {
     assert.deepEqual(decide(input({ minute: 10, lastRequestAt: at(9), pods: [booked(10)] })), [keep()]);
     assert.deepEqual(decide(input({ minute: 10, live: 'unreachable' })), [{ type: 'noop_unreachable' }]);
+  });
+});
+
+describe('observePod: what one pass learns of a pod (simulated time)', () => {
+  const fresh = { uptimeS: null, uptimeAt: null, healthFails: 0, zeroGpuPolls: 0 };
+  const seen = (over: Partial<Parameters<typeof observePod>[1]> = {}): Parameters<typeof observePod>[1] => ({ status: 'RUNNING', uptimeS: 100, gpuCount: 1, healthOk: true, ...over });
+
+  it('an uptime that kept growing is no restart; one well below the expected value is', () => {
+    const first = observePod(fresh, seen({ uptimeS: 300 }), at(0));
+    assert.equal(first.restarted, false, 'nothing to compare with yet');
+    assert.equal(observePod(first.memory, seen({ uptimeS: 330 }), at(0) + 30_000).restarted, false);
+    assert.equal(observePod(first.memory, seen({ uptimeS: 326 }), at(0) + 30_000).restarted, false, 'within the slack');
+    assert.equal(observePod(first.memory, seen({ uptimeS: 20 }), at(0) + 30_000).restarted, true, 'restarted 20 s ago');
+    assert.equal(observePod(first.memory, seen({ uptimeS: 4 }), at(0) + 30_000).restarted, true);
+    // A crash loop faster than a pass: the uptime is never more than a few seconds.
+    let memory = first.memory;
+    for (let pass = 1; pass <= 3; pass++) {
+      const o = observePod(memory, seen({ uptimeS: pass % 2 === 0 ? 2 : 9 }), at(0) + pass * 30_000);
+      assert.equal(o.restarted, true, `pass ${pass}`);
+      memory = o.memory;
+    }
+  });
+
+  it('a pod that was not RUNNING in between (stopped and started on purpose) does not count as restarted', () => {
+    const running = observePod(fresh, seen({ uptimeS: 600 }), at(0)).memory;
+    const stopped = observePod(running, seen({ status: 'EXITED', uptimeS: null, healthOk: null }), at(1)).memory;
+    assert.equal(stopped.uptimeS, null);
+    assert.equal(observePod(stopped, seen({ uptimeS: 5 }), at(2)).restarted, false);
+  });
+
+  it('counts consecutive failed health checks, resets on success, keeps the count when not checked', () => {
+    let m = observePod(fresh, seen({ healthOk: false }), at(0));
+    m = observePod(m.memory, seen({ healthOk: false, uptimeS: 160 }), at(1));
+    assert.equal(m.healthFails, 2);
+    assert.equal(observePod(m.memory, seen({ healthOk: null, uptimeS: 220 }), at(2)).healthFails, 2);
+    assert.equal(observePod(m.memory, seen({ healthOk: true, uptimeS: 220 }), at(2)).healthFails, 0);
+  });
+
+  it('zero GPUs counts only RUNNING polls with a nonzero uptime, in a row', () => {
+    const one = observePod(fresh, seen({ gpuCount: 0, uptimeS: 0 }), at(0));
+    assert.equal(one.zeroGpuPolls, 0, 'uptime 0: just started');
+    const a = observePod(fresh, seen({ gpuCount: 0, uptimeS: 10 }), at(0));
+    const b = observePod(a.memory, seen({ gpuCount: 0, uptimeS: 70 }), at(1));
+    assert.equal(b.zeroGpuPolls, 2);
+    assert.equal(observePod(b.memory, seen({ gpuCount: 1, uptimeS: 130 }), at(2)).zeroGpuPolls, 0);
   });
 });
 

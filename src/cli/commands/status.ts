@@ -39,10 +39,16 @@ export async function runStatusCommand(flags: StatusFlags, io: CliIo): Promise<n
   }
 }
 
+/** What an end reason means for the user, where the code alone does not say it (issue 12). */
+const END_REASON_TEXT: Record<string, string> = {
+  recreate_limit: ' — its pod kept dying and the recreations allowed per run (manager.max_recreations) were used up; see `runpod-llm status --json` recent events and the pod log lines in the audit',
+  pod_failed: ' — the pod could not start; `runpod-llm up` printed the cause and the last log lines',
+};
+
 function printStatus(d: StatusData, io: CliIo): void {
   const out = (t: string): void => line(io.stdout, t);
   if (d.run === null) {
-    out(`run       none${d.lastRun === null ? '' : ` (last run ended ${d.lastRun.endedAt ?? '?'}: ${d.lastRun.endReason ?? '?'})`}`);
+    out(`run       none${d.lastRun === null ? '' : ` (last run ended ${d.lastRun.endedAt ?? '?'}: ${d.lastRun.endReason ?? '?'}${END_REASON_TEXT[d.lastRun.endReason ?? ''] ?? ''})`}`);
   } else {
     const r = d.run;
     out(`run       ${r.runId} since ${r.startedAt}, model ${r.model}`);

@@ -92,6 +92,7 @@ describe('runpod-llm service install|uninstall|status', () => {
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /not started \(--no-start\); to start: systemctl --user daemon-reload; systemctl --user enable --now runpod-llm-watchdog\.service runpod-llm-gateway\.service/);
     assert.match(run.stderr, /loginctl enable-linger tester/);
+    assert.match(run.stderr, /warning: the gateway port is 0 \(any free port\): the service gateway gets a new port at each start/);
 
     const watchdog = readFileSync(join(unitDir(), 'runpod-llm-watchdog.service'), 'utf8');
     const gateway = readFileSync(join(unitDir(), 'runpod-llm-gateway.service'), 'utf8');

@@ -122,6 +122,9 @@ async function install(flags: ServiceFlags, io: CliIo): Promise<number> {
     return EXIT.OK;
   }
   const result = await installServices(spec, io.env, await host(io), { start: flags.start !== false });
+  if (spec.services?.includes('gateway') === true && loadManagerContext(io, {}, flags.config).config.proxy_port === 0) {
+    result.warnings.push('the gateway port is 0 (any free port): the service gateway gets a new port at each start and IDE settings would break; set a fixed port (PORT, or proxy_port in runpod-llm.json) and install again');
+  }
   for (const w of result.warnings) line(io.stderr, `warning: ${w}`);
   if (flags.json === true) {
     out(JSON.stringify(result, null, 2));

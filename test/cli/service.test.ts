@@ -168,8 +168,23 @@ describe('runpod-llm service install|uninstall|status', () => {
     assert.equal((await fetch(`${url}/models`, { headers: { authorization: `Bearer ${GW_KEY}` } })).status, 503);
     assert.ok(!readFileSync(`/proc/${info.pid}/environ`, 'utf8').includes(RUNPOD_KEY));
 
+    // `up` serves its pod through the service's gateway instead of starting its own.
+    const upEnv = { ...env, RUNPOD_POD_URL_TEMPLATE: emulator.podUrlTemplate, RUNPOD_LLM_READINESS_POLL: '100ms' };
+    const up = await cli(['up', '--no-watchdog'], upEnv);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stderr, new RegExp(`gateway: already running \\(pid ${info.pid};`));
+    assert.match(up.stdout, new RegExp(`^Endpoint: +${url.replace(/[.]/g, '\\.')}$`, 'm'));
+    // (The gateway reads the routes from the state once a second.)
+    const answer = await until('the service gateway to serve the pod', async () => {
+      const chat = await fetch(`${url}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${GW_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'Qwen/Qwen2.5-Coder-7B-Instruct', messages: [{ role: 'user', content: 'via the service' }] }) });
+      return chat.status === 200 ? ((await chat.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content : (await chat.body?.cancel(), undefined);
+    });
+    assert.match(answer, /via the service/);
+
     const down = await cli(['down'], env);
     assert.equal(down.code, 0, down.stderr);
+    assert.match(down.stdout, /: terminated/);
+    assert.equal(emulator.pods.list().length, 0);
     assert.match(down.stderr, /gateway: left running \(a service runs it; `runpod-llm service uninstall` removes it\)/);
     assert.ok(isProcessAlive(info.pid));
     assert.equal(readGatewayUrl(home), url);

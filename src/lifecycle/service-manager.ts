@@ -231,7 +231,8 @@ export async function servicesStatus(spec: ServiceSpec, env: NodeJS.ProcessEnv, 
         const aw = a.stdout.trim();
         if (ew !== '') enabled = ew === 'enabled';
         if (aw !== '') active = aw === 'active' || aw === 'reloading';
-        if (ew === '' || aw === '') note = (e.stderr || a.stderr).trim().split('\n')[0] ?? 'systemctl --user gave no answer';
+        const silent = aw === '' ? a : ew === '' ? e : undefined;
+        if (silent !== undefined) note = silent.stderr.trim().split('\n')[0] || 'systemctl --user gave no answer';
       } else {
         const r = await host.run('launchctl', ['print', `gui/${host.uid}/${f.unit}`]);
         if (r.code === null) note = 'launchctl: not found';

@@ -123,9 +123,29 @@ export interface ReviveGatewayOptions {
   startTimeoutMs?: number;
 }
 
-export type GatewayRevival =
+export type GatewayRevival = (
   | { kind: 'restarted'; oldPid: number; pid: number; port: number; url: string }
-  | { kind: 'failed'; oldPid: number; port: number; error: string };
+  | { kind: 'failed'; oldPid: number; port: number; error: string }
+  /** It died again soon after a restart: the next try waits (`retryInMs`). */
+  | { kind: 'deferred'; oldPid: number; port: number; retryInMs: number }
+) & { note: string };
+
+/** Restarts (done or failed) in this window count towards the back-off. */
+const REVIVAL_WINDOW_MS = 30 * 60_000;
+const REVIVAL_BACKOFF_BASE_MS = 30_000;
+const REVIVAL_BACKOFF_MAX_MS = 10 * 60_000;
+
+/**
+ * A gateway that keeps dying (a bad config, a port someone else took, a crash at each start)
+ * is not restarted every pass for ever: after n restarts in the last 30 minutes the next waits
+ * 30 s × 2^(n-1), at most 10 minutes. The first death is answered at once.
+ */
+export function revivalWaitMs(restartsAt: readonly number[], now: number): number {
+  const recent = restartsAt.filter((at) => now - at < REVIVAL_WINDOW_MS);
+  if (recent.length === 0) return 0;
+  const wait = Math.min(REVIVAL_BACKOFF_BASE_MS * 2 ** (recent.length - 1), REVIVAL_BACKOFF_MAX_MS);
+  return Math.max(0, Math.max(...recent) + wait - now);
+}
 
 /**
  * Issue 12 §5: a gateway `up` started that has died (killed, crashed, out of memory) while its
@@ -148,14 +168,21 @@ export async function reviveGateway(state: StateDb, options: ReviveGatewayOption
   }
   const https = url.protocol === 'https:';
   const port = Number(url.port || (https ? 443 : 80));
+  const now = state.clock.now();
+  const earlier = (state.stmt("SELECT at FROM audit WHERE action IN ('restart_gateway', 'restart_gateway_failed') AND at > ? ORDER BY id DESC LIMIT 20").all(now - REVIVAL_WINDOW_MS) as Array<{ at: number }>).map((r) => r.at);
+  const wait = revivalWaitMs(earlier, now);
+  if (wait > 0) {
+    return { kind: 'deferred', oldPid: info.pid, port, retryInMs: wait, note: `the gateway died again (${earlier.length} restart(s) in the last 30 min): next try in ${Math.ceil(wait / 1000)} s; see ${logFile(home, 'gateway')}` };
+  }
   let revival: GatewayRevival;
   try {
     const started = await ensureGateway({ home, host: options.host, port, https, self: options.self, env: options.env, ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }) });
-    revival = { kind: 'restarted', oldPid: info.pid, pid: started.pid, port, url: started.url };
+    revival = { kind: 'restarted', oldPid: info.pid, pid: started.pid, port, url: started.url, note: `the gateway (pid ${info.pid}) had died: started again on port ${port} (pid ${started.pid})` };
     appendAudit(state, { action: 'restart_gateway', reason: 'gateway_dead', details: { oldPid: info.pid, pid: started.pid, port } });
   } catch (err) {
-    revival = { kind: 'failed', oldPid: info.pid, port, error: err instanceof Error ? err.message : String(err) };
-    appendAudit(state, { action: 'restart_gateway_failed', reason: 'gateway_dead', details: { oldPid: info.pid, port, error: revival.error } });
+    const error = err instanceof Error ? err.message : String(err);
+    revival = { kind: 'failed', oldPid: info.pid, port, error, note: `the gateway (pid ${info.pid}) has died and could not be started again: ${error}` };
+    appendAudit(state, { action: 'restart_gateway_failed', reason: 'gateway_dead', details: { oldPid: info.pid, port, error } });
   }
   return revival;
 }

@@ -164,7 +164,7 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
   }
   const revived = await options.reviveGateway?.();
   if (revived != null) {
-    report.actions.push({ action: { type: 'restart_gateway', port: revived.port }, ok: revived.kind === 'restarted', note: revived.kind === 'restarted' ? `the gateway (pid ${revived.oldPid}) had died: started again on port ${revived.port} (pid ${revived.pid})` : `the gateway (pid ${revived.oldPid}) has died and could not be started again: ${revived.error}` });
+    report.actions.push({ action: { type: 'restart_gateway', port: revived.port }, ok: revived.kind === 'restarted', note: revived.note });
   }
   // The manager is here: renew the guards' leases (even when RunPod's API is unreachable).
   if (settings.guarded && settings.podLeaseMs !== null) await renewLeases(deps, { podUrlTemplate: settings.podUrlTemplate });

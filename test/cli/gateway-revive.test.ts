@@ -6,8 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { startEmulator, type Emulator } from '../../src/emulator/emulator.js';
 import { readDaemon } from '../../src/lifecycle/daemons.js';
-import { readGatewayUrl, reviveGateway } from '../../src/lifecycle/services.js';
-import { listAudit } from '../../src/state/audit.js';
+import { readGatewayUrl, reviveGateway, revivalWaitMs } from '../../src/lifecycle/services.js';
+import { appendAudit, listAudit } from '../../src/state/audit.js';
 import { openState } from '../../src/state/db.js';
 import { isProcessAlive } from '../../src/state/lock.js';
 import { cli, MAIN } from './cli-rig.js';
@@ -118,6 +118,34 @@ describe('the watchdog revives a dead gateway', () => {
       assert.equal(await reviveGateway(state2, { home, host: '127.0.0.1', self: { command: process.execPath, args: ['--import', 'tsx', MAIN] }, env }), null);
     } finally {
       state2.close();
+    }
+  });
+
+  it('a gateway that keeps dying is retried with a growing wait, not every pass', async () => {
+    const minute = 60_000;
+    assert.equal(revivalWaitMs([], 1_000_000), 0, 'the first death: at once');
+    assert.equal(revivalWaitMs([1_000_000 - 10_000], 1_000_000), 20_000, 'one restart 10 s ago: 30 s after it');
+    assert.equal(revivalWaitMs([1_000_000 - 10_000, 1_000_000 - 5 * minute], 1_000_000), 50_000, 'two: 60 s after the last');
+    assert.equal(revivalWaitMs(Array.from({ length: 12 }, (_, i) => 1_000_000 - i * 1_000), 1_000_000), 10 * minute, 'capped at 10 min');
+    assert.equal(revivalWaitMs([1_000_000 - 31 * minute], 1_000_000), 0, 'older than 30 min: forgotten');
+
+    const h = mkdtempSync(join(tmpdir(), 'cli-revive-again-'));
+    try {
+      writeFileSync(join(h, 'gateway.pid'), `${2 ** 22 - 5}\n`, { mode: 0o600 });
+      writeFileSync(join(h, 'gateway.url'), 'http://127.0.0.1:9/v1\n', { mode: 0o600 });
+      const state = openState({ home: h });
+      try {
+        appendAudit(state, { action: 'restart_gateway', reason: 'gateway_dead', at: Date.now() - 5_000, details: { port: 9 } });
+        const r = await reviveGateway(state, { home: h, host: '127.0.0.1', self: { command: process.execPath, args: ['--import', 'tsx', MAIN] }, env: {} });
+        assert.equal(r?.kind, 'deferred');
+        assert.ok(r?.kind === 'deferred' && r.retryInMs > 20_000 && r.retryInMs <= 25_000, JSON.stringify(r));
+        assert.match(r?.note ?? '', /the gateway died again \(1 restart\(s\) in the last 30 min\): next try in 2\d s/);
+        assert.equal(listAudit(state).length, 1, 'nothing started, nothing audited');
+      } finally {
+        state.close();
+      }
+    } finally {
+      rmSync(h, { recursive: true, force: true });
     }
   });
 

@@ -25,9 +25,12 @@ export function probeApiFor(client: RunPodClient, http: { fetch: typeof globalTh
       const cpus = (JSON.parse(text) as { cpus?: unknown }).cpus;
       if (!Array.isArray(cpus)) throw new RunPodError('RUNPOD_BAD_RESPONSE', 'the CPU catalog is not in the shape of the spec');
       const offers: CpuOffer[] = [];
-      for (const c of cpus as Array<{ id?: unknown; vcpu?: { min?: unknown }; price?: { securePerVcpu?: unknown }; availability?: unknown }>) {
+      for (const c of cpus as Array<{ id?: unknown; vcpu?: { min?: unknown; max?: unknown }; price?: { securePerVcpu?: unknown }; availability?: unknown }>) {
         const perVcpu = Number(c.price?.securePerVcpu);
-        const min = Math.max(2, Number(c.vcpu?.min) || 2);
+        // The spec: a power of two valid for the flavor; the smallest is the cheapest.
+        const min = 2 ** Math.ceil(Math.log2(Math.max(2, Number(c.vcpu?.min) || 2)));
+        const max = Number(c.vcpu?.max);
+        if (Number.isFinite(max) && min > max) continue;
         if (typeof c.id !== 'string' || !Number.isFinite(perVcpu) || c.availability === 'NONE') continue;
         offers.push({ id: c.id, vcpuCount: min, pricePerHr: Math.round(perVcpu * min * 10_000) / 10_000 });
       }

@@ -215,6 +215,7 @@ export async function runLiveProbe(deps: LiveProbeDeps, options: LiveProbeOption
   let json: ProbeVerdict | null = null;
   let selfStop: ProbeVerdict | null = null;
   let lines: PodLogLine[] = [];
+  let logError: string | null = null;
   let failure: unknown;
   let terminatedAt = t0;
   try {
@@ -229,8 +230,17 @@ export async function runLiveProbe(deps: LiveProbeDeps, options: LiveProbeOption
         step(`${podId} is RUNNING; reading its logs`);
       }
       if (running || pod.status === 'EXITED') {
-        lines = await readLogs(api, podId);
+        try {
+          lines = await readLogs(api, podId);
+          logError = null;
+        } catch (err) {
+          // The logs endpoint is the least certain part of the live API: judge by status alone.
+          if (isAppError(err) && err.code === 'LIFECYCLE_INTERRUPTED') throw err;
+          logError = err instanceof Error ? err.message : String(err);
+        }
         json ??= judgeJsonForm(lines, nonce);
+        // Only the probe's own script stops the pod (we never do before the end): EXITED means it ran.
+        if (json === null && pod.status === 'EXITED') json = { value: 'honoured', detail: `the pod stopped itself, which only the JSON start command's script does${logError === null ? '' : ` (its logs could not be read: ${logError})`}` };
         if (json?.value === 'honoured' && markerAt === null) {
           markerAt = clock.now();
           step('the JSON start command ran (marker seen); waiting for the pod to stop itself');
@@ -267,7 +277,7 @@ export async function runLiveProbe(deps: LiveProbeDeps, options: LiveProbeOption
   if (failure !== undefined) throw failure;
 
   const seconds = Math.max(0, (terminatedAt - t0) / 1000);
-  const jsonVerdict: ProbeVerdict = json ?? { value: 'unknown', detail: lines.length === 0 ? 'the pod printed nothing in time' : 'the logs showed neither the marker nor the JSON text' };
+  const jsonVerdict: ProbeVerdict = json ?? { value: 'unknown', detail: logError !== null ? `the pod's logs could not be read (${logError})` : lines.length === 0 ? 'the pod printed nothing in time' : 'the logs showed neither the marker nor the JSON text' };
   const selfStopVerdict: ProbeVerdict =
     selfStop ??
     (jsonVerdict.value === 'honoured'

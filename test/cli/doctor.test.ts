@@ -8,7 +8,12 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { startEmulator, type Emulator } from '../../src/emulator/emulator.js';
 import type { ContainerStart } from '../../src/emulator/pods.js';
-import { judgeJsonForm, judgeSelfStop, markers } from '../../src/lifecycle/doctor-live.js';
+import { readGuardSource } from '../../src/guard/recipe.js';
+import { judgeJsonForm, judgeSelfStop, markers, runLiveProbe } from '../../src/lifecycle/doctor-live.js';
+import { probeApiFor } from '../../src/lifecycle/doctor-live-api.js';
+import { RunPodError } from '../../src/runpod/errors.js';
+import { systemClock } from '../../src/shared/clock.js';
+import { realSleep } from '../../src/shared/sleep.js';
 import { runDoctor } from '../../src/lifecycle/doctor.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { openState } from '../../src/state/db.js';
@@ -222,6 +227,26 @@ describe('runpod-llm doctor', () => {
 
     const shown = await cli(['doctor'], env);
     assert.match(shown.stdout, /^ok   live_behaviour +JSON start command: honoured \(\d{4}-\d\d-\d\d\); pod self-stop: honoured/m);
+  });
+
+  it('--live on an API without the logs endpoint: the verdicts follow from the pod stopping itself', async () => {
+    fresh();
+    const before = emulator.pods.created().length;
+    const client = createRunPodClient({ apiKey: emulator.apiKey, baseUrl: emulator.apiUrl });
+    const real = probeApiFor(client, { fetch: globalThis.fetch, apiUrl: emulator.apiUrl, apiKey: emulator.apiKey });
+    // As if GET /v2/pods/{id}/logs did not exist on the live API.
+    const api = { ...real, podLogs: async () => Promise.reject(new RunPodError('RUNPOD_NOT_FOUND', 'RunPod answered 404 (GET /v2/pods/{id}/logs)')) };
+    const state = openState({ home });
+    try {
+      const r = await runLiveProbe({ api, state, clock: systemClock, sleep: realSleep }, { guardSource: readGuardSource(), runpodApiUrl: emulator.apiUrl, pollMs: 300 });
+      assert.equal(r.jsonStartCommand.value, 'honoured');
+      assert.match(r.jsonStartCommand.detail, /the pod stopped itself, which only the JSON start command's script does \(its logs could not be read: RunPod answered 404/);
+      assert.equal(r.selfStop.value, 'honoured');
+    } finally {
+      state.close();
+    }
+    assert.equal(emulator.pods.created().length - before, 1);
+    assert.equal(emulator.pods.list().length, 0);
   });
 
   it('--live with the JSON form not honoured: not_honoured (the text reached the entrypoint), self-stop untested, exit 10, nothing left', async () => {

@@ -1,5 +1,6 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkStatePermissions } from '../security/config-checks.js';
 import type { Clock } from '../shared/clock.js';
 import { openState, STATE_FILE } from '../state/db.js';
 import { podInstall } from '../state/install.js';
@@ -9,6 +10,7 @@ import { activeRun } from '../state/runs.js';
 import { listVerdicts, type Verdict, VERDICT_NAMES } from '../state/verdicts.js';
 import { readDaemon, type DaemonName } from './daemons.js';
 import { readGatewayUrl } from './services.js';
+import { gatewayHealth } from './status.js';
 
 /**
  * `runpod-llm doctor` (issue 12 §2): read-only checks of everything a first `up` depends on, each
@@ -231,41 +233,11 @@ function clockCheck(answers: Answer[]): Check {
   return { id: 'clock', status: 'fail', summary: `this clock is ${words}: runtime limits enforced on the pod would be off by as much`, fix, data };
 }
 
-/** The state directory 0700 and every file in it (and in logs/, service/) 0600, owned by us. */
+/** The state directory 0700 and everything in it 0600: the same walk as `security report`. */
 export function statePermissions(home: string): Check {
-  if (!existsSync(home)) return { id: 'state_permissions', status: 'ok', summary: `no state yet (${home})` };
-  const bad: string[] = [];
-  const uid = process.getuid?.();
-  const look = (path: string, dir: boolean): void => {
-    const st = statSync(path);
-    const want = dir ? 0o700 : 0o600;
-    const mode = st.mode & 0o777;
-    if ((mode & 0o077) !== 0) bad.push(`${path} is ${mode.toString(8).padStart(4, '0')} (want ${want.toString(8).padStart(4, '0')})`);
-    if (uid !== undefined && st.uid !== uid) bad.push(`${path} belongs to uid ${st.uid}, not to you (${uid})`);
-  };
-  look(home, true);
-  let files = 0;
-  for (const entry of readdirSync(home, { withFileTypes: true })) {
-    const path = join(home, entry.name);
-    if (entry.isDirectory()) {
-      look(path, true);
-      if (entry.name === 'logs' || entry.name === 'service') {
-        for (const inner of readdirSync(path, { withFileTypes: true })) {
-          if (inner.isFile()) {
-            look(join(path, inner.name), false);
-            files++;
-          }
-        }
-      }
-    } else if (entry.isFile()) {
-      look(path, false);
-      files++;
-    }
-  }
-  if (bad.length > 0) {
-    return { id: 'state_permissions', status: 'fail', summary: `state files others can read: ${bad.slice(0, 3).join('; ')}${bad.length > 3 ? ` (and ${bad.length - 3} more)` : ''}`, fix: `chmod 700 ${home} and chmod 600 the files in it (they hold keys)`, data: { problems: bad } };
-  }
-  return { id: 'state_permissions', status: 'ok', summary: `${home} is 0700 and its ${files} files 0600`, data: { files } };
+  const item = checkStatePermissions(home);
+  const status: CheckStatus = item.status === 'fail' ? 'fail' : item.status === 'warn' ? 'warn' : 'ok';
+  return { id: 'state_permissions', status, summary: item.detail, ...(item.fix === undefined ? {} : { fix: item.fix }) };
 }
 
 function readStateInfo(home: string): { runActive: boolean; verdicts: Verdict[] } {
@@ -293,16 +265,7 @@ async function gatewayCheck(deps: DoctorDeps, home: string, runActive: boolean):
   const info = readDaemon(home, name);
   const url = readGatewayUrl(home);
   if (info?.running === true) {
-    let health = 'unknown';
-    if (url !== undefined) {
-      try {
-        const res = await deps.fetch(url.replace(/\/v1$/, '/health'), { signal: AbortSignal.timeout(3_000) });
-        const body = res.status === 200 ? ((await res.json()) as { status?: unknown }) : null;
-        health = res.status === 200 ? (typeof body?.status === 'string' ? body.status : 'ok') : `HTTP ${res.status}`;
-      } catch {
-        health = 'unreachable';
-      }
-    }
+    const health = url === undefined ? 'unknown' : await gatewayHealth(deps.fetch, url);
     const status: CheckStatus = health === 'ok' || health === 'degraded' ? 'ok' : 'fail';
     return {
       id: name,

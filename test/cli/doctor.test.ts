@@ -136,7 +136,7 @@ describe('runpod-llm doctor', () => {
     chmodSync(join(home, 'gateway.key'), 0o644);
     const loose = await cli(['doctor'], env);
     assert.equal(loose.code, 10);
-    assert.match(loose.stdout, new RegExp(`^FAIL state_permissions +state files others can read: ${join(home, 'gateway.key')} is 0644 \\(want 0600\\)`, 'm'));
+    assert.match(loose.stdout, new RegExp(`^FAIL state_permissions +readable by other users: ${join(home, 'gateway.key')} \\(0644, want 0600\\)`, 'm'));
 
     // This machine's clock two minutes ahead of RunPod's Date header.
     const skewed = await runDoctor({ fetch: globalThis.fetch, clock: new ManualClock(Date.now() + 120_000) }, { home, apiUrl: emulator.apiUrl, apiKey: emulator.apiKey, gpuTypes: [] });

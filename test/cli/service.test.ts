@@ -168,6 +168,11 @@ describe('runpod-llm service install|uninstall|status', () => {
     assert.equal((await fetch(`${url}/models`, { headers: { authorization: `Bearer ${GW_KEY}` } })).status, 503);
     assert.ok(!readFileSync(`/proc/${info.pid}/environ`, 'utf8').includes(RUNPOD_KEY));
 
+    const doctor = JSON.parse((await cli(['doctor', '--json'], env)).stdout) as { checks: Array<{ id: string; status: string; summary: string }> };
+    const gw = doctor.checks.find((c) => c.id === 'gateway');
+    assert.equal(gw?.status, 'ok', gw?.summary);
+    assert.match(gw?.summary ?? '', new RegExp(`^running \\(pid ${info.pid}, as a service\\) at ${url.replace(/[.]/g, '\\.')}: health \\w+$`));
+
     // `up` serves its pod through the service's gateway instead of starting its own.
     const upEnv = { ...env, RUNPOD_POD_URL_TEMPLATE: emulator.podUrlTemplate, RUNPOD_LLM_READINESS_POLL: '100ms' };
     const up = await cli(['up', '--no-watchdog'], upEnv);

@@ -23,17 +23,8 @@ import { runDoctorCommand } from '../../src/cli/commands/doctor.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { createRunPodClient } from '../../src/runpod/client.js';
 import { installId } from '../../src/state/install.js';
-import { cli } from './cli-rig.js';
+import { cli, until } from './cli-rig.js';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /**
  * A container runtime for the emulator's probe pods: each start runs the pod's real start

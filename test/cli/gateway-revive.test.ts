@@ -10,17 +10,8 @@ import { readGatewayUrl, reviveGateway, revivalWaitMs } from '../../src/lifecycl
 import { appendAudit, listAudit } from '../../src/state/audit.js';
 import { openState } from '../../src/state/db.js';
 import { isProcessAlive } from '../../src/state/lock.js';
-import { cli, MAIN } from './cli-rig.js';
+import { cli, killAll, MAIN, until } from './cli-rig.js';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 const MODEL = 'Qwen/Qwen2.5-Coder-7B-Instruct';
 
@@ -51,13 +42,7 @@ describe('the watchdog revives a dead gateway', () => {
     };
   });
   after(async () => {
-    for (const pid of pids) {
-      try {
-        if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killAll(pids);
     await emulator.close();
     rmSync(home, { recursive: true, force: true });
   });

@@ -9,21 +9,12 @@ import { startEmulator, type Emulator } from '../../src/emulator/emulator.js';
 import { readDaemon } from '../../src/lifecycle/daemons.js';
 import { readGatewayUrl } from '../../src/lifecycle/services.js';
 import { isProcessAlive } from '../../src/state/lock.js';
-import { cli } from './cli-rig.js';
+import { cli, killAll, until } from './cli-rig.js';
 
 const RUNPOD_KEY = 'rpa_service_test_key_0123456789';
 const HF = 'hf_service_test_token_0123456789';
 const GW_KEY = 'gwk_service_test_key_0123456789';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 function hasSystemdAnalyze(): boolean {
   return spawnSync('systemd-analyze', ['--version']).status === 0;
@@ -74,13 +65,7 @@ describe('runpod-llm service install|uninstall|status', () => {
     };
   });
   after(async () => {
-    for (const pid of pids) {
-      try {
-        if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    killAll(pids);
     await emulator.close();
     rmSync(root, { recursive: true, force: true });
   });

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { isRunPodError, RunPodError } from '../runpod/errors.js';
+import type { PodLogLine } from '../runpod/logs.js';
 import type { CreatePodRequest, Pod } from '../runpod/schemas.js';
 import type { Clock } from '../shared/clock.js';
-import { AppError, isAppError } from '../shared/errors.js';
-import type { Sleep } from '../shared/sleep.js';
+import { isAppError } from '../shared/errors.js';
+import { interrupted, type Sleep } from '../shared/sleep.js';
 import type { StateDb } from '../state/db.js';
 import { INSTALL_ENV, installId, podInstall } from '../state/install.js';
 import { setVerdict, type VerdictValue } from '../state/verdicts.js';
@@ -36,12 +37,6 @@ export interface CpuOffer {
   vcpuCount: number;
   /** USD per hour for the pod (price per vCPU × vCPUs). */
   pricePerHr: number;
-}
-
-export interface PodLogLine {
-  ts: string;
-  source: string;
-  line: string;
 }
 
 /** The RunPod calls the probe makes. */
@@ -202,7 +197,7 @@ export async function runLiveProbe(deps: LiveProbeDeps, options: LiveProbeOption
 
   const cpu = options.cpu ?? cheapestCpu(await api.cpuOffers());
   if (cpu === undefined) throw new RunPodError('RUNPOD_NO_CAPACITY', 'RunPod lists no CPU type with stock for pods right now', { hint: 'try `runpod-llm doctor --live` again later' });
-  if (deps.signal?.aborted === true) throw interruptedError();
+  if (deps.signal?.aborted === true) throw interrupted();
 
   const name = `${PROBE_NAME_PREFIX}${nonce}`;
   const request = probeRequest({ name, image, cpu, nonce, guardSource: options.guardSource, runpodApiUrl: options.runpodApiUrl, install });
@@ -324,8 +319,4 @@ async function terminate(api: ProbeApi, podId: string): Promise<void> {
     }
   }
   throw last;
-}
-
-function interruptedError(): AppError {
-  return new AppError('LIFECYCLE_INTERRUPTED', 'interrupted (SIGINT/SIGTERM)', { hint: 'run `runpod-llm doctor --live` again' });
 }

@@ -273,15 +273,31 @@ describe('runpod-llm doctor', () => {
   it('an API failure mid-probe still terminates the pod, and the error says what failed', async () => {
     fresh();
     const before = emulator.pods.created().length;
-    const running = cli(['doctor', '--live', '--yes'], env);
-    await until('the probe pod', () => (emulator.pods.created().length > before ? true : undefined));
-    // The next requests are refused (429 with r=0): a status read fails past the client's retries.
-    emulator.faults.set({ rateLimit: { times: 12, retryAfterS: 0 } });
-    const run = await running;
-    assert.notEqual(run.code, 0);
-    assert.match(run.stderr, /^error: .*(429|rate)/im);
+    const client = createRunPodClient({ apiKey: emulator.apiKey, baseUrl: emulator.apiUrl, retries: 0 });
+    const real = probeApiFor(client, { fetch: globalThis.fetch, apiUrl: emulator.apiUrl, apiKey: emulator.apiKey });
+    // The second status read fails for good (as a 503 past the client's retries would).
+    let reads = 0;
+    const api = {
+      ...real,
+      getPod: async (id: string) => {
+        reads++;
+        if (reads >= 2) throw new RunPodError('RUNPOD_UNAVAILABLE', 'RunPod answered 503 (GET /v2/pods/{id})');
+        return real.getPod(id);
+      },
+    };
+    const steps: string[] = [];
+    const state = openState({ home });
+    try {
+      await assert.rejects(
+        runLiveProbe({ api, state, clock: systemClock, sleep: realSleep, onStep: (t) => steps.push(t) }, { guardSource: readGuardSource(), runpodApiUrl: emulator.apiUrl, pollMs: 200 }),
+        /RunPod answered 503/,
+      );
+    } finally {
+      state.close();
+    }
+    assert.match(steps.at(-1) ?? '', /^terminating \S+$/);
     assert.equal(emulator.pods.created().length - before, 1);
-    await until('the pod to be gone', () => (emulator.pods.list().length === 0 ? true : undefined), 10_000);
+    assert.equal(emulator.pods.list().length, 0, 'terminated');
     assert.deepEqual(verdicts(), []);
   });
 });

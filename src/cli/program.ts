@@ -51,6 +51,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--readiness-timeout <duration>', 'give up (and terminate) if not ready after this long (default 20m)')
     .addOption(new Option('--replicas <n>', 'keep this many pods ready; the gateway spreads requests over them (default 1)').argParser(parseCount))
     .option('--unguarded', 'no guard in front of vLLM: its open routes (/invocations, /tokenize, …) become public (not recommended)')
+    .option('--image <image>', 'vLLM image with a pinned tag (env RUNPOD_LLM_VLLM_IMAGE); an image without an entrypoint (docker/vllm-noentry) when RunPod ignores the JSON start command')
     .option('--dry-run', 'print the plan (GPU, $/h, worst case) and change nothing')
     .option('--json', 'with --dry-run: the plan as JSON')
     .option('--no-gateway', 'do not start the gateway (run `runpod-llm gateway` yourself)')

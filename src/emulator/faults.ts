@@ -31,6 +31,8 @@ export const FaultSettingsSchema = z.strictObject({
   zeroGpusOnStart: z.number().int().min(0),
   /** Stand-ins never load: the pod URL answers 502 for ever (model too big, crash loop…). */
   standinNeverLoads: z.boolean(),
+  /** Every vLLM start crashes before the model loads (a model that cannot load: a crash loop). */
+  crashLoop: z.boolean(),
   /** Overrides the schedule's load time (ms after RUNNING until the stand-in answers). */
   standinLoadDelayMs: z.number().int().min(0).nullable(),
   /**
@@ -84,6 +86,7 @@ export function noFaults(): FaultSettings {
     zeroGpusOnStart: 0,
     standinNeverLoads: false,
     standinLoadDelayMs: null,
+    crashLoop: false,
     argsMode: 'json',
     onExit: 'restart',
     podKeyCanStop: true,

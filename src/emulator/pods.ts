@@ -7,7 +7,7 @@ import { NO_CAPACITY_DETAIL, type Faults } from './faults.js';
 import { availabilityFor, type EmulatorGpu } from './gpu-catalog.js';
 import { GUARD_ENV } from '../guard/recipe.js';
 import { guardStandin } from './guard-emulation.js';
-import { jsonStartShell, parseVllmLaunch, shellEchoLines, unrecognizedVllmArgs, type VllmLaunch } from './pod-args.js';
+import { jsonStartShell, parseVllmLaunch, shellEchoLines, tokenize, unrecognizedVllmArgs, type VllmLaunch } from './pod-args.js';
 import type { EmulatorCpu } from './cpu-catalog.js';
 import { ACTIONS, costOf, podView } from './pod-view.js';
 import { ProblemError, validationProblem } from './problem.js';
@@ -188,7 +188,7 @@ export class PodStore {
       cpu,
       dataCenterId: dataCenterId ?? 'US-KS-2',
       createdAt: now,
-      launch: parseVllmLaunch(req.args ?? '', env),
+      launch: launchOf(req.image ?? '', req.args ?? '', env),
       podKey: `rpa_POD${randomBytes(16).toString('hex').toUpperCase()}`,
       status: 'PROVISIONING',
       since: now,
@@ -417,10 +417,12 @@ export class PodStore {
     pod.starts += 1;
     pod.containerStartedAt = at;
     this.#log(pod, at, 'system', 'start container');
-    const json = jsonStartShell(pod.request.args);
-    const honoured = json !== undefined && faults.settings.argsMode === 'json';
+    // The command the container runs as a shell: the JSON start command where RunPod honours it,
+    // or `args` itself on an image without an entrypoint (the base64-packed script unpacked).
+    const json = containerShell(pod.request.image, pod.request.args, faults.settings.argsMode);
+    const honoured = json !== undefined;
     const env = this.containerEnv(pod);
-    this.#deps.onContainerStart?.({ podId: pod.id, image: pod.request.image, args: pod.request.args, env, shell: honoured ? json : undefined, start: pod.starts });
+    this.#deps.onContainerStart?.({ podId: pod.id, image: pod.request.image, args: pod.request.args, env, shell: json, start: pod.starts });
     const crashAfter = (code: number): void => {
       pod.exitAt = at + schedule.crashMs;
       pod.exitCode = code;
@@ -447,7 +449,8 @@ export class PodStore {
     }
     say(`INFO [api_server.py] vLLM API server version ${VLLM_VERSION}`);
     say(`INFO [api_server.py] model: ${pod.launch.model ?? pod.launch.servedModelName}`);
-    if (pod.crashLoop) {
+    if (pod.crashLoop || faults.settings.crashLoop) {
+      pod.crashLoop = true;
       pod.exitAt = at + schedule.crashMs;
       pod.exitCode = 1;
       return;
@@ -476,6 +479,33 @@ export class PodStore {
     this.#deps.ledger.accrue(pod.id, costOf(pod), pod.billedUntil, until);
     pod.billedUntil = until;
   }
+}
+
+/**
+ * Images the emulator treats as having no entrypoint (their `args` are the command): names with
+ * `noentry` / `no-entrypoint`, like the project's docker/vllm-noentry image.
+ */
+export function hasEntrypoint(image: string): boolean {
+  return !/no-?entry/i.test(image);
+}
+
+/**
+ * The shell the container runs, if it runs one: on an entrypoint-less image, `args` (with the
+ * `echo <base64> | base64 -d > f && exec bash f` packing unpacked); on an image with an entrypoint,
+ * the JSON start command's shell when `argsMode` honours it; else undefined.
+ */
+export function containerShell(image: string, args: string, argsMode: 'json' | 'plain'): string | undefined {
+  if (hasEntrypoint(image)) return argsMode === 'json' ? jsonStartShell(args) : undefined;
+  const words = tokenize(args);
+  const script = (words[0] === 'bash' || words[0] === 'sh' || words[0] === '/bin/bash' || words[0] === '/bin/sh') && words[1] === '-c' ? (words[2] ?? '') : args;
+  const packed = /^echo ([A-Za-z0-9+/=]+) \| base64 (?:-d|--decode) > (\S+) && (?:exec )?(?:bash|sh) \2$/.exec(script.trim());
+  return packed === null ? script : Buffer.from(packed[1] ?? '', 'base64').toString('utf8');
+}
+
+/** What vLLM will serve, read from whatever form the start command has. */
+function launchOf(image: string, args: string, env: Record<string, string>): VllmLaunch {
+  if (hasEntrypoint(image)) return parseVllmLaunch(args, env);
+  return parseVllmLaunch(JSON.stringify({ entrypoint: ['bash', '-c'], cmd: [containerShell(image, args, 'json') ?? ''] }), env);
 }
 
 /** Images whose entrypoint is `vllm serve` (the stock vLLM OpenAI image and derivatives). */

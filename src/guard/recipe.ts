@@ -119,6 +119,8 @@ export function guardedPodStart(input: PodRecipeInput, guardSource: string = rea
   const shell = [
     // pipefail: a missing or undecodable guard must stop the pod, not start vLLM unguarded-looking.
     'set -u -o pipefail',
+    // First line of output: proves the start command ran as a shell (`up` fails fast without it).
+    `echo "runpod-llm: start guard v${guardVersion(guardSource)}"`,
     'guard="${TMPDIR:-/tmp}/runpod-llm-guard.py"',
     `printf %s "$${GUARD_ENV}" | base64 -d > "$guard" || exit 70`,
     // No --api-key: vLLM reads VLLM_API_KEY from its environment, so the key is on no command

@@ -313,7 +313,7 @@ function verdictCheck(verdicts: Verdict[]): Check {
       id: 'live_behaviour',
       status: 'warn',
       summary: parts.join('; '),
-      fix: notHonoured.includes('self_stop') ? 'pods cannot stop themselves: keep the watchdog running (`runpod-llm service install`), the guard\'s lease cannot end a pod' : '`up` uses the recipe for images without an entrypoint (see README "When things go wrong")',
+      fix: notHonoured.includes('self_stop') ? 'pods cannot stop themselves: keep the watchdog running (`runpod-llm service install`), the guard\'s lease cannot end a pod' : '`up` needs an image without an entrypoint to keep the guard (docker/vllm-noentry, `up --image`; README "When things go wrong")',
     };
   }
   if (unknown.length > 0) return { id: 'live_behaviour', status: 'warn', summary: parts.join('; '), fix: '`runpod-llm doctor --live` settles it with a CPU pod for under two minutes (about $0.002)' };

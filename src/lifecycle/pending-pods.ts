@@ -5,6 +5,7 @@ import { upsertRoute } from '../state/routes.js';
 import type { RunRow } from '../state/runs.js';
 import type { LivePod } from './decide.js';
 import type { ManagerDeps } from './manager-deps.js';
+import { StartWatch } from './fast-failure.js';
 import { probeReadiness } from './readiness.js';
 import { podUrl, type RunSettings } from './run-settings.js';
 import { abandonPod } from './up.js';
@@ -28,7 +29,9 @@ export async function checkPendingPods(
     // A pod started again (resume, wake) is timed from that start, not from its creation.
     const since = pod.startingSince ?? pod.createdAt;
     const url = podUrl(input.settings.podUrlTemplate, pod.podId);
-    const target = { podId: pod.podId, podUrl: url, apiKey: pod.apiKey, model: input.settings.servedModelName, renewLease: pod.guard !== null };
+    // One probe per pass: the log signs (vLLM's argument error, repeated starts, no start marker) still apply.
+    const startWatch = new StartWatch({ expectMarker: pod.guard !== null, since });
+    const target = { podId: pod.podId, podUrl: url, apiKey: pod.apiKey, model: input.settings.servedModelName, renewLease: pod.guard !== null, startWatch };
     try {
       const outcome = await probeReadiness({ api: deps.api, fetch: deps.fetch, ...(deps.signal === undefined ? {} : { signal: deps.signal }) }, target);
       if (outcome.ready) {
@@ -47,7 +50,7 @@ export async function checkPendingPods(
       waiting++;
     } catch (err) {
       if (!isAppError(err) || err.code !== 'LIFECYCLE_POD_FAILED') throw err;
-      await abandonPod(deps, pod, 'pod_failed');
+      await abandonPod(deps, pod, 'pod_failed', err);
       results.push({ action: { type: 'readiness_failed', podId: pod.podId, reason: 'pod_failed' }, ok: true, note: err.message });
     }
   }

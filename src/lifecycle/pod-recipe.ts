@@ -55,6 +55,30 @@ export function newPodKey(): string {
   return `vk_${randomBytes(32).toString('hex')}`;
 }
 
+/** Where the no-entrypoint form writes the start script inside the container. */
+export const START_SCRIPT_PATH = '/tmp/runpod-llm-start.sh';
+
+/**
+ * The start script as plain `args` for an image WITHOUT an entrypoint (issue 12 §2; the way
+ * SkyPilot starts v2 pods): `bash -c 'echo <base64> | base64 -d > <file> && exec bash <file>'`.
+ * Base64 keeps the script out of RunPod's word splitting and quoting; only safe characters
+ * travel. `exec` makes the script PID 1's successor so it receives RunPod's SIGTERM.
+ *
+ * @example
+ *   shellStartArgs('echo hi') // "bash -c 'echo ZWNobyBoaQ== | base64 -d > /tmp/runpod-llm-start.sh && exec bash /tmp/runpod-llm-start.sh'"
+ */
+export function shellStartArgs(script: string): string {
+  const packed = Buffer.from(script, 'utf8').toString('base64');
+  return `bash -c 'echo ${packed} | base64 -d > ${START_SCRIPT_PATH} && exec bash ${START_SCRIPT_PATH}'`;
+}
+
+/** The shell command inside a JSON start command (`cmd[0]`). */
+function jsonStartShell(args: string): string {
+  const cmd = (JSON.parse(args) as { cmd?: unknown }).cmd;
+  if (!Array.isArray(cmd) || typeof cmd[0] !== 'string') throw new TypeError('the guarded start command has no shell command');
+  return cmd[0];
+}
+
 /** The pod's start recipe and the guard version it carries (null: unguarded). */
 export interface PodCreate {
   request: CreatePodRequest;
@@ -88,6 +112,7 @@ export function buildCreateRequest(settings: RunSettings, pod: PodIdentity, guar
     const source = guardSource ?? readGuardSource();
     start = guardedPodStart(input, source);
     guard = guardVersion(source);
+    if (settings.startForm === 'shell') start = { ...start, args: shellStartArgs(jsonStartShell(start.args)) };
   } else {
     start = unguardedPodStart(input);
   }

@@ -7,6 +7,8 @@ import { AppError } from '../shared/errors.js';
 import { interrupted, type Sleep } from '../shared/sleep.js';
 import { portMapped } from './runpod-views.js';
 import { LEASE_PATH } from './lease.js';
+import type { PodLogLine } from '../runpod/logs.js';
+import type { FailureSign, StartWatch } from './fast-failure.js';
 
 /**
  * Readiness, as CONTRACT.md defines it: a pod reported RUNNING is not ready. In order:
@@ -37,10 +39,15 @@ export interface ReadinessTarget {
    * that loads for longer than the lease is not stopped by its own guard while we wait.
    */
   renewLease?: boolean;
+  /**
+   * Fast failure (issue 12 §2): once RUNNING, each probe also reads the pod's log tail and asks
+   * this watch whether the pod shows a sign it will never become ready.
+   */
+  startWatch?: StartWatch;
 }
 
 export interface ProbeDeps {
-  api: Pick<RunPodApi, 'getPod'>;
+  api: Pick<RunPodApi, 'getPod' | 'getPodLogs'>;
   fetch: typeof globalThis.fetch;
   /** Per HTTP probe (default 10 s): a hung proxy must not stall the wait. */
   probeTimeoutMs?: number;
@@ -82,6 +89,10 @@ export async function probeReadiness(deps: ProbeDeps, target: ReadinessTarget): 
   if (pod.runtime?.gpus !== undefined && pod.runtime.gpus.length === 0 && (pod.gpu?.count ?? 0) > 0) {
     // A (re)started pod whose GPUs went elsewhere: vLLM can never load (CONTRACT.md).
     throw podFailed(target, 'is RUNNING without its GPUs (capacity moved)');
+  }
+  if (target.startWatch !== undefined) {
+    const sign = target.startWatch.observe(pod, await readLogTail(deps, target));
+    if (sign !== undefined) throw new StartFailure(target.podId, sign);
   }
   if (!portMapped(pod)) return notYet('port', status, 'RunPod to map port 8000', pod);
   // Outcome ignored: before the guard listens there is nothing to renew, and /health says why.
@@ -136,6 +147,29 @@ export async function waitForReady(deps: WaitDeps, target: ReadinessTarget, opti
       });
     }
     await deps.sleep(Math.max(1, Math.min(options.pollMs, options.timeoutMs - elapsedMs)), deps.signal);
+  }
+}
+
+/** The pod will not become ready (a {@link FailureSign}): cause, last log lines, what to do next. */
+export class StartFailure extends AppError {
+  readonly sign: FailureSign;
+
+  constructor(podId: string, sign: FailureSign) {
+    const lines = sign.lastLines.length === 0 ? '' : `\nlast log lines:\n${sign.lastLines.map((l) => `  ${l}`).join('\n')}`;
+    super('LIFECYCLE_POD_FAILED', `pod ${podId} will not become ready: ${sign.cause}; it was terminated${lines}`, { hint: sign.fix });
+    this.sign = sign;
+  }
+}
+
+/** Log tail for the fast-failure check: bounded, quick, and never a reason to fail the probe. */
+async function readLogTail(deps: ProbeDeps, target: ReadinessTarget): Promise<PodLogLine[] | undefined> {
+  if (deps.api.getPodLogs === undefined) return undefined;
+  try {
+    const lines = await deps.api.getPodLogs(target.podId, { tail: 200, timeLimitMs: 4_000, idleMs: 500 });
+    // The pod key never shows in what we print or audit, whatever the pod logged.
+    return lines.map((l) => ({ ...l, line: l.line.split(target.apiKey).join('[redacted]') }));
+  } catch {
+    return undefined; // logs unavailable (older API, 403): the other signs still apply
   }
 }
 

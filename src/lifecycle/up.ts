@@ -9,7 +9,10 @@ import { accrueTo } from './accrual.js';
 import { type CreatedPod, createPodForRun } from './create-pod.js';
 import { type GpuPlan, planGpus, type WorstCase, worstCaseCost } from './gpu-choice.js';
 import type { ManagerDeps } from './manager-deps.js';
-import { type ReadinessProgress, waitForReady } from './readiness.js';
+import { type ReadinessProgress, StartFailure, waitForReady } from './readiness.js';
+import { StartWatch } from './fast-failure.js';
+import { chooseStartForm } from './start-form.js';
+import { getVerdict } from '../state/verdicts.js';
 import { podUrl, type RunSettings, settingsRecord } from './run-settings.js';
 import { toGpuOffer } from './runpod-views.js';
 
@@ -101,6 +104,8 @@ export async function up(deps: ManagerDeps, settings: RunSettings, events: UpEve
     endRun(state, existing.runId, 'superseded');
   }
 
+  // The start recipe follows what `doctor --live` found out about RunPod (issue 12 §2).
+  settings = chooseStartForm(settings, getVerdict(state, 'json_start_command'));
   const plan = await planUp(deps.api, settings);
   events.onPlan?.(plan);
   const run = createRun(state, {
@@ -140,7 +145,7 @@ export async function up(deps: ManagerDeps, settings: RunSettings, events: UpEve
         endRun(state, run.runId, reason);
         throw err;
       }
-      await abandonPod(deps, pod, reason);
+      await abandonPod(deps, pod, reason, err);
       firstError ??= err;
       if (settings.replicas > 1) events.onStep?.(`pod ${pod.podId} failed (${(err as Error).message}); the watchdog will replace it`);
     }
@@ -171,9 +176,11 @@ export async function up(deps: ManagerDeps, settings: RunSettings, events: UpEve
 export async function readyAndRoute(deps: ManagerDeps, settings: RunSettings, pod: PodRow, events: UpEvents, since: number = pod.createdAt, auditReason = 'readiness'): Promise<number> {
   const { state } = deps;
   const url = podUrl(settings.podUrlTemplate, pod.podId);
+  // Fast failure (issue 12 §2): a fresh guarded pod's start script prints the marker first.
+  const startWatch = new StartWatch({ expectMarker: pod.guard !== null && since === pod.createdAt, since });
   const ready = await waitForReady(
     deps,
-    { podId: pod.podId, podUrl: url, apiKey: pod.apiKey, model: settings.servedModelName, renewLease: pod.guard !== null },
+    { podId: pod.podId, podUrl: url, apiKey: pod.apiKey, model: settings.servedModelName, renewLease: pod.guard !== null, startWatch },
     {
       timeoutMs: settings.readinessTimeoutMs,
       pollMs: settings.readinessPollMs,
@@ -202,8 +209,12 @@ export function failureReason(err: unknown): string {
  * Terminates a pod that will not serve, books what it cost, and records why. If RunPod cannot
  * be reached the state keeps wanting it terminated, so the next `watch` (or `down`) retries.
  */
-export async function abandonPod(deps: ManagerDeps, pod: PodRow, reason: string): Promise<void> {
+export async function abandonPod(deps: ManagerDeps, pod: PodRow, reason: string, cause?: unknown): Promise<void> {
   const { state } = deps;
+  if (cause instanceof StartFailure) {
+    // Why it will never be ready, with the pod's own last words, for `status` and later reading.
+    appendAudit(state, { action: 'start_failed', reason: cause.sign.kind, podId: pod.podId, details: { cause: cause.sign.cause, lastLines: cause.sign.lastLines } });
+  }
   setPodDesired(state, pod.podId, 'terminated', reason);
   deleteRoutesForPod(state, pod.podId);
   try {

@@ -101,7 +101,7 @@ function printLive(r: LiveProbeResult, io: CliIo): void {
   out(`  terminated after ${Math.round(r.seconds)} s; cost about $${r.costUsd.toFixed(4)} ($${r.cpu.pricePerHr.toFixed(3)}/h × ${Math.round(r.seconds)} s)`);
   if (r.leftovers.length > 0) out(`  also terminated ${r.leftovers.join(', ')}, left by an earlier interrupted probe`);
   out(`  stored in the state (${new Date(r.checkedAt).toISOString().slice(0, 10)}); \`runpod-llm doctor\` shows it, \`up\` uses it`);
-  if (r.jsonStartCommand.value === 'not_honoured') out('  → v2 does not run the JSON start command: `up` cannot put the guard in front of vLLM in the stock image (README: "When things go wrong")');
+  if (r.jsonStartCommand.value === 'not_honoured') out('  → v2 does not run the JSON start command: `up` needs an image without an entrypoint (docker/vllm-noentry, `up --image`) to keep the guard, or `--unguarded` (README: "When things go wrong")');
   if (r.selfStop.value === 'not_honoured') out('  → pods cannot stop themselves: keep the watchdog running (`runpod-llm service install`); the guard\'s lease cannot end a pod');
   if (r.jsonStartCommand.value === 'unknown' || r.selfStop.value === 'unknown') {
     out('  → not settled; last log lines:');

@@ -32,6 +32,8 @@ export interface UpFlags {
   replicas?: number;
   /** Plain vLLM on the public port, without the guard (issue 8): warned about once. */
   unguarded?: boolean;
+  /** `--image`: the vLLM image (pinned tag). */
+  image?: string;
   dryRun?: boolean;
   json?: boolean;
   config?: string;
@@ -59,6 +61,7 @@ export async function runUpCommand(flags: UpFlags, io: CliIo): Promise<number> {
     'manager.readiness_timeout': flags.readinessTimeout,
     'manager.replicas': flags.replicas,
     'manager.guard': flags.unguarded === true ? false : undefined,
+    'manager.vllm_image': flags.image,
   }, flags.config);
   const err = (text: string): void => line(io.stderr, text);
   let warned = false;

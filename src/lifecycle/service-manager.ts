@@ -101,6 +101,12 @@ export async function installServices(spec: ServiceSpec, env: NodeJS.ProcessEnv,
   }
   if (!options.start) return result;
 
+  // First make sure the service manager answers: nothing running is stopped for services that
+  // then could not start (a pod must never be left unwatched by an install).
+  const preflight = spec.kind === 'systemd' ? ['systemctl', '--user', 'daemon-reload'] : ['launchctl', 'print', `gui/${host.uid}`];
+  const ready = await host.run(preflight[0] ?? '', preflight.slice(1));
+  if (ready.code !== 0) throw serviceManagerError(spec.kind, preflight, ready, 'the service files are written; nothing was stopped or started');
+
   // `up` may have left its own daemons: stop them, or the services would find the port and the
   // watchdog's pid file taken and restart in a loop.
   for (const f of files) {
@@ -111,10 +117,13 @@ export async function installServices(spec: ServiceSpec, env: NodeJS.ProcessEnv,
     }
   }
   for (const [command, ...args] of commands) {
-    if (command === undefined) continue;
+    if (command === undefined || (command === preflight[0] && args.join(' ') === preflight.slice(1).join(' '))) continue;
     const r = await host.run(command, args);
     // bootout of an agent that was not loaded fails harmlessly.
-    if (r.code !== 0 && !(command === 'launchctl' && args[0] === 'bootout')) throw serviceManagerError(spec.kind, [command, ...args], r, 'the service files are written');
+    if (r.code !== 0 && !(command === 'launchctl' && args[0] === 'bootout')) {
+      const stopped = result.replaced.map((x) => x.service).join(' and ');
+      throw serviceManagerError(spec.kind, [command, ...args], r, stopped === '' ? 'the service files are written' : `the service files are written, and the ${stopped} \`up\` had started ${result.replaced.length === 1 ? 'was' : 'were'} stopped: \`runpod-llm up\` starts ${result.replaced.length === 1 ? 'it' : 'them'} again`);
+    }
   }
   result.started = true;
   return result;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -250,5 +250,24 @@ describe('runpod-llm service install|uninstall|status', () => {
     const status = JSON.parse((await cli(['service', 'status', '--kind', 'systemd', '--json'], env)).stdout) as { services: Array<{ installed: boolean }> };
     assert.deepEqual(status.services.map((s) => s.installed), [false, false]);
     assert.equal((await cli(['service', 'uninstall', '--kind', 'systemd'], env)).stdout.trim(), 'no service files were installed');
+  });
+
+  it('install that cannot reach the service manager stops nothing that runs (no pod left unwatched)', async (t) => {
+    if (spawnSync('systemctl', ['--user', 'daemon-reload']).status === 0) {
+      t.skip('a systemd user manager answers here: this test is for a session without one');
+      return;
+    }
+    const home = join(root, 'home-running');
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    // A process that passes for a watchdog `up` started (its argv has `watch`).
+    const fake = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)', 'watch'], { stdio: 'ignore' });
+    if (fake.pid !== undefined) pids.add(fake.pid);
+    writeFileSync(join(home, 'watchdog.pid'), `${fake.pid}\n`, { mode: 0o600 });
+    const run = await cli(['service', 'install', '--kind', 'systemd'], { ...env, RUNPOD_LLM_HOME: home });
+    assert.ok(run.code === 8 || run.code === 3, `${run.code} ${run.stderr}`);
+    assert.match(run.stderr, /^fix: the service files are written; (nothing was stopped or started|start them by hand)/m);
+    assert.equal(readDaemon(home, 'watchdog')?.running, true, 'the running watchdog was left alone');
+    fake.kill('SIGKILL');
+    await cli(['service', 'uninstall', '--kind', 'systemd'], { ...env, RUNPOD_LLM_HOME: home });
   });
 });

@@ -13,7 +13,7 @@ import { isAppError } from '../shared/errors.js';
  * | 5 | RunPod could not provide a working pod (no capacity, balance, rate limit, unavailable, pod failed to start) |
  * | 6 | a limit stopped the action (budget, runtime, readiness timeout) |
  * | 7 | state problem (locked by another manager, a run already active, corrupt or foreign state file) |
- * | 8 | the gateway (or the watchdog) could not start (port in use, TLS files) |
+ * | 8 | the gateway (or the watchdog) could not start (port in use, TLS files, the service manager refused) |
  * | 9 | a check could not run (e.g. vulnerability audit unavailable) |
  * | 10 | a check ran and found problems (policy violation, failed security check) |
  * | 130 | interrupted (SIGINT/SIGTERM) before the command finished |
@@ -40,7 +40,7 @@ const BY_CODE: Array<[RegExp, number]> = [
   [/^RUNPOD_/, EXIT.RUNPOD_CAPACITY],
   [/^LIFECYCLE_POD_FAILED$/, EXIT.RUNPOD_CAPACITY],
   [/^LIFECYCLE_INTERRUPTED$/, EXIT.INTERRUPTED],
-  [/^(GW_START_FAILED|LIFECYCLE_WATCHDOG_FAILED)$/, EXIT.GATEWAY_START],
+  [/^(GW_START_FAILED|LIFECYCLE_WATCHDOG_FAILED|SERVICE_MANAGER_FAILED)$/, EXIT.GATEWAY_START],
   [/^(LIMIT_|LIFECYCLE_READINESS_TIMEOUT|LIFECYCLE_BUDGET)/, EXIT.LIMIT],
   [/^STATE_/, EXIT.STATE],
   [/^(GW_PORT_IN_USE|CONFIG_TLS)$/, EXIT.GATEWAY_START],

@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { isAppError } from '../shared/errors.js';
 import { ownVersion } from '../shared/own-package.js';
 import { registerSecurityCommands } from './commands/security.js';
+import { registerServiceCommands } from './commands/service.js';
 import { IDE_CLIENTS } from './ide-snippets.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { type CliIo, line } from './io.js';
@@ -32,6 +33,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--config <file>', 'config file (default ./runpod-llm.json if present)')
     .option('--upstream <url>', 'OpenAI-compatible base URL ending in /v1 (env UPSTREAM_URL)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
+    .option('--service', 'run under a service manager (`runpod-llm service install`): `up` reuses this gateway, `down` leaves it')
     .action(async (flags) => {
       code = await (await import('./commands/gateway.js')).runGatewayCommand(flags, io);
     });
@@ -99,10 +101,23 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--loop', 'keep watching (the daemon `up` starts)')
     .option('--interval <duration>', 'time between passes with --loop, e.g. 30s')
     .option('--reap', 'terminate orphans (runpod-llm-* pods of this install the state does not know; never another install\'s)')
+    .option('--service', 'with --loop: run under a service manager (`runpod-llm service install`): keep running with nothing to watch')
     .option('--json', 'the pass report as JSON')
     .option('--config <file>', 'config file')
     .action(async (flags) => {
       code = await (await import('./commands/watch.js')).runWatchCommand(flags, io);
+    });
+
+  program
+    .command('doctor')
+    .description('read-only checks (RunPod key, API, catalog, rate limits, clock, state permissions, gateway, watchdog); --live settles what the API does with a CPU pod')
+    .option('--live', 'create one CPU pod for under two minutes (about $0.002) to test the JSON start command and pod self-stop; asks first')
+    .option('--yes', 'with --live: agree without a prompt (scripts)')
+    .option('--image <ref>', `with --live: the probe image (an ENTRYPOINT of its own, python3 and sh; default certbot/certbot:v2.11.0)`)
+    .option('--json', 'as JSON')
+    .option('--config <file>', 'config file')
+    .action(async (flags) => {
+      code = await (await import('./commands/doctor.js')).runDoctorCommand(flags, io);
     });
 
   program
@@ -142,6 +157,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     });
 
   registerSecurityCommands(program, io, (n) => {
+    code = n;
+  });
+
+  registerServiceCommands(program, io, (n) => {
     code = n;
   });
 

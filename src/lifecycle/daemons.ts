@@ -48,14 +48,29 @@ export interface DaemonInfo {
   pid: number;
   /** Alive and (where /proc tells) still our process, not a recycled pid. */
   running: boolean;
+  /**
+   * Run by a service manager (`runpod-llm service install`: systemd, launchd), which restarts it
+   * itself: `down` and the watchdog leave it alone.
+   */
+  service: boolean;
 }
+
+/** The second line of a pid file written by a daemon a service manager runs. */
+const SERVICE_MARK = 'service';
 
 /** What the pid file says, or null without one. */
 export function readDaemon(home: string, name: DaemonName): DaemonInfo | null {
   const text = readTextIfExists(pidFile(home, name));
-  const pid = Number(text?.trim());
-  if (text === undefined || !Number.isInteger(pid) || pid <= 0) return null;
-  return { pid, running: isOurs(pid, name) };
+  if (text === undefined) return null;
+  const [first, second] = text.split('\n');
+  const pid = Number(first?.trim());
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  return { pid, running: isOurs(pid, name), service: second?.trim() === SERVICE_MARK };
+}
+
+/** Written by the daemon itself when it runs in the foreground (`watch --loop`, a service's gateway). */
+export function writeOwnPidFile(home: string, name: DaemonName, options: { service: boolean }): void {
+  writePrivateFile(pidFile(home, name), `${process.pid}\n${options.service ? `${SERVICE_MARK}\n` : ''}`);
 }
 
 function isOurs(pid: number, name: DaemonName): boolean {
@@ -117,14 +132,17 @@ export function startDaemon(options: StartDaemonOptions): StartedDaemon {
   }
 }
 
-export type StopOutcome = 'not_running' | 'stopped' | 'killed';
+export type StopOutcome = 'not_running' | 'stopped' | 'killed' | 'left_to_service';
 
 /**
  * SIGTERM, then SIGKILL after `graceMs` (default 10 s: the gateway drains in-flight streams,
- * the watchdog finishes its pass). Removes the pid file.
+ * the watchdog finishes its pass). Removes the pid file. A daemon a service manager runs is left
+ * running (`left_to_service`): stopping it would only make the service manager start it again;
+ * `runpod-llm service uninstall` ends it.
  */
 export async function stopDaemon(home: string, name: DaemonName, options: { graceMs?: number; pollMs?: number } = {}): Promise<StopOutcome> {
   const info = readDaemon(home, name);
+  if (info?.running === true && info.service) return 'left_to_service';
   removePidFile(home, name);
   if (info === null || !info.running) return 'not_running';
   try {

@@ -2,7 +2,9 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { AppError } from '../shared/errors.js';
 import { readTextIfExists, writePrivateFile } from '../shared/secret-file.js';
-import { logFile, logTail, readDaemon, type SelfCommand, startDaemon, type StartedDaemon } from './daemons.js';
+import { appendAudit } from '../state/audit.js';
+import type { StateDb } from '../state/db.js';
+import { logFile, logTail, readDaemon, type SelfCommand, startDaemon, type StartedDaemon, writeOwnPidFile } from './daemons.js';
 
 /**
  * Starting (or finding) the two daemons `up` leaves behind: the gateway, which must never hold
@@ -107,6 +109,87 @@ export async function ensureGateway(options: EnsureGatewayOptions): Promise<Gate
   const url = `${options.https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/v1`;
   writePrivateFile(gatewayUrlFile(home), `${url}\n`);
   return { url, pid: started.pid, reused: false, log };
+}
+
+export interface ReviveGatewayOptions {
+  home: string;
+  /** The address to bind (the configuration's proxy_host, as `up` used). */
+  host: string;
+  self: SelfCommand;
+  /** The watchdog's environment: `gatewayEnv` strips the RunPod key and other secrets from it. */
+  env: NodeJS.ProcessEnv;
+  startTimeoutMs?: number;
+}
+
+export type GatewayRevival = (
+  | { kind: 'restarted'; oldPid: number; pid: number; port: number; url: string }
+  | { kind: 'failed'; oldPid: number; port: number; error: string }
+  /** It died again soon after a restart: the next try waits (`retryInMs`). */
+  | { kind: 'deferred'; oldPid: number; port: number; retryInMs: number }
+) & { note: string };
+
+/** Restarts (done or failed) in this window count towards the back-off. */
+const REVIVAL_WINDOW_MS = 30 * 60_000;
+const REVIVAL_BACKOFF_BASE_MS = 30_000;
+const REVIVAL_BACKOFF_MAX_MS = 10 * 60_000;
+
+/**
+ * A gateway that keeps dying (a bad config, a port someone else took, a crash at each start)
+ * is not restarted every pass for ever: after n restarts in the last 30 minutes the next waits
+ * 30 s × 2^(n-1), at most 10 minutes. The first death is answered at once.
+ */
+export function revivalWaitMs(restartsAt: readonly number[], now: number): number {
+  const recent = restartsAt.filter((at) => now - at < REVIVAL_WINDOW_MS);
+  if (recent.length === 0) return 0;
+  const wait = Math.min(REVIVAL_BACKOFF_BASE_MS * 2 ** (recent.length - 1), REVIVAL_BACKOFF_MAX_MS);
+  return Math.max(0, Math.max(...recent) + wait - now);
+}
+
+/**
+ * Issue 12 §5: a gateway `up` started that has died (killed, crashed, out of memory) while its
+ * pid file says it should run is started again on the port it had (from `gateway.url`, so a
+ * free port chosen at first start is kept), with the same keys (the key file, or the configured
+ * keys in the same environment and config file). Null when there is nothing to revive: no pid
+ * file (never started, or `down` stopped it on purpose), still running, or run by a service
+ * manager (which restarts it itself). Audited either way.
+ */
+export async function reviveGateway(state: StateDb, options: ReviveGatewayOptions): Promise<GatewayRevival | null> {
+  const { home } = options;
+  const info = readDaemon(home, 'gateway');
+  const known = readGatewayUrl(home);
+  if (info === null || info.running || info.service || known === undefined) return null;
+  let url: URL;
+  try {
+    url = new URL(known);
+  } catch {
+    return null;
+  }
+  const https = url.protocol === 'https:';
+  const port = Number(url.port || (https ? 443 : 80));
+  const now = state.clock.now();
+  const earlier = (state.stmt("SELECT at FROM audit WHERE action IN ('restart_gateway', 'restart_gateway_failed') AND at > ? ORDER BY id DESC LIMIT 20").all(now - REVIVAL_WINDOW_MS) as Array<{ at: number }>).map((r) => r.at);
+  const wait = revivalWaitMs(earlier, now);
+  if (wait > 0) {
+    return { kind: 'deferred', oldPid: info.pid, port, retryInMs: wait, note: `the gateway died again (${earlier.length} restart(s) in the last 30 min): next try in ${Math.ceil(wait / 1000)} s; see ${logFile(home, 'gateway')}` };
+  }
+  let revival: GatewayRevival;
+  try {
+    const started = await ensureGateway({ home, host: options.host, port, https, self: options.self, env: options.env, ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }) });
+    revival = { kind: 'restarted', oldPid: info.pid, pid: started.pid, port, url: started.url, note: `the gateway (pid ${info.pid}) had died: started again on port ${port} (pid ${started.pid})` };
+    appendAudit(state, { action: 'restart_gateway', reason: 'gateway_dead', details: { oldPid: info.pid, pid: started.pid, port } });
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    revival = { kind: 'failed', oldPid: info.pid, port, error, note: `the gateway (pid ${info.pid}) has died and could not be started again: ${error}` };
+    appendAudit(state, { action: 'restart_gateway_failed', reason: 'gateway_dead', details: { oldPid: info.pid, port, error } });
+  }
+  return revival;
+}
+
+/** A gateway a service manager runs writes its own pid file (marked) and address. */
+export function announceServiceGateway(home: string, bindHost: string, port: number, https: boolean): void {
+  writeOwnPidFile(home, 'gateway', { service: true });
+  const host = clientHost(bindHost);
+  writePrivateFile(gatewayUrlFile(home), `${https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/v1\n`);
 }
 
 export interface WatchdogService {

@@ -165,7 +165,7 @@ export async function statusData(deps: StatusDeps): Promise<StatusData> {
 }
 
 /** The gateway's own `/health` status (`ok`, `degraded`), or why it did not answer. */
-async function gatewayHealth(fetchFn: typeof globalThis.fetch, baseUrl: string): Promise<string> {
+export async function gatewayHealth(fetchFn: typeof globalThis.fetch, baseUrl: string): Promise<string> {
   try {
     const res = await fetchFn(baseUrl.replace(/\/v1$/, '/health'), { signal: AbortSignal.timeout(3_000) });
     if (res.status !== 200) return `HTTP ${res.status}`;

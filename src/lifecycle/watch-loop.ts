@@ -17,6 +17,8 @@ export interface WatchLoopOptions extends WatchOptions {
   onReport?: (report: WatchReport) => void;
   /** Prune history older than this once a day (manager.retention; absent: never). */
   retentionMs?: number;
+  /** Under a service manager: keep passing with nothing to watch (the next `up` is watched at once). */
+  stay?: boolean;
 }
 
 /**
@@ -53,7 +55,7 @@ export async function runWatchLoop(deps: ManagerDeps, options: WatchLoopOptions)
         release();
       }
     }
-    if (report !== undefined && !report.runActive && report.activePods === 0 && !report.wakeable) {
+    if (report !== undefined && options.stay !== true && !report.runActive && report.activePods === 0 && !report.wakeable) {
       logger.info('no active run and no pod left: the watchdog stops');
       return 'nothing_to_watch';
     }

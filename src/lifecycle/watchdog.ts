@@ -13,6 +13,7 @@ import { renewLeases } from './lease.js';
 import { checkPendingPods } from './pending-pods.js';
 import { podUrl, type RunSettings, settingsOfRun } from './run-settings.js';
 import { toLivePod } from './runpod-views.js';
+import type { GatewayRevival } from './services.js';
 import { executeAction } from './watch-actions.js';
 import { canWake, type WakeRefusal } from './wake.js';
 import { handleWake } from './wake-actions.js';
@@ -35,6 +36,8 @@ export interface WatchOptions {
    * wakeable, so the loop keeps running for it. Pending wake requests are served either way.
    */
   wakeOnRequest?: boolean;
+  /** Issue 12 §5: start again a gateway `up` started that has died (`reviveGateway` in services.ts). */
+  reviveGateway?: () => Promise<GatewayRevival | null>;
 }
 
 /** Steps the watchdog takes for pods still starting, beside `decide`'s actions. */
@@ -44,7 +47,9 @@ export type PendingAction =
   | { type: 'end_run_without_pod'; runId: string }
   /** A gateway's wake request started the run's stopped pods or created new ones. */
   | { type: 'wake'; how: 'start' | 'create'; podIds: string[] }
-  | { type: 'wake_refused'; reason: WakeRefusal };
+  | { type: 'wake_refused'; reason: WakeRefusal }
+  /** The gateway `up` started had died: started again on its port. */
+  | { type: 'restart_gateway'; port: number };
 
 export interface ActionResult {
   action: Action | PendingAction;
@@ -156,6 +161,10 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
     const woke = await handleWake(deps, { fallback: options.fallback, config });
     if (woke.result !== null) report.actions.push(woke.result);
     report.pending += woke.starting;
+  }
+  const revived = await options.reviveGateway?.();
+  if (revived != null) {
+    report.actions.push({ action: { type: 'restart_gateway', port: revived.port }, ok: revived.kind === 'restarted', note: revived.note });
   }
   // The manager is here: renew the guards' leases (even when RunPod's API is unreachable).
   if (settings.guarded && settings.podLeaseMs !== null) await renewLeases(deps, { podUrlTemplate: settings.podUrlTemplate });

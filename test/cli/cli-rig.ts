@@ -34,3 +34,26 @@ export async function cli(argv: string[], env: NodeJS.ProcessEnv, signal: AbortS
   const code = await runCli(argv, io);
   return { code, stdout, stderr };
 }
+
+/** Polls `fn` every 100 ms until it returns a value (not undefined); fails after `ms`. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** SIGKILLs the daemons a test started (by pid) that are still alive. */
+export function killAll(pids: Iterable<number>): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 0);
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -25,7 +25,7 @@ export async function runDownCommand(flags: DownFlags, io: CliIo): Promise<numbe
   const ctx = loadManagerContext(io, {}, flags.config);
   const err = (t: string): void => line(io.stderr, t);
   const watchdog = await stopDaemon(ctx.home, 'watchdog');
-  if (watchdog !== 'not_running') err(`watchdog: ${watchdog}`);
+  if (watchdog !== 'not_running') err(`watchdog: ${watchdog === 'left_to_service' ? 'left running (a service runs it; `runpod-llm service uninstall` removes it)' : watchdog}`);
 
   let result: DownResult = { pods: [], endedRunId: null };
   if (stateExists(ctx.home)) {
@@ -43,8 +43,9 @@ export async function runDownCommand(flags: DownFlags, io: CliIo): Promise<numbe
   }
 
   const gateway = await stopDaemon(ctx.home, 'gateway');
-  rmSync(gatewayUrlFile(ctx.home), { force: true });
-  if (gateway !== 'not_running') err(`gateway: ${gateway}`);
+  // A gateway a service manager runs stays, and so does its address.
+  if (gateway !== 'left_to_service') rmSync(gatewayUrlFile(ctx.home), { force: true });
+  if (gateway !== 'not_running') err(`gateway: ${gateway === 'left_to_service' ? 'left running (a service runs it; `runpod-llm service uninstall` removes it)' : gateway}`);
 
   if (flags.json === true) line(io.stdout, JSON.stringify({ ...result, watchdog, gateway }, null, 2));
   else if (result.pods.length === 0) line(io.stdout, 'nothing was running');

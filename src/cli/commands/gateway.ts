@@ -4,6 +4,8 @@ import type { Config } from '../../config/schema.js';
 import { resolveGatewayKeys } from '../../gateway/gateway-keys.js';
 import { routeSourceFor } from '../../gateway/route-source-factory.js';
 import { startGateway } from '../../gateway/server.js';
+import { readDaemon, removePidFile } from '../../lifecycle/daemons.js';
+import { announceServiceGateway } from '../../lifecycle/services.js';
 import { configuredLogger, type ConfiguredLogger } from '../../logs/persisted-logger.js';
 import { ensurePrivateDir } from '../../shared/secret-file.js';
 import { requireConfig } from '../config-problems.js';
@@ -15,6 +17,8 @@ export interface GatewayFlags {
   config?: string;
   upstream?: string;
   logLevel?: string;
+  /** Run by a service manager (`runpod-llm service install`): announce itself in the home. */
+  service?: boolean;
 }
 
 /** Secrets the gateway must not hold or hand down to anything it spawns. */
@@ -48,11 +52,14 @@ export async function runGatewayCommand(flags: GatewayFlags, io: CliIo): Promise
   else if (keys.source === 'file') line(io.stderr, `gateway key: stored in ${keys.file ?? ''}`);
   else if (keys.source === 'none') line(io.stderr, 'warning: gateway auth is off (auth: "none"); any local process can use the model');
   logger.info({ baseUrl: gateway.baseUrl, upstream: description, auth: keys.source }, 'gateway started');
+  // Under a service manager: `up` finds this gateway (and reuses it) and `down` leaves it.
+  if (flags.service === true) announceServiceGateway(config.home as string, config.proxy_host, gateway.port, gateway.baseUrl.startsWith('https'));
 
   if (!io.signal.aborted) await once(io.signal, 'abort');
   line(io.stderr, `shutting down: letting in-flight requests finish (up to ${config.shutdown_grace_ms / 1000} s)`);
   await gateway.close();
   logger.info('gateway stopped');
+  if (flags.service === true && readDaemon(config.home as string, 'gateway')?.pid === process.pid) removePidFile(config.home as string, 'gateway');
   await log.close();
   return 0;
 }

@@ -1,4 +1,5 @@
-import { pidFile, readDaemon, removePidFile } from '../../lifecycle/daemons.js';
+import { currentSelf, readDaemon, removePidFile, writeOwnPidFile } from '../../lifecycle/daemons.js';
+import { type GatewayRevival, reviveGateway } from '../../lifecycle/services.js';
 import type { RunSettings } from '../../lifecycle/run-settings.js';
 import { runWatchLoop } from '../../lifecycle/watch-loop.js';
 import { watchOnce, type WatchReport } from '../../lifecycle/watchdog.js';
@@ -7,8 +8,7 @@ import { AppError, isAppError } from '../../shared/errors.js';
 import type { RunPodClient } from '../../runpod/client.js';
 import { configuredLogger } from '../../logs/persisted-logger.js';
 import type { Config } from '../../config/schema.js';
-import { writePrivateFile } from '../../shared/secret-file.js';
-import { openState } from '../../state/db.js';
+import { openState, type StateDb } from '../../state/db.js';
 import { acquireLock } from '../../state/lock.js';
 import { pruneIfDue } from '../../state/retention.js';
 import { EXIT } from '../exit-codes.js';
@@ -24,6 +24,8 @@ export interface WatchFlags {
   reap?: boolean;
   json?: boolean;
   config?: string;
+  /** With --loop: run under a service manager (systemd, launchd): never ends by itself. */
+  service?: boolean;
 }
 
 /**
@@ -35,8 +37,12 @@ export async function runWatchCommand(flags: WatchFlags, io: CliIo): Promise<num
   const ctx = loadManagerContext(io, flags.interval === undefined ? {} : { 'manager.watch_interval': flags.interval }, flags.config);
   const intervalMs = flags.interval === undefined ? ctx.config.manager.watch_interval : (parseDuration(flags.interval) ?? ctx.config.manager.watch_interval);
   const api = runpodClient(ctx, io.env);
+  const self = io.self ?? currentSelf();
   const options = { intervalMs, reap: flags.reap === true, fallback: ctx.settings, wakeOnRequest: ctx.config.wake_on_request };
-  if (flags.loop === true) return loop(ctx.home, io, api, ctx.config, options);
+  // A dead gateway `up` started comes back on the next pass (issue 12 §5), without the RunPod key.
+  const revive = (state: StateDb) => () => reviveGateway(state, { home: ctx.home, host: ctx.config.proxy_host, self, env: io.env });
+  if (flags.loop === true) return loop(ctx.home, io, api, ctx.config, { ...options, service: flags.service === true, revive });
+  if (flags.service === true) throw new AppError('CLI_USAGE', '--service goes with --loop', { hint: 'runpod-llm watch --loop --service (what `runpod-llm service install` runs)' });
 
   let release;
   try {
@@ -50,7 +56,7 @@ export async function runWatchCommand(flags: WatchFlags, io: CliIo): Promise<num
   const state = openState({ home: ctx.home });
   let report: WatchReport;
   try {
-    report = await watchOnce(managerDeps(state, api, io), options);
+    report = await watchOnce(managerDeps(state, api, io), { ...options, reviveGateway: revive(state) });
     pruneIfDue(state, { now: state.clock.now(), retentionMs: ctx.config.manager.retention });
   } finally {
     state.close();
@@ -62,20 +68,31 @@ export async function runWatchCommand(flags: WatchFlags, io: CliIo): Promise<num
   return 0;
 }
 
-async function loop(home: string, io: CliIo, api: RunPodClient, config: Config, options: { intervalMs: number; reap: boolean; fallback: RunSettings; wakeOnRequest: boolean }): Promise<number> {
+interface LoopOptions {
+  intervalMs: number;
+  reap: boolean;
+  fallback: RunSettings;
+  wakeOnRequest: boolean;
+  /** Run by a service manager: keep running with nothing to watch, mark the pid file. */
+  service: boolean;
+  revive: (state: StateDb) => () => Promise<GatewayRevival | null>;
+}
+
+async function loop(home: string, io: CliIo, api: RunPodClient, config: Config, options: LoopOptions): Promise<number> {
   const other = readDaemon(home, 'watchdog');
   if (other !== null && other.running && other.pid !== process.pid) {
-    throw new AppError('STATE_LOCKED', `a watchdog loop is already running (pid ${other.pid})`, { hint: '`runpod-llm down` stops it; `runpod-llm status` shows it' });
+    throw new AppError('STATE_LOCKED', `a watchdog loop is already running (pid ${other.pid})`, { hint: other.service ? 'it runs as a service (`runpod-llm service status`)' : '`runpod-llm down` stops it; `runpod-llm status` shows it' });
   }
-  writePrivateFile(pidFile(home, 'watchdog'), `${process.pid}\n`);
+  writeOwnPidFile(home, 'watchdog', { service: options.service });
   const log = configuredLogger(config, { name: 'watchdog' });
   const { logger } = log;
   const state = openState({ home });
   try {
-    logger.info({ home, intervalMs: options.intervalMs, reap: options.reap, pid: process.pid }, 'watchdog started');
+    logger.info({ home, intervalMs: options.intervalMs, reap: options.reap, pid: process.pid, service: options.service }, 'watchdog started');
     // `up` waits for this line on the process's own output (its log file may be elsewhere).
     if (config.log_file !== undefined) line(io.stderr, `runpod-llm watchdog started (pid ${process.pid}; log ${config.log_file})`);
-    const why = await runWatchLoop(managerDeps(state, api, io, logger), { ...options, home, wakePollMs: WAKE_POLL_MS, retentionMs: config.manager.retention });
+    const { revive, service, ...rest } = options;
+    const why = await runWatchLoop(managerDeps(state, api, io, logger), { ...rest, home, wakePollMs: WAKE_POLL_MS, stay: service, reviveGateway: revive(state), retentionMs: config.manager.retention });
     logger.info({ why }, 'watchdog stopped');
     return 0;
   } finally {

@@ -7,13 +7,15 @@ import type { VllmStandinHandler } from './vllm-standin.js';
  * The real guard is tested against the stand-in in test/guard; this mirrors its decisions:
  * the exact request target (no decoding, no query) must be one of the route table's (src/gateway/routes/route-table.ts), the key must be
  * exactly `Bearer <key>`, everything else is 404/401 and never reaches vLLM. The manager's lease
- * route (`POST /runpod-llm/lease`) answers 204 with the key.
+ * route (`POST /runpod-llm/lease`) answers as guard v3 does with the key: 200 JSON with the guard's
+ * version and whether the pod can stop itself (`ok`, or `refused` when the emulator's pod-scoped
+ * keys cannot stop their pod: `podKeyCanStop: false`).
  */
 const ALLOWED = new Set(API_ROUTES.filter((r) => !r.path.includes('{')).map((r) => `${r.method} ${r.path}`));
 /** The table's `{id}` routes: one segment of [A-Za-z0-9_.-], not "." or "..", as guard.py matches. */
 const PATTERNS = API_ROUTES.filter((r) => r.path.includes('{')).map((r) => new RegExp(`^${r.method} ${r.path.replace(/\{\w+\}/g, '(?!\\.{1,2}(?:/|$))[A-Za-z0-9_.-]{1,200}')}$`));
 
-export function guardStandin(standin: VllmStandinHandler, key: string): VllmStandinHandler {
+export function guardStandin(standin: VllmStandinHandler, key: string, selfStop: () => 'ok' | 'refused' = () => 'ok'): VllmStandinHandler {
   return {
     ...standin,
     handler(req, res, path) {
@@ -24,8 +26,7 @@ export function guardStandin(standin: VllmStandinHandler, key: string): VllmStan
       if (req.headers.authorization !== `Bearer ${key}`) return reply(res, 401, '{"error":"Unauthorized"}');
       if (lease) {
         // The lease is renewed; the emulation does not stop pods itself (test/guard runs the real guard for that).
-        res.writeHead(204, { server: 'guard' });
-        return res.end();
+        return reply(res, 200, JSON.stringify({ guard: '3', self_stop: selfStop() }));
       }
       standin.handler(req, res, path);
     },

@@ -464,7 +464,7 @@ export class PodStore {
       loaded: false,
     });
     // A guarded pod (the default recipe) shows only the guard's five routes on its public port.
-    pod.standin = pod.request.env[GUARD_ENV] !== undefined && pod.launch.apiKey !== undefined ? guardStandin(standinHandler, pod.launch.apiKey) : standinHandler;
+    pod.standin = pod.request.env[GUARD_ENV] !== undefined && pod.launch.apiKey !== undefined ? guardStandin(standinHandler, pod.launch.apiKey, () => (faults.settings.podKeyCanStop ? 'ok' : 'refused')) : standinHandler;
     // vLLM cannot start without a GPU, and a never-loading model keeps the port closed: 502 for ever.
     if (!pod.zeroGpus && !faults.settings.standinNeverLoads) pod.loadAt = at + (faults.settings.standinLoadDelayMs ?? schedule.loadMs);
   }

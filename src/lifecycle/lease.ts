@@ -110,20 +110,24 @@ export function lastSelfStop(deps: Pick<ManagerDeps, 'state'>, podId: string): S
  */
 export async function renewLeases(deps: ManagerDeps, options: { podUrlTemplate: string; timeoutMs?: number }): Promise<LeaseRenewal[]> {
   const pods = leasedPods(listActivePods(deps.state));
-  const timeoutMs = options.timeoutMs ?? 5_000;
-  return Promise.all(
-    pods.map(async (pod): Promise<LeaseRenewal> => {
-      const renewal = await renewOne(deps.fetch, `${podUrl(options.podUrlTemplate, pod.podId)}${LEASE_PATH}`, pod.apiKey, timeoutMs);
-      const result: LeaseRenewal = { podId: pod.podId, ...renewal };
-      if (!renewal.renewed) deps.logger.warn({ podId: pod.podId, outcome: renewal.outcome }, 'could not renew the guard\'s lease; the next pass tries again');
-      const verdict = renewal.selfStop;
-      if (verdict !== undefined && verdict !== 'checking' && verdict !== lastSelfStop(deps, pod.podId)) {
-        appendAudit(deps.state, { action: SELF_STOP_AUDIT, reason: describeSelfStop(verdict), podId: pod.podId, details: { verdict } });
-        if (cannotStopItself(verdict)) deps.logger.warn({ podId: pod.podId, selfStop: verdict }, describeSelfStop(verdict));
-      }
-      return result;
-    }),
-  );
+  return Promise.all(pods.map((pod) => renewPodLease(deps, pod, podUrl(options.podUrlTemplate, pod.podId), options.timeoutMs)));
+}
+
+/**
+ * Renews one pod's lease (its URL without `/v1`) and audits a self-stop verdict that differs
+ * from the last one audited for the pod. `up` calls it once a pod is ready, so "this pod cannot
+ * stop itself" is said at once rather than found on a bill.
+ */
+export async function renewPodLease(deps: ManagerDeps, pod: PodRow, url: string, timeoutMs = 5_000): Promise<LeaseRenewal> {
+  const renewal = await renewOne(deps.fetch, `${url}${LEASE_PATH}`, pod.apiKey, timeoutMs);
+  const result: LeaseRenewal = { podId: pod.podId, ...renewal };
+  if (!renewal.renewed) deps.logger.warn({ podId: pod.podId, outcome: renewal.outcome }, 'could not renew the guard\'s lease; the next pass tries again');
+  const verdict = renewal.selfStop;
+  if (verdict !== undefined && verdict !== 'checking' && verdict !== lastSelfStop(deps, pod.podId)) {
+    appendAudit(deps.state, { action: SELF_STOP_AUDIT, reason: describeSelfStop(verdict), podId: pod.podId, details: { verdict } });
+    if (cannotStopItself(verdict)) deps.logger.warn({ podId: pod.podId, selfStop: verdict }, describeSelfStop(verdict));
+  }
+  return result;
 }
 
 async function renewOne(fetcher: typeof globalThis.fetch, url: string, key: string, timeoutMs: number): Promise<Omit<LeaseRenewal, 'podId'>> {

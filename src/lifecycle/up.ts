@@ -10,6 +10,7 @@ import { type CreatedPod, createPodForRun } from './create-pod.js';
 import { type GpuPlan, planGpus, type WorstCase, worstCaseCost } from './gpu-choice.js';
 import type { ManagerDeps } from './manager-deps.js';
 import { type ReadinessProgress, StartFailure, waitForReady } from './readiness.js';
+import { cannotStopItself, describeSelfStop, renewPodLease, type SelfStopVerdict } from './lease.js';
 import { StartWatch } from './fast-failure.js';
 import { chooseStartForm } from './start-form.js';
 import { getVerdict } from '../state/verdicts.js';
@@ -196,6 +197,11 @@ export async function readyAndRoute(deps: ManagerDeps, settings: RunSettings, po
   markPodReady(state, pod.podId, deps.clock.now());
   upsertRoute(state, { routeId: pod.podId, podId: pod.podId, baseUrl: `${url}/v1`, apiKey: pod.apiKey, model: settings.servedModelName, ready: true });
   appendAudit(state, { action: 'ready', reason: auditReason, podId: pod.podId, details: { afterMs: ready.elapsedMs } });
+  if (pod.guard !== null) {
+    // Issue 12 §3: the guard checked its pod key at start; say now if the pod cannot stop itself.
+    const renewal = await renewPodLease(deps, pod, url);
+    if (cannotStopItself(renewal.selfStop)) events.onStep?.(`warning: pod ${pod.podId}: ${describeSelfStop(renewal.selfStop as SelfStopVerdict)}`);
+  }
   return ready.elapsedMs;
 }
 

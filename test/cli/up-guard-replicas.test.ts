@@ -86,4 +86,23 @@ describe('runpod-llm up --unguarded / --replicas (CLI, in-process)', () => {
     assert.equal(down.code, 0, down.stderr);
     for (const p of s.pods) assert.equal(emulator.pods.get(p.podId), undefined, `${p.podId} terminated`);
   });
+  it('up says at once when the guarded pod cannot stop itself (its pod-scoped key is refused), and status keeps saying it', async () => {
+    emulator.faults.set({ podKeyCanStop: false });
+    try {
+      const env = envFor();
+      const run = await cli(['up', ...NO_DAEMONS], env);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /warning: pod \w+: this pod cannot stop itself: RunPod refused its pod-scoped key/);
+      assert.match((await cli(['status'], env)).stdout, /cannot stop itself/);
+      assert.equal((await cli(['down'], env)).code, 0);
+    } finally {
+      emulator.faults.reset();
+    }
+    // With the key accepted, no warning.
+    const env = envFor();
+    const ok = await cli(['up', ...NO_DAEMONS], env);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.doesNotMatch(ok.stderr, /cannot stop itself/);
+    assert.equal((await cli(['down'], env)).code, 0);
+  });
 });

@@ -3,7 +3,6 @@ import { describe, it } from 'node:test';
 import {
   type Action,
   decide,
-  observePod,
   type DecideInput,
   type LivePod,
   type OurPod,
@@ -11,6 +10,7 @@ import {
   type RunState,
   type WatchConfig,
 } from '../../src/lifecycle/decide.js';
+import { observePod } from '../../src/lifecycle/pod-observation.js';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 10, 25, 9, 0, 0);

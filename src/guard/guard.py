@@ -20,7 +20,10 @@ Decisions, first match wins:
   otherwise                            -> forwarded with a Content-Length; the response streams
                                           back as it arrives (SSE is never buffered)
 Over GUARD_MAX_CONNECTIONS open connections -> 503. Log: one line per request (method, path,
-status, ms), never headers, bodies or query strings.
+status, ms), never headers, bodies or query strings. One asyncio loop serves every connection
+(issue 14: a thread per connection cost 3-4x the CPU per request and per SSE event); a client has
+60 s for a request head (slow-header trickles included) and 60 s of silence within a body or
+between requests.
 
 Self-stop, for when the manager is away (a laptop closed with the watchdog on it): the manager
 renews a lease every watchdog pass (POST /runpod-llm/lease with the key -> 200 and

@@ -352,6 +352,22 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+def _buffered_fields(reader):
+    """The field lines of a head that already sits whole in `reader`'s buffer (the usual case: a
+    head arrives in one segment), each as readline would return it, the blank line last; None
+    when it has not all arrived (or looks odd), for the line-by-line path to read it."""
+    buf = reader._buffer
+    if buf[:2] == b"\r\n":
+        end = 0
+    else:
+        end = buf.find(b"\r\n\r\n")
+        if end < 0 or end > HEAD_LIMIT or buf.find(b"\n\n", 0, end) >= 0:
+            return None
+        end += 2
+    data = bytes(buf[:end + 2])
+    return [line + b"\n" for line in data.split(b"\n")[:-1]]
+
+
 def _phrase(status):
     try:
         return HTTPStatus(status).phrase
@@ -510,9 +526,13 @@ class Connection:
             path = "/" + path.lstrip("/")  # as http.server (3.11+), which the threaded guard used
         fields = {}
         count = 0
+        buffered = _buffered_fields(reader)
+        if buffered is not None:
+            await reader.readexactly(sum(map(len, buffered)))  # at once: it is all buffered
+            buffered = iter(buffered)
         while True:
             try:
-                line = await reader.readline()
+                line = next(buffered) if buffered is not None else await reader.readline()
             except ValueError:
                 raise Refusal(431)
             if line in (b"\r\n", b"\n"):
@@ -757,8 +777,12 @@ class Connection:
             if status < 100:
                 raise ValueError("bad status")
             headers = []
+            buffered = _buffered_fields(reader)
+            if buffered is not None:
+                await reader.readexactly(sum(map(len, buffered)))
+                buffered = iter(buffered)
             while True:
-                field = await reader.readline()
+                field = next(buffered) if buffered is not None else await reader.readline()
                 if field in (b"\r\n", b"\n"):
                     break
                 if not field.endswith(b"\n"):
@@ -933,9 +957,13 @@ class Connection:
         self.writer.write(b"".join(head))
 
     def log_line(self, status, start):
-        path = (self.path or "").split("?", 1)[0]
-        sys.stderr.write("guard %s %s %d %dms\n" % (
-            _printable(self.command or ""), _printable(path), status, (time.monotonic() - start) * 1000))
+        command = self.command or "-"
+        path = (self.path or "-").split("?", 1)[0] or "-"
+        if not (len(command) <= 80 and command.isascii() and command.isalpha()):
+            command = _printable(command)
+        if not (len(path) <= 80 and path.isascii() and path.isprintable() and " " not in path):
+            path = _printable(path)
+        sys.stderr.write("guard %s %s %d %dms\n" % (command, path, status, (time.monotonic() - start) * 1000))
 
 
 HOP_BY_HOP_BYTES = frozenset(h.encode("latin-1") for h in HOP_BY_HOP | OWN_RESPONSE_HEADERS)

@@ -20,7 +20,10 @@ Decisions, first match wins:
   otherwise                            -> forwarded with a Content-Length; the response streams
                                           back as it arrives (SSE is never buffered)
 Over GUARD_MAX_CONNECTIONS open connections -> 503. Log: one line per request (method, path,
-status, ms), never headers, bodies or query strings.
+status, ms), never headers, bodies or query strings. One asyncio loop serves every connection
+(issue 14: a thread per connection cost 3-4x the CPU per request and per SSE event); a client has
+60 s for a request head (slow-header trickles included) and 60 s of silence within a body or
+between requests.
 
 Self-stop, for when the manager is away (a laptop closed with the watchdog on it): the manager
 renews a lease every watchdog pass (POST /runpod-llm/lease with the key -> 200 and
@@ -43,14 +46,13 @@ GUARD_UPSTREAM_TIMEOUT (600 s per upstream read), GUARD_LEASE_SECONDS (0: off), 
 (0: none), GUARD_RUNPOD_API_URL (https://api.runpod.io), GUARD_LEASE_TICK (5 s between checks),
 GUARD_LEASE_FILE (none: the lease starts afresh with the process).
 """
+import asyncio
 import hmac
 import http.client
-import http.server
 import json
 import ssl
 import os
 import re
-import select
 import socket
 import sys
 import threading
@@ -341,313 +343,720 @@ class Lease:
             time.sleep(60)
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive with the client (RunPod's proxy)
-    server_version = "guard"
-    sys_version = ""  # no Python version in the Server header
-    timeout = 60  # seconds a client may stay silent (idle keep-alive, slow headers or body)
-    unread_body = False
+CLIENT_TIMEOUT = 60  # seconds a client may take for a request head, or stay silent in a body or between requests
+HEAD_LIMIT = 65536  # longest request line or header field (as http.server: 414 / 431 beyond)
+MAX_HEADERS = 100  # header fields in one head (as http.server: 431 beyond)
+TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+CHUNK_SIZE = re.compile(rb"([0-9a-fA-F]{1,8})(;[^\r\n]*)?\r\n")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
-    def setup(self):
-        super().setup()
-        # Replies leave as head + body in one write (start_response), but a relayed stream is
-        # many small writes: without TCP_NODELAY, Nagle holds each one until the client's
-        # delayed ACK (40 ms on Linux). http.client sets it on the upstream socket itself.
+
+def _buffered_fields(reader):
+    """The field lines of a head that already sits whole in `reader`'s buffer (the usual case: a
+    head arrives in one segment), each as readline would return it, the blank line last; None
+    when it has not all arrived (or looks odd), for the line-by-line path to read it."""
+    buf = reader._buffer
+    if buf[:2] == b"\r\n":
+        end = 0
+    else:
+        end = buf.find(b"\r\n\r\n")
+        if end < 0 or end > HEAD_LIMIT or buf.find(b"\n\n", 0, end) >= 0:
+            return None
+        end += 2
+    data = bytes(buf[:end + 2])
+    return [line + b"\n" for line in data.split(b"\n")[:-1]]
+
+
+def _phrase(status):
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+class Refusal(Exception):
+    """A request the guard answers with `status` before reading any further."""
+
+    def __init__(self, status):
+        super().__init__(status)
+        self.status = status
+
+
+class Closed(Exception):
+    """The client went away or broke off (nothing to answer)."""
+
+
+class Upstream:
+    """One HTTP/1.1 connection to vLLM. Every read is bounded by GUARD_UPSTREAM_TIMEOUT: a watchdog
+    per connection (not a timer per read, a stream has thousands) aborts it when no read made
+    progress for that long."""
+
+    __slots__ = ("reader", "writer", "timeout", "loop", "progress", "timer", "timed_out", "idle_since")
+
+    def __init__(self, reader, writer, timeout, loop):
+        self.reader, self.writer, self.timeout, self.loop = reader, writer, timeout, loop
+        self.progress = loop.time()
+        self.timer = None
+        self.timed_out = False
+        self.idle_since = 0.0
+
+    def watch(self):
+        self.progress = self.loop.time()
+        if self.timer is None:
+            self.timer = self.loop.call_at(self.progress + self.timeout, self._check)
+
+    def unwatch(self):
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _check(self):
+        late = self.progress + self.timeout
+        if self.loop.time() >= late:
+            self.timer = None
+            self.timed_out = True
+            self.writer.transport.abort()
+        else:
+            self.timer = self.loop.call_at(late, self._check)
+
+    def reusable(self):
+        """Read to its end, recently, and nothing arrived since: vLLM has not closed it."""
+        reader = self.reader
+        return (self.loop.time() - self.idle_since < UPSTREAM_REUSE_SECONDS and not reader.at_eof()
+                and not reader._buffer and reader.exception() is None and not self.writer.is_closing())
+
+    def close(self):
+        self.unwatch()
+        self.writer.close()  # mid-response, this is what aborts vLLM's work
+
+
+class Connection:
+    """One client connection: requests one after another (keep-alive), each through `gate`."""
+
+    def __init__(self, server, reader, writer):
+        self.server = server
+        self.cfg = server.cfg
+        self.loop = server.loop
+        self.reader = reader
+        self.writer = writer
+        self.upstream = None  # this client connection's idle keep-alive connection to vLLM, if any
+        self.timed_out = False
+        self.command = None
+        self.path = None
+        self.request_version = "HTTP/1.1"
+        self.close_connection = True
+        self.unread_body = False
+        self.fields = {}
+
+    async def serve(self):
         try:
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass  # not a TCP socket
+            while await self.handle_one() and not self.close_connection:
+                pass
+        finally:
+            if self.upstream is not None:
+                self.upstream.close()
+                self.upstream = None
+            self.writer.close()
 
-    def __getattr__(self, name):
-        # Every method, known or invented, goes through the one gate (http.server would say 501).
-        if name.startswith("do_"):
-            return self.gate
-        raise AttributeError(name)
+    def _expire(self):
+        self.timed_out = True
+        self.writer.transport.abort()
 
-    def gate(self):
+    async def handle_one(self):
+        """Reads one request head and answers it; False when the connection is done."""
+        self.close_connection = True
+        self.unread_body = False
+        self.command = None
+        timer = self.loop.call_later(CLIENT_TIMEOUT, self._expire)
+        try:
+            try:
+                parsed = await self.read_head()
+            finally:
+                timer.cancel()
+        except Refusal as refusal:
+            # A bad request line or head (http.server's own refusals): JSON, no echo of input.
+            self.close_connection = True
+            start = time.monotonic()
+            try:
+                self.send_json(refusal.status, {"error": _phrase(refusal.status) or "Error"})
+                await self.writer.drain()
+            except (ConnectionError, OSError):
+                pass
+            self.log_line(refusal.status, start)
+            return False
+        except (Closed, ConnectionError, OSError, asyncio.IncompleteReadError):
+            return False
+        if not parsed:
+            return False
+        await self.gate()
+        return True
+
+    async def read_head(self):
+        reader = self.reader
+        try:
+            raw = await reader.readline()
+        except ValueError:  # longer than HEAD_LIMIT
+            raise Refusal(414)
+        if not raw or not raw.endswith(b"\n"):
+            return False  # EOF (or cut mid-line): the client is done
+        words = str(raw, "iso-8859-1").rstrip("\r\n").split()
+        if not words:
+            return False  # an empty line where a request should be: as http.server, close
+        if len(words) >= 3:
+            version = words[-1]
+            try:
+                if not version.startswith("HTTP/"):
+                    raise ValueError
+                numbers = version.split("/", 1)[1].split(".")
+                if len(numbers) != 2 or any(not n.isdigit() or len(n) > 10 for n in numbers):
+                    raise ValueError
+                number = (int(numbers[0]), int(numbers[1]))
+            except (ValueError, IndexError):
+                raise Refusal(400)
+            if number >= (2, 0):
+                raise Refusal(505)
+            self.request_version = version
+            if number >= (1, 1):
+                self.close_connection = False
+        if len(words) != 3:
+            raise Refusal(400)  # no HTTP/0.9, no spaces in a target
+        command, path = words[0], words[1]
+        if path.startswith("//"):
+            path = "/" + path.lstrip("/")  # as http.server (3.11+), which the threaded guard used
+        fields = {}
+        count = 0
+        buffered = _buffered_fields(reader)
+        if buffered is not None:
+            await reader.readexactly(sum(map(len, buffered)))  # at once: it is all buffered
+            buffered = iter(buffered)
+        while True:
+            try:
+                line = next(buffered) if buffered is not None else await reader.readline()
+            except ValueError:
+                raise Refusal(431)
+            if line in (b"\r\n", b"\n"):
+                break
+            if not line.endswith(b"\n"):
+                raise Closed()  # EOF inside the head
+            count += 1
+            if count > MAX_HEADERS:
+                raise Refusal(431)
+            text = str(line, "iso-8859-1").rstrip("\r\n")
+            at = text.find(":")
+            # No obs-fold, no space before the colon, a token for a name (RFC 9112 section 5):
+            # a field two parsers could read differently is refused, not guessed at.
+            if at <= 0 or TOKEN.fullmatch(text, 0, at) is None:
+                raise Refusal(400)
+            # As the email parser http.server used: leading blanks off, trailing ones kept.
+            fields.setdefault(text[:at].lower(), []).append(text[at + 1:].lstrip(" \t"))
+        self.command, self.path, self.fields = command, path, fields
+        connection = fields.get("connection", ("",))[0].lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
+        return True
+
+    def header(self, name, default=None):
+        values = self.fields.get(name)
+        return values[0] if values else default
+
+    async def gate(self):
         start = time.monotonic()
         status = 500
         try:
-            status = self.route(self.server.cfg)
-        except OSError:
+            status = await self.route(self.cfg)
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
             self.close_connection = True  # the client went away; closing the upstream aborts vLLM's work
+        except Exception:
+            self.close_connection = True
+            sys.stderr.write("guard error %s\n" % type(sys.exc_info()[1]).__name__)
         finally:
             self.log_line(status, start)
 
-    def route(self, cfg):
-        self.unread_body = "Transfer-Encoding" in self.headers or self.headers.get("Content-Length", "0") != "0"
+    async def route(self, cfg):
+        fields = self.fields
+        self.unread_body = "transfer-encoding" in fields or self.header("content-length", "0") != "0"
         target = (self.command, self.path)
         if target == HEALTH:
-            return self.health(cfg)
+            return await self.health(cfg)
         if target != LEASE and not self.server.routes.allows(*target):
-            return self.send_json(404, {"error": "Not Found"})
-        auth = self.headers.get_all("Authorization") or []
+            return await self.answer_json(404, {"error": "Not Found"})
+        auth = fields.get("authorization") or []
         if len(auth) != 1 or not hmac.compare_digest(auth[0].encode("latin-1"), cfg.expected):
-            return self.send_json(401, {"error": "Unauthorized"})
-        self.server.lease.renew()
+            return await self.answer_json(401, {"error": "Unauthorized"})
+        lease = self.server.lease
+        lease.renew()
         if target == LEASE:
             if self.unread_body:
                 self.close_connection = True  # a lease carries no body; do not read one
-            lease = self.server.lease
-            return self.send_json(200, {
+            return await self.answer_json(200, {
                 "guard": GUARD_VERSION,
                 "lease_seconds": cfg.lease_seconds or None,
                 "stop_at": cfg.stop_at or None,
                 "self_stop": lease.self_stop,
             })
-        codings = [c.strip().lower() for c in ",".join(self.headers.get_all("Transfer-Encoding") or []).split(",") if c.strip()]
-        lengths = self.headers.get_all("Content-Length") or []
+        codings = [c.strip().lower() for c in ",".join(fields.get("transfer-encoding") or []).split(",") if c.strip()]
+        lengths = fields.get("content-length") or []
         if codings and codings != ["chunked"]:
-            return self.send_json(501, {"error": "Not Implemented"})  # chunked is the one coding decoded here
+            return await self.answer_json(501, {"error": "Not Implemented"})  # chunked is the one coding decoded here
         if (codings and lengths) or len(lengths) > 1 or not all(n.isascii() and n.isdigit() for n in lengths):
-            return self.send_json(400, {"error": "Bad Request"})  # ambiguous framing: request smuggling's shapes
+            return await self.answer_json(400, {"error": "Bad Request"})  # ambiguous framing: request smuggling's shapes
         length = int(lengths[0]) if lengths else 0
         if length > cfg.max_body:
-            return self.send_json(413, {"error": "Payload Too Large"})
-        if self.headers.get("Expect", "").lower() == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # only now that the request may proceed
-        body = self.read_chunked(cfg.max_body) if codings else self.rfile.read(length)
+            return await self.answer_json(413, {"error": "Payload Too Large"})
+        if self.header("expect", "").lower() == "100-continue":
+            self.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # only now that the request may proceed
+        body = await (self.read_chunked(cfg.max_body) if codings else self.read_body(length))
         if isinstance(body, int):
-            return self.send_json(body, {"error": HTTPStatus(body).phrase})
-        if not codings and len(body) != length:
+            if self.timed_out:
+                return 500
+            return await self.answer_json(body, {"error": HTTPStatus(body).phrase})
+        if body is None:
             self.close_connection = True  # the client went away mid-body: nobody to answer
-            return 400
+            return 500 if self.timed_out else 400
         self.unread_body = False
-        return self.forward(cfg, body)
+        return await self.forward(cfg, body)
 
-    def read_chunked(self, limit):
-        """A chunked body (RFC 9112 section 7.1), counted as it arrives; an int is a refusal."""
-        body = bytearray()
-        while True:
-            line = self.rfile.readline(1024)
-            size = re.fullmatch(rb"([0-9a-fA-F]{1,8})(;[^\r\n]*)?\r\n", line)
-            if size is None:
-                return 400
-            n = int(size.group(1), 16)
-            if len(body) + n > limit:
-                return 413
-            if n == 0:
-                break
-            data = self.rfile.read(n + 2)
-            if len(data) != n + 2 or not data.endswith(b"\r\n"):
-                return 400
-            body += data[:-2]
-        for _ in range(32):  # trailer fields are dropped; the empty line ends the message
-            line = self.rfile.readline(1024)
-            if line == b"\r\n":
-                return bytes(body)
-            if not line.endswith(b"\r\n"):
-                return 400
-        return 400
-
-    def handle_expect_100(self):
-        # http.server would say "100 Continue" before the key was checked; route() says it later.
-        return True
-
-    def health(self, cfg):
+    async def _read(self, read, *args):
+        """One read of the request body, bounded by CLIENT_TIMEOUT of silence (as the threaded
+        guard's socket timeout)."""
+        timer = self.loop.call_later(CLIENT_TIMEOUT, self._expire)
         try:
-            conn = http.client.HTTPConnection(*cfg.upstream, timeout=10)
-            try:
-                conn.request("GET", "/health")
-                status = conn.getresponse().status
-            finally:
-                conn.close()
-        except TimeoutError:
+            return await read(*args)
+        finally:
+            timer.cancel()
+
+    async def read_body(self, length):
+        """A Content-Length body; None if the client went away before its end."""
+        if not length:
+            return b""
+        reader = self.reader
+        try:
+            if length <= READ_SIZE:
+                return await self._read(reader.readexactly, length)
+            parts = []
+            left = length
+            while left:
+                data = await self._read(reader.read, min(left, 65536))
+                if not data:
+                    return None
+                parts.append(data)
+                left -= len(data)
+            return b"".join(parts)
+        except asyncio.IncompleteReadError:
+            return None
+
+    async def read_chunked(self, limit):
+        """A chunked body (RFC 9112 section 7.1), counted as it arrives; an int is a refusal."""
+        reader = self.reader
+        body = bytearray()
+        try:
+            while True:
+                line = await self._line(1024)
+                size = CHUNK_SIZE.fullmatch(line)
+                if size is None:
+                    return 400
+                n = int(size.group(1), 16)
+                if len(body) + n > limit:
+                    return 413
+                if n == 0:
+                    break
+                data = await self._read(reader.readexactly, n + 2)
+                if not data.endswith(b"\r\n"):
+                    return 400
+                body += data[:-2]
+            for _ in range(32):  # trailer fields are dropped; the empty line ends the message
+                line = await self._line(1024)
+                if line == b"\r\n":
+                    return bytes(body)
+                if not line.endswith(b"\r\n"):
+                    return 400
+            return 400
+        except asyncio.IncompleteReadError:
+            return 400
+
+    async def _line(self, limit):
+        """A line of at most `limit` bytes (longer, or cut by EOF: returned as is, which no caller accepts)."""
+        try:
+            line = await self._read(self.reader.readline)
+        except ValueError:
+            return b""
+        return line if len(line) <= limit else b""
+
+    async def health(self, cfg):
+        writer = None
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(*cfg.upstream), 10)
+            writer.write(b"GET /health HTTP/1.1\r\nHost: %s\r\nAccept-Encoding: identity\r\n\r\n" % self.server.upstream_host)
+            line = await asyncio.wait_for(reader.readline(), 10)
+            parts = line.split(None, 2)
+            if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or len(parts[1]) != 3 or not parts[1].isdigit():
+                raise ValueError("bad status line")
+            status = int(parts[1])
+            if status < 100:
+                raise ValueError("bad status")
+        except asyncio.TimeoutError:
             status = 504
-        except (OSError, http.client.HTTPException):
+        except (OSError, ValueError, asyncio.IncompleteReadError):
             status = 502  # nothing listens yet: the model is loading, as RunPod's proxy would say
-        self.start_response(status, [("Content-Length", "0")])
+        finally:
+            if writer is not None:
+                writer.close()
+        self.start_response(status, [(b"Content-Length", b"0")])
+        await self.writer.drain()
         return status
 
-    def forward(self, cfg, body):
-        headers = {name: self.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in self.headers}
-        headers["Authorization"] = "Bearer " + cfg.key  # vLLM checks it too (its VLLM_API_KEY)
-        if body or self.command == "POST":
-            headers["Content-Length"] = str(len(body))
-        conn = self.take_upstream() or http.client.HTTPConnection(*cfg.upstream, timeout=cfg.upstream_timeout)
-        complete = False
-        try:
-            try:
-                conn.request(self.command, self.path, body=body or None, headers=headers)
-                upstream = conn.getresponse()
-            except TimeoutError:
-                return self.send_json(504, {"error": "Gateway Timeout"})
-            except (OSError, http.client.HTTPException):
-                return self.send_json(502, {"error": "Bad Gateway"})
-            status = self.relay(upstream)
-            # http.client marks a Content-Length body read to its end only on one more read.
-            complete = (upstream.isclosed() or upstream.length == 0) and not upstream.will_close and not self.close_connection
-            upstream.close()
-            return status
-        finally:
-            if complete:
-                # Read to its end: the next request on this client connection may use it.
-                self.upstream, self.upstream_idle = conn, time.monotonic()
-            else:
-                conn.close()  # cut mid-response: closing it is what aborts vLLM's work
-
-    upstream = None  # this client connection's idle keep-alive connection to vLLM, if any
-    upstream_idle = 0.0
-
     def take_upstream(self):
-        conn, self.upstream = self.upstream, None
-        if conn is None:
+        up, self.upstream = self.upstream, None
+        if up is None:
             return None
-        if time.monotonic() - self.upstream_idle < UPSTREAM_REUSE_SECONDS and conn.sock is not None:
-            poll = select.poll()
-            poll.register(conn.sock, select.POLLIN)
-            if not poll.poll(0):
-                return conn  # nothing to read: not closed by vLLM, no stray bytes
-        conn.close()
+        if up.reusable():
+            return up
+        up.close()
         return None
 
-    def finish(self):
+    async def forward(self, cfg, body):
+        server = self.server
+        lines = [b"%s %s HTTP/1.1\r\nHost: %s\r\nAccept-Encoding: identity\r\n" % (
+            self.command.encode("latin-1"), self.path.encode("latin-1"), server.upstream_host)]
+        for name, lower in FORWARDED:
+            value = self.header(lower)
+            if value is not None:
+                lines.append(b"%s: %s\r\n" % (name, value.encode("latin-1")))
+        lines.append(server.upstream_auth)  # vLLM checks it too (its VLLM_API_KEY)
+        if body or self.command == "POST":
+            lines.append(b"Content-Length: %d\r\n" % len(body))
+        lines.append(b"\r\n")
+        lines.append(body)
+        up = self.take_upstream()
+        complete = False
         try:
-            super().finish()
+            if up is None:
+                try:
+                    reader, writer = await asyncio.wait_for(asyncio.open_connection(*cfg.upstream, limit=HEAD_LIMIT), cfg.upstream_timeout)
+                except asyncio.TimeoutError:
+                    return await self.answer_json(504, {"error": "Gateway Timeout"})
+                except OSError:
+                    return await self.answer_json(502, {"error": "Bad Gateway"})
+                up = Upstream(reader, writer, cfg.upstream_timeout, self.loop)
+            up.watch()
+            try:
+                up.writer.write(b"".join(lines))
+                response = await self.read_response_head(up)
+            except (OSError, ValueError, asyncio.IncompleteReadError):
+                if up.timed_out:
+                    return await self.answer_json(504, {"error": "Gateway Timeout"})
+                return await self.answer_json(502, {"error": "Bad Gateway"})
+            status, ended = await self.relay(up, *response)
+            complete = ended and not self.close_connection
+            return status
         finally:
-            if self.upstream is not None:
-                self.upstream.close()
+            if up is not None:
+                if complete:
+                    # Read to its end: the next request on this client connection may use it.
+                    up.unwatch()
+                    up.idle_since = self.loop.time()
+                    self.upstream = up
+                else:
+                    up.close()  # cut mid-response: closing it is what aborts vLLM's work
 
-    def relay(self, upstream):
-        status = upstream.status
-        drop = HOP_BY_HOP | OWN_RESPONSE_HEADERS | {
-            token.strip().lower() for token in (upstream.getheader("Connection") or "").split(",")}
-        headers = [(k, v) for k, v in upstream.getheaders() if k.lower() not in drop]
+    async def read_response_head(self, up):
+        """(status, version 11 or 10, [(name, value)] as bytes): as http.client reads it."""
+        reader = up.reader
+        while True:
+            line = await reader.readline()
+            up.progress = self.loop.time()
+            if not line:
+                raise ConnectionResetError("vLLM closed the connection")
+            parts = line.split(None, 2)
+            if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or len(parts[1]) != 3 or not parts[1].isdigit():
+                raise ValueError("bad status line")
+            status = int(parts[1])
+            if status < 100:
+                raise ValueError("bad status")
+            headers = []
+            buffered = _buffered_fields(reader)
+            if buffered is not None:
+                await reader.readexactly(sum(map(len, buffered)))
+                buffered = iter(buffered)
+            while True:
+                field = next(buffered) if buffered is not None else await reader.readline()
+                if field in (b"\r\n", b"\n"):
+                    break
+                if not field.endswith(b"\n"):
+                    raise ConnectionResetError("vLLM closed the connection")
+                if len(headers) >= MAX_HEADERS:
+                    raise ValueError("too many headers")
+                name, colon, value = field.partition(b":")
+                if not colon:
+                    raise ValueError("bad header")
+                headers.append((name, value.lstrip(b" \t").rstrip(b"\r\n")))
+            if status != 100:
+                return status, (10 if parts[0] == b"HTTP/1.0" else 11), headers
+
+    async def relay(self, up, status, version, upstream_headers):
+        """Sends vLLM's answer on as it arrives. (status, whether it was read to its end and the
+        upstream connection may be kept)."""
+        first_of = {}
+        connection = []
+        for name, value in upstream_headers:
+            lower = name.lower()
+            if lower not in first_of:
+                first_of[lower] = value
+            if lower == b"connection":
+                connection.append(value)
+        drop = HOP_BY_HOP_BYTES | {t.strip().lower() for t in b",".join(connection).split(b",")}
+        headers = [(k, v) for k, v in upstream_headers if k.lower() not in drop]
+        # Framing, as http.client decides it.
+        te = first_of.get(b"transfer-encoding")
+        up_chunked = te is not None and te.lower() == b"chunked"
+        conn_value = b", ".join(connection).lower()
+        if version == 11:
+            will_close = b"close" in conn_value
+        else:
+            will_close = not (b"keep-alive" in first_of or b"keep-alive" in conn_value)
+        length = None
+        if not up_chunked:
+            raw_length = first_of.get(b"content-length")
+            if raw_length is not None:
+                try:
+                    length = int(raw_length)
+                except ValueError:
+                    length = None
+                if length is not None and length < 0:
+                    length = None
+        if status in (204, 304) or status < 200:
+            length = 0
+        if not will_close and not up_chunked and length is None:
+            will_close = True
         has_body = status >= 200 and status not in (204, 304)
         chunked = False
-        if has_body and not upstream.chunked and upstream.length is not None:
-            headers.append(("Content-Length", str(upstream.length)))
+        if has_body and not up_chunked and length is not None:
+            headers.append((b"Content-Length", b"%d" % length))
         elif has_body and self.request_version == "HTTP/1.1":
-            headers.append(("Transfer-Encoding", "chunked"))
+            headers.append((b"Transfer-Encoding", b"chunked"))
             chunked = True
         elif has_body:
             self.close_connection = True  # an HTTP/1.0 client: the body ends when the connection does
-        first = b""
-        if has_body and not chunked and upstream.length is not None:
+        try:
+            return await self.relay_body(up, status, headers, has_body, length, up_chunked, chunked, will_close)
+        except (OSError, asyncio.IncompleteReadError):
+            if self.writer.is_closing():
+                raise  # the client went away
+            return self.cut(status)  # vLLM's side broke
+
+    async def relay_body(self, up, status, headers, has_body, length, up_chunked, chunked, will_close):
+        reader = up.reader
+        writer = self.writer
+        loop = self.loop
+        if not has_body or length == 0:
+            self.start_response(status, headers)
+            await writer.drain()
+            return status, not will_close
+        if length is not None:
             # A complete answer follows its head at once: the head waits for the first bytes and
             # both leave in one write. A stream's head goes alone (its first event may be seconds
             # of prefill away, and the client should see the 200 now).
-            first = self.read_upstream(upstream)
-            if first is None:
-                return status
-        self.start_response(status, headers, first)
-        while has_body and upstream.length != 0:  # None (chunked, or until close): to the end
-            data = self.read_upstream(upstream)
-            if data is None:
-                return status
+            left = length
+            data = await reader.read(min(left, READ_SIZE))
+            up.progress = loop.time()
             if not data:
-                break
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
-        if chunked:
-            self.wfile.write(b"0\r\n\r\n")
-        return status
-
-    def read_upstream(self, upstream):
+                return self.cut(status)
+            left -= len(data)
+            self.start_response(status, headers, data)
+            await writer.drain()
+            while left:
+                data = await reader.read(min(left, READ_SIZE))
+                up.progress = loop.time()
+                if not data:
+                    return self.cut(status)
+                left -= len(data)
+                writer.write(data)
+                await writer.drain()
+            return status, not will_close
+        self.start_response(status, headers)
+        await writer.drain()
+        if not up_chunked:
+            # Until vLLM closes: the end of the body is the end of the connection.
+            while True:
+                data = await reader.read(READ_SIZE)
+                up.progress = loop.time()
+                if not data:
+                    break
+                writer.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+                await writer.drain()
+            if chunked:
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+            return status, False
         try:
-            return upstream.read1(READ_SIZE)
-        except (OSError, http.client.HTTPException):
-            # vLLM died or stalled mid-response: cut the client off without a clean ending,
-            # so it sees a truncated response rather than a complete short one.
-            self.close_connection = True
-            return None
+            while True:
+                line = await reader.readline()
+                size = line.split(b";", 1)[0].strip()
+                if not size:
+                    return self.cut(status)
+                n = int(size, 16)
+                if n < 0:
+                    return self.cut(status)
+                if n == 0:
+                    break
+                while n:
+                    data = await reader.read(min(n, READ_SIZE))
+                    up.progress = loop.time()
+                    if not data:
+                        return self.cut(status)
+                    n -= len(data)
+                    writer.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+                if await reader.readexactly(2) != b"\r\n":
+                    return self.cut(status)
+                await writer.drain()
+            for _ in range(MAX_HEADERS + 1):  # trailer fields are dropped
+                line = await reader.readline()
+                if line in (b"\r\n", b"\n"):
+                    break
+                if not line.endswith(b"\n"):
+                    return self.cut(status)
+            else:
+                return self.cut(status)
+        except (ValueError, asyncio.IncompleteReadError):
+            return self.cut(status)
+        if chunked:
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        return status, not will_close
+
+    def cut(self, status):
+        # vLLM died or stalled mid-response: cut the client off without a clean ending,
+        # so it sees a truncated response rather than a complete short one.
+        self.close_connection = True
+        return status, False
+
+    async def answer_json(self, status, value):
+        self.send_json(status, value)
+        await self.writer.drain()
+        return status
 
     def send_json(self, status, value):
         data = json.dumps(value, separators=(",", ":")).encode("utf-8")
-        self.start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))], data)
+        self.start_response(status, [(b"Content-Type", b"application/json"), (b"Content-Length", b"%d" % len(data))], data)
         return status
 
     def start_response(self, status, headers, body=b""):
         """Writes the head, and `body` with it in the same write (one segment for a small reply)."""
-        self.send_response(status)
+        head = [b"HTTP/1.1 %d %s\r\nServer: guard\r\nDate: %s\r\n" % (status, _phrase(status).encode("latin-1"), self.server.date())]
         for name, value in headers:
-            self.send_header(name, value)
+            head.append(b"%s: %s\r\n" % (name, value))
         if self.unread_body or self.close_connection:
             # A body we refused to read cannot be skipped safely: this connection is done.
-            self.send_header("Connection", "close")
-        head = getattr(self, "_headers_buffer", [])  # http.server's, empty for an HTTP/0.9 request
-        if self.request_version != "HTTP/0.9":
-            head.append(b"\r\n")
-        self._headers_buffer = []
-        self.wfile.write(b"".join(head) + body)
-
-    def send_error(self, code, message=None, explain=None):
-        # http.server's own refusals (bad request line, oversized headers): JSON, no echo of input.
-        self.close_connection = True
-        try:
-            phrase = HTTPStatus(code).phrase
-        except ValueError:
-            phrase = "Error"
-        self.send_json(code, {"error": phrase})
-        self.log_line(code, time.monotonic())
+            head.append(b"Connection: close\r\n")
+            self.close_connection = True
+        head.append(b"\r\n")
+        head.append(body)
+        self.writer.write(b"".join(head))
 
     def log_line(self, status, start):
-        path = (getattr(self, "path", "") or "").split("?", 1)[0]
-        sys.stderr.write("guard %s %s %d %dms\n" % (
-            _printable(getattr(self, "command", "")), _printable(path), status, (time.monotonic() - start) * 1000))
+        command = self.command or "-"
+        path = (self.path or "-").split("?", 1)[0] or "-"
+        if not (len(command) <= 80 and command.isascii() and command.isalpha()):
+            command = _printable(command)
+        if not (len(path) <= 80 and path.isascii() and path.isprintable() and " " not in path):
+            path = _printable(path)
+        sys.stderr.write("guard %s %s %d %dms\n" % (command, path, status, (time.monotonic() - start) * 1000))
 
-    def log_message(self, format, *args):
-        pass  # http.server would log request lines and errors verbatim; log_line says enough
+
+HOP_BY_HOP_BYTES = frozenset(h.encode("latin-1") for h in HOP_BY_HOP | OWN_RESPONSE_HEADERS)
+FORWARDED = tuple((name.encode("latin-1"), name.lower()) for name in FORWARDED_REQUEST_HEADERS)
 
 
-class GuardServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
+class GuardServer:
+    """The listening socket and what all connections share: the cap, the lease, the route table."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, loop):
         self.cfg = cfg
-        self.slots = threading.BoundedSemaphore(cfg.max_connections)
-        self.busy_answerers = threading.BoundedSemaphore(BUSY_ANSWERERS)
+        self.loop = loop
         self.lease = Lease(cfg, cfg.runpod)
         self.routes = RouteTable(ROUTES)
-        super().__init__((cfg.host, cfg.port), Handler)
+        self.active = 0
+        self.busy = 0
+        host, port = cfg.upstream
+        self.upstream_host = (host if port == 80 else "%s:%d" % (host, port)).encode("idna")
+        self.upstream_auth = ("Authorization: Bearer %s\r\n" % cfg.key).encode("latin-1")
+        self.server = None
+        self._date = (0, b"")
 
-    def process_request(self, request, client_address):
-        if self.slots.acquire(blocking=False):
-            try:
-                super().process_request(request, client_address)
-            except BaseException:
-                self.slots.release()
-                raise
-        elif self.busy_answerers.acquire(blocking=False):
-            threading.Thread(target=self.answer_busy, args=(request,), daemon=True).start()
-        else:
-            self.shutdown_request(request)
+    def date(self):
+        now = int(time.time())
+        if self._date[0] != now:
+            t = time.gmtime(now)
+            self._date = (now, ("%s, %02d %s %04d %02d:%02d:%02d GMT" % (
+                WEEKDAYS[t.tm_wday], t.tm_mday, MONTHS[t.tm_mon - 1], t.tm_year, t.tm_hour, t.tm_min, t.tm_sec)).encode("ascii"))
+        return self._date[1]
 
-    def process_request_thread(self, request, client_address):
+    async def start(self):
+        self.server = await asyncio.start_server(
+            self.accept, self.cfg.host, self.cfg.port, limit=HEAD_LIMIT, backlog=1024, reuse_address=True)
+        return self.server.sockets[0].getsockname()[:2]
+
+    async def accept(self, reader, writer):
+        # Replies leave as head + body in one write (start_response), but a relayed stream is
+        # many small writes: without TCP_NODELAY, Nagle holds each one until the client's
+        # delayed ACK (40 ms on Linux). asyncio sets it too; the upstream side likewise.
+        sock = writer.get_extra_info("socket")
         try:
-            super().process_request_thread(request, client_address)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass  # not a TCP socket
+        if self.active >= self.cfg.max_connections:
+            if self.busy < BUSY_ANSWERERS:
+                self.busy += 1
+                try:
+                    await self.answer_busy(reader, writer)
+                finally:
+                    self.busy -= 1
+            else:
+                writer.transport.abort()
+            return
+        self.active += 1
+        try:
+            await Connection(self, reader, writer).serve()
+        except Exception:
+            # The exception's type only: a traceback's locals could hold request data.
+            sys.stderr.write("guard error %s\n" % type(sys.exc_info()[1]).__name__)
         finally:
-            self.slots.release()
+            self.active -= 1
 
-    def answer_busy(self, request):
+    @staticmethod
+    async def answer_busy(reader, writer):
         body = b'{"error":"Service Unavailable"}'
         try:
-            request.settimeout(2)
             try:
-                request.recv(65536)  # take the request head first: closing on unread data resets the answer
-            except OSError:
+                # Take the request head first: closing on unread data resets the answer.
+                await asyncio.wait_for(reader.read(65536), 2)
+            except (asyncio.TimeoutError, OSError, ValueError):
                 pass
-            request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
-        except OSError:
+            writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+            await asyncio.wait_for(writer.drain(), 2)
+        except (asyncio.TimeoutError, OSError):
             pass
         finally:
-            self.shutdown_request(request)
-            self.busy_answerers.release()
-
-    def handle_error(self, request, client_address):
-        # The exception's type only: a traceback's locals could hold request data.
-        sys.stderr.write("guard error %s\n" % type(sys.exc_info()[1]).__name__)
+            writer.close()
 
 
-def main():
-    try:
-        cfg = Config(os.environ)
-    except ValueError as err:
-        sys.stderr.write("guard: %s\n" % err)
-        return 2
-    server = GuardServer(cfg)
-    host, port = server.server_address[:2]
+def _exception_handler(loop, context):
+    # asyncio's own reports name the exception's type only: its message or a traceback's locals
+    # could hold request data.
+    err = context.get("exception")
+    sys.stderr.write("guard error %s\n" % (type(err).__name__ if err is not None else "asyncio"))
+
+
+async def serve(cfg):
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_exception_handler)
+    server = GuardServer(cfg, loop)
+    host, port = await server.start()
     sys.stderr.write("guard v%s listening on %s:%d, upstream %s:%d\n" % (GUARD_VERSION, host, port, *cfg.upstream))
     lease = server.lease
     if cfg.runpod.configured():
@@ -659,7 +1068,17 @@ def main():
         if carried:
             sys.stderr.write(carried + "\n")
         threading.Thread(target=lease.watch, daemon=True).start()
-    server.serve_forever()
+    async with server.server:
+        await server.server.serve_forever()
+
+
+def main():
+    try:
+        cfg = Config(os.environ)
+    except ValueError as err:
+        sys.stderr.write("guard: %s\n" % err)
+        return 2
+    asyncio.run(serve(cfg))
     return 0
 
 

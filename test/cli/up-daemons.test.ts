@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { startEmulator, type Emulator } from '../../src/emulator/emulator.js';
 import { isProcessAlive } from '../../src/state/lock.js';
-import { cli } from './cli-rig.js';
+import { cli, until } from './cli-rig.js';
 
 const HF_TOKEN = 'hf_test_token_never_in_the_gateway_0123';
 
@@ -17,16 +17,6 @@ const pidOf = (home: string, name: string): number | undefined => {
     return undefined;
   }
 };
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /**
  * The real thing: `up` leaves a detached gateway and watchdog loop (spawned processes of this

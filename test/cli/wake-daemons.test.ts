@@ -9,19 +9,9 @@ import type { StatusData } from '../../src/lifecycle/status.js';
 import { listAudit } from '../../src/state/audit.js';
 import { openState } from '../../src/state/db.js';
 import { isProcessAlive } from '../../src/state/lock.js';
-import { cli } from './cli-rig.js';
+import { cli, until } from './cli-rig.js';
 
 const MODEL = 'Qwen/Qwen2.5-Coder-7B-Instruct';
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /**
  * Scale to zero with the real processes: `up` leaves the detached gateway (wake_on_request) and

@@ -39,7 +39,7 @@ export interface LoadOptions {
 
 type Kind = 'string' | 'int' | 'number' | 'bool' | 'list';
 
-/** Environment variables → config paths. The seed's names are kept. */
+/** Environment variables → config paths. The original Python tool's names are kept. */
 export const ENV_VARS: ReadonlyArray<readonly [string, string, Kind]> = [
   ['HOST', 'proxy_host', 'string'],
   ['PORT', 'proxy_port', 'int'],
@@ -180,7 +180,7 @@ function readConfigFile(path: string, raw: Record<string, unknown>, sources: Map
   }
 }
 
-/** The seed's RUNPOD_ENDPOINT is a full `.../v1/chat/completions` URL; we take its `/v1` base. */
+/** The original Python tool's RUNPOD_ENDPOINT is a full `.../v1/chat/completions` URL; we take its `/v1` base. */
 function applySeedEndpoint(env: NodeJS.ProcessEnv, raw: Record<string, unknown>, sources: Map<string, string>, errors: ConfigProblem[], warnings: ConfigProblem[]): void {
   const endpoint = env.RUNPOD_ENDPOINT;
   if (endpoint === undefined || endpoint === '' || getPath(raw, 'upstream.url') !== undefined) return;

@@ -30,7 +30,7 @@ import type { VllmStandinHandler } from './vllm-standin.js';
  * Time: pod status follows `schedule` against `clock`, evaluated when the API or the proxy is
  * called (no timers). Tests pass a ManualClock and advance it; a demo uses the system clock.
  *
- * Live behaviour (CONTRACT.md, "Live behaviour the spec does not show"), on by default: a
+ * Live behaviour (docs/runpod-contract.md, "Live behaviour the spec does not describe"), on by default: a
  * container whose process exits is restarted in place (RUNNING throughout, `runtime.uptime` back
  * to 0, 502 while nothing listens, a `start container` system line per start); `GET
  * /v2/pods/{id}/logs` streams the container's output (vLLM's boot lines, its argparse error);
@@ -69,7 +69,7 @@ export interface EmulatorOptions {
   logger?: Logger;
   /**
    * Behaviour switches and faults to start with (and to return to on a faults reset). Defaults
-   * follow the live API (CONTRACT.md): `argsMode: 'json'` (the JSON start command honoured; `plain`
+   * follow the live API (docs/runpod-contract.md): `argsMode: 'json'` (the JSON start command honoured; `plain`
    * = not honoured), `onExit: 'restart'` (an exited container restarts in place, RUNNING),
    * `podKeyCanStop: true`.
    */

@@ -2,7 +2,7 @@
  * Reads what a real pod would run from its `args`, so the emulator's vLLM stand-in serves the
  * same model name under the same key as vLLM would.
  *
- * Two forms reach RunPod (CONTRACT.md):
+ * Two forms reach RunPod (docs/runpod-contract.md, Start-command forms):
  * - plain vLLM arguments for the image's `vllm serve` entrypoint:
  *   `<model> --host 0.0.0.0 --port 8000 --served-model-name NAME --api-key KEY ...`
  * - the JSON start command `{"entrypoint":["bash","-c"],"cmd":["<shell command>"]}`, where the

@@ -18,7 +18,7 @@ const ROUTE = /^\/proxy\/([a-z0-9]+)-(\d{1,5})(\/.*)?$/i;
 export interface PodProxyOptions {
   /**
    * Cloudflare's limit in front of RunPod's pod URLs: a request whose origin sends no response
-   * byte for this long is answered 524 (CONTRACT.md: 100 s). Default 100 000 ms; tests shorten
+   * byte for this long is answered 524 (docs/runpod-contract.md: 100 s). Default 100 000 ms; tests shorten
    * it (`EMULATOR_PROXY_IDLE_LIMIT` seconds for `runpod-llm emulator`). 0 disables it.
    */
   idleLimitMs?: number;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 /**
- * The stand-in's answers for vLLM's other OpenAI routes (issue 13): the Responses API
+ * The stand-in's answers for vLLM's other OpenAI routes: the Responses API
  * (vllm/entrypoints/openai/responses/api_router.py: create, retrieve, cancel; SSE events as
  * `event: <type>` + `data: {…}`), /v1/rerank, /v1/score, /tokenize, /detokenize; the context
  * check vLLM makes before generating; and tool calls — a "model" that, given tools and a user

@@ -107,7 +107,7 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
   const requests: RecordedRequest[] = [];
   const stats = { aborted: 0, completed: 0, inFlight: 0 };
   const maxModelLen = options.maxModelLen ?? 8192;
-  // --- issue 13: vLLM's other routes (vllm-routes.ts) ---
+  // --- vLLM's other routes (vllm-routes.ts) ---
   const responsesStore = new ResponsesStore();
   const tokenizer = new WordTokenizer();
   const send = (res: ServerResponse, answer: VllmAnswer): void => {
@@ -116,7 +116,7 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
     for (const frame of answer.sse) res.write(frame);
     res.end();
   };
-  /** The issue-13 routes under /v1; undefined: not one of them. */
+  /** vLLM's other routes under /v1; undefined: not one of them. */
   const v1Extra = (method: string, path: string, parsed: Record<string, unknown> | undefined): VllmAnswer | undefined => {
     const id = /^\/v1\/responses\/([\w.-]+)(\/cancel)?$/.exec(path);
     if (id !== null && method === 'GET' && id[2] === undefined) return responsesStore.retrieve(id[1] as string);
@@ -130,7 +130,7 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
   };
   /** vLLM refuses a prompt over max_model_len before generating. */
   const overContext = (plan: GenerationPlan, parsed: Record<string, unknown>): VllmAnswer | undefined => contextCheck(plan.promptTokens, requestedMaxTokens(parsed), maxModelLen);
-  // --- end issue 13 ---
+  // --- end of vLLM's other routes ---
 
   function record(req: IncomingMessage, path: string, body: string): void {
     requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body });

@@ -2,8 +2,8 @@ import type { PodLogLine } from '../runpod/logs.js';
 import type { Pod } from '../runpod/schemas.js';
 
 /**
- * Fast failure while a pod starts (issue 12 §2): RunPod restarts a container whose process
- * exits and keeps the pod RUNNING (CONTRACT.md), so a vLLM that cannot start looks like a model
+ * Fast failure while a pod starts: RunPod restarts a container whose process
+ * exits and keeps the pod RUNNING (docs/runpod-contract.md), so a vLLM that cannot start looks like a model
  * that is still loading — for the whole readiness timeout, while the GPU bills. Once the pod is
  * RUNNING, each readiness poll also reads the pod's log (bounded tail, short time limit) and
  * these signs mean it will never become ready:
@@ -52,7 +52,7 @@ export class StartWatch {
 
   /**
    * Counts consecutive polls that show the pod RUNNING, up for a while, with none of the GPUs it
-   * asked for (capacity moved, CONTRACT.md); one such report alone is not acted on (issue 12 §4).
+   * asked for (capacity moved, docs/runpod-contract.md); one such report alone is not acted on.
    */
   zeroGpuPolls(pod: Pod): number {
     const none = pod.status === 'RUNNING' && pod.runtime?.gpus !== undefined && pod.runtime.gpus.length === 0 && (pod.gpu?.count ?? 0) > 0 && (pod.runtime.uptime ?? 0) > 0;

@@ -5,7 +5,7 @@ import type { SelfCommand } from './daemons.js';
 import { GATEWAY_WITHHELD_ENV } from './services.js';
 
 /**
- * The service definitions `runpod-llm service install` writes (issue 12 §5): user-level units
+ * The service definitions `runpod-llm service install` writes: user-level units
  * (systemd on Linux, launchd on macOS) that keep the watchdog loop and the gateway running,
  * restart them when they die, and start them again at boot (systemd with lingering) or login
  * (launchd). Pure: paths, environment and the CLI to run come in; file contents come out.

@@ -3,7 +3,7 @@ import type { WakeRequest } from '../state/wake.js';
 import type { RunState, WatchConfig } from './decide.js';
 
 /**
- * Wake on request (issue 7), the pure half: a gateway with no ready pod wrote a wake request
+ * Wake on request, the pure half: a gateway with no ready pod wrote a wake request
  * into the state (it never holds the RunPod key); the watchdog decides here what to do with it.
  *
  * - A pod is ready already → dismiss (the gateway will find it within a second).

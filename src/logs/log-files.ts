@@ -4,7 +4,7 @@ import { createStream, type RotatingFileStream } from 'rotating-file-stream';
 import { ensurePrivateDir } from '../shared/secret-file.js';
 
 /**
- * Persisted logs rotate and expire (issue 17), through rotating-file-stream in its classical
+ * Persisted logs rotate and expire, through rotating-file-stream in its classical
  * logrotate mode: `gateway.log` is the current file; it moves to `gateway.log.1` (and `.1` to
  * `.2`, …) each day and whenever it reaches `maxBytes`; at most `maxFiles` files in all (the
  * current one included); rotated files last written more than `maxAgeMs` ago are deleted. So

@@ -64,7 +64,7 @@ export function isRunPodError(value: unknown, code?: RunPodErrorCode): value is 
 }
 
 /**
- * The observed detail of a capacity failure (CONTRACT.md): "There are no longer any instances
+ * The observed detail of a capacity failure (docs/runpod-contract.md, Errors): "There are no longer any instances
  * available with the requested specifications. Please refresh and try again." RunPod gives no
  * machine-readable code for it, so the text is all we have; the other phrases cover rewordings.
  */

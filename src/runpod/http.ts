@@ -7,7 +7,7 @@ import { errorFromResponse, RunPodError, unavailableError } from './errors.js';
  * "Which failures are worth retrying" table): 429 → wait `Retry-After`, then retry; 5xx and
  * no-answer → retry with bounded exponential backoff and jitter; every other 4xx → fail now.
  * Whether a 5xx may be retried is the caller's choice: a create that failed may still have
- * created the pod (CONTRACT.md), so creates pass `retryUncertain: false`.
+ * created the pod (docs/runpod-contract.md), so creates pass `retryUncertain: false`.
  */
 export type Sleep = (ms: number) => Promise<void>;
 

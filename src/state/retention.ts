@@ -5,7 +5,7 @@ import { GLOBAL_USAGE_SCOPE } from './usage.js';
 import { utcDayStart } from './spend.js';
 
 /**
- * Retention of the state's history (issue 17): nothing in the state grows without bound.
+ * Retention of the state's history: nothing in the state grows without bound.
  *
  * Older than `retentionMs` (`manager.retention`, default 400 days: a year of monthly budgets
  * plus margin) go: audit rows, spend rows (per pod per UTC day), ended runs whose pods have all

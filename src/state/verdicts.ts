@@ -1,7 +1,7 @@
 import type { StateDb } from './db.js';
 
 /**
- * What `runpod-llm doctor --live` found out about RunPod's live API (issue 12), one row per
+ * What `runpod-llm doctor --live` found out about RunPod's live API, one row per
  * question, the latest answer wins:
  * - `json_start_command`: does v2 honour the JSON start-command form
  *   (`{"entrypoint":[...],"cmd":[...]}` in `args`)? `up` picks its recipe from this.

@@ -4,7 +4,7 @@ import type { GatewayMetrics } from './gateway-metrics.js';
 import type { RecentStats } from './recent-stats.js';
 
 /**
- * `/metrics?format=json`: the seed's field names with real values. Counts are read from the
+ * `/metrics?format=json`: the original Python tool's field names with real values. Counts are read from the
  * same prom-client objects the Prometheus text comes from, so the two views always agree.
  * A value that was never measured is null (cache hit rate with no lookups, percentiles with no
  * requests), never 0.

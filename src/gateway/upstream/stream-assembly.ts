@@ -6,7 +6,7 @@ import { gatewayError, renderError } from '../errors.js';
  * Non-streamed requests that travel streamed.
  *
  * RunPod's pod URL goes through Cloudflare, which ends a request with 524 after 100 s without a
- * response byte (CONTRACT.md). A streamed answer keeps bytes flowing; a non-streamed one sends
+ * response byte (docs/runpod-contract.md). A streamed answer keeps bytes flowing; a non-streamed one sends
  * nothing until vLLM has generated all of it, so a long answer (2,000 tokens at 20 tokens/s, or
  * a long queue on a busy pod) dies at the proxy while the GPU keeps working. For routes behind
  * such a proxy the gateway asks the pod for a stream (with `stream_options.include_usage`) and

@@ -2,10 +2,12 @@ import type { HeldRun, PerSystem, Results } from './results.js';
 import { addedPerRound, ratio, type Spread, spread } from './stats.js';
 import type { SystemName } from './systems.js';
 
-/**
+/*
  * The figures of the results table, derived once from a run's raw results: medians and spreads
  * over runs, proxy − direct per round, ratios. The report formats them; the goals judge them.
  */
+
+/** One system's figures for the results table; a figure not measured is absent. */
 export interface SystemFigures {
   latP50?: Spread;
   latP99?: Spread;

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { z } from 'zod';
 import { type Config, configSchema } from './schema.js';
 
-/**
+/*
  * Configuration: read (file, environment, flags) → merge → parse (zod) → rules.
  * Returns every problem at once, each with its dotted path, where the value came from and what
  * is valid. Nothing here exits or prints: the CLI decides.
@@ -13,6 +13,8 @@ import { type Config, configSchema } from './schema.js';
  * @example
  *   const { config, errors, warnings } = loadConfig({ env: process.env, flags: { proxy_port: 9000 } });
  */
+
+/** One configuration problem: its dotted path, what is wrong, where the value came from. */
 export interface ConfigProblem {
   path: string;
   message: string;

@@ -13,7 +13,7 @@ import { PodStore, type ContainerStart, type PodLogLine, type PodRecord, type Sc
 import { createRunPodApiHandler } from './runpod-api.js';
 import type { VllmStandinHandler } from './vllm-standin.js';
 
-/**
+/*
  * A local RunPod: the REST v2 API subset this tool uses plus one vLLM stand-in per RUNNING pod,
  * with fault injection. It lets anyone run the whole flow with no account and no money, and it
  * is what the tests run against.
@@ -45,6 +45,8 @@ import type { VllmStandinHandler } from './vllm-standin.js';
  *   // ... RUNPOD_POD_URL_TEMPLATE = emu.podUrlTemplate
  *   await emu.close();
  */
+
+/** How to start the emulator; every field is optional. */
 export interface EmulatorOptions {
   /** Default: a fresh random key. */
   apiKey?: string;

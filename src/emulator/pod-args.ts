@@ -1,4 +1,4 @@
-/**
+/*
  * Reads what a real pod would run from its `args`, so the emulator's vLLM stand-in serves the
  * same model name under the same key as vLLM would.
  *
@@ -11,6 +11,8 @@
  * vLLM also takes the key from the environment (`VLLM_API_KEY`), and a shell command may say
  * `--api-key "$VLLM_API_KEY"`; both are resolved against the pod's env.
  */
+
+/** What a pod's `args` would make vLLM serve. */
 export interface VllmLaunch {
   form: 'args' | 'json';
   /** The model argument (`vllm serve M` / `--model M`), if any. */

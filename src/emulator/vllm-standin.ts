@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { vllmCompletion, vllmEmbeddings, type GenerationPlan, planChat, planCompletion } from './vllm-generate.js';
 import { chatPromptTokens, contextCheck, requestedMaxTokens, ResponsesStore, rerank, score, scriptedToolTurn, type VllmAnswer, WordTokenizer } from './vllm-routes.js';
 
-/**
+/*
  * A stand-in for the vLLM OpenAI server running on a pod (`vllm serve --api-key K`).
  *
  * It behaves like vLLM where our code can tell the difference:
@@ -22,6 +22,8 @@ import { chatPromptTokens, contextCheck, requestedMaxTokens, ResponsesStore, rer
  *   // ... fetch(`${pod.url}/v1/models`, { headers: { authorization: 'Bearer pod-key' } })
  *   await pod.close();
  */
+
+/** How to start the stand-in. */
 export interface VllmStandinOptions {
   /** Served model name (`--served-model-name`). */
   model: string;

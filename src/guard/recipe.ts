@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 
-/**
+/*
  * How a pod starts (docs/vllm-contract.md, "How the pod starts vLLM"; docs/runpod-contract.md, "Start-command forms").
  *
  * Guarded (the default): RunPod's `args` carries the JSON start command
@@ -18,6 +18,8 @@ import { readFileSync } from 'node:fs';
  *
  * In both forms the pod key travels in env `VLLM_API_KEY`, never in `args` or on a command line.
  */
+
+/** What a pod start command is made from. */
 export interface PodRecipeInput {
   /** Hugging Face model id, e.g. `Qwen/Qwen2.5-Coder-7B-Instruct`. */
   model: string;

@@ -1,7 +1,7 @@
 import type { PodLogLine } from '../runpod/logs.js';
 import type { Pod } from '../runpod/schemas.js';
 
-/**
+/*
  * Fast failure while a pod starts: RunPod restarts a container whose process
  * exits and keeps the pod RUNNING (docs/runpod-contract.md), so a vLLM that cannot start looks like a model
  * that is still loading — for the whole readiness timeout, while the GPU bills. Once the pod is
@@ -15,6 +15,8 @@ import type { Pod } from '../runpod/schemas.js';
  *   the container has been up for `markerGraceMs` and its other output is visible.
  * Pure apart from the state it keeps between polls; `up` terminates the pod on the first sign.
  */
+
+/** The first line a guarded start script prints: the start command ran as meant. */
 export const START_MARKER = 'runpod-llm: start';
 
 export type FailureKind = 'vllm_arguments' | 'crash_loop' | 'restarted' | 'no_start_marker';

@@ -4,7 +4,7 @@ import type { CreatePodRequest } from '../runpod/schemas.js';
 import { INSTALL_ENV } from '../state/install.js';
 import { type RunSettings, VLLM_PORT } from './run-settings.js';
 
-/**
+/*
  * The pod `up` asks RunPod for (docs/runpod-contract.md): the pinned vLLM image, port 8000 exposed over
  * RunPod's HTTP proxy, a fresh random key per pod (env `VLLM_API_KEY`, never in `args`), the
  * Hugging Face cache on the volume so a restart does not download again, `HF_TOKEN` only when set.
@@ -14,6 +14,8 @@ import { type RunSettings, VLLM_PORT } from './run-settings.js';
  * the key. Unguarded (`up --unguarded`, `manager.guard: false`) is plain `vllm serve` arguments,
  * with vLLM's open routes (/invocations, /tokenize, /pause, …) reachable by anyone.
  */
+
+/** What makes one pod distinct: its unique name, GPU, key, runtime deadline and creating install. */
 export interface PodIdentity {
   /** Unique `runpod-llm-<shortid>`: how a 5xx-but-created pod is found, and orphans recognised. */
   name: string;

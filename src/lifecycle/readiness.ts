@@ -10,12 +10,14 @@ import { LEASE_PATH } from './lease.js';
 import type { PodLogLine } from '../runpod/logs.js';
 import type { FailureSign, StartWatch } from './fast-failure.js';
 
-/**
+/*
  * Readiness, as docs/runpod-contract.md and docs/vllm-contract.md define it: a pod reported RUNNING is not ready. In order:
  * RUNNING with the vLLM port mapped → `GET /health` 200 through the pod URL (the proxy answers
  * 502 while the model loads) → `GET /v1/models` with the pod key lists the served model.
  * Only then may the gateway send traffic to it.
  */
+
+/** The readiness steps, in order. */
 export type ReadinessStep = 'running' | 'port' | 'health' | 'models' | 'ready';
 
 export interface ReadinessProgress {

@@ -19,12 +19,14 @@ import { executeAction } from './watch-actions.js';
 import { canWake, type WakeRefusal } from './wake.js';
 import { handleWake } from './wake-actions.js';
 
-/**
+/*
  * One watchdog pass: read the state, RunPod's view and the gateway's usage, let the pure
  * `decide` say what to do, do it, and audit each action with its reason. Then look after pods
  * still starting (recreated ones): route them once ready, end them after the readiness timeout.
  * The caller holds the manager lock.
  */
+
+/** How one watchdog pass runs. */
 export interface WatchOptions {
   /** Time to the next pass (budgets project this much more billing). */
   intervalMs: number;

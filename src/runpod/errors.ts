@@ -2,11 +2,13 @@ import type { z } from 'zod';
 import { AppError } from '../shared/errors.js';
 import { ProblemSchema, type Problem } from './schemas.js';
 
-/**
+/*
  * RunPod failures as coded {@link AppError}s. Callers branch on `code`; the message says what
  * happened in one line, the hint says what to do. Nothing here ever contains the API key: every
  * text that came from the wire goes through {@link redact} with the key before it is used.
  */
+
+/** The stable codes of RunPod failures. */
 export type RunPodErrorCode =
   | 'RUNPOD_AUTH'
   | 'RUNPOD_FORBIDDEN'

@@ -1,4 +1,4 @@
-/**
+/*
  * The state schema as an ordered list of migrations. Migration `i` (0-based) brings the database
  * from `PRAGMA user_version = i` to `i + 1`. Never edit a released migration: append a new one.
  *
@@ -14,6 +14,8 @@
  * - `routes_meta.version` is bumped by triggers on every routes change, so a gateway can poll one
  *   integer per second instead of re-reading the table.
  */
+
+/** The table that marks a SQLite file as this tool's state. */
 export const MARKER_TABLE = 'runpod_llm_meta';
 export const APP_MARKER = 'runpod-llm-manager';
 

@@ -7,7 +7,7 @@ import { staticRouteSource } from '../../src/gateway/upstream/route-source.js';
 import { GATEWAY_KEY, MODEL, POD_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { type RunningGuard, startGuard } from './run-guard.js';
 
-/**
+/*
  * A reply written in pieces on a socket without TCP_NODELAY waits for the peer's
  * delayed ACK (40 ms on Linux) on every keep-alive request. Fifty sequential requests on one
  * connection then take at least 50 × 40 ms = 2 s; without the stall they take a few ms each.
@@ -17,6 +17,7 @@ import { type RunningGuard, startGuard } from './run-guard.js';
  * A busy machine slows both paths alike and its worst moments are the 5 pairs left out, so noise
  * cannot make it flaky, while a stall on every request (or on more than 5 of them) cannot hide.
  */
+
 const N = 50;
 const KEPT = 45;
 const BOUND_MS = (KEPT * 40) / 2;

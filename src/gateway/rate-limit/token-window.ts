@@ -1,4 +1,4 @@
-/**
+/*
  * Tokens per key per window (`key_rate_limit_tokens`), fed by each answer's `usage` after it
  * is sent: a request is refused while the key's tokens in the last window are at the limit, so
  * one long answer can overshoot it once, then the key waits. Per gateway process (not shared
@@ -10,6 +10,7 @@
  *   window.add('key_ab12cd', Date.now(), 1500);
  *   window.used('key_ab12cd', Date.now()); // 1500
  */
+
 interface Buckets {
   seconds: Float64Array;
   tokens: Float64Array;

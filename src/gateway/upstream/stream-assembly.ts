@@ -2,7 +2,7 @@ import { ChatCompletionStream } from 'openai/lib/ChatCompletionStream';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import { gatewayError, renderError } from '../errors.js';
 
-/**
+/*
  * Non-streamed requests that travel streamed.
  *
  * RunPod's pod URL goes through Cloudflare, which ends a request with 524 after 100 s without a
@@ -25,6 +25,8 @@ import { gatewayError, renderError } from '../errors.js';
  *   // send travel.body upstream; on a 200 event stream:
  *   const { status, body } = await travel.assemble(sseBytes);
  */
+
+/** How one non-streamed request travels: the body sent upstream and how its stream becomes the answer. */
 export interface StreamedTravel {
   /** The request body sent upstream: the client's, with `stream: true` and usage asked for. */
   body: Buffer;

@@ -38,12 +38,6 @@ import type { VllmStandinHandler } from './vllm-standin.js';
  * Switches (`behaviour`, also `POST /_emulator/faults`): `argsMode` json|plain, `onExit`
  * restart|exit, `podKeyCanStop`, `slowCreate`, `rateLimit` bursts; `foreignPods` adds other
  * tools' pods with values the spec does not list.
- *
- * @example
- *   const emu = await startEmulator({ clock, schedule: { provisioningMs: 10, startingMs: 10, loadMs: 10 } });
- *   const api = createRunPodClient({ baseUrl: emu.apiUrl, apiKey: emu.apiKey });
- *   // ... RUNPOD_POD_URL_TEMPLATE = emu.podUrlTemplate
- *   await emu.close();
  */
 
 /** How to start the emulator; every field is optional. */
@@ -120,6 +114,15 @@ export interface Emulator {
   close(): Promise<void>;
 }
 
+/**
+ * Starts a local RunPod on loopback: the REST v2 API, the pod proxy and a vLLM stand-in per RUNNING pod.
+ *
+ * @example
+ *   const emu = await startEmulator({ clock, schedule: { provisioningMs: 10, startingMs: 10, loadMs: 10 } });
+ *   const api = createRunPodClient({ baseUrl: emu.apiUrl, apiKey: emu.apiKey });
+ *   // ... RUNPOD_POD_URL_TEMPLATE = emu.podUrlTemplate
+ *   await emu.close();
+ */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const speed = options.speed ?? 1;
   if (!(speed > 0)) throw new TypeError(`speed must be > 0, got ${speed}`);

@@ -16,11 +16,6 @@ import { chatPromptTokens, contextCheck, requestedMaxTokens, ResponsesStore, rer
  * - errors use vLLM's `{"object":"error","message","type","param","code"}`.
  *
  * Faults let tests provoke what real pods do: hang, die or stall mid-stream, answer slowly.
- *
- * @example
- *   const pod = await startVllmStandin({ model: 'qwen', apiKey: 'pod-key' });
- *   // ... fetch(`${pod.url}/v1/models`, { headers: { authorization: 'Bearer pod-key' } })
- *   await pod.close();
  */
 
 /** How to start the stand-in. */
@@ -300,7 +295,14 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
   };
 }
 
-/** Starts the stand-in on its own loopback port (port 0: the OS picks). */
+/**
+ * Starts the stand-in on its own loopback port (port 0: the OS picks).
+ *
+ * @example
+ *   const pod = await startVllmStandin({ model: 'qwen', apiKey: 'pod-key' });
+ *   // ... fetch(`${pod.url}/v1/models`, { headers: { authorization: 'Bearer pod-key' } })
+ *   await pod.close();
+ */
 export async function startVllmStandin(options: VllmStandinOptions): Promise<VllmStandin> {
   const standin = createVllmStandinHandler(options);
   const server: Server = createServer((req, res) => standin.handler(req, res, req.url ?? '/'));

@@ -4,11 +4,6 @@
  * one long answer can overshoot it once, then the key waits. Per gateway process (not shared
  * through Redis). Memory is bounded: per key one bucket per second of the window, at most
  * `maxKeys` keys (the oldest dropped).
- *
- * @example
- *   const window = new TokenWindow(60_000);
- *   window.add('key_ab12cd', Date.now(), 1500);
- *   window.used('key_ab12cd', Date.now()); // 1500
  */
 
 interface Buckets {
@@ -16,6 +11,14 @@ interface Buckets {
   tokens: Float64Array;
 }
 
+/**
+ * Tokens per key per window, fed by each answer's `usage`.
+ *
+ * @example
+ *   const window = new TokenWindow(60_000);
+ *   window.add('key_ab12cd', Date.now(), 1500);
+ *   window.used('key_ab12cd', Date.now()); // 1500
+ */
 export class TokenWindow {
   readonly #keys = new Map<string, Buckets>();
   readonly #slots: number;

@@ -9,13 +9,14 @@ import { buildGateway, ourTarget, ROOT, startOurGateway, startUpstream, type Tar
 import { runWrk, wrkScript } from './lib/wrk.js';
 import { efficiencyTable } from './workloads/efficiency.js';
 
-/**
+/*
  * Our gateway under `node --cpu-prof`, three times: saturated by non-streaming requests (wrk,
  * closed loop, instant upstream), saturated by cache hits (no upstream leg: only the gateway's own
  * per-request work), then holding many streams (per-chunk cost). Each profile is written when the
  * gateway exits on SIGTERM, then summarised into bench/out/profile-*.md (self time, time per
  * package, our functions inclusive).
  */
+
 async function answersFromCache(target: Target, body: string): Promise<boolean> {
   let seen: unknown;
   for (let i = 0; i < 2; i++) {

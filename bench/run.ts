@@ -1,5 +1,5 @@
 /**
- * `npm run bench` — the benchmark harness (issue 6): the same workloads against the upstream
+ * `npm run bench` — the benchmark harness: the same workloads against the upstream
  * directly, nginx, Portkey and our gateway, in one run, then bench/RESULTS.md.
  *
  *   npm run bench                    # full run (≈ 40 min with the 10-minute soak)

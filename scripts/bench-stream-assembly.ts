@@ -1,5 +1,5 @@
 /**
- * What a non-streamed request costs when it travels streamed (issue 18), measured two ways:
+ * What a non-streamed request costs when it travels streamed, measured two ways:
  *
  * 1. the assembly alone: `assembleStream` on vLLM-shaped streams (chat and completions, 16, 256
  *    and 2,000 tokens), wall and CPU µs per answer;

@@ -1,8 +1,10 @@
-/**
+/*
  * Reads a V8 `.cpuprofile` (from `node --cpu-prof`) into the few views we need to find what
  * bounds the gateway: self time per function, time per package (our code, fastify, pino, undici,
  * node internals, GC), and inclusive time of our own functions.
  */
+
+/** The parts of a V8 `.cpuprofile` this reader uses. */
 export interface CpuProfile {
   nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number }; children?: number[] }>;
   samples: number[];

@@ -2,10 +2,12 @@ import type { HeldRun, PerSystem, Results } from './results.js';
 import { addedPerRound, ratio, type Spread, spread } from './stats.js';
 import type { SystemName } from './systems.js';
 
-/**
+/*
  * The figures of the results table, derived once from a run's raw results: medians and spreads
  * over runs, proxy − direct per round, ratios. The report formats them; the goals judge them.
  */
+
+/** One system's figures for the results table; a figure not measured is absent. */
 export interface SystemFigures {
   latP50?: Spread;
   latP99?: Spread;
@@ -159,11 +161,11 @@ export function goals(results: Results, figs: PerSystem<SystemFigures>): Goal[] 
  * (5,777 tokens/s offline; Red Hat's submission): the higher one makes the stricter goal.
  */
 export const GPU_EVENTS_PER_S = 12_500;
-/** Issue 14: the guard must relay at least this many times what one GPU emits. */
+/** The guard must relay at least this many times what one GPU emits. */
 export const GUARD_EVENT_FACTOR = 4;
 
 /**
- * Issue 14's goals for the pod guard, judged on this run: what it adds over direct at c=1 and to
+ * The goals for the pod guard, judged on this run: what it adds over direct at c=1 and to
  * the first token, 512 held streams, and its SSE event capacity. The capacity is one core's
  * worth of the guard's CPU per relayed event (1 s ÷ CPU per event at 512 held streams): the
  * guard relays under Python's GIL, so one core is its ceiling, and the load generator and the

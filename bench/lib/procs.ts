@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, openSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
-/**
+/*
  * The processes a benchmark run starts (upstream, nginx, Portkey, our gateway, hello-world), and
  * the guarantee that every one of them is stopped: on success, on error and on Ctrl-C.
  *
@@ -10,6 +10,8 @@ import { createServer } from 'node:net';
  * harness, which then stops the children in order, by their ids (nginx's workers are in its
  * group and go with it). Output goes to a log file per process in the run's temp dir.
  */
+
+/** A process the run started, with its log file. */
 export interface Managed {
   name: string;
   pid: number;

@@ -6,11 +6,12 @@ import type { PerSystem, Results } from './results.js';
 import { fmtMs, fmtNum, fmtPct, fmtRatio, fmtSpread, ratio, type Spread } from './stats.js';
 import { LABELS, ROOT, SYSTEMS, type SystemName } from './systems.js';
 
-/**
+/*
  * Writes the generated part of bench/RESULTS.md (between the markers) and keeps everything else,
  * so the hand-written analysis (profiles, what was tried) survives a re-run. The previous run's
  * key figures ride along in an HTML comment, which is how the next run says what changed.
  */
+
 const START = '<!-- bench:generated:start -->';
 const END = '<!-- bench:generated:end -->';
 const DATA = /<!-- bench:data (\{.*\}) -->/;

@@ -2,11 +2,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/**
+/*
  * wrk (Debian) for closed-loop peaks: it is written in C and costs the shared cores far less
  * than a Node generator, so it shows how much a system serves when pushed as hard as possible.
  * A Lua script sets the POST body and headers.
  */
+
+/** What one wrk run reports. */
 export interface WrkResult {
   rps: number;
   /** Latency percentiles in ms from `--latency`. */

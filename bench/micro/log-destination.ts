@@ -1,5 +1,5 @@
 /**
- * The access line's cost with each persisted-log destination (issue 17): pino.destination (the
+ * The access line's cost with each persisted-log destination: pino.destination (the
  * detached gateway's log before rotation) vs the rotating log (src/logs/log-files.ts), with and
  * without the client-IP masking. Lines are logged 50 per event-loop turn (a busy gateway);
  * reported: main-thread CPU per line (process.cpuUsage, user+system, which includes the writes

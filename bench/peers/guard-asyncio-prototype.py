@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prototype, for measurement only (issue 14, bench/RESULTS.md "The guard's goals"): the pod
+"""Prototype, for measurement only (bench/RESULTS.md "The guard's goals"): the pod
 guard's hot path on asyncio, standard library only. Checks the route and the key, reads a
 Content-Length body, forwards on one upstream connection per client connection, and relays the
 response's chunked framing as it arrives (no re-chunking). NOT the guard: no chunked request

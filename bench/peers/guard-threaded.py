@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The threaded guard (src/guard/guard.py v3 before the asyncio port, issue 14), kept only to be
+"""The threaded guard (src/guard/guard.py v3 before the asyncio port), kept only to be
 measured against the shipped guard: npm run bench -- --guard-py bench/peers/guard-threaded.py.
 Not the guard: src/guard/guard.py is.
 

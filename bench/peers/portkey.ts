@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, type Managed, type ProcessSet, waitForHttp } from '../lib/procs.js';
 
-/**
+/*
  * The Portkey gateway, installed on demand into a bench-local, git-ignored folder (never the
  * project's package.json) and started as it ships: `start-server.js --port=N`, no tuning.
  * The only addition is the Node 20 preload next to this file (streams fail without it).
  */
+
 export const PORTKEY_VERSION = '1.15.2';
 const PACKAGE = '@portkey-ai/gateway';
 

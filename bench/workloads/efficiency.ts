@@ -9,13 +9,14 @@ import { type GatewayBuild, ourTarget, startOurGateway, type Target, UPSTREAM_KE
 import { runWrk, wrkScript } from '../lib/wrk.js';
 import { startNginx } from '../peers/nginx.js';
 
-/**
+/*
  * What bounds the gateway, in CPU rather than wall-clock time (which the shared machine
  * disturbs far more): CPU per request at c=1 and saturated, CPU per SSE event, for the upstream
  * alone, nginx, the Node floor (`bench/peers/node-floor.mjs`: node:http + undici and nothing
  * else) and our gateway. Run by the profile stage; the table goes into RESULTS.md with the
  * profiles.
  */
+
 interface Row {
   label: string;
   addedP50: number;

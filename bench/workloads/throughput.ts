@@ -4,7 +4,7 @@ import { errorRate, median, percentile } from '../lib/stats.js';
 import { type Target, targetCpuMs } from '../lib/systems.js';
 import { runWrk, wrkScript } from '../lib/wrk.js';
 
-/**
+/*
  * Workload 2: the highest constant request rate a system sustains with a 20 ms upstream, with
  * p99 < 1 s and < 0.1 % errors.
  *
@@ -14,6 +14,7 @@ import { runWrk, wrkScript } from '../lib/wrk.js';
  * p99), so a step also fails when its latency is still climbing at the end: the median of the
  * last quarter above twice the first quarter's plus 50 ms.
  */
+
 const P99_LIMIT_MS = 1_000;
 const ERROR_LIMIT = 0.001;
 

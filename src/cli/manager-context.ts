@@ -15,10 +15,12 @@ import { STATE_FILE, type StateDb } from '../state/db.js';
 import { requireConfig } from './config-problems.js';
 import type { CliIo } from './io.js';
 
-/**
+/*
  * What every manager command starts from: the configuration (file + environment + flags), the
  * home, the settings a new run would get, and — only when a command needs RunPod — the client.
  */
+
+/** The configuration, home and run settings a manager command starts from, and the RunPod client when it needs one. */
 export interface ManagerContext {
   config: Config;
   home: string;

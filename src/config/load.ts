@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { z } from 'zod';
 import { type Config, configSchema } from './schema.js';
 
-/**
+/*
  * Configuration: read (file, environment, flags) → merge → parse (zod) → rules.
  * Returns every problem at once, each with its dotted path, where the value came from and what
  * is valid. Nothing here exits or prints: the CLI decides.
@@ -13,6 +13,8 @@ import { type Config, configSchema } from './schema.js';
  * @example
  *   const { config, errors, warnings } = loadConfig({ env: process.env, flags: { proxy_port: 9000 } });
  */
+
+/** One configuration problem: its dotted path, what is wrong, where the value came from. */
 export interface ConfigProblem {
   path: string;
   message: string;
@@ -39,7 +41,7 @@ export interface LoadOptions {
 
 type Kind = 'string' | 'int' | 'number' | 'bool' | 'list';
 
-/** Environment variables → config paths. The seed's names are kept. */
+/** Environment variables → config paths. The original Python tool's names are kept. */
 export const ENV_VARS: ReadonlyArray<readonly [string, string, Kind]> = [
   ['HOST', 'proxy_host', 'string'],
   ['PORT', 'proxy_port', 'int'],
@@ -180,7 +182,7 @@ function readConfigFile(path: string, raw: Record<string, unknown>, sources: Map
   }
 }
 
-/** The seed's RUNPOD_ENDPOINT is a full `.../v1/chat/completions` URL; we take its `/v1` base. */
+/** The original Python tool's RUNPOD_ENDPOINT is a full `.../v1/chat/completions` URL; we take its `/v1` base. */
 function applySeedEndpoint(env: NodeJS.ProcessEnv, raw: Record<string, unknown>, sources: Map<string, string>, errors: ConfigProblem[], warnings: ConfigProblem[]): void {
   const endpoint = env.RUNPOD_ENDPOINT;
   if (endpoint === undefined || endpoint === '' || getPath(raw, 'upstream.url') !== undefined) return;

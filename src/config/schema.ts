@@ -3,7 +3,7 @@ import { parseDuration, parseOptionalDuration } from '../shared/duration.js';
 
 /**
  * The one configuration schema: file (`runpod-llm.json`) + environment + flags are merged into
- * this shape, then parsed once. Defaults live here as data. Names follow the seed project
+ * this shape, then parsed once. Defaults live here as data. Names follow the original Python tool
  * (`proxy_port`, `max_request_size`, `rate_limit_*`, `allowed_origins`, …) so its users find them.
  */
 
@@ -11,7 +11,7 @@ const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
 const ms = z.number().int().min(1);
 
-/** The seed's three localhost origins (runpod_llm_manager/config.py). */
+/** The original Python tool's three localhost origins (its runpod_llm_manager/config.py). */
 export const DEFAULT_ALLOWED_ORIGINS = ['http://localhost:3000', 'http://127.0.0.1:3000', 'http://localhost:8080'];
 
 export const upstreamSchema = z.strictObject({
@@ -113,10 +113,10 @@ export const managerSchema = z.strictObject({
     .default('https://{podId}-{port}.proxy.runpod.net'),
   /** `watch --loop` pass interval. */
   watch_interval: duration.default(30_000),
-  /** A recreated pod gets at least this much runtime (the seed's 5 minutes). */
+  /** A recreated pod gets at least this much runtime (the original Python tool's 5 minutes). */
   min_recreate_runtime: duration.default(5 * MINUTE),
   /**
-   * Pods the run keeps ready (issue 7): the gateway spreads requests over them, the watchdog
+   * Pods the run keeps ready: the gateway spreads requests over them, the watchdog
    * replaces dead ones, and idleness, the runtime limit and the budgets apply to the group
    * (the budget counts the sum of all pods).
    */
@@ -125,7 +125,7 @@ export const managerSchema = z.strictObject({
    * The pod-side guard (src/guard/guard.py) in front of vLLM: only five routes, the /v1 ones
    * only with the pod key. false (`up --unguarded`) exposes vLLM's open routes (/invocations,
    * /tokenize, /pause, …) on the public pod URL; kept as the fallback should the JSON start
-   * command not work on an image (CONTRACT.md).
+   * command not work on an image (docs/runpod-contract.md, Start-command forms).
    */
   guard: z.boolean().default(true),
   /**
@@ -135,12 +135,12 @@ export const managerSchema = z.strictObject({
    */
   pod_lease: optionalDuration.default(15 * MINUTE),
   /**
-   * How long the state keeps history (issue 17): audit and spend rows, and ended runs with
+   * How long the state keeps history (nothing grows without bound): audit and spend rows, and ended runs with
    * their pods, older than this are pruned by the watchdog once a day. At least 62 days, so the
    * monthly budget always sees its whole month.
    */
   retention: duration.default(400 * 24 * HOUR),
-  // Issue 12: a routed pod whose health check fails on this many consecutive watchdog passes is
+  // A routed pod whose health check fails on this many consecutive watchdog passes is
   // dead (recreated); and at most this many recreations per run (a model that cannot load must
   // not burn money in a loop of new pods). `max_recreations: 0` never recreates.
   health_fail_passes: z.number().int().min(1).max(100).default(3),
@@ -167,7 +167,7 @@ export const configSchema = z.strictObject({
   api_keys: z.array(z.string().min(16, 'a gateway key needs at least 16 characters')).default([]),
   /**
    * Per client IP, for requests without a valid gateway key (missing, wrong: brute-force
-   * protection) and for the open routes (the seed's 60 per minute). Authenticated requests are
+   * protection) and for the open routes (the original Python tool's 60 per minute). Authenticated requests are
    * counted per key instead (key_rate_limit_*), so a developer's IDE never meets this one.
    */
   rate_limit_requests: positiveInt.default(60),
@@ -185,7 +185,7 @@ export const configSchema = z.strictObject({
   trusted_proxies: z.array(z.string().min(1)).default([]),
   max_request_size: z.number().int().min(1024).default(1_048_576),
   /**
-   * The seed's per-message byte cap (50000 there). Off by default: the model's context
+   * The original Python tool's per-message byte cap (50000 there). Off by default: the model's context
    * (vLLM's max_model_len) bounds a prompt, and over it the client gets OpenAI's
    * `context_length_exceeded`; a 50 KB cap refused source files agents read well within it.
    */
@@ -213,7 +213,7 @@ export const configSchema = z.strictObject({
   /** Log file (JSON lines); default stdout. `up` sets it for its gateway and watchdog (`<home>/logs/`). */
   log_file: z.string().min(1).optional(),
   /**
-   * Log files rotate (issue 17): a new file each day and whenever the current one reaches
+   * Log files rotate: a new file each day and whenever the current one reaches
    * `log_max_bytes`; at most `log_max_files` files per log (the current one included); rotated
    * files older than `log_max_age` are deleted. Bound per log: files × bytes (75 MB by default).
    */
@@ -235,9 +235,9 @@ export const configSchema = z.strictObject({
    * speed) that someone else sent the same request.
    */
   cache_scope: z.enum(['shared', 'key']).default('shared'),
-  /** Entries held at most (MAX_CACHE_SIZE, the seed's name). */
+  /** Entries held at most (MAX_CACHE_SIZE, the original Python tool's name). */
   max_cache_size: positiveInt.default(1000),
-  /** Bytes held at most (CACHE_SIZE_BYTES, the seed's name). */
+  /** Bytes held at most (CACHE_SIZE_BYTES, the original Python tool's name). */
   cache_size_bytes: z.number().int().min(1024).default(1024 * 1024 * 1024),
   /** One answer larger than this is passed through but not stored. */
   cache_max_entry_bytes: z.number().int().min(1024).default(8 * 1024 * 1024),

@@ -1,9 +1,10 @@
 import type { BillingBucketSize, ListPodBillingResponse, PodBillingRecord } from '../runpod/schemas.js';
 
-/**
+/*
  * Per-second pod billing for the emulator, kept in hour buckets so that `GET /v2/billing/pods`
- * can answer by hour or day. RunPod bills per second at the pod's `cost` rate (CONTRACT.md).
+ * can answer by hour or day. RunPod bills per second at the pod's `cost` rate (docs/runpod-contract.md).
  */
+
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 

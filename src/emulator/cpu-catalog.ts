@@ -1,9 +1,11 @@
-/**
+/*
  * A small CPU flavor catalog for the emulator, shaped like RunPod's `GET /v2/catalog/cpus`
  * (`CpuType`). CPU pods bill per vCPU (`price.securePerVcpu` × `vcpuCount`); memory is derived
  * from the flavor (`ramGbPerVcpu` × vCPUs), as the spec says for `POST /v2/pods` with `cpu`.
  * Prices are plausible, not RunPod's.
  */
+
+/** One CPU flavor of the emulated catalog. */
 export interface EmulatorCpu {
   id: string;
   name: string;

@@ -13,7 +13,7 @@ import { PodStore, type ContainerStart, type PodLogLine, type PodRecord, type Sc
 import { createRunPodApiHandler } from './runpod-api.js';
 import type { VllmStandinHandler } from './vllm-standin.js';
 
-/**
+/*
  * A local RunPod: the REST v2 API subset this tool uses plus one vLLM stand-in per RUNNING pod,
  * with fault injection. It lets anyone run the whole flow with no account and no money, and it
  * is what the tests run against.
@@ -30,7 +30,7 @@ import type { VllmStandinHandler } from './vllm-standin.js';
  * Time: pod status follows `schedule` against `clock`, evaluated when the API or the proxy is
  * called (no timers). Tests pass a ManualClock and advance it; a demo uses the system clock.
  *
- * Live behaviour (CONTRACT.md, "Live behaviour the spec does not show"), on by default: a
+ * Live behaviour (docs/runpod-contract.md, "Live behaviour the spec does not describe"), on by default: a
  * container whose process exits is restarted in place (RUNNING throughout, `runtime.uptime` back
  * to 0, 502 while nothing listens, a `start container` system line per start); `GET
  * /v2/pods/{id}/logs` streams the container's output (vLLM's boot lines, its argparse error);
@@ -38,13 +38,9 @@ import type { VllmStandinHandler } from './vllm-standin.js';
  * Switches (`behaviour`, also `POST /_emulator/faults`): `argsMode` json|plain, `onExit`
  * restart|exit, `podKeyCanStop`, `slowCreate`, `rateLimit` bursts; `foreignPods` adds other
  * tools' pods with values the spec does not list.
- *
- * @example
- *   const emu = await startEmulator({ clock, schedule: { provisioningMs: 10, startingMs: 10, loadMs: 10 } });
- *   const api = createRunPodClient({ baseUrl: emu.apiUrl, apiKey: emu.apiKey });
- *   // ... RUNPOD_POD_URL_TEMPLATE = emu.podUrlTemplate
- *   await emu.close();
  */
+
+/** How to start the emulator; every field is optional. */
 export interface EmulatorOptions {
   /** Default: a fresh random key. */
   apiKey?: string;
@@ -69,7 +65,7 @@ export interface EmulatorOptions {
   logger?: Logger;
   /**
    * Behaviour switches and faults to start with (and to return to on a faults reset). Defaults
-   * follow the live API (CONTRACT.md): `argsMode: 'json'` (the JSON start command honoured; `plain`
+   * follow the live API (docs/runpod-contract.md): `argsMode: 'json'` (the JSON start command honoured; `plain`
    * = not honoured), `onExit: 'restart'` (an exited container restarts in place, RUNNING),
    * `podKeyCanStop: true`.
    */
@@ -118,6 +114,15 @@ export interface Emulator {
   close(): Promise<void>;
 }
 
+/**
+ * Starts a local RunPod on loopback: the REST v2 API, the pod proxy and a vLLM stand-in per RUNNING pod.
+ *
+ * @example
+ *   const emu = await startEmulator({ clock, schedule: { provisioningMs: 10, startingMs: 10, loadMs: 10 } });
+ *   const api = createRunPodClient({ baseUrl: emu.apiUrl, apiKey: emu.apiKey });
+ *   // ... RUNPOD_POD_URL_TEMPLATE = emu.podUrlTemplate
+ *   await emu.close();
+ */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const speed = options.speed ?? 1;
   if (!(speed > 0)) throw new TypeError(`speed must be > 0, got ${speed}`);

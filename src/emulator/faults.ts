@@ -2,12 +2,12 @@ import { z } from 'zod';
 
 /**
  * Fault injection for the RunPod emulator: the failures the live API and pods are known to
- * produce (CONTRACT.md), switched on by tests in-process or by a separate CLI process through
+ * produce (docs/runpod-contract.md), switched on by tests in-process or by a separate CLI process through
  * `POST /_emulator/faults` (same bearer key as the API). Counted faults (`times`) fire that many
  * times and then switch themselves off, so a test can say "the next create fails once".
  */
 
-/** The detail RunPod was observed to send when a GPU type has no free machine (CONTRACT.md). */
+/** The detail RunPod was observed to send when a GPU type has no free machine (docs/runpod-contract.md, Errors). */
 export const NO_CAPACITY_DETAIL =
   'There are no longer any instances available with the requested specifications. Please refresh and try again.';
 
@@ -37,13 +37,13 @@ export const FaultSettingsSchema = z.strictObject({
   standinLoadDelayMs: z.number().int().min(0).nullable(),
   /**
    * How RunPod v2 treats the JSON start-command form `{"entrypoint":[...],"cmd":[...]}` in `args`
-   * (CONTRACT.md, "Entrypoint override on v2 is uncertain"): `json` honours it (entrypoint and
+   * (docs/runpod-contract.md, "Start-command forms"): `json` honours it (entrypoint and
    * command replaced); `plain` passes the text as plain arguments to the image's entrypoint, so
    * `vllm serve` fails with argparse's `unrecognized arguments` and the container crash-loops.
    */
   argsMode: z.enum(['json', 'plain']),
   /**
-   * What happens when a container's main process exits: `restart` (the live behaviour, CONTRACT.md:
+   * What happens when a container's main process exits: `restart` (the live behaviour, docs/runpod-contract.md:
    * restarted in place, status stays RUNNING, uptime resets, a `start container` system line per
    * start) or `exit` (the pod becomes EXITED, as the spec's status list suggests).
    */

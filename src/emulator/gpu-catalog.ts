@@ -1,12 +1,14 @@
 import type { AvailabilityLevel, Cloud, GpuType } from '../runpod/schemas.js';
 
-/**
+/*
  * A small GPU catalog for the emulator, shaped like RunPod's `GET /v2/catalog/gpus`. Ids are
  * RunPod's real GPU type ids; prices are plausible USD/hour per GPU (late-2026 list prices vary,
  * the tool must never hard-code them); stock differs per cloud so GPU choice has something to
  * choose between. A GPU whose stock is NONE in a cloud fails create there with RunPod's
  * no-capacity 400, as a sold-out type does.
  */
+
+/** One GPU type of the emulated catalog (RunPod's `GpuType` fields the emulator uses). */
 export interface EmulatorGpu {
   id: string;
   name: string;

@@ -1,7 +1,7 @@
 import { API_ROUTES } from '../gateway/routes/route-table.js';
 import type { VllmStandinHandler } from './vllm-standin.js';
 
-/**
+/*
  * What a guarded pod (src/guard/guard.py in front of vLLM) looks like from its public URL,
  * emulated in-process so the emulator's guarded pods close vLLM's open routes as real ones do.
  * The real guard is tested against the stand-in in test/guard; this mirrors its decisions:
@@ -11,6 +11,7 @@ import type { VllmStandinHandler } from './vllm-standin.js';
  * version and whether the pod can stop itself (`ok`, or `refused` when the emulator's pod-scoped
  * keys cannot stop their pod: `podKeyCanStop: false`).
  */
+
 const ALLOWED = new Set(API_ROUTES.filter((r) => !r.path.includes('{')).map((r) => `${r.method} ${r.path}`));
 /** The table's `{id}` routes: one segment of [A-Za-z0-9_.-], not "." or "..", as guard.py matches. */
 const PATTERNS = API_ROUTES.filter((r) => r.path.includes('{')).map((r) => new RegExp(`^${r.method} ${r.path.replace(/\{\w+\}/g, '(?!\\.{1,2}(?:/|$))[A-Za-z0-9_.-]{1,200}')}$`));

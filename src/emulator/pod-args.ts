@@ -1,8 +1,8 @@
-/**
+/*
  * Reads what a real pod would run from its `args`, so the emulator's vLLM stand-in serves the
  * same model name under the same key as vLLM would.
  *
- * Two forms reach RunPod (CONTRACT.md):
+ * Two forms reach RunPod (docs/runpod-contract.md, Start-command forms):
  * - plain vLLM arguments for the image's `vllm serve` entrypoint:
  *   `<model> --host 0.0.0.0 --port 8000 --served-model-name NAME --api-key KEY ...`
  * - the JSON start command `{"entrypoint":["bash","-c"],"cmd":["<shell command>"]}`, where the
@@ -11,6 +11,8 @@
  * vLLM also takes the key from the environment (`VLLM_API_KEY`), and a shell command may say
  * `--api-key "$VLLM_API_KEY"`; both are resolved against the pod's env.
  */
+
+/** What a pod's `args` would make vLLM serve. */
 export interface VllmLaunch {
   form: 'args' | 'json';
   /** The model argument (`vllm serve M` / `--model M`), if any. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PodStore } from './pods.js';
 
-/**
+/*
  * The emulator's stand-in for RunPod's HTTP proxy (`https://{podId}-{port}.proxy.runpod.net`).
  *
  * One loopback server serves every pod under a path prefix, so the pod-URL template stays a plain
@@ -11,6 +11,8 @@ import type { PodStore } from './pods.js';
  * Like the real proxy it has no authentication of its own and answers 502 while nothing listens
  * on the port (pod not RUNNING, model still loading, wrong port, unknown pod).
  */
+
+/** Path prefix of the proxy routes: `/proxy/{podId}-{port}/...`. */
 export const POD_PROXY_PREFIX = '/proxy/';
 
 const ROUTE = /^\/proxy\/([a-z0-9]+)-(\d{1,5})(\/.*)?$/i;
@@ -18,7 +20,7 @@ const ROUTE = /^\/proxy\/([a-z0-9]+)-(\d{1,5})(\/.*)?$/i;
 export interface PodProxyOptions {
   /**
    * Cloudflare's limit in front of RunPod's pod URLs: a request whose origin sends no response
-   * byte for this long is answered 524 (CONTRACT.md: 100 s). Default 100 000 ms; tests shorten
+   * byte for this long is answered 524 (docs/runpod-contract.md: 100 s). Default 100 000 ms; tests shorten
    * it (`EMULATOR_PROXY_IDLE_LIMIT` seconds for `runpod-llm emulator`). 0 disables it.
    */
   idleLimitMs?: number;

@@ -34,7 +34,7 @@ export function podView(pod: PodRecord, now: number, proxyPort: number): Pod {
     args: pod.request.args,
     disk: pod.request.disk,
     ports: pod.request.ports,
-    // RunPod returns env values to anyone holding the account key (CONTRACT.md), so do we.
+    // RunPod returns env values to anyone holding the account key (docs/runpod-contract.md), so do we.
     env: pod.request.env,
     registry: pod.request.registry,
     status: pod.status,

@@ -291,7 +291,7 @@ export class PodStore {
       this.#log(pod, now, 'system', 'stop container');
       this.#enter(pod, 'EXITED', now);
     } else {
-      // A stopped pod can come back without GPUs when capacity moved (CONTRACT.md).
+      // A stopped pod can come back without GPUs when capacity moved (docs/runpod-contract.md).
       pod.zeroGpus = this.#deps.faults.takeZeroGpus();
       this.#enter(pod, 'STARTING', now);
     }
@@ -516,8 +516,8 @@ function isVllmImage(image: string): boolean {
 const FOREIGN_STATUSES = ['PAUSED', 'RUNNING', 'MIGRATING'] as const;
 
 /**
- * A pod another tool made, with what the live API was seen to send beyond the spec (CONTRACT.md,
- * "Strictness"): status and action values the spec does not list, `runtime: {}`, extra fields,
+ * A pod another tool made, with what the live API was seen to send beyond the spec (docs/runpod-contract.md,
+ * "Off-spec values on listed pods"): status and action values the spec does not list, `runtime: {}`, extra fields,
  * and (every third pod) fields the spec calls required missing.
  */
 function foreignPod(index: number, now: number): Record<string, unknown> {

@@ -12,12 +12,14 @@ import type { PodStore } from './pods.js';
 import { ProblemError, sendJson, sendProblem, validationProblem as validation } from './problem.js';
 import { RateWindows } from './rate-windows.js';
 
-/**
+/*
  * The RunPod REST v2 API subset this tool uses, as an HTTP handler: `/v2/pods` (list, create),
  * `/v2/pods/{id}` (get, delete), `/v2/pods/{id}/action`, `/v2/catalog/gpus`,
  * `/v2/billing/pods`, plus the emulator's admin route `/_emulator/faults`. Bodies and statuses
  * follow openapi-v2.json (tests validate them against its schemas); errors are problem+json.
  */
+
+/** What the API handler works on. */
 export interface RunPodApiDeps {
   store: PodStore;
   faults: Faults;

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 
-/**
+/*
  * Deterministic "generation" for the vLLM stand-in: the same request yields the same text, so
  * cache and replay tests can compare answers. Shapes follow vLLM's OpenAI server.
  */
+
+/** The deterministic answer to one request, before it is shaped as JSON or SSE. */
 export interface GenerationPlan {
   kind: 'chat' | 'completion';
   id: string;

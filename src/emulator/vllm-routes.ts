@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
-/**
- * The stand-in's answers for vLLM's other OpenAI routes (issue 13): the Responses API
+/*
+ * The stand-in's answers for vLLM's other OpenAI routes: the Responses API
  * (vllm/entrypoints/openai/responses/api_router.py: create, retrieve, cancel; SSE events as
  * `event: <type>` + `data: {…}`), /v1/rerank, /v1/score, /tokenize, /detokenize; the context
  * check vLLM makes before generating; and tool calls — a "model" that, given tools and a user
@@ -10,6 +10,8 @@ import { randomBytes } from 'node:crypto';
  *
  * "Tokens" are words (whitespace-separated) plus 3 per chat message, as in vllm-generate.ts.
  */
+
+/** One answer of the stand-in: a JSON body or SSE frames, with its status. */
 export interface VllmAnswer {
   status: number;
   /** A JSON value, or SSE event strings (each a complete `…\n\n` frame). */

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { vllmCompletion, vllmEmbeddings, type GenerationPlan, planChat, planCompletion } from './vllm-generate.js';
 import { chatPromptTokens, contextCheck, requestedMaxTokens, ResponsesStore, rerank, score, scriptedToolTurn, type VllmAnswer, WordTokenizer } from './vllm-routes.js';
 
-/**
+/*
  * A stand-in for the vLLM OpenAI server running on a pod (`vllm serve --api-key K`).
  *
  * It behaves like vLLM where our code can tell the difference:
@@ -16,12 +16,9 @@ import { chatPromptTokens, contextCheck, requestedMaxTokens, ResponsesStore, rer
  * - errors use vLLM's `{"object":"error","message","type","param","code"}`.
  *
  * Faults let tests provoke what real pods do: hang, die or stall mid-stream, answer slowly.
- *
- * @example
- *   const pod = await startVllmStandin({ model: 'qwen', apiKey: 'pod-key' });
- *   // ... fetch(`${pod.url}/v1/models`, { headers: { authorization: 'Bearer pod-key' } })
- *   await pod.close();
  */
+
+/** How to start the stand-in. */
 export interface VllmStandinOptions {
   /** Served model name (`--served-model-name`). */
   model: string;
@@ -107,7 +104,7 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
   const requests: RecordedRequest[] = [];
   const stats = { aborted: 0, completed: 0, inFlight: 0 };
   const maxModelLen = options.maxModelLen ?? 8192;
-  // --- issue 13: vLLM's other routes (vllm-routes.ts) ---
+  // --- vLLM's other routes (vllm-routes.ts) ---
   const responsesStore = new ResponsesStore();
   const tokenizer = new WordTokenizer();
   const send = (res: ServerResponse, answer: VllmAnswer): void => {
@@ -116,7 +113,7 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
     for (const frame of answer.sse) res.write(frame);
     res.end();
   };
-  /** The issue-13 routes under /v1; undefined: not one of them. */
+  /** vLLM's other routes under /v1; undefined: not one of them. */
   const v1Extra = (method: string, path: string, parsed: Record<string, unknown> | undefined): VllmAnswer | undefined => {
     const id = /^\/v1\/responses\/([\w.-]+)(\/cancel)?$/.exec(path);
     if (id !== null && method === 'GET' && id[2] === undefined) return responsesStore.retrieve(id[1] as string);
@@ -130,7 +127,7 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
   };
   /** vLLM refuses a prompt over max_model_len before generating. */
   const overContext = (plan: GenerationPlan, parsed: Record<string, unknown>): VllmAnswer | undefined => contextCheck(plan.promptTokens, requestedMaxTokens(parsed), maxModelLen);
-  // --- end issue 13 ---
+  // --- end of vLLM's other routes ---
 
   function record(req: IncomingMessage, path: string, body: string): void {
     requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body });
@@ -298,7 +295,14 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
   };
 }
 
-/** Starts the stand-in on its own loopback port (port 0: the OS picks). */
+/**
+ * Starts the stand-in on its own loopback port (port 0: the OS picks).
+ *
+ * @example
+ *   const pod = await startVllmStandin({ model: 'qwen', apiKey: 'pod-key' });
+ *   // ... fetch(`${pod.url}/v1/models`, { headers: { authorization: 'Bearer pod-key' } })
+ *   await pod.close();
+ */
 export async function startVllmStandin(options: VllmStandinOptions): Promise<VllmStandin> {
   const standin = createVllmStandinHandler(options);
   const server: Server = createServer((req, res) => standin.handler(req, res, req.url ?? '/'));

@@ -7,7 +7,7 @@ import type { Logger } from '../shared/logger.js';
 import { shouldRetryHeader } from './errors.js';
 import type { GatewayMetrics } from './metrics/gateway-metrics.js';
 
-/**
+/*
  * Answers for what never reaches a route: bytes Node's HTTP parser refuses (request smuggling
  * shapes such as Content-Length with Transfer-Encoding, duplicate Content-Length, obs-fold, bare
  * CR, unknown methods), headers over the size limit, clients too slow to finish their request,
@@ -20,6 +20,8 @@ import type { GatewayMetrics } from './metrics/gateway-metrics.js';
  * security event line (client IP and the parser's error code; never the raw bytes, which may
  * hold an Authorization header).
  */
+
+/** What the client-error handler reports to. */
 export interface ClientErrorDeps {
   logger: Logger;
   metrics: GatewayMetrics;

@@ -3,11 +3,13 @@ import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { readTextIfExists, writePrivateFile } from '../shared/secret-file.js';
 
-/**
+/*
  * Which gateway keys are in force. Explicit keys (GATEWAY_API_KEYS or the config) win; on
  * loopback without keys, a key is generated once, stored 0600 under RUNPOD_LLM_HOME and reused,
  * so the IDE configuration keeps working across restarts. `auth: "none"` must be explicit.
  */
+
+/** The gateway keys in force and where they came from. */
 export interface ResolvedKeys {
   keys: string[];
   source: 'configured' | 'file' | 'generated' | 'none';

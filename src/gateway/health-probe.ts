@@ -2,10 +2,12 @@ import type { Logger } from '../shared/logger.js';
 import type { UpstreamPools } from './upstream/pools.js';
 import type { RouteSource } from './upstream/route-source.js';
 
-/**
+/*
  * Upstream reachability, probed in the background on a timer (never per request) through the
  * same pooled client: `GET <base>/models` with the route's key. /health reports the last result.
  */
+
+/** The last probe of one route's upstream. */
 export interface ProbeResult {
   routeId: string;
   reachable: boolean;

@@ -13,11 +13,13 @@ import type { RecentStats } from './metrics/recent-stats.js';
 import type { TokenWindow } from './rate-limit/token-window.js';
 import type { UsageSink } from './usage-recorder.js';
 
-/**
+/*
  * The request path's hooks, in order: context + security headers → (CORS) → rate limit per
  * client → auth → rate limit per key. The access log and metrics are written once per request
  * in onResponse; errors are rendered once in the error handler.
  */
+
+/** What the request path's hooks need. */
 export interface HookDeps {
   clock: Clock;
   logger: Logger;

@@ -9,7 +9,7 @@ import { type RouteSource, staticRouteSource, streamsNonStreaming } from './upst
 import { stateRouteSource } from './upstream/state-route-source.js';
 
 /**
- * Picks the route source from configuration: a static upstream when UPSTREAM_URL (or the seed's
+ * Picks the route source from configuration: a static upstream when UPSTREAM_URL (or the original Python tool's
  * RUNPOD_ENDPOINT) is set; otherwise the routes the pod manager writes into its state, with
  * usage written back for the watchdog.
  */

@@ -2,11 +2,13 @@ import type { StateDb } from '../state/db.js';
 import { recordUsageBatch, type UsageEntry } from '../state/usage.js';
 import type { Logger } from '../shared/logger.js';
 
-/**
+/*
  * Gateway usage for the watchdog (idleness, tokens), batched: requests add to in-memory
  * counters, a timer writes them in one transaction every `flushMs`. The request path never
  * waits for SQLite. Nothing is lost on shutdown: `close()` flushes.
  */
+
+/** Where the gateway records usage; writes are batched. */
 export interface UsageSink {
   record(routeId: string, at: number, tokensIn: number, tokensOut: number): void;
   flush(): void;

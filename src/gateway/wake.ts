@@ -6,12 +6,14 @@ import type { Balancer } from './upstream/balancer.js';
 import type { Route } from './upstream/route-source.js';
 import type { StateRouteSource } from './upstream/state-route-source.js';
 
-/**
+/*
  * Wake on request (scale to zero): with no ready pod, the gateway writes a wake request into the
  * manager's state — one row however many requests arrive, the watchdog starts the pod — and
  * either answers 503 `model_waking` with Retry-After at once or holds the request up to
  * `waitMs` while polling for a ready route.
  */
+
+/** Waits for a pod when no route is ready. */
 export interface WakeControl {
   /** A route once one is ready within the wait, else throws GW_MODEL_WAKING. */
   wakeFor(model: string | undefined, balancer: Balancer, signal: AbortSignal): Promise<Route>;

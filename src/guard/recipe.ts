@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
-/**
- * How a pod starts (CONTRACT.md, "vLLM on the pod" and "Overriding the entrypoint").
+/*
+ * How a pod starts (docs/vllm-contract.md, "How the pod starts vLLM"; docs/runpod-contract.md, "Start-command forms").
  *
  * Guarded (the default): RunPod's `args` carries the JSON start command
  * `{"entrypoint":["bash","-c"],"cmd":["<shell>"]}`. The shell writes the guard (shipped in the
@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
  * 0.0.0.0:8000, the exposed port. When either exits, the shell stops its own pod through
  * RunPod's API (`guard.py --stop-self`, the pod-scoped key RunPod sets in the pod env): RunPod
  * restarts an exited container in place, so exiting would turn a dead vLLM into a billing crash
- * loop (CONTRACT.md). Only if that stop fails does the shell exit; the guard's lease, kept on the
+ * loop (docs/runpod-contract.md). Only if that stop fails does the shell exit; the guard's lease, kept on the
  * container disk, then still runs out across the restarts, and the watchdog sees the loop.
  *
  * Unguarded (`--unguarded`): plain `vllm serve` arguments on 0.0.0.0:8000; vLLM's own key then
@@ -18,6 +18,8 @@ import { readFileSync } from 'node:fs';
  *
  * In both forms the pod key travels in env `VLLM_API_KEY`, never in `args` or on a command line.
  */
+
+/** What a pod start command is made from. */
 export interface PodRecipeInput {
   /** Hugging Face model id, e.g. `Qwen/Qwen2.5-Coder-7B-Instruct`. */
   model: string;

@@ -12,7 +12,7 @@ import type { RunSettings } from './run-settings.js';
 export interface CreateForRunOptions {
   run: RunRow;
   settings: RunSettings;
-  /** GPU types to try, in order. RunPod v2 never falls back by itself (CONTRACT.md). */
+  /** GPU types to try, in order. RunPod v2 never falls back by itself (docs/runpod-contract.md). */
   candidates: ReadonlyArray<Pick<GpuCandidate, 'id' | 'pricePerHr'>>;
   /** Runtime granted to this pod from its creation (null: the run's limit alone). */
   runtimeLimitMs: number | null;
@@ -103,7 +103,7 @@ export async function createPodForRun(deps: ManagerDeps, options: CreateForRunOp
 
 /**
  * When a pod created now must end: the run's deadline, or later when the pod was granted more
- * (a recreate gets at least the seed's 5 minutes); null when neither has a limit. As `decide`
+ * (a recreate gets at least the original Python tool's 5 minutes); null when neither has a limit. As `decide`
  * computes it from the stored rows.
  */
 export function podDeadline(run: Pick<RunRow, 'startedAt' | 'runtimeLimitMs'>, grantedMs: number | null, now: number): number | null {

@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import { ensurePrivateDir, readTextIfExists, writePrivateFile } from '../shared/secret-file.js';
 import { isProcessAlive } from '../state/lock.js';
 
-/**
+/*
  * The gateway and the watchdog loop run as detached processes of this same CLI, each with a pid
  * file and a log file (0600) under the home, so `up` can return and `down` (or cron) can stop
  * them later from another shell.
  */
+
+/** The two detached processes. */
 export type DaemonName = 'gateway' | 'watchdog';
 
 /** How to run this CLI again: node, its flags (tsx under development), the entry script. */

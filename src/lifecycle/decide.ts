@@ -11,7 +11,7 @@ export interface LivePod {
   status: LivePodStatus;
   /** Billed USD/hour now (RunPod reports 0 when EXITED or TERMINATED). */
   costPerHr: number;
-  /** GPUs attached now; 0 after a restart that lost its GPUs (CONTRACT.md). */
+  /** GPUs attached now; 0 after a restart that lost its GPUs (docs/runpod-contract.md). */
   gpuCount: number;
   startedAt: number | null;
   /** Between passes (see `observePod` in pod-observation.ts): RunPod restarted the container since the last pass. */
@@ -42,9 +42,9 @@ export interface WatchConfig {
   monthBudgetUsd: number | null;
   /** Terminate pods named `runpod-llm-*` that the state does not know (`watch --reap`). */
   reap: boolean;
-  /** Pods the run keeps (issue 7); 1 for a single pod. */
+  /** Pods the run keeps; 1 for a single pod. */
   replicas: number;
-  /** A recreated pod gets at least this much runtime (the seed's 5 minutes). */
+  /** A recreated pod gets at least this much runtime (the original Python tool's 5 minutes). */
   minRecreateRuntimeMs: number;
   /**
    * The guard's lease (`manager.pod_lease`; null: none): a guarded pod the manager has not
@@ -155,7 +155,7 @@ const EPS = 1e-9;
  * 4. A pod whose state says terminated is terminated again until RunPod confirms it is gone.
  * 5. Runtime limit: a pod is terminated once `now ≥ run.startedAt + run.runtimeLimitMs` (or
  *    the later `createdAt + runtimeLimitMs` of a pod recreated with the 5-minute minimum).
- *    RunPod's own timers are not enforced (CONTRACT.md): this is the only limit.
+ *    RunPod's own timers are not enforced (docs/runpod-contract.md): this is the only limit.
  * 6. Budgets (run, UTC day, UTC month; each optional): terminate every pod of the run when the
  *    booked spend plus this pass's accrual reaches the cap, or would pass it before the next check
  *    (projected: current $/h of all pods × interval). The sum over all pods counts (replicas).
@@ -177,7 +177,7 @@ const EPS = 1e-9;
  *    past that the pod is terminated (`recreate_limit`) and, with no pod left, the run ends —
  *    a model that cannot load must not burn money in a loop of new pods.
  * 9. Replicas: while the group is up (some pod wanted running, not idle), missing pods are created.
- *    A parked group (all stopped) is not refilled: waking is a wake request's job (issue 7).
+ *    A parked group (all stopped) is not refilled: waking is a wake request's job.
  * 10. When every pod of the run ends for a limit, budget or idle-terminate, the run ends too.
  * 11. Orphans (ours by name, unknown to the state) are reported, and terminated with `reap` —
  *    except pods another install created (their `RUNPOD_LLM_INSTALL` env differs): another
@@ -414,7 +414,7 @@ function decidePod(pod: OurPod, l: LivePod | 'not_found' | undefined, ctx: PodCo
 
 /**
  * Runtime left for a pod created now in this run: the limit minus the time since the run
- * started, but at least `minMs` (the seed's 5 minutes); null when the run has no limit.
+ * started, but at least `minMs` (the original Python tool's 5 minutes); null when the run has no limit.
  *
  * @example
  *   remainingRuntimeMs({ startedAt: 0, runtimeLimitMs: 3_600_000 }, 3_500_000, 300_000) // 300_000

@@ -11,9 +11,9 @@ import { setVerdict, type VerdictValue } from '../state/verdicts.js';
 import { GUARD_ENV, shellQuote } from '../guard/recipe.js';
 
 /**
- * `runpod-llm doctor --live` (issue 12 §2 and §3): one small CPU pod, for under two minutes, that
- * answers the two questions the v2 spec leaves open (CONTRACT.md, "Live behaviour the spec does
- * not show"):
+ * `runpod-llm doctor --live`: one small CPU pod, for under two minutes, that
+ * answers the two questions the v2 spec leaves open (docs/runpod-contract.md, "Live behaviour the spec does
+ * not describe"):
  * - Does v2 honour the JSON start-command form in `args`? The probe image has an entrypoint of its
  *   own; the JSON form asks for `sh -c <script>` instead, and the script's first line prints a
  *   marker. The marker in the pod's logs: honoured. The JSON text handed to the image's

@@ -12,12 +12,14 @@ import { readDaemon, type DaemonName } from './daemons.js';
 import { readGatewayUrl } from './services.js';
 import { gatewayHealth } from './status.js';
 
-/**
- * `runpod-llm doctor` (issue 12 §2): read-only checks of everything a first `up` depends on, each
+/*
+ * `runpod-llm doctor`: read-only checks of everything a first `up` depends on, each
  * with a one-line finding and, when it is not ok, the fix. Nothing is created, changed or
  * stopped. RunPod is asked with plain GETs, read raw so the answer's headers (Date, RateLimit)
  * and a Cloudflare block (403 that is not JSON) can be told apart from a refused key.
  */
+
+/** The outcome of one check. */
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
 export interface Check {

@@ -1,9 +1,9 @@
 import type { PodLogLine } from '../runpod/logs.js';
 import type { Pod } from '../runpod/schemas.js';
 
-/**
- * Fast failure while a pod starts (issue 12 §2): RunPod restarts a container whose process
- * exits and keeps the pod RUNNING (CONTRACT.md), so a vLLM that cannot start looks like a model
+/*
+ * Fast failure while a pod starts: RunPod restarts a container whose process
+ * exits and keeps the pod RUNNING (docs/runpod-contract.md), so a vLLM that cannot start looks like a model
  * that is still loading — for the whole readiness timeout, while the GPU bills. Once the pod is
  * RUNNING, each readiness poll also reads the pod's log (bounded tail, short time limit) and
  * these signs mean it will never become ready:
@@ -15,6 +15,8 @@ import type { Pod } from '../runpod/schemas.js';
  *   the container has been up for `markerGraceMs` and its other output is visible.
  * Pure apart from the state it keeps between polls; `up` terminates the pod on the first sign.
  */
+
+/** The first line a guarded start script prints: the start command ran as meant. */
 export const START_MARKER = 'runpod-llm: start';
 
 export type FailureKind = 'vllm_arguments' | 'crash_loop' | 'restarted' | 'no_start_marker';
@@ -52,7 +54,7 @@ export class StartWatch {
 
   /**
    * Counts consecutive polls that show the pod RUNNING, up for a while, with none of the GPUs it
-   * asked for (capacity moved, CONTRACT.md); one such report alone is not acted on (issue 12 §4).
+   * asked for (capacity moved, docs/runpod-contract.md); one such report alone is not acted on.
    */
   zeroGpuPolls(pod: Pod): number {
     const none = pod.status === 'RUNNING' && pod.runtime?.gpus !== undefined && pod.runtime.gpus.length === 0 && (pod.gpu?.count ?? 0) > 0 && (pod.runtime.uptime ?? 0) > 0;

@@ -1,6 +1,6 @@
 /**
  * Which GPU types `up` tries, in order. RunPod v2 create places exactly one GPU type and never
- * falls back (CONTRACT.md), so the fallback order is ours: the user's list as given, or the
+ * falls back (docs/runpod-contract.md), so the fallback order is ours: the user's list as given, or the
  * catalog filtered by VRAM and stock, cheapest first.
  */
 

@@ -3,7 +3,7 @@ import { listActivePods, type PodRow } from '../state/pods.js';
 import type { ManagerDeps } from './manager-deps.js';
 import { podUrl } from './run-settings.js';
 
-/**
+/*
  * The manager's side of the guard's self-stop (src/guard/guard.py): every watchdog pass tells
  * each ready guarded pod "still here" (`POST /runpod-llm/lease` with the pod key). A pod that
  * hears nothing — no pass and no request — for `manager.pod_lease` stops itself, so a laptop
@@ -17,6 +17,8 @@ import { podUrl } from './run-settings.js';
  * Both are accepted. A verdict that changes is audited (`pod_self_stop_check`), which is how
  * `status` can say "this pod cannot stop itself" instead of the user finding out from a bill.
  */
+
+/** The guard's lease route on the pod. */
 export const LEASE_PATH = '/runpod-llm/lease';
 export const SELF_STOP_AUDIT = 'pod_self_stop_check';
 

@@ -4,10 +4,12 @@ import type { Logger } from '../shared/logger.js';
 import type { Sleep } from '../shared/sleep.js';
 import type { StateDb } from '../state/db.js';
 
-/**
+/*
  * What the lifecycle effects (`up`, `down`, the watchdog) act through. Injected, so tests run
  * them against the emulator in simulated time (a ManualClock and a sleep that advances it).
  */
+
+/** What `up`, `down` and the watchdog act through; injected, so tests run them against the emulator in simulated time. */
 export interface ManagerDeps {
   state: StateDb;
   api: RunPodClient;

@@ -1,5 +1,5 @@
 /**
- * What the watchdog learns of a pod between passes (issue 12 §1): RunPod restarts a crashed
+ * What the watchdog learns of a pod between passes: RunPod restarts a crashed
  * container in place and the pod stays RUNNING, so a restart shows only as an uptime that went
  * backwards, and a dead vLLM only as failed health checks. Pure; the memory lives in the state
  * table `pod_watch`, and `decide` acts on the signals.
@@ -26,7 +26,7 @@ export interface PodObservation {
  * Pure: folds one observation into a pod's memory and derives the signals `decide` acts on.
  * - `restarted`: RUNNING at both looks and the uptime is well below what it would be had the
  *   container kept running (previous uptime + the time between the looks, less 5 s and 10 %
- *   slack for clocks and rounding): RunPod restarted the process (CONTRACT.md: crashed
+ *   slack for clocks and rounding): RunPod restarted the process (docs/runpod-contract.md: crashed
  *   containers restart in place and stay RUNNING). Not RUNNING: the memory is cleared, so a pod
  *   stopped and started again on purpose does not count.
  * - `healthFails`: consecutive failed checks; a check that was not made leaves the count.

@@ -4,8 +4,8 @@ import type { CreatePodRequest } from '../runpod/schemas.js';
 import { INSTALL_ENV } from '../state/install.js';
 import { type RunSettings, VLLM_PORT } from './run-settings.js';
 
-/**
- * The pod `up` asks RunPod for (CONTRACT.md): the pinned vLLM image, port 8000 exposed over
+/*
+ * The pod `up` asks RunPod for (docs/runpod-contract.md): the pinned vLLM image, port 8000 exposed over
  * RunPod's HTTP proxy, a fresh random key per pod (env `VLLM_API_KEY`, never in `args`), the
  * Hugging Face cache on the volume so a restart does not download again, `HF_TOKEN` only when set.
  *
@@ -14,6 +14,8 @@ import { type RunSettings, VLLM_PORT } from './run-settings.js';
  * the key. Unguarded (`up --unguarded`, `manager.guard: false`) is plain `vllm serve` arguments,
  * with vLLM's open routes (/invocations, /tokenize, /pause, …) reachable by anyone.
  */
+
+/** What makes one pod distinct: its unique name, GPU, key, runtime deadline and creating install. */
 export interface PodIdentity {
   /** Unique `runpod-llm-<shortid>`: how a 5xx-but-created pod is found, and orphans recognised. */
   name: string;
@@ -59,7 +61,7 @@ export function newPodKey(): string {
 export const START_SCRIPT_PATH = '/tmp/runpod-llm-start.sh';
 
 /**
- * The start script as plain `args` for an image WITHOUT an entrypoint (issue 12 §2; the way
+ * The start script as plain `args` for an image WITHOUT an entrypoint (the way
  * SkyPilot starts v2 pods): `bash -c 'echo <base64> | base64 -d > <file> && exec bash <file>'`.
  * Base64 keeps the script out of RunPod's word splitting and quoting; only safe characters
  * travel. `exec` makes the script PID 1's successor so it receives RunPod's SIGTERM.

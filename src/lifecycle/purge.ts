@@ -9,13 +9,15 @@ import { type PruneCounts, pruneState } from '../state/retention.js';
 import { utcMonthStart } from '../state/spend.js';
 import { consoleFile, type DaemonName, logFile, readDaemon } from './daemons.js';
 
-/**
- * `runpod-llm purge` (issue 17): removes what the tool keeps — log files, the disk cache, ended
+/*
+ * `runpod-llm purge`: removes what the tool keeps — log files, the disk cache, ended
  * runs — and reports what it removed (or, dry, would remove). Never a running pod's state: the
  * active run, its pods, their audit lines and spend stay; so does this month's spend of every
  * run, which the monthly budget adds up. A file a running daemon writes is emptied, not deleted
  * (deleting it would leave the daemon writing to a file nobody can see, still taking space).
  */
+
+/** What to remove. */
 export interface PurgeOptions {
   logs: boolean;
   cache: boolean;

@@ -10,12 +10,14 @@ import { LEASE_PATH } from './lease.js';
 import type { PodLogLine } from '../runpod/logs.js';
 import type { FailureSign, StartWatch } from './fast-failure.js';
 
-/**
- * Readiness, as CONTRACT.md defines it: a pod reported RUNNING is not ready. In order:
+/*
+ * Readiness, as docs/runpod-contract.md and docs/vllm-contract.md define it: a pod reported RUNNING is not ready. In order:
  * RUNNING with the vLLM port mapped → `GET /health` 200 through the pod URL (the proxy answers
  * 502 while the model loads) → `GET /v1/models` with the pod key lists the served model.
  * Only then may the gateway send traffic to it.
  */
+
+/** The readiness steps, in order. */
 export type ReadinessStep = 'running' | 'port' | 'health' | 'models' | 'ready';
 
 export interface ReadinessProgress {
@@ -40,7 +42,7 @@ export interface ReadinessTarget {
    */
   renewLease?: boolean;
   /**
-   * Fast failure (issue 12 §2): once RUNNING, each probe also reads the pod's log tail and asks
+   * Fast failure: once RUNNING, each probe also reads the pod's log tail and asks
    * this watch whether the pod shows a sign it will never become ready.
    */
   startWatch?: StartWatch;
@@ -87,7 +89,7 @@ export async function probeReadiness(deps: ProbeDeps, target: ReadinessTarget): 
   }
   if (status !== 'RUNNING') return notYet('running', status, 'the pod to be RUNNING', pod);
   if (pod.runtime?.gpus !== undefined && pod.runtime.gpus.length === 0 && (pod.gpu?.count ?? 0) > 0) {
-    // A (re)started pod whose GPUs went elsewhere: vLLM can never load (CONTRACT.md). Acted on
+    // A (re)started pod whose GPUs went elsewhere: vLLM can never load (docs/runpod-contract.md). Acted on
     // when two polls with a nonzero uptime agree (a single probe has only one look: it waits).
     if ((target.startWatch?.zeroGpuPolls(pod) ?? 0) >= 2) throw podFailed(target, 'is RUNNING without its GPUs (capacity moved)');
     return notYet('running', status, 'its GPUs (RunPod shows the pod RUNNING with none)', pod);

@@ -39,16 +39,16 @@ export const RunSettingsSchema = z.object({
   /** RunPod's REST base URL, for the guard's self-stop from the pod. */
   runpodApiUrl: z.string().default('https://api.runpod.io'),
   /**
-   * How the guarded start script reaches the container (issue 12 §2): `json` = the JSON start
+   * How the guarded start script reaches the container: `json` = the JSON start
    * command in `args` (replaces the image's entrypoint, where RunPod honours it); `shell` = a
    * base64-packed shell command for an image without an entrypoint (docker/vllm-noentry), for
    * when RunPod passes `args` to the entrypoint as plain arguments. Chosen by `up` from the
    * `doctor --live` verdict; kept with the run so a recreated pod starts the same way.
    */
   startForm: z.enum(['json', 'shell']).default('json'),
-  /** Consecutive failed health passes after which a routed pod is dead (issue 12). */
+  /** Consecutive failed health passes after which a routed pod is dead. */
   healthFailPasses: z.number().int().min(1).default(3),
-  /** Recreations per run (issue 12). */
+  /** Recreations per run. */
   maxRecreations: z.number().int().min(0).default(3),
   /** The GPU types `up` planned, in order: a recreate tries them again (dead pod's type first). */
   candidates: z

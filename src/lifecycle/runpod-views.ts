@@ -10,7 +10,7 @@ import { VLLM_PORT } from './run-settings.js';
 
 /**
  * What `decide` needs of a pod. GPUs are counted from the runtime while RUNNING (a restarted pod
- * can come back with none, CONTRACT.md); before that the requested count stands.
+ * can come back with none, docs/runpod-contract.md); before that the requested count stands.
  */
 export function toLivePod(pod: Pod): LivePod {
   const running = pod.status === 'RUNNING' && pod.runtime !== null;

@@ -6,11 +6,13 @@ import { writePrivateFile } from '../shared/secret-file.js';
 import { type DaemonInfo, readDaemon, removePidFile, stopDaemon } from './daemons.js';
 import { envFileContent, envFilePath, SERVICE_NAMES, type ServiceFile, serviceEnv, serviceFiles, type ServiceKind, type ServiceName, type ServiceSpec, unitName, unitPath } from './service-units.js';
 
-/**
- * `runpod-llm service install|uninstall|status` (issue 12 §5): writes the unit files of
+/*
+ * `runpod-llm service install|uninstall|status`: writes the unit files of
  * service-units.ts and asks the user's service manager (systemctl --user, launchctl) to run them.
  * The service manager is reached through `ServiceHost.run`, so what runs is one place.
  */
+
+/** The outcome of one service-manager command. */
 export interface CommandResult {
   /** null: the command could not be run at all (not installed). */
   code: number | null;

@@ -4,8 +4,8 @@ import { AppError } from '../shared/errors.js';
 import type { SelfCommand } from './daemons.js';
 import { GATEWAY_WITHHELD_ENV } from './services.js';
 
-/**
- * The service definitions `runpod-llm service install` writes (issue 12 §5): user-level units
+/*
+ * The service definitions `runpod-llm service install` writes: user-level units
  * (systemd on Linux, launchd on macOS) that keep the watchdog loop and the gateway running,
  * restart them when they die, and start them again at boot (systemd with lingering) or login
  * (launchd). Pure: paths, environment and the CLI to run come in; file contents come out.
@@ -15,6 +15,8 @@ import { GATEWAY_WITHHELD_ENV } from './services.js';
  * manager's own environment; the gateway's file never holds the RunPod key, and its unit unsets
  * it in case the user manager's environment has it.
  */
+
+/** The service manager a unit file is for. */
 export type ServiceKind = 'systemd' | 'launchd';
 export type ServiceName = 'watchdog' | 'gateway';
 export const SERVICE_NAMES: readonly ServiceName[] = ['watchdog', 'gateway'];

@@ -146,7 +146,7 @@ export function revivalWaitMs(restartsAt: readonly number[], now: number): numbe
 }
 
 /**
- * Issue 12 §5: a gateway `up` started that has died (killed, crashed, out of memory) while its
+ * A gateway `up` started that has died (killed, crashed, out of memory) while its
  * pid file says it should run is started again on the port it had (from `gateway.url`, so a
  * free port chosen at first start is kept), with the same keys (the key file, or the configured
  * keys in the same environment and config file). Null when there is nothing to revive: no pid

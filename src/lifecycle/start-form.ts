@@ -3,7 +3,7 @@ import type { Verdict } from '../state/verdicts.js';
 import type { RunSettings } from './run-settings.js';
 
 /**
- * Which start recipe a new run uses (issue 12 §2), from what `runpod-llm doctor --live` found
+ * Which start recipe a new run uses, from what `runpod-llm doctor --live` found
  * out about RunPod's v2 API (the `json_start_command` verdict in the state):
  * - honoured, or unknown (never probed): the guarded JSON start command; if v2 does not honour
  *   it after all, `up` fails fast on the pod's log and says what to do (fast-failure.ts);

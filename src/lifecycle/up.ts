@@ -105,7 +105,7 @@ export async function up(deps: ManagerDeps, settings: RunSettings, events: UpEve
     endRun(state, existing.runId, 'superseded');
   }
 
-  // The start recipe follows what `doctor --live` found out about RunPod (issue 12 §2).
+  // The start recipe follows what `doctor --live` found out about RunPod.
   settings = chooseStartForm(settings, getVerdict(state, 'json_start_command'));
   const plan = await planUp(deps.api, settings);
   events.onPlan?.(plan);
@@ -177,7 +177,7 @@ export async function up(deps: ManagerDeps, settings: RunSettings, events: UpEve
 export async function readyAndRoute(deps: ManagerDeps, settings: RunSettings, pod: PodRow, events: UpEvents, since: number = pod.createdAt, auditReason = 'readiness'): Promise<number> {
   const { state } = deps;
   const url = podUrl(settings.podUrlTemplate, pod.podId);
-  // Fast failure (issue 12 §2): a fresh guarded pod's start script prints the marker first.
+  // Fast failure: a fresh guarded pod's start script prints the marker first.
   const startWatch = new StartWatch({ expectMarker: pod.guard !== null && since === pod.createdAt, since });
   const ready = await waitForReady(
     deps,
@@ -198,7 +198,7 @@ export async function readyAndRoute(deps: ManagerDeps, settings: RunSettings, po
   upsertRoute(state, { routeId: pod.podId, podId: pod.podId, baseUrl: `${url}/v1`, apiKey: pod.apiKey, model: settings.servedModelName, ready: true });
   appendAudit(state, { action: 'ready', reason: auditReason, podId: pod.podId, details: { afterMs: ready.elapsedMs } });
   if (pod.guard !== null) {
-    // Issue 12 §3: the guard checked its pod key at start; say now if the pod cannot stop itself.
+    // The pod-scoped key may not stop the pod: the guard checked its pod key at start; say now if the pod cannot stop itself.
     const renewal = await renewPodLease(deps, pod, url);
     if (cannotStopItself(renewal.selfStop)) events.onStep?.(`warning: pod ${pod.podId}: ${describeSelfStop(renewal.selfStop as SelfStopVerdict)}`);
   }

@@ -2,8 +2,8 @@ import type { PodRow } from '../state/pods.js';
 import type { WakeRequest } from '../state/wake.js';
 import type { RunState, WatchConfig } from './decide.js';
 
-/**
- * Wake on request (issue 7), the pure half: a gateway with no ready pod wrote a wake request
+/*
+ * Wake on request, the pure half: a gateway with no ready pod wrote a wake request
  * into the state (it never holds the RunPod key); the watchdog decides here what to do with it.
  *
  * - A pod is ready already → dismiss (the gateway will find it within a second).
@@ -17,6 +17,8 @@ import type { RunState, WatchConfig } from './decide.js';
  *   within one check at the group's price, or there is no run to wake → refuse, with the reason.
  * The request is cleared in every case; a later request asks again.
  */
+
+/** Why a wake request is refused. */
 export type WakeRefusal = 'runtime_limit' | 'budget_run' | 'budget_day' | 'budget_month' | 'no_run';
 
 export type WakeDecision =

@@ -140,7 +140,7 @@ type Audit = (name: string, reason: string | null, podId: string | null, details
 /**
  * Replacement first, then the end of the old pod: if no GPU can be had now, the dead pod's row
  * stays, so the next pass tries again (an EXITED pod bills nothing but its volume).
- * Terminate + create rather than start: a restarted pod can come back without GPUs (CONTRACT.md).
+ * Terminate + create rather than start: a restarted pod can come back without GPUs (docs/runpod-contract.md).
  */
 async function recreate(ctx: ActionContext, action: Extract<Action, { type: 'recreate' }>, failed: Failed, audit: Audit): Promise<ActionResult> {
   const { deps, now } = ctx;

@@ -19,12 +19,14 @@ import { executeAction } from './watch-actions.js';
 import { canWake, type WakeRefusal } from './wake.js';
 import { handleWake } from './wake-actions.js';
 
-/**
+/*
  * One watchdog pass: read the state, RunPod's view and the gateway's usage, let the pure
  * `decide` say what to do, do it, and audit each action with its reason. Then look after pods
  * still starting (recreated ones): route them once ready, end them after the readiness timeout.
  * The caller holds the manager lock.
  */
+
+/** How one watchdog pass runs. */
 export interface WatchOptions {
   /** Time to the next pass (budgets project this much more billing). */
   intervalMs: number;
@@ -37,7 +39,7 @@ export interface WatchOptions {
    * wakeable, so the loop keeps running for it. Pending wake requests are served either way.
    */
   wakeOnRequest?: boolean;
-  /** Issue 12 §5: start again a gateway `up` started that has died (`reviveGateway` in services.ts). */
+  /** Start again a gateway `up` started that has died (`reviveGateway` in services.ts). */
   reviveGateway?: () => Promise<GatewayRevival | null>;
 }
 
@@ -188,7 +190,7 @@ const LIST_LAG_MS = 2 * 60_000;
 const HEALTH_TIMEOUT_MS = 10_000;
 
 /**
- * RunPod's view of our pods: one list call per pass (RunPod's quotas are per user, CONTRACT.md),
+ * RunPod's view of our pods: one list call per pass (RunPod's quotas are per user, docs/runpod-contract.md),
  * no get per pod. A pod missing from the list counts as gone only once it is older than
  * {@link LIST_LAG_MS}; one the list shows but this tool cannot read (an unknown status value) is
  * "no information": nothing is done to it. Routed RUNNING pods get one `/health` check, and

@@ -3,8 +3,8 @@ import { basename, dirname, join } from 'node:path';
 import { createStream, type RotatingFileStream } from 'rotating-file-stream';
 import { ensurePrivateDir } from '../shared/secret-file.js';
 
-/**
- * Persisted logs rotate and expire (issue 17), through rotating-file-stream in its classical
+/*
+ * Persisted logs rotate and expire, through rotating-file-stream in its classical
  * logrotate mode: `gateway.log` is the current file; it moves to `gateway.log.1` (and `.1` to
  * `.2`, …) each day and whenever it reaches `maxBytes`; at most `maxFiles` files in all (the
  * current one included); rotated files last written more than `maxAgeMs` ago are deleted. So
@@ -15,6 +15,8 @@ import { ensurePrivateDir } from '../shared/secret-file.js';
  * drains, so under a steady stream of requests the current file grew past 40 MB with a 1 MB
  * limit. rotating-file-stream checks the size on every write.)
  */
+
+/** When log files rotate and how many are kept. */
 export interface RotationSettings {
   maxBytes: number;
   maxFiles: number;

@@ -103,7 +103,7 @@ export interface RunPodClientOptions {
   logger?: Logger;
   /**
    * After a create that timed out or failed with 5xx, how long the pods are listed by name before
-   * any new create (default 45 s; at least 30 s: creates can take tens of seconds, CONTRACT.md).
+   * any new create (default 45 s; at least 30 s: creates can take tens of seconds, docs/runpod-contract.md).
    */
   createConfirmWindowMs?: number;
   /** Between those lists (default 5 s). */

@@ -17,14 +17,14 @@ export interface CreatePodIdempotentDeps {
   clock?: Clock;
   /**
    * After an uncertain failure (timeout, 5xx), list by name for this long before any new create
-   * (default 45 s, at least 30 s): a create can take tens of seconds to show up (CONTRACT.md).
+   * (default 45 s, at least 30 s): a create can take tens of seconds to show up (docs/runpod-contract.md).
    */
   confirmWindowMs?: number;
   /** Pause between those lists (default 5 s). */
   confirmPollMs?: number;
 }
 
-/** The shortest window a failed create is watched for before creating again (CONTRACT.md). */
+/** The shortest window a failed create is watched for before creating again (docs/runpod-contract.md). */
 export const MIN_CONFIRM_WINDOW_MS = 30_000;
 
 export interface CreatePodOutcome {
@@ -38,7 +38,7 @@ export interface CreatePodOutcome {
 /**
  * Creates a pod without ever creating two.
  *
- * RunPod can answer a create with a 5xx (or not answer) and still create the pod (CONTRACT.md),
+ * RunPod can answer a create with a 5xx (or not answer) and still create the pod (docs/runpod-contract.md),
  * so a failed create is never simply repeated: we wait, list the pods, and adopt the one with
  * our (unique) name; only when the list shows none do we create again. If the list itself
  * cannot be read we stop, since creating blind could double the bill.

@@ -2,11 +2,13 @@ import type { z } from 'zod';
 import { AppError } from '../shared/errors.js';
 import { ProblemSchema, type Problem } from './schemas.js';
 
-/**
+/*
  * RunPod failures as coded {@link AppError}s. Callers branch on `code`; the message says what
  * happened in one line, the hint says what to do. Nothing here ever contains the API key: every
  * text that came from the wire goes through {@link redact} with the key before it is used.
  */
+
+/** The stable codes of RunPod failures. */
 export type RunPodErrorCode =
   | 'RUNPOD_AUTH'
   | 'RUNPOD_FORBIDDEN'
@@ -64,7 +66,7 @@ export function isRunPodError(value: unknown, code?: RunPodErrorCode): value is 
 }
 
 /**
- * The observed detail of a capacity failure (CONTRACT.md): "There are no longer any instances
+ * The observed detail of a capacity failure (docs/runpod-contract.md, Errors): "There are no longer any instances
  * available with the requested specifications. Please refresh and try again." RunPod gives no
  * machine-readable code for it, so the text is all we have; the other phrases cover rewordings.
  */

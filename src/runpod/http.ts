@@ -2,13 +2,15 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { errorFromResponse, RunPodError, unavailableError } from './errors.js';
 
-/**
+/*
  * One RunPod HTTP exchange with the retry policy RunPod's docs give for v2 (createPod's
  * "Which failures are worth retrying" table): 429 → wait `Retry-After`, then retry; 5xx and
  * no-answer → retry with bounded exponential backoff and jitter; every other 4xx → fail now.
  * Whether a 5xx may be retried is the caller's choice: a create that failed may still have
- * created the pod (CONTRACT.md), so creates pass `retryUncertain: false`.
+ * created the pod (docs/runpod-contract.md), so creates pass `retryUncertain: false`.
  */
+
+/** Waits; injected so tests run in simulated time. */
 export type Sleep = (ms: number) => Promise<void>;
 
 export interface TransportOptions {

@@ -56,7 +56,7 @@ export const GpuConfigSchema = z.object({
 export type GpuConfig = z.infer<typeof GpuConfigSchema>;
 
 /**
- * `Pod`, read tolerantly (CONTRACT.md, "Strictness": the live API deviates from the spec). Only
+ * `Pod`, read tolerantly (docs/runpod-contract.md, "Off-spec values on listed pods"). Only
  * what the tool cannot do without is required: `id`, `name`, a known `status`, `cost`. Action
  * values the spec does not list are dropped; missing `args`, `env`, `ports`, `image`,
  * `dataCenterId`, `startedAt` or `runtime` read as empty/null; `runtime: {}` is accepted.

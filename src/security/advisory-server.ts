@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { AppError } from '../shared/errors.js';
 import { SEVERITIES } from './audit-report.js';
 
-/**
+/*
  * An offline advisory list served to npm on loopback, so `npm audit` itself (its version
  * matching, its report format) checks the tree against a file instead of the registry.
  *
@@ -19,6 +19,8 @@ import { SEVERITIES } from './audit-report.js';
  * Package documents (used by npm to suggest fixes) are answered 404: offline, npm reports
  * "no fix known" rather than guessing.
  */
+
+/** One advisory of the offline list, in the shape npm audit reads. */
 export interface OfflineAdvisory {
   id: number | string;
   title?: string;

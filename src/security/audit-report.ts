@@ -1,4 +1,4 @@
-/**
+/*
  * Parsing of `npm audit --json` (report version 2, npm 7 and later). Kept apart from running
  * npm so the recorded outputs in test/fixtures/audit/ exercise exactly this code.
  *
@@ -6,6 +6,8 @@
  * (`{"message": "405 Method Not Allowed - POST …", "error": {...}}` or
  * `{"error": {"code", "summary", "detail"}}`). Anything else is not a report.
  */
+
+/** npm audit's severities, lowest first. */
 export const SEVERITIES = ['info', 'low', 'moderate', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 

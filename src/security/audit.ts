@@ -6,7 +6,7 @@ import { readAdvisoryList, startAdvisoryServer } from './advisory-server.js';
 import { type ParsedAudit, parseAuditJson, rank, type Severity, type VulnerablePackage } from './audit-report.js';
 import { npmErrorLine, type RunCommand, runCommand } from './run-command.js';
 
-/**
+/*
  * `runpod-llm security scan`: a vulnerability audit of the installed tree by `npm audit`.
  *
  * "Clean" is only ever reported when an advisory service actually answered: the registry's
@@ -15,6 +15,8 @@ import { npmErrorLine, type RunCommand, runCommand } from './run-command.js';
  * (`--offline`, `audit=false`); that and every refusal (this machine's registry answers 405)
  * is `unavailable`, with npm's reason.
  */
+
+/** What `security scan` audits and what fails it. */
 export interface AuditOptions {
   cwd: string;
   /** Lowest severity that fails the check (default `low`). */

@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import { isLoopback } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 
-/**
+/*
  * Checks of the configuration the gateway runs with, and of the machine around it. Each
  * returns one report item; none of them changes anything.
  */
+
+/** The outcome of one check. */
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'unavailable' | 'skip';
 
 export interface ReportItem {

@@ -1,4 +1,4 @@
-/**
+/*
  * SPDX licence identifiers by what they ask of a project that ships them. The table covers the
  * licences found on npm in practice (and their deprecated spellings); anything else is
  * `unknown`, which the default policy refuses until a person has read it.
@@ -7,6 +7,8 @@
  * - weak copyleft: changes to *that* component must be shared (LGPL, MPL, EPL, CDDL, …);
  * - strong copyleft: the whole work that includes it must be shared under it (GPL, AGPL, …).
  */
+
+/** What a licence asks of a project that ships it. */
 export type LicenseCategory = 'permissive' | 'weak-copyleft' | 'strong-copyleft' | 'unknown';
 
 const PERMISSIVE = [

@@ -3,11 +3,13 @@ import { installedTree } from './installed-tree.js';
 import { canonicalId, DEFAULT_ALLOWED, type LicenseCategory } from './license-table.js';
 import { expressionAllowed, expressionCategory, parseSpdx, SpdxSyntaxError } from './spdx.js';
 
-/**
+/*
  * `runpod-llm security licenses`: the licence of every production dependency, read from its
  * installed package.json, classified and checked against a policy. The default policy allows
  * the permissive licences; copyleft and unknown licences are violations until allowed.
  */
+
+/** Which licences pass. */
 export interface LicensePolicy {
   /** Allowed SPDX ids (case-insensitive). Default: {@link DEFAULT_ALLOWED}. */
   allow?: readonly string[];

@@ -3,13 +3,15 @@ import { probeStatus } from '../shared/probe.js';
 import { listReadyRoutes, openState, type RouteRow } from '../state/index.js';
 import type { ReportItem } from './config-checks.js';
 
-/**
+/*
  * Checks of the running pods, as a stranger on the internet sees them: a RunPod pod's HTTP port
  * is public at its proxy URL, and vLLM's `--api-key` protects only `/v1`, so an unguarded pod
  * serves `/invocations` (full completions) and `/tokenize` to anyone who learns its id. Behind
  * the guard (src/guard/guard.py) both answer 404, with or without a key. The probes carry no key
  * and a body that asks for at most one token, so a pod left open costs next to nothing to check.
  */
+
+/** The open vLLM routes probed through each pod URL, without a key. */
 export const OPEN_ROUTE_PROBES: readonly { path: string; body: string }[] = [
   { path: '/invocations', body: '{"prompt":"","max_tokens":1}' },
   { path: '/tokenize', body: '{"prompt":"x"}' },

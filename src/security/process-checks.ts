@@ -1,12 +1,14 @@
 import { join } from 'node:path';
 import type { MachineFacts, ReportItem } from './config-checks.js';
 
-/**
+/*
  * Checks of the running gateway process, found through `<home>/gateway.pid` (written by
  * `runpod-llm up`). Linux exposes a process's environment in /proc/<pid>/environ as it was at
  * exec time: deleting a variable inside the process does not remove it from there (nor from
  * the process's memory), so a key found there is a key the gateway holds.
  */
+
+/** The running gateway process, from its pid file. */
 export interface GatewayProcess {
   pid: number;
 }

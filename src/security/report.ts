@@ -10,12 +10,14 @@ import { readManifest } from './project.js';
 import type { RunCommand } from './run-command.js';
 import { generateSbom } from './sbom.js';
 
-/**
+/*
  * `runpod-llm security report`: the SBOM, audit and licence checks plus the checks of the
  * configuration the gateway runs with (read exactly as `runpod-llm gateway` reads it) and of
  * the running gateway process. Returns data; the command prints it and writes
  * `security-report.json`. Nothing in the report is a secret: keys are counted, never shown.
  */
+
+/** What `security report` checks. */
 export interface ReportOptions {
   /** The npm project whose supply chain is checked (the CLI's default: this tool's own package). */
   cwd: string;

@@ -6,7 +6,7 @@ import { type ProjectManifest, readManifest } from './project.js';
 import { npmErrorLine, type RunCommand, runCommand } from './run-command.js';
 import { licenseIds, parseSpdx } from './spdx.js';
 
-/**
+/*
  * `runpod-llm security sbom`: a CycloneDX (1.5) SBOM of the project's installed dependency tree,
  * made by `npm sbom` (offline, reads node_modules) and corrected where npm gets it wrong:
  *
@@ -18,6 +18,8 @@ import { licenseIds, parseSpdx } from './spdx.js';
  *
  * An empty or incomplete tree is an error (exit 9), never an empty SBOM.
  */
+
+/** What the SBOM covers. */
 export interface SbomOptions {
   cwd: string;
   /** Include devDependencies (marked `scope: "excluded"`, as CycloneDX has it for non-runtime use). */

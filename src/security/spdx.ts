@@ -1,11 +1,13 @@
 import { CATEGORY_RANK, canonicalId, categoryOf, type LicenseCategory } from './license-table.js';
 
-/**
+/*
  * SPDX licence expressions (SPDX spec, annex D): `MIT`, `(MIT OR Apache-2.0)`,
  * `Apache-2.0 AND MIT`, `GPL-2.0-or-later WITH Classpath-exception-2.0`, `LicenseRef-x`.
  * Precedence: WITH binds tighter than AND, which binds tighter than OR; operators are
  * case-insensitive in practice (npm accepts `or`).
  */
+
+/** A parsed SPDX licence expression. */
 export type SpdxNode =
   | { kind: 'license'; id: string; exception?: string }
   | { kind: 'and' | 'or'; left: SpdxNode; right: SpdxNode };

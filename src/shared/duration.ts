@@ -1,8 +1,9 @@
-/**
+/*
  * Human durations for flags, environment and config: `500ms`, `30s`, `15m`, `1h`, `1h30m`, `2d`.
  * A unit is required: a bare number is refused because "90" could mean seconds or minutes, and
  * guessing wrong on a runtime limit costs money.
  */
+
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
 const WHOLE = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;

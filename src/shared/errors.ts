@@ -1,4 +1,4 @@
-/**
+/*
  * One error hierarchy for the whole project.
  *
  * Every error the tool raises on purpose is an {@link AppError} with a stable `code`
@@ -9,6 +9,8 @@
  * @example
  *   throw new AppError('GW_UPSTREAM_TIMEOUT', 'upstream did not answer within 120 s', { status: 504 });
  */
+
+/** Options of an {@link AppError}. */
 export interface AppErrorOptions {
   /** HTTP status when rendered by the gateway (default 500). */
   status?: number;

@@ -1,8 +1,8 @@
-/**
+/*
  * The state schema as an ordered list of migrations. Migration `i` (0-based) brings the database
  * from `PRAGMA user_version = i` to `i + 1`. Never edit a released migration: append a new one.
  *
- * Design notes (issue 3, with issue 7 in mind):
+ * Design notes (written with replicas and wake-on-request in mind):
  * - `runpod_llm_meta` is the marker table: a SQLite file without it is someone else's database
  *   and we refuse to touch it.
  * - Several pods per run (replicas) and several routes per model are plain rows: nothing assumes
@@ -14,6 +14,8 @@
  * - `routes_meta.version` is bumped by triggers on every routes change, so a gateway can poll one
  *   integer per second instead of re-reading the table.
  */
+
+/** The table that marks a SQLite file as this tool's state. */
 export const MARKER_TABLE = 'runpod_llm_meta';
 export const APP_MARKER = 'runpod-llm-manager';
 
@@ -132,7 +134,7 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE pods ADD COLUMN starting_since INTEGER;
   UPDATE pods SET starting_since = created_at;
   `,
-  // 3: what `doctor --live` found out about the live API (issue 12): one row per question, the
+  // 3: what `doctor --live` found out about the live API: one row per question, the
   // latest answer wins. `up` reads json_start_command to pick its recipe.
   `
   CREATE TABLE verdicts (
@@ -142,7 +144,7 @@ export const MIGRATIONS: readonly string[] = [
     detail     TEXT
   );
   `,
-  // 4: what the watchdog remembers of a pod between passes (issue 12 §1, §4): the last uptime
+  // 4: what the watchdog remembers of a pod between passes (restarts in place, zero-GPU pods): the last uptime
   // RunPod reported (a smaller one later means the container restarted), consecutive failed
   // health checks of a routed pod, and consecutive polls with zero GPUs. One row per active pod.
   `

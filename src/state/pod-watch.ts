@@ -1,7 +1,7 @@
 import type { StateDb } from './db.js';
 
 /**
- * What the watchdog remembers of a pod between passes (issue 12): the last `runtime.uptime` it
+ * What the watchdog remembers of a pod between passes: the last `runtime.uptime` it
  * saw and when (a smaller value later means RunPod restarted the container), consecutive failed
  * health checks, consecutive polls with zero GPUs. Bounded: rows of ended pods are pruned.
  */

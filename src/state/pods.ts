@@ -107,7 +107,7 @@ function fromDb(r: PodDbRow): PodRow {
 
 /**
  * A fresh unique pod name. Unique names let `up` find a pod that RunPod created despite
- * answering 5xx (CONTRACT.md), and let the watchdog spot orphans.
+ * answering 5xx (docs/runpod-contract.md), and let the watchdog spot orphans.
  *
  * @example
  *   newPodName() // 'runpod-llm-k3v9q2xa'

@@ -4,8 +4,8 @@ import { MARKER_TABLE } from './migrations.js';
 import { GLOBAL_USAGE_SCOPE } from './usage.js';
 import { utcDayStart } from './spend.js';
 
-/**
- * Retention of the state's history (issue 17): nothing in the state grows without bound.
+/*
+ * Retention of the state's history: nothing in the state grows without bound.
  *
  * Older than `retentionMs` (`manager.retention`, default 400 days: a year of monthly budgets
  * plus margin) go: audit rows, spend rows (per pod per UTC day), ended runs whose pods have all
@@ -15,6 +15,7 @@ import { utcDayStart } from './spend.js';
  * of a pod that has not ended. So `status` and the budgets — this run, today, this month — read
  * the same totals before and after a prune.
  */
+
 export const DAY_MS = 86_400_000;
 
 export interface PruneCounts {

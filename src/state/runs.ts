@@ -98,7 +98,7 @@ export function lastRun(db: StateDb): RunRow | undefined {
 }
 
 /**
- * Wake on request (issue 7): a run whose pods were terminated for idleness becomes active again,
+ * Wake on request: a run whose pods were terminated for idleness becomes active again,
  * keeping its start time (so its runtime limit) and its spend (so its budget). Only when no other
  * run is active; returns whether it was reopened. The caller holds the manager lock.
  */

@@ -1,7 +1,7 @@
 import type { StateDb } from './db.js';
 
-/**
- * What `runpod-llm doctor --live` found out about RunPod's live API (issue 12), one row per
+/*
+ * What `runpod-llm doctor --live` found out about RunPod's live API, one row per
  * question, the latest answer wins:
  * - `json_start_command`: does v2 honour the JSON start-command form
  *   (`{"entrypoint":[...],"cmd":[...]}` in `args`)? `up` picks its recipe from this.
@@ -9,6 +9,8 @@ import type { StateDb } from './db.js';
  *   self-stop path)?
  * `unknown`: the probe ran but could not tell (e.g. the pod never printed anything).
  */
+
+/** The questions `doctor --live` answers. */
 export const VERDICT_NAMES = ['json_start_command', 'self_stop'] as const;
 export type VerdictName = (typeof VERDICT_NAMES)[number];
 export type VerdictValue = 'honoured' | 'not_honoured' | 'unknown';

@@ -1,10 +1,12 @@
 import type { StateDb } from './db.js';
 
-/**
- * Wake-on-request (issue 7): a gateway with no ready route asks the manager for a pod by writing
+/*
+ * Wake-on-request: a gateway with no ready route asks the manager for a pod by writing
  * a row here (it never holds the RunPod key). At most one request is pending at a time (a partial
  * unique index enforces it), so a burst of requests from several gateways triggers one wake.
  */
+
+/** One wake request as stored. */
 export interface WakeRequest {
   id: number;
   requestedAt: number;

@@ -16,7 +16,7 @@ import { cli, killAll, MAIN, until } from './cli-rig.js';
 const MODEL = 'Qwen/Qwen2.5-Coder-7B-Instruct';
 
 /**
- * Issue 12 §5: a gateway `up` started that dies (here SIGKILL, as the OOM killer does) is
+ * A gateway `up` started that dies (here SIGKILL, as the OOM killer does) is
  * started again by the next watchdog pass, on the same port, with the same key, without the
  * RunPod key in its environment, and the restart is audited. One the user stopped (`down`) or a
  * service manager runs is left alone.

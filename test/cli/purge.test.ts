@@ -13,7 +13,7 @@ import { cli } from './cli-rig.js';
 
 const DAY = 86_400_000;
 
-describe('runpod-llm purge (issue 17)', () => {
+describe('runpod-llm purge', () => {
   const home = mkdtempSync(join(tmpdir(), 'purge-'));
   const cacheDir = join(home, 'cache');
   const env = { RUNPOD_LLM_HOME: home, CACHE_DIR: cacheDir, RUNPOD_LLM_CONFIG: join(import.meta.dirname, 'fixtures-empty-config.json') };

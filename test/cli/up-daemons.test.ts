@@ -135,7 +135,7 @@ describe('up → chat → status → down with the detached gateway and watchdog
       assert.ok(!content.includes(key), `gateway key in ${file}`);
     }
     assert.match(readFileSync(join(home, 'logs', 'watchdog.log'), 'utf8'), /"type":"recreate".*"msg":"watchdog action"/);
-    // Issue 17: access lines keep the client's network only (log_client_ip: truncated).
+    // Access lines keep the client's network only (log_client_ip: truncated).
     const gatewayLog = readFileSync(join(home, 'logs', 'gateway.log'), 'utf8');
     assert.match(gatewayLog, /"msg":"request".*"ip":"127\.0\.0\.0\/24"/);
     assert.ok(!gatewayLog.includes('127.0.0.1"'), 'no full client address in the gateway log');

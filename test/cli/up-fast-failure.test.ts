@@ -7,7 +7,7 @@ import { startEmulator, type Emulator } from '../../src/emulator/emulator.js';
 import { cli } from './cli-rig.js';
 
 /**
- * Issue 12 §2 through the real CLI, on the system clock: an emulator that passes the JSON start
+ * Fast failure through the real CLI, on the system clock: an emulator that passes the JSON start
  * command to `vllm serve` as plain arguments (args mode plain) makes `up` exit 5 quickly with the
  * cause, the pod's last log lines and the fix, and no pod left on the account.
  */

@@ -8,13 +8,14 @@ import { ideSnippet } from '../../src/cli/ide-snippets.js';
 import { GATEWAY_KEY, MODEL, POD_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { BIN, ensureClients } from './client-cache.js';
 
-/**
+/*
  * Coding agents run headless, once directly against the scripted vLLM stand-in and once through
  * the gateway: `cn -p` (Continue's CLI, configured with `ide-config continue`'s own snippet) and
  * `opencode run` and Kilo's `kilo run`. The stand-in "model" calls the agent's read tool on the file the prompt names
  * and then answers "Read N bytes." — so the answer shows how much of the file reached the model.
  * Each agent runs in a fresh temporary project and home outside any git repository.
  */
+
 type Target = { baseURL: string; apiKey: string; contextTokens: number };
 type Run = { code: number | null; out: string; ms: number };
 

@@ -4,11 +4,12 @@ import { ideSnippet } from '../../src/cli/ide-snippets.js';
 import { GATEWAY_KEY, MODEL, POD_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { ensureClients, importClient } from './client-cache.js';
 
-/**
+/*
  * The SDKs people use, pinned (client-cache.ts), each run twice: directly against the scripted
  * vLLM stand-in, and through the gateway in front of it. What the client sees must be equal —
  * except the over-context error, where the gateway's is OpenAI's own `context_length_exceeded`.
  */
+
 type Target = { baseURL: string; apiKey: string };
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -11,7 +11,7 @@ const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('loadConfig', () => {
-  it('has the seed\'s defaults', () => {
+  it('has the original Python tool\'s defaults', () => {
     const { config, errors } = loadConfig({ env: {}, cwd: dir });
     assert.deepEqual(errors, []);
     assert.equal(config?.proxy_host, '127.0.0.1');
@@ -74,7 +74,7 @@ describe('loadConfig', () => {
     assert.deepEqual(ok.errors, []);
   });
 
-  it('takes the seed\'s RUNPOD_ENDPOINT as the upstream base, with a warning', () => {
+  it('takes the original Python tool\'s RUNPOD_ENDPOINT as the upstream base, with a warning', () => {
     const { config, warnings } = loadConfig({ env: { RUNPOD_ENDPOINT: 'https://abc-8000.proxy.runpod.net/v1/chat/completions' }, cwd: dir });
     assert.equal(config?.upstream.url, 'https://abc-8000.proxy.runpod.net/v1');
     assert.match(warnings[0]?.message ?? '', /seed/);

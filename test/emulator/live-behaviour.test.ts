@@ -4,11 +4,12 @@ import { guardedPodStart, readGuardSource } from '../../src/guard/recipe.js';
 import { loadRunPodSpec } from '../helpers/openapi.js';
 import { POD_KEY, podRequest, rejection, SCHEDULE, startRig, type Rig } from './setup.js';
 
-/**
- * The emulator's live behaviours (CONTRACT.md, "Live behaviour the spec does not show"): restart
+/*
+ * The emulator's live behaviours (docs/runpod-contract.md, "Live behaviour the spec does not describe"): restart
  * in place, the logs endpoint, the args mode, pod-scoped keys, CPU pods, foreign pods, slow
  * creates and 429 bursts. Each answer the spec describes is validated against openapi-v2.json.
  */
+
 const RESTART = 3_000;
 const CRASH = 2_000;
 

@@ -53,7 +53,7 @@ describe('CORS', () => {
   });
   after(() => gw.close());
 
-  it('allows the configured origins (default: the seed\'s three localhost origins)', async () => {
+  it('allows the configured origins (default: the original Python tool\'s three localhost origins)', async () => {
     for (const origin of ['http://localhost:3000', 'http://127.0.0.1:3000', 'http://localhost:8080']) {
       const res = await gw.api('/v1/models', { headers: { origin } });
       await res.arrayBuffer();

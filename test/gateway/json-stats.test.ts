@@ -44,7 +44,7 @@ describe('/metrics?format=json', () => {
   });
   after(() => gw.close());
 
-  it('returns the seed\'s fields with the values the Prometheus counters hold', async () => {
+  it('returns the original Python tool\'s fields with the values the Prometheus counters hold', async () => {
     const json = (await (await gw.api('/metrics?format=json')).json()) as Record<string, unknown>;
     const prom = await (await gw.api('/metrics')).text();
     // requests_total is the API's traffic: the gateway's own /metrics and /health calls are not in it.

@@ -1,12 +1,14 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/**
- * Cloudflare in front of RunPod's API, as far as the pod's self-stop meets it (CONTRACT.md, "Inside
- * a pod"): a request it blocks gets 403 with a plain-text "error code: 1010" body and never
+/*
+ * Cloudflare in front of RunPod's API, as far as the pod's self-stop meets it (docs/runpod-contract.md, "Pod-scoped
+ * keys"): a request it blocks gets 403 with a plain-text "error code: 1010" body and never
  * reaches the API; every other request is passed to `apiUrl` unchanged. `block` decides by
  * User-Agent (the reported trigger is urllib's default one). Every User-Agent seen is recorded.
  */
+
+/** A running Cloudflare stand-in and what it saw. */
 export interface CloudflareFront {
   url: string;
   userAgents: (string | undefined)[];

@@ -8,7 +8,7 @@ import { GUARD_PY, rawRequest, type RunningGuard, startGuard } from './run-guard
 const KEY = 'vk_head_test_0123456789abcdef';
 
 /**
- * The request head as the asyncio guard reads it (src/guard/guard.py, issue 14): a whole head
+ * The request head as the asyncio guard reads it (src/guard/guard.py): a whole head
  * within CLIENT_TIMEOUT (a slow-header trickle no longer holds a connection slot), and header
  * lines two parsers could read differently refused. CLIENT_TIMEOUT is set to 1 s for the test.
  */

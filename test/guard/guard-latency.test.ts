@@ -7,8 +7,8 @@ import { staticRouteSource } from '../../src/gateway/upstream/route-source.js';
 import { GATEWAY_KEY, MODEL, POD_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { type RunningGuard, startGuard } from './run-guard.js';
 
-/**
- * Issue 14: a reply written in pieces on a socket without TCP_NODELAY waits for the peer's
+/*
+ * A reply written in pieces on a socket without TCP_NODELAY waits for the peer's
  * delayed ACK (40 ms on Linux) on every keep-alive request. Fifty sequential requests on one
  * connection then take at least 50 × 40 ms = 2 s; without the stall they take a few ms each.
  * Each request through the path under test is paired with one through its baseline (the same
@@ -17,6 +17,7 @@ import { type RunningGuard, startGuard } from './run-guard.js';
  * A busy machine slows both paths alike and its worst moments are the 5 pairs left out, so noise
  * cannot make it flaky, while a stall on every request (or on more than 5 of them) cannot hide.
  */
+
 const N = 50;
 const KEPT = 45;
 const BOUND_MS = (KEPT * 40) / 2;
@@ -83,7 +84,7 @@ async function sequential(tested: Path, baseline: Path, body: string, firstBytes
   return { added, summary: `${N} ${firstBytes ? "streams' first bytes" : 'requests'}: ${sum.toFixed(0)} ms, without the guard ${base.toFixed(0)} ms; added over the fastest ${KEPT} pairs ${added.toFixed(0)} ms (bound ${BOUND_MS} ms)` };
 }
 
-describe('no delayed-ACK stall on keep-alive connections (issue 14)', () => {
+describe('no delayed-ACK stall on keep-alive connections', () => {
   let pod: VllmStandin;
   let guard: RunningGuard;
   let gw: TestGateway;

@@ -5,11 +5,12 @@ import { after, before, describe, it } from 'node:test';
 import { startVllmStandin, type VllmStandin } from '../../src/emulator/vllm-standin.js';
 import { GUARD_PY, httpRequest, rawRequest, type RunningGuard, startGuard } from './run-guard.js';
 
-/**
+/*
  * The guard's allow-list (ROUTES in src/guard/guard.py): exact (method, path) pairs, plus paths
  * with an `{id}` segment that matches exactly one segment of [A-Za-z0-9_.-]{1,200}. Checked on
  * the real module with python3, and end to end through the real guard with extra routes.
  */
+
 const GUARD_DIR = dirname(GUARD_PY);
 
 /** Runs python3 with guard.py importable; `code` prints one JSON value. */

@@ -11,12 +11,13 @@ import { type Emulator, startEmulator } from '../../src/emulator/emulator.js';
 import { guardedPodStart, type PodStart } from '../../src/guard/recipe.js';
 import { createRunPodClient } from '../../src/runpod/client.js';
 
-/**
+/*
  * Runs the guarded start command exactly as the pod would (`bash -c <cmd>` with the pod env),
  * with a stub `vllm` on PATH that serves the emulator's stand-in on the address it is given.
  * The recipe's ports are fixed (8000 public, 8001 loopback), so the run gets a network namespace
  * of its own when `unshare -rn` works; otherwise it runs here if both ports are free, else skips.
  */
+
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const KEY = 'vk_recipe_run_0123456789abcdef';
 // A model name that would run `touch` if any value reached the shell unquoted.

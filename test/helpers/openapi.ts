@@ -13,7 +13,8 @@ const addFormats = addFormatsModule.default;
  * Validates bodies against RunPod's published OpenAPI 3.1 document (openapi-v2.json), so the
  * emulator is checked against the spec rather than against our own reading of it.
  *
- * The document lives outside the repo (`../shared/runpod/openapi-v2.json`, or RUNPOD_OPENAPI).
+ * The document is vendored as test/fixtures/runpod/openapi-v2.json (see docs/runpod-contract.md);
+ * RUNPOD_OPENAPI points elsewhere, e.g. at a fresh download.
  * The whole document is registered as one schema so every `#/components/...` reference resolves
  * in place; a response schema is then a JSON pointer into `paths`.
  *

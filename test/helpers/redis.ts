@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 
-/**
+/*
  * A real redis-server (Debian package) on a free loopback port, no persistence, for one test
  * file. `stop()`/`start()` simulate an outage and recovery on the same port.
  */
+
+/** A running redis-server for one test file. */
 export interface TestRedis {
   url: string;
   port: number;

@@ -8,14 +8,15 @@ import { getPod, listActivePods } from '../../src/state/pods.js';
 import { activeRun, getRun } from '../../src/state/runs.js';
 import { type LifecycleRig, startLifecycleRig } from './rig.js';
 
-/**
- * Issue 12 §1 against the emulator's live behaviour: a crashed vLLM is restarted in place by
+/*
+ * Crash loops against the emulator's live behaviour: a crashed vLLM is restarted in place by
  * RunPod (RUNNING throughout, 502, uptime back to 0), so the watchdog must see it from the
  * uptime and the health check, not from the status. Passes one simulated minute apart.
  */
+
 const types = (r: WatchReport): string[] => r.actions.map((a) => `${a.action.type}${'reason' in a.action ? `:${a.action.reason}` : ''}`);
 
-describe('watchdog: crash loops after readiness (issue 12 §1)', () => {
+describe('watchdog: crash loops after readiness', () => {
   let rig: LifecycleRig | undefined;
   let started: UpResult;
   const boot = async (manager: NonNullable<Parameters<typeof startLifecycleRig>[0]>['manager'] = {}, emulator: NonNullable<Parameters<typeof startLifecycleRig>[0]>['emulator'] = {}): Promise<LifecycleRig> => {

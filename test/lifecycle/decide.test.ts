@@ -141,7 +141,7 @@ const table: [name: string, scenario: Scenario, expected: Action[]][] = [
   ['death: not found → recreate', { minute: 30, live: { p1: 'not_found' } }, [recreate('died', 30)]],
   ['zero GPUs on one poll → kept (it may be a transient report)', { minute: 30, live: { p1: live({ gpuCount: 0, zeroGpuPolls: 1 }) } }, [keep()]],
   ['death: zero GPUs on two polls → recreate', { minute: 30, live: { p1: live({ gpuCount: 0, zeroGpuPolls: 2 }) } }, [recreate('zero_gpus', 30)]],
-  // Issue 12 §1: RunPod restarts a crashed container in place; the pod stays RUNNING.
+  // RunPod restarts a crashed container in place; the pod stays RUNNING.
   ['crash: a routed pod RunPod restarted (uptime went backwards) → recreate', { minute: 30, live: { p1: live({ restarted: true }) } }, [recreate('restarted', 30)]],
   ['crash: a restart before the pod was ever ready is readiness\'s business, not the watchdog\'s', { minute: 5, pods: [pod({ readyAt: null })], live: { p1: live({ restarted: true }) } }, [keep()]],
   ['health: 2 failed passes (< 3) → kept', { minute: 30, live: { p1: live({ healthFails: 2 }) } }, [keep()]],
@@ -187,7 +187,7 @@ const table: [name: string, scenario: Scenario, expected: Action[]][] = [
   ['another install\'s pods are reported and never reaped', { minute: 10, config: { reap: true }, otherInstallPods: [live({ id: 'x2', name: 'runpod-llm-other' })] }, [keep(), { type: 'report_orphan', podId: 'x2', name: 'runpod-llm-other', otherInstall: true }]],
   ['orphans without a run are still reported', { minute: 10, run: null, pods: [], foreignPods: [live({ id: 'x1', name: 'runpod-llm-zzz' })] }, [{ type: 'report_orphan', podId: 'x1', name: 'runpod-llm-zzz' }]],
 
-  // Replicas (issue 7).
+  // Replicas.
   ['replicas: one missing → create it with the remaining runtime', { minute: 20, lastRequestAt: at(19), config: { replicas: 2 } }, [keep(), { type: 'create', runId: 'r1', remainingRuntimeMs: 40 * MIN, reason: 'replicas' }]],
   ['replicas: a dead one is recreated, not duplicated', { minute: 20, lastRequestAt: at(19), config: { replicas: 2 }, pods: [pod(), pod({ podId: 'p2' })], live: { p1: live(), p2: 'not_found' } }, [keep(), recreate('died', 40, 'p2')]],
   ['replicas: not refilled while idle', { lastRequestAt: at(3), minute: 40, config: { replicas: 2 } }, [{ type: 'stop', podId: 'p1', reason: 'idle' }]],

@@ -9,14 +9,15 @@ import { listAudit } from '../../src/state/audit.js';
 import { activeRun, lastRun } from '../../src/state/runs.js';
 import { type LifecycleRig, MIN, SCHEDULE, startLifecycleRig, T0 } from './rig.js';
 
-/**
- * Issue 12 §2: `up` fails within minutes, not after the 20-minute readiness timeout, when the
+/*
+ * `up` fails within minutes, not after the 20-minute readiness timeout, when the
  * pod shows it will never become ready; exit 5, the cause, the last log lines, nothing billing.
  * Simulated time: readiness polls every 10 s; the pod is RUNNING 60 s after the create.
  */
+
 const RUNNING_AT = T0 + SCHEDULE.provisioningMs + SCHEDULE.startingMs;
 
-describe('up: fast failure from the pod log (issue 12 §2)', () => {
+describe('up: fast failure from the pod log', () => {
   let rig: LifecycleRig | undefined;
   afterEach(async () => {
     await rig?.close();

@@ -8,7 +8,7 @@ import { chatBody, startTestGateway, type TestGateway } from '../helpers/gateway
 import { type LifecycleRig, startLifecycleRig } from './rig.js';
 
 /**
- * Issue 7's "2 pods, one killed mid-run": the manager (simulated time, emulator) keeps two
+ * "2 pods, one killed mid-run": the manager (simulated time, emulator) keeps two
  * guarded pods; a real gateway reads their routes from the same state. A pod dies: clients see
  * no error (the gateway retries on the other pod before any byte), and the watchdog replaces it.
  */

@@ -11,11 +11,13 @@ import { ManualClock } from '../../src/shared/clock.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { openState, type StateDb } from '../../src/state/db.js';
 
-/**
+/*
  * Lifecycle in simulated time: the emulator and the manager share a ManualClock; readiness
  * "sleeps" by advancing it, so a 20-minute timeout or a 60-minute runtime limit takes
  * milliseconds. Pods boot in 30 s + 30 s, and the model loads 30 s after RUNNING.
  */
+
+/** Where every lifecycle test's simulated clock starts. */
 export const T0 = Date.parse('2026-11-25T09:00:00Z');
 export const MIN = 60_000;
 export const SCHEDULE = { provisioningMs: 30_000, startingMs: 30_000, loadMs: 30_000 };

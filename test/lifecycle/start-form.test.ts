@@ -12,7 +12,7 @@ import { setVerdict } from '../../src/state/verdicts.js';
 import { type LifecycleRig, startLifecycleRig } from './rig.js';
 
 /**
- * Issue 12 §2, "up uses the verdict": honoured or unknown → the guarded JSON start command;
+ * "up uses the verdict": honoured or unknown → the guarded JSON start command;
  * not honoured → the same guarded script base64-packed for an image without an entrypoint, or a
  * clear stop before anything is created. Against the emulator in both of its args modes.
  */

@@ -72,7 +72,7 @@ describe('up (lifecycle, simulated time)', () => {
     const [route] = listReadyRoutes(rig.state);
     assert.equal(route?.baseUrl, `${rig.emulator.pods.url(result.pod.podId)}/v1`);
     assert.equal(route?.apiKey, row.apiKey);
-    // Once ready, one lease renewal records whether the guarded pod can stop itself (issue 12 §3).
+    // Once ready, one lease renewal records whether the guarded pod can stop itself.
     assert.deepEqual(listAudit(rig.state).map((e) => e.action).reverse(), ['run_start', 'create', 'ready', 'pod_self_stop_check']);
     assert.equal(listAudit(rig.state)[0]?.details?.verdict, 'ok');
     assert.ok(!JSON.stringify(listAudit(rig.state)).includes(row.apiKey), 'no secret in the audit');

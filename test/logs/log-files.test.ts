@@ -28,7 +28,7 @@ function files(dir: string): Array<{ name: string; bytes: number; mode: number; 
   });
 }
 
-describe('persisted logs rotate, expire and keep no full client address (issue 17)', () => {
+describe('persisted logs rotate, expire and keep no full client address', () => {
   it('200,000 access lines through the detached gateway logger stay within log_max_files × log_max_bytes, 0600, no full IPv4 address', async () => {
     const home = tempHome();
     const logDir = join(home, 'logs');

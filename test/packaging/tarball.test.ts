@@ -5,12 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-/**
+/*
  * The package as a user gets it: `npm pack` (which runs prepare: a clean build of dist/), then
  * `npm install -g` of the tarball into a temporary prefix — a real install, better-sqlite3
  * compiled from source, dependencies from the npm cache where it has them (--prefer-offline) —
  * then the installed `runpod-llm` run from a directory that is not the repository.
  */
+
 const REPO = join(import.meta.dirname, '../..');
 const OWN = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { name: string; version: string };
 

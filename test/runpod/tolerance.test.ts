@@ -6,10 +6,10 @@ import { captureLogs } from '../helpers/log-capture.js';
 import { podRequest, rejection, SCHEDULE, startRig, type Rig } from '../emulator/setup.js';
 
 /**
- * Issue 12 §4: a client that tolerates the live API — odd pods in the list, slow creates,
+ * A client that tolerates the live API — odd pods in the list, slow creates,
  * quota headers — and the logs endpoint read with bounds.
  */
-describe('RunPod client tolerance (issue 12 §4)', () => {
+describe('RunPod client tolerance', () => {
   let rig: Rig | undefined;
   afterEach(async () => {
     await rig?.emulator.close();

@@ -3,12 +3,14 @@ import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GATEWAY_KEY, POD_KEY, type TestGateway } from '../helpers/gateway.js';
 
-/**
+/*
  * Shared tools of the attack battery: raw sockets (for what HTTP clients refuse to send), a
  * tolerant HTTP/1.1 response reader, and the three checks every attack ends with — the
  * answer is an OpenAI error envelope, the gateway still serves, and the logs hold no secret
  * and no prompt text. SECURITY.md names these tests as the proof of its sections.
  */
+
+/** An HTTP/1.1 response as read off a raw socket. */
 export interface RawResponse {
   status: number;
   headers: Record<string, string>;

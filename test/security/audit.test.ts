@@ -10,12 +10,13 @@ import type { RunCommand } from '../../src/security/run-command.js';
 import { isAppError } from '../../src/shared/errors.js';
 import { REPO } from './fixture-project.js';
 
-/**
+/*
  * SECURITY.md "Vulnerability audit". The fixtures in test/fixtures/audit/ are real `npm audit
  * --json` outputs recorded by scripts/record-audit-fixtures.ts: reports made by npm against the
  * offline advisory lists in advisories/, and npm's own errors (this machine's registry answering
  * 405, a registry that is not there, no lockfile, offline mode).
  */
+
 const FIXTURES = join(REPO, 'test/fixtures/audit');
 const fixture = (name: string): { stdout: string; stderr: string } => ({
   stdout: readFileSync(join(FIXTURES, `${name}.json`), 'utf8'),

@@ -11,7 +11,7 @@ import { buildApp, type GatewayApp } from '../../src/gateway/app.js';
 import { staticRouteSource } from '../../src/gateway/upstream/route-source.js';
 import { createLogger } from '../../src/shared/logger.js';
 
-/**
+/*
  * Load on loopback (SECURITY.md "Attack battery"): concurrent streaming and non-streaming
  * clients, plus one client hammering without pause, for LOAD_TEST_SECONDS (default 60).
  * Passes when no answer is a 5xx (or anything but 200 and the abuser's 429), every stream ends
@@ -19,6 +19,7 @@ import { createLogger } from '../../src/shared/logger.js';
  * not grow from the first quarter to the end. Clients reach the gateway through a trusted proxy
  * address each (X-Forwarded-For), so the limiter keeps them apart as it would real users.
  */
+
 const SECONDS = Number(process.env.LOAD_TEST_SECONDS ?? 60);
 const POD_KEY = 'pod_load_key_0123456789abcdef';
 const MODEL = 'load-model';

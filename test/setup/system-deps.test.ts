@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-/**
+/*
  * scripts/system-deps.sh, the one list of system programs the tests need, as `npm test` and
  * .ci/run run it — without changing this machine: each case runs the real script with a PATH
  * of its own (the real redis-server and python3 are not on it, CHROMIUM_PATH points at a file
@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
  * stand-in `apt-get` that records its arguments and, on `install`, puts stand-ins of the
  * programs where the script looks for them. One case drops to the real `nobody` user.
  */
+
 const REPO = join(import.meta.dirname, '../..');
 const SCRIPT = join(REPO, 'scripts/system-deps.sh');
 const BASH = '/bin/bash';

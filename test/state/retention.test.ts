@@ -45,7 +45,7 @@ function record(rig: LifecycleRig, ledger: Ledger): void {
 const sum = (ledger: Ledger, keep: (e: { day: number; runId: string | null }) => boolean): number => [...ledger.values()].filter(keep).reduce((s, e) => s + e.usd, 0);
 const close = (a: number, b: number, what: string): void => assert.ok(Math.abs(a - b) < 1e-6, `${what}: ${a} vs ${b}`);
 
-describe('state retention (issue 17)', () => {
+describe('state retention', () => {
   let rig: LifecycleRig | undefined;
   afterEach(async () => {
     await rig?.close();

@@ -16,7 +16,7 @@ export interface DownFlags {
 }
 
 /**
- * `runpod-llm down` (also the seed's `0 0 * * * runpod-llm down`): stop the watchdog first (so it
+ * `runpod-llm down` (also the original Python tool's `0 0 * * * runpod-llm down`): stop the watchdog first (so it
  * does not recreate what we end), terminate — or with `--stop` stop — every pod, clear the routes,
  * then stop the gateway (SIGTERM, up to 10 s for in-flight streams, then SIGKILL). Nothing
  * running is not an error.

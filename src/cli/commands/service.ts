@@ -21,7 +21,7 @@ interface ServiceFlags {
 }
 
 /**
- * `runpod-llm service install|uninstall|status` (issue 12 §5): the watchdog loop and the gateway
+ * `runpod-llm service install|uninstall|status`: the watchdog loop and the gateway
  * as user services (systemd user units, launchd agents) that restart when they die and come back
  * after a reboot.
  */

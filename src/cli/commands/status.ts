@@ -40,7 +40,7 @@ export async function runStatusCommand(flags: StatusFlags, io: CliIo): Promise<n
   }
 }
 
-/** What an end reason means for the user, where the code alone does not say it (issue 12). */
+/** What an end reason means for the user, where the code alone does not say it. */
 const END_REASON_TEXT: Record<string, string> = {
   recreate_limit: ' — its pod kept dying and the recreations allowed per run (manager.max_recreations) were used up; see `runpod-llm status --json` recent events and the pod log lines in the audit',
   pod_failed: ' — the pod could not start; `runpod-llm up` printed the cause and the last log lines',

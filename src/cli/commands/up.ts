@@ -28,9 +28,9 @@ export interface UpFlags {
   idleAction?: string;
   budget?: number;
   readinessTimeout?: string;
-  /** Pods to keep ready (issue 7). */
+  /** Pods to keep ready. */
   replicas?: number;
-  /** Plain vLLM on the public port, without the guard (issue 8): warned about once. */
+  /** Plain vLLM on the public port, without the guard: warned about once. */
   unguarded?: boolean;
   /** `--image`: the vLLM image (pinned tag). */
   image?: string;

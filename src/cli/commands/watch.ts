@@ -39,7 +39,7 @@ export async function runWatchCommand(flags: WatchFlags, io: CliIo): Promise<num
   const api = runpodClient(ctx, io.env);
   const self = io.self ?? currentSelf();
   const options = { intervalMs, reap: flags.reap === true, fallback: ctx.settings, wakeOnRequest: ctx.config.wake_on_request };
-  // A dead gateway `up` started comes back on the next pass (issue 12 §5), without the RunPod key.
+  // A dead gateway `up` started comes back on the next pass, without the RunPod key.
   const revive = (state: StateDb) => () => reviveGateway(state, { home: ctx.home, host: ctx.config.proxy_host, self, env: io.env });
   if (flags.loop === true) return loop(ctx.home, io, api, ctx.config, { ...options, service: flags.service === true, revive });
   if (flags.service === true) throw new AppError('CLI_USAGE', '--service goes with --loop', { hint: 'runpod-llm watch --loop --service (what `runpod-llm service install` runs)' });

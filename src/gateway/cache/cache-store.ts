@@ -1,7 +1,9 @@
-/**
+/*
  * The response cache's storage seam: a memory store (LRU, bounded by entries, bytes and TTL),
  * optionally persisted to disk; a Redis store can implement the same interface for replicas.
  */
+
+/** One cached answer, replayed as it was received. */
 export interface CachedResponse {
   /** `json`: one body; `sse`: the recorded event stream, replayed byte for byte. */
   kind: 'json' | 'sse';

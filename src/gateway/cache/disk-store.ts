@@ -7,12 +7,13 @@ import { ensurePrivateDir } from '../../shared/secret-file.js';
 import type { CacheEntryInfo, CacheStats, CacheStore, CachedResponse } from './cache-store.js';
 import { type MemoryCacheOptions, MemoryCacheStore } from './memory-store.js';
 
-/**
+/*
  * The memory cache, persisted under `cache_dir` so a restart keeps its hits. One file per entry
  * (`<key>.entry`, 0600, in a 0700 directory): a JSON header line with a SHA-256 of the body, then
  * the body. At start every file is checked; a corrupt, foreign or expired one is deleted, never
  * served. Writes happen off the request path (write to a temp file, then rename).
  */
+
 interface Header {
   v: 1;
   key: string;

@@ -3,13 +3,14 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { CacheEntryInfo, CacheStats, CacheStore, CachedResponse } from './cache-store.js';
 
-/**
+/*
  * The response cache in Redis, shared by gateway replicas. Entries are namespaced
  * (`<prefix>c:<sha256>`), expire by TTL, are size-capped, and a byte and entry budget is kept by
  * an LRU index (sorted set by last use) that one Lua script trims atomically on every store.
  * Redis unreachable: the cache steps aside (fail-open: a miss, nothing stored), logged once per
  * outage.
  */
+
 const SET_SCRIPT = `
 local size = string.len(ARGV[1])
 local old = redis.call('HGET', KEYS[4], ARGV[6])

@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 
-/**
+/*
  * `GET /dashboard`: one page, its script and its style, served from files shipped in the
  * package (no CDN, no inline code), under a CSP that allows nothing but this origin. The page
  * needs no key to load; it asks for the gateway key and sends it as a header to
  * `/metrics?format=json`. Only these three fixed names are served: no path from the URL ever
  * reaches the filesystem.
  */
+
 const DASHBOARD_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const ASSETS = [

@@ -3,12 +3,13 @@ import type { ResponseCache } from '../cache/response-cache.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
 import type { RecentStats } from './recent-stats.js';
 
-/**
- * `/metrics?format=json`: the seed's field names with real values. Counts are read from the
+/*
+ * `/metrics?format=json`: the original Python tool's field names with real values. Counts are read from the
  * same prom-client objects the Prometheus text comes from, so the two views always agree.
  * A value that was never measured is null (cache hit rate with no lookups, percentiles with no
  * requests), never 0.
  */
+
 async function counterValues(counter: Counter<string>): Promise<Array<{ labels: Record<string, string | number>; value: number }>> {
   return (await counter.get()).values.map((v) => ({ labels: v.labels as Record<string, string | number>, value: v.value }));
 }

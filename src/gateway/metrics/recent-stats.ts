@@ -1,8 +1,10 @@
-/**
+/*
  * What the JSON stats and the dashboard show beyond Prometheus counters, measured, bounded:
  * exact percentiles over the most recent requests (a ring of the last `window` durations), a
  * per-10-second series for the last 15 minutes, and the latest security events.
  */
+
+/** One recent security event as the dashboard shows it. */
 export interface SecurityEventView {
   at: string;
   event: string;

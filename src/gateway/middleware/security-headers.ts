@@ -1,6 +1,6 @@
 /**
  * Security headers as data: option → header → default. OWASP's current advice where it differs
- * from the seed: `X-XSS-Protection: 0` (the old XSS auditor could be abused to leak data and is
+ * from the original Python tool: `X-XSS-Protection: 0` (the old XSS auditor could be abused to leak data and is
  * gone from browsers; CSP is the protection), `X-Frame-Options: DENY` (helmet's default is
  * SAMEORIGIN). HSTS only over TLS: over plain HTTP browsers ignore it and it would only mislead.
  */

@@ -1,7 +1,9 @@
-/**
+/*
  * The rate limiter's storage seam. A memory store (one gateway) and a Redis store (several
  * gateways sharing one exact limit) implement it; one shared test suite runs against both.
  */
+
+/** A limiter's answer for one request. */
 export interface RateDecision {
   allowed: boolean;
   limit: number;

@@ -1,6 +1,6 @@
 import type { LimiterStore, RateDecision } from './limiter-store.js';
 
-/**
+/*
  * Exact sliding-log limiter in memory: per key, a ring of the timestamps of the last `limit`
  * allowed requests. A request is allowed when fewer than `limit` timestamps lie inside the window
  * — an exact sliding window (no fixed-window burst at the boundary), O(1) per request, and
@@ -8,11 +8,8 @@ import type { LimiterStore, RateDecision } from './limiter-store.js';
  *
  * Memory is bounded: keys idle for a whole window are swept (at most once per window), and the
  * number of keys is capped (the oldest key is dropped past `maxKeys`).
- *
- * @example
- *   const store = new MemorySlidingLogStore({ maxKeys: 50_000 });
- *   store.hit('ip:127.0.0.1', 60, 60_000, Date.now()); // { allowed: true, remaining: 59, ... }
  */
+
 interface Ring {
   stamps: Float64Array;
   head: number;
@@ -23,6 +20,13 @@ export interface MemoryStoreOptions {
   maxKeys?: number;
 }
 
+/**
+ * The exact sliding-log limiter for one gateway process.
+ *
+ * @example
+ *   const store = new MemorySlidingLogStore({ maxKeys: 50_000 });
+ *   store.hit('ip:127.0.0.1', 60, 60_000, Date.now()); // { allowed: true, remaining: 59, ... }
+ */
 export class MemorySlidingLogStore implements LimiterStore {
   readonly #rings = new Map<string, Ring>();
   readonly #maxKeys: number;

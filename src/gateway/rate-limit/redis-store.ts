@@ -4,7 +4,7 @@ import type { Logger } from '../../shared/logger.js';
 import { gatewayError } from '../errors.js';
 import type { LimiterStore, RateDecision } from './limiter-store.js';
 
-/**
+/*
  * Exact sliding-log limiter in Redis, shared by every gateway replica: one sorted set per key
  * (score = request time), trimmed, counted and appended in ONE Lua script, so N replicas enforce
  * one limit — never N limits, never read-local/write-shared (the LiteLLM multi-replica bug).
@@ -14,6 +14,7 @@ import type { LimiterStore, RateDecision } from './limiter-store.js';
  * replica), `fail-closed` (503), or `fail-open`. The outage is logged once as a security event,
  * and its end once more.
  */
+
 const SCRIPT = `
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])

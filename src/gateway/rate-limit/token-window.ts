@@ -1,20 +1,24 @@
-/**
+/*
  * Tokens per key per window (`key_rate_limit_tokens`), fed by each answer's `usage` after it
  * is sent: a request is refused while the key's tokens in the last window are at the limit, so
  * one long answer can overshoot it once, then the key waits. Per gateway process (not shared
  * through Redis). Memory is bounded: per key one bucket per second of the window, at most
  * `maxKeys` keys (the oldest dropped).
+ */
+
+interface Buckets {
+  seconds: Float64Array;
+  tokens: Float64Array;
+}
+
+/**
+ * Tokens per key per window, fed by each answer's `usage`.
  *
  * @example
  *   const window = new TokenWindow(60_000);
  *   window.add('key_ab12cd', Date.now(), 1500);
  *   window.used('key_ab12cd', Date.now()); // 1500
  */
-interface Buckets {
-  seconds: Float64Array;
-  tokens: Float64Array;
-}
-
 export class TokenWindow {
   readonly #keys = new Map<string, Buckets>();
   readonly #slots: number;

@@ -1,4 +1,4 @@
-/**
+/*
  * The one table of API routes the gateway serves and the pod guard lets through.
  *
  * The gateway registers exactly these routes (behind the gateway key, with the per-key limit,
@@ -13,6 +13,8 @@
  * `cache_mode`'s rules, embeddings/rerank/score always, Responses only with `store: false` (a
  * stored response is state: its id must exist on the pod that made it).
  */
+
+/** The request shapes the gateway validates, one per kind of API route. */
 export type ValidatedRoute = 'chat' | 'completions' | 'embeddings' | 'responses' | 'rerank' | 'score' | 'tokenize' | 'detokenize';
 
 export interface ApiRouteSpec {

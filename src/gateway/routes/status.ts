@@ -36,7 +36,7 @@ export function healthHandler(deps: { probe: HealthProbe; startedAt: number; now
 
 /**
  * `/metrics`: Prometheus text exposition format; `?format=json` or `Accept: application/json`
- * gives the seed's JSON view (the dashboard reads it).
+ * gives the original Python tool's JSON view (the dashboard reads it).
  */
 export function metricsHandler(deps: StatsDeps) {
   return async function metricsRoute(request: FastifyRequest, reply: FastifyReply) {

@@ -1,7 +1,7 @@
 import type { Clock } from '../../shared/clock.js';
 import type { Route, RouteSource } from './route-source.js';
 
-/**
+/*
  * Spreads requests over the ready routes (pods): the one with the fewest requests in flight
  * wins, ties broken at random. A route that fails `ejectAfter` times in a row (connection
  * failures, 5xx) is ejected for `cooldownMs`; after that it gets traffic again on trial, and a
@@ -11,6 +11,7 @@ import type { Route, RouteSource } from './route-source.js';
  *   const balancer = new Balancer(routes, { ejectAfter: 3, cooldownMs: 30_000, clock });
  *   const route = balancer.pick('qwen'); balancer.begin(route.id); ... balancer.end(route.id, ok);
  */
+
 interface RouteHealth {
   inFlight: number;
   failures: number;

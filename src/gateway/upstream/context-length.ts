@@ -1,4 +1,4 @@
-/**
+/*
  * vLLM's "prompt too long" 400, in OpenAI's shape for it.
  *
  * The gateway has no tokenizer, and no byte count gives a certain token count (a BPE token can
@@ -14,6 +14,7 @@
  *   length is 8192 tokens and your request has 7500 input tokens (1000 > 8192 - 7500)."
  * - "The decoder prompt (length 9000) is longer than the maximum model length of 8192. …" (engine)
  */
+
 const OPENAI_WORDING = /This model's maximum context length is (\d+) tokens/;
 const ENGINE_WORDING = /maximum model length of (\d+)/;
 

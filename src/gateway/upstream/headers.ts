@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
-/**
+/*
  * Header hygiene between client and upstream (RFC 9110 §7.6.1). Hop-by-hop headers — Connection,
  * every name Connection lists, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-* —
  * never cross the gateway in either direction.
@@ -9,6 +9,7 @@ import type { IncomingHttpHeaders } from 'node:http';
  * key, cookies and client hints stay here, and Accept-Encoding is dropped so the upstream answers
  * uncompressed (usage and cache read the body).
  */
+
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'http2-settings']);
 
 const REQUEST_ALLOW = ['content-type', 'accept', 'user-agent', 'openai-organization', 'openai-project'];

@@ -1,10 +1,12 @@
 import { Pool } from 'undici';
 import type { Route } from './route-source.js';
 
-/**
+/*
  * One keep-alive undici Pool per upstream origin, shared by every request to it. Pools of
  * routes that disappear are closed by {@link UpstreamPools.retain}.
  */
+
+/** Limits of each per-origin pool. */
 export interface PoolOptions {
   connections: number;
   connectTimeoutMs: number;

@@ -1,8 +1,10 @@
-/**
+/*
  * Where requests go. The upstream URL comes only from configuration or the manager's state,
  * never from the request (the SSRF class of bugs in LiteLLM and Portkey came from
  * request-controlled base URLs).
  */
+
+/** One place requests can go: a pod (or the static upstream) and its key. */
 export interface Route {
   /** Stable id (pod id, or `static`). */
   id: string;

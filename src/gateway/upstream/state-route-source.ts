@@ -4,7 +4,7 @@ import { isAppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { type Route, type RouteSource, type StreamNonStreamingMode, streamsNonStreaming } from './route-source.js';
 
-/**
+/*
  * Routes written by the pod manager (`runpod-llm up`) into the state database. The gateway
  * polls one integer (`routesVersion`) every `pollMs` and reloads only when it moved, so the
  * request path never touches SQLite. Until the state exists (the gateway may start first),
@@ -13,6 +13,8 @@ import { type Route, type RouteSource, type StreamNonStreamingMode, streamsNonSt
  * Ready routes are used in weighted round-robin; a request naming a model goes to a route
  * serving it when there is one.
  */
+
+/** A route source that reads the manager's state. */
 export interface StateRouteSource extends RouteSource {
   /** Re-reads the routes now (tests; the poll calls it too). */
   refresh(): void;

@@ -2,11 +2,11 @@ import { ChatCompletionStream } from 'openai/lib/ChatCompletionStream';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import { gatewayError, renderError } from '../errors.js';
 
-/**
+/*
  * Non-streamed requests that travel streamed.
  *
  * RunPod's pod URL goes through Cloudflare, which ends a request with 524 after 100 s without a
- * response byte (CONTRACT.md). A streamed answer keeps bytes flowing; a non-streamed one sends
+ * response byte (docs/runpod-contract.md). A streamed answer keeps bytes flowing; a non-streamed one sends
  * nothing until vLLM has generated all of it, so a long answer (2,000 tokens at 20 tokens/s, or
  * a long queue on a busy pod) dies at the proxy while the GPU keeps working. For routes behind
  * such a proxy the gateway asks the pod for a stream (with `stream_options.include_usage`) and
@@ -25,6 +25,8 @@ import { gatewayError, renderError } from '../errors.js';
  *   // send travel.body upstream; on a 200 event stream:
  *   const { status, body } = await travel.assemble(sseBytes);
  */
+
+/** How one non-streamed request travels: the body sent upstream and how its stream becomes the answer. */
 export interface StreamedTravel {
   /** The request body sent upstream: the client's, with `stream: true` and usage asked for. */
   body: Buffer;

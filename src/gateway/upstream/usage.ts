@@ -1,8 +1,10 @@
-/**
+/*
  * Token usage read from a response without parsing the whole body: OpenAI-compatible servers put
  * `"usage":{"prompt_tokens":N,"completion_tokens":M,...}` in the JSON answer and in the last SSE
  * event. Searching bytes for the marker costs far less than JSON.parse of a long completion.
  */
+
+/** Token counts of one answer. */
 export interface Usage {
   promptTokens: number;
   completionTokens: number;

@@ -2,7 +2,7 @@
  * Optional content policy for `<script>` tags and `javascript:` URLs in prompts.
  *
  * Default `off`: prompts from an IDE are code, and code legitimately contains `<script>` and
- * `javascript:`; stripping would silently corrupt the user's question (the seed stripped, which
+ * `javascript:`; stripping would silently corrupt the user's question (the original Python tool stripped, which
  * broke web-development prompts). The model's output is never rendered by the gateway. `reject`
  * and `strip` exist for deployments that feed prompts into HTML. See SECURITY.md.
  */

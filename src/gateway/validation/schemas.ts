@@ -1,10 +1,12 @@
 import { z } from 'zod';
 
-/**
+/*
  * OpenAI request shapes, permissive where OpenAI and vLLM are (unknown fields pass through
  * untouched: vLLM takes many extras such as `top_k`, `min_p`, `guided_json`), strict where a
  * wrong type would only fail later upstream, and bounded where size means cost.
  */
+
+/** Request limits from the configuration. */
 export interface RequestLimits {
   maxMessages: number;
   maxTokens: number;

@@ -1,5 +1,5 @@
 import type { GpuType, Pod } from '../runpod/schemas.js';
-import type { LivePod } from './decide.js';
+import type { LivePod } from '../watchdog/decide.js';
 import type { GpuCloud, GpuOffer } from './gpu-choice.js';
 import { VLLM_PORT } from './run-settings.js';
 

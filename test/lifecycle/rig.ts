@@ -5,7 +5,7 @@ import { defaultConfig, type ConfigInput } from '../../src/config/schema.js';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/emulator.js';
 import type { ManagerDeps } from '../../src/lifecycle/manager-deps.js';
 import { type RunSettings, settingsFromConfig } from '../../src/lifecycle/run-settings.js';
-import { watchOnce, type WatchReport } from '../../src/lifecycle/watchdog.js';
+import { watchOnce, type WatchReport } from '../../src/watchdog/pass.js';
 import { createRunPodClient, type RunPodClient } from '../../src/runpod/client.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { silentLogger } from '../../src/shared/logger.js';

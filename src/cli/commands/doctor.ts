@@ -1,8 +1,8 @@
 import { createInterface } from 'node:readline/promises';
 import { readGuardSource } from '../../guard/recipe.js';
-import { cheapestCpu, runLiveProbe, type LiveProbeResult } from '../../lifecycle/doctor-live.js';
-import { probeApiFor } from '../../lifecycle/doctor-live-api.js';
-import { type Check, runDoctor } from '../../lifecycle/doctor.js';
+import { cheapestCpu, runLiveProbe, type LiveProbeResult } from '../../doctor/live-probe.js';
+import { probeApiFor } from '../../doctor/live-probe-api.js';
+import { type Check, runDoctor } from '../../doctor/doctor.js';
 import { AppError } from '../../shared/errors.js';
 import { openState } from '../../state/db.js';
 import { listVerdicts } from '../../state/verdicts.js';

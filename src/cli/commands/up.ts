@@ -1,10 +1,10 @@
 import { type ResolvedKeys, resolveGatewayKeys } from '../../gateway/gateway-keys.js';
-import { currentSelf, readDaemon } from '../../lifecycle/daemons.js';
+import { currentSelf, readDaemon } from '../../daemons/detached-process.js';
 import { resumeRun } from '../../lifecycle/resume.js';
 import { settingsOfRun } from '../../lifecycle/run-settings.js';
-import { ensureGateway, ensureWatchdog, reservePort } from '../../lifecycle/services.js';
+import { ensureGateway, ensureWatchdog, reservePort } from '../../daemons/gateway-daemon.js';
 import type { ReadinessProgress } from '../../lifecycle/readiness.js';
-import { UNGUARDED_WARNING } from '../../lifecycle/pod-recipe.js';
+import { UNGUARDED_WARNING } from '../../lifecycle/create-request.js';
 import { planUp, up, type UpPlan } from '../../lifecycle/up.js';
 import { formatDuration } from '../../shared/duration.js';
 import { AppError } from '../../shared/errors.js';

@@ -4,12 +4,12 @@ import { listActivePods, markPodReady } from '../state/pods.js';
 import { upsertRoute } from '../state/routes.js';
 import type { RunRow } from '../state/runs.js';
 import type { LivePod } from './decide.js';
-import type { ManagerDeps } from './manager-deps.js';
-import { StartWatch } from './fast-failure.js';
-import { probeReadiness } from './readiness.js';
-import { podUrl, type RunSettings } from './run-settings.js';
-import { abandonPod } from './up.js';
-import type { ActionResult } from './watchdog.js';
+import type { ManagerDeps } from '../lifecycle/manager-deps.js';
+import { StartWatch } from '../lifecycle/fast-failure.js';
+import { probeReadiness } from '../lifecycle/readiness.js';
+import { podUrl, type RunSettings } from '../lifecycle/run-settings.js';
+import { abandonPod } from '../lifecycle/up.js';
+import type { ActionResult } from './pass.js';
 
 /**
  * Pods the watchdog created or started (recreate after a death, replicas, wake) are not waited

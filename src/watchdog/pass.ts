@@ -9,15 +9,15 @@ import { spendForRun, spendSummary } from '../state/spend.js';
 import { readUsage } from '../state/usage.js';
 import { type Action, decide, type LivePod, type WatchConfig } from './decide.js';
 import { observePod } from './pod-observation.js';
-import type { ManagerDeps } from './manager-deps.js';
-import { renewLeases } from './lease.js';
+import type { ManagerDeps } from '../lifecycle/manager-deps.js';
+import { renewLeases } from '../lifecycle/lease.js';
 import { checkPendingPods } from './pending-pods.js';
-import { podUrl, type RunSettings, settingsOfRun } from './run-settings.js';
-import { toLivePod } from './runpod-views.js';
-import type { GatewayRevival } from './services.js';
-import { executeAction } from './watch-actions.js';
-import { canWake, type WakeRefusal } from './wake.js';
-import { handleWake } from './wake-actions.js';
+import { podUrl, type RunSettings, settingsOfRun } from '../lifecycle/run-settings.js';
+import { toLivePod } from '../lifecycle/runpod-views.js';
+import type { GatewayRevival } from '../daemons/gateway-daemon.js';
+import { executeAction } from './execute-action.js';
+import { canWake, type WakeRefusal } from './wake-decision.js';
+import { handleWake } from './serve-wake.js';
 
 /**
  * One watchdog pass: read the state, RunPod's view and the gateway's usage, let the pure

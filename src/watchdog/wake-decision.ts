@@ -1,5 +1,5 @@
 import type { PodRow } from '../state/pods.js';
-import type { WakeRequest } from '../state/wake.js';
+import type { WakeRequest } from '../state/wake-requests.js';
 import type { RunState, WatchConfig } from './decide.js';
 
 /**

@@ -4,7 +4,7 @@ import { AppError } from '../shared/errors.js';
 import { readTextIfExists, writePrivateFile } from '../shared/secret-file.js';
 import { appendAudit } from '../state/audit.js';
 import type { StateDb } from '../state/db.js';
-import { logFile, logTail, readDaemon, type SelfCommand, startDaemon, type StartedDaemon, writeOwnPidFile } from './daemons.js';
+import { logFile, logTail, readDaemon, type SelfCommand, startDaemon, type StartedDaemon, writeOwnPidFile } from './detached-process.js';
 
 /**
  * Starting (or finding) the two daemons `up` leaves behind: the gateway, which must never hold

@@ -9,8 +9,8 @@ import {
   remainingRuntimeMs,
   type RunState,
   type WatchConfig,
-} from '../../src/lifecycle/decide.js';
-import { observePod } from '../../src/lifecycle/pod-observation.js';
+} from '../../src/watchdog/decide.js';
+import { observePod } from '../../src/watchdog/pod-observation.js';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 10, 25, 9, 0, 0);

@@ -8,7 +8,7 @@ import { candidatesFor, createPodForRun } from '../lifecycle/create-pod.js';
 import type { Action, LivePod } from './decide.js';
 import type { ManagerDeps } from '../lifecycle/manager-deps.js';
 import type { RunSettings } from '../lifecycle/run-settings.js';
-import type { ActionResult } from './pass.js';
+import type { ActionResult } from './report.js';
 
 /**
  * The thin half of the watchdog: performs one of `decide`'s actions and writes its audit row.

@@ -3,7 +3,8 @@ import { acquireLock } from '../state/lock.js';
 import { pruneIfDue } from '../state/retention.js';
 import { pendingWake } from '../state/wake-requests.js';
 import type { ManagerDeps } from '../lifecycle/manager-deps.js';
-import { watchOnce, type WatchOptions, type WatchReport } from './pass.js';
+import { watchOnce, type WatchOptions } from './pass.js';
+import type { WatchReport } from './report.js';
 
 export interface WatchLoopOptions extends WatchOptions {
   home: string;

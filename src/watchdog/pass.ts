@@ -7,7 +7,7 @@ import { installId, podInstall } from '../state/install.js';
 import { activeRun, endRun, lastRun } from '../state/runs.js';
 import { spendForRun, spendSummary } from '../state/spend.js';
 import { readUsage } from '../state/usage.js';
-import { type Action, decide, type LivePod, type WatchConfig } from './decide.js';
+import { decide, type LivePod, type WatchConfig } from './decide.js';
 import { observePod } from './pod-observation.js';
 import type { ManagerDeps } from '../lifecycle/manager-deps.js';
 import { renewLeases } from '../lifecycle/lease.js';
@@ -16,7 +16,8 @@ import { podUrl, type RunSettings, settingsOfRun } from '../lifecycle/run-settin
 import { toLivePod } from '../lifecycle/runpod-views.js';
 import type { GatewayRevival } from '../daemons/gateway-daemon.js';
 import { executeAction } from './execute-action.js';
-import { canWake, type WakeRefusal } from './wake-decision.js';
+import { canWake } from './wake-decision.js';
+import type { WatchReport } from './report.js';
 import { handleWake } from './serve-wake.js';
 
 /**
@@ -39,41 +40,6 @@ export interface WatchOptions {
   wakeOnRequest?: boolean;
   /** Issue 12 §5: start again a gateway `up` started that has died (`reviveGateway` in services.ts). */
   reviveGateway?: () => Promise<GatewayRevival | null>;
-}
-
-/** Steps the watchdog takes for pods still starting, beside `decide`'s actions. */
-export type PendingAction =
-  | { type: 'route_ready'; podId: string }
-  | { type: 'readiness_failed'; podId: string; reason: string }
-  | { type: 'end_run_without_pod'; runId: string }
-  /** A gateway's wake request started the run's stopped pods or created new ones. */
-  | { type: 'wake'; how: 'start' | 'create'; podIds: string[] }
-  | { type: 'wake_refused'; reason: WakeRefusal }
-  /** The gateway `up` started had died: started again on its port. */
-  | { type: 'restart_gateway'; port: number };
-
-export interface ActionResult {
-  action: Action | PendingAction;
-  ok: boolean;
-  /** What happened, in words (`created pod x`, the error message). */
-  note?: string;
-}
-
-export interface WatchReport {
-  at: number;
-  runId: string | null;
-  /** Everything `decide` returned, except bookkeeping (`keep`, `accrue`), and what came of it. */
-  actions: ActionResult[];
-  /** RunPod could not be asked: nothing destructive was done. */
-  unreachable: string | null;
-  orphans: Array<{ podId: string; name: string; otherInstall?: boolean }>;
-  /** Pods still on their way to ready. */
-  pending: number;
-  /** Active pods and whether a run is still going: when both are gone the loop may end. */
-  activePods: number;
-  runActive: boolean;
-  /** No run is active, but the last one was parked by idleness and a request may wake it. */
-  wakeable: boolean;
 }
 
 export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promise<WatchReport> {

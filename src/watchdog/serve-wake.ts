@@ -10,7 +10,7 @@ import type { ManagerDeps } from '../lifecycle/manager-deps.js';
 import { startStoppedPod } from '../lifecycle/resume.js';
 import { type RunSettings, settingsOfRun } from '../lifecycle/run-settings.js';
 import { decideWake, type WakeDecision } from './wake-decision.js';
-import type { ActionResult } from './pass.js';
+import type { ActionResult } from './report.js';
 
 export interface WakeOutcome {
   /** For the pass report; null when there was nothing to report (no request, or dismissed). */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { statusData } from '../../src/doctor/status.js';
 import { up, type UpResult } from '../../src/lifecycle/up.js';
-import type { WatchReport } from '../../src/watchdog/pass.js';
+import type { WatchReport } from '../../src/watchdog/report.js';
 import { listAudit } from '../../src/state/audit.js';
 import { getPod, listActivePods } from '../../src/state/pods.js';
 import { activeRun, getRun } from '../../src/state/runs.js';

@@ -3,7 +3,7 @@ import { afterEach, describe, it } from 'node:test';
 import { up, type UpResult } from '../../src/lifecycle/up.js';
 import { decideWake, type WakeInput } from '../../src/watchdog/wake-decision.js';
 import { runWatchLoop } from '../../src/watchdog/loop.js';
-import type { WatchReport } from '../../src/watchdog/pass.js';
+import type { WatchReport } from '../../src/watchdog/report.js';
 import { listAudit } from '../../src/state/audit.js';
 import { getPod, listActivePods } from '../../src/state/pods.js';
 import { listReadyRoutes } from '../../src/state/routes.js';

@@ -3,7 +3,7 @@ import { afterEach, describe, it } from 'node:test';
 import { down } from '../../src/lifecycle/down.js';
 import { resumeRun } from '../../src/lifecycle/resume.js';
 import { up, type UpResult } from '../../src/lifecycle/up.js';
-import type { WatchReport } from '../../src/watchdog/pass.js';
+import type { WatchReport } from '../../src/watchdog/report.js';
 import { createRunPodClient } from '../../src/runpod/client.js';
 import { listAudit } from '../../src/state/audit.js';
 import { INSTALL_ENV, installId } from '../../src/state/install.js';

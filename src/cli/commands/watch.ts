@@ -2,7 +2,8 @@ import { currentSelf, readDaemon, removePidFile, writeOwnPidFile } from '../../d
 import { type GatewayRevival, reviveGateway } from '../../daemons/gateway-daemon.js';
 import type { RunSettings } from '../../lifecycle/run-settings.js';
 import { runWatchLoop } from '../../watchdog/loop.js';
-import { watchOnce, type WatchReport } from '../../watchdog/pass.js';
+import { watchOnce } from '../../watchdog/pass.js';
+import type { WatchReport } from '../../watchdog/report.js';
 import { parseDuration } from '../../shared/duration.js';
 import { AppError, isAppError } from '../../shared/errors.js';
 import type { RunPodClient } from '../../runpod/client.js';

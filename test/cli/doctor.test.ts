@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { startEmulator, type Emulator } from '../../src/emulator/emulator.js';
-import type { ContainerStart } from '../../src/emulator/pods.js';
+import type { ContainerStart } from '../../src/emulator/pod-record.js';
 import { readGuardSource } from '../../src/guard/recipe.js';
 import { judgeJsonForm, judgeSelfStop, markers, runLiveProbe } from '../../src/doctor/live-probe.js';
 import { probeApiFor } from '../../src/doctor/live-probe-api.js';

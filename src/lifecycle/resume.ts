@@ -5,7 +5,7 @@ import { listActivePods, markPodEnded, markPodStarting, type PodRow } from '../s
 import { deleteRoutesForPod } from '../state/routes.js';
 import { endRun, type RunRow } from '../state/runs.js';
 import { candidatesFor, createPodForRun } from './create-pod.js';
-import { remainingRuntimeMs } from '../watchdog/decide.js';
+import { remainingRuntimeMs } from './remaining-runtime.js';
 import type { ManagerDeps } from './manager-deps.js';
 import { podUrl, type RunSettings } from './run-settings.js';
 import { abandonPod, failureReason, readyAndRoute, type RouteEvents } from './route-pod.js';

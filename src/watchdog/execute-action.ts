@@ -5,7 +5,7 @@ import { deleteRoutesForPod, ROUTE_POLL_MS, setRouteReady } from '../state/route
 import { endRun, type RunRow } from '../state/runs.js';
 import { addSpend } from '../state/spend.js';
 import { candidatesFor, createPodForRun } from '../lifecycle/create-pod.js';
-import type { Action, LivePod } from './decide.js';
+import type { Action, LivePod } from './decision.js';
 import type { ManagerDeps } from '../lifecycle/manager-deps.js';
 import type { RunSettings } from '../lifecycle/run-settings.js';
 import type { ActionResult } from './report.js';

@@ -1,7 +1,7 @@
 import { isAppError } from '../shared/errors.js';
 import { listActivePods } from '../state/pods.js';
 import type { RunRow } from '../state/runs.js';
-import type { LivePod } from './decide.js';
+import type { LivePod } from './decision.js';
 import type { ManagerDeps } from '../lifecycle/manager-deps.js';
 import { StartWatch } from '../lifecycle/fast-failure.js';
 import { probeReadiness } from '../lifecycle/readiness.js';

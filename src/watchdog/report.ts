@@ -1,4 +1,4 @@
-import type { Action } from './decide.js';
+import type { Action } from './decision.js';
 import type { WakeRefusal } from './wake-decision.js';
 
 /**

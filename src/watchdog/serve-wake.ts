@@ -5,7 +5,7 @@ import { activeRun, endRun, lastRun, reopenRun, type RunRow } from '../state/run
 import { spendSummary } from '../state/spend.js';
 import { clearWake, pendingWake, type WakeRequest } from '../state/wake-requests.js';
 import { candidatesFor, createPodForRun } from '../lifecycle/create-pod.js';
-import type { WatchConfig } from './decide.js';
+import type { WatchConfig } from './decision.js';
 import type { ManagerDeps } from '../lifecycle/manager-deps.js';
 import { startStoppedPod } from '../lifecycle/resume.js';
 import { type RunSettings, settingsOfRun } from '../lifecycle/run-settings.js';

@@ -1,15 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  type Action,
-  decide,
-  type DecideInput,
-  type LivePod,
-  type OurPod,
-  remainingRuntimeMs,
-  type RunState,
-  type WatchConfig,
-} from '../../src/watchdog/decide.js';
+import { remainingRuntimeMs } from '../../src/lifecycle/remaining-runtime.js';
+import { decide } from '../../src/watchdog/decide.js';
+import { type Action, type DecideInput, type LivePod, type OurPod, type RunState, type WatchConfig } from '../../src/watchdog/decision.js';
 import { observePod } from '../../src/watchdog/pod-observation.js';
 
 const MIN = 60_000;

@@ -2,7 +2,8 @@ import { type ResolvedKeys, resolveGatewayKeys } from '../../gateway/gateway-key
 import { currentSelf, readDaemon } from '../../daemons/detached-process.js';
 import { resumeRun } from '../../lifecycle/resume.js';
 import { settingsOfRun } from '../../lifecycle/run-settings.js';
-import { ensureGateway, ensureWatchdog, reservePort } from '../../daemons/gateway-daemon.js';
+import { ensureGateway, reservePort } from '../../daemons/gateway-daemon.js';
+import { ensureWatchdog } from '../../daemons/watchdog-daemon.js';
 import type { ReadinessProgress } from '../../lifecycle/readiness.js';
 import { UNGUARDED_WARNING } from '../../lifecycle/create-request.js';
 import { planUp, up, type UpPlan } from '../../lifecycle/up.js';

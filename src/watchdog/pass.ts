@@ -36,7 +36,7 @@ export interface WatchOptions {
    * wakeable, so the loop keeps running for it. Pending wake requests are served either way.
    */
   wakeOnRequest?: boolean;
-  /** Issue 12 §5: start again a gateway `up` started that has died (`reviveGateway` in services.ts). */
+  /** Issue 12 §5: start again a gateway `up` started that has died (`reviveGateway` in daemons/gateway-daemon.ts). */
   reviveGateway?: () => Promise<GatewayRevival | null>;
 }
 

@@ -21,7 +21,7 @@ export interface DoctorFlags {
 
 /**
  * `runpod-llm doctor`: read-only checks, each with its fix; exit 10 when one fails.
- * `--live` (with consent: `--yes` or a prompt) then runs the CPU-pod probe of doctor-live.ts and
+ * `--live` (with consent: `--yes` or a prompt) then runs the CPU-pod probe of doctor/live-probe.ts and
  * stores its verdicts; exit 0 only when both behaviours are honoured.
  */
 export async function runDoctorCommand(flags: DoctorFlags, io: CliIo, ask: ((question: string) => Promise<string>) | null = io.isTTY && process.stdin.isTTY === true ? terminalQuestion : null): Promise<number> {

@@ -1,4 +1,4 @@
-import type { SelfCommand } from '../lifecycle/daemons.js';
+import type { SelfCommand } from '../daemons/detached-process.js';
 
 /** What a command may touch of the outside world; tests pass capturing streams. */
 export interface CliIo {

@@ -9,7 +9,8 @@ import { DEFAULT_CPU_CATALOG, type EmulatorCpu } from './cpu-catalog.js';
 import { Faults, type FaultSettings } from './faults.js';
 import { DEFAULT_GPU_CATALOG, type EmulatorGpu } from './gpu-catalog.js';
 import { createPodProxyHandler } from './pod-proxy.js';
-import { PodStore, type ContainerStart, type PodLogLine, type PodRecord, type Schedule } from './pods.js';
+import type { ContainerStart, PodLogLine, PodRecord, Schedule } from './pod-record.js';
+import { PodStore } from './pods.js';
 import { createRunPodApiHandler } from './runpod-api.js';
 import type { VllmStandinHandler } from './vllm-standin.js';
 

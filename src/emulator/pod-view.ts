@@ -1,7 +1,7 @@
 import type { Pod, PodAction, PodStatus } from '../runpod/schemas.js';
 import { cpuPodPrice } from './cpu-catalog.js';
 import { podPrice } from './gpu-catalog.js';
-import type { PodRecord } from './pods.js';
+import type { PodRecord } from './pod-record.js';
 
 /** Which actions RunPod allows per status (the podAction operation's description). */
 export const ACTIONS: Record<PodStatus, PodAction[]> = {

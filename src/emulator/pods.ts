@@ -1,97 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
-import { CreatePodRequestSchema, type Cloud, type Pod, type PodAction, type PodStatus } from '../runpod/schemas.js';
-export { ACTIONS } from './pod-view.js';
+import type { Pod, PodAction, PodStatus } from '../runpod/schemas.js';
 import { PodLedger } from './billing.js';
-import { NO_CAPACITY_DETAIL, type Faults } from './faults.js';
-import { availabilityFor, type EmulatorGpu } from './gpu-catalog.js';
+import { containerShell, isVllmImage, launchOf, standinPort } from './container-command.js';
+import { placePod } from './create-rules.js';
+import type { EmulatorCpu } from './cpu-catalog.js';
+import type { Faults } from './faults.js';
+import { foreignPod } from './foreign-pods.js';
+import type { EmulatorGpu } from './gpu-catalog.js';
 import { GUARD_ENV } from '../guard/recipe.js';
 import { guardStandin } from './guard-emulation.js';
-import { jsonStartShell, parseVllmLaunch, shellEchoLines, tokenize, unrecognizedVllmArgs, type VllmLaunch } from './pod-args.js';
-import type { EmulatorCpu } from './cpu-catalog.js';
+import { shellEchoLines, unrecognizedVllmArgs } from './pod-args.js';
+import { type ContainerStart, MAX_LOG_LINES, newPodId, type PodLogLine, type PodRecord, type Schedule } from './pod-record.js';
 import { ACTIONS, costOf, podView } from './pod-view.js';
-import { ProblemError, validationProblem } from './problem.js';
+import { ProblemError } from './problem.js';
 import { createVllmStandinHandler, type VllmStandinHandler } from './vllm-standin.js';
-
-/**
- * The emulator's pods: RunPod's status machine, evaluated lazily against the injected clock.
- * Nothing runs on a timer: each read first advances every pod to "now" (PROVISIONING →
- * STARTING → RUNNING on the schedule, the stand-in loading `loadMs` after RUNNING), so a test
- * moves a ManualClock and the next call sees the new state, while a demo on the system clock
- * sees real seconds pass. Billing accrues per second at the pod's `cost` for each interval.
- */
-export interface Schedule {
-  /** PROVISIONING → STARTING (image pull, machine assignment). */
-  provisioningMs: number;
-  /** STARTING → RUNNING (container start). */
-  startingMs: number;
-  /** RUNNING → the vLLM stand-in answers (model load); 502 until then. */
-  loadMs: number;
-  /** A container whose process exited is started again this long after (restart on exit). */
-  restartMs: number;
-  /** A process that cannot run (argparse error, crash loop) exits this long after it starts. */
-  crashMs: number;
-}
-
-/** One line of a pod's log, as `GET /v2/pods/{id}/logs` streams it. */
-export interface PodLogLine {
-  ts: number;
-  source: 'container' | 'system';
-  line: string;
-}
-
-/** What the emulator tells a test each time a pod's container starts (`onContainerStart`). */
-export interface ContainerStart {
-  podId: string;
-  image: string;
-  args: string;
-  /** The container's environment: the request's env plus what RunPod adds (RUNPOD_POD_ID, RUNPOD_API_KEY…). */
-  env: Record<string, string>;
-  /** The shell command when the JSON start command was honoured, else undefined. */
-  shell: string | undefined;
-  /** 1 for the first start, 2 after the first restart, … */
-  start: number;
-}
-
-export interface PodRecord {
-  readonly id: string;
-  readonly name: string;
-  readonly request: { image: string; args: string; env: Record<string, string>; ports: string[]; disk: number; mounts: unknown; registry: string | null };
-  readonly cloud: Cloud;
-  /** GPU pods: the type; CPU pods: undefined. */
-  readonly gpu: EmulatorGpu | undefined;
-  readonly gpuCount: number;
-  /** CPU pods: the flavor and size; GPU pods: undefined. */
-  readonly cpu: { flavor: EmulatorCpu; vcpuCount: number } | undefined;
-  readonly dataCenterId: string;
-  readonly createdAt: number;
-  readonly launch: VllmLaunch;
-  /** The pod-scoped key RunPod puts in the pod's env as RUNPOD_API_KEY. Never shown by the API. */
-  readonly podKey: string;
-  status: PodStatus;
-  /** When the current status began. */
-  since: number;
-  startedAt: number | null;
-  /** Came back from start/restart without its GPUs (fault). */
-  zeroGpus: boolean;
-  standin: VllmStandinHandler | undefined;
-  /** When the stand-in loads; undefined = loaded already, or never. */
-  loadAt: number | undefined;
-  /** When the current container started (runtime.uptime); undefined while none runs. */
-  containerStartedAt: number | undefined;
-  /** When the running process exits by itself (argparse error, crash loop, a script that ends). */
-  exitAt: number | undefined;
-  exitCode: number;
-  /** When an exited container is started again (restart on exit). */
-  restartAt: number | undefined;
-  /** Every start crashes before the model loads (fault `podCrash` with `loop`). */
-  crashLoop: boolean;
-  /** Container starts so far. */
-  starts: number;
-  /** The pod's log, oldest first, bounded to {@link MAX_LOG_LINES}. */
-  readonly logs: PodLogLine[];
-  billedUntil: number;
-}
 
 export interface PodStoreDeps {
   clock: Clock;
@@ -107,11 +30,16 @@ export interface PodStoreDeps {
   onContainerStart?: ((start: ContainerStart) => void) | undefined;
 }
 
-const PORT_SPEC = /^(\d{1,5})\/(http|tcp|udp)$/;
-export const MAX_LOG_LINES = 5_000;
 /** The vLLM version the stand-in reports. */
 const VLLM_VERSION = '0.11.0';
 
+/**
+ * The emulator's pods: RunPod's status machine, evaluated lazily against the injected clock.
+ * Nothing runs on a timer: each read first advances every pod to "now" (PROVISIONING →
+ * STARTING → RUNNING on the schedule, the stand-in loading `loadMs` after RUNNING), so a test
+ * moves a ManualClock and the next call sees the new state, while a demo on the system clock
+ * sees real seconds pass. Billing accrues per second at the pod's `cost` for each interval.
+ */
 export class PodStore {
   readonly #deps: PodStoreDeps;
   readonly #live = new Map<string, PodRecord>();
@@ -127,44 +55,8 @@ export class PodStore {
 
   /** Validates like RunPod (422 schema, 400 rules/capacity, 402, faults) and creates the pod. */
   create(body: unknown): PodRecord {
-    const parsed = CreatePodRequestSchema.safeParse(body);
-    if (!parsed.success) throw validationProblem(parsed.error);
-    const req = parsed.data;
     const { faults } = this.#deps;
-    if ((req.gpu === undefined) === (req.cpu === undefined)) throw new ProblemError(400, 'exactly one of gpu or cpu must be set');
-    if (req.templateId !== undefined) throw new ProblemError(404, `template ${req.templateId} not found`);
-    const bad = (req.ports ?? []).find((p) => !PORT_SPEC.test(p));
-    if (bad !== undefined) throw new ProblemError(400, `invalid port "${bad}": expected port/protocol such as 8000/http`);
-    const cloud = req.cloud ?? 'SECURE';
-    let gpu: EmulatorGpu | undefined;
-    let cpu: PodRecord['cpu'];
-    let count = 0;
-    let dataCenterId: string | undefined;
-    const wanted = req.dataCenterIds ?? [];
-    if (req.cpu !== undefined) {
-      const flavor = this.#deps.cpuCatalog.find((c) => c.id === req.cpu?.id);
-      if (flavor === undefined) throw new ProblemError(400, `cpu flavor "${req.cpu.id}" not found`);
-      const n = req.cpu.vcpuCount;
-      if ((n & (n - 1)) !== 0 || n < flavor.vcpu.min || n > flavor.vcpu.max) {
-        throw new ProblemError(400, `vcpuCount ${n} is not valid for ${flavor.id}: a power of two in ${flavor.vcpu.min}..${flavor.vcpu.max}`);
-      }
-      if (req.mounts?.persistent !== undefined) throw new ProblemError(400, 'mounts.persistent is invalid for CPU pods');
-      cpu = { flavor, vcpuCount: n };
-      dataCenterId = flavor.dataCenters.find((dc) => wanted.length === 0 || wanted.includes(dc.id))?.id;
-      if (faults.isNoCapacity(flavor.id) || dataCenterId === undefined) throw new ProblemError(400, NO_CAPACITY_DETAIL);
-      if (faults.settings.insufficientBalance) throw new ProblemError(402, 'insufficient balance to deploy this pod');
-    } else if (req.gpu !== undefined) {
-      gpu = this.#deps.catalog.find((g) => g.id === req.gpu?.id);
-      if (gpu === undefined) throw new ProblemError(400, `gpu type "${req.gpu.id}" not found`);
-      count = req.gpu.count ?? 1;
-      const max = cloud === 'SECURE' ? gpu.maxCount.secure : gpu.maxCount.community;
-      if (count > max) throw new ProblemError(400, `gpu count ${count} exceeds the maximum of ${max} for ${gpu.id} on ${cloud}`);
-      if (faults.settings.insufficientBalance) throw new ProblemError(402, 'insufficient balance to deploy this pod');
-      dataCenterId = gpu.dataCenters.find((dc) => wanted.length === 0 || wanted.includes(dc.id))?.id;
-      if (faults.isNoCapacity(gpu.id) || availabilityFor(gpu, cloud, count) === 'NONE' || dataCenterId === undefined) {
-        throw new ProblemError(400, NO_CAPACITY_DETAIL);
-      }
-    }
+    const { req, cloud, gpu, cpu, count, dataCenterId } = placePod(body, this.#deps);
     const failure = faults.takeCreateFailure();
     if (failure !== undefined && !failure.createPod) throw new ProblemError(failure.status, 'internal server error');
 
@@ -480,75 +372,3 @@ export class PodStore {
     pod.billedUntil = until;
   }
 }
-
-/**
- * Images the emulator treats as having no entrypoint (their `args` are the command): names with
- * `noentry` / `no-entrypoint`, like the project's docker/vllm-noentry image.
- */
-export function hasEntrypoint(image: string): boolean {
-  return !/no-?entry/i.test(image);
-}
-
-/**
- * The shell the container runs, if it runs one: on an entrypoint-less image, `args` (with the
- * `echo <base64> | base64 -d > f && exec bash f` packing unpacked); on an image with an entrypoint,
- * the JSON start command's shell when `argsMode` honours it; else undefined.
- */
-export function containerShell(image: string, args: string, argsMode: 'json' | 'plain'): string | undefined {
-  if (hasEntrypoint(image)) return argsMode === 'json' ? jsonStartShell(args) : undefined;
-  const words = tokenize(args);
-  const script = (words[0] === 'bash' || words[0] === 'sh' || words[0] === '/bin/bash' || words[0] === '/bin/sh') && words[1] === '-c' ? (words[2] ?? '') : args;
-  const packed = /^echo ([A-Za-z0-9+/=]+) \| base64 (?:-d|--decode) > (\S+) && (?:exec )?(?:bash|sh) \2$/.exec(script.trim());
-  return packed === null ? script : Buffer.from(packed[1] ?? '', 'base64').toString('utf8');
-}
-
-/** What vLLM will serve, read from whatever form the start command has. */
-function launchOf(image: string, args: string, env: Record<string, string>): VllmLaunch {
-  if (hasEntrypoint(image)) return parseVllmLaunch(args, env);
-  return parseVllmLaunch(JSON.stringify({ entrypoint: ['bash', '-c'], cmd: [containerShell(image, args, 'json') ?? ''] }), env);
-}
-
-/** Images whose entrypoint is `vllm serve` (the stock vLLM OpenAI image and derivatives). */
-function isVllmImage(image: string): boolean {
-  return /vllm/i.test(image);
-}
-
-const FOREIGN_STATUSES = ['PAUSED', 'RUNNING', 'MIGRATING'] as const;
-
-/**
- * A pod another tool made, with what the live API was seen to send beyond the spec (docs/runpod-contract.md,
- * "Off-spec values on listed pods"): status and action values the spec does not list, `runtime: {}`, extra fields,
- * and (every third pod) fields the spec calls required missing.
- */
-function foreignPod(index: number, now: number): Record<string, unknown> {
-  const id = `frgn${String(index).padStart(3, '0')}${newPodId().slice(0, 7)}`;
-  const base: Record<string, unknown> = {
-    id,
-    name: ['comfyui-worker', 'jupyter-lab', 'train-run-7'][index % 3],
-    status: FOREIGN_STATUSES[index % 3],
-    actions: index % 3 === 1 ? ['stop', 'terminate', 'migrate'] : ['resume', 'terminate'],
-    image: 'runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04',
-    cloud: 'COMMUNITY',
-    dataCenterId: null,
-    cost: 0.19,
-    runtime: {},
-    createdAt: new Date(now - 3_600_000).toISOString(),
-    startedAt: null,
-    machine: { gpuDisplayName: 'RTX 3090', podHostId: `${id}-host` },
-    interruptible: true,
-  };
-  if (index % 3 !== 2) Object.assign(base, { args: '', ports: ['8888/http'], env: {}, gpu: { id: 'NVIDIA GeForce RTX 3090' } });
-  return base;
-}
-
-/** The exposed HTTP port vLLM listens on (its --port if exposed, else the first HTTP port). */
-export function standinPort(pod: PodRecord): number | undefined {
-  const http = pod.request.ports.filter((p) => p.endsWith('/http')).map((p) => Number(p.split('/')[0]));
-  return http.includes(pod.launch.port) ? pod.launch.port : http[0];
-}
-
-function newPodId(): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
-  return [...randomBytes(14)].map((b) => alphabet[b % alphabet.length]).join('');
-}
-

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../shared/logger.js';
-import { requestWake } from '../state/wake.js';
+import { requestWake } from '../state/wake-requests.js';
 import { gatewayError } from './errors.js';
 import type { Balancer } from './upstream/balancer.js';
 import type { Route } from './upstream/route-source.js';

@@ -6,7 +6,7 @@ import { insertPod, newPodName, type PodRow } from '../state/pods.js';
 import type { RunRow } from '../state/runs.js';
 import type { GpuCandidate } from './gpu-choice.js';
 import type { ManagerDeps } from './manager-deps.js';
-import { buildCreateRequest, newPodKey } from './pod-recipe.js';
+import { buildCreateRequest, newPodKey } from './create-request.js';
 import type { RunSettings } from './run-settings.js';
 
 export interface CreateForRunOptions {

@@ -5,10 +5,10 @@ import { listActivePods, markPodEnded, markPodStarting, type PodRow } from '../s
 import { deleteRoutesForPod } from '../state/routes.js';
 import { endRun, type RunRow } from '../state/runs.js';
 import { candidatesFor, createPodForRun } from './create-pod.js';
-import { remainingRuntimeMs } from './decide.js';
+import { remainingRuntimeMs } from './remaining-runtime.js';
 import type { ManagerDeps } from './manager-deps.js';
 import { podUrl, type RunSettings } from './run-settings.js';
-import { abandonPod, failureReason, readyAndRoute, type UpEvents } from './up.js';
+import { abandonPod, failureReason, readyAndRoute, type RouteEvents } from './route-pod.js';
 
 export interface ResumeResult {
   run: RunRow;
@@ -52,7 +52,7 @@ export async function startStoppedPod(deps: ManagerDeps, pod: PodRow, reason: 'r
  * same run, with the runtime the run has left. A run whose runtime is used up is ended instead
  * (null: the caller starts a fresh run). The caller holds the manager lock.
  */
-export async function resumeRun(deps: ManagerDeps, run: RunRow, settings: RunSettings, events: UpEvents = {}): Promise<ResumeResult | null> {
+export async function resumeRun(deps: ManagerDeps, run: RunRow, settings: RunSettings, events: RouteEvents = {}): Promise<ResumeResult | null> {
   const { state, clock } = deps;
   const now = clock.now();
   const pods = listActivePods(state, run.runId);

@@ -1,30 +1,11 @@
 import type { GpuType, Pod } from '../runpod/schemas.js';
-import type { LivePod } from './decide.js';
 import type { GpuCloud, GpuOffer } from './gpu-choice.js';
 import { VLLM_PORT } from './run-settings.js';
 
 /**
- * RunPod's shapes adapted to the pure modules' inputs (`decide`, `planGpus`), so those stay
- * free of API details.
+ * RunPod's shapes adapted to the pure modules' inputs (`planGpus`, readiness), so those stay
+ * free of API details. (The watchdog's `toLivePod` is in watchdog/read-live.ts.)
  */
-
-/**
- * What `decide` needs of a pod. GPUs are counted from the runtime while RUNNING (a restarted pod
- * can come back with none, docs/runpod-contract.md); before that the requested count stands.
- */
-export function toLivePod(pod: Pod): LivePod {
-  const running = pod.status === 'RUNNING' && pod.runtime !== null;
-  const gpuCount = running ? (pod.runtime?.gpus?.length ?? pod.gpu?.count ?? 0) : (pod.gpu?.count ?? 0);
-  const started = pod.startedAt === null ? null : Date.parse(pod.startedAt);
-  return {
-    id: pod.id,
-    name: pod.name,
-    status: pod.status,
-    costPerHr: pod.cost,
-    gpuCount,
-    startedAt: started === null || Number.isNaN(started) ? null : started,
-  };
-}
 
 /** A catalog entry as `planGpus` reads it; a type not offered on a cloud has no price there. */
 export function toGpuOffer(gpu: GpuType, cloud: GpuCloud): GpuOffer {

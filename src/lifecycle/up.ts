@@ -1,17 +1,12 @@
 import type { RunPodApi } from '../runpod/client.js';
-import { isRunPodError } from '../runpod/errors.js';
-import { AppError, isAppError } from '../shared/errors.js';
+import { AppError } from '../shared/errors.js';
 import { appendAudit } from '../state/audit.js';
-import { deleteRoutesForPod, upsertRoute } from '../state/routes.js';
-import { listActivePods, markPodEnded, markPodReady, setPodDesired, updatePodSeen, type PodRow } from '../state/pods.js';
+import { listActivePods, type PodRow } from '../state/pods.js';
 import { activeRun, createRun, endRun, type RunRow } from '../state/runs.js';
-import { accrueTo } from './accrual.js';
 import { type CreatedPod, createPodForRun } from './create-pod.js';
 import { type GpuPlan, planGpus, type WorstCase, worstCaseCost } from './gpu-choice.js';
 import type { ManagerDeps } from './manager-deps.js';
-import { type ReadinessProgress, StartFailure, waitForReady } from './readiness.js';
-import { cannotStopItself, describeSelfStop, renewPodLease, type SelfStopVerdict } from './lease.js';
-import { StartWatch } from './fast-failure.js';
+import { abandonPod, failureReason, readyAndRoute, type RouteEvents } from './route-pod.js';
 import { chooseStartForm } from './start-form.js';
 import { getVerdict } from '../state/verdicts.js';
 import { podUrl, type RunSettings, settingsRecord } from './run-settings.js';
@@ -57,11 +52,9 @@ export async function planUp(api: Pick<RunPodApi, 'listGpuTypes'>, settings: Run
   return { ...plan, settings, worstCase };
 }
 
-export interface UpEvents {
+export interface UpEvents extends RouteEvents {
   /** The plan, before anything is created. */
   onPlan?: (plan: UpPlan) => void;
-  onStep?: (text: string) => void;
-  onProgress?: (progress: ReadinessProgress) => void;
 }
 
 export interface UpResult {
@@ -168,71 +161,4 @@ export async function up(deps: ManagerDeps, settings: RunSettings, events: UpEve
     readyAfterMs: first.afterMs,
     missing: settings.replicas - ready.length,
   };
-}
-
-/**
- * Waits until the pod is ready (through its guard: `/health`, then `/v1/models` with the key),
- * then routes it. The wait counts from `since` (default: its creation). Returns the wait (ms).
- */
-export async function readyAndRoute(deps: ManagerDeps, settings: RunSettings, pod: PodRow, events: UpEvents, since: number = pod.createdAt, auditReason = 'readiness'): Promise<number> {
-  const { state } = deps;
-  const url = podUrl(settings.podUrlTemplate, pod.podId);
-  // Fast failure: a fresh guarded pod's start script prints the marker first.
-  const startWatch = new StartWatch({ expectMarker: pod.guard !== null && since === pod.createdAt, since });
-  const ready = await waitForReady(
-    deps,
-    { podId: pod.podId, podUrl: url, apiKey: pod.apiKey, model: settings.servedModelName, renewLease: pod.guard !== null, startWatch },
-    {
-      timeoutMs: settings.readinessTimeoutMs,
-      pollMs: settings.readinessPollMs,
-      startedAt: since,
-      onProgress: (p) => {
-        updatePodSeen(state, pod.podId, { status: p.status === 'unknown' ? pod.status : p.status });
-        events.onProgress?.(p);
-      },
-    },
-  );
-  const startedAt = ready.pod.startedAt === null ? null : Date.parse(ready.pod.startedAt);
-  updatePodSeen(state, pod.podId, { status: ready.pod.status, costPerHr: ready.pod.cost, ...(startedAt === null || Number.isNaN(startedAt) ? {} : { startedAt }) });
-  markPodReady(state, pod.podId, deps.clock.now());
-  upsertRoute(state, { routeId: pod.podId, podId: pod.podId, baseUrl: `${url}/v1`, apiKey: pod.apiKey, model: settings.servedModelName, ready: true });
-  appendAudit(state, { action: 'ready', reason: auditReason, podId: pod.podId, details: { afterMs: ready.elapsedMs } });
-  if (pod.guard !== null) {
-    // The pod-scoped key may not stop the pod: the guard checked its pod key at start; say now if the pod cannot stop itself.
-    const renewal = await renewPodLease(deps, pod, url);
-    if (cannotStopItself(renewal.selfStop)) events.onStep?.(`warning: pod ${pod.podId}: ${describeSelfStop(renewal.selfStop as SelfStopVerdict)}`);
-  }
-  return ready.elapsedMs;
-}
-
-export function failureReason(err: unknown): string {
-  if (isAppError(err) && err.code === 'LIFECYCLE_READINESS_TIMEOUT') return 'readiness_timeout';
-  if (isAppError(err) && err.code === 'LIFECYCLE_INTERRUPTED') return 'interrupted';
-  return 'pod_failed';
-}
-
-/**
- * Terminates a pod that will not serve, books what it cost, and records why. If RunPod cannot
- * be reached the state keeps wanting it terminated, so the next `watch` (or `down`) retries.
- */
-export async function abandonPod(deps: ManagerDeps, pod: PodRow, reason: string, cause?: unknown): Promise<void> {
-  const { state } = deps;
-  if (cause instanceof StartFailure) {
-    // Why it will never be ready, with the pod's own last words, for `status` and later reading.
-    appendAudit(state, { action: 'start_failed', reason: cause.sign.kind, podId: pod.podId, details: { cause: cause.sign.cause, lastLines: cause.sign.lastLines } });
-  }
-  setPodDesired(state, pod.podId, 'terminated', reason);
-  deleteRoutesForPod(state, pod.podId);
-  try {
-    await deps.api.deletePod(pod.podId);
-  } catch (err) {
-    if (!isRunPodError(err, 'RUNPOD_NOT_FOUND')) {
-      appendAudit(state, { action: 'terminate_failed', reason, podId: pod.podId, details: { error: (err as Error).message } });
-      deps.logger.error({ podId: pod.podId, err: (err as Error).message }, 'could not terminate the pod; `runpod-llm watch` or `down` will retry');
-      return;
-    }
-  }
-  accrueTo(state, pod, deps.clock.now(), pod.costPerHr);
-  markPodEnded(state, pod.podId, reason, deps.clock.now());
-  appendAudit(state, { action: 'terminate', reason, podId: pod.podId });
 }

@@ -5,7 +5,7 @@ export * from './routes.js';
 export * from './usage.js';
 export * from './audit.js';
 export * from './spend.js';
-export * from './wake.js';
+export * from './wake-requests.js';
 export * from './lock.js';
 export * from './install.js';
 export * from './verdicts.js';

@@ -125,7 +125,7 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE UNIQUE INDEX wake_one_pending ON wake_requests ((cleared_at IS NULL)) WHERE cleared_at IS NULL;
   `,
-  // 2: the pod-side guard and waking (issues 7 and 8).
+  // 2: the pod-side guard and waking.
   // guard: the guard version in front of the pod's vLLM; NULL = unguarded (every pod before
   // this migration was). starting_since: when the pod was last asked to start (created, or
   // started again after a stop): readiness timeouts count from here, not from its creation.

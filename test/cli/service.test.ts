@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { startEmulator, type Emulator } from '../../src/emulator/emulator.js';
-import { readDaemon } from '../../src/lifecycle/daemons.js';
-import { readGatewayUrl } from '../../src/lifecycle/services.js';
+import { readDaemon } from '../../src/daemons/detached-process.js';
+import { readGatewayUrl } from '../../src/daemons/gateway-daemon.js';
 import { isProcessAlive } from '../../src/state/lock.js';
 import { cli, killAll, until } from './cli-rig.js';
 

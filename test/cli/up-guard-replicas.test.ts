@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startEmulator, type Emulator } from '../../src/emulator/emulator.js';
-import type { StatusData } from '../../src/lifecycle/status.js';
+import type { StatusData } from '../../src/doctor/status.js';
 import { cli } from './cli-rig.js';
 
 /**

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { startEmulator, type Emulator } from '../../src/emulator/emulator.js';
-import type { StatusData } from '../../src/lifecycle/status.js';
+import type { StatusData } from '../../src/doctor/status.js';
 import { listAudit } from '../../src/state/audit.js';
 import { openState } from '../../src/state/db.js';
 import { isProcessAlive } from '../../src/state/lock.js';

@@ -9,7 +9,7 @@ import { stateWake } from '../../src/gateway/wake.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { openState } from '../../src/state/db.js';
 import { upsertRoute } from '../../src/state/routes.js';
-import { pendingWake } from '../../src/state/wake.js';
+import { pendingWake } from '../../src/state/wake-requests.js';
 import { chatBody, MODEL, POD_KEY } from '../helpers/gateway.js';
 
 describe('wake on request', () => {

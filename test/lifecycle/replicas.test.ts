@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { up } from '../../src/lifecycle/up.js';
-import type { WatchReport } from '../../src/lifecycle/watchdog.js';
+import type { WatchReport } from '../../src/watchdog/report.js';
 import { listAudit } from '../../src/state/audit.js';
 import { listActivePods } from '../../src/state/pods.js';
 import { listReadyRoutes } from '../../src/state/routes.js';

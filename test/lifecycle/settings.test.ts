@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
 import { guardVersion, readGuardSource } from '../../src/guard/recipe.js';
-import { buildCreateRequest } from '../../src/lifecycle/pod-recipe.js';
+import { buildCreateRequest } from '../../src/lifecycle/create-request.js';
 import { podUrl, settingsFromConfig, settingsOfRun } from '../../src/lifecycle/run-settings.js';
 import { formatDuration, parseDuration } from '../../src/shared/duration.js';
 

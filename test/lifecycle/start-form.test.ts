@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
-import { shellStartArgs } from '../../src/lifecycle/pod-recipe.js';
+import { shellStartArgs } from '../../src/lifecycle/create-request.js';
 import { chooseStartForm } from '../../src/lifecycle/start-form.js';
 import { up } from '../../src/lifecycle/up.js';
 import { AppError } from '../../src/shared/errors.js';

@@ -17,7 +17,7 @@ import {
 } from '../../src/state/pods.js';
 import { activeRun, createRun, endRun, getRun } from '../../src/state/runs.js';
 import { addSpend, spendForRun, spendSince, spendSummary, utcDayStart, utcMonthStart } from '../../src/state/spend.js';
-import { clearWake, pendingWake, requestWake } from '../../src/state/wake.js';
+import { clearWake, pendingWake, requestWake } from '../../src/state/wake-requests.js';
 import { tempState } from './helpers.js';
 
 const T0 = Date.UTC(2026, 10, 25, 12, 0, 0); // 2026-11-25 12:00 UTC

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { statusData } from '../../src/lifecycle/status.js';
+import { statusData } from '../../src/doctor/status.js';
 import { up } from '../../src/lifecycle/up.js';
-import { runWatchLoop } from '../../src/lifecycle/watch-loop.js';
+import { runWatchLoop } from '../../src/watchdog/loop.js';
 import { appendAudit, listAudit } from '../../src/state/audit.js';
 import { insertPod, markPodEnded } from '../../src/state/pods.js';
 import { DAY_MS, lastPruneAt, pruneIfDue } from '../../src/state/retention.js';
@@ -10,7 +10,7 @@ import { upsertRoute } from '../../src/state/routes.js';
 import { createRun, endRun, getRun } from '../../src/state/runs.js';
 import { addSpend, spendSince, spendSummary, utcDayStart, utcMonthStart } from '../../src/state/spend.js';
 import { recordUsageBatch } from '../../src/state/usage.js';
-import { clearWake, requestWake } from '../../src/state/wake.js';
+import { clearWake, requestWake } from '../../src/state/wake-requests.js';
 import { type LifecycleRig, startLifecycleRig, T0 } from '../lifecycle/rig.js';
 
 const RETENTION = 400 * DAY_MS;

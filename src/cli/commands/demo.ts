@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { startEmulator } from '../../emulator/emulator.js';
-import { readGatewayUrl } from '../../lifecycle/services.js';
+import { readGatewayUrl } from '../../daemons/gateway-daemon.js';
 import { checkPodOpenRoutes } from '../../security/pod-checks.js';
 import { AppError } from '../../shared/errors.js';
 import { type CliIo, line } from '../io.js';

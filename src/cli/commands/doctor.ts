@@ -1,8 +1,8 @@
 import { createInterface } from 'node:readline/promises';
 import { readGuardSource } from '../../guard/recipe.js';
-import { cheapestCpu, runLiveProbe, type LiveProbeResult } from '../../lifecycle/doctor-live.js';
-import { probeApiFor } from '../../lifecycle/doctor-live-api.js';
-import { type Check, runDoctor } from '../../lifecycle/doctor.js';
+import { cheapestCpu, runLiveProbe, type LiveProbeResult } from '../../doctor/live-probe.js';
+import { probeApiFor } from '../../doctor/live-probe-api.js';
+import { type Check, runDoctor } from '../../doctor/doctor.js';
 import { AppError } from '../../shared/errors.js';
 import { openState } from '../../state/db.js';
 import { listVerdicts } from '../../state/verdicts.js';
@@ -21,7 +21,7 @@ export interface DoctorFlags {
 
 /**
  * `runpod-llm doctor`: read-only checks, each with its fix; exit 10 when one fails.
- * `--live` (with consent: `--yes` or a prompt) then runs the CPU-pod probe of doctor-live.ts and
+ * `--live` (with consent: `--yes` or a prompt) then runs the CPU-pod probe of doctor/live-probe.ts and
  * stores its verdicts; exit 0 only when both behaviours are honoured.
  */
 export async function runDoctorCommand(flags: DoctorFlags, io: CliIo, ask: ((question: string) => Promise<string>) | null = io.isTTY && process.stdin.isTTY === true ? terminalQuestion : null): Promise<number> {

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
-import { stopDaemon } from '../../lifecycle/daemons.js';
+import { stopDaemon } from '../../daemons/detached-process.js';
 import { down, type DownResult } from '../../lifecycle/down.js';
-import { gatewayUrlFile } from '../../lifecycle/services.js';
+import { gatewayUrlFile } from '../../daemons/gateway-daemon.js';
 import { AppError } from '../../shared/errors.js';
 import { openState } from '../../state/db.js';
 import { listActivePods } from '../../state/pods.js';

@@ -1,5 +1,5 @@
 import { gatewayKeyFile } from '../../gateway/gateway-keys.js';
-import { clientHost, readGatewayUrl } from '../../lifecycle/services.js';
+import { clientHost, readGatewayUrl } from '../../daemons/gateway-daemon.js';
 import { AppError } from '../../shared/errors.js';
 import { readTextIfExists } from '../../shared/secret-file.js';
 import { openState } from '../../state/db.js';

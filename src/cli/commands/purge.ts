@@ -1,4 +1,4 @@
-import { type PurgeReport, purgeCache, purgeLogs, purgeRuns } from '../../lifecycle/purge.js';
+import { type PurgeReport, purgeCache, purgeLogs, purgeRuns } from '../../doctor/purge.js';
 import { AppError } from '../../shared/errors.js';
 import { systemClock } from '../../shared/clock.js';
 import { openState } from '../../state/db.js';
@@ -21,7 +21,7 @@ function mb(bytes: number): string {
 
 /**
  * `runpod-llm purge [--logs] [--cache] [--runs] [--all] [--dry-run] [--json]`: removes what the
- * tool keeps (src/lifecycle/purge.ts) and says what went. One of the four is required: nothing is
+ * tool keeps (src/doctor/purge.ts) and says what went. One of the four is required: nothing is
  * removed by a bare `purge`.
  */
 export async function runPurgeCommand(flags: PurgeFlags, io: CliIo): Promise<number> {

@@ -3,8 +3,8 @@ import { homedir, userInfo } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Command, Option } from 'commander';
-import { currentSelf, type SelfCommand } from '../../lifecycle/daemons.js';
-import type { ServiceKind, ServiceName, ServiceSpec } from '../../lifecycle/service-units.js';
+import { currentSelf, type SelfCommand } from '../../daemons/detached-process.js';
+import type { ServiceKind, ServiceName, ServiceSpec } from '../../daemons/service-units.js';
 import { EXIT } from '../exit-codes.js';
 import { type CliIo, line } from '../io.js';
 import { loadManagerContext } from '../manager-context.js';
@@ -58,7 +58,7 @@ export function registerServiceCommands(program: Command, io: CliIo, setCode: (n
 }
 
 async function specFor(flags: ServiceFlags, io: CliIo): Promise<ServiceSpec> {
-  const { defaultServiceKind } = await import('../../lifecycle/service-manager.js');
+  const { defaultServiceKind } = await import('../../daemons/service-manager.js');
   const ctx = loadManagerContext(io, {}, flags.config);
   const kind = flags.kind ?? defaultServiceKind(process.platform);
   const services: ServiceName[] = flags.gateway === false ? ['watchdog'] : ['watchdog', 'gateway'];
@@ -96,13 +96,13 @@ function resolveSpecifier(specifier: string): string {
 }
 
 async function host(io: CliIo) {
-  const { systemServiceHost } = await import('../../lifecycle/service-manager.js');
+  const { systemServiceHost } = await import('../../daemons/service-manager.js');
   return systemServiceHost(process.getuid?.() ?? 0, io.env.USER ?? userInfo().username);
 }
 
 async function install(flags: ServiceFlags, io: CliIo): Promise<number> {
-  const { installServices, plannedEnvFiles } = await import('../../lifecycle/service-manager.js');
-  const { serviceFiles } = await import('../../lifecycle/service-units.js');
+  const { installServices, plannedEnvFiles } = await import('../../daemons/service-manager.js');
+  const { serviceFiles } = await import('../../daemons/service-units.js');
   const spec = await specFor(flags, io);
   const out = (t = ''): void => line(io.stdout, t);
   if (flags.dryRun === true) {
@@ -140,7 +140,7 @@ async function install(flags: ServiceFlags, io: CliIo): Promise<number> {
 }
 
 async function uninstall(flags: ServiceFlags, io: CliIo): Promise<number> {
-  const { uninstallServices } = await import('../../lifecycle/service-manager.js');
+  const { uninstallServices } = await import('../../daemons/service-manager.js');
   const result = await uninstallServices(await specFor(flags, io), await host(io));
   for (const w of result.warnings) line(io.stderr, `warning: ${w}`);
   if (flags.json === true) line(io.stdout, JSON.stringify(result, null, 2));
@@ -150,7 +150,7 @@ async function uninstall(flags: ServiceFlags, io: CliIo): Promise<number> {
 }
 
 async function status(flags: ServiceFlags, io: CliIo): Promise<number> {
-  const { servicesStatus } = await import('../../lifecycle/service-manager.js');
+  const { servicesStatus } = await import('../../daemons/service-manager.js');
   const result = await servicesStatus(await specFor(flags, io), io.env, await host(io));
   if (flags.json === true) {
     line(io.stdout, JSON.stringify(result, null, 2));

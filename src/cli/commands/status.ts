@@ -1,5 +1,5 @@
 import { cannotStopItself, describeSelfStop } from '../../lifecycle/lease.js';
-import { statusData, type StatusData } from '../../lifecycle/status.js';
+import { statusData, type StatusData } from '../../doctor/status.js';
 import { formatDuration } from '../../shared/duration.js';
 import { openState } from '../../state/db.js';
 import { limit, usd } from '../format.js';

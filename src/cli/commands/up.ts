@@ -1,18 +1,14 @@
 import { type ResolvedKeys, resolveGatewayKeys } from '../../gateway/gateway-keys.js';
-import { currentSelf, readDaemon } from '../../lifecycle/daemons.js';
-import { resumeRun } from '../../lifecycle/resume.js';
-import { settingsOfRun } from '../../lifecycle/run-settings.js';
-import { ensureGateway, ensureWatchdog, reservePort } from '../../lifecycle/services.js';
+import { currentSelf, readDaemon } from '../../daemons/detached-process.js';
+import { bringUp } from '../../lifecycle/bring-up.js';
+import { ensureGateway, reservePort } from '../../daemons/gateway-daemon.js';
+import { ensureWatchdog } from '../../daemons/watchdog-daemon.js';
 import type { ReadinessProgress } from '../../lifecycle/readiness.js';
-import { UNGUARDED_WARNING } from '../../lifecycle/pod-recipe.js';
-import { planUp, up, type UpPlan } from '../../lifecycle/up.js';
+import { UNGUARDED_WARNING } from '../../lifecycle/create-request.js';
+import { planUp, type UpPlan } from '../../lifecycle/up.js';
 import { formatDuration } from '../../shared/duration.js';
-import { AppError } from '../../shared/errors.js';
 import { openState } from '../../state/db.js';
 import { acquireLock } from '../../state/lock.js';
-import { listActivePods } from '../../state/pods.js';
-import { listReadyRoutes } from '../../state/routes.js';
-import { activeRun } from '../../state/runs.js';
 import { limit, progressPrinter, usd } from '../format.js';
 import { ideSnippet } from '../ide-snippets.js';
 import { type CliIo, line } from '../io.js';
@@ -89,45 +85,31 @@ export async function runUpCommand(flags: UpFlags, io: CliIo): Promise<number> {
     const deps = managerDeps(state, api, io);
     const progress = progressPrinter(io);
     const events = { onStep: (t: string) => err(t), onProgress: (p: ReadinessProgress) => progress.update(p) };
-    const run = activeRun(state);
-    const pods = run === undefined ? [] : listActivePods(state, run.runId);
-    let fresh = true;
-    if (run !== undefined && pods.length > 0) {
-      const settings = settingsOfRun(run.config, ctx.settings);
-      if (flags.model !== undefined && flags.model !== settings.model) {
-        throw new AppError('STATE_RUN_ACTIVE', `a run serving ${settings.model} is active`, { hint: 'end it with `runpod-llm down`, then `runpod-llm up --model ...`' });
-      }
-      // The run keeps the recipe it started with; say so when that is the unguarded one.
-      warnIfUnguarded(settings);
-      if (pods.every((p) => p.desired === 'stopped')) {
-        const resumed = await resumeRun(deps, run, settings, events);
-        progress.done();
-        if (resumed !== null) {
-          fresh = false;
-          model = settings.servedModelName;
-          err(`ready after ${formatDuration(resumed.readyAfterMs)}: pod ${resumed.pods.map((p) => p.podId).join(', ')} ${resumed.replaced ? 'replaced the stopped one' : 'resumed'}`);
-        }
-      } else if (listReadyRoutes(state).length > 0) {
-        fresh = false;
-        model = settings.servedModelName;
-        err(`already up: pod ${pods.map((p) => p.podId).join(', ')} serves ${model} (run ${run.runId})`);
-      } else {
-        throw new AppError('STATE_RUN_ACTIVE', `a run is active but its pod is not ready yet (${pods.map((p) => `${p.podId} ${p.status}`).join(', ')})`, {
-          hint: 'wait for the watchdog to route it (`runpod-llm status`), or end it with `runpod-llm down`',
-        });
-      }
-    }
-    if (fresh) {
+    const outcome = await bringUp(deps, ctx.settings, {
+      ...events,
+      requestedModel: flags.model,
+      onSettings: warnIfUnguarded,
+      onPlan: (plan) => printPlan(plan, io),
       // Check the gateway port before paying for a pod that could then not be served.
-      if (wantGateway && readDaemon(ctx.home, 'gateway')?.running !== true && ctx.config.proxy_port !== 0) {
-        await reservePort(ctx.config.proxy_host, ctx.config.proxy_port);
-      }
-      warnIfUnguarded(ctx.settings);
-      const result = await up(deps, ctx.settings, { ...events, onPlan: (plan) => printPlan(plan, io) });
-      progress.done();
-      err(`ready after ${formatDuration(result.readyAfterMs)}: ${result.baseUrl.replace(/\/v1$/, '')} serves ${model}${ctx.settings.guarded ? ' (behind the guard)' : ' (UNGUARDED)'}`);
-      if (ctx.settings.replicas > 1) {
-        err(`replicas: ${result.pods.length} of ${ctx.settings.replicas} ready (${result.pods.map((p) => p.podId).join(', ')})${result.missing > 0 ? '; the watchdog creates the rest' : ''}`);
+      beforeStart: async () => {
+        if (wantGateway && readDaemon(ctx.home, 'gateway')?.running !== true && ctx.config.proxy_port !== 0) {
+          await reservePort(ctx.config.proxy_host, ctx.config.proxy_port);
+        }
+      },
+    });
+    progress.done();
+    model = outcome.settings.servedModelName;
+    if (outcome.kind === 'resumed') {
+      const resumed = outcome.result;
+      err(`ready after ${formatDuration(resumed.readyAfterMs)}: pod ${resumed.pods.map((p) => p.podId).join(', ')} ${resumed.replaced ? 'replaced the stopped one' : 'resumed'}`);
+    } else if (outcome.kind === 'reattached') {
+      err(`already up: pod ${outcome.pods.map((p) => p.podId).join(', ')} serves ${model} (run ${outcome.run.runId})`);
+    } else {
+      const result = outcome.result;
+      const settings = outcome.settings;
+      err(`ready after ${formatDuration(result.readyAfterMs)}: ${result.baseUrl.replace(/\/v1$/, '')} serves ${model}${settings.guarded ? ' (behind the guard)' : ' (UNGUARDED)'}`);
+      if (settings.replicas > 1) {
+        err(`replicas: ${result.pods.length} of ${settings.replicas} ready (${result.pods.map((p) => p.podId).join(', ')})${result.missing > 0 ? '; the watchdog creates the rest' : ''}`);
       }
     }
   } finally {

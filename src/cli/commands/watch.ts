@@ -1,8 +1,9 @@
-import { currentSelf, readDaemon, removePidFile, writeOwnPidFile } from '../../lifecycle/daemons.js';
-import { type GatewayRevival, reviveGateway } from '../../lifecycle/services.js';
+import { currentSelf, readDaemon, removePidFile, writeOwnPidFile } from '../../daemons/detached-process.js';
+import { type GatewayRevival, reviveGateway } from '../../daemons/gateway-daemon.js';
 import type { RunSettings } from '../../lifecycle/run-settings.js';
-import { runWatchLoop } from '../../lifecycle/watch-loop.js';
-import { watchOnce, type WatchReport } from '../../lifecycle/watchdog.js';
+import { runWatchLoop } from '../../watchdog/loop.js';
+import { watchOnce } from '../../watchdog/pass.js';
+import type { WatchReport } from '../../watchdog/report.js';
 import { parseDuration } from '../../shared/duration.js';
 import { AppError, isAppError } from '../../shared/errors.js';
 import type { RunPodClient } from '../../runpod/client.js';

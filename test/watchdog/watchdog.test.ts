@@ -3,7 +3,7 @@ import { afterEach, describe, it } from 'node:test';
 import { down } from '../../src/lifecycle/down.js';
 import { resumeRun } from '../../src/lifecycle/resume.js';
 import { up, type UpResult } from '../../src/lifecycle/up.js';
-import type { WatchReport } from '../../src/lifecycle/watchdog.js';
+import type { WatchReport } from '../../src/watchdog/report.js';
 import { createRunPodClient } from '../../src/runpod/client.js';
 import { listAudit } from '../../src/state/audit.js';
 import { INSTALL_ENV, installId } from '../../src/state/install.js';
@@ -12,7 +12,7 @@ import { listReadyRoutes, listRoutes } from '../../src/state/routes.js';
 import { activeRun, getRun } from '../../src/state/runs.js';
 import { spendForRun } from '../../src/state/spend.js';
 import { recordUsageBatch } from '../../src/state/usage.js';
-import { type LifecycleRig, MIN, startLifecycleRig, T0 } from './rig.js';
+import { type LifecycleRig, MIN, startLifecycleRig, T0 } from '../lifecycle/rig.js';
 
 const types = (r: WatchReport): string[] => r.actions.map((a) => `${a.action.type}${'reason' in a.action ? `:${a.action.reason}` : ''}`);
 

@@ -1,6 +1,6 @@
 import type { PodRow } from '../state/pods.js';
-import type { WakeRequest } from '../state/wake.js';
-import type { RunState, WatchConfig } from './decide.js';
+import type { WakeRequest } from '../state/wake-requests.js';
+import type { RunState, WatchConfig } from './decision.js';
 
 /*
  * Wake on request, the pure half: a gateway with no ready pod wrote a wake request

@@ -2,18 +2,18 @@ import type { RunPodApi } from '../runpod/client.js';
 import { isRunPodError } from '../runpod/errors.js';
 import type { Clock } from '../shared/clock.js';
 import { listAudit } from '../state/audit.js';
-import { lastSelfStop, type SelfStopVerdict } from './lease.js';
+import { lastSelfStop, type SelfStopVerdict } from '../lifecycle/lease.js';
 import type { StateDb } from '../state/db.js';
 import { listActivePods, listPods } from '../state/pods.js';
 import { listRoutes } from '../state/routes.js';
 import { activeRun, getRun } from '../state/runs.js';
 import { spendSummary } from '../state/spend.js';
 import { readUsage } from '../state/usage.js';
-import { pendingWake } from '../state/wake.js';
-import { pendingCost } from './accrual.js';
-import { readDaemon } from './daemons.js';
-import { type RunSettings, settingsOfRun } from './run-settings.js';
-import { readGatewayUrl } from './services.js';
+import { pendingWake } from '../state/wake-requests.js';
+import { pendingCost } from '../lifecycle/accrual.js';
+import { readDaemon } from '../daemons/detached-process.js';
+import { type RunSettings, settingsOfRun } from '../lifecycle/run-settings.js';
+import { readGatewayUrl } from '../daemons/gateway-daemon.js';
 
 /** `status`: what runs, what it costs, how long it has left. Plain data: `--json` prints it as is. */
 export interface StatusData {

@@ -3,14 +3,14 @@ import { listActivePods, type PodRow } from '../state/pods.js';
 import { listReadyRoutes } from '../state/routes.js';
 import { activeRun, endRun, lastRun, reopenRun, type RunRow } from '../state/runs.js';
 import { spendSummary } from '../state/spend.js';
-import { clearWake, pendingWake, type WakeRequest } from '../state/wake.js';
-import { candidatesFor, createPodForRun } from './create-pod.js';
-import type { WatchConfig } from './decide.js';
-import type { ManagerDeps } from './manager-deps.js';
-import { startStoppedPod } from './resume.js';
-import { type RunSettings, settingsOfRun } from './run-settings.js';
-import { decideWake, type WakeDecision } from './wake.js';
-import type { ActionResult } from './watchdog.js';
+import { clearWake, pendingWake, type WakeRequest } from '../state/wake-requests.js';
+import { candidatesFor, createPodForRun } from '../lifecycle/create-pod.js';
+import type { WatchConfig } from './decision.js';
+import type { ManagerDeps } from '../lifecycle/manager-deps.js';
+import { startStoppedPod } from '../lifecycle/resume.js';
+import { type RunSettings, settingsOfRun } from '../lifecycle/run-settings.js';
+import { decideWake, type WakeDecision } from './wake-decision.js';
+import type { ActionResult } from './report.js';
 
 export interface WakeOutcome {
   /** For the pass report; null when there was nothing to report (no request, or dismissed). */

@@ -4,11 +4,11 @@ import { markPodEnded, type PodRow, setAccruedUntil, setPodDesired } from '../st
 import { deleteRoutesForPod, ROUTE_POLL_MS, setRouteReady } from '../state/routes.js';
 import { endRun, type RunRow } from '../state/runs.js';
 import { addSpend } from '../state/spend.js';
-import { candidatesFor, createPodForRun } from './create-pod.js';
-import type { Action, LivePod } from './decide.js';
-import type { ManagerDeps } from './manager-deps.js';
-import type { RunSettings } from './run-settings.js';
-import type { ActionResult } from './watchdog.js';
+import { candidatesFor, createPodForRun } from '../lifecycle/create-pod.js';
+import type { Action, LivePod } from './decision.js';
+import type { ManagerDeps } from '../lifecycle/manager-deps.js';
+import type { RunSettings } from '../lifecycle/run-settings.js';
+import type { ActionResult } from './report.js';
 
 /**
  * The thin half of the watchdog: performs one of `decide`'s actions and writes its audit row.

@@ -7,7 +7,8 @@ import { isProcessAlive } from '../state/lock.js';
 /*
  * The gateway and the watchdog loop run as detached processes of this same CLI, each with a pid
  * file and a log file (0600) under the home, so `up` can return and `down` (or cron) can stop
- * them later from another shell.
+ * them later from another shell. This is the mechanism (start, find, stop, wait for a log line);
+ * what each daemon needs is in gateway-daemon.ts and watchdog-daemon.ts.
  */
 
 /** The two detached processes. */
@@ -177,4 +178,23 @@ export function removePidFile(home: string, name: DaemonName): void {
 export function logTail(path: string, lines = 5): string {
   const text = readTextIfExists(path) ?? '';
   return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/**
+ * Waits until a just-started daemon writes a line matching `pattern` into its log (past
+ * `offset`, where the log ended before the start), exits, or takes longer than `timeoutMs`.
+ */
+export async function waitForLogLine(started: StartedDaemon, offset: number, pattern: RegExp, timeoutMs: number): Promise<{ kind: 'matched'; match: RegExpExecArray } | { kind: 'exited'; code: number | null } | { kind: 'timeout' }> {
+  let exitCode: number | null | undefined;
+  void started.exited.then((code) => {
+    exitCode = code;
+  });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const match = pattern.exec((readTextIfExists(started.log) ?? '').slice(offset));
+    if (match !== null) return { kind: 'matched', match };
+    if (exitCode !== undefined) return { kind: 'exited', code: exitCode };
+    if (Date.now() > deadline) return { kind: 'timeout' };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

@@ -1,32 +1,29 @@
-import type { PodList } from '../runpod/client.js';
-import type { Pod } from '../runpod/schemas.js';
-import { isOurPodName, listActivePods, listPods, type PodRow, updatePodSeen } from '../state/pods.js';
-import { getPodWatch, prunePodWatch, setPodWatch } from '../state/pod-watch.js';
+import { isOurPodName, listActivePods, listPods, updatePodSeen } from '../state/pods.js';
+import { prunePodWatch } from '../state/pod-watch.js';
 import { appendAudit } from '../state/audit.js';
 import { installId, podInstall } from '../state/install.js';
 import { activeRun, endRun, lastRun } from '../state/runs.js';
 import { spendForRun, spendSummary } from '../state/spend.js';
 import { readUsage } from '../state/usage.js';
-import { type Action, decide, type LivePod, type WatchConfig } from './decide.js';
-import { observePod } from './pod-observation.js';
-import type { ManagerDeps } from './manager-deps.js';
-import { renewLeases } from './lease.js';
+import { decide } from './decide.js';
+import type { LivePod, WatchConfig } from './decision.js';
+import { type DecideLive, readLive, toLivePod } from './read-live.js';
+import type { ManagerDeps } from '../lifecycle/manager-deps.js';
+import { renewLeases } from '../lifecycle/lease.js';
 import { checkPendingPods } from './pending-pods.js';
-import { podUrl, type RunSettings, settingsOfRun } from './run-settings.js';
-import { toLivePod } from './runpod-views.js';
-import type { GatewayRevival } from './services.js';
-import { executeAction } from './watch-actions.js';
-import { canWake, type WakeRefusal } from './wake.js';
-import { handleWake } from './wake-actions.js';
+import { type RunSettings, settingsOfRun } from '../lifecycle/run-settings.js';
+import type { GatewayRevival } from '../daemons/gateway-daemon.js';
+import { executeAction } from './execute-action.js';
+import { canWake } from './wake-decision.js';
+import type { WatchReport } from './report.js';
+import { handleWake } from './serve-wake.js';
 
-/*
+/**
  * One watchdog pass: read the state, RunPod's view and the gateway's usage, let the pure
  * `decide` say what to do, do it, and audit each action with its reason. Then look after pods
  * still starting (recreated ones): route them once ready, end them after the readiness timeout.
  * The caller holds the manager lock.
  */
-
-/** How one watchdog pass runs. */
 export interface WatchOptions {
   /** Time to the next pass (budgets project this much more billing). */
   intervalMs: number;
@@ -39,43 +36,8 @@ export interface WatchOptions {
    * wakeable, so the loop keeps running for it. Pending wake requests are served either way.
    */
   wakeOnRequest?: boolean;
-  /** Start again a gateway `up` started that has died (`reviveGateway` in services.ts). */
+  /** Start again a gateway `up` started that has died (`reviveGateway` in daemons/gateway-daemon.ts). */
   reviveGateway?: () => Promise<GatewayRevival | null>;
-}
-
-/** Steps the watchdog takes for pods still starting, beside `decide`'s actions. */
-export type PendingAction =
-  | { type: 'route_ready'; podId: string }
-  | { type: 'readiness_failed'; podId: string; reason: string }
-  | { type: 'end_run_without_pod'; runId: string }
-  /** A gateway's wake request started the run's stopped pods or created new ones. */
-  | { type: 'wake'; how: 'start' | 'create'; podIds: string[] }
-  | { type: 'wake_refused'; reason: WakeRefusal }
-  /** The gateway `up` started had died: started again on its port. */
-  | { type: 'restart_gateway'; port: number };
-
-export interface ActionResult {
-  action: Action | PendingAction;
-  ok: boolean;
-  /** What happened, in words (`created pod x`, the error message). */
-  note?: string;
-}
-
-export interface WatchReport {
-  at: number;
-  runId: string | null;
-  /** Everything `decide` returned, except bookkeeping (`keep`, `accrue`), and what came of it. */
-  actions: ActionResult[];
-  /** RunPod could not be asked: nothing destructive was done. */
-  unreachable: string | null;
-  orphans: Array<{ podId: string; name: string; otherInstall?: boolean }>;
-  /** Pods still on their way to ready. */
-  pending: number;
-  /** Active pods and whether a run is still going: when both are gone the loop may end. */
-  activePods: number;
-  runActive: boolean;
-  /** No run is active, but the last one was parked by idleness and a request may wake it. */
-  wakeable: boolean;
 }
 
 export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promise<WatchReport> {
@@ -179,71 +141,4 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
     report.wakeable = canWake(last, last === null ? 0 : spendForRun(state, last.runId), clock.now());
   }
   return report;
-}
-
-type DecideLive = Map<string, LivePod | 'not_found'>;
-type Seen = { kind: 'ok'; live: DecideLive; all: Pod[] } | { kind: 'unreachable'; error: string };
-
-/** A pod created this recently may be missing from a list that lags behind the create. */
-const LIST_LAG_MS = 2 * 60_000;
-/** One health check of a routed pod per pass; a hung proxy must not stall the pass. */
-const HEALTH_TIMEOUT_MS = 10_000;
-
-/**
- * RunPod's view of our pods: one list call per pass (RunPod's quotas are per user, docs/runpod-contract.md),
- * no get per pod. A pod missing from the list counts as gone only once it is older than
- * {@link LIST_LAG_MS}; one the list shows but this tool cannot read (an unknown status value) is
- * "no information": nothing is done to it. Routed RUNNING pods get one `/health` check, and
- * every pod's uptime, health and GPU count are folded into what the watchdog remembers between
- * passes ({@link observePod}): a restart (uptime went backwards), consecutive failed checks,
- * zero GPUs on two polls. Any RunPod failure (network, 5xx, rate limit, bad key) means
- * "unreachable": act on nothing.
- */
-async function readLive(deps: ManagerDeps, pods: PodRow[], settings: RunSettings): Promise<Seen> {
-  let all: PodList;
-  try {
-    all = await deps.api.listPods();
-  } catch (err) {
-    const error = err instanceof Error ? err.message : String(err);
-    deps.logger.warn({ err: error }, 'RunPod unreachable: doing nothing this pass');
-    return { kind: 'unreachable', error };
-  }
-  const now = deps.clock.now();
-  const byId = new Map(all.map((p) => [p.id, p]));
-  const unreadable = new Set((all.skipped ?? []).flatMap((p) => (p.id === undefined ? [] : [p.id])));
-  const live: DecideLive = new Map();
-  for (const pod of pods) {
-    const found = byId.get(pod.podId);
-    if (found === undefined) {
-      if (unreadable.has(pod.podId)) deps.logger.warn({ podId: pod.podId }, 'RunPod lists this pod with values this tool cannot read: leaving it alone this pass');
-      else if (now - Math.max(pod.createdAt, pod.startingSince ?? 0) >= LIST_LAG_MS) live.set(pod.podId, 'not_found');
-      continue;
-    }
-    const l = toLivePod(found);
-    const routed = pod.readyAt !== null && pod.desired === 'running' && found.status === 'RUNNING';
-    const healthOk = routed ? await healthy(deps, podUrl(settings.podUrlTemplate, pod.podId)) : null;
-    const observed = observePod(
-      getPodWatch(deps.state, pod.podId),
-      { status: found.status, uptimeS: found.runtime?.uptime ?? null, gpuCount: l.gpuCount, healthOk },
-      now,
-    );
-    setPodWatch(deps.state, { podId: pod.podId, ...observed.memory });
-    l.restarted = observed.restarted;
-    l.healthFails = observed.healthFails;
-    l.zeroGpuPolls = observed.zeroGpuPolls;
-    live.set(pod.podId, l);
-  }
-  return { kind: 'ok', live, all };
-}
-
-/** `GET /health` through the pod URL (the guard passes it): 200 is healthy, anything else not. */
-async function healthy(deps: ManagerDeps, url: string): Promise<boolean> {
-  const timeout = AbortSignal.timeout(HEALTH_TIMEOUT_MS);
-  try {
-    const res = await deps.fetch(`${url}/health`, { signal: deps.signal === undefined ? timeout : AbortSignal.any([timeout, deps.signal]), redirect: 'manual' });
-    await res.body?.cancel();
-    return res.status === 200;
-  } catch {
-    return false;
-  }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { envFileContent, serviceEnv, serviceFiles, type ServiceSpec } from '../../src/lifecycle/service-units.js';
+import { envFileContent, serviceEnv, serviceFiles, type ServiceSpec } from '../../src/daemons/service-units.js';
 
 const spec: ServiceSpec = {
   kind: 'systemd',

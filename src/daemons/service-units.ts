@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { ENV_VARS } from '../config/load.js';
 import { AppError } from '../shared/errors.js';
-import type { SelfCommand } from './daemons.js';
-import { GATEWAY_WITHHELD_ENV } from './services.js';
+import type { SelfCommand } from './detached-process.js';
+import { GATEWAY_WITHHELD_ENV } from './gateway-daemon.js';
 
 /*
  * The service definitions `runpod-llm service install` writes: user-level units

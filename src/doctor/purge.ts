@@ -7,7 +7,7 @@ import { appendAudit } from '../state/audit.js';
 import type { StateDb } from '../state/db.js';
 import { type PruneCounts, pruneState } from '../state/retention.js';
 import { utcMonthStart } from '../state/spend.js';
-import { consoleFile, type DaemonName, logFile, readDaemon } from './daemons.js';
+import { consoleFile, type DaemonName, logFile, readDaemon } from '../daemons/detached-process.js';
 
 /*
  * `runpod-llm purge`: removes what the tool keeps — log files, the disk cache, ended

@@ -1,6 +1,6 @@
 import type { RunPodClient } from '../runpod/client.js';
 import { RunPodError } from '../runpod/errors.js';
-import type { CpuOffer, ProbeApi } from './doctor-live.js';
+import type { CpuOffer, ProbeApi } from './live-probe.js';
 
 /**
  * The probe's RunPod calls: pods and logs through the client (its idempotent create, retries

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, write
 import { dirname } from 'node:path';
 import { AppError } from '../shared/errors.js';
 import { writePrivateFile } from '../shared/secret-file.js';
-import { type DaemonInfo, readDaemon, removePidFile, stopDaemon } from './daemons.js';
+import { type DaemonInfo, readDaemon, removePidFile, stopDaemon } from './detached-process.js';
 import { envFileContent, envFilePath, SERVICE_NAMES, type ServiceFile, serviceEnv, serviceFiles, type ServiceKind, type ServiceName, type ServiceSpec, unitName, unitPath } from './service-units.js';
 
 /*

@@ -8,8 +8,8 @@ import { readTextIfExists } from '../shared/secret-file.js';
 import { isOurPodName } from '../state/pods.js';
 import { activeRun } from '../state/runs.js';
 import { listVerdicts, type Verdict, VERDICT_NAMES } from '../state/verdicts.js';
-import { readDaemon, type DaemonName } from './daemons.js';
-import { readGatewayUrl } from './services.js';
+import { readDaemon, type DaemonName } from '../daemons/detached-process.js';
+import { readGatewayUrl } from '../daemons/gateway-daemon.js';
 import { gatewayHealth } from './status.js';
 
 /*

@@ -4,12 +4,13 @@ import { AppError } from '../shared/errors.js';
 import { readTextIfExists, writePrivateFile } from '../shared/secret-file.js';
 import { appendAudit } from '../state/audit.js';
 import type { StateDb } from '../state/db.js';
-import { logFile, logTail, readDaemon, type SelfCommand, startDaemon, type StartedDaemon, writeOwnPidFile } from './daemons.js';
+import { logFile, logTail, readDaemon, type SelfCommand, startDaemon, waitForLogLine, writeOwnPidFile } from './detached-process.js';
 
 /**
- * Starting (or finding) the two daemons `up` leaves behind: the gateway, which must never hold
- * the RunPod key (a leaked gateway must not be able to create pods and spend money), and the
- * watchdog loop, which needs it.
+ * The gateway daemon `up` leaves behind: started (or found), revived when it dies, announced when
+ * a service manager runs it. It must never hold the RunPod key (a leaked gateway must not be
+ * able to create pods and spend money). The watchdog daemon is watchdog-daemon.ts; both run on
+ * detached-process.ts.
  */
 
 /** Never handed to the gateway: RunPod and Hugging Face secrets, and a static upstream that would bypass the state's routes. */
@@ -190,51 +191,4 @@ export function announceServiceGateway(home: string, bindHost: string, port: num
   writeOwnPidFile(home, 'gateway', { service: true });
   const host = clientHost(bindHost);
   writePrivateFile(gatewayUrlFile(home), `${https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/v1\n`);
-}
-
-export interface WatchdogService {
-  pid: number;
-  reused: boolean;
-  log: string;
-}
-
-/**
- * Reuses a running watchdog loop, or starts one and waits for its "watchdog started" line, so a
- * pod is never left believed-watched when the loop died at start.
- */
-export async function ensureWatchdog(options: { home: string; self: SelfCommand; env: NodeJS.ProcessEnv; intervalMs: number; startTimeoutMs?: number }): Promise<WatchdogService> {
-  const { home } = options;
-  const running = readDaemon(home, 'watchdog');
-  if (running?.running === true) return { pid: running.pid, reused: true, log: logFile(home, 'watchdog') };
-  const log = logFile(home, 'watchdog');
-  const started = startDaemon({ home, name: 'watchdog', self: options.self, args: ['watch', '--loop', '--interval', `${options.intervalMs}ms`], env: { ...options.env, RUNPOD_LLM_HOME: home } });
-  const outcome = await waitForLogLine(started, 0, /watchdog started/, options.startTimeoutMs ?? 30_000);
-  if (outcome.kind === 'exited') {
-    throw new AppError('LIFECYCLE_WATCHDOG_FAILED', `the watchdog exited at start (code ${String(outcome.code)}): ${logTail(started.log, 3).replace(/\n/g, ' | ')}`, {
-      hint: `see ${started.log} and ${log}; until a watchdog runs, only \`runpod-llm watch\` from cron enforces the limits`,
-    });
-  }
-  if (outcome.kind === 'timeout') {
-    throw new AppError('LIFECYCLE_WATCHDOG_FAILED', 'the watchdog did not report its start in time', { hint: `see ${started.log} and ${log}` });
-  }
-  return { pid: started.pid, reused: false, log };
-}
-
-/**
- * Waits until a just-started daemon writes a line matching `pattern` into its log (past
- * `offset`, where the log ended before the start), exits, or takes longer than `timeoutMs`.
- */
-async function waitForLogLine(started: StartedDaemon, offset: number, pattern: RegExp, timeoutMs: number): Promise<{ kind: 'matched'; match: RegExpExecArray } | { kind: 'exited'; code: number | null } | { kind: 'timeout' }> {
-  let exitCode: number | null | undefined;
-  void started.exited.then((code) => {
-    exitCode = code;
-  });
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const match = pattern.exec((readTextIfExists(started.log) ?? '').slice(offset));
-    if (match !== null) return { kind: 'matched', match };
-    if (exitCode !== undefined) return { kind: 'exited', code: exitCode };
-    if (Date.now() > deadline) return { kind: 'timeout' };
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }

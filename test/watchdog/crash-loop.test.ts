@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { statusData } from '../../src/lifecycle/status.js';
+import { statusData } from '../../src/doctor/status.js';
 import { up, type UpResult } from '../../src/lifecycle/up.js';
-import type { WatchReport } from '../../src/lifecycle/watchdog.js';
+import type { WatchReport } from '../../src/watchdog/report.js';
 import { listAudit } from '../../src/state/audit.js';
 import { getPod, listActivePods } from '../../src/state/pods.js';
 import { activeRun, getRun } from '../../src/state/runs.js';
-import { type LifecycleRig, startLifecycleRig } from './rig.js';
+import { type LifecycleRig, startLifecycleRig } from '../lifecycle/rig.js';
 
 /*
  * Crash loops against the emulator's live behaviour: a crashed vLLM is restarted in place by

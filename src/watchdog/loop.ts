@@ -1,9 +1,10 @@
 import { isAppError } from '../shared/errors.js';
 import { acquireLock } from '../state/lock.js';
 import { pruneIfDue } from '../state/retention.js';
-import { pendingWake } from '../state/wake.js';
-import type { ManagerDeps } from './manager-deps.js';
-import { watchOnce, type WatchOptions, type WatchReport } from './watchdog.js';
+import { pendingWake } from '../state/wake-requests.js';
+import type { ManagerDeps } from '../lifecycle/manager-deps.js';
+import { watchOnce, type WatchOptions } from './pass.js';
+import type { WatchReport } from './report.js';
 
 export interface WatchLoopOptions extends WatchOptions {
   home: string;

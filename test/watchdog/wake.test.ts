@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { up, type UpResult } from '../../src/lifecycle/up.js';
-import { decideWake, type WakeInput } from '../../src/lifecycle/wake.js';
-import { runWatchLoop } from '../../src/lifecycle/watch-loop.js';
-import type { WatchReport } from '../../src/lifecycle/watchdog.js';
+import { decideWake, type WakeInput } from '../../src/watchdog/wake-decision.js';
+import { runWatchLoop } from '../../src/watchdog/loop.js';
+import type { WatchReport } from '../../src/watchdog/report.js';
 import { listAudit } from '../../src/state/audit.js';
 import { getPod, listActivePods } from '../../src/state/pods.js';
 import { listReadyRoutes } from '../../src/state/routes.js';
 import { activeRun, getRun } from '../../src/state/runs.js';
 import { addSpend } from '../../src/state/spend.js';
-import { pendingWake, requestWake } from '../../src/state/wake.js';
-import { type LifecycleRig, MIN, startLifecycleRig, T0 } from './rig.js';
+import { pendingWake, requestWake } from '../../src/state/wake-requests.js';
+import { type LifecycleRig, MIN, startLifecycleRig, T0 } from '../lifecycle/rig.js';
 
 const at = (minute: number): number => T0 + minute * MIN;
 const types = (r: WatchReport): string[] =>

@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  type Action,
-  decide,
-  type DecideInput,
-  type LivePod,
-  type OurPod,
-  remainingRuntimeMs,
-  type RunState,
-  type WatchConfig,
-} from '../../src/lifecycle/decide.js';
-import { observePod } from '../../src/lifecycle/pod-observation.js';
+import { remainingRuntimeMs } from '../../src/lifecycle/remaining-runtime.js';
+import { decide } from '../../src/watchdog/decide.js';
+import { type Action, type DecideInput, type LivePod, type OurPod, type RunState, type WatchConfig } from '../../src/watchdog/decision.js';
+import { observePod } from '../../src/watchdog/pod-observation.js';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 10, 25, 9, 0, 0);

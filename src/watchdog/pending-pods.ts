@@ -1,15 +1,13 @@
 import { isAppError } from '../shared/errors.js';
-import { appendAudit } from '../state/audit.js';
-import { listActivePods, markPodReady } from '../state/pods.js';
-import { upsertRoute } from '../state/routes.js';
+import { listActivePods } from '../state/pods.js';
 import type { RunRow } from '../state/runs.js';
-import type { LivePod } from './decide.js';
-import type { ManagerDeps } from './manager-deps.js';
-import { StartWatch } from './fast-failure.js';
-import { probeReadiness } from './readiness.js';
-import { podUrl, type RunSettings } from './run-settings.js';
-import { abandonPod } from './up.js';
-import type { ActionResult } from './watchdog.js';
+import type { LivePod } from './decision.js';
+import type { ManagerDeps } from '../lifecycle/manager-deps.js';
+import { StartWatch } from '../lifecycle/fast-failure.js';
+import { probeReadiness } from '../lifecycle/readiness.js';
+import { podUrl, type RunSettings } from '../lifecycle/run-settings.js';
+import { abandonPod, routePod } from '../lifecycle/route-pod.js';
+import type { ActionResult } from './report.js';
 
 /**
  * Pods the watchdog created or started (recreate after a death, replicas, wake) are not waited
@@ -35,10 +33,7 @@ export async function checkPendingPods(
     try {
       const outcome = await probeReadiness({ api: deps.api, fetch: deps.fetch, ...(deps.signal === undefined ? {} : { signal: deps.signal }) }, target);
       if (outcome.ready) {
-        const now = clock.now();
-        markPodReady(state, pod.podId, now);
-        upsertRoute(state, { routeId: pod.podId, podId: pod.podId, baseUrl: `${url}/v1`, apiKey: pod.apiKey, model: input.settings.servedModelName, ready: true });
-        appendAudit(state, { action: 'ready', reason: 'readiness', podId: pod.podId, details: { afterMs: now - since } });
+        routePod(deps, { pod, url, model: input.settings.servedModelName, afterMs: clock.now() - since, reason: 'readiness' });
         results.push({ action: { type: 'route_ready', podId: pod.podId }, ok: true, note: `${pod.podId} ready, routed` });
         continue;
       }

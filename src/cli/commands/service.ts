@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Command, Option } from 'commander';
+import { type Command, Option } from '@commander-js/extra-typings';
 import { currentSelf, type SelfCommand } from '../../lifecycle/daemons.js';
 import type { ServiceKind, ServiceName, ServiceSpec } from '../../lifecycle/service-units.js';
 import { EXIT } from '../exit-codes.js';
@@ -27,7 +27,7 @@ interface ServiceFlags {
  */
 export function registerServiceCommands(program: Command, io: CliIo, setCode: (n: number) => void): void {
   const service = program.command('service').description('run the watchdog and the gateway as user services (systemd --user, launchd) that restart on failure and survive logout and reboot');
-  const kindOption = (): Option => new Option('--kind <kind>', 'service manager (default: systemd on Linux, launchd on macOS)').choices(['systemd', 'launchd']);
+  const kindOption = () => new Option('--kind <kind>', 'service manager (default: systemd on Linux, launchd on macOS)').choices(['systemd', 'launchd'] as const);
 
   service
     .command('install')
@@ -38,7 +38,7 @@ export function registerServiceCommands(program: Command, io: CliIo, setCode: (n
     .option('--no-gateway', 'the watchdog only (run the gateway yourself)')
     .option('--json', 'the outcome as JSON')
     .option('--config <file>', 'config file the services read')
-    .action(async (flags: ServiceFlags) => setCode(await install(flags, io)));
+    .action(async (flags) => setCode(await install(flags, io)));
 
   service
     .command('uninstall')
@@ -46,7 +46,7 @@ export function registerServiceCommands(program: Command, io: CliIo, setCode: (n
     .addOption(kindOption())
     .option('--json', 'the outcome as JSON')
     .option('--config <file>', 'config file')
-    .action(async (flags: ServiceFlags) => setCode(await uninstall(flags, io)));
+    .action(async (flags) => setCode(await uninstall(flags, io)));
 
   service
     .command('status')
@@ -54,7 +54,7 @@ export function registerServiceCommands(program: Command, io: CliIo, setCode: (n
     .addOption(kindOption())
     .option('--json', 'as JSON')
     .option('--config <file>', 'config file')
-    .action(async (flags: ServiceFlags) => setCode(await status(flags, io)));
+    .action(async (flags) => setCode(await status(flags, io)));
 }
 
 async function specFor(flags: ServiceFlags, io: CliIo): Promise<ServiceSpec> {

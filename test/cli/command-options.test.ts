@@ -22,7 +22,7 @@ describe('command options', () => {
   });
 
   it('mounted in the CLI, a bad flag is exit 2 with the usage hint on the CLI\'s stderr', async () => {
-    for (const argv of [['up', '--cloud', 'MOON'], ['gateway', '--nope'], ['emulator', '--on-exit', 'later'], ['security', 'scan', '--level', 'dire']]) {
+    for (const argv of [['up', '--cloud', 'MOON'], ['gateway', '--nope'], ['emulator', '--on-exit', 'later'], ['security', 'scan', '--level', 'dire'], ['service', 'install', '--kind', 'upstart']]) {
       const run = await cli(argv, {});
       assert.equal(run.code, 2, argv.join(' '));
       assert.match(run.stderr, /^error: .*\n\(run `runpod-llm --help` for usage\)\n$/, argv.join(' '));

@@ -20,6 +20,11 @@ export interface ConfigProblem {
   message: string;
   /** `env PORT`, `file ./runpod-llm.json`, `flag --port`, or `default`. */
   source: string;
+  /**
+   * What the user typed, when a flag or an environment variable set the value: `--runtime 5x`,
+   * `PORT=abc` (a secret as `GATEWAY_API_KEYS=…`). Absent for the file and defaults.
+   */
+  given?: string;
 }
 
 export interface LoadResult {
@@ -104,6 +109,30 @@ export const ENV_VARS: ReadonlyArray<readonly [string, string, Kind]> = [
   ['RUNPOD_LLM_MAX_RECREATIONS', 'manager.max_recreations', 'int'],
 ];
 
+/**
+ * The CLI flags that set config paths (declared in cli/program.ts), so a problem names the flag
+ * the user typed rather than only the path. A path missing here is named `--<path>`.
+ */
+export const FLAG_NAMES: Readonly<Record<string, string>> = {
+  proxy_host: '--host',
+  proxy_port: '--port',
+  'upstream.url': '--upstream',
+  log_level: '--log-level',
+  'manager.model': '--model',
+  'manager.gpu_types': '--gpu',
+  'manager.min_vram_gb': '--min-vram',
+  'manager.cloud': '--cloud',
+  'manager.runtime_limit': '--runtime',
+  'manager.idle_limit': '--idle',
+  'manager.idle_action': '--idle-action',
+  'manager.budget_usd': '--budget',
+  'manager.readiness_timeout': '--readiness-timeout',
+  'manager.replicas': '--replicas',
+  'manager.guard': '--unguarded',
+  'manager.vllm_image': '--image',
+  'manager.watch_interval': '--interval',
+};
+
 /** Paths that hold secrets: they may come from a file, with a warning; they are never echoed. */
 const SECRET_PATHS = new Set(['upstream.api_key', 'api_keys']);
 
@@ -113,6 +142,8 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
   const errors: ConfigProblem[] = [];
   const warnings: ConfigProblem[] = [];
   const sources = new Map<string, string>();
+  /** Config path → what the user typed for it (flags and environment only). */
+  const givens = new Map<string, string>();
   const raw: Record<string, unknown> = {};
 
   const file = options.configPath ?? env.RUNPOD_LLM_CONFIG ?? (existsSync(join(cwd, 'runpod-llm.json')) ? join(cwd, 'runpod-llm.json') : undefined);
@@ -121,30 +152,34 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
   for (const [name, path, kind] of ENV_VARS) {
     const value = env[name];
     if (value === undefined || value === '') continue;
+    const given = `${name}=${SECRET_PATHS.has(path) ? '…' : shown(value)}`;
     const converted = convert(value, kind);
     if (converted === undefined) {
-      errors.push({ path, message: `${name}=${SECRET_PATHS.has(path) ? '…' : JSON.stringify(value)} is not ${kindName(kind)}`, source: `env ${name}` });
+      errors.push({ path, message: `not ${kindName(kind)}`, source: `env ${name}`, given });
       continue;
     }
     setPath(raw, path, converted);
     sources.set(path, `env ${name}`);
+    givens.set(path, given);
   }
   applySeedEndpoint(env, raw, sources, errors, warnings);
 
   for (const [path, value] of Object.entries(options.flags ?? {})) {
     if (value === undefined) continue;
     setPath(raw, path, value);
-    sources.set(path, `flag ${path}`);
+    const flag = FLAG_NAMES[path] ?? `--${path}`;
+    sources.set(path, `flag ${flag}`);
+    givens.set(path, flagText(flag, value));
   }
 
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) errors.push(fromIssue(issue, sources));
+    for (const issue of parsed.error.issues) errors.push(fromIssue(issue, sources, givens));
     return { config: undefined, errors, warnings, file };
   }
   const config = parsed.data;
   config.home ??= env.HOME === undefined ? join(homedir(), '.runpod-llm') : join(env.HOME, '.runpod-llm');
-  applyRules(config, sources, errors, warnings);
+  applyRules(config, sources, givens, errors, warnings);
   return { config: errors.length === 0 ? config : undefined, errors, warnings, file };
 }
 
@@ -193,35 +228,51 @@ function applySeedEndpoint(env: NodeJS.ProcessEnv, raw: Record<string, unknown>,
   }
   setPath(raw, 'upstream.url', match[1]);
   sources.set('upstream.url', 'env RUNPOD_ENDPOINT');
-  warnings.push({ path: 'upstream.url', message: `RUNPOD_ENDPOINT is the seed's name; using ${match[1]} as UPSTREAM_URL`, source: 'env RUNPOD_ENDPOINT' });
+  warnings.push({ path: 'upstream.url', message: `RUNPOD_ENDPOINT is the original Python tool's name; using ${match[1]} as UPSTREAM_URL`, source: 'env RUNPOD_ENDPOINT' });
 }
 
-function applyRules(config: Config, sources: Map<string, string>, errors: ConfigProblem[], warnings: ConfigProblem[]): void {
-  const src = (path: string): string => sources.get(path) ?? 'default';
+/** A value as shown after `NAME=` or a flag: bare, quoted only when it has spaces, capped. */
+function shown(value: string): string {
+  const capped = value.length > 60 ? `${value.slice(0, 60)}…` : value;
+  return /[\s"]/.test(capped) || capped === '' ? JSON.stringify(capped) : capped;
+}
+
+/** `--runtime 5x`, `--gpu A --gpu B`, `--unguarded` (a switch), as the user typed it. */
+function flagText(flag: string, value: unknown): string {
+  if (typeof value === 'boolean') return flag;
+  if (Array.isArray(value)) return value.map((v) => `${flag} ${shown(String(v))}`).join(' ');
+  return `${flag} ${shown(String(value))}`;
+}
+
+function applyRules(config: Config, sources: Map<string, string>, givens: Map<string, string>, errors: ConfigProblem[], warnings: ConfigProblem[]): void {
+  const src = (path: string): { source: string; given?: string } => {
+    const given = givens.get(path);
+    return { source: sources.get(path) ?? 'default', ...(given === undefined ? {} : { given }) };
+  };
   if (config.upstream.url !== undefined && !/\/v1\/?$/.test(config.upstream.url)) {
-    errors.push({ path: 'upstream.url', message: `must be an OpenAI-compatible base ending in /v1 (got ${config.upstream.url})`, source: src('upstream.url') });
+    errors.push({ path: 'upstream.url', message: `must be an OpenAI-compatible base ending in /v1 (got ${config.upstream.url})`, ...src('upstream.url') });
   }
   if (config.use_https) {
     for (const key of ['ssl_cert', 'ssl_key'] as const) {
       const path = config[key];
-      if (path === undefined) errors.push({ path: key, message: `use_https is on but ${key} is not set (env ${key.toUpperCase()})`, source: src(key) });
-      else if (!existsSync(path)) errors.push({ path: key, message: `${key} file not found: ${path}`, source: src(key) });
+      if (path === undefined) errors.push({ path: key, message: `use_https is on but ${key} is not set (env ${key.toUpperCase()})`, ...src(key) });
+      else if (!existsSync(path)) errors.push({ path: key, message: `${key} file not found: ${path}`, ...src(key) });
     }
   }
   if (config.auth === 'none' && !isLoopback(config.proxy_host)) {
-    errors.push({ path: 'auth', message: `auth "none" is refused on a non-loopback address (${config.proxy_host}): anyone on the network could use your GPU; set GATEWAY_API_KEYS`, source: src('auth') });
+    errors.push({ path: 'auth', message: `auth "none" is refused on a non-loopback address (${config.proxy_host}): anyone on the network could use your GPU; set GATEWAY_API_KEYS`, ...src('auth') });
   }
   if (config.auth === 'keys' && config.api_keys.length === 0 && !isLoopback(config.proxy_host)) {
-    errors.push({ path: 'api_keys', message: `binding to ${config.proxy_host} needs gateway keys: set GATEWAY_API_KEYS (comma separated, 16+ characters each)`, source: src('api_keys') });
+    errors.push({ path: 'api_keys', message: `binding to ${config.proxy_host} needs gateway keys: set GATEWAY_API_KEYS (comma separated, 16+ characters each)`, ...src('api_keys') });
   }
   config.allowed_origins.forEach((origin, i) => {
-    if (!isOrigin(origin)) errors.push({ path: `allowed_origins[${i}]`, message: `${JSON.stringify(origin)} is not an origin: use scheme://host[:port] with no path and no wildcard`, source: src('allowed_origins') });
+    if (!isOrigin(origin)) errors.push({ path: `allowed_origins[${i}]`, message: `${JSON.stringify(origin)} is not an origin: use scheme://host[:port] with no path and no wildcard`, ...src('allowed_origins') });
   });
   config.trusted_proxies.forEach((proxy, i) => {
-    if (!isIpOrCidr(proxy)) errors.push({ path: `trusted_proxies[${i}]`, message: `${JSON.stringify(proxy)} is not an IP address or CIDR range`, source: src('trusted_proxies') });
+    if (!isIpOrCidr(proxy)) errors.push({ path: `trusted_proxies[${i}]`, message: `${JSON.stringify(proxy)} is not an IP address or CIDR range`, ...src('trusted_proxies') });
   });
   if (config.upstream.first_byte_timeout_ms < config.upstream.connect_timeout_ms) {
-    warnings.push({ path: 'upstream.first_byte_timeout_ms', message: 'shorter than the connect timeout', source: src('upstream.first_byte_timeout_ms') });
+    warnings.push({ path: 'upstream.first_byte_timeout_ms', message: 'shorter than the connect timeout', ...src('upstream.first_byte_timeout_ms') });
   }
 }
 
@@ -289,7 +340,7 @@ function getPath(target: Record<string, unknown>, path: string): unknown {
   return node;
 }
 
-function fromIssue(issue: z.core.$ZodIssue, sources: Map<string, string>): ConfigProblem {
+function fromIssue(issue: z.core.$ZodIssue, sources: Map<string, string>, givens: Map<string, string>): ConfigProblem {
   const path = issue.path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc === '' ? String(part) : `${acc}.${String(part)}`), '');
   const top = path.replace(/\[\d+\]$/, '');
   const secret = SECRET_PATHS.has(top);
@@ -297,5 +348,6 @@ function fromIssue(issue: z.core.$ZodIssue, sources: Map<string, string>): Confi
   if (issue.code === 'unrecognized_keys') message = `unknown setting(s): ${issue.keys.join(', ')}`;
   // Never echo a secret's value back (zod messages can include the input).
   if (secret) message = message.replace(/"[^"]*"/g, '…');
-  return { path: path === '' ? '(root)' : path, message, source: sources.get(top) ?? sources.get(path) ?? 'default' };
+  const given = givens.get(top) ?? givens.get(path);
+  return { path: path === '' ? '(root)' : path, message, source: sources.get(top) ?? sources.get(path) ?? 'default', ...(given === undefined ? {} : { given }) };
 }

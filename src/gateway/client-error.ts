@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { typeForStatus } from '../shared/errors.js';
+import { ERROR_CODES, type GatewayErrorCode } from '../shared/error-codes.js';
 import type { Logger } from '../shared/logger.js';
 import { shouldRetryHeader } from './errors.js';
 import type { GatewayMetrics } from './metrics/gateway-metrics.js';
@@ -35,23 +35,36 @@ interface Answer {
   event: string;
 }
 
-function classify(err: NodeJS.ErrnoException): Answer {
+/** Status and OpenAI code from the registry, so these answers match every other one. */
+function answerFor(code: GatewayErrorCode, message: string, event: string): Answer {
+  const entry = ERROR_CODES[code];
+  return { status: entry.http, code: entry.openaiCode, message, event };
+}
+
+/** The envelope's body for a registry code (none of these answers names a `param`). */
+function envelope(code: GatewayErrorCode, message: string): string {
+  const entry = ERROR_CODES[code];
+  return JSON.stringify({ error: { message, type: entry.openaiType, param: null, code: entry.openaiCode } });
+}
+
+function classify(err: NodeJS.ErrnoException): Answer & { registry: GatewayErrorCode } {
   switch (err.code) {
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return { status: 408, code: 'request_timeout', message: 'the request was not received in time (headers_timeout_ms / request_timeout_ms)', event: 'request_timeout' };
+      return { registry: 'GW_REQUEST_TIMEOUT', ...answerFor('GW_REQUEST_TIMEOUT', 'the request was not received in time (headers_timeout_ms / request_timeout_ms)', 'request_timeout') };
     case 'HPE_HEADER_OVERFLOW':
-      return { status: 431, code: 'request_header_fields_too_large', message: 'the request line and headers are larger than the gateway accepts (16 KiB)', event: 'request_too_large' };
+      return { registry: 'GW_HEADERS_TOO_LARGE', ...answerFor('GW_HEADERS_TOO_LARGE', 'the request line and headers are larger than the gateway accepts (16 KiB)', 'request_too_large') };
     default:
-      return { status: 400, code: 'malformed_request', message: 'the request is not valid HTTP/1.1 (refused by the parser)', event: 'invalid_input' };
+      return { registry: 'GW_MALFORMED_REQUEST', ...answerFor('GW_MALFORMED_REQUEST', 'the request is not valid HTTP/1.1 (refused by the parser)', 'invalid_input') };
   }
 }
 
 /** Serialises one complete error response; `Connection: close` because the socket ends next. */
-function rawResponse(deps: ClientErrorDeps, answer: Omit<Answer, 'event'>, extra: Record<string, string> = {}): string {
-  const body = JSON.stringify({ error: { message: answer.message, type: typeForStatus(answer.status), param: null, code: answer.code } });
-  const retry = shouldRetryHeader(answer.status, answer.code);
+function rawResponse(deps: ClientErrorDeps, registry: GatewayErrorCode, message: string, extra: Record<string, string> = {}): string {
+  const answer = ERROR_CODES[registry];
+  const body = envelope(registry, message);
+  const retry = shouldRetryHeader(answer.http, answer.openaiCode);
   const headers = { ...deps.headers, ...extra, ...(retry === undefined ? {} : { 'x-should-retry': retry }), 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
-  let head = `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? ''}\r\n`;
+  let head = `HTTP/1.1 ${answer.http} ${STATUS_CODES[answer.http] ?? ''}\r\n`;
   for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
   return `${head}\r\n${body}`;
 }
@@ -67,7 +80,7 @@ export function createClientErrorHandler(deps: ClientErrorDeps) {
     // A response already under way (its headers sent) must not get a second status line in the
     // middle of its body: Node's own handler checks the same before answering.
     const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (socket.writable && inFlight?.headersSent !== true) socket.write(rawResponse(deps, answer));
+    if (socket.writable && inFlight?.headersSent !== true) socket.write(rawResponse(deps, answer.registry, answer.message));
     socket.destroy();
   };
 }
@@ -91,12 +104,12 @@ export function requireHostHeader(deps: ClientErrorDeps, handler: (req: Incoming
       handler(req, res);
       return;
     }
-    const answer = { status: 400, code: 'invalid_host', message: hosts === 0 ? 'an HTTP/1.1 request needs a Host header' : 'a request may carry one Host header only' };
-    deps.metrics.requests.inc({ route: 'other', status: '400' });
-    deps.logger.warn({ event: 'invalid_input', ip: req.socket.remoteAddress, status: 400, code: answer.code }, 'security event');
-    const body = JSON.stringify({ error: { message: answer.message, type: typeForStatus(400), param: null, code: answer.code } });
+    const answer = answerFor('GW_INVALID_HOST', hosts === 0 ? 'an HTTP/1.1 request needs a Host header' : 'a request may carry one Host header only', 'invalid_input');
+    deps.metrics.requests.inc({ route: 'other', status: String(answer.status) });
+    deps.logger.warn({ event: answer.event, ip: req.socket.remoteAddress, status: answer.status, code: answer.code }, 'security event');
+    const body = envelope('GW_INVALID_HOST', answer.message);
     res.shouldKeepAlive = false;
-    res.writeHead(400, { ...deps.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' });
+    res.writeHead(answer.status, { ...deps.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' });
     res.end(body);
   };
 }
@@ -105,10 +118,10 @@ export function requireHostHeader(deps: ClientErrorDeps, handler: (req: Incoming
 export function createConnectHandler(deps: ClientErrorDeps) {
   return function onConnect(req: IncomingMessage, socket: Duplex): void {
     socket.on('error', () => undefined);
-    deps.metrics.requests.inc({ route: 'other', status: '405' });
-    deps.logger.warn({ event: 'invalid_input', ip: req.socket.remoteAddress, method: 'CONNECT', status: 405, code: 'method_not_allowed' }, 'security event');
-    const answer = { status: 405, code: 'method_not_allowed', message: 'method CONNECT is not allowed; the gateway is not a proxy' };
-    if (socket.writable) socket.end(rawResponse(deps, answer, { allow: 'GET, POST, OPTIONS' }));
+    const answer = answerFor('GW_METHOD_NOT_ALLOWED', 'method CONNECT is not allowed; the gateway is not a proxy', 'invalid_input');
+    deps.metrics.requests.inc({ route: 'other', status: String(answer.status) });
+    deps.logger.warn({ event: answer.event, ip: req.socket.remoteAddress, method: 'CONNECT', status: answer.status, code: answer.code }, 'security event');
+    if (socket.writable) socket.end(rawResponse(deps, 'GW_METHOD_NOT_ALLOWED', answer.message, { allow: 'GET, POST, OPTIONS' }));
     else socket.destroy();
   };
 }
@@ -120,12 +133,13 @@ export function createConnectHandler(deps: ClientErrorDeps) {
 export function createFrameworkErrorHandler(deps: ClientErrorDeps) {
   return function onFrameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
     const message = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a URL path segment is too long' : 'the URL is not valid (malformed percent-encoding)';
-    deps.metrics.requests.inc({ route: 'other', status: '400' });
-    deps.logger.warn({ event: 'invalid_input', reqId: request.id, ip: request.ip, method: request.method, status: 400, code: 'invalid_request', parserCode: err.code }, 'security event');
+    const answer = answerFor('GW_INVALID_REQUEST', message, 'invalid_input');
+    deps.metrics.requests.inc({ route: 'other', status: String(answer.status) });
+    deps.logger.warn({ event: answer.event, reqId: request.id, ip: request.ip, method: request.method, status: answer.status, code: answer.code, parserCode: err.code }, 'security event');
     void reply
-      .code(400)
+      .code(answer.status)
       .headers(deps.headers)
       .type('application/json; charset=utf-8')
-      .send({ error: { message, type: typeForStatus(400), param: null, code: 'invalid_request' } });
+      .send(envelope('GW_INVALID_REQUEST', message));
   };
 }

@@ -1,35 +1,12 @@
+import { ERROR_CODES, type ErrorCodeEntry, type GatewayErrorCode } from '../shared/error-codes.js';
 import { AppError } from '../shared/errors.js';
 
 /**
- * Gateway errors in one table: stable internal code → HTTP status and the OpenAI `code` clients
- * see. Everything the gateway answers with an error goes through {@link renderError}, so every
- * error body is `{"error":{"message","type","param","code"}}`.
+ * The gateway's errors. Status, OpenAI type and code come from the one registry
+ * (`shared/error-codes.ts`); everything the gateway answers with an error goes through
+ * {@link renderError}, so every error body is `{"error":{"message","type","param","code"}}`.
  */
-const GATEWAY_ERRORS = {
-  GW_UNAUTHORIZED: { status: 401, apiCode: 'invalid_api_key' },
-  GW_RATE_LIMITED: { status: 429, apiCode: 'rate_limit_exceeded' },
-  GW_INVALID_REQUEST: { status: 400, apiCode: 'invalid_request' },
-  GW_INVALID_JSON: { status: 400, apiCode: 'invalid_json' },
-  GW_FORBIDDEN_PROPERTY: { status: 400, apiCode: 'forbidden_property' },
-  GW_CONTENT_TOO_LONG: { status: 400, apiCode: 'content_too_long' },
-  GW_CONTENT_POLICY: { status: 400, apiCode: 'content_policy_violation' },
-  GW_REQUEST_TOO_LARGE: { status: 413, apiCode: 'request_too_large' },
-  GW_UNSUPPORTED_MEDIA_TYPE: { status: 415, apiCode: 'unsupported_media_type' },
-  GW_NOT_FOUND: { status: 404, apiCode: 'unknown_url' },
-  GW_METHOD_NOT_ALLOWED: { status: 405, apiCode: 'method_not_allowed' },
-  GW_NO_UPSTREAM: { status: 503, apiCode: 'no_upstream' },
-  GW_UPSTREAM_UNAVAILABLE: { status: 502, apiCode: 'upstream_unavailable' },
-  GW_UPSTREAM_AUTH: { status: 502, apiCode: 'upstream_auth_failed' },
-  GW_UPSTREAM_BAD_RESPONSE: { status: 502, apiCode: 'upstream_bad_response' },
-  GW_UPSTREAM_TIMEOUT: { status: 504, apiCode: 'upstream_timeout' },
-  GW_UPSTREAM_PROXY_TIMEOUT: { status: 504, apiCode: 'upstream_proxy_timeout' },
-  GW_SHUTTING_DOWN: { status: 503, apiCode: 'shutting_down' },
-  GW_LIMITER_UNAVAILABLE: { status: 503, apiCode: 'rate_limiter_unavailable' },
-  GW_MODEL_WAKING: { status: 503, apiCode: 'model_waking' },
-  GW_INTERNAL: { status: 500, apiCode: 'internal_error' },
-} as const;
-
-export type GatewayErrorCode = keyof typeof GATEWAY_ERRORS;
+export type { GatewayErrorCode } from '../shared/error-codes.js';
 
 /** @example throw gatewayError('GW_INVALID_REQUEST', "'messages' is required", { param: 'messages' }) */
 export function gatewayError(
@@ -37,8 +14,7 @@ export function gatewayError(
   message: string,
   extra: { param?: string | null; headers?: Record<string, string>; cause?: unknown } = {},
 ): AppError {
-  const entry = GATEWAY_ERRORS[code];
-  return new AppError(code, message, { status: entry.status, apiCode: entry.apiCode, ...extra });
+  return new AppError(code, message, extra);
 }
 
 export interface ErrorEnvelope {
@@ -52,25 +28,18 @@ export function renderError(err: AppError): ErrorEnvelope {
 /**
  * `x-should-retry`, which the official OpenAI SDKs obey before their own status rules (they
  * otherwise retry 408, 409, 429 and every 5xx, twice by default). `false` where a retry can only
- * repeat the failure or make the GPU do the same work again; `true` where waiting helps.
- * By the OpenAI `code` first (so upstream errors passed through are covered too), then by status.
+ * repeat the failure or make the GPU do the same work again; `true` where waiting helps (the
+ * registry's `retry`). By the OpenAI `code` first (so upstream errors passed through, such as
+ * vLLM's `context_length_exceeded`, are covered too), then by status.
  */
-const SHOULD_RETRY_BY_CODE: Readonly<Record<string, boolean>> = {
-  model_waking: true,
-  rate_limit_exceeded: true,
-  rate_limiter_unavailable: true,
-  // Too long stays too long (h13's gateway-side check and vLLM's own 400 use this code).
-  context_length_exceeded: false,
-  // RunPod's proxy gave up (524) while the pod kept generating: a retry starts the work again.
-  upstream_proxy_timeout: false,
-  // The pod refused the gateway's key: the route is stale until the manager rewrites it.
-  upstream_auth_failed: false,
-};
+const SHOULD_RETRY_BY_CODE: ReadonlyMap<string, boolean> = new Map(
+  Object.values<ErrorCodeEntry>(ERROR_CODES).flatMap((e) => (e.openaiCode === undefined || e.retry === undefined ? [] : [[e.openaiCode, e.retry] as const])),
+);
 const NO_RETRY_STATUSES: ReadonlySet<number> = new Set([400, 401, 403, 404, 405, 413, 415, 422]);
 
 /** The `x-should-retry` value for an error answer, or undefined to leave the client's rules alone. */
 export function shouldRetryHeader(status: number, apiCode: string | null | undefined): 'true' | 'false' | undefined {
-  const byCode = apiCode == null ? undefined : SHOULD_RETRY_BY_CODE[apiCode];
+  const byCode = apiCode == null ? undefined : SHOULD_RETRY_BY_CODE.get(apiCode);
   if (byCode !== undefined) return byCode ? 'true' : 'false';
   if (status === 429) return 'true';
   return NO_RETRY_STATUSES.has(status) ? 'false' : undefined;

@@ -136,7 +136,7 @@ function checkTokens(deps: HookDeps, limit: { max: number; window: TokenWindow }
 
 function refuse(deps: HookDeps, decision: RateDecision, scope: 'ip' | 'key'): never {
   deps.metrics.rateLimited.inc({ scope });
-  const retry = Math.max(1, Math.ceil(decision.resetMs / 1000));
+  const retry = Math.max(1, Math.ceil((decision.resetMs ?? 0) / 1000));
   throw gatewayError('GW_RATE_LIMITED', `Rate limit reached: ${decision.limit} requests per ${Math.round(deps.windowMs / 1000)} s. Retry after ${retry} s.`, {
     headers: { 'retry-after': String(retry) },
   });

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { AppError } from '../shared/errors.js';
+import { AppError, type ErrorCode } from '../shared/errors.js';
 import { ProblemSchema, type Problem } from './schemas.js';
 
 /*
@@ -8,18 +8,7 @@ import { ProblemSchema, type Problem } from './schemas.js';
  * text that came from the wire goes through {@link redact} with the key before it is used.
  */
 
-/** The stable codes of RunPod failures. */
-export type RunPodErrorCode =
-  | 'RUNPOD_AUTH'
-  | 'RUNPOD_FORBIDDEN'
-  | 'RUNPOD_NO_CAPACITY'
-  | 'RUNPOD_BAD_REQUEST'
-  | 'RUNPOD_INSUFFICIENT_BALANCE'
-  | 'RUNPOD_NOT_FOUND'
-  | 'RUNPOD_CONFLICT'
-  | 'RUNPOD_RATE_LIMITED'
-  | 'RUNPOD_UNAVAILABLE'
-  | 'RUNPOD_BAD_RESPONSE';
+export type RunPodErrorCode = Extract<ErrorCode, `RUNPOD_${string}`>;
 
 export interface RunPodErrorDetails {
   /** HTTP status RunPod answered, when it answered. */
@@ -45,10 +34,9 @@ export class RunPodError extends AppError {
   readonly operation: string | undefined;
 
   constructor(code: RunPodErrorCode, message: string, details: RunPodErrorDetails = {}) {
+    // Status and exit code are the registry's (shared/error-codes.ts): the gateway never talks
+    // to RunPod, so one of these rendered over HTTP is an upstream failure (502/503), never 4xx.
     super(code, message, {
-      // The gateway never talks to RunPod; if one of these is ever rendered over HTTP it is a
-      // failure of an upstream dependency, hence 502/503 rather than RunPod's own 4xx.
-      status: code === 'RUNPOD_UNAVAILABLE' || code === 'RUNPOD_RATE_LIMITED' ? 503 : 502,
       ...(details.hint === undefined ? {} : { hint: details.hint }),
       ...(details.cause === undefined ? {} : { cause: details.cause }),
     });

@@ -18,8 +18,9 @@ export interface RunOptions {
 export type RunCommand = (file: string, args: readonly string[], options: RunOptions) => Promise<CommandResult>;
 
 /**
- * The real runner. A missing program is an AppError (`MISSING_<NAME>`, exit 3); a non-zero exit
- * is not an error here, because npm reports findings through its exit code.
+ * The real runner. A missing program is an AppError (`MISSING_NPM`, or `MISSING_PROGRAM` for
+ * another; exit 3); a non-zero exit is not an error here, because npm reports findings through
+ * its exit code.
  *
  * @example
  *   const { code, stdout } = await runCommand('npm', ['sbom', '--sbom-format', 'cyclonedx'], { cwd });
@@ -33,7 +34,7 @@ export const runCommand: RunCommand = (file, args, options) =>
       (error, stdout, stderr) => {
         const code = (error as NodeJS.ErrnoException | null)?.code;
         if (code === 'ENOENT') {
-          reject(new AppError(`MISSING_${file.toUpperCase()}`, `\`${file}\` was not found on PATH`, { hint: `install Node.js with npm (\`${file}\` ships with it) and try again` }));
+          reject(new AppError(file === 'npm' ? 'MISSING_NPM' : 'MISSING_PROGRAM', `\`${file}\` was not found on PATH`, { hint: `install Node.js with npm (\`${file}\` ships with it) and try again` }));
           return;
         }
         const exit = error === null ? 0 : typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : null;

@@ -1,25 +1,24 @@
+import { type ErrorCode, errorCodeEntry, type OpenAiErrorType } from './error-codes.js';
+
+export type { ErrorCode } from './error-codes.js';
+
 /*
  * One error hierarchy for the whole project.
  *
- * Every error the tool raises on purpose is an {@link AppError} with a stable `code`
- * (`GW_RATE_LIMITED`, `RUNPOD_NO_CAPACITY`, …). Callers branch on `code`, never on message
- * text. The gateway renders any AppError as the OpenAI envelope (see gateway/errors.ts);
- * the CLI maps codes to exit codes in one place (cli/exit-codes.ts).
+ * Every error the tool raises on purpose is an {@link AppError} with a stable `code` from the
+ * registry (`shared/error-codes.ts`: `GW_RATE_LIMITED`, `RUNPOD_NO_CAPACITY`, …), which also
+ * gives its HTTP status, OpenAI type and code, and CLI exit code. Callers branch on `code`,
+ * never on message text. The gateway renders any AppError as the OpenAI envelope (see
+ * gateway/errors.ts); the CLI's exit code is the registry's (cli/exit-codes.ts).
  *
  * @example
- *   throw new AppError('GW_UPSTREAM_TIMEOUT', 'upstream did not answer within 120 s', { status: 504 });
+ *   throw new AppError('GW_UPSTREAM_TIMEOUT', 'upstream did not answer within 120 s'); // 504 upstream_timeout
  */
 
 /** Options of an {@link AppError}. */
 export interface AppErrorOptions {
-  /** HTTP status when rendered by the gateway (default 500). */
-  status?: number;
-  /** OpenAI error `type` (default derived from status). */
-  type?: string;
   /** OpenAI error `param`: the request field at fault, dotted/indexed (`messages[0].content`). */
   param?: string | null;
-  /** OpenAI error `code` as clients see it (default: the lower-cased code without its prefix). */
-  apiCode?: string;
   /** What the user can do about it (printed by the CLI after the message). */
   hint?: string;
   cause?: unknown;
@@ -28,7 +27,7 @@ export interface AppErrorOptions {
 }
 
 export class AppError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly status: number;
   readonly type: string;
   readonly param: string | null;
@@ -36,21 +35,23 @@ export class AppError extends Error {
   readonly hint: string | undefined;
   readonly headers: Record<string, string> | undefined;
 
-  constructor(code: string, message: string, options: AppErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AppError';
     this.code = code;
-    this.status = options.status ?? 500;
-    this.type = options.type ?? typeForStatus(this.status);
+    const entry = errorCodeEntry(code);
+    // A code with no HTTP row is not meant for clients; if one is rendered anyway, it is a 500.
+    this.status = entry.http ?? 500;
+    this.type = entry.openaiType ?? typeForStatus(this.status);
     this.param = options.param ?? null;
-    this.apiCode = options.apiCode ?? code.replace(/^[A-Z]+_/, '').toLowerCase();
+    this.apiCode = entry.openaiCode ?? code.replace(/^[A-Z]+_/, '').toLowerCase();
     this.hint = options.hint;
     this.headers = options.headers;
   }
 }
 
 /** OpenAI's error `type` for a status, as its API and vLLM use them. */
-export function typeForStatus(status: number): string {
+export function typeForStatus(status: number): OpenAiErrorType {
   if (status === 401) return 'authentication_error';
   if (status === 403) return 'permission_error';
   if (status === 404) return 'not_found_error';

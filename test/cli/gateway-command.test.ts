@@ -111,7 +111,7 @@ describe('runpod-llm gateway (the real process)', () => {
     assert.equal(await run.exit, 2);
     const err = run.stderr();
     assert.match(err, /^error: configuration has 2 problem\(s\):/m);
-    assert.match(err, /rate_limit_requests: RATE_LIMIT_REQUESTS="lots" is not a whole number \(from env RATE_LIMIT_REQUESTS\)/);
+    assert.match(err, /^ {2}- RATE_LIMIT_REQUESTS=lots: not a whole number \(rate_limit_requests\)$/m, 'names what the user typed, then the setting');
     assert.match(err, /^fix: /m);
     assert.ok(!/\bat .*\.ts:\d+/.test(err), 'no stack trace');
   });

@@ -49,7 +49,14 @@ describe('runpod-llm up/status/watch/down/catalog/ide-config (CLI, in-process)',
   it('refuses a duration without a unit, naming the setting and where it came from (exit 2)', async () => {
     const run = await cli(['up', '--dry-run'], envFor({ RUNPOD_LLM_RUNTIME_LIMIT: '90' }));
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /manager\.runtime_limit: "90" is not a duration.*\(from env RUNPOD_LLM_RUNTIME_LIMIT\)/);
+    assert.match(run.stderr, /^ {2}- RUNPOD_LLM_RUNTIME_LIMIT=90: not a duration: .*\(manager\.runtime_limit\)$/m);
+  });
+
+  it('names the flag the user typed in a configuration error (exit 2)', async () => {
+    const run = await cli(['up', '--dry-run', '--runtime', '5x'], envFor());
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^ {2}- --runtime 5x: not a duration: use e\.g\. "15m" or "1h", or "off" for no limit \(manager\.runtime_limit\)$/m);
+    assert.match(run.stderr, /^fix: /m);
   });
 
   it('--dry-run prints the plan (GPU, $/h, worst case) and creates nothing', async () => {

@@ -59,6 +59,19 @@ describe('loadConfig', () => {
     assert.match(paths.get('(root)')?.message ?? '', /unknown setting\(s\): colour/);
   });
 
+  it('keeps what the user typed with each problem from a flag or the environment, never a secret', () => {
+    const { errors } = loadConfig({ env: { PORT: 'abc', GATEWAY_API_KEYS: 'short-secret' }, flags: { 'manager.runtime_limit': '5x' }, cwd: dir });
+    const port = errors.find((e) => e.path === 'proxy_port');
+    assert.deepEqual(port && { given: port.given, source: port.source, message: port.message }, { given: 'PORT=abc', source: 'env PORT', message: 'not a whole number' });
+    const second = loadConfig({ env: { GATEWAY_API_KEYS: 'short-secret' }, flags: { 'manager.runtime_limit': '5x' }, cwd: dir });
+    const byPath = new Map(second.errors.map((e) => [e.path, e]));
+    assert.equal(byPath.get('manager.runtime_limit')?.given, '--runtime 5x');
+    assert.equal(byPath.get('manager.runtime_limit')?.source, 'flag --runtime');
+    const key = second.errors.find((e) => e.path.startsWith('api_keys'));
+    assert.equal(key?.given, 'GATEWAY_API_KEYS=…');
+    assert.ok(!JSON.stringify(second.errors).includes('short-secret'), 'the secret is never echoed');
+  });
+
   it('checks rules across fields: origins, proxies, TLS files, non-loopback auth', () => {
     const origins = loadConfig({ env: { ALLOWED_ORIGINS: 'http://localhost:3000,*,https://a.example/path' }, cwd: dir });
     assert.deepEqual(origins.errors.map((e) => e.path), ['allowed_origins[1]', 'allowed_origins[2]']);
@@ -77,7 +90,7 @@ describe('loadConfig', () => {
   it('takes the original Python tool\'s RUNPOD_ENDPOINT as the upstream base, with a warning', () => {
     const { config, warnings } = loadConfig({ env: { RUNPOD_ENDPOINT: 'https://abc-8000.proxy.runpod.net/v1/chat/completions' }, cwd: dir });
     assert.equal(config?.upstream.url, 'https://abc-8000.proxy.runpod.net/v1');
-    assert.match(warnings[0]?.message ?? '', /seed/);
+    assert.match(warnings[0]?.message ?? '', /original Python tool/);
     const bad = loadConfig({ env: { RUNPOD_ENDPOINT: 'https://abc/v2/run' }, cwd: dir });
     assert.equal(bad.errors[0]?.path, 'upstream.url');
     const notV1 = loadConfig({ env: { UPSTREAM_URL: 'http://127.0.0.1:9000' }, cwd: dir });

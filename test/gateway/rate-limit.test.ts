@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { clientKey } from '../../src/gateway/rate-limit/client-key.js';
-import { rateLimitHeaders } from '../../src/gateway/rate-limit/headers.js';
+import { rateLimitHeaders, tighter } from '../../src/gateway/rate-limit/headers.js';
 import { MemorySlidingLogStore } from '../../src/gateway/rate-limit/memory-store.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import { chatBody, startTestGateway, type TestGateway } from '../helpers/gateway.js';
@@ -71,6 +71,19 @@ describe('rate-limit headers', () => {
       'ratelimit-policy': '"default";q=60;w=60',
       ratelimit: '"default";r=12;t=5',
     });
+  });
+
+  it('states only the policy for a request nobody counted (limiter store down, fail-open)', () => {
+    assert.deepEqual(rateLimitHeaders({ allowed: true, limit: 60 }, 60), { 'x-ratelimit-limit': '60', 'ratelimit-policy': '"default";q=60;w=60' });
+  });
+
+  it('prefers a counted decision to an uncounted one, and a refusal to both', () => {
+    const counted = { allowed: true, limit: 60, remaining: 3, resetMs: 10 };
+    const uncounted = { allowed: true, limit: 60 };
+    assert.equal(tighter(uncounted, counted), counted);
+    assert.equal(tighter(counted, uncounted), counted);
+    const refused = { allowed: false, limit: 60, remaining: 0, resetMs: 5 };
+    assert.equal(tighter(uncounted, refused), refused);
   });
 });
 

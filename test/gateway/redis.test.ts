@@ -79,7 +79,7 @@ describe('RedisCacheStore', () => {
     assert.equal(await store.get('b'.repeat(64)), undefined);
     assert.ok(await store.get('a'.repeat(64)));
     const stats = await store.stats();
-    assert.ok(stats.bytes <= 3500, String(stats.bytes));
+    assert.ok(stats.bytes !== undefined && stats.bytes <= 3500, String(stats.bytes));
     assert.equal(stats.evictions, 1);
     await store.set('e'.repeat(64), entry(5000));
     assert.equal(await store.get('e'.repeat(64)), undefined, 'over the entry cap');
@@ -173,6 +173,13 @@ describe('Redis outage and recovery', () => {
       }
       const down = logs.lines().filter((l) => l.event === 'redis_unavailable');
       assert.deepEqual(down.map((l) => l.component).sort(), ['cache', 'rate_limiter'], 'once per component, not per request');
+      // The cache's size is unknown while Redis is down: absent from both views, never 0.
+      const auth = { authorization: `Bearer ${GATEWAY_KEY}` };
+      const text = (await app.inject({ method: 'GET', url: '/metrics', headers: auth })).body;
+      assert.match(text, /# TYPE gateway_cache_entries gauge/);
+      assert.doesNotMatch(text, /^gateway_cache_(entries|bytes) /m, 'no unmeasured gauge value');
+      const json = (await app.inject({ method: 'GET', url: '/metrics?format=json', headers: auth })).json() as { cache_entries: unknown; cache_size_bytes: unknown };
+      assert.deepEqual([json.cache_entries, json.cache_size_bytes], [null, null]);
       await redis.start();
       for (let i = 0; i < 100 && r.status !== 'ready'; i++) await new Promise((res) => setTimeout(res, 50));
       assert.equal(r.status, 'ready');
@@ -180,9 +187,25 @@ describe('Redis outage and recovery', () => {
       assert.equal(logs.lines().filter((l) => l.event === 'redis_recovered' && l.component === 'rate_limiter').length, 1);
       const keys = await r.keys('outage:rl:*');
       assert.ok(keys.length > 0, 'the limiter writes to Redis again');
+      const back = (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${GATEWAY_KEY}` } })).body;
+      assert.match(back, /^gateway_cache_entries \d+$/m, 'measured again once Redis answers');
     } finally {
       await app.close();
       await pod.close();
     }
+  });
+});
+
+describe('Redis limiter, fail-open during an outage', () => {
+  it('lets requests through uncounted and reports no remaining count (unknown, not the full limit)', async () => {
+    const down = await startTestRedis();
+    const c = await connectRedis(down.url, silentLogger());
+    clients.push(c);
+    await down.stop();
+    const logs = captureLogs();
+    const store = new RedisSlidingLogStore({ client: c, prefix: 'open:', fallback: 'fail-open', local: new MemorySlidingLogStore(), logger: logs.logger, time: 'caller' });
+    const decision = await store.hit('k', 5, 1000, 0);
+    assert.deepEqual(decision, { allowed: true, limit: 5 });
+    assert.equal(logs.lines().filter((l) => l.event === 'redis_unavailable').length, 1);
   });
 });

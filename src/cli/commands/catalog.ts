@@ -3,13 +3,7 @@ import { EXIT } from '../exit-codes.js';
 import { usd } from '../format.js';
 import { type CliIo, line } from '../io.js';
 import { loadManagerContext, runpodClient } from '../manager-context.js';
-
-export interface CatalogFlags {
-  json?: boolean;
-  minVram?: number;
-  cloud?: string;
-  config?: string;
-}
+import type { CatalogFlags } from '../command-options.js';
 
 export interface CatalogRow {
   id: string;

@@ -11,6 +11,7 @@ import { runDownCommand } from './down.js';
 import { runStatusCommand } from './status.js';
 import { runUpCommand } from './up.js';
 import { runWatchCommand } from './watch.js';
+import type { DemoFlags } from '../command-options.js';
 
 /** Pod start-up in the demo: long enough to see each status go by, short enough to wait for. */
 const DEMO_SCHEDULE = { provisioningMs: 1_500, startingMs: 1_500, loadMs: 2_000 };
@@ -25,7 +26,7 @@ const FOREIGN = ['RUNPOD_API_URL', 'RUNPOD_API_KEY', 'RUNPOD_POD_URL_TEMPLATE', 
  * chat through the gateway with the official `openai` SDK, `status`, the pod URL probed from outside
  * (the guard refuses vLLM's open routes), a pod death repaired by the watchdog, and `down`. Everything runs on loopback in a temporary home, removed afterwards.
  */
-export async function runDemoCommand(io: CliIo, flags: { speed?: number } = {}): Promise<number> {
+export async function runDemoCommand(io: CliIo, flags: DemoFlags = {}): Promise<number> {
   const out = (text = ''): void => line(io.stdout, text);
   const step = (n: number, text: string): void => {
     out();

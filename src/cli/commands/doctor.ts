@@ -10,14 +10,7 @@ import { EXIT } from '../exit-codes.js';
 import { type CliIo, line } from '../io.js';
 import { loadManagerContext, runpodClient, systemClock } from '../manager-context.js';
 import { realSleep } from '../../shared/sleep.js';
-
-export interface DoctorFlags {
-  json?: boolean;
-  live?: boolean;
-  yes?: boolean;
-  image?: string;
-  config?: string;
-}
+import type { DoctorFlags } from '../command-options.js';
 
 /**
  * `runpod-llm doctor`: read-only checks, each with its fix; exit 10 when one fails.

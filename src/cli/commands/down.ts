@@ -8,12 +8,7 @@ import { listActivePods } from '../../state/pods.js';
 import { EXIT } from '../exit-codes.js';
 import { type CliIo, line } from '../io.js';
 import { acquireLockWaiting, hasRunPodKey, loadManagerContext, managerDeps, offlineClient, runpodClient, stateExists } from '../manager-context.js';
-
-export interface DownFlags {
-  stop?: boolean;
-  json?: boolean;
-  config?: string;
-}
+import type { DownFlags } from '../command-options.js';
 
 /**
  * `runpod-llm down` (also the original Python tool's `0 0 * * * runpod-llm down`): stop the watchdog first (so it

@@ -2,26 +2,7 @@ import { once } from 'node:events';
 import { startEmulator, type EmulatorOptions } from '../../emulator/emulator.js';
 import { EXIT } from '../exit-codes.js';
 import { type CliIo, line } from '../io.js';
-
-export interface EmulatorFlags {
-  /** API port (default 0: any free port). */
-  port?: number;
-  /** Pod proxy port (default 0). */
-  proxyPort?: number;
-  host?: string;
-  /** Default: a fresh random key. */
-  apiKey?: string;
-  /** Runs the pod schedule this many times faster than the demo schedule (default 1). */
-  speed?: number;
-  /** json (default, or env EMULATOR_ARGS_MODE): the JSON start command is honoured; plain: it is not. */
-  argsMode?: 'json' | 'plain';
-  /** restart (default): an exited container restarts in place; exit: the pod becomes EXITED. */
-  onExit?: 'restart' | 'exit';
-  foreignPods?: number;
-  podKeyCannotStop?: boolean;
-  /** ms every create is held before the pod exists. */
-  slowCreate?: number;
-}
+import type { EmulatorFlags } from '../command-options.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 

@@ -10,16 +10,7 @@ import { configuredLogger, type ConfiguredLogger } from '../../logs/persisted-lo
 import { ensurePrivateDir } from '../../shared/secret-file.js';
 import { requireConfig } from '../config-problems.js';
 import { type CliIo, line } from '../io.js';
-
-export interface GatewayFlags {
-  host?: string;
-  port?: number;
-  config?: string;
-  upstream?: string;
-  logLevel?: string;
-  /** Run by a service manager (`runpod-llm service install`): announce itself in the home. */
-  service?: boolean;
-}
+import type { GatewayFlags } from '../command-options.js';
 
 /** Secrets the gateway must not hold or hand down to anything it spawns. */
 const FOREIGN_SECRETS = ['RUNPOD_API_KEY', 'HF_TOKEN'];

@@ -7,6 +7,7 @@ import { listReadyRoutes } from '../../state/routes.js';
 import { IDE_CLIENTS, type IdeClient, ideSnippet } from '../ide-snippets.js';
 import { type CliIo, line } from '../io.js';
 import { loadManagerContext, stateExists } from '../manager-context.js';
+import type { IdeConfigFlags } from '../command-options.js';
 
 /**
  * `runpod-llm ide-config continue|codegpt|kilo|openai-env`: a working snippet for the running
@@ -16,7 +17,7 @@ import { loadManagerContext, stateExists } from '../manager-context.js';
  * key), else from a static upstream's (UPSTREAM_URL), else the ready pod's in the state, else
  * the configured name (with a warning that nothing could be asked).
  */
-export async function runIdeConfigCommand(client: string, flags: { config?: string }, io: CliIo, fetchFn: typeof fetch = fetch): Promise<number> {
+export async function runIdeConfigCommand(client: string, flags: IdeConfigFlags, io: CliIo, fetchFn: typeof fetch = fetch): Promise<number> {
   if (!(IDE_CLIENTS as readonly string[]).includes(client)) {
     throw new AppError('CLI_USAGE', `unknown client "${client}"`, { hint: `choose one of: ${IDE_CLIENTS.join(', ')}` });
   }

@@ -4,16 +4,7 @@ import { systemClock } from '../../shared/clock.js';
 import { openState } from '../../state/db.js';
 import { type CliIo, line } from '../io.js';
 import { acquireLockWaiting, loadManagerContext, stateExists } from '../manager-context.js';
-
-export interface PurgeFlags {
-  logs?: boolean;
-  cache?: boolean;
-  runs?: boolean;
-  all?: boolean;
-  dryRun?: boolean;
-  json?: boolean;
-  config?: string;
-}
+import type { PurgeFlags } from '../command-options.js';
 
 function mb(bytes: number): string {
   return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;

@@ -1,8 +1,8 @@
 import { accessSync, constants } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { type Command, Option } from 'commander';
+import { type Command, Option } from '@commander-js/extra-typings';
 import { runAudit } from '../../security/audit.js';
-import { SEVERITIES, type Severity } from '../../security/audit-report.js';
+import { SEVERITIES } from '../../security/audit-report.js';
 import { checkLicenses, type LicenseReport } from '../../security/licenses.js';
 import { checkExplicitOutput, resolveOutputPath, writeExplicitOutput, writeFileAtomic } from '../../security/output-file.js';
 import { buildSecurityReport, reportExitCode, type SecurityReport } from '../../security/report.js';
@@ -25,8 +25,8 @@ export function registerSecurityCommands(program: Command, io: CliIo, setCode: (
   const out = (text = ''): void => line(io.stdout, text);
   const json = (value: unknown): void => out(JSON.stringify(value, null, 2));
   const security = program.command('security').description('supply-chain and configuration checks: SBOM, vulnerability audit, licences, report');
-  const projectOption = (): Option => new Option('--project <dir>', 'the npm project to check (default: this runpod-llm installation itself, wherever you run it)');
-  const levelOption = (): Option => new Option('--level <severity>', 'lowest severity that fails the audit').choices([...SEVERITIES]).default('low');
+  const projectOption = () => new Option('--project <dir>', 'the npm project to check (default: this runpod-llm installation itself, wherever you run it)');
+  const levelOption = () => new Option('--level <severity>', 'lowest severity that fails the audit').choices([...SEVERITIES]).default('low');
 
   security
     .command('sbom')
@@ -36,7 +36,7 @@ export function registerSecurityCommands(program: Command, io: CliIo, setCode: (
     .option('--force', 'replace an existing file at --out')
     .option('--json', 'with --out: print a JSON summary')
     .addOption(projectOption())
-    .action(async (flags: { out?: string; dev?: boolean; force?: boolean; json?: boolean; project?: string }) => {
+    .action(async (flags) => {
       const target = flags.out === undefined ? undefined : checkExplicitOutput(flags.out, process.cwd(), flags.force === true);
       const sbom = await generateSbom({ cwd: projectDir(flags.project), dev: flags.dev === true, env: io.env, toolVersion: ownVersion() });
       for (const warning of sbom.warnings) line(io.stderr, `warning: ${warning}`);
@@ -60,7 +60,7 @@ export function registerSecurityCommands(program: Command, io: CliIo, setCode: (
     .option('--advisories <file>', 'check against an offline advisory list (npm bulk advisory format) instead of the registry')
     .option('--json', 'print the result as JSON')
     .addOption(projectOption())
-    .action(async (flags: { level: Severity; dev?: boolean; advisories?: string; json?: boolean; project?: string }) => {
+    .action(async (flags) => {
       const outcome = await runAudit({ cwd: projectDir(flags.project), level: flags.level, dev: flags.dev === true, env: io.env, ...(flags.advisories === undefined ? {} : { advisoriesFile: resolve(flags.advisories) }) });
       const code = outcome.status === 'unavailable' ? EXIT.CHECK_UNAVAILABLE : outcome.status === 'vulnerable' ? EXIT.CHECK_FAILED : EXIT.OK;
       setCode(code);
@@ -90,7 +90,7 @@ export function registerSecurityCommands(program: Command, io: CliIo, setCode: (
     .option('--allow-package <names>', 'packages accepted whatever their licence after review, "name" or "name@version", separated by ";"')
     .option('--json', 'print the result as JSON')
     .addOption(projectOption())
-    .action((flags: { allow?: string; allowPackage?: string; json?: boolean; project?: string }) => {
+    .action((flags) => {
       const report = checkLicenses(projectDir(flags.project), {
         ...(flags.allow === undefined ? {} : { allow: splitList(flags.allow) }),
         ...(flags.allowPackage === undefined ? {} : { allowPackages: splitList(flags.allowPackage) }),
@@ -110,7 +110,7 @@ export function registerSecurityCommands(program: Command, io: CliIo, setCode: (
     .option('--advisories <file>', 'audit against an offline advisory list instead of the registry')
     .option('--json', 'print the report as JSON')
     .addOption(projectOption())
-    .action(async (flags: { out?: string; force?: boolean; config?: string; level: Severity; advisories?: string; json?: boolean; project?: string }) => {
+    .action(async (flags) => {
       // A path typed with --out is the user's choice; the default name is the tool's, so it stays
       // inside the working directory and only ever replaces a regular file there.
       const explicit = flags.out !== undefined;

@@ -2,23 +2,34 @@ import { existsSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Command, Option } from 'commander';
+import { Command, Option } from '@commander-js/extra-typings';
 import { currentSelf, type SelfCommand } from '../../daemons/detached-process.js';
-import type { ServiceKind, ServiceName, ServiceSpec } from '../../daemons/service-units.js';
+import type { ServiceName, ServiceSpec } from '../../daemons/service-units.js';
 import { EXIT } from '../exit-codes.js';
 import { type CliIo, line } from '../io.js';
 import { loadManagerContext } from '../manager-context.js';
 
-interface ServiceFlags {
-  kind?: ServiceKind;
-  json?: boolean;
-  config?: string;
-  dryRun?: boolean;
-  /** `--no-start`: write the files only. */
-  start?: boolean;
-  /** `--no-gateway`: the watchdog only. */
-  gateway?: boolean;
+const kindOption = () => new Option('--kind <kind>', 'service manager (default: systemd on Linux, launchd on macOS)').choices(['systemd', 'launchd'] as const);
+
+function installCommand() {
+  return new Command('install')
+    .description('write the service files (no secrets in them) and start the services')
+    .addOption(kindOption())
+    .option('--dry-run', 'print the files and change nothing')
+    .option('--no-start', 'write the files only (review them, then enable them yourself)')
+    .option('--no-gateway', 'the watchdog only (run the gateway yourself)')
+    .option('--json', 'the outcome as JSON')
+    .option('--config <file>', 'config file the services read');
 }
+
+/** `uninstall` and `status` take the same flags. */
+function readCommand(name: 'uninstall' | 'status', description: string, json: string) {
+  return new Command(name).description(description).addOption(kindOption()).option('--json', json).option('--config <file>', 'config file');
+}
+
+/** The flags of `install`, typed from its declaration (`uninstall` and `status` take a subset). */
+type InstallFlags = Partial<ReturnType<ReturnType<typeof installCommand>['opts']>>;
+type ServiceFlags = Partial<ReturnType<ReturnType<typeof readCommand>['opts']>> & Pick<InstallFlags, 'gateway'>;
 
 /**
  * `runpod-llm service install|uninstall|status`: the watchdog loop and the gateway
@@ -27,34 +38,17 @@ interface ServiceFlags {
  */
 export function registerServiceCommands(program: Command, io: CliIo, setCode: (n: number) => void): void {
   const service = program.command('service').description('run the watchdog and the gateway as user services (systemd --user, launchd) that restart on failure and survive logout and reboot');
-  const kindOption = (): Option => new Option('--kind <kind>', 'service manager (default: systemd on Linux, launchd on macOS)').choices(['systemd', 'launchd']);
-
-  service
-    .command('install')
-    .description('write the service files (no secrets in them) and start the services')
-    .addOption(kindOption())
-    .option('--dry-run', 'print the files and change nothing')
-    .option('--no-start', 'write the files only (review them, then enable them yourself)')
-    .option('--no-gateway', 'the watchdog only (run the gateway yourself)')
-    .option('--json', 'the outcome as JSON')
-    .option('--config <file>', 'config file the services read')
-    .action(async (flags: ServiceFlags) => setCode(await install(flags, io)));
-
-  service
-    .command('uninstall')
-    .description('stop and disable the services and remove their files (and the 0600 environment files)')
-    .addOption(kindOption())
-    .option('--json', 'the outcome as JSON')
-    .option('--config <file>', 'config file')
-    .action(async (flags: ServiceFlags) => setCode(await uninstall(flags, io)));
-
-  service
-    .command('status')
-    .description('are the service files installed, enabled and running (and lingering on)')
-    .addOption(kindOption())
-    .option('--json', 'as JSON')
-    .option('--config <file>', 'config file')
-    .action(async (flags: ServiceFlags) => setCode(await status(flags, io)));
+  service.addCommand(installCommand().action(async (flags) => setCode(await install(flags, io))).copyInheritedSettings(service));
+  service.addCommand(
+    readCommand('uninstall', 'stop and disable the services and remove their files (and the 0600 environment files)', 'the outcome as JSON')
+      .action(async (flags) => setCode(await uninstall(flags, io)))
+      .copyInheritedSettings(service),
+  );
+  service.addCommand(
+    readCommand('status', 'are the service files installed, enabled and running (and lingering on)', 'as JSON')
+      .action(async (flags) => setCode(await status(flags, io)))
+      .copyInheritedSettings(service),
+  );
 }
 
 async function specFor(flags: ServiceFlags, io: CliIo): Promise<ServiceSpec> {
@@ -100,7 +94,7 @@ async function host(io: CliIo) {
   return systemServiceHost(process.getuid?.() ?? 0, io.env.USER ?? userInfo().username);
 }
 
-async function install(flags: ServiceFlags, io: CliIo): Promise<number> {
+async function install(flags: InstallFlags, io: CliIo): Promise<number> {
   const { installServices, plannedEnvFiles } = await import('../../daemons/service-manager.js');
   const { serviceFiles } = await import('../../daemons/service-units.js');
   const spec = await specFor(flags, io);

@@ -5,11 +5,7 @@ import { openState } from '../../state/db.js';
 import { limit, usd } from '../format.js';
 import { type CliIo, line } from '../io.js';
 import { hasRunPodKey, loadManagerContext, runpodClient, stateExists, systemClock } from '../manager-context.js';
-
-export interface StatusFlags {
-  json?: boolean;
-  config?: string;
-}
+import type { StatusFlags } from '../command-options.js';
 
 /**
  * `runpod-llm status [--json]`: pod, status, GPU, $/h, uptime, cost so far, time left, idle

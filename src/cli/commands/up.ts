@@ -13,31 +13,7 @@ import { limit, progressPrinter, usd } from '../format.js';
 import { ideSnippet } from '../ide-snippets.js';
 import { type CliIo, line } from '../io.js';
 import { daemonEnv, loadManagerContext, managerDeps, runpodClient } from '../manager-context.js';
-
-export interface UpFlags {
-  model?: string;
-  gpu?: string[];
-  minVram?: number;
-  cloud?: string;
-  runtime?: string;
-  idle?: string;
-  idleAction?: string;
-  budget?: number;
-  readinessTimeout?: string;
-  /** Pods to keep ready. */
-  replicas?: number;
-  /** Plain vLLM on the public port, without the guard: warned about once. */
-  unguarded?: boolean;
-  /** `--image`: the vLLM image (pinned tag). */
-  image?: string;
-  dryRun?: boolean;
-  json?: boolean;
-  config?: string;
-  /** `--no-gateway`: run your own gateway (e.g. under systemd). */
-  gateway?: boolean;
-  /** `--no-watchdog`: enforce limits from cron (`runpod-llm watch`) instead of a loop. */
-  watchdog?: boolean;
-}
+import type { UpFlags } from '../command-options.js';
 
 /**
  * `runpod-llm up`: plan → create → readiness → route → watchdog and gateway → endpoint, key and

@@ -15,19 +15,10 @@ import { pruneIfDue } from '../../state/retention.js';
 import { EXIT } from '../exit-codes.js';
 import { type CliIo, line } from '../io.js';
 import { loadManagerContext, managerDeps, runpodClient } from '../manager-context.js';
+import type { WatchFlags } from '../command-options.js';
 
 /** How soon the loop notices a gateway's wake request between passes. */
 const WAKE_POLL_MS = 1_000;
-
-export interface WatchFlags {
-  loop?: boolean;
-  interval?: string;
-  reap?: boolean;
-  json?: boolean;
-  config?: string;
-  /** With --loop: run under a service manager (systemd, launchd): never ends by itself. */
-  service?: boolean;
-}
 
 /**
  * `runpod-llm watch`: one watchdog pass (for cron: `*\/5 * * * * runpod-llm watch`), or with

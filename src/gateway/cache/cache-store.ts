@@ -29,10 +29,16 @@ export interface CacheStats {
   evictions: number;
 }
 
+/**
+ * What `stats()` reads: the sizes, or, when the store cannot be read (Redis unreachable), only
+ * this process's own eviction count. Unmeasured sizes are absent, never 0.
+ */
+export type CacheStatsReading = CacheStats | { evictions: number; entries?: undefined; bytes?: undefined };
+
 export interface CacheStore {
   get(key: string): CachedResponse | undefined | Promise<CachedResponse | undefined>;
   set(key: string, value: CachedResponse): void | Promise<void>;
-  stats(): CacheStats | Promise<CacheStats>;
+  stats(): CacheStatsReading | Promise<CacheStatsReading>;
   /** Metadata only, newest first, never the content (for /debug/cache). */
   list(limit: number): CacheEntryInfo[] | Promise<CacheEntryInfo[]>;
   close(): Promise<void>;

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
-import type { CacheEntryInfo, CacheStats, CacheStore, CachedResponse } from './cache-store.js';
+import type { CacheEntryInfo, CacheStatsReading, CacheStore, CachedResponse } from './cache-store.js';
 
 /*
  * The response cache in Redis, shared by gateway replicas. Entries are namespaced
@@ -99,12 +99,13 @@ export class RedisCacheStore implements CacheStore {
     }
   }
 
-  async stats(): Promise<CacheStats> {
+  async stats(): Promise<CacheStatsReading> {
     try {
       const [bytes, entries] = await Promise.all([this.#client.get(this.#keys.bytes), this.#client.zcard(this.#keys.lru)]);
       return { entries, bytes: Number(bytes ?? 0), evictions: this.#evictions };
     } catch {
-      return { entries: 0, bytes: 0, evictions: this.#evictions };
+      // Redis unreachable: the sizes are unknown, not zero (the gauges then publish nothing).
+      return { evictions: this.#evictions };
     }
   }
 

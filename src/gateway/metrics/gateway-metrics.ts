@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type MetricObjectWithValues, type MetricValue, Registry } from 'prom-client';
+import type { CacheStatsReading } from '../cache/cache-store.js';
 
 /**
  * The gateway's Prometheus metrics, in a registry of its own (never the global one: each app
@@ -45,9 +46,33 @@ export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {})
   };
 }
 
+/**
+ * A gauge read when Prometheus scrapes, published only when the read measured something: a
+ * reading of `undefined` (the store could not be read) leaves the series out of that scrape
+ * (its HELP and TYPE lines stay), rather than publishing a 0 nobody measured.
+ */
+class ObservedGauge extends Gauge {
+  readonly #read: () => Promise<number | undefined>;
+
+  constructor(name: string, help: string, registry: Registry, read: () => Promise<number | undefined>) {
+    super({ name, help, registers: [registry] });
+    this.#read = read;
+  }
+
+  override async get(): Promise<MetricObjectWithValues<MetricValue<string>>> {
+    const value = await this.#read();
+    if (value === undefined) {
+      this.reset();
+      const metric = await super.get();
+      return { ...metric, values: [] };
+    }
+    this.set(value);
+    return super.get();
+  }
+}
+
 /** Cache size gauges, read from the store when Prometheus scrapes (never stale, never invented). */
-export function attachCacheGauges(metrics: GatewayMetrics, stats: () => { entries: number; bytes: number } | Promise<{ entries: number; bytes: number }>): void {
-  const registers = [metrics.registry];
-  new Gauge({ name: 'gateway_cache_entries', help: 'Responses held in the cache', registers, async collect() { this.set((await stats()).entries); } });
-  new Gauge({ name: 'gateway_cache_bytes', help: 'Bytes held in the cache', registers, async collect() { this.set((await stats()).bytes); } });
+export function attachCacheGauges(metrics: GatewayMetrics, stats: () => CacheStatsReading | Promise<CacheStatsReading>): void {
+  new ObservedGauge('gateway_cache_entries', 'Responses held in the cache', metrics.registry, async () => (await stats()).entries);
+  new ObservedGauge('gateway_cache_bytes', 'Bytes held in the cache', metrics.registry, async () => (await stats()).bytes);
 }

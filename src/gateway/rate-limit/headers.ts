@@ -6,6 +6,9 @@ import type { RateDecision } from './limiter-store.js';
  * seconds, `r` remaining, `t` seconds until quota is restored).
  */
 export function rateLimitHeaders(decision: RateDecision, windowSeconds: number): Record<string, string> {
+  const policy = { 'x-ratelimit-limit': String(decision.limit), 'ratelimit-policy': `"default";q=${decision.limit};w=${windowSeconds}` };
+  // Not counted (limiter store unreachable, fail-open): the policy stands, the count is unknown.
+  if (decision.remaining === undefined || decision.resetMs === undefined) return policy;
   const reset = Math.ceil(decision.resetMs / 1000);
   return {
     'x-ratelimit-limit': String(decision.limit),
@@ -16,8 +19,10 @@ export function rateLimitHeaders(decision: RateDecision, windowSeconds: number):
   };
 }
 
-/** The tighter of two decisions (fewer requests left; a refusal wins). */
+/** The tighter of two decisions (fewer requests left; a refusal wins; a counted one beats an uncounted one). */
 export function tighter(a: RateDecision, b: RateDecision): RateDecision {
   if (a.allowed !== b.allowed) return a.allowed ? b : a;
+  if (b.remaining === undefined) return a;
+  if (a.remaining === undefined) return b;
   return a.remaining <= b.remaining ? a : b;
 }

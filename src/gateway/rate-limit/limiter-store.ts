@@ -7,10 +7,13 @@
 export interface RateDecision {
   allowed: boolean;
   limit: number;
-  /** Requests still allowed in the current window (after this one, when it was counted). */
-  remaining: number;
-  /** Milliseconds until the oldest counted request leaves the window (a slot frees); 0 if none. */
-  resetMs: number;
+  /**
+   * Requests still allowed in the current window (after this one, when it was counted). Absent
+   * when nothing was counted (Redis unreachable with `fail-open`): unknown, not `limit`.
+   */
+  remaining?: number;
+  /** Milliseconds until the oldest counted request leaves the window (a slot frees); 0 if none. Absent with `remaining`. */
+  resetMs?: number;
 }
 
 export interface LimiterStore {

@@ -99,7 +99,8 @@ export class RedisSlidingLogStore implements LimiterStore {
         case 'local':
           return this.#options.local[mode](key, limit, windowMs, now);
         case 'fail-open':
-          return { allowed: true, limit, remaining: limit, resetMs: 0 };
+          // Let it through uncounted: how many remain is unknown, so the answer says nothing.
+          return { allowed: true, limit };
         case 'fail-closed':
           throw gatewayError('GW_LIMITER_UNAVAILABLE', 'the rate limiter is unavailable (Redis unreachable); try again shortly', { headers: { 'retry-after': '5' } });
       }

@@ -11,8 +11,6 @@ import type { PodStore } from './pods.js';
  * Like the real proxy it has no authentication of its own and answers 502 while nothing listens
  * on the port (pod not RUNNING, model still loading, wrong port, unknown pod).
  */
-export const POD_PROXY_PREFIX = '/proxy/';
-
 const ROUTE = /^\/proxy\/([a-z0-9]+)-(\d{1,5})(\/.*)?$/i;
 
 export interface PodProxyOptions {

@@ -7,9 +7,6 @@ import type { MachineFacts, ReportItem } from './config-checks.js';
  * exec time: deleting a variable inside the process does not remove it from there (nor from
  * the process's memory), so a key found there is a key the gateway holds.
  */
-export interface GatewayProcess {
-  pid: number;
-}
 
 /** The gateway's pid when its pid file names a live gateway process; a reason otherwise. */
 export function findGateway(home: string, machine: MachineFacts): { pid: number } | { absent: string } {

@@ -29,6 +29,14 @@ step knip npx knip --no-progress
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "lint: ${#failed[@]} check(s) failed: ${failed[*]}" >&2
+  for name in "${failed[@]}"; do
+    case "$name" in
+      eslint) echo "  eslint: fix the lines listed above; \`npx eslint --fix <file>\` fixes some (type-check after it)" >&2 ;;
+      prettier) echo "  prettier: \`npm run format\` rewrites the files listed above" >&2 ;;
+      cycles) echo "  cycles: move what both modules need into a third one that imports neither" >&2 ;;
+      knip) echo "  knip: delete what is unused, or drop the \`export\` of what is only used in its own file" >&2 ;;
+    esac
+  done
   exit 1
 fi
 echo "lint: eslint, prettier, cycles and knip passed"

@@ -125,7 +125,8 @@ if (components.length === 0) {
   console.log(`cycles: none among ${files.length} modules in ${folders.join(', ')}`);
   process.exit(0);
 }
-console.error(`cycles: ${components.length} group(s) of modules import each other in a circle (${files.length} modules in ${folders.join(', ')}):`);
+const where = `${files.length} modules in ${folders.join(', ')}`;
+console.error(`cycles: ${components.length} group(s) of modules import each other in a circle (${where}):`);
 for (const component of components.sort((a, b) => b.length - a.length)) {
   const members = new Set(component);
   const start = [...component].sort()[0];

@@ -10,7 +10,9 @@ const root = join(import.meta.dirname, '..');
 const dist = join(root, 'dist');
 // Clean: a module deleted from src/ must not live on in dist/ and in the published tarball.
 rmSync(dist, { recursive: true, force: true });
-execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+// TypeScript 7 (native) compiles: the `typescript` package is 6.0.3 because typescript-eslint needs its
+// JS API (see package.json); `typescript-7` is the compiler the project is type-checked with.
+execFileSync(process.execPath, [join(root, 'node_modules/typescript-7/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 cpSync(join(root, 'src/gateway/dashboard/assets'), join(dist, 'gateway/dashboard/assets'), { recursive: true });
 cpSync(join(root, 'src/guard/guard.py'), join(dist, 'guard/guard.py'));
 chmodSync(join(dist, 'cli/main.js'), 0o755);

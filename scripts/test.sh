@@ -10,7 +10,11 @@ cd "$(dirname "$0")/.."
 bash scripts/system-deps.sh
 
 echo "# type-check"
-npx tsc -p tsconfig.json --noEmit
+# TypeScript 7 (native) is `typescript-7`; the `typescript` package is 6.0.3, for typescript-eslint.
+node node_modules/typescript-7/bin/tsc -p tsconfig.json --noEmit
+
+# eslint (typed rules), prettier --check, import cycles in src/, unused exports: see scripts/lint.sh.
+bash scripts/lint.sh
 
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 if [ ${#files[@]} -eq 0 ]; then

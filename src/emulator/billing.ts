@@ -1,4 +1,4 @@
-import type { BillingBucketSize, ListPodBillingResponse, PodBillingRecord } from '../runpod/schemas.js';
+import type { ListPodBillingResponse, PodBillingRecord } from '../runpod/schemas.js';
 
 /*
  * Per-second pod billing for the emulator, kept in hour buckets so that `GET /v2/billing/pods`
@@ -68,7 +68,7 @@ export class PodLedger {
     return {
       records,
       metadata: {
-        query: { startTime: iso(start), endTime: iso(end), bucketSize: query.bucketSize as BillingBucketSize, podId: query.podId ?? null },
+        query: { startTime: iso(start), endTime: iso(end), bucketSize: query.bucketSize, podId: query.podId ?? null },
         recordCount: records.length,
         uniquePodCount: new Set(records.map((r) => r.podId)).size,
         totals: { totalAmount: total, gpuAmount: total, cpuAmount: 0, diskAmount: 0 },

@@ -74,7 +74,6 @@ export const FaultRequestSchema = FaultSettingsSchema.partial().extend({
   /** Adds this many pods of another tool to the account, with values the spec does not list. */
   foreignPods: z.number().int().min(1).max(20).optional(),
 });
-export type FaultRequest = z.infer<typeof FaultRequestSchema>;
 
 export function noFaults(): FaultSettings {
   return {

@@ -69,7 +69,7 @@ function parseJsonStartCommand(args: string): string[] | undefined {
   try {
     const value = JSON.parse(trimmed) as { entrypoint?: unknown; cmd?: unknown };
     if (!Array.isArray(value.cmd) || !value.cmd.every((c) => typeof c === 'string')) return undefined;
-    return value.cmd as string[];
+    return value.cmd;
   } catch {
     return undefined;
   }

@@ -12,9 +12,6 @@ import type { PodStore } from './pods.js';
  * on the port (pod not RUNNING, model still loading, wrong port, unknown pod).
  */
 
-/** Path prefix of the proxy routes: `/proxy/{podId}-{port}/...`. */
-export const POD_PROXY_PREFIX = '/proxy/';
-
 const ROUTE = /^\/proxy\/([a-z0-9]+)-(\d{1,5})(\/.*)?$/i;
 
 export interface PodProxyOptions {

@@ -219,10 +219,10 @@ export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessa
       for (const l of now.slice(sent)) write(l);
       sent = now.length;
     }, LOG_POLL_MS);
-    deps.timers.add(timer as unknown as NodeJS.Timeout);
+    deps.timers.add(timer);
     res.on('close', () => {
       clearInterval(timer);
-      deps.timers.delete(timer as unknown as NodeJS.Timeout);
+      deps.timers.delete(timer);
     });
   }
 

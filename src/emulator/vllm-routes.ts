@@ -184,7 +184,7 @@ export class ResponsesStore {
   create(body: Body, model: string, maxModelLen: number): VllmAnswer {
     const input = body.input;
     if (typeof input !== 'string' && !Array.isArray(input)) return vllmErrorBody(400, 'BadRequestError', "1 validation error:\n  {'type': 'missing', 'loc': ('body', 'input'), 'msg': 'Field required'}");
-    if (body.model !== undefined && body.model !== null && body.model !== model) return vllmErrorBody(404, 'NotFoundError', `The model \`${String(body.model)}\` does not exist.`, 'model');
+    if (body.model !== undefined && body.model !== null && body.model !== model) return vllmErrorBody(404, 'NotFoundError', `The model \`${typeof body.model === 'string' ? body.model : JSON.stringify(body.model)}\` does not exist.`, 'model');
     const texts = typeof input === 'string' ? [input] : (input as Array<Record<string, unknown>>).map((item) => textOf(item.content ?? item.output));
     if (typeof body.instructions === 'string') texts.push(body.instructions);
     const promptTokens = texts.reduce((n, t) => n + words(t).length + 3, 0);

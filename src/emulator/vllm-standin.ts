@@ -194,7 +194,7 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
       return vllmError(res, 400, 'BadRequestError', 'Expecting value: line 1 column 1 (char 0)');
     }
     if (parsed.model !== undefined && parsed.model !== options.model) {
-      return vllmError(res, 404, 'NotFoundError', `The model \`${String(parsed.model)}\` does not exist.`, 'model');
+      return vllmError(res, 404, 'NotFoundError', `The model \`${typeof parsed.model === 'string' ? parsed.model : JSON.stringify(parsed.model)}\` does not exist.`, 'model');
     }
     const extra = v1Extra('POST', path, parsed);
     if (extra !== undefined) return send(res, extra);
@@ -210,7 +210,7 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
     if (refused !== undefined) return send(res, refused);
     if (plan.stream) return streamPlan(res, plan, current);
     if (current.kind === 'generation_time') {
-      setTimeout(() => void (res.destroyed || sendJson(res, 200, vllmCompletion(plan as GenerationPlan))), current.ms);
+      setTimeout(() => void (res.destroyed || sendJson(res, 200, vllmCompletion(plan))), current.ms);
       return;
     }
     return sendJson(res, 200, vllmCompletion(plan));

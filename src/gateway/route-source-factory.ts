@@ -21,7 +21,7 @@ export function routeSourceFor(config: Config, logger: Logger): { routes: RouteS
   }
   const home = config.home as string;
   const routes = stateRouteSource({ home, logger, streamNonStreaming: config.upstream.stream_non_streaming });
-  const usage = createUsageRecorder({ db: routes.db, logger });
+  const usage = createUsageRecorder({ db: () => routes.db(), logger });
   const wake = config.wake_on_request ? stateWake(routes, { waitMs: config.wake_wait_s * 1000, logger, now: () => systemClock.now() }) : undefined;
-  return { routes, usage, podInfo: statePodInfo(routes.db, systemClock), wake, description: `routes from the manager state in ${home}` };
+  return { routes, usage, podInfo: statePodInfo(() => routes.db(), systemClock), wake, description: `routes from the manager state in ${home}` };
 }

@@ -257,5 +257,4 @@ export function createRunPodClient(options: RunPodClientOptions): RunPodClient {
   };
 }
 
-export { createPodIdempotent } from './create-idempotent.js';
-export type { CreatePodOutcome, CreatePodIdempotentDeps } from './create-idempotent.js';
+export type { CreatePodOutcome } from './create-idempotent.js';

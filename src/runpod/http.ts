@@ -1,6 +1,6 @@
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
-import { errorFromResponse, RunPodError, unavailableError } from './errors.js';
+import { errorFromResponse, unavailableError } from './errors.js';
 
 /*
  * One RunPod HTTP exchange with the retry policy RunPod's docs give for v2 (createPod's
@@ -48,7 +48,7 @@ export interface RawResponse {
 export interface Transport {
   call(method: string, path: string, options: CallOptions): Promise<RawResponse>;
   /** The delay before retry number `attempt` (0-based), jittered. */
-  backoffMs(attempt: number): number;
+  readonly backoffMs: (attempt: number) => number;
   readonly secrets: readonly string[];
   readonly options: TransportOptions;
 }
@@ -172,10 +172,6 @@ export function createTransport(options: TransportOptions): Transport {
   }
 
   return { call, backoffMs, secrets, options };
-}
-
-export function isRetryableFailure(err: unknown): boolean {
-  return err instanceof RunPodError && err.code === 'RUNPOD_UNAVAILABLE';
 }
 
 /** Real sleep for production; tests inject one that records the delay and returns at once. */

@@ -44,7 +44,8 @@ export async function readPodLogs(
       const body = await response.text().catch(() => '');
       throw errorFromResponse({ status: response.status, body, operation }, transport.secrets);
     }
-    const reader = response.body?.getReader();
+    // The fetch types leave a body's chunks as `any`; a fetch body carries bytes.
+    const reader = (response.body as ReadableStream<Uint8Array> | null)?.getReader();
     if (reader === undefined) return lines;
     const decoder = new TextDecoder();
     let buffer = '';

@@ -34,7 +34,6 @@ export const PodRuntimePortSchema = z.object({
   type: z.string().optional(),
   ip: z.string().nullable().optional(),
 });
-export type PodRuntimePort = z.infer<typeof PodRuntimePortSchema>;
 
 const UtilizationSchema = z.object({ util: z.number().optional() });
 
@@ -46,14 +45,12 @@ export const PodRuntimeSchema = z.object({
   memory: UtilizationSchema.optional(),
   ports: z.array(PodRuntimePortSchema).optional(),
 });
-export type PodRuntime = z.infer<typeof PodRuntimeSchema>;
 
 /** `GpuConfig` as the pod reports it. */
 export const GpuConfigSchema = z.object({
   id: z.string(),
   count: z.number().int().optional(),
 });
-export type GpuConfig = z.infer<typeof GpuConfigSchema>;
 
 /**
  * `Pod`, read tolerantly (docs/runpod-contract.md, "Off-spec values on listed pods"). Only
@@ -149,7 +146,6 @@ export type GpuType = z.infer<typeof GpuTypeSchema>;
 
 /** `ListGpuTypesResponse`. */
 export const ListGpuTypesResponseSchema = z.object({ gpus: z.array(GpuTypeSchema) });
-export type ListGpuTypesResponse = z.infer<typeof ListGpuTypesResponseSchema>;
 
 /** `PodBillingAmounts` + `BillingTimeRange` + `podId` = `PodBillingRecord`. */
 export const PodBillingAmountsSchema = z.object({
@@ -158,7 +154,6 @@ export const PodBillingAmountsSchema = z.object({
   cpuAmount: z.number(),
   diskAmount: z.number(),
 });
-export type PodBillingAmounts = z.infer<typeof PodBillingAmountsSchema>;
 
 export const PodBillingRecordSchema = PodBillingAmountsSchema.extend({
   startTime: z.string(),
@@ -244,4 +239,3 @@ export type CreatePodRequest = z.input<typeof CreatePodRequestSchema>;
 
 /** `PodActionRequest`. */
 export const PodActionRequestSchema = z.strictObject({ action: PodActionSchema });
-export type PodActionRequest = z.infer<typeof PodActionRequestSchema>;

@@ -58,7 +58,7 @@ export function parseAuditJson(stdout: string): ParseResult {
   const error = (v.error ?? {}) as Record<string, unknown>;
   const reason = [v.message, error.summary, error.code].find((x): x is string => typeof x === 'string' && x.trim() !== '');
   if (reason !== undefined) return { kind: 'error', reason: reason.split('\n')[0] as string };
-  if (v.auditReportVersion !== undefined) return { kind: 'error', reason: `unsupported npm audit report version ${String(v.auditReportVersion)} (npm 7 or newer needed)` };
+  if (v.auditReportVersion !== undefined) return { kind: 'error', reason: `unsupported npm audit report version ${JSON.stringify(v.auditReportVersion)} (npm 7 or newer needed)` };
   return { kind: 'error', reason: 'npm audit printed an object that is neither a report nor an error' };
 }
 

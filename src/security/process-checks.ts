@@ -8,11 +8,6 @@ import type { MachineFacts, ReportItem } from './config-checks.js';
  * the process's memory), so a key found there is a key the gateway holds.
  */
 
-/** The running gateway process, from its pid file. */
-export interface GatewayProcess {
-  pid: number;
-}
-
 /** The gateway's pid when its pid file names a live gateway process; a reason otherwise. */
 export function findGateway(home: string, machine: MachineFacts): { pid: number } | { absent: string } {
   let text: string;

@@ -190,7 +190,7 @@ function licenseChoice(license: string): NonNullable<CycloneDxComponent['license
 /** npm writes the 1.4-style tools array; 1.5 also has `{ components: [...] }`. Ours goes in either. */
 function appendTool(tools: unknown, version: string | undefined): unknown {
   const ours = { vendor: 'runpod-llm-manager', name: 'runpod-llm security sbom', version: version ?? 'unknown' };
-  if (Array.isArray(tools)) return [...tools, ours];
+  if (Array.isArray(tools)) return [...(tools as unknown[]), ours];
   if (typeof tools === 'object' && tools !== null && Array.isArray((tools as { components?: unknown }).components)) {
     const t = tools as { components: unknown[] };
     return { ...t, components: [...t.components, { type: 'application', group: ours.vendor, name: ours.name, version: ours.version }] };

@@ -81,10 +81,6 @@ export function setRouteReady(db: StateDb, routeId: string, ready: boolean): voi
   );
 }
 
-export function deleteRoute(db: StateDb, routeId: string): void {
-  db.stmt('DELETE FROM routes WHERE route_id = ?').run(routeId);
-}
-
 /** Removes every route of a pod (the pod stopped, ended or was replaced). */
 export function deleteRoutesForPod(db: StateDb, podId: string): void {
   db.stmt('DELETE FROM routes WHERE pod_id = ?').run(podId);

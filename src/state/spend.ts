@@ -59,10 +59,6 @@ export function spendForRun(db: StateDb, runId: string): number {
   return db.stmt('SELECT coalesce(sum(usd), 0) FROM spend WHERE run_id = ?').pluck().get(runId) as number;
 }
 
-export function spendForPod(db: StateDb, podId: string): number {
-  return db.stmt('SELECT coalesce(sum(usd), 0) FROM spend WHERE pod_id = ?').pluck().get(podId) as number;
-}
-
 /** Run, today and this month, as the watchdog's `decide` wants them. */
 export function spendSummary(db: StateDb, runId: string | null, now: number): { run: number; day: number; month: number } {
   return {
@@ -70,9 +66,4 @@ export function spendSummary(db: StateDb, runId: string | null, now: number): { 
     day: spendSince(db, utcDayStart(now)),
     month: spendSince(db, utcMonthStart(now)),
   };
-}
-
-/** Drops rows of days before `beforeMs` (keep at least the current month). */
-export function pruneSpend(db: StateDb, beforeMs: number): void {
-  db.stmt('DELETE FROM spend WHERE day_start < ?').run(utcDayStart(beforeMs));
 }

@@ -68,7 +68,7 @@ describe('usage recorder', () => {
     const pod = await startVllmStandin({ model: MODEL, apiKey: POD_KEY });
     upsertRoute(manager, { routeId: 'pod-a', podId: 'pod-a', baseUrl: `${pod.url}/v1`, apiKey: POD_KEY, model: MODEL, ready: true });
     const routes = stateRouteSource({ home, logger: silentLogger(), pollMs: 60_000 });
-    const usage = createUsageRecorder({ db: routes.db, logger: silentLogger(), flushMs: 60_000 });
+    const usage = createUsageRecorder({ db: () => routes.db(), logger: silentLogger(), flushMs: 60_000 });
     const { buildApp } = await import('../../src/gateway/app.js');
     const { defaultConfig } = await import('../../src/config/schema.js');
     const { app } = await buildApp({ config: defaultConfig({ auth: 'none' }), logger: silentLogger(), routes, keys: [], usage, probe: false });

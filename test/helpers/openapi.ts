@@ -84,7 +84,9 @@ export function loadRunPodSpec(): RunPodSpec {
     if (typeof ref === 'string') {
       pointer = ref.slice(1);
       const name = ref.split('/').pop() ?? '';
-      response = ((doc.components as Json).responses as Record<string, Json>)[name] as Json;
+      const target = ((doc.components as Json).responses as Record<string, Json>)[name];
+      if (target === undefined) throw new Error(`the spec's ${ref} points at no response`);
+      response = target;
     }
     return { pointer, response };
   }

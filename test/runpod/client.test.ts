@@ -13,7 +13,7 @@ function interceptingFetch(decide: (method: string, path: string, forward: () =>
   const calls: string[] = [];
   const fn = (async (input: Parameters<Fetch>[0], init?: RequestInit) => {
     const method = init?.method ?? 'GET';
-    const path = new URL(String(input)).pathname;
+    const path = new URL(input instanceof Request ? input.url : input).pathname;
     calls.push(`${method} ${path}`);
     return decide(method, path, () => globalThis.fetch(input, init));
   }) as Fetch & { calls: string[] };

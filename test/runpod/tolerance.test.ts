@@ -80,7 +80,7 @@ describe('RunPod client tolerance', () => {
         r.clock.advance(ms);
       },
       fetch: async (input, init) => {
-        if ((init?.method ?? 'GET') === 'GET' && new URL(String(input)).pathname === '/v2/pods') lists.push(r.clock.now());
+        if ((init?.method ?? 'GET') === 'GET' && new URL(input instanceof Request ? input.url : input).pathname === '/v2/pods') lists.push(r.clock.now());
         return globalThis.fetch(input, init);
       },
     });

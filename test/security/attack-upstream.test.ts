@@ -15,7 +15,7 @@ import { assertEnvelope, assertLogsClean, assertServing, marker } from './attack
  * serving, and pass none of the upstream's headers that could harm the client.
  */
 describe('attack battery: hostile upstreams', () => {
-  const cleanup: Array<() => Promise<unknown> | unknown> = [];
+  const cleanup: Array<() => unknown> = [];
   after(async () => {
     for (const fn of cleanup.reverse()) await fn();
   });

@@ -92,10 +92,6 @@ export function embeddingSchema() {
   });
 }
 
-export type ChatRequest = z.infer<ReturnType<typeof chatSchema>>;
-export type CompletionRequest = z.infer<ReturnType<typeof completionSchema>>;
-export type EmbeddingRequest = z.infer<ReturnType<typeof embeddingSchema>>;
-
 /** Optional `model`: vLLM's pooling, tokenizer and Responses routes default to the served model. */
 const optionalModel = z.string().min(1).nullable().optional();
 

@@ -38,7 +38,7 @@
       if (statsRes.status === 401) { sessionStorage.removeItem(KEY); return showLogin('That key was refused.'); }
       if (!statsRes.ok) throw new Error('HTTP ' + statsRes.status);
       render(await statsRes.json(), healthRes.ok ? await healthRes.json() : null);
-    } catch (err) {
+    } catch {
       const badge = $('health'); badge.textContent = 'unreachable'; badge.className = 'badge bad';
     }
   }

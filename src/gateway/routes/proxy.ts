@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { CachedResponse } from '../cache/cache-store.js';
-import type { CachePlan, ResponseCache } from '../cache/response-cache.js';
+import type { CacheMiss, CachePlan, ResponseCache, SharedAnswer } from '../cache/response-cache.js';
 import { gatewayError, shouldRetryHeader } from '../errors.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../upstream/headers.js';
@@ -84,6 +84,7 @@ export function createProxyHandler(deps: ProxyDeps, spec: ApiRouteSpec) {
     if (travel !== undefined) body = travel.body;
 
     let plan: CachePlan | undefined;
+    let miss: CacheMiss | undefined;
     const cache = deps.cache;
     if (cache !== undefined && api !== undefined && validated !== undefined) {
       plan = spec.cache && statelessAnswer(api, validated.body) ? cache.plan(api, route.model ?? validated.model ?? '', validated.body, request.headers['cache-control'], ctx.keyId) : undefined;
@@ -92,30 +93,25 @@ export function createProxyHandler(deps: ProxyDeps, spec: ApiRouteSpec) {
       if (plan?.read === true) {
         const hit = await cache.lookup(plan.key);
         if (hit !== undefined) return sendCached(reply, ctx, hit, false);
-        // (A FastifyReply is a thenable: awaiting one waits for the response, so join says yes/no.)
-        if (plan.coalesce && (await join(cache, plan.key, reply, ctx))) return reply;
+      }
+      if (plan !== undefined) {
+        const flight = cache.join(plan);
+        if (flight.lead !== undefined) miss = flight.lead;
+        else {
+          const shared = await flight.follow;
+          if (shared !== undefined && sendShared(reply, ctx, cache, shared)) return reply;
+          // The request we joined failed: go upstream ourselves (and lead those arriving now).
+          miss = cache.lead(plan);
+        }
       }
     }
 
-    // Leader of identical concurrent requests: followers wait on this entry.
-    let settle: ((value: CachedResponse | StreamFanout | undefined) => void) | undefined;
-    if (plan?.coalesce === true && cache !== undefined) {
-      const pending = new Promise<CachedResponse | StreamFanout | undefined>((resolve) => (settle = resolve));
-      cache.inflight.set(plan.key, validated?.stream === true ? { kind: 'sse', fanout: pending as Promise<StreamFanout | undefined> } : { kind: 'json', result: pending as Promise<CachedResponse | undefined> });
-    }
-    const release = (value?: CachedResponse | StreamFanout): void => {
-      if (settle === undefined || plan === undefined) return;
-      settle(value);
-      settle = undefined;
-      // A finished stream keeps its in-flight entry until it is stored (see the fan-out below).
-      if (!(value instanceof StreamFanout)) cache?.inflight.delete(plan.key);
-    };
-
     try {
-      await forward(deps, request, reply, route, validated?.model, upstreamPath, body, plan, release, travel);
+      await forward(deps, request, reply, route, validated?.model, upstreamPath, body, plan, miss, travel);
       return reply;
     } finally {
-      release(undefined);
+      // Settled already when the answer was shared; otherwise the followers go upstream.
+      miss?.fail();
     }
   };
 }
@@ -129,7 +125,7 @@ async function forward(
   upstreamPath: string,
   body: Buffer | undefined,
   plan: CachePlan | undefined,
-  release: (value?: CachedResponse | StreamFanout) => void,
+  miss: CacheMiss | undefined,
   travel?: StreamedTravel,
 ): Promise<FastifyReply> {
   const ctx = request.ctx;
@@ -201,17 +197,13 @@ async function forward(
   if (isSse && travel === undefined) {
     reply.code(200).headers(clientResponseHeaders(res.headers)).headers(SSE_HEADERS);
     const cache = deps.cache;
-    if (plan === undefined || cache === undefined || !plan.write) return reply.send(relay(res.body, deps.metrics, deps.timeouts, ctx, sentAt));
+    if (plan === undefined || miss === undefined || cache === undefined || !plan.write) return reply.send(relay(res.body, deps.metrics, deps.timeouts, ctx, sentAt));
     // Cacheable stream: pump upstream into a fan-out that records it; this client is its first listener.
     shared = true;
     const fanout = new StreamFanout(cache.maxEntryBytes, () => abort.abort());
     const listener = fanout.subscribe() as NonNullable<ReturnType<StreamFanout['subscribe']>>;
-    release(fanout);
-    void pumpInto(res.body, fanout, deps.metrics, deps.timeouts, ctx, sentAt).then(() => {
-      const recorded = fanout.recorded();
-      if (recorded !== undefined) cache.save(plan.key, 'sse', contentType, recorded, ctx.usage);
-      cache.inflight.delete(plan.key);
-    });
+    miss.stream(fanout, contentType, () => ctx.usage);
+    void pumpInto(res.body, fanout, deps.metrics, deps.timeouts, ctx, sentAt);
     return reply.send(listener);
   }
 
@@ -234,10 +226,7 @@ async function forward(
   checkStatus(deps.metrics, ctx, status);
   if (status === 200) {
     ctx.usage = usageFrom(buf);
-    if (plan !== undefined && deps.cache !== undefined && plan.write) {
-      deps.cache.save(plan.key, 'json', headers['content-type'] ?? 'application/json', buf, ctx.usage);
-      release({ kind: 'json', contentType: headers['content-type'] ?? 'application/json', body: buf, createdAt: 0, promptTokens: undefined, completionTokens: undefined });
-    }
+    miss?.answer(headers['content-type'] ?? 'application/json', buf, ctx.usage);
   } else if (status >= 400) {
     buf = toEnvelope(buf);
     if (status === 400) buf = contextLengthError(buf) ?? buf;
@@ -285,19 +274,14 @@ function isRetriable(err: unknown): boolean {
   return ['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'].includes(code);
 }
 
-/** Joins an identical request already on its way upstream; false when there is none or it failed. */
-async function join(cache: ResponseCache, key: string, reply: FastifyReply, ctx: FastifyRequest['ctx']): Promise<boolean> {
-  const inflight = cache.inflight.get(key);
-  if (inflight === undefined) return false;
-  if (inflight.kind === 'json') {
-    const result = await inflight.result;
-    if (result === undefined) return false;
+/** Answers with what the request we joined shared; false when its stream can no longer be joined. */
+function sendShared(reply: FastifyReply, ctx: FastifyRequest['ctx'], cache: ResponseCache, shared: SharedAnswer): boolean {
+  if (shared.kind === 'json') {
     cache.coalesced();
-    sendCached(reply, ctx, result, true);
+    sendCached(reply, ctx, { kind: 'json', contentType: shared.contentType, body: shared.body }, true);
     return true;
   }
-  const fanout = await inflight.fanout;
-  const listener = fanout?.subscribe();
+  const listener = shared.fanout.subscribe();
   if (listener === undefined) return false;
   cache.coalesced();
   reply.code(200).header('content-type', 'text/event-stream; charset=utf-8').headers(SSE_HEADERS);
@@ -306,7 +290,7 @@ async function join(cache: ResponseCache, key: string, reply: FastifyReply, ctx:
   return true;
 }
 
-function sendCached(reply: FastifyReply, ctx: FastifyRequest['ctx'], hit: CachedResponse, coalesced: boolean): FastifyReply {
+function sendCached(reply: FastifyReply, ctx: FastifyRequest['ctx'], hit: Pick<CachedResponse, 'kind' | 'contentType' | 'body'>, coalesced: boolean): FastifyReply {
   ctx.bytesOut = hit.body.length;
   reply.code(200).header('content-type', hit.contentType).header('x-cache', 'HIT');
   if (coalesced) reply.header('x-cache-coalesced', '1');

@@ -18,6 +18,9 @@ export class StreamFanout {
   readonly #listeners = new Set<Readable>();
   readonly #maxBytes: number;
   readonly #onAllGone: () => void;
+  #ended!: (recorded: Buffer | undefined) => void;
+  /** Settles when the upstream stream is over: with the complete recording, or undefined. */
+  readonly ended = new Promise<Buffer | undefined>((resolve) => (this.#ended = resolve));
 
   constructor(maxBytes: number, onAllGone: () => void) {
     this.#maxBytes = maxBytes;
@@ -53,6 +56,7 @@ export class StreamFanout {
       listener.push(null);
     }
     this.#listeners.clear();
+    this.#ended(this.recorded());
   }
 
   /** A Readable for one client: replay so far, then live. Undefined when it cannot join. */

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { CachedResponse } from '../cache/cache-store.js';
@@ -12,6 +11,7 @@ import type { Route } from '../upstream/route-source.js';
 import { StreamFanout } from '../upstream/stream-fanout.js';
 import { type StreamedTravel, streamedTravel } from '../upstream/stream-assembly.js';
 import { usageFrom } from '../upstream/usage.js';
+import { RequestAbort } from '../context.js';
 import type { WakeControl } from '../wake.js';
 import type { Validated } from '../validation/validate.js';
 import { checkStatus, noteFailure, pumpInto, readBounded, relay, toEnvelope } from './relay.js';
@@ -29,21 +29,6 @@ export interface ProxyDeps {
   cache: ResponseCache | undefined;
   /** Scale to zero: wake a pod when none is ready (`wake_on_request`). */
   wake: WakeControl | undefined;
-}
-
-/**
- * The upstream request's abort signal. undici accepts an EventEmitter that emits 'abort' (and
- * reads `aborted` before it starts a request); an AbortController + AbortSignal per request
- * costs ≈ 2 µs more. `aborted` stays true, so a retry started after the client left is aborted
- * at once, as with an AbortSignal.
- */
-class UpstreamAbort extends EventEmitter {
-  aborted = false;
-  abort(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.emit('abort');
-  }
 }
 
 const SSE = /^text\/event-stream/i;
@@ -71,9 +56,7 @@ export function createProxyHandler(deps: ProxyDeps, spec: ApiRouteSpec) {
     }
     let route = deps.balancer.pick(validated?.model);
     if (route === undefined && deps.wake !== undefined) {
-      const gone = new AbortController();
-      reply.raw.once('close', () => gone.abort());
-      route = await deps.wake.wakeFor(validated?.model, deps.balancer, gone.signal);
+      route = await deps.wake.wakeFor(validated?.model, deps.balancer, ctx.abort);
     }
     if (route === undefined) {
       throw gatewayError('GW_NO_UPSTREAM', 'no model server is ready: start one with `runpod-llm up`, or set UPSTREAM_URL');
@@ -129,17 +112,17 @@ async function forward(
   travel?: StreamedTravel,
 ): Promise<FastifyReply> {
   const ctx = request.ctx;
-  const abort = new UpstreamAbort();
-  const raw = reply.raw;
+  // The client leaving cancels the upstream request (nobody is listening) — unless its answer
+  // turns out to be a stream shared with other clients: the fan-out cancels it when all are gone.
   let shared = false;
-  // The client's socket closing before our response finished means nobody is listening:
-  // cancel upstream — unless other clients share this stream (they cancel when all are gone).
-  raw.once('close', () => {
-    if (!raw.writableFinished) {
-      ctx.clientClosed = true;
-      if (!shared) abort.abort();
-    }
-  });
+  let abort = ctx.abort;
+  if (miss !== undefined && plan?.write === true && travel === undefined) {
+    const own = new RequestAbort();
+    ctx.abort.once('abort', () => {
+      if (!shared) own.abort();
+    });
+    abort = own;
+  }
 
   // At most two attempts, on two different routes, and only while nothing has reached the
   // client: a pod that refuses the connection or answers 5xx is skipped for another. Never after
@@ -190,7 +173,9 @@ async function forward(
     break;
   }
   const served = route.id;
-  raw.once('close', () => deps.balancer.end(served, res.statusCode < 500 && ctx.upstreamError === undefined));
+  ctx.release = () => deps.balancer.end(served, res.statusCode < 500 && ctx.upstreamError === undefined);
+  // A client gone while the headers came has had its 'close' already: give the slot back now.
+  if (ctx.clientClosed) ctx.release();
 
   const contentType = res.headers['content-type'];
   const isSse = res.statusCode === 200 && typeof contentType === 'string' && SSE.test(contentType);

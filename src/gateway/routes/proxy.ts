@@ -14,7 +14,7 @@ import { usageFrom } from '../upstream/usage.js';
 import { RequestAbort } from '../context.js';
 import type { WakeControl } from '../wake.js';
 import type { Validated } from '../validation/validate.js';
-import { checkStatus, noteFailure, pumpInto, readBounded, relay, toEnvelope } from './relay.js';
+import { checkStatus, cutOffEvent, noteFailure, pumpInto, readBounded, relay, toEnvelope } from './relay.js';
 import { type ApiRouteSpec, upstreamPathFor, type ValidatedRoute } from './route-table.js';
 import { contextLengthError } from '../upstream/context-length.js';
 
@@ -185,10 +185,11 @@ async function forward(
     if (plan === undefined || miss === undefined || cache === undefined || !plan.write) return reply.send(relay(res.body, deps.metrics, deps.timeouts, ctx, sentAt));
     // Cacheable stream: pump upstream into a fan-out that records it; this client is its first listener.
     shared = true;
-    const fanout = new StreamFanout(cache.maxEntryBytes, () => abort.abort());
-    const listener = fanout.subscribe() as NonNullable<ReturnType<StreamFanout['subscribe']>>;
+    const maxBytes = cache.maxEntryBytes;
+    const fanout = new StreamFanout({ maxBytes, source: res.body, onAllGone: () => abort.abort(), cutOff: (atBoundary) => cutOffEvent(atBoundary, maxBytes) });
+    const listener = fanout.subscribe(() => cutOff(ctx)) as NonNullable<ReturnType<StreamFanout['subscribe']>>;
     miss.stream(fanout, contentType, () => ctx.usage);
-    void pumpInto(res.body, fanout, deps.metrics, deps.timeouts, ctx, sentAt);
+    pumpInto(res.body, fanout, deps.metrics, deps.timeouts, ctx, sentAt);
     return reply.send(listener);
   }
 
@@ -266,13 +267,19 @@ function sendShared(reply: FastifyReply, ctx: FastifyRequest['ctx'], cache: Resp
     sendCached(reply, ctx, { kind: 'json', contentType: shared.contentType, body: shared.body }, true);
     return true;
   }
-  const listener = shared.fanout.subscribe();
+  const listener = shared.fanout.subscribe(() => cutOff(ctx));
   if (listener === undefined) return false;
   cache.coalesced();
   reply.code(200).header('content-type', 'text/event-stream; charset=utf-8').headers(SSE_HEADERS);
   reply.header('x-cache', 'HIT').header('x-cache-coalesced', '1');
   reply.send(listener);
   return true;
+}
+
+/** A listener of a shared stream cut off for falling behind: one line in the security log. */
+function cutOff(ctx: FastifyRequest['ctx']): void {
+  ctx.event = 'slow_client';
+  ctx.errorCode = 'GW_CLIENT_TOO_SLOW';
 }
 
 function sendCached(reply: FastifyReply, ctx: FastifyRequest['ctx'], hit: Pick<CachedResponse, 'kind' | 'contentType' | 'body'>, coalesced: boolean): FastifyReply {

@@ -16,7 +16,8 @@ import type { UsageSink } from './usage-recorder.js';
 /**
  * The request path's hooks, in order: context + security headers → (CORS) → rate limit per
  * client → auth → rate limit per key. The access log and metrics are written once per request
- * in onResponse; errors are rendered once in the error handler.
+ * when the response closes (the start hook's one 'close' listener); errors are rendered once in
+ * the error handler.
  */
 export interface HookDeps {
   clock: Clock;

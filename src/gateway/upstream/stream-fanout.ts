@@ -182,8 +182,8 @@ export class StreamFanout {
   #cut(listener: Listener): void {
     listener.out.push(this.#options.cutOff(listener.atBoundary));
     listener.out.push(null);
-    this.#done(listener);
     listener.onCutOff?.();
+    this.#leave(listener);
   }
 
   #done(listener: Listener): void {
@@ -194,7 +194,7 @@ export class StreamFanout {
 
   #leave(listener: Listener): void {
     if (!listener.done) this.#done(listener);
-    if (this.#state !== 'live') return;
+    if (this.#state !== 'live' || this.#abandoned) return;
     if (this.#listeners.size === 0) {
       this.#abandoned = true;
       this.#options.onAllGone();

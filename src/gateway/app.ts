@@ -140,6 +140,11 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
   const cache = createResponseCache(config, { clock, metrics, logger, ...(deps.cacheStore === undefined ? {} : { store: deps.cacheStore }), ...(deps.redis === undefined ? {} : { redis: deps.redis }) });
   const probe = createHealthProbe({ routes: deps.routes, pools, intervalMs: config.health_probe_interval_ms, timeoutMs: 5_000, logger, now: () => clock.now(), onResult: (r) => balancer.observe(r.routeId, r.reachable) });
   const balancer = new Balancer(deps.routes, { ejectAfter: 3, cooldownMs: 30_000, clock });
+  // Routes come and go (pods recreated, woken, stopped): their pools and health entries go with them.
+  deps.routes.onChange?.((routes) => {
+    balancer.retain(routes);
+    void pools.retain(routes);
+  });
   const proxyDeps: ProxyDeps = {
     balancer,
     pools,

@@ -16,7 +16,8 @@ import type { UsageSink } from './usage-recorder.js';
 /*
  * The request path's hooks, in order: context + security headers → (CORS) → rate limit per
  * client → auth → rate limit per key. The access log and metrics are written once per request
- * in onResponse; errors are rendered once in the error handler.
+ * when the response closes (the start hook's one 'close' listener); errors are rendered once in
+ * the error handler.
  */
 
 /** What the request path's hooks need. */
@@ -46,9 +47,21 @@ export function startHook(deps: HookDeps) {
     reply.headers(deps.headers);
     reply.header('x-request-id', request.id);
     deps.metrics.inFlight.inc();
-    // 'close' fires for finished and for aborted responses alike; Fastify's onResponse only for
-    // finished ones, which would lose the access line (and leak in-flight) of every abort.
-    reply.raw.once('close', () => finish(request, reply));
+    // The request's one 'close' listener ('close' fires for finished and for aborted responses
+    // alike; Fastify's onResponse only for finished ones, which would lose the access line and
+    // leak in-flight of every abort). In this order: a client gone before its response finished
+    // fires the request's abort signal (wake wait and upstream call stop); then what the request
+    // holds is given back (the route's in-flight slot, with the outcome); then the access line
+    // and metrics, which read all of that.
+    reply.raw.once('close', () => {
+      const ctx = request.ctx;
+      if (!reply.raw.writableFinished) {
+        ctx.clientClosed = true;
+        ctx.abort.abort();
+      }
+      ctx.release?.();
+      finish(request, reply);
+    });
     done();
   };
 }

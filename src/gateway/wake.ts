@@ -15,8 +15,8 @@ import type { StateRouteSource } from './upstream/state-route-source.js';
 
 /** Waits for a pod when no route is ready. */
 export interface WakeControl {
-  /** A route once one is ready within the wait, else throws GW_MODEL_WAKING. */
-  wakeFor(model: string | undefined, balancer: Balancer, signal: AbortSignal): Promise<Route>;
+  /** A route once one is ready within the wait, else throws GW_MODEL_WAKING; stops waiting once `signal` is aborted (the client left). */
+  wakeFor(model: string | undefined, balancer: Balancer, signal: { readonly aborted: boolean }): Promise<Route>;
 }
 
 export function stateWake(routes: StateRouteSource, options: { waitMs: number; pollMs?: number; logger: Logger; now: () => number }): WakeControl {

@@ -111,6 +111,8 @@ export const ERROR_CODES = {
   GW_HEADERS_TOO_LARGE: gw(431, 'invalid_request_error', 'request_header_fields_too_large'),
   GW_MALFORMED_REQUEST: gw(400, 'invalid_request_error', 'malformed_request'),
   GW_INVALID_HOST: gw(400, 'invalid_request_error', 'invalid_host'),
+  // A client that fell too far behind the others sharing one coalesced stream (routes/relay.ts).
+  GW_CLIENT_TOO_SLOW: gw(408, 'invalid_request_error', 'client_too_slow'),
 
   // The gateway process itself.
   GW_START_FAILED: { exit: GATEWAY_START },

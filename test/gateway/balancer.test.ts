@@ -7,7 +7,7 @@ import { ManualClock } from '../../src/shared/clock.js';
 import { chatBody, MODEL, POD_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 function routesOf(routes: Route[]): RouteSource {
-  return { pick: () => routes[0], all: () => routes };
+  return { all: () => routes };
 }
 const r = (id: string, model = MODEL): Route => ({ id, baseUrl: `http://127.0.0.1:9/${id}/v1`, apiKey: 'k', model });
 
@@ -44,6 +44,37 @@ describe('Balancer', () => {
     assert.equal(balancer.pick(MODEL)?.id, 'b', 'a failed trial ejects again at once');
     balancer.observe('a', true);
     assert.equal(balancer.pick(MODEL)?.id, 'a');
+  });
+
+  it('honours weight: idle routes in proportion to it, busy ones by requests in flight per unit of weight', () => {
+    let ticket = 0;
+    const heavy = { ...r('a'), weight: 3 };
+    const balancer = new Balancer(routesOf([heavy, r('b')]), { ejectAfter: 3, cooldownMs: 1000, clock: new ManualClock(), random: () => ticket });
+    const idle = (t: number) => {
+      ticket = t;
+      return balancer.pick(MODEL)?.id;
+    };
+    assert.deepEqual([0, 0.25, 0.5, 0.74, 0.76, 0.99].map(idle), ['a', 'a', 'a', 'a', 'b', 'b'], 'a tie at zero load: weight 3 takes 3/4 of the draws');
+    balancer.begin('a');
+    balancer.begin('a');
+    assert.equal(idle(0), 'b', '2 in flight on weight 3 is more than 0 on weight 1');
+    balancer.begin('b');
+    assert.equal(idle(0.99), 'a', '2/3 per unit of weight is less than 1/1');
+    balancer.begin('a');
+    assert.deepEqual([0, 0.74, 0.76].map(idle), ['a', 'a', 'b'], '3/3 ties with 1/1: drawn in proportion to weight again');
+  });
+
+  it('drops the health entries of routes the source no longer lists (one still serving goes at the next change)', () => {
+    const balancer = new Balancer(routesOf([r('a'), r('b'), r('c')]), { ejectAfter: 1, cooldownMs: 1000, clock: new ManualClock() });
+    balancer.observe('a', false);
+    balancer.observe('b', true);
+    balancer.begin('c');
+    assert.deepEqual(balancer.tracked().sort(), ['a', 'b', 'c']);
+    balancer.retain([r('b')]);
+    assert.deepEqual(balancer.tracked().sort(), ['b', 'c'], 'c still has a request in flight');
+    balancer.end('c', true);
+    balancer.retain([r('b'), r('d')]);
+    assert.deepEqual(balancer.tracked(), ['b']);
   });
 
   it('checks its options', () => {

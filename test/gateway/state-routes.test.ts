@@ -54,6 +54,19 @@ describe('gateway routes from the manager state', () => {
     assert.equal(pods[1]!.requests[0]?.headers.authorization, 'Bearer second-pod-key-0000000');
   });
 
+  it('drops the pools and health entries of routes that are gone (a recreated pod is a new route)', async () => {
+    const origin = (pod: VllmStandin) => new URL(pod.url).origin;
+    assert.deepEqual(gw.pools.origins().sort(), [origin(pods[0]!), origin(pods[1]!)].sort());
+    assert.deepEqual(gw.balancer.tracked().sort(), ['pod-a', 'pod-b']);
+    clearRoutes(manager);
+    // pod-b recreated: a new route id on the second stand-in; pod-a gone.
+    upsertRoute(manager, { routeId: 'pod-c', podId: 'pod-c', baseUrl: `${pods[1]!.url}/v1`, apiKey: 'second-pod-key-0000000', model: MODEL, ready: true });
+    routes.refresh();
+    assert.equal((await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody() })).status, 200);
+    assert.deepEqual(gw.pools.origins(), [origin(pods[1]!)]);
+    assert.deepEqual(gw.balancer.tracked(), ['pod-c']);
+  });
+
   it('stops forwarding when the manager clears the routes', async () => {
     clearRoutes(manager);
     routes.refresh();

@@ -1,8 +1,7 @@
-import { EventEmitter } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { CachedResponse } from '../cache/cache-store.js';
-import type { CachePlan, ResponseCache } from '../cache/response-cache.js';
+import type { CacheMiss, CachePlan, ResponseCache, SharedAnswer } from '../cache/response-cache.js';
 import { gatewayError, shouldRetryHeader } from '../errors.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../upstream/headers.js';
@@ -12,9 +11,10 @@ import type { Route } from '../upstream/route-source.js';
 import { StreamFanout } from '../upstream/stream-fanout.js';
 import { type StreamedTravel, streamedTravel } from '../upstream/stream-assembly.js';
 import { usageFrom } from '../upstream/usage.js';
+import { RequestAbort } from '../context.js';
 import type { WakeControl } from '../wake.js';
 import type { Validated } from '../validation/validate.js';
-import { checkStatus, noteFailure, pumpInto, readBounded, relay, toEnvelope } from './relay.js';
+import { checkStatus, cutOffEvent, noteFailure, pumpInto, readBounded, relay, toEnvelope } from './relay.js';
 import { type ApiRouteSpec, upstreamPathFor, type ValidatedRoute } from './route-table.js';
 import { contextLengthError } from '../upstream/context-length.js';
 
@@ -29,21 +29,6 @@ export interface ProxyDeps {
   cache: ResponseCache | undefined;
   /** Scale to zero: wake a pod when none is ready (`wake_on_request`). */
   wake: WakeControl | undefined;
-}
-
-/**
- * The upstream request's abort signal. undici accepts an EventEmitter that emits 'abort' (and
- * reads `aborted` before it starts a request); an AbortController + AbortSignal per request
- * costs ≈ 2 µs more. `aborted` stays true, so a retry started after the client left is aborted
- * at once, as with an AbortSignal.
- */
-class UpstreamAbort extends EventEmitter {
-  aborted = false;
-  abort(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.emit('abort');
-  }
 }
 
 const SSE = /^text\/event-stream/i;
@@ -71,9 +56,7 @@ export function createProxyHandler(deps: ProxyDeps, spec: ApiRouteSpec) {
     }
     let route = deps.balancer.pick(validated?.model);
     if (route === undefined && deps.wake !== undefined) {
-      const gone = new AbortController();
-      reply.raw.once('close', () => gone.abort());
-      route = await deps.wake.wakeFor(validated?.model, deps.balancer, gone.signal);
+      route = await deps.wake.wakeFor(validated?.model, deps.balancer, ctx.abort);
     }
     if (route === undefined) {
       throw gatewayError('GW_NO_UPSTREAM', 'no model server is ready: start one with `runpod-llm up`, or set UPSTREAM_URL');
@@ -84,6 +67,7 @@ export function createProxyHandler(deps: ProxyDeps, spec: ApiRouteSpec) {
     if (travel !== undefined) body = travel.body;
 
     let plan: CachePlan | undefined;
+    let miss: CacheMiss | undefined;
     const cache = deps.cache;
     if (cache !== undefined && api !== undefined && validated !== undefined) {
       plan = spec.cache && statelessAnswer(api, validated.body) ? cache.plan(api, route.model ?? validated.model ?? '', validated.body, request.headers['cache-control'], ctx.keyId) : undefined;
@@ -92,30 +76,25 @@ export function createProxyHandler(deps: ProxyDeps, spec: ApiRouteSpec) {
       if (plan?.read === true) {
         const hit = await cache.lookup(plan.key);
         if (hit !== undefined) return sendCached(reply, ctx, hit, false);
-        // (A FastifyReply is a thenable: awaiting one waits for the response, so join says yes/no.)
-        if (plan.coalesce && (await join(cache, plan.key, reply, ctx))) return reply;
+      }
+      if (plan !== undefined) {
+        const flight = cache.join(plan);
+        if (flight.lead !== undefined) miss = flight.lead;
+        else {
+          const shared = await flight.follow;
+          if (shared !== undefined && sendShared(reply, ctx, cache, shared)) return reply;
+          // The request we joined failed: go upstream ourselves (and lead those arriving now).
+          miss = cache.lead(plan);
+        }
       }
     }
 
-    // Leader of identical concurrent requests: followers wait on this entry.
-    let settle: ((value: CachedResponse | StreamFanout | undefined) => void) | undefined;
-    if (plan?.coalesce === true && cache !== undefined) {
-      const pending = new Promise<CachedResponse | StreamFanout | undefined>((resolve) => (settle = resolve));
-      cache.inflight.set(plan.key, validated?.stream === true ? { kind: 'sse', fanout: pending as Promise<StreamFanout | undefined> } : { kind: 'json', result: pending as Promise<CachedResponse | undefined> });
-    }
-    const release = (value?: CachedResponse | StreamFanout): void => {
-      if (settle === undefined || plan === undefined) return;
-      settle(value);
-      settle = undefined;
-      // A finished stream keeps its in-flight entry until it is stored (see the fan-out below).
-      if (!(value instanceof StreamFanout)) cache?.inflight.delete(plan.key);
-    };
-
     try {
-      await forward(deps, request, reply, route, validated?.model, upstreamPath, body, plan, release, travel);
+      await forward(deps, request, reply, route, validated?.model, upstreamPath, body, plan, miss, travel);
       return reply;
     } finally {
-      release(undefined);
+      // Settled already when the answer was shared; otherwise the followers go upstream.
+      miss?.fail();
     }
   };
 }
@@ -129,21 +108,21 @@ async function forward(
   upstreamPath: string,
   body: Buffer | undefined,
   plan: CachePlan | undefined,
-  release: (value?: CachedResponse | StreamFanout) => void,
+  miss: CacheMiss | undefined,
   travel?: StreamedTravel,
 ): Promise<FastifyReply> {
   const ctx = request.ctx;
-  const abort = new UpstreamAbort();
-  const raw = reply.raw;
+  // The client leaving cancels the upstream request (nobody is listening) — unless its answer
+  // turns out to be a stream shared with other clients: the fan-out cancels it when all are gone.
   let shared = false;
-  // The client's socket closing before our response finished means nobody is listening:
-  // cancel upstream — unless other clients share this stream (they cancel when all are gone).
-  raw.once('close', () => {
-    if (!raw.writableFinished) {
-      ctx.clientClosed = true;
-      if (!shared) abort.abort();
-    }
-  });
+  let abort = ctx.abort;
+  if (miss !== undefined && plan?.write === true && travel === undefined) {
+    const own = new RequestAbort();
+    ctx.abort.once('abort', () => {
+      if (!shared) own.abort();
+    });
+    abort = own;
+  }
 
   // At most two attempts, on two different routes, and only while nothing has reached the
   // client: a pod that refuses the connection or answers 5xx is skipped for another. Never after
@@ -194,24 +173,23 @@ async function forward(
     break;
   }
   const served = route.id;
-  raw.once('close', () => deps.balancer.end(served, res.statusCode < 500 && ctx.upstreamError === undefined));
+  ctx.release = () => deps.balancer.end(served, res.statusCode < 500 && ctx.upstreamError === undefined);
+  // A client gone while the headers came has had its 'close' already: give the slot back now.
+  if (ctx.clientClosed) ctx.release();
 
   const contentType = res.headers['content-type'];
   const isSse = res.statusCode === 200 && typeof contentType === 'string' && SSE.test(contentType);
   if (isSse && travel === undefined) {
     reply.code(200).headers(clientResponseHeaders(res.headers)).headers(SSE_HEADERS);
     const cache = deps.cache;
-    if (plan === undefined || cache === undefined || !plan.write) return reply.send(relay(res.body, deps.metrics, deps.timeouts, ctx, sentAt));
+    if (plan === undefined || miss === undefined || cache === undefined || !plan.write) return reply.send(relay(res.body, deps.metrics, deps.timeouts, ctx, sentAt));
     // Cacheable stream: pump upstream into a fan-out that records it; this client is its first listener.
     shared = true;
-    const fanout = new StreamFanout(cache.maxEntryBytes, () => abort.abort());
-    const listener = fanout.subscribe() as NonNullable<ReturnType<StreamFanout['subscribe']>>;
-    release(fanout);
-    void pumpInto(res.body, fanout, deps.metrics, deps.timeouts, ctx, sentAt).then(() => {
-      const recorded = fanout.recorded();
-      if (recorded !== undefined) cache.save(plan.key, 'sse', contentType, recorded, ctx.usage);
-      cache.inflight.delete(plan.key);
-    });
+    const maxBytes = cache.maxEntryBytes;
+    const fanout = new StreamFanout({ maxBytes, source: res.body, onAllGone: () => abort.abort(), cutOff: (atBoundary) => cutOffEvent(atBoundary, maxBytes) });
+    const listener = fanout.subscribe(() => cutOff(ctx)) as NonNullable<ReturnType<StreamFanout['subscribe']>>;
+    miss.stream(fanout, contentType, () => ctx.usage);
+    pumpInto(res.body, fanout, deps.metrics, deps.timeouts, ctx, sentAt);
     return reply.send(listener);
   }
 
@@ -234,10 +212,7 @@ async function forward(
   checkStatus(deps.metrics, ctx, status);
   if (status === 200) {
     ctx.usage = usageFrom(buf);
-    if (plan !== undefined && deps.cache !== undefined && plan.write) {
-      deps.cache.save(plan.key, 'json', headers['content-type'] ?? 'application/json', buf, ctx.usage);
-      release({ kind: 'json', contentType: headers['content-type'] ?? 'application/json', body: buf, createdAt: 0, promptTokens: undefined, completionTokens: undefined });
-    }
+    miss?.answer(headers['content-type'] ?? 'application/json', buf, ctx.usage);
   } else if (status >= 400) {
     buf = toEnvelope(buf);
     if (status === 400) buf = contextLengthError(buf) ?? buf;
@@ -285,19 +260,14 @@ function isRetriable(err: unknown): boolean {
   return ['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'].includes(code);
 }
 
-/** Joins an identical request already on its way upstream; false when there is none or it failed. */
-async function join(cache: ResponseCache, key: string, reply: FastifyReply, ctx: FastifyRequest['ctx']): Promise<boolean> {
-  const inflight = cache.inflight.get(key);
-  if (inflight === undefined) return false;
-  if (inflight.kind === 'json') {
-    const result = await inflight.result;
-    if (result === undefined) return false;
+/** Answers with what the request we joined shared; false when its stream can no longer be joined. */
+function sendShared(reply: FastifyReply, ctx: FastifyRequest['ctx'], cache: ResponseCache, shared: SharedAnswer): boolean {
+  if (shared.kind === 'json') {
     cache.coalesced();
-    sendCached(reply, ctx, result, true);
+    sendCached(reply, ctx, { kind: 'json', contentType: shared.contentType, body: shared.body }, true);
     return true;
   }
-  const fanout = await inflight.fanout;
-  const listener = fanout?.subscribe();
+  const listener = shared.fanout.subscribe(() => cutOff(ctx));
   if (listener === undefined) return false;
   cache.coalesced();
   reply.code(200).header('content-type', 'text/event-stream; charset=utf-8').headers(SSE_HEADERS);
@@ -306,7 +276,13 @@ async function join(cache: ResponseCache, key: string, reply: FastifyReply, ctx:
   return true;
 }
 
-function sendCached(reply: FastifyReply, ctx: FastifyRequest['ctx'], hit: CachedResponse, coalesced: boolean): FastifyReply {
+/** A listener of a shared stream cut off for falling behind: one line in the security log. */
+function cutOff(ctx: FastifyRequest['ctx']): void {
+  ctx.event = 'slow_client';
+  ctx.errorCode = 'GW_CLIENT_TOO_SLOW';
+}
+
+function sendCached(reply: FastifyReply, ctx: FastifyRequest['ctx'], hit: Pick<CachedResponse, 'kind' | 'contentType' | 'body'>, coalesced: boolean): FastifyReply {
   ctx.bytesOut = hit.body.length;
   reply.code(200).header('content-type', hit.contentType).header('x-cache', 'HIT');
   if (coalesced) reply.header('x-cache-coalesced', '1');

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
-import type { AppError } from '../../shared/errors.js';
+import { AppError } from '../../shared/errors.js';
 import { gatewayError, renderError } from '../errors.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { StreamFanout } from '../upstream/stream-fanout.js';
@@ -166,28 +166,42 @@ export function relay(body: Body, metrics: GatewayMetrics, timeouts: Timeouts, c
 }
 
 /**
- * Pumps an upstream SSE body into a fan-out (cacheable streams). The stream counts as complete,
- * and so storable, only when it ended normally and carried `data: [DONE]`.
+ * Pumps an upstream SSE body into a fan-out (cacheable streams), which pauses and resumes the
+ * body as its listeners read (see stream-fanout.ts). The stream counts as complete, and so
+ * storable, only when it ended normally and carried `data: [DONE]`; upstream time and usage are
+ * in the context before the fan-out settles.
  */
-export async function pumpInto(body: Body, fanout: StreamFanout, metrics: GatewayMetrics, timeouts: Timeouts, ctx: Ctx, sentAt: number): Promise<void> {
+export function pumpInto(body: Body, fanout: StreamFanout, metrics: GatewayMetrics, timeouts: Timeouts, ctx: Ctx, sentAt: number): void {
   const watch = new StreamWatch(ctx);
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      watch.see(chunk);
-      fanout.push(chunk);
-    }
-    fanout.finish(watch.sawDone);
-  } catch (err) {
-    if (ctx.clientClosed && (err as { name?: string }).name === 'AbortError') {
-      fanout.finish(false);
-    } else {
-      const failure = noteFailure(metrics, timeouts, ctx, err);
-      ctx.event = 'upstream_error';
-      ctx.errorCode = failure.code;
-      fanout.finish(false, errorEvent(failure, watch.atBoundary));
-    }
-  } finally {
+  let over = false;
+  const end = (ok: boolean, tail?: Buffer): void => {
+    if (over) return;
+    over = true;
     ctx.upstreamMs = performance.now() - sentAt;
     ctx.usage = watch.scanner.usage;
-  }
+    fanout.finish(ok, tail);
+  };
+  body.on('data', (chunk: Buffer) => {
+    watch.see(chunk);
+    fanout.push(chunk);
+  });
+  body.on('end', () => end(watch.sawDone));
+  body.on('error', (err: Error) => {
+    // Every listener left and the fan-out cancelled the request: nobody to tell.
+    if (fanout.abandoned) return end(false);
+    const failure = noteFailure(metrics, timeouts, ctx, err);
+    ctx.event = 'upstream_error';
+    ctx.errorCode = failure.code;
+    end(false, errorEvent(failure, watch.atBoundary));
+  });
+}
+
+/**
+ * The error event that ends a listener of a shared stream cut off for falling more than
+ * `maxBytes` behind the others (stream-fanout.ts).
+ */
+export function cutOffEvent(atBoundary: boolean, maxBytes: number): Buffer {
+  // The stream has begun with 200: the status only sets the envelope's type.
+  const error = new AppError('GW_CLIENT_TOO_SLOW', `this client read the stream too slowly: it fell more than ${maxBytes} bytes behind the other clients sharing it and was cut off; retry the request`);
+  return errorEvent(error, atBoundary);
 }

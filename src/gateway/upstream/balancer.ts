@@ -2,10 +2,15 @@ import type { Clock } from '../../shared/clock.js';
 import type { Route, RouteSource } from './route-source.js';
 
 /*
- * Spreads requests over the ready routes (pods): the one with the fewest requests in flight
- * wins, ties broken at random. A route that fails `ejectAfter` times in a row (connection
- * failures, 5xx) is ejected for `cooldownMs`; after that it gets traffic again on trial, and a
- * successful health probe or request restores it at once.
+ * The one place that picks a route (pod) for a request: among the ready routes, the one with the
+ * fewest requests in flight per unit of its `weight` wins; ties are broken at random in
+ * proportion to weight (so idle routes of weight 3 and 1 get 3/4 and 1/4 of sequential traffic,
+ * as a weight means in LiteLLM or Portkey). A route that fails `ejectAfter` times in a row
+ * (connection failures, 5xx) is ejected for `cooldownMs`; after that it gets traffic again on
+ * trial, and a successful health probe or request restores it at once.
+ *
+ * The health table holds the routes there are: {@link Balancer.retain} (called when the route
+ * source's list changes) drops the entries of routes that are gone.
  *
  * @example
  *   const balancer = new Balancer(routes, { ejectAfter: 3, cooldownMs: 30_000, clock });
@@ -49,26 +54,55 @@ export class Balancer {
   pick(model: string | undefined, exclude?: ReadonlySet<string>): Route | undefined {
     const all = this.#routes.all();
     if (all.length <= 1) {
-      const only = all[0] ?? this.#routes.pick(model);
+      const only = all[0];
       return only !== undefined && exclude?.has(only.id) === true ? undefined : only;
     }
-    let candidates = all.filter((r) => exclude?.has(r.id) !== true);
+    let candidates = all.filter((r) => exclude?.has(r.id) !== true && weightOf(r) > 0);
     const serving = model === undefined ? [] : candidates.filter((r) => r.model === model);
     if (serving.length > 0) candidates = serving;
     if (candidates.length === 0) return undefined;
     const now = this.#clock.now();
     const healthy = candidates.filter((r) => this.#state(r.id).ejectedUntil <= now);
     const pool = healthy.length > 0 ? healthy : [candidates.reduce((a, b) => (this.#state(a.id).ejectedUntil <= this.#state(b.id).ejectedUntil ? a : b))];
+    // Least in flight per unit of weight (compared as cross products: exact in integers).
     let best: Route[] = [];
-    let least = Infinity;
+    let bestLoad = 0;
+    let bestWeight = 1;
+    let total = 0;
     for (const route of pool) {
       const load = this.#state(route.id).inFlight;
-      if (load < least) {
-        least = load;
+      const weight = weightOf(route);
+      const order = best.length === 0 ? -1 : load * bestWeight - bestLoad * weight;
+      if (order < 0) {
         best = [route];
-      } else if (load === least) best.push(route);
+        bestLoad = load;
+        bestWeight = weight;
+        total = weight;
+      } else if (order === 0) {
+        best.push(route);
+        total += weight;
+      }
     }
-    return best[Math.floor(this.#random() * best.length)];
+    let ticket = this.#random() * total;
+    for (const route of best) {
+      ticket -= weightOf(route);
+      if (ticket < 0) return route;
+    }
+    return best[best.length - 1];
+  }
+
+  /**
+   * Keeps the health entries of `routes` (the route source's new list) and drops the others;
+   * one still serving a request goes at the next change after it ended.
+   */
+  retain(routes: readonly Route[]): void {
+    const keep = new Set(routes.map((r) => r.id));
+    for (const [id, state] of this.#health) if (!keep.has(id) && state.inFlight === 0) this.#health.delete(id);
+  }
+
+  /** Route ids the health table holds (tests: it stays bounded by the routes there are). */
+  tracked(): string[] {
+    return [...this.#health.keys()];
   }
 
   begin(routeId: string): void {
@@ -111,4 +145,8 @@ export class Balancer {
     }
     return state;
   }
+}
+
+function weightOf(route: Route): number {
+  return route.weight ?? 1;
 }

@@ -3,7 +3,8 @@ import type { Route } from './route-source.js';
 
 /*
  * One keep-alive undici Pool per upstream origin, shared by every request to it. Pools of
- * routes that disappear are closed by {@link UpstreamPools.retain}.
+ * routes that disappear are closed by {@link UpstreamPools.retain}, which the gateway calls each
+ * time the route source's list changes (a recreated or woken pod has a new origin).
  */
 
 /** Limits of each per-origin pool. */
@@ -62,6 +63,11 @@ export class UpstreamPools {
       closing.push(pool.close().catch(() => undefined));
     }
     await Promise.all(closing);
+  }
+
+  /** Origins with an open pool (tests: bounded by the routes there are). */
+  origins(): string[] {
+    return [...this.#pools.keys()];
   }
 
   async close(): Promise<void> {

@@ -19,13 +19,25 @@ export interface Route {
    * 524): non-streamed chat and completions travel streamed and are assembled (stream-assembly.ts).
    */
   streamNonStreaming?: boolean;
+  /**
+   * Share of the traffic relative to the other routes (default 1; the manager's `routes.weight`):
+   * the balancer compares requests in flight per unit of weight, and breaks ties in proportion.
+   */
+  weight?: number;
 }
 
+/**
+ * The routes there are. A source only lists them and says when the list changes; the
+ * {@link Balancer} alone picks among them.
+ */
 export interface RouteSource {
-  /** A route for this request, or undefined when none is ready. */
-  pick(model: string | undefined): Route | undefined;
-  /** Every route currently known (for health probes and pool management). */
+  /** Every route ready for traffic now. */
   all(): readonly Route[];
+  /**
+   * Calls `listener` with the new list each time it changes (the gateway then drops the pools
+   * and health entries of routes that are gone). Absent: the list never changes.
+   */
+  onChange?(listener: (routes: readonly Route[]) => void): void;
   close?(): Promise<void> | void;
 }
 
@@ -33,12 +45,12 @@ export interface RouteSource {
 export function staticRouteSource(baseUrl: string, apiKey?: string, model?: string, streamNonStreaming = false): RouteSource {
   const route: Route = Object.freeze({ id: 'static', baseUrl: baseUrl.replace(/\/+$/, ''), apiKey, model, streamNonStreaming });
   const routes = Object.freeze([route]);
-  return { pick: () => route, all: () => routes };
+  return { all: () => routes };
 }
 
 /** No upstream configured yet: every API request answers 503 no_upstream with the fix. */
 export function emptyRouteSource(): RouteSource {
-  return { pick: () => undefined, all: () => [] };
+  return { all: () => [] };
 }
 
 /** `upstream.stream_non_streaming`: `auto`, `always` or `never`. */

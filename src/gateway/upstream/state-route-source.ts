@@ -10,8 +10,8 @@ import { type Route, type RouteSource, type StreamNonStreamingMode, streamsNonSt
  * request path never touches SQLite. Until the state exists (the gateway may start first),
  * there are no routes and the poll keeps looking.
  *
- * Ready routes are used in weighted round-robin; a request naming a model goes to a route
- * serving it when there is one.
+ * The source only lists the ready routes (with their weight) and tells its listeners when the
+ * list changed; the balancer picks among them.
  */
 
 /** A route source that reads the manager's state. */
@@ -26,8 +26,7 @@ export function stateRouteSource(options: { home: string; pollMs?: number; logge
   let state: StateDb | undefined;
   let version = -1;
   let routes: Route[] = [];
-  let wheel: Route[] = [];
-  let next = 0;
+  const listeners: Array<(routes: readonly Route[]) => void> = [];
   let lastError: string | undefined;
 
   function open(): StateDb | undefined {
@@ -52,13 +51,13 @@ export function stateRouteSource(options: { home: string; pollMs?: number; logge
       if (now === version) return;
       version = now;
       const rows = listReadyRoutes(db);
-      routes = rows.map((r) => Object.freeze({ id: r.routeId, baseUrl: r.baseUrl, apiKey: r.apiKey, model: r.model, streamNonStreaming: streamsNonStreaming(options.streamNonStreaming ?? 'auto', r.baseUrl, r.podId !== null) }));
-      // Weighted round-robin: a route of weight w appears w times on the wheel.
-      wheel = rows.flatMap((r, i) => Array.from({ length: r.weight }, () => routes[i] as Route));
-      options.logger.info({ routes: routes.map((r) => ({ id: r.id, model: r.model })) }, 'routes updated from the manager state');
+      routes = rows.map((r) => Object.freeze({ id: r.routeId, baseUrl: r.baseUrl, apiKey: r.apiKey, model: r.model, streamNonStreaming: streamsNonStreaming(options.streamNonStreaming ?? 'auto', r.baseUrl, r.podId !== null), weight: r.weight }));
+      options.logger.info({ routes: routes.map((r) => ({ id: r.id, model: r.model, weight: r.weight })) }, 'routes updated from the manager state');
     } catch (err) {
       options.logger.warn({ err: (err as Error).message }, 'reading routes from the state failed; keeping the last known routes');
+      return;
     }
+    for (const listener of listeners) listener(routes);
   }
 
   refresh();
@@ -66,15 +65,10 @@ export function stateRouteSource(options: { home: string; pollMs?: number; logge
   timer.unref();
 
   return {
-    pick(model) {
-      if (wheel.length === 0) return undefined;
-      if (model !== undefined && routes.length > 1) {
-        const serving = wheel.filter((r) => r.model === model);
-        if (serving.length > 0) return serving[next++ % serving.length];
-      }
-      return wheel[next++ % wheel.length];
-    },
     all: () => routes,
+    onChange(listener) {
+      listeners.push(listener);
+    },
     refresh,
     db: () => state,
     close() {

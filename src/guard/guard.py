@@ -387,19 +387,242 @@ class Closed(Exception):
     """The client went away or broke off (nothing to answer)."""
 
 
-class Upstream:
-    """One HTTP/1.1 connection to vLLM. Every read is bounded by GUARD_UPSTREAM_TIMEOUT: a watchdog
-    per connection (not a timer per read, a stream has thousands) aborts it when no read made
-    progress for that long."""
+# What an Upstream is doing; data_received acts on it.
+IDLE, HEAD, LENGTH, CHUNKED, UNTIL_CLOSE = range(5)
+# What it tells the coroutine waiting on it.
+DONE, CUT, GONE, DRAIN, WOKEN = range(5)
+HEAD_END = re.compile(rb"\r?\n\r?\n")
+RESPONSE_CHUNK = re.compile(rb"([0-9a-fA-F]{1,16})(\r\n|[ \t;][^\n]*\n|\n)")
+HIGH_WATER = 65536  # the client transport's buffer above which vLLM is not read (asyncio's own default)
 
-    __slots__ = ("reader", "writer", "timeout", "loop", "progress", "timer", "timed_out", "idle_since")
 
-    def __init__(self, reader, writer, timeout, loop):
-        self.reader, self.writer, self.timeout, self.loop = reader, writer, timeout, loop
+class Upstream(asyncio.Protocol):
+    """One HTTP/1.1 connection to vLLM, read by callbacks: a response body goes on to the client
+    transport from data_received as it arrives, without a task wake-up per read (issue 14: that
+    was most of the CPU per SSE event). Chunked framing is checked as it passes and relayed as is,
+    a chunk extension rewritten and trailer fields dropped; vLLM is not read while the client's
+    buffer is over HIGH_WATER. Every read is bounded by GUARD_UPSTREAM_TIMEOUT: a watchdog per
+    connection (not a timer per read) aborts it when no read made progress for that long."""
+
+    def __init__(self, timeout, loop):
+        self.timeout, self.loop = timeout, loop
+        self.transport = None
         self.progress = loop.time()
         self.timer = None
         self.timed_out = False
         self.idle_since = 0.0
+        self.closed = False
+        self.dirty = False  # bytes outside a response: never reused
+        self.buf = bytearray()  # a response head as it arrives
+        self.mode = IDLE
+        self.state = None
+        self.waiter = None
+        self.client = None  # the client transport while a body is relayed
+        self.prefix = b""  # the response head, sent with the first body bytes
+        self.framed = False  # the client gets chunked framing
+        self.left = 0  # bytes of the body (LENGTH) or of the chunk (CHUNKED) still to come
+        self.partial = b""  # a chunk line cut by a read
+        self.crlf = False  # the CRLF after a chunk's data comes next
+        self.trailers = -1  # trailer fields seen after the last chunk (-1: not there yet)
+        self.paused = False
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.progress = self.loop.time()
+        mode = self.mode
+        if mode == CHUNKED:
+            self.chunked(data)
+        elif mode == LENGTH:
+            left = self.left
+            if len(data) >= left:
+                if len(data) > left:
+                    self.dirty = True
+                    data = data[:left]
+                self.left = 0
+                if self.send(data):
+                    self.end(DONE)
+            else:
+                self.left = left - len(data)
+                self.send(data)
+        elif mode == HEAD:
+            self.buf += data
+            self.wake(WOKEN)
+        elif mode == UNTIL_CLOSE:
+            self.send(b"%x\r\n%s\r\n" % (len(data), data) if self.framed else data)
+        else:
+            self.dirty = True
+
+    def eof_received(self):
+        if self.mode == UNTIL_CLOSE and (not self.framed or self.send(b"0\r\n\r\n")):
+            self.end(DONE)
+        self.connection_lost(None)
+
+    def connection_lost(self, exc):
+        self.closed = True
+        self.unwatch()
+        if self.mode == HEAD:
+            self.wake(WOKEN)
+        elif self.mode != IDLE:
+            self.end(CUT)
+
+    def pause_writing(self):
+        pass  # a request is one write, bounded by GUARD_MAX_BODY
+
+    def resume_writing(self):
+        pass
+
+    def wake(self, state):
+        if self.state is None or self.state in (DRAIN, WOKEN):
+            self.state = state
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self):
+        while self.state is None:
+            self.waiter = self.loop.create_future()
+            await self.waiter
+        state, self.state = self.state, None
+        return state
+
+    def end(self, state):
+        self.mode = IDLE
+        self.client = None
+        self.resume()
+        self.wake(state)
+
+    def resume(self):
+        if self.paused:
+            self.paused = False
+            if not self.closed:
+                self.transport.resume_reading()
+
+    def send(self, data):
+        """To the client; False (and this connection aborted) when the client is gone."""
+        client = self.client
+        if client.is_closing():
+            self.transport.abort()  # what aborts vLLM's work
+            self.end(GONE)
+            return False
+        if self.prefix:
+            data, self.prefix = self.prefix + data, b""
+        client.write(data)
+        if not self.paused and client.get_write_buffer_size() > HIGH_WATER:
+            self.paused = True
+            self.transport.pause_reading()
+            self.wake(DRAIN)
+        return True
+
+    def chunked(self, data):
+        """Chunks relayed as they come: the bytes pass as they are, framing checked on the way."""
+        out = []
+        framed = self.framed
+        n = len(data)
+        pos = run = 0  # data[run:pos] goes to the client as it is
+        if framed and not (self.left or self.partial or self.crlf) and self.trailers < 0:
+            # The usual read: whole chunks of clean framing (an SSE event or a few), one check each.
+            while True:
+                size = RESPONSE_CHUNK.match(data, pos)
+                if size is None or size.group(2) != b"\r\n":
+                    break
+                end = size.end() + int(size.group(1), 16)
+                if end == size.end() or data[end:end + 2] != b"\r\n":
+                    break
+                pos = end + 2
+                if pos == n:
+                    return self.send(data)
+        while pos < n:
+            if self.left:
+                take = min(self.left, n - pos)
+                self.left -= take
+                pos += take
+                self.crlf = not self.left
+                continue
+            nl = data.find(b"\n", pos)
+            if nl < 0:
+                self.partial += data[pos:]
+                if len(self.partial) > 1024:
+                    return self.end(CUT)
+                out.append(data[run:pos])
+                run = pos = n
+                break
+            start, pos = pos, nl + 1
+            line = data[start:pos]
+            whole = not self.partial
+            if not whole:
+                line, self.partial = self.partial + line, b""
+            if self.crlf:
+                if line != b"\r\n":
+                    return self.end(CUT)
+                self.crlf = False
+                keep = framed
+                replacement = line if framed else b""
+            elif self.trailers >= 0:
+                if line == b"\r\n" or line == b"\n":
+                    out.append(data[run:start])
+                    if framed:
+                        out.append(b"0\r\n\r\n")
+                    if pos < n:
+                        self.dirty = True
+                    if self.send(b"".join(out)):
+                        self.end(DONE)
+                    return None
+                self.trailers += 1
+                if self.trailers > MAX_HEADERS:
+                    return self.end(CUT)
+                keep = False
+                replacement = b""
+            else:
+                size = RESPONSE_CHUNK.fullmatch(line)
+                if size is None:
+                    return self.end(CUT)
+                self.left = int(size.group(1), 16)
+                if not self.left:
+                    self.trailers = 0
+                    keep = False
+                    replacement = b""
+                else:
+                    keep = framed and size.group(2) == b"\r\n"
+                    replacement = (b"%x\r\n" % self.left) if framed else b""
+            if not (keep and whole):
+                out.append(data[run:start])
+                if replacement:
+                    out.append(replacement)
+                run = pos
+        out.append(data[run:n])
+        data = out[0] if len(out) == 1 else b"".join(out)
+        if data:
+            self.send(data)
+        return None
+
+    async def head(self):
+        """The next response head (bytes, its blank line included); what follows stays in buf."""
+        while True:
+            end = HEAD_END.search(self.buf)
+            if end is not None:
+                head = bytes(self.buf[:end.end()])
+                del self.buf[:end.end()]
+                return head
+            if len(self.buf) > HEAD_LIMIT:
+                raise ValueError("response head too long")
+            if self.closed:
+                raise ConnectionResetError("vLLM closed the connection")
+            self.mode = HEAD
+            await self.wait()
+            self.mode = IDLE
+
+    async def relay(self, client, mode, length, framed, prefix):
+        """Sends the body on; DONE (read to its end), CUT (vLLM broke off) or GONE (the client)."""
+        self.client, self.mode, self.left, self.framed, self.prefix = client, mode, length or 0, framed, prefix
+        self.partial, self.crlf, self.trailers = b"", False, -1
+        rest, self.buf = bytes(self.buf), bytearray()
+        if rest:
+            self.data_received(rest)
+        if self.mode != IDLE and self.closed:
+            self.eof_received()
+        return await self.wait()
 
     def watch(self):
         self.progress = self.loop.time()
@@ -416,19 +639,18 @@ class Upstream:
         if self.loop.time() >= late:
             self.timer = None
             self.timed_out = True
-            self.writer.transport.abort()
+            self.transport.abort()
         else:
             self.timer = self.loop.call_at(late, self._check)
 
     def reusable(self):
         """Read to its end, recently, and nothing arrived since: vLLM has not closed it."""
-        reader = self.reader
-        return (self.loop.time() - self.idle_since < UPSTREAM_REUSE_SECONDS and not reader.at_eof()
-                and not reader._buffer and reader.exception() is None and not self.writer.is_closing())
+        return (self.loop.time() - self.idle_since < UPSTREAM_REUSE_SECONDS and not self.closed and not self.dirty
+                and not self.buf and not self.transport.is_closing())
 
     def close(self):
         self.unwatch()
-        self.writer.close()  # mid-response, this is what aborts vLLM's work
+        self.transport.close()  # mid-response, this is what aborts vLLM's work
 
 
 class Connection:
@@ -734,18 +956,19 @@ class Connection:
         complete = False
         try:
             if up is None:
+                loop = self.loop
                 try:
-                    reader, writer = await asyncio.wait_for(asyncio.open_connection(*cfg.upstream, limit=HEAD_LIMIT), cfg.upstream_timeout)
+                    _, up = await asyncio.wait_for(loop.create_connection(
+                        lambda: Upstream(cfg.upstream_timeout, loop), *cfg.upstream), cfg.upstream_timeout)
                 except asyncio.TimeoutError:
                     return await self.answer_json(504, {"error": "Gateway Timeout"})
                 except OSError:
                     return await self.answer_json(502, {"error": "Bad Gateway"})
-                up = Upstream(reader, writer, cfg.upstream_timeout, self.loop)
             up.watch()
             try:
-                up.writer.write(b"".join(lines))
+                up.transport.write(b"".join(lines))
                 response = await self.read_response_head(up)
-            except (OSError, ValueError, asyncio.IncompleteReadError):
+            except (OSError, ValueError):
                 if up.timed_out:
                     return await self.answer_json(504, {"error": "Gateway Timeout"})
                 return await self.answer_json(502, {"error": "Bad Gateway"})
@@ -764,35 +987,22 @@ class Connection:
 
     async def read_response_head(self, up):
         """(status, version 11 or 10, [(name, value)] as bytes): as http.client reads it."""
-        reader = up.reader
         while True:
-            line = await reader.readline()
-            up.progress = self.loop.time()
-            if not line:
-                raise ConnectionResetError("vLLM closed the connection")
-            parts = line.split(None, 2)
+            lines = (await up.head()).split(b"\n")[:-2]
+            parts = lines[0].split(None, 2)
             if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or len(parts[1]) != 3 or not parts[1].isdigit():
                 raise ValueError("bad status line")
             status = int(parts[1])
             if status < 100:
                 raise ValueError("bad status")
+            if len(lines) > MAX_HEADERS + 1:
+                raise ValueError("too many headers")
             headers = []
-            buffered = _buffered_fields(reader)
-            if buffered is not None:
-                await reader.readexactly(sum(map(len, buffered)))
-                buffered = iter(buffered)
-            while True:
-                field = next(buffered) if buffered is not None else await reader.readline()
-                if field in (b"\r\n", b"\n"):
-                    break
-                if not field.endswith(b"\n"):
-                    raise ConnectionResetError("vLLM closed the connection")
-                if len(headers) >= MAX_HEADERS:
-                    raise ValueError("too many headers")
+            for field in lines[1:]:
                 name, colon, value = field.partition(b":")
                 if not colon:
                     raise ValueError("bad header")
-                headers.append((name, value.lstrip(b" \t").rstrip(b"\r\n")))
+                headers.append((name, value.lstrip(b" \t").rstrip(b"\r")))
             if status != 100:
                 return status, (10 if parts[0] == b"HTTP/1.0" else 11), headers
 
@@ -840,18 +1050,10 @@ class Connection:
             chunked = True
         elif has_body:
             self.close_connection = True  # an HTTP/1.0 client: the body ends when the connection does
-        try:
-            return await self.relay_body(up, status, headers, has_body, length, up_chunked, chunked, will_close)
-        except (OSError, asyncio.IncompleteReadError):
-            if self.writer.is_closing():
-                raise  # the client went away
-            return self.cut(status)  # vLLM's side broke
-
-    async def relay_body(self, up, status, headers, has_body, length, up_chunked, chunked, will_close):
-        reader = up.reader
         writer = self.writer
-        loop = self.loop
         if not has_body or length == 0:
+            if up.buf:
+                up.dirty = True
             self.start_response(status, headers)
             await writer.drain()
             return status, not will_close
@@ -859,79 +1061,23 @@ class Connection:
             # A complete answer follows its head at once: the head waits for the first bytes and
             # both leave in one write. A stream's head goes alone (its first event may be seconds
             # of prefill away, and the client should see the 200 now).
-            left = length
-            data = await reader.read(min(left, READ_SIZE))
-            up.progress = loop.time()
-            if not data:
-                return self.cut(status)
-            left -= len(data)
-            self.start_response(status, headers, data)
+            state = await up.relay(writer.transport, LENGTH, length, False, self.response_head(status, headers))
+        else:
+            self.start_response(status, headers)
             await writer.drain()
-            while left:
-                data = await reader.read(min(left, READ_SIZE))
-                up.progress = loop.time()
-                if not data:
-                    return self.cut(status)
-                left -= len(data)
-                writer.write(data)
-                await writer.drain()
-            return status, not will_close
-        self.start_response(status, headers)
-        await writer.drain()
-        if not up_chunked:
-            # Until vLLM closes: the end of the body is the end of the connection.
-            while True:
-                data = await reader.read(READ_SIZE)
-                up.progress = loop.time()
-                if not data:
-                    break
-                writer.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
-                await writer.drain()
-            if chunked:
-                writer.write(b"0\r\n\r\n")
-                await writer.drain()
+            state = await up.relay(writer.transport, CHUNKED if up_chunked else UNTIL_CLOSE, None, chunked, b"")
+        while state == DRAIN:
+            await writer.drain()
+            up.resume()
+            state = await up.wait()
+        if state == GONE:
+            raise ConnectionResetError("the client went away")
+        if state == CUT:
+            # vLLM died or stalled mid-response: cut the client off without a clean ending,
+            # so it sees a truncated response rather than a complete short one.
+            self.close_connection = True
             return status, False
-        try:
-            while True:
-                line = await reader.readline()
-                size = line.split(b";", 1)[0].strip()
-                if not size:
-                    return self.cut(status)
-                n = int(size, 16)
-                if n < 0:
-                    return self.cut(status)
-                if n == 0:
-                    break
-                while n:
-                    data = await reader.read(min(n, READ_SIZE))
-                    up.progress = loop.time()
-                    if not data:
-                        return self.cut(status)
-                    n -= len(data)
-                    writer.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
-                if await reader.readexactly(2) != b"\r\n":
-                    return self.cut(status)
-                await writer.drain()
-            for _ in range(MAX_HEADERS + 1):  # trailer fields are dropped
-                line = await reader.readline()
-                if line in (b"\r\n", b"\n"):
-                    break
-                if not line.endswith(b"\n"):
-                    return self.cut(status)
-            else:
-                return self.cut(status)
-        except (ValueError, asyncio.IncompleteReadError):
-            return self.cut(status)
-        if chunked:
-            writer.write(b"0\r\n\r\n")
-            await writer.drain()
-        return status, not will_close
-
-    def cut(self, status):
-        # vLLM died or stalled mid-response: cut the client off without a clean ending,
-        # so it sees a truncated response rather than a complete short one.
-        self.close_connection = True
-        return status, False
+        return status, not will_close  # a body until the close always has will_close
 
     async def answer_json(self, status, value):
         self.send_json(status, value)
@@ -945,6 +1091,9 @@ class Connection:
 
     def start_response(self, status, headers, body=b""):
         """Writes the head, and `body` with it in the same write (one segment for a small reply)."""
+        self.writer.write(self.response_head(status, headers, body))
+
+    def response_head(self, status, headers, body=b""):
         head = [b"HTTP/1.1 %d %s\r\nServer: guard\r\nDate: %s\r\n" % (status, _phrase(status).encode("latin-1"), self.server.date())]
         for name, value in headers:
             head.append(b"%s: %s\r\n" % (name, value))
@@ -954,7 +1103,7 @@ class Connection:
             self.close_connection = True
         head.append(b"\r\n")
         head.append(body)
-        self.writer.write(b"".join(head))
+        return b"".join(head)
 
     def log_line(self, status, start):
         command = self.command or "-"

@@ -11,7 +11,8 @@ Decisions, first match wins:
   target not an allowed route          -> 404; exact string match, no decoding or normalising,
                                           leaves nothing for two parsers to disagree on; a route's
                                           `{id}` segment matches one segment of [A-Za-z0-9_.-]
-                                          (1-200 characters, not "." or "..")
+                                          (1-200 characters, not "." or ".."); a query string
+                                          only as QUERIES allows it for the route
   Authorization != "Bearer <key>"      -> 401 {"error":"Unauthorized"}, as vLLM says it
   ambiguous or broken body framing     -> 400 (CL with TE, two CLs, a bad chunk: request
                                           smuggling's shapes); 501 for a coding but chunked
@@ -79,9 +80,15 @@ ROUTES = frozenset({
     ("POST", "/detokenize"),
 })
 # A path segment "{id}" in ROUTES stands for exactly one segment of the request path (ID_SEGMENT);
-# every other character matches itself. A query string never matches (no route has one).
+# every other character matches itself.
 ID = "{id}"
 ID_SEGMENT = re.compile(r"[A-Za-z0-9_.-]{1,200}")
+# The query strings a route may carry: each parameter at most once, in any order, its value whole
+# against its pattern (nothing decoded). Any other "?" in a target is refused (404). The
+# Responses API's retrieval: GET /v1/responses/{id}?stream=true&starting_after=N.
+QUERIES = {
+    ("GET", "/v1/responses/{id}"): {"stream": re.compile(r"true|false"), "starting_after": re.compile(r"[0-9]{1,9}")},
+}
 HEALTH = ("GET", "/health")
 LEASE = ("POST", "/runpod-llm/lease")
 # RFC 9110 section 7.6.1: connection-specific fields are never forwarded.
@@ -153,13 +160,38 @@ class RouteTable:
             self.patterns.setdefault((method, len(segments)), []).append(segments)
 
     def allows(self, method, path):
+        return self.match(method, path) is not None
+
+    def match(self, method, path):
+        """The route (method, path as in ROUTES) that `path` (no query) matches, or None."""
         if (method, path) in self.exact:
-            return True
+            return method, path
         candidates = self.patterns.get((method, path.count("/") + 1))
         if not candidates:
-            return False
+            return None
         segments = path.split("/")
-        return any(all(_segment_matches(want, got) for want, got in zip(pattern, segments)) for pattern in candidates)
+        for pattern in candidates:
+            if all(_segment_matches(want, got) for want, got in zip(pattern, segments)):
+                return method, "/".join(pattern)
+        return None
+
+    def allows_target(self, method, target, queries=None):
+        """`target` is a route, with a query string only as QUERIES allows it for that route."""
+        path, mark, query = target.partition("?")
+        route = self.match(method, path)
+        if route is None or not mark:
+            return route is not None
+        allowed = (QUERIES if queries is None else queries).get(route)
+        if not allowed:
+            return False
+        seen = set()
+        for pair in query.split("&"):
+            name, equals, value = pair.partition("=")
+            pattern = allowed.get(name)
+            if not equals or name in seen or pattern is None or pattern.fullmatch(value) is None:
+                return False
+            seen.add(name)
+        return True
 
 
 def _segment_matches(want, got):
@@ -803,7 +835,7 @@ class Connection:
         target = (self.command, self.path)
         if target == HEALTH:
             return await self.health(cfg)
-        if target != LEASE and not self.server.routes.allows(*target):
+        if target != LEASE and not self.server.routes.allows_target(*target):
             return await self.answer_json(404, {"error": "Not Found"})
         auth = fields.get("authorization") or []
         if len(auth) != 1 or not hmac.compare_digest(auth[0].encode("latin-1"), cfg.expected):

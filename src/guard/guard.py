@@ -21,8 +21,9 @@ Decisions, first match wins:
   otherwise                            -> forwarded with a Content-Length; the response streams
                                           back as it arrives (SSE is never buffered)
 Over GUARD_MAX_CONNECTIONS open connections -> 503. Log: one line per request (method, path,
-status, ms), never headers, bodies or query strings. One asyncio loop serves every connection
-(issue 14: a thread per connection cost 3-4x the CPU per request and per SSE event); a client has
+status, ms), never headers, bodies or query strings. One asyncio loop per worker process serves
+its connections (issue 14: a thread per connection cost 3-4x the CPU per request and per SSE
+event; GUARD_WORKERS processes share the listening socket and the cap); a client has
 60 s for a request head (slow-header trickles included) and 60 s of silence within a body or
 between requests.
 

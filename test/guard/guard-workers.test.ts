@@ -78,8 +78,9 @@ describe('guard workers: shared state', () => {
     assert.deepEqual(python('slots = guard.Slots(2, False)\nprint(json.dumps([slots.take(), slots.take(), slots.take()]))'), [true, true, false]);
   });
 
-  it('GUARD_WORKERS defaults to the CPU count, at most 4, and refuses 0', () => {
-    assert.equal(python('print(json.dumps(guard.Config({"GUARD_API_KEY": "k" * 20}).workers))'), Math.min(4, Number(python('print(len(os.sched_getaffinity(0)))'))));
+  it('GUARD_WORKERS defaults to a quarter of the CPUs, 1 to 4, and refuses 0', () => {
+    const cpus = Number(python('print(len(os.sched_getaffinity(0)))'));
+    assert.equal(python('print(json.dumps(guard.Config({"GUARD_API_KEY": "k" * 20}).workers))'), Math.max(1, Math.min(4, Math.floor(cpus / 4))));
     assert.equal(python('print(json.dumps(guard.Config({"GUARD_API_KEY": "k" * 20, "GUARD_WORKERS": "3"}).workers))'), 3);
     const run = spawnSync('python3', [GUARD_PY], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GUARD_API_KEY: KEY, GUARD_WORKERS: '0' }, encoding: 'utf8' });
     assert.equal(run.status, 2);

@@ -154,11 +154,11 @@ ${mainTable(results, figs)}
 
 ${extras(results)}
 
-### Goals (issue 6), judged on this run's medians
+### Goals for the gateway, judged on this run's medians
 
 ${table(['goal', 'measured', 'verdict', 'note'], goalRows, false)}
 
-### Goals for the pod guard (issue 14), judged on this run's medians
+### Goals for the pod guard, judged on this run's medians
 
 ${results.available.guard === true ? table(['goal', 'measured', 'verdict', 'note'], guardRows, false) : 'The guard was not measured in this run.'}
 

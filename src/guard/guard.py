@@ -11,7 +11,8 @@ Decisions, first match wins:
   target not an allowed route          -> 404; exact string match, no decoding or normalising,
                                           leaves nothing for two parsers to disagree on; a route's
                                           `{id}` segment matches one segment of [A-Za-z0-9_.-]
-                                          (1-200 characters, not "." or "..")
+                                          (1-200 characters, not "." or ".."); a query string
+                                          only as QUERIES allows it for the route
   Authorization != "Bearer <key>"      -> 401 {"error":"Unauthorized"}, as vLLM says it
   ambiguous or broken body framing     -> 400 (CL with TE, two CLs, a bad chunk: request
                                           smuggling's shapes); 501 for a coding but chunked
@@ -20,8 +21,9 @@ Decisions, first match wins:
   otherwise                            -> forwarded with a Content-Length; the response streams
                                           back as it arrives (SSE is never buffered)
 Over GUARD_MAX_CONNECTIONS open connections -> 503. Log: one line per request (method, path,
-status, ms), never headers, bodies or query strings. One asyncio loop serves every connection
-(a thread per connection cost 3-4x the CPU per request and per SSE event); a client has
+status, ms), never headers, bodies or query strings. One asyncio loop per worker process serves
+its connections (a thread per connection cost 3-4x the CPU per request and per SSE
+event; GUARD_WORKERS processes share the listening socket and the cap); a client has
 60 s for a request head (slow-header trickles included) and 60 s of silence within a body or
 between requests.
 
@@ -44,14 +46,18 @@ Env: GUARD_API_KEY (required), GUARD_LISTEN_HOST (0.0.0.0), GUARD_LISTEN_PORT (8
 GUARD_UPSTREAM (http://127.0.0.1:8001), GUARD_MAX_BODY (1048576), GUARD_MAX_CONNECTIONS (64),
 GUARD_UPSTREAM_TIMEOUT (600 s per upstream read), GUARD_LEASE_SECONDS (0: off), GUARD_STOP_AT
 (0: none), GUARD_RUNPOD_API_URL (https://api.runpod.io), GUARD_LEASE_TICK (5 s between checks),
-GUARD_LEASE_FILE (none: the lease starts afresh with the process).
+GUARD_LEASE_FILE (none: the lease starts afresh with the process), GUARD_WORKERS (a quarter of the
+CPUs, 1 to 4: processes serving the one listening socket; the first also keeps the lease).
 """
 import asyncio
 import hmac
 import http.client
 import json
+import mmap
 import ssl
 import os
+import signal
+import struct
 import re
 import socket
 import sys
@@ -79,9 +85,15 @@ ROUTES = frozenset({
     ("POST", "/detokenize"),
 })
 # A path segment "{id}" in ROUTES stands for exactly one segment of the request path (ID_SEGMENT);
-# every other character matches itself. A query string never matches (no route has one).
+# every other character matches itself.
 ID = "{id}"
 ID_SEGMENT = re.compile(r"[A-Za-z0-9_.-]{1,200}")
+# The query strings a route may carry: each parameter at most once, in any order, its value whole
+# against its pattern (nothing decoded). Any other "?" in a target is refused (404). The
+# Responses API's retrieval: GET /v1/responses/{id}?stream=true&starting_after=N.
+QUERIES = {
+    ("GET", "/v1/responses/{id}"): {"stream": re.compile(r"true|false"), "starting_after": re.compile(r"[0-9]{1,9}")},
+}
 HEALTH = ("GET", "/health")
 LEASE = ("POST", "/runpod-llm/lease")
 # RFC 9110 section 7.6.1: connection-specific fields are never forwarded.
@@ -121,6 +133,10 @@ class Config:
         self.stop_at = _int(env, "GUARD_STOP_AT", 0, 0)
         self.lease_tick = _int(env, "GUARD_LEASE_TICK", 5, 1)
         self.lease_file = env.get("GUARD_LEASE_FILE", "")
+        # A quarter of the CPUs, 1 to 4: one process relays 23,000-36,000 SSE events/s per core
+        # (bench/RESULTS.md), a GPU's full batch is ~12,500 tokens/s, and vLLM's own API server and
+        # tokenizers need the other cores; on a small box more workers only compete.
+        self.workers = _int(env, "GUARD_WORKERS", max(1, min(len(os.sched_getaffinity(0)) // 4, 4)), 1)
         self.runpod = RunPodApi(env)
 
 
@@ -153,13 +169,38 @@ class RouteTable:
             self.patterns.setdefault((method, len(segments)), []).append(segments)
 
     def allows(self, method, path):
+        return self.match(method, path) is not None
+
+    def match(self, method, path):
+        """The route (method, path as in ROUTES) that `path` (no query) matches, or None."""
         if (method, path) in self.exact:
-            return True
+            return method, path
         candidates = self.patterns.get((method, path.count("/") + 1))
         if not candidates:
-            return False
+            return None
         segments = path.split("/")
-        return any(all(_segment_matches(want, got) for want, got in zip(pattern, segments)) for pattern in candidates)
+        for pattern in candidates:
+            if all(_segment_matches(want, got) for want, got in zip(pattern, segments)):
+                return method, "/".join(pattern)
+        return None
+
+    def allows_target(self, method, target, queries=None):
+        """`target` is a route, with a query string only as QUERIES allows it for that route."""
+        path, mark, query = target.partition("?")
+        route = self.match(method, path)
+        if route is None or not mark:
+            return route is not None
+        allowed = (QUERIES if queries is None else queries).get(route)
+        if not allowed:
+            return False
+        seen = set()
+        for pair in query.split("&"):
+            name, equals, value = pair.partition("=")
+            pattern = allowed.get(name)
+            if not equals or name in seen or pattern is None or pattern.fullmatch(value) is None:
+                return False
+            seen.add(name)
+        return True
 
 
 def _segment_matches(want, got):
@@ -243,6 +284,7 @@ class RunPodApi:
         return {"gone": "refused", "not running": "unreachable"}.get(verdict, verdict), detail
 
 
+VERDICTS = ("checking", "ok", "refused", "blocked", "unreachable", "missing")
 STOP_WORDS = {"ok": "stopped", "gone": "pod gone: nothing to stop", "not running": "not running",
               "refused": "key refused", "blocked": "blocked before the API (Cloudflare?)", "unreachable": "no answer"}
 
@@ -258,12 +300,20 @@ class Lease:
     def __init__(self, cfg, api):
         self.cfg = cfg
         self.api = api
+        # Shared with the workers forked after it (MAP_SHARED): when the last renewal was (CLOCK_
+        # MONOTONIC is one clock for every process) and the key check's verdict. An aligned
+        # 8-byte store is one instruction on x86-64 and arm64: no torn reads.
+        self.cell = mmap.mmap(-1, 16)
         self.renewed = time.monotonic()
         self.saved = None
         self.self_stop = "checking" if api.configured() else "missing"
 
+    renewed = property(lambda self: struct.unpack_from("d", self.cell)[0],
+                       lambda self, value: struct.pack_into("d", self.cell, 0, value))
+    self_stop = property(lambda self: VERDICTS[self.cell[8]], lambda self, value: self.cell.__setitem__(8, VERDICTS.index(value)))
+
     def renew(self):
-        self.renewed = time.monotonic()  # one assignment: atomic under the GIL
+        self.renewed = time.monotonic()
 
     def left(self):
         return self.cfg.lease_seconds - (time.monotonic() - self.renewed)
@@ -387,19 +437,242 @@ class Closed(Exception):
     """The client went away or broke off (nothing to answer)."""
 
 
-class Upstream:
-    """One HTTP/1.1 connection to vLLM. Every read is bounded by GUARD_UPSTREAM_TIMEOUT: a watchdog
-    per connection (not a timer per read, a stream has thousands) aborts it when no read made
-    progress for that long."""
+# What an Upstream is doing; data_received acts on it.
+IDLE, HEAD, LENGTH, CHUNKED, UNTIL_CLOSE = range(5)
+# What it tells the coroutine waiting on it.
+DONE, CUT, GONE, DRAIN, WOKEN = range(5)
+HEAD_END = re.compile(rb"\r?\n\r?\n")
+RESPONSE_CHUNK = re.compile(rb"([0-9a-fA-F]{1,16})(\r\n|[ \t;][^\n]*\n|\n)")
+HIGH_WATER = 65536  # the client transport's buffer above which vLLM is not read (asyncio's own default)
 
-    __slots__ = ("reader", "writer", "timeout", "loop", "progress", "timer", "timed_out", "idle_since")
 
-    def __init__(self, reader, writer, timeout, loop):
-        self.reader, self.writer, self.timeout, self.loop = reader, writer, timeout, loop
+class Upstream(asyncio.Protocol):
+    """One HTTP/1.1 connection to vLLM, read by callbacks: a response body goes on to the client
+    transport from data_received as it arrives, without a task wake-up per read (that
+    was most of the CPU per SSE event). Chunked framing is checked as it passes and relayed as is,
+    a chunk extension rewritten and trailer fields dropped; vLLM is not read while the client's
+    buffer is over HIGH_WATER. Every read is bounded by GUARD_UPSTREAM_TIMEOUT: a watchdog per
+    connection (not a timer per read) aborts it when no read made progress for that long."""
+
+    def __init__(self, timeout, loop):
+        self.timeout, self.loop = timeout, loop
+        self.transport = None
         self.progress = loop.time()
         self.timer = None
         self.timed_out = False
         self.idle_since = 0.0
+        self.closed = False
+        self.dirty = False  # bytes outside a response: never reused
+        self.buf = bytearray()  # a response head as it arrives
+        self.mode = IDLE
+        self.state = None
+        self.waiter = None
+        self.client = None  # the client transport while a body is relayed
+        self.prefix = b""  # the response head, sent with the first body bytes
+        self.framed = False  # the client gets chunked framing
+        self.left = 0  # bytes of the body (LENGTH) or of the chunk (CHUNKED) still to come
+        self.partial = b""  # a chunk line cut by a read
+        self.crlf = False  # the CRLF after a chunk's data comes next
+        self.trailers = -1  # trailer fields seen after the last chunk (-1: not there yet)
+        self.paused = False
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.progress = self.loop.time()
+        mode = self.mode
+        if mode == CHUNKED:
+            self.chunked(data)
+        elif mode == LENGTH:
+            left = self.left
+            if len(data) >= left:
+                if len(data) > left:
+                    self.dirty = True
+                    data = data[:left]
+                self.left = 0
+                if self.send(data):
+                    self.end(DONE)
+            else:
+                self.left = left - len(data)
+                self.send(data)
+        elif mode == HEAD:
+            self.buf += data
+            self.wake(WOKEN)
+        elif mode == UNTIL_CLOSE:
+            self.send(b"%x\r\n%s\r\n" % (len(data), data) if self.framed else data)
+        else:
+            self.dirty = True
+
+    def eof_received(self):
+        if self.mode == UNTIL_CLOSE and (not self.framed or self.send(b"0\r\n\r\n")):
+            self.end(DONE)
+        self.connection_lost(None)
+
+    def connection_lost(self, exc):
+        self.closed = True
+        self.unwatch()
+        if self.mode == HEAD:
+            self.wake(WOKEN)
+        elif self.mode != IDLE:
+            self.end(CUT)
+
+    def pause_writing(self):
+        pass  # a request is one write, bounded by GUARD_MAX_BODY
+
+    def resume_writing(self):
+        pass
+
+    def wake(self, state):
+        if self.state is None or self.state in (DRAIN, WOKEN):
+            self.state = state
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self):
+        while self.state is None:
+            self.waiter = self.loop.create_future()
+            await self.waiter
+        state, self.state = self.state, None
+        return state
+
+    def end(self, state):
+        self.mode = IDLE
+        self.client = None
+        self.resume()
+        self.wake(state)
+
+    def resume(self):
+        if self.paused:
+            self.paused = False
+            if not self.closed:
+                self.transport.resume_reading()
+
+    def send(self, data):
+        """To the client; False (and this connection aborted) when the client is gone."""
+        client = self.client
+        if client.is_closing():
+            self.transport.abort()  # what aborts vLLM's work
+            self.end(GONE)
+            return False
+        if self.prefix:
+            data, self.prefix = self.prefix + data, b""
+        client.write(data)
+        if not self.paused and client.get_write_buffer_size() > HIGH_WATER:
+            self.paused = True
+            self.transport.pause_reading()
+            self.wake(DRAIN)
+        return True
+
+    def chunked(self, data):
+        """Chunks relayed as they come: the bytes pass as they are, framing checked on the way."""
+        out = []
+        framed = self.framed
+        n = len(data)
+        pos = run = 0  # data[run:pos] goes to the client as it is
+        if framed and not (self.left or self.partial or self.crlf) and self.trailers < 0:
+            # The usual read: whole chunks of clean framing (an SSE event or a few), one check each.
+            while True:
+                size = RESPONSE_CHUNK.match(data, pos)
+                if size is None or size.group(2) != b"\r\n":
+                    break
+                end = size.end() + int(size.group(1), 16)
+                if end == size.end() or data[end:end + 2] != b"\r\n":
+                    break
+                pos = end + 2
+                if pos == n:
+                    return self.send(data)
+        while pos < n:
+            if self.left:
+                take = min(self.left, n - pos)
+                self.left -= take
+                pos += take
+                self.crlf = not self.left
+                continue
+            nl = data.find(b"\n", pos)
+            if nl < 0:
+                self.partial += data[pos:]
+                if len(self.partial) > 1024:
+                    return self.end(CUT)
+                out.append(data[run:pos])
+                run = pos = n
+                break
+            start, pos = pos, nl + 1
+            line = data[start:pos]
+            whole = not self.partial
+            if not whole:
+                line, self.partial = self.partial + line, b""
+            if self.crlf:
+                if line != b"\r\n":
+                    return self.end(CUT)
+                self.crlf = False
+                keep = framed
+                replacement = line if framed else b""
+            elif self.trailers >= 0:
+                if line == b"\r\n" or line == b"\n":
+                    out.append(data[run:start])
+                    if framed:
+                        out.append(b"0\r\n\r\n")
+                    if pos < n:
+                        self.dirty = True
+                    if self.send(b"".join(out)):
+                        self.end(DONE)
+                    return None
+                self.trailers += 1
+                if self.trailers > MAX_HEADERS:
+                    return self.end(CUT)
+                keep = False
+                replacement = b""
+            else:
+                size = RESPONSE_CHUNK.fullmatch(line)
+                if size is None:
+                    return self.end(CUT)
+                self.left = int(size.group(1), 16)
+                if not self.left:
+                    self.trailers = 0
+                    keep = False
+                    replacement = b""
+                else:
+                    keep = framed and size.group(2) == b"\r\n"
+                    replacement = (b"%x\r\n" % self.left) if framed else b""
+            if not (keep and whole):
+                out.append(data[run:start])
+                if replacement:
+                    out.append(replacement)
+                run = pos
+        out.append(data[run:n])
+        data = out[0] if len(out) == 1 else b"".join(out)
+        if data:
+            self.send(data)
+        return None
+
+    async def head(self):
+        """The next response head (bytes, its blank line included); what follows stays in buf."""
+        while True:
+            end = HEAD_END.search(self.buf)
+            if end is not None:
+                head = bytes(self.buf[:end.end()])
+                del self.buf[:end.end()]
+                return head
+            if len(self.buf) > HEAD_LIMIT:
+                raise ValueError("response head too long")
+            if self.closed:
+                raise ConnectionResetError("vLLM closed the connection")
+            self.mode = HEAD
+            await self.wait()
+            self.mode = IDLE
+
+    async def relay(self, client, mode, length, framed, prefix):
+        """Sends the body on; DONE (read to its end), CUT (vLLM broke off) or GONE (the client)."""
+        self.client, self.mode, self.left, self.framed, self.prefix = client, mode, length or 0, framed, prefix
+        self.partial, self.crlf, self.trailers = b"", False, -1
+        rest, self.buf = bytes(self.buf), bytearray()
+        if rest:
+            self.data_received(rest)
+        if self.mode != IDLE and self.closed:
+            self.eof_received()
+        return await self.wait()
 
     def watch(self):
         self.progress = self.loop.time()
@@ -416,19 +689,18 @@ class Upstream:
         if self.loop.time() >= late:
             self.timer = None
             self.timed_out = True
-            self.writer.transport.abort()
+            self.transport.abort()
         else:
             self.timer = self.loop.call_at(late, self._check)
 
     def reusable(self):
         """Read to its end, recently, and nothing arrived since: vLLM has not closed it."""
-        reader = self.reader
-        return (self.loop.time() - self.idle_since < UPSTREAM_REUSE_SECONDS and not reader.at_eof()
-                and not reader._buffer and reader.exception() is None and not self.writer.is_closing())
+        return (self.loop.time() - self.idle_since < UPSTREAM_REUSE_SECONDS and not self.closed and not self.dirty
+                and not self.buf and not self.transport.is_closing())
 
     def close(self):
         self.unwatch()
-        self.writer.close()  # mid-response, this is what aborts vLLM's work
+        self.transport.close()  # mid-response, this is what aborts vLLM's work
 
 
 class Connection:
@@ -581,7 +853,7 @@ class Connection:
         target = (self.command, self.path)
         if target == HEALTH:
             return await self.health(cfg)
-        if target != LEASE and not self.server.routes.allows(*target):
+        if target != LEASE and not self.server.routes.allows_target(*target):
             return await self.answer_json(404, {"error": "Not Found"})
         auth = fields.get("authorization") or []
         if len(auth) != 1 or not hmac.compare_digest(auth[0].encode("latin-1"), cfg.expected):
@@ -734,18 +1006,19 @@ class Connection:
         complete = False
         try:
             if up is None:
+                loop = self.loop
                 try:
-                    reader, writer = await asyncio.wait_for(asyncio.open_connection(*cfg.upstream, limit=HEAD_LIMIT), cfg.upstream_timeout)
+                    _, up = await asyncio.wait_for(loop.create_connection(
+                        lambda: Upstream(cfg.upstream_timeout, loop), *cfg.upstream), cfg.upstream_timeout)
                 except asyncio.TimeoutError:
                     return await self.answer_json(504, {"error": "Gateway Timeout"})
                 except OSError:
                     return await self.answer_json(502, {"error": "Bad Gateway"})
-                up = Upstream(reader, writer, cfg.upstream_timeout, self.loop)
             up.watch()
             try:
-                up.writer.write(b"".join(lines))
+                up.transport.write(b"".join(lines))
                 response = await self.read_response_head(up)
-            except (OSError, ValueError, asyncio.IncompleteReadError):
+            except (OSError, ValueError):
                 if up.timed_out:
                     return await self.answer_json(504, {"error": "Gateway Timeout"})
                 return await self.answer_json(502, {"error": "Bad Gateway"})
@@ -764,35 +1037,22 @@ class Connection:
 
     async def read_response_head(self, up):
         """(status, version 11 or 10, [(name, value)] as bytes): as http.client reads it."""
-        reader = up.reader
         while True:
-            line = await reader.readline()
-            up.progress = self.loop.time()
-            if not line:
-                raise ConnectionResetError("vLLM closed the connection")
-            parts = line.split(None, 2)
+            lines = (await up.head()).split(b"\n")[:-2]
+            parts = lines[0].split(None, 2)
             if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or len(parts[1]) != 3 or not parts[1].isdigit():
                 raise ValueError("bad status line")
             status = int(parts[1])
             if status < 100:
                 raise ValueError("bad status")
+            if len(lines) > MAX_HEADERS + 1:
+                raise ValueError("too many headers")
             headers = []
-            buffered = _buffered_fields(reader)
-            if buffered is not None:
-                await reader.readexactly(sum(map(len, buffered)))
-                buffered = iter(buffered)
-            while True:
-                field = next(buffered) if buffered is not None else await reader.readline()
-                if field in (b"\r\n", b"\n"):
-                    break
-                if not field.endswith(b"\n"):
-                    raise ConnectionResetError("vLLM closed the connection")
-                if len(headers) >= MAX_HEADERS:
-                    raise ValueError("too many headers")
+            for field in lines[1:]:
                 name, colon, value = field.partition(b":")
                 if not colon:
                     raise ValueError("bad header")
-                headers.append((name, value.lstrip(b" \t").rstrip(b"\r\n")))
+                headers.append((name, value.lstrip(b" \t").rstrip(b"\r")))
             if status != 100:
                 return status, (10 if parts[0] == b"HTTP/1.0" else 11), headers
 
@@ -840,18 +1100,10 @@ class Connection:
             chunked = True
         elif has_body:
             self.close_connection = True  # an HTTP/1.0 client: the body ends when the connection does
-        try:
-            return await self.relay_body(up, status, headers, has_body, length, up_chunked, chunked, will_close)
-        except (OSError, asyncio.IncompleteReadError):
-            if self.writer.is_closing():
-                raise  # the client went away
-            return self.cut(status)  # vLLM's side broke
-
-    async def relay_body(self, up, status, headers, has_body, length, up_chunked, chunked, will_close):
-        reader = up.reader
         writer = self.writer
-        loop = self.loop
         if not has_body or length == 0:
+            if up.buf:
+                up.dirty = True
             self.start_response(status, headers)
             await writer.drain()
             return status, not will_close
@@ -859,79 +1111,23 @@ class Connection:
             # A complete answer follows its head at once: the head waits for the first bytes and
             # both leave in one write. A stream's head goes alone (its first event may be seconds
             # of prefill away, and the client should see the 200 now).
-            left = length
-            data = await reader.read(min(left, READ_SIZE))
-            up.progress = loop.time()
-            if not data:
-                return self.cut(status)
-            left -= len(data)
-            self.start_response(status, headers, data)
+            state = await up.relay(writer.transport, LENGTH, length, False, self.response_head(status, headers))
+        else:
+            self.start_response(status, headers)
             await writer.drain()
-            while left:
-                data = await reader.read(min(left, READ_SIZE))
-                up.progress = loop.time()
-                if not data:
-                    return self.cut(status)
-                left -= len(data)
-                writer.write(data)
-                await writer.drain()
-            return status, not will_close
-        self.start_response(status, headers)
-        await writer.drain()
-        if not up_chunked:
-            # Until vLLM closes: the end of the body is the end of the connection.
-            while True:
-                data = await reader.read(READ_SIZE)
-                up.progress = loop.time()
-                if not data:
-                    break
-                writer.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
-                await writer.drain()
-            if chunked:
-                writer.write(b"0\r\n\r\n")
-                await writer.drain()
+            state = await up.relay(writer.transport, CHUNKED if up_chunked else UNTIL_CLOSE, None, chunked, b"")
+        while state == DRAIN:
+            await writer.drain()
+            up.resume()
+            state = await up.wait()
+        if state == GONE:
+            raise ConnectionResetError("the client went away")
+        if state == CUT:
+            # vLLM died or stalled mid-response: cut the client off without a clean ending,
+            # so it sees a truncated response rather than a complete short one.
+            self.close_connection = True
             return status, False
-        try:
-            while True:
-                line = await reader.readline()
-                size = line.split(b";", 1)[0].strip()
-                if not size:
-                    return self.cut(status)
-                n = int(size, 16)
-                if n < 0:
-                    return self.cut(status)
-                if n == 0:
-                    break
-                while n:
-                    data = await reader.read(min(n, READ_SIZE))
-                    up.progress = loop.time()
-                    if not data:
-                        return self.cut(status)
-                    n -= len(data)
-                    writer.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
-                if await reader.readexactly(2) != b"\r\n":
-                    return self.cut(status)
-                await writer.drain()
-            for _ in range(MAX_HEADERS + 1):  # trailer fields are dropped
-                line = await reader.readline()
-                if line in (b"\r\n", b"\n"):
-                    break
-                if not line.endswith(b"\n"):
-                    return self.cut(status)
-            else:
-                return self.cut(status)
-        except (ValueError, asyncio.IncompleteReadError):
-            return self.cut(status)
-        if chunked:
-            writer.write(b"0\r\n\r\n")
-            await writer.drain()
-        return status, not will_close
-
-    def cut(self, status):
-        # vLLM died or stalled mid-response: cut the client off without a clean ending,
-        # so it sees a truncated response rather than a complete short one.
-        self.close_connection = True
-        return status, False
+        return status, not will_close  # a body until the close always has will_close
 
     async def answer_json(self, status, value):
         self.send_json(status, value)
@@ -945,6 +1141,9 @@ class Connection:
 
     def start_response(self, status, headers, body=b""):
         """Writes the head, and `body` with it in the same write (one segment for a small reply)."""
+        self.writer.write(self.response_head(status, headers, body))
+
+    def response_head(self, status, headers, body=b""):
         head = [b"HTTP/1.1 %d %s\r\nServer: guard\r\nDate: %s\r\n" % (status, _phrase(status).encode("latin-1"), self.server.date())]
         for name, value in headers:
             head.append(b"%s: %s\r\n" % (name, value))
@@ -954,7 +1153,7 @@ class Connection:
             self.close_connection = True
         head.append(b"\r\n")
         head.append(body)
-        self.writer.write(b"".join(head))
+        return b"".join(head)
 
     def log_line(self, status, start):
         command = self.command or "-"
@@ -973,12 +1172,12 @@ FORWARDED = tuple((name.encode("latin-1"), name.lower()) for name in FORWARDED_R
 class GuardServer:
     """The listening socket and what all connections share: the cap, the lease, the route table."""
 
-    def __init__(self, cfg, loop):
+    def __init__(self, cfg, loop, lease, slots):
         self.cfg = cfg
         self.loop = loop
-        self.lease = Lease(cfg, cfg.runpod)
+        self.lease = lease
+        self.slots = slots
         self.routes = RouteTable(ROUTES)
-        self.active = 0
         self.busy = 0
         host, port = cfg.upstream
         self.upstream_host = (host if port == 80 else "%s:%d" % (host, port)).encode("idna")
@@ -994,10 +1193,8 @@ class GuardServer:
                 WEEKDAYS[t.tm_wday], t.tm_mday, MONTHS[t.tm_mon - 1], t.tm_year, t.tm_hour, t.tm_min, t.tm_sec)).encode("ascii"))
         return self._date[1]
 
-    async def start(self):
-        self.server = await asyncio.start_server(
-            self.accept, self.cfg.host, self.cfg.port, limit=HEAD_LIMIT, backlog=1024, reuse_address=True)
-        return self.server.sockets[0].getsockname()[:2]
+    async def start(self, sock):
+        self.server = await asyncio.start_server(self.accept, sock=sock, limit=HEAD_LIMIT)
 
     async def accept(self, reader, writer):
         # Replies leave as head + body in one write (start_response), but a relayed stream is
@@ -1008,7 +1205,7 @@ class GuardServer:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (OSError, AttributeError):
             pass  # not a TCP socket
-        if self.active >= self.cfg.max_connections:
+        if not self.slots.take():
             if self.busy < BUSY_ANSWERERS:
                 self.busy += 1
                 try:
@@ -1018,14 +1215,13 @@ class GuardServer:
             else:
                 writer.transport.abort()
             return
-        self.active += 1
         try:
             await Connection(self, reader, writer).serve()
         except Exception:
             # The exception's type only: a traceback's locals could hold request data.
             sys.stderr.write("guard error %s\n" % type(sys.exc_info()[1]).__name__)
         finally:
-            self.active -= 1
+            self.slots.give()
 
     @staticmethod
     async def answer_busy(reader, writer):
@@ -1052,22 +1248,47 @@ def _exception_handler(loop, context):
     sys.stderr.write("guard error %s\n" % (type(err).__name__ if err is not None else "asyncio"))
 
 
-async def serve(cfg):
+class Slots:
+    """GUARD_MAX_CONNECTIONS for every worker together: a pipe holding one byte per free slot (the
+    kernel makes taking and giving one atomic across processes); a plain count for one worker."""
+
+    def __init__(self, limit, shared):
+        self.free = limit
+        self.pipe = None
+        if shared:
+            self.pipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            os.write(self.pipe[1], b"x" * limit)  # BlockingIOError past the pipe's 64 KiB
+
+    def take(self):
+        if self.pipe is None:
+            self.free -= 1
+            if self.free >= 0:
+                return True
+            self.free += 1
+            return False
+        try:
+            return os.read(self.pipe[0], 1) == b"x"
+        except BlockingIOError:
+            return False
+
+    def give(self):
+        if self.pipe is None:
+            self.free += 1
+        else:
+            os.write(self.pipe[1], b"x")
+
+
+async def serve(cfg, sock, lease, slots, parent=None):
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_exception_handler)
-    server = GuardServer(cfg, loop)
-    host, port = await server.start()
-    sys.stderr.write("guard v%s listening on %s:%d, upstream %s:%d\n" % (GUARD_VERSION, host, port, *cfg.upstream))
-    lease = server.lease
-    if cfg.runpod.configured():
-        threading.Thread(target=lease.check_key, daemon=True).start()
-    if cfg.lease_seconds or cfg.stop_at:
-        sys.stderr.write("guard self-stop: lease %s, stop at %s\n" % (
-            "%d s" % cfg.lease_seconds if cfg.lease_seconds else "off", cfg.stop_at or "none"))
-        carried = lease.restore()
-        if carried:
-            sys.stderr.write(carried + "\n")
-        threading.Thread(target=lease.watch, daemon=True).start()
+    server = GuardServer(cfg, loop, lease, slots)
+    await server.start(sock)
+    if parent is not None:
+        def orphaned():  # a worker outlives its first process by a second at most
+            if os.getppid() != parent:
+                os._exit(0)
+            loop.call_later(1, orphaned)
+        orphaned()
     async with server.server:
         await server.server.serve_forever()
 
@@ -1078,7 +1299,54 @@ def main():
     except ValueError as err:
         sys.stderr.write("guard: %s\n" % err)
         return 2
-    asyncio.run(serve(cfg))
+    # One listening socket, bound before the workers fork: each accepts from it in its own loop
+    # (bench/RESULTS.md: one process relays about 30,000 SSE events/s per core; a GPU pod has the cores).
+    family = socket.getaddrinfo(cfg.host, cfg.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    sock = socket.create_server((cfg.host, cfg.port), family=family, backlog=1024)
+    lease = Lease(cfg, cfg.runpod)
+    slots = Slots(cfg.max_connections, cfg.workers > 1)
+    host, port = sock.getsockname()[:2]
+    sys.stderr.write("guard v%s listening on %s:%d, upstream %s:%d\n" % (GUARD_VERSION, host, port, *cfg.upstream))
+    sys.stderr.flush()
+    workers = []
+    for _ in range(cfg.workers - 1):  # forked before any thread starts
+        pid = os.fork()
+        if pid == 0:
+            try:
+                asyncio.run(serve(cfg, sock, lease, slots, os.getppid()))
+            finally:
+                os._exit(1)
+        workers.append(pid)
+    if workers:
+        def stop_workers():
+            for pid in workers:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except OSError:
+                    pass
+
+        def on_signal(signum, frame):
+            stop_workers()
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+        signal.signal(signal.SIGTERM, on_signal)
+
+        def reap():  # a worker that dies takes the guard down with it, for the start script to see
+            os.wait()
+            sys.stderr.write("guard error worker exited\n")
+            stop_workers()
+            os._exit(1)
+        threading.Thread(target=reap, daemon=True).start()
+    if cfg.runpod.configured():
+        threading.Thread(target=lease.check_key, daemon=True).start()
+    if cfg.lease_seconds or cfg.stop_at:
+        sys.stderr.write("guard self-stop: lease %s, stop at %s\n" % (
+            "%d s" % cfg.lease_seconds if cfg.lease_seconds else "off", cfg.stop_at or "none"))
+        carried = lease.restore()
+        if carried:
+            sys.stderr.write(carried + "\n")
+        threading.Thread(target=lease.watch, daemon=True).start()
+    asyncio.run(serve(cfg, sock, lease, slots))
     return 0
 
 

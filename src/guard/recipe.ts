@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
+import { deflateSync, inflateSync } from 'node:zlib';
 
 /*
  * How a pod starts (docs/vllm-contract.md, "How the pod starts vLLM"; docs/runpod-contract.md, "Start-command forms").
  *
  * Guarded (the default): RunPod's `args` carries the JSON start command
  * `{"entrypoint":["bash","-c"],"cmd":["<shell>"]}`. The shell writes the guard (shipped in the
- * pod env as base64, so the stock vllm/vllm-openai image needs nothing downloaded) to a file,
+ * pod env zlib-compressed as base64, so the stock vllm/vllm-openai image needs nothing downloaded) to a file,
  * starts vLLM on 127.0.0.1:8001, where the public pod URL cannot reach it, and the guard on
  * 0.0.0.0:8000, the exposed port. When either exits, the shell stops its own pod through
  * RunPod's API (`guard.py --stop-self`, the pod-scoped key RunPod sets in the pod env): RunPod
@@ -69,8 +70,24 @@ export const EXPOSED_PORT = 8000;
  * guard run by hand.
  */
 export const GUARD_POD_MAX_CONNECTIONS = 512;
-/** The pod env variable carrying the guard's source, base64. */
+/** The pod env variable carrying the guard's source, zlib-compressed and base64 (`encodeGuardEnv`). */
 export const GUARD_ENV = 'RUNPOD_LLM_GUARD';
+/**
+ * Bound on GUARD_ENV's value. Linux refuses a single `NAME=value` string over 128 KiB
+ * (MAX_ARG_STRLEN) at exec, so a guard embedded past that would start nothing; compressed, the
+ * guard is about a third of its source (test/guard/recipe.test.ts keeps it under this bound).
+ */
+export const GUARD_ENV_MAX_BYTES = 48 * 1024;
+
+/** The guard's source as GUARD_ENV carries it: zlib (RFC 1950, as Python's zlib reads it), then base64. */
+export function encodeGuardEnv(source: string): string {
+  return deflateSync(Buffer.from(source, 'utf8'), { level: 9 }).toString('base64');
+}
+
+/** The guard's source back from GUARD_ENV's value (what the start command's python3 -c does). */
+export function decodeGuardEnv(value: string): string {
+  return inflateSync(Buffer.from(value, 'base64')).toString('utf8');
+}
 
 /** Characters a shell word may hold unquoted (no globbing, expansion, separators or `~`). */
 const SAFE_WORD = /^[A-Za-z0-9_./:@%+,=-]+$/;
@@ -127,7 +144,8 @@ export function guardedPodStart(input: PodRecipeInput, guardSource: string = rea
     // First line of output: proves the start command ran as a shell (`up` fails fast without it).
     `echo "runpod-llm: start guard v${guardVersion(guardSource)}"`,
     'guard="${TMPDIR:-/tmp}/runpod-llm-guard.py"',
-    `printf %s "$${GUARD_ENV}" | base64 -d > "$guard" || exit 70`,
+    // Decoded by the image's own python3 (zlib and base64 are in every CPython build).
+    `python3 -c 'import base64,os,sys,zlib;sys.stdout.buffer.write(zlib.decompress(base64.b64decode(os.environ["${GUARD_ENV}"],validate=True)))' > "$guard" || exit 70`,
     // No --api-key: vLLM reads VLLM_API_KEY from its environment, so the key is on no command
     // line, neither in RunPod's args nor in the container's process list.
     `vllm serve ${vllm} &`,
@@ -151,7 +169,7 @@ export function guardedPodStart(input: PodRecipeInput, guardSource: string = rea
   ].join('\n');
   return {
     args: JSON.stringify({ entrypoint: ['bash', '-c'], cmd: [shell] }),
-    env: { ...commonEnv(input), ...selfStopEnv(input.selfStop), [GUARD_ENV]: Buffer.from(guardSource, 'utf8').toString('base64') },
+    env: { ...commonEnv(input), ...selfStopEnv(input.selfStop), [GUARD_ENV]: encodeGuardEnv(guardSource) },
   };
 }
 

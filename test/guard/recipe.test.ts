@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseVllmLaunch } from '../../src/emulator/pod-args.js';
-import { guardedPodStart, guardVersion, readGuardSource, shellQuote, unguardedPodStart, type PodRecipeInput } from '../../src/guard/recipe.js';
+import { decodeGuardEnv, encodeGuardEnv, GUARD_ENV_MAX_BYTES, guardedPodStart, guardVersion, readGuardSource, shellQuote, unguardedPodStart, type PodRecipeInput } from '../../src/guard/recipe.js';
 import { POD_KEY, podRequest, type Rig, SCHEDULE, startRig } from '../emulator/setup.js';
 import { GUARD_PY } from './run-guard.js';
 
@@ -41,7 +41,7 @@ describe('guardedPodStart', () => {
   it('is a JSON start command that ships the guard in the env and the key only in the env', () => {
     const start = guardedPodStart({ ...INPUT, hfToken: 'hf_secret_token_123' });
     const cmd = startCommand(start.args);
-    assert.equal(Buffer.from(start.env.RUNPOD_LLM_GUARD ?? '', 'base64').toString('utf8'), readFileSync(GUARD_PY, 'utf8'));
+    assert.equal(decodeGuardEnv(start.env.RUNPOD_LLM_GUARD ?? ''), readFileSync(GUARD_PY, 'utf8'));
     assert.equal(start.env.VLLM_API_KEY, POD_KEY);
     assert.equal(start.env.HF_TOKEN, 'hf_secret_token_123');
     assert.ok(!start.args.includes(POD_KEY) && !start.args.includes('hf_secret'), 'secrets stay out of args');
@@ -52,6 +52,20 @@ describe('guardedPodStart', () => {
     assert.match(cmd, /^GUARD_LEASE_FILE="\$\{TMPDIR:-\/tmp\}\/runpod-llm-guard\.lease" GUARD_API_KEY=/m, 'the lease survives a container restart');
     assert.match(cmd, /^if python3 "\$guard" --stop-self "\$who exited with status \$status"; then$/m, 'a dead vLLM stops the pod instead of restarting');
     assert.equal(guardVersion(readGuardSource()), '3');
+  });
+
+  it('ships the guard compressed under its stated bound, and python3 decodes it byte for byte', () => {
+    const value = guardedPodStart(INPUT).env.RUNPOD_LLM_GUARD ?? '';
+    assert.ok(value.length <= GUARD_ENV_MAX_BYTES, `RUNPOD_LLM_GUARD is ${value.length} bytes, over ${GUARD_ENV_MAX_BYTES}`);
+    assert.match(value, /^[A-Za-z0-9+/]+=*$/);
+    assert.equal(encodeGuardEnv(decodeGuardEnv(value)), value);
+    // The start command's own decoding, run here: the file python3 writes is guard.py exactly.
+    const cmd = startCommand(guardedPodStart(INPUT).args);
+    const decode = cmd.split('\n').find((line) => line.startsWith('python3 -c '));
+    assert.ok(decode, cmd);
+    const run = spawnSync('bash', ['-c', decode.replace(/ > "\$guard" \|\| exit 70$/, '')], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', RUNPOD_LLM_GUARD: value }, encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, readFileSync(GUARD_PY, 'utf8'));
   });
 
   it('exits 70 before starting anything when the guard is missing or undecodable', () => {

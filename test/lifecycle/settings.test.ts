@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
-import { guardVersion, readGuardSource } from '../../src/guard/recipe.js';
+import { decodeGuardEnv, guardVersion, readGuardSource } from '../../src/guard/recipe.js';
 import { buildCreateRequest } from '../../src/lifecycle/create-request.js';
 import { podUrl, settingsFromConfig, settingsOfRun } from '../../src/lifecycle/run-settings.js';
 import { formatDuration, parseDuration } from '../../src/shared/duration.js';
@@ -57,7 +57,7 @@ describe('manager settings (config → run settings → pod recipe)', () => {
     assert.match(loadConfig({ env: { RUNPOD_LLM_POD_LEASE: '45s' } }).errors.map((e) => `${e.path}: ${e.message}`).join('\n'), /manager\.pod_lease: must be at least twice watch_interval \(30 s\)/);
     assert.equal(req.env?.HF_HOME, '/workspace/hf');
     assert.equal(req.env?.VLLM_API_KEY, 'vk_0123456789abcdef');
-    assert.equal(Buffer.from(req.env?.RUNPOD_LLM_GUARD ?? '', 'base64').toString('utf8'), readGuardSource());
+    assert.equal(decodeGuardEnv(req.env?.RUNPOD_LLM_GUARD ?? ''), readGuardSource());
     const start = JSON.parse(req.args ?? '') as { entrypoint: string[]; cmd: string[] };
     assert.deepEqual(start.entrypoint, ['bash', '-c']);
     assert.match(start.cmd[0] ?? '', /vllm serve Qwen\/Qwen2\.5-Coder-7B-Instruct --host 127\.0\.0\.1 --port 8001 /);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { guardVersion, readGuardSource } from '../../src/guard/recipe.js';
+import { decodeGuardEnv, guardVersion, readGuardSource } from '../../src/guard/recipe.js';
 import { down } from '../../src/lifecycle/down.js';
 import { waitForReady } from '../../src/lifecycle/readiness.js';
 import { resumeRun } from '../../src/lifecycle/resume.js';
@@ -46,7 +46,7 @@ describe('up (lifecycle, simulated time)', () => {
     const start = JSON.parse(req.args) as { entrypoint: string[]; cmd: string[] };
     assert.deepEqual(start.entrypoint, ['bash', '-c']);
     assert.match(start.cmd[0] ?? '', /^vllm serve Qwen\/Qwen2\.5-Coder-7B-Instruct --host 127\.0\.0\.1 --port 8001 --served-model-name Qwen\/Qwen2\.5-Coder-7B-Instruct --max-model-len 16384 --gpu-memory-utilization 0\.90 &$/m);
-    assert.equal(Buffer.from(req.env.RUNPOD_LLM_GUARD ?? '', 'base64').toString('utf8'), readGuardSource());
+    assert.equal(decodeGuardEnv(req.env.RUNPOD_LLM_GUARD ?? ''), readGuardSource());
     assert.match(req.env.VLLM_API_KEY ?? '', /^vk_[0-9a-f]{64}$/);
     assert.ok(!req.args.includes(req.env.VLLM_API_KEY ?? '-'), 'the pod key is on no command line');
     assert.match(created.name, /^runpod-llm-[0-9a-z]{8}$/);

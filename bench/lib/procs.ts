@@ -103,7 +103,7 @@ export function installCleanup(procs: ProcessSet, onSignal: (signal: string) => 
 
 /** A free TCP port on loopback (closed again before use; the small race is acceptable here). */
 export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
     server.on('error', reject);

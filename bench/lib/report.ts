@@ -36,7 +36,7 @@ function mainTable(results: Results, figs: PerSystem<SystemFigures>): string {
       if (f === undefined) return 'n/a';
       return get(f, s);
     });
-    const r = (other: SystemName) => (rat === undefined || figs.ours === undefined || figs[other] === undefined ? '—' : fmtRatio(ratio(rat(figs.ours), rat(figs[other] as SystemFigures))));
+    const r = (other: SystemName) => (rat === undefined || figs.ours === undefined || figs[other] === undefined ? '—' : fmtRatio(ratio(rat(figs.ours), rat(figs[other]))));
     rows.push([metric, ...cells, r('nginx'), r('portkey')]);
   };
   const ms = (v: number) => fmtMs(v);

@@ -64,7 +64,7 @@ export function killRunningWrk(): void {
 
 export async function runWrk(opts: { url: string; script: string; connections: number; threads?: number; durationS: number; timeoutS?: number }): Promise<WrkResult> {
   const args = ['-t', String(opts.threads ?? 1), '-c', String(opts.connections), '-d', `${opts.durationS}s`, '--timeout', `${opts.timeoutS ?? 5}s`, '--latency', '-s', opts.script, opts.url];
-  return await new Promise((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
     let out = '';

@@ -1,7 +1,7 @@
 import { chatBody, sequentialLatency } from '../lib/load.js';
 import type { LatencyRound, PerSystem, Plan } from '../lib/results.js';
 import { summarize } from '../lib/stats.js';
-import { type SystemName, type Target, targetCpuMs } from '../lib/systems.js';
+import { type Target, targetCpuMs } from '../lib/systems.js';
 
 /**
  * Workload 1: added latency at concurrency 1, non-streaming, small body, instant upstream.
@@ -19,7 +19,7 @@ export async function latencyWorkload(targets: Target[], plan: Plan['latency'], 
       const run = await sequentialLatency(target, body, plan.requests, plan.warmup);
       const cpuUs = target.proc === undefined ? Number.NaN : ((targetCpuMs(target) - cpu0) * 1000) / (plan.requests + plan.warmup);
       const s = summarize(run.latencies);
-      (out[target.name as SystemName] ??= []).push({ p50: s.p50, p99: s.p99, cpuUs, errors: run.errors, cacheHits: run.cacheHits });
+      (out[target.name] ??= []).push({ p50: s.p50, p99: s.p99, cpuUs, errors: run.errors, cacheHits: run.cacheHits });
       log(`  latency round ${round + 1}/${plan.rounds} ${target.name}: p50 ${s.p50.toFixed(3)} ms, p99 ${s.p99.toFixed(3)} ms${run.errors > 0 ? `, ${run.errors} errors` : ''}`);
     }
   }

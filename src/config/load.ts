@@ -206,7 +206,7 @@ function readConfigFile(path: string, raw: Record<string, unknown>, sources: Map
     if (key === '$schema') continue;
     raw[key] = entry;
     if (typeof entry === 'object' && entry !== null && !Array.isArray(entry)) {
-      for (const sub of Object.keys(entry)) sources.set(`${key}.${sub}`, `file ${path}`);
+      for (const sub of Object.keys(entry as Record<string, unknown>)) sources.set(`${key}.${sub}`, `file ${path}`);
     }
     sources.set(key, `file ${path}`);
   }

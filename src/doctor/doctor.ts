@@ -150,7 +150,7 @@ async function runpodChecks(deps: DoctorDeps, options: DoctorOptions): Promise<C
     } else {
       // Read only: the install id as stored (doctor creates nothing).
       const install = readTextIfExists(join(options.home, 'install-id'))?.trim() ?? null;
-      const ours = list.filter((p) => typeof p === 'object' && p !== null && isOurPodName(String((p as { name?: unknown }).name ?? '')) && install !== null && podInstall((p as { env?: Record<string, string> }).env, install) === 'ours').length;
+      const ours = list.filter((p) => typeof p === 'object' && p !== null && isOurPodName(textOf((p as { name?: unknown }).name)) && install !== null && podInstall((p as { env?: Record<string, string> }).env, install) === 'ours').length;
       checks.push({ id: 'runpod_key', status: 'ok', summary: `key accepted; the account has ${list.length} pod(s), ${ours} of them this install's`, data: { pods: list.length, ours } });
     }
   } else {
@@ -176,7 +176,7 @@ function catalogCheck(gpus: Reply, cpus: Reply, wanted: readonly string[]): Chec
     return { id: 'catalog', status: 'fail', summary: `the GPU catalog could not be read (${'error' in gpus ? gpus.error : `HTTP ${gpus.status}`})`, fix: 'try again; `runpod-llm catalog` shows the same list' };
   }
   const list = (gpus.json as { gpus?: unknown } | null)?.gpus;
-  const ids = Array.isArray(list) ? list.map((g) => String((g as { id?: unknown }).id ?? '')).filter(Boolean) : [];
+  const ids = Array.isArray(list) ? list.map((g) => textOf((g as { id?: unknown }).id)).filter(Boolean) : [];
   if (ids.length === 0) return { id: 'catalog', status: 'fail', summary: 'the GPU catalog is empty', fix: 'check RUNPOD_API_URL' };
   const missing = wanted.filter((id) => !ids.includes(id));
   const cpuList = !('error' in cpus) && cpus.status === 200 ? (cpus.json as { cpus?: unknown } | null)?.cpus : undefined;
@@ -320,4 +320,9 @@ function verdictCheck(verdicts: Verdict[]): Check {
   }
   if (unknown.length > 0) return { id: 'live_behaviour', status: 'warn', summary: parts.join('; '), fix: '`runpod-llm doctor --live` settles it with a CPU pod for under two minutes (about $0.002)' };
   return { id: 'live_behaviour', status: 'ok', summary: parts.join('; ') };
+}
+
+/** A field read from an untyped API answer: its text when it is a string, else empty. */
+function textOf(value: unknown): string {
+  return typeof value === 'string' ? value : '';
 }

@@ -263,13 +263,13 @@ export async function runLiveProbe(deps: LiveProbeDeps, options: LiveProbeOption
     } catch (err) {
       terminatedAt = clock.now();
       const cause = err instanceof Error ? err.message : String(err);
-      // eslint-disable-next-line no-unsafe-finally
+       
       throw new RunPodError('RUNPOD_UNAVAILABLE', `the probe pod ${podId} could not be terminated (${cause}): it bills $${costPerHr.toFixed(3)}/h until it is`, {
         hint: `run \`runpod-llm doctor --live\` again (it terminates leftover probe pods first), or terminate ${podId} in the RunPod console`,
       });
     }
   }
-  if (failure !== undefined) throw failure;
+  if (failure !== undefined) throw failure instanceof Error ? failure : new Error(String(failure));
 
   const seconds = Math.max(0, (terminatedAt - t0) / 1000);
   const jsonVerdict: ProbeVerdict = json ?? { value: 'unknown', detail: logError !== null ? `the pod's logs could not be read (${logError})` : lines.length === 0 ? 'the pod printed nothing in time' : 'the logs showed neither the marker nor the JSON text' };

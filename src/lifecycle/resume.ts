@@ -108,7 +108,7 @@ export async function resumeRun(deps: ManagerDeps, run: RunRow, settings: RunSet
     }
   }
   const first = ready[0];
-  if (first === undefined) throw lastError ?? new AppError('LIFECYCLE_POD_FAILED', 'no stopped pod came back', { hint: 'see `runpod-llm status`' });
+  if (first === undefined) throw lastError instanceof Error ? lastError : new AppError('LIFECYCLE_POD_FAILED', 'no stopped pod came back', { hint: 'see `runpod-llm status`' });
   if (lastError !== undefined) events.onStep?.(`${stopped.length - ready.length} pod(s) could not be brought back (${(lastError as Error).message}); the watchdog will retry`);
   return {
     run,

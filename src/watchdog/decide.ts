@@ -219,7 +219,7 @@ function decidePod(pod: OurPod, l: LivePod | 'not_found' | undefined, ctx: PodCo
   const podId = pod.podId;
   const verdict = (action: Action, stays: boolean, up = false): PodVerdict => ({ action, stays, up });
   // Terminate what still exists; only book the end of what RunPod no longer has.
-  const end = (gone: boolean, reason: TerminateReason | string): PodVerdict =>
+  const end = (gone: boolean, reason: string): PodVerdict =>
     verdict(
       gone ? { type: 'mark_ended', podId, reason } : { type: 'terminate', podId, reason: reason as TerminateReason },
       false,

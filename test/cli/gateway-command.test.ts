@@ -21,10 +21,10 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Run {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
-  child.stderr!.on('data', (d) => {
+  child.stderr.on('data', (d) => {
     stderr += d;
   });
-  child.stdout!.on('data', (d) => {
+  child.stdout.on('data', (d) => {
     stdout += d;
   });
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -108,7 +108,7 @@ describe('several gateways, one Redis', () => {
     children.push(child);
     let stderr = '';
     return new Promise((resolve, reject) => {
-      child.stderr!.on('data', (d) => {
+      child.stderr.on('data', (d) => {
         stderr += d;
         const m = /listening on (http:\/\/\S+\/v1)/.exec(stderr);
         if (m) resolve(m[1]!);
@@ -178,7 +178,7 @@ describe('Redis outage and recovery', () => {
       const text = (await app.inject({ method: 'GET', url: '/metrics', headers: auth })).body;
       assert.match(text, /# TYPE gateway_cache_entries gauge/);
       assert.doesNotMatch(text, /^gateway_cache_(entries|bytes) /m, 'no unmeasured gauge value');
-      const json = (await app.inject({ method: 'GET', url: '/metrics?format=json', headers: auth })).json() as { cache_entries: unknown; cache_size_bytes: unknown };
+      const json = (await app.inject({ method: 'GET', url: '/metrics?format=json', headers: auth })).json<{ cache_entries: unknown; cache_size_bytes: unknown }>();
       assert.deepEqual([json.cache_entries, json.cache_size_bytes], [null, null]);
       await redis.start();
       for (let i = 0; i < 100 && r.status !== 'ready'; i++) await new Promise((res) => setTimeout(res, 50));

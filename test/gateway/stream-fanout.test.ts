@@ -13,7 +13,7 @@ const MB = 1024 * 1024;
 const cacheable = (content: string) => ({ model: MODEL, messages: [{ role: 'user', content }], temperature: 0, stream: true });
 
 describe('cacheable streams: backpressure through the fan-out', () => {
-  const cleanup: Array<() => Promise<unknown> | unknown> = [];
+  const cleanup: Array<() => unknown> = [];
   after(async () => {
     for (const fn of cleanup.reverse()) await fn();
   });

@@ -23,7 +23,7 @@ async function until(check: () => boolean, ms = 3000): Promise<void> {
 }
 
 describe('upstream failures', () => {
-  const cleanup: Array<() => Promise<unknown> | unknown> = [];
+  const cleanup: Array<() => unknown> = [];
   after(async () => {
     for (const fn of cleanup.reverse()) await fn();
   });

@@ -37,7 +37,7 @@ describe('wake on request', () => {
         assert.equal(res.statusCode, 503);
         assert.equal(res.headers['retry-after'], '30');
         assert.equal(res.headers['x-should-retry'], 'true');
-        assert.equal((res.json() as { error: { code: string } }).error.code, 'model_waking');
+        assert.equal(res.json<{ error: { code: string } }>().error.code, 'model_waking');
       }
       assert.ok(pendingWake(manager) !== null);
       const rows = manager.sql.prepare('SELECT * FROM wake_requests').all();

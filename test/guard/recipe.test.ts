@@ -16,7 +16,7 @@ function startCommand(args: string): string {
   const parsed = JSON.parse(args) as { entrypoint: unknown; cmd: unknown };
   assert.deepEqual(parsed.entrypoint, ['bash', '-c']);
   assert.ok(Array.isArray(parsed.cmd) && parsed.cmd.length === 1 && typeof parsed.cmd[0] === 'string');
-  return parsed.cmd[0] as string;
+  return parsed.cmd[0];
 }
 
 describe('shellQuote', () => {

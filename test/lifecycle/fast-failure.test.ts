@@ -91,10 +91,10 @@ describe('StartWatch (pure)', () => {
 
   it('zero GPUs counts only consecutive RUNNING polls with a nonzero uptime', () => {
     const watch = new StartWatch({ expectMarker: false, since });
-    const gpuless = (uptime: number): Pod => ({ ...pod(uptime), gpu: { id: 'g', count: 1 }, runtime: { uptime, gpus: [] } }) as Pod;
+    const gpuless = (uptime: number): Pod => ({ ...pod(uptime), gpu: { id: 'g', count: 1 }, runtime: { uptime, gpus: [] } });
     assert.equal(watch.zeroGpuPolls(gpuless(0)), 0, 'just started');
     assert.equal(watch.zeroGpuPolls(gpuless(5)), 1);
-    assert.equal(watch.zeroGpuPolls({ ...gpuless(10), runtime: { uptime: 10, gpus: [{}] } } as Pod), 0, 'GPUs back: reset');
+    assert.equal(watch.zeroGpuPolls({ ...gpuless(10), runtime: { uptime: 10, gpus: [{}] } }), 0, 'GPUs back: reset');
     assert.equal(watch.zeroGpuPolls(gpuless(15)), 1);
     assert.equal(watch.zeroGpuPolls(gpuless(20)), 2);
   });

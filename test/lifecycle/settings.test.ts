@@ -35,7 +35,7 @@ describe('manager settings (config → run settings → pod recipe)', () => {
   it('reads RUNPOD_API_URL and RUNPOD_POD_URL_TEMPLATE, and builds pod URLs from the template', () => {
     const { config } = loadConfig({ env: { RUNPOD_API_URL: 'http://127.0.0.1:9999', RUNPOD_POD_URL_TEMPLATE: 'http://127.0.0.1:1/proxy/{podId}-{port}' } });
     assert.equal(config?.manager.runpod_api_url, 'http://127.0.0.1:9999');
-    assert.equal(podUrl(config!.manager.pod_url_template, 'abc'), 'http://127.0.0.1:1/proxy/abc-8000');
+    assert.equal(podUrl(config.manager.pod_url_template, 'abc'), 'http://127.0.0.1:1/proxy/abc-8000');
     assert.equal(podUrl('https://{podId}-{port}.proxy.runpod.net', 'abc'), 'https://abc-8000.proxy.runpod.net');
   });
 

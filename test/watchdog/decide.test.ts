@@ -203,7 +203,7 @@ describe('decide: cost accrual', () => {
   it('books the cost since the last accrual at the billed rate, first, before other actions', () => {
     const actions = decide(input({ minute: 20, lastRequestAt: at(19), pods: [booked(10)] }));
     assert.equal(actions[0]?.type, 'accrue');
-    const accrue = actions[0] as Extract<Action, { type: 'accrue' }>;
+    const accrue = actions[0];
     assert.equal(accrue.podId, 'p1');
     assert.equal(accrue.until, at(20));
     assert.ok(Math.abs(accrue.usd - 0.1) < 1e-12);

@@ -80,7 +80,10 @@ describe('wake on request (watchdog + emulator, simulated time)', () => {
     assert.equal(listReadyRoutes(r.state).length, 0);
 
     // Five requests from the gateway(s) while nothing is ready: one pending row.
-    for (let i = 0; i < 5; i++) r.clock.set(at(19) + i * 1000), requestWake(r.state);
+    for (let i = 0; i < 5; i++) {
+      r.clock.set(at(19) + i * 1000);
+      requestWake(r.state);
+    }
     assert.equal(pendingWake(r.state)?.requests, 5);
     const woke = await r.passAt(20, { wakeOnRequest: true });
     assert.deepEqual(types(woke), ['wake:start']);

@@ -10,15 +10,15 @@ import type { RecentStats } from './recent-stats.js';
  * requests), never 0.
  */
 
-async function counterValues(counter: Counter<string>): Promise<Array<{ labels: Record<string, string | number>; value: number }>> {
+async function counterValues(counter: Counter): Promise<Array<{ labels: Record<string, string | number>; value: number }>> {
   return (await counter.get()).values.map((v) => ({ labels: v.labels as Record<string, string | number>, value: v.value }));
 }
 
-async function sum(counter: Counter<string>, where: (labels: Record<string, string | number>) => boolean = () => true): Promise<number> {
+async function sum(counter: Counter, where: (labels: Record<string, string | number>) => boolean = () => true): Promise<number> {
   return (await counterValues(counter)).filter((v) => where(v.labels)).reduce((acc, v) => acc + v.value, 0);
 }
 
-async function histogramTotals(histogram: Histogram<string>): Promise<{ sum: number; count: number }> {
+async function histogramTotals(histogram: Histogram): Promise<{ sum: number; count: number }> {
   const values = (await histogram.get()).values;
   let total = 0;
   let count = 0;

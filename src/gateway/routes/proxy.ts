@@ -91,6 +91,7 @@ export function createProxyHandler(deps: ProxyDeps, spec: ApiRouteSpec) {
 
     try {
       await forward(deps, request, reply, route, validated?.model, upstreamPath, body, plan, miss, travel);
+      // eslint-disable-next-line @typescript-eslint/return-await -- a FastifyReply is thenable; returning it tells Fastify the answer is sent
       return reply;
     } finally {
       // Settled already when the answer was shared; otherwise the followers go upstream.
@@ -141,7 +142,7 @@ async function forward(
     try {
       res = await target.pool.request({
         path: upstreamPathFor(target.basePath, upstreamPath),
-        method: request.method as Dispatcher.HttpMethod,
+        method: request.method,
         headers: upstreamRequestHeaders(request.headers, route.apiKey, request.id, body?.length ?? -1),
         body: body ?? null,
         signal: abort,

@@ -95,7 +95,7 @@ function dataPayloads(sse: Buffer): { payloads: string[]; done: boolean } {
  * method behind a `setTimeout(0)` and an event-stream wrapper (≥ 1 ms more per answer); its
  * subclass hook `_fromReadableStream` runs the accumulator and returns the final completion.
  */
-class ChatAssembler extends ChatCompletionStream<null> {
+class ChatAssembler extends ChatCompletionStream {
   constructor() {
     super(null);
   }
@@ -119,7 +119,7 @@ async function assembleChat(payloads: string[]): Promise<Record<string, unknown>
   // `parsed` is the SDK's structured-output helper, not part of the API's answer.
   for (const choice of completion.choices) if (choice.message.parsed === null) delete choice.message.parsed;
   if (payloads.some((p) => p.includes('"reasoning'))) joinReasoning(payloads, completion.choices);
-  return completion as unknown as Record<string, unknown>;
+  return completion;
 }
 
 /**

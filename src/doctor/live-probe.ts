@@ -269,7 +269,7 @@ export async function runLiveProbe(deps: LiveProbeDeps, options: LiveProbeOption
       });
     }
   }
-  if (failure !== undefined) throw failure instanceof Error ? failure : new Error(String(failure));
+  if (failure !== undefined) throw failure instanceof Error ? failure : new Error(`the probe failed: ${JSON.stringify(failure)}`);
 
   const seconds = Math.max(0, (terminatedAt - t0) / 1000);
   const jsonVerdict: ProbeVerdict = json ?? { value: 'unknown', detail: logError !== null ? `the pod's logs could not be read (${logError})` : lines.length === 0 ? 'the pod printed nothing in time' : 'the logs showed neither the marker nor the JSON text' };

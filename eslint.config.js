@@ -39,7 +39,10 @@ export default tseslint.config(
       '@typescript-eslint/return-await': ['error', 'in-try-catch'],
       // A switch over a union must name every member (a new RunPod status or error code must be handled
       // where it is switched on); a `default` counts as handling the rest.
-      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
+      '@typescript-eslint/switch-exhaustiveness-check': [
+        'error',
+        { considerDefaultExhaustiveForUnions: true },
+      ],
       // Type arguments equal to the default are noise for the reader, like unnecessary assertions.
       '@typescript-eslint/no-unnecessary-type-arguments': 'error',
       // tsc owns unused locals and parameters (noUnusedLocals, noUnusedParameters): one owner per concern.

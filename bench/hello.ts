@@ -15,7 +15,8 @@ async function main(): Promise<void> {
   app.get('/', async () => ({ hello: 'world' }));
   app.post('/', async () => ({ hello: 'world' }));
   await app.listen({ host: '127.0.0.1', port: Number(values.port) });
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void app.close().then(() => process.exit(0)));
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.on(sig, () => void app.close().then(() => process.exit(0)));
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) void main();

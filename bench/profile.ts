@@ -27,36 +27,64 @@ async function answersFromCache(target: Target, body: string): Promise<boolean> 
   return seen === 'HIT';
 }
 
-export async function profileWorkload(opts: { procs: ProcessSet; tmp: string; plan: Plan; log: (line: string) => void; outDir: string; nginxBinary: string | undefined }): Promise<string> {
+export async function profileWorkload(opts: {
+  procs: ProcessSet;
+  tmp: string;
+  plan: Plan;
+  log: (line: string) => void;
+  outDir: string;
+  nginxBinary: string | undefined;
+}): Promise<string> {
   const { procs, tmp, plan, log, outDir } = opts;
   const build = buildGateway();
   const upstream = await startUpstream(procs, tmp);
-  const sections: string[] = [await efficiencyTable({ procs, tmp, plan, upstream, build, nginxBinary: opts.nginxBinary, log })];
+  const sections: string[] = [
+    await efficiencyTable({ procs, tmp, plan, upstream, build, nginxBinary: opts.nginxBinary, log }),
+  ];
   const seconds = plan.quick ? 8 : 20;
 
   for (const kind of ['chat', 'cache-hit', 'stream'] as const) {
     const dir = join(outDir, `cpuprofile-${kind}`);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    const gw = await startOurGateway(procs, { tmp, upstreamPort: upstream.port, build, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir], name: `profile-${kind}` });
+    const gw = await startOurGateway(procs, {
+      tmp,
+      upstreamPort: upstream.port,
+      build,
+      nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir],
+      name: `profile-${kind}`,
+    });
     const target = ourTarget(gw.port, gw.proc);
     if (kind === 'chat' || kind === 'cache-hit') {
       // The cache-hit run isolates the gateway's own per-request cost: no upstream leg at all.
       const body = kind === 'chat' ? chatBody('bench-d0') : chatBody('bench-d0-cache', { temperature: 0 });
       if (kind === 'cache-hit' && !(await answersFromCache(target, body))) {
         await gw.proc.stop(20_000);
-        sections.push('#### Cache hits\n\nnot profiled: the gateway does not answer a repeated temperature-0 request from its cache.\n');
+        sections.push(
+          '#### Cache hits\n\nnot profiled: the gateway does not answer a repeated temperature-0 request from its cache.\n',
+        );
         continue;
       }
       const script = wrkScript(tmp, `profile-${kind}`, { method: 'POST', body, headers: target.headers });
-      const r = await runWrk({ url: target.origin + target.path, script, connections: 32, durationS: seconds });
+      const r = await runWrk({
+        url: target.origin + target.path,
+        script,
+        connections: 32,
+        durationS: seconds,
+      });
       log(`  profile ${kind}: wrk c=32 ${seconds} s → ${Math.round(r.rps)}/s, p99 ${r.p99.toFixed(2)} ms`);
     } else {
       const body = chatBody('bench-d0-n64-p20', { stream: true });
       const rounds = Math.max(1, Math.round(seconds / 2));
       let events = 0;
       for (let i = 0; i < rounds; i++) {
-        const results = await streamBatch(target, { count: 512, concurrency: 512, rampMs: 300, body, expected: 64 });
+        const results = await streamBatch(target, {
+          count: 512,
+          concurrency: 512,
+          rampMs: 300,
+          body,
+          expected: 64,
+        });
         events += results.reduce((sum, s) => sum + s.events, 0);
       }
       log(`  profile stream: ${rounds} × 512 streams of 64 deltas, ${events} events relayed`);
@@ -64,7 +92,9 @@ export async function profileWorkload(opts: { procs: ProcessSet; tmp: string; pl
     await gw.proc.stop(20_000);
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (file === undefined) {
-      sections.push(`#### ${kind}\n\nno profile was written (did the gateway exit cleanly? see ${gw.proc.logFile})\n`);
+      sections.push(
+        `#### ${kind}\n\nno profile was written (did the gateway exit cleanly? see ${gw.proc.logFile})\n`,
+      );
       continue;
     }
     const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;

@@ -16,7 +16,15 @@ import { parseArgs } from 'node:util';
 import { findExecutable, installCleanup, ProcessSet, treeRssMb } from './lib/procs.js';
 import { writeProfile, writeResults } from './lib/report.js';
 import { makePlan, type Results } from './lib/results.js';
-import { ourTarget, ROOT, startOurGateway, startSystems, SYSTEMS, type SystemName, type Target } from './lib/systems.js';
+import {
+  ourTarget,
+  ROOT,
+  startOurGateway,
+  startSystems,
+  SYSTEMS,
+  type SystemName,
+  type Target,
+} from './lib/systems.js';
 import { checkTargets, warmUp } from './lib/sanity.js';
 import { killRunningWrk } from './lib/wrk.js';
 import { profileWorkload } from './profile.js';
@@ -36,8 +44,12 @@ function usage(): string {
 
 function list<T extends string>(value: string | undefined, all: readonly T[], what: string): T[] {
   if (value === undefined) return [...all];
-  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  for (const item of items) if (!all.includes(item as T)) throw new Error(`unknown ${what} "${item}"; one of: ${all.join(', ')}`);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const item of items)
+    if (!all.includes(item as T)) throw new Error(`unknown ${what} "${item}"; one of: ${all.join(', ')}`);
   return items as T[];
 }
 
@@ -71,10 +83,15 @@ async function main(): Promise<number> {
   }
   if (values['report-from'] !== undefined) {
     // Re-render RESULTS.md from a saved run (bench/out/results-*.json) without measuring again.
-    writeResults(JSON.parse(readFileSync(values['report-from'], 'utf8')) as Results, (line) => console.error(line));
+    writeResults(JSON.parse(readFileSync(values['report-from'], 'utf8')) as Results, (line) =>
+      console.error(line),
+    );
     return 0;
   }
-  const workloads = values.only === undefined ? WORKLOADS.filter((w) => w !== 'profile') : list<Workload>(values.only, WORKLOADS, 'workload');
+  const workloads =
+    values.only === undefined
+      ? WORKLOADS.filter((w) => w !== 'profile')
+      : list<Workload>(values.only, WORKLOADS, 'workload');
   if (values.profile && !workloads.includes('profile')) workloads.push('profile');
   const systems = list<SystemName>(values.systems, SYSTEMS, 'system');
   const plan = makePlan(values.quick, {
@@ -86,11 +103,18 @@ async function main(): Promise<number> {
   const missing: string[] = [];
   const nginxBinary = findExecutable('nginx');
   if (systems.includes('nginx') && nginxBinary === undefined) missing.push('nginx');
-  if ((workloads.includes('throughput') || workloads.includes('cache') || workloads.includes('profile')) && findExecutable('wrk') === undefined) missing.push('wrk');
+  if (
+    (workloads.includes('throughput') || workloads.includes('cache') || workloads.includes('profile')) &&
+    findExecutable('wrk') === undefined
+  )
+    missing.push('wrk');
   if (systems.includes('portkey') && findExecutable('npm') === undefined) missing.push('npm');
-  if ((systems.includes('guard') || systems.includes('full')) && findExecutable('python3') === undefined) missing.push('python3');
+  if ((systems.includes('guard') || systems.includes('full')) && findExecutable('python3') === undefined)
+    missing.push('python3');
   if (missing.length > 0) {
-    console.error(`bench: missing ${missing.join(', ')}.\nfix: sudo apt-get update && sudo apt-get install -y ${missing.filter((m) => m !== 'npm').join(' ')}${missing.includes('npm') ? ' (and Node.js with npm)' : ''}\n     or leave them out:${missing.includes('nginx') || missing.includes('npm') || missing.includes('python3') ? ` --systems ${systems.filter((s) => !(s === 'nginx' && missing.includes('nginx')) && !(s === 'portkey' && missing.includes('npm')) && !((s === 'guard' || s === 'full') && missing.includes('python3'))).join(',')}` : ''}${missing.includes('wrk') ? ' --only latency,streaming,held,soak (the workloads that do not need wrk)' : ''}`);
+    console.error(
+      `bench: missing ${missing.join(', ')}.\nfix: sudo apt-get update && sudo apt-get install -y ${missing.filter((m) => m !== 'npm').join(' ')}${missing.includes('npm') ? ' (and Node.js with npm)' : ''}\n     or leave them out:${missing.includes('nginx') || missing.includes('npm') || missing.includes('python3') ? ` --systems ${systems.filter((s) => !(s === 'nginx' && missing.includes('nginx')) && !(s === 'portkey' && missing.includes('npm')) && !((s === 'guard' || s === 'full') && missing.includes('python3'))).join(',')}` : ''}${missing.includes('wrk') ? ' --only latency,streaming,held,soak (the workloads that do not need wrk)' : ''}`,
+    );
     return 3;
   }
 
@@ -120,12 +144,17 @@ async function main(): Promise<number> {
       dirty: git(['status', '--porcelain', '--', 'src']) !== '',
       node: process.version,
       machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, shared by generator, proxy and upstream`,
-      loadBefore: loadavg().map((l) => l.toFixed(2)).join(' '),
+      loadBefore: loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' '),
       loadAfter: '',
       quick: plan.quick,
       gatewayBuild: '',
       durationS: 0,
-      notes: values['guard-py'] === undefined ? [] : [`The guard ran from ${values['guard-py']}, not src/guard/guard.py.`],
+      notes:
+        values['guard-py'] === undefined
+          ? []
+          : [`The guard ran from ${values['guard-py']}, not src/guard/guard.py.`],
     },
     available: {},
     rssIdle: {},
@@ -142,14 +171,26 @@ async function main(): Promise<number> {
 
   let failed = false;
   try {
-    log(`bench ${plan.quick ? 'quick' : 'full'}: workloads ${workloads.join(', ')}; systems ${systems.join(', ')}; temp ${tmp}`);
+    log(
+      `bench ${plan.quick ? 'quick' : 'full'}: workloads ${workloads.join(', ')}; systems ${systems.join(', ')}; temp ${tmp}`,
+    );
     const needSystems = workloads.some((w) => w !== 'profile');
     if (needSystems) {
-      const s = await startSystems(procs, { tmp, systems, nginxBinary, log, ...(values['guard-py'] === undefined ? {} : { guardScript: values['guard-py'] }) });
+      const s = await startSystems(procs, {
+        tmp,
+        systems,
+        nginxBinary,
+        log,
+        ...(values['guard-py'] === undefined ? {} : { guardScript: values['guard-py'] }),
+      });
       results.meta.gatewayBuild = s.build.note;
       results.unavailable = s.unavailable;
       for (const [name, why] of Object.entries(s.unavailable)) log(`${name} unavailable: ${why}`);
-      const targets = await checkTargets(SYSTEMS.map((n) => s.targets[n]).filter((t): t is Target => t !== undefined), results.unavailable, log);
+      const targets = await checkTargets(
+        SYSTEMS.map((n) => s.targets[n]).filter((t): t is Target => t !== undefined),
+        results.unavailable,
+        log,
+      );
       for (const t of targets) {
         results.available[t.name] = true;
         if (t.proc !== undefined) results.rssIdle[t.name] = treeRssMb(t.proc.pid);
@@ -170,8 +211,16 @@ async function main(): Promise<number> {
         results.held = await heldWorkload(targets, plan.held, plan.streaming, log);
         if (ours !== undefined && (results.held.ours ?? []).some((r) => r.lateStart > 0)) {
           const connections = Math.max(...plan.held.levels) * 2;
-          log(`  our gateway made streams wait: again with upstream.connections = ${connections} (diagnostic)`);
-          const wide = await startOurGateway(procs, { tmp, upstreamPort: s.upstream.port, build: s.build, name: 'gateway-wide', config: { upstream: { connections } } });
+          log(
+            `  our gateway made streams wait: again with upstream.connections = ${connections} (diagnostic)`,
+          );
+          const wide = await startOurGateway(procs, {
+            tmp,
+            upstreamPort: s.upstream.port,
+            build: s.build,
+            name: 'gateway-wide',
+            config: { upstream: { connections } },
+          });
           const wideTarget = ourTarget(wide.port, wide.proc);
           await warmUp(wideTarget);
           const wideHeld = await heldWorkload([wideTarget], { ...plan.held, runs: 1 }, plan.streaming, log);
@@ -191,14 +240,24 @@ async function main(): Promise<number> {
       if (workloads.includes('soak')) {
         log(`workload 6: soak, ${plan.soak.seconds} s`);
         const sustained = results.throughput.ours?.map((r) => r.maxRate) ?? [];
-        results.soak = await soakWorkload(ours, plan.soak, sustained.length === 0 ? Number.NaN : Math.min(...sustained), log);
+        results.soak = await soakWorkload(
+          ours,
+          plan.soak,
+          sustained.length === 0 ? Number.NaN : Math.min(...sustained),
+          log,
+        );
       }
       await procs.stopAll();
     }
     if (workloads.includes('profile')) {
       log('profile: our gateway under load with --cpu-prof');
       const profile = await profileWorkload({ procs, tmp, plan, log, outDir, nginxBinary });
-      if (!values['no-write']) writeProfile(profile, `${command} (${new Date().toISOString()}, commit ${results.meta.commit}${results.meta.dirty ? ' + uncommitted changes' : ''})`, log);
+      if (!values['no-write'])
+        writeProfile(
+          profile,
+          `${command} (${new Date().toISOString()}, commit ${results.meta.commit}${results.meta.dirty ? ' + uncommitted changes' : ''})`,
+          log,
+        );
     }
   } catch (err) {
     failed = true;
@@ -207,7 +266,9 @@ async function main(): Promise<number> {
     await procs.stopAll();
     uninstall();
   }
-  results.meta.loadAfter = loadavg().map((l) => l.toFixed(2)).join(' ');
+  results.meta.loadAfter = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
   results.meta.durationS = Math.round((performance.now() - started) / 1000);
 
   const stamp = results.meta.date.replace(/[:.]/g, '-');
@@ -216,7 +277,8 @@ async function main(): Promise<number> {
   if (!failed && workloads.some((w) => w !== 'profile') && !values['no-write']) {
     writeResults(results, log);
   }
-  if (values['keep-tmp'] || failed || Object.keys(results.unavailable).length > 0) log(`process logs kept in ${tmp}`);
+  if (values['keep-tmp'] || failed || Object.keys(results.unavailable).length > 0)
+    log(`process logs kept in ${tmp}`);
   else rmSync(tmp, { recursive: true, force: true });
   log(`done in ${results.meta.durationS} s; raw results in bench/out/latest.json`);
   return failed ? 1 : 0;

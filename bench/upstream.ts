@@ -45,7 +45,14 @@ function completionBody(model: string): Buffer {
       object: 'chat.completion',
       created: 1_764_000_000,
       model,
-      choices: [{ index: 0, message: { role: 'assistant', content: 'Hello! This is a short benchmark answer.' }, finish_reason: 'stop', logprobs: null }],
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: 'Hello! This is a short benchmark answer.' },
+          finish_reason: 'stop',
+          logprobs: null,
+        },
+      ],
       usage: { prompt_tokens: 12, completion_tokens: 9, total_tokens: 21 },
     }),
   );
@@ -53,11 +60,20 @@ function completionBody(model: string): Buffer {
 
 function deltaEvent(model: string, i: number): Buffer {
   const delta = i === 0 ? { role: 'assistant', content: 'tok' } : { content: ` tok${i}` };
-  return Buffer.from(`data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1_764_000_000, model, choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`);
+  return Buffer.from(
+    `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1_764_000_000, model, choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`,
+  );
 }
 
 function finalEvents(model: string, chunks: number): Buffer {
-  const last = { id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1_764_000_000, model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], usage: { prompt_tokens: 12, completion_tokens: chunks, total_tokens: 12 + chunks } };
+  const last = {
+    id: 'chatcmpl-bench',
+    object: 'chat.completion.chunk',
+    created: 1_764_000_000,
+    model,
+    choices: [{ index: 0, delta: {}, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 12, completion_tokens: chunks, total_tokens: 12 + chunks },
+  };
   return Buffer.from(`data: ${JSON.stringify(last)}\n\ndata: [DONE]\n\n`);
 }
 
@@ -88,15 +104,21 @@ export function createHandler(options: UpstreamOptions): (req: IncomingMessage, 
       return;
     }
     if (expectedAuth !== undefined && req.headers.authorization !== expectedAuth) {
-      res.writeHead(401, { 'content-type': 'application/json' }).end('{"object":"error","message":"bad key","type":"invalid_request_error","code":401}');
+      res
+        .writeHead(401, { 'content-type': 'application/json' })
+        .end('{"object":"error","message":"bad key","type":"invalid_request_error","code":401}');
       return;
     }
     if (req.method === 'GET' && path.endsWith('/models')) {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"object":"list","data":[{"id":"bench","object":"model","owned_by":"bench"}]}');
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end('{"object":"list","data":[{"id":"bench","object":"model","owned_by":"bench"}]}');
       return;
     }
     if (req.method !== 'POST' || !path.endsWith('/chat/completions')) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"object":"error","message":"not found"}');
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end('{"object":"error","message":"not found"}');
       return;
     }
     const parts: Buffer[] = [];
@@ -107,14 +129,20 @@ export function createHandler(options: UpstreamOptions): (req: IncomingMessage, 
       const b = behaviourFor(model, options.defaults);
       if (STREAM.test(text)) return stream(res, model, b, cached);
       const body = cached(`c:${model}`, () => completionBody(model));
-      const send = () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }).end(body);
+      const send = () =>
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }).end(body);
       if (b.delayMs > 0) setTimeout(send, b.delayMs);
       else send();
     });
   };
 }
 
-function stream(res: ServerResponse, model: string, b: Behaviour, cached: (key: string, make: () => Buffer) => Buffer): void {
+function stream(
+  res: ServerResponse,
+  model: string,
+  b: Behaviour,
+  cached: (key: string, make: () => Buffer) => Buffer,
+): void {
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   res.on('close', () => {
@@ -154,8 +182,15 @@ async function main(): Promise<void> {
       'exit-with-stdin': { type: 'boolean', default: false },
     },
   });
-  const defaults = { delayMs: Number(values.delay), chunks: Number(values.chunks), paceMs: Number(values.pace) };
-  const server = createServer({ noDelay: true, keepAliveTimeout: 65_000 }, createHandler({ defaults, ...(values.key === undefined ? {} : { key: values.key }) }));
+  const defaults = {
+    delayMs: Number(values.delay),
+    chunks: Number(values.chunks),
+    paceMs: Number(values.pace),
+  };
+  const server = createServer(
+    { noDelay: true, keepAliveTimeout: 65_000 },
+    createHandler({ defaults, ...(values.key === undefined ? {} : { key: values.key }) }),
+  );
   // Thousands of held streams: no per-request or header timeout may cut them.
   server.requestTimeout = 0;
   server.maxConnections = 100_000;

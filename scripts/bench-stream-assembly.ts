@@ -24,12 +24,26 @@ const pod = await startVllmStandin({ model: 'm', chunks: 16 });
 
 /** A vLLM-shaped stream of `n` tokens (the stand-in's answers are short). */
 function syntheticSse(api: 'chat' | 'completions', n: number): Buffer {
-  const base = { id: 'x-0123456789abcdef', object: api === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: 1_800_000_000, model: 'm' };
+  const base = {
+    id: 'x-0123456789abcdef',
+    object: api === 'chat' ? 'chat.completion.chunk' : 'text_completion',
+    created: 1_800_000_000,
+    model: 'm',
+  };
   const choice = (i: number, last: boolean): object =>
     api === 'chat'
-      ? { index: 0, delta: i < 0 ? { role: 'assistant', content: '' } : last ? {} : { content: ' word' }, logprobs: null, finish_reason: last ? 'stop' : null, ...(last ? { stop_reason: null } : {}) }
+      ? {
+          index: 0,
+          delta: i < 0 ? { role: 'assistant', content: '' } : last ? {} : { content: ' word' },
+          logprobs: null,
+          finish_reason: last ? 'stop' : null,
+          ...(last ? { stop_reason: null } : {}),
+        }
       : { index: 0, text: ' word', logprobs: null, finish_reason: last ? 'stop' : null, stop_reason: null };
-  const events = [...(api === 'chat' ? [choice(-1, false)] : []), ...Array.from({ length: n }, (_, i) => choice(i, api === 'completions' && i === n - 1))];
+  const events = [
+    ...(api === 'chat' ? [choice(-1, false)] : []),
+    ...Array.from({ length: n }, (_, i) => choice(i, api === 'completions' && i === n - 1)),
+  ];
   if (api === 'chat') events.push(choice(n, true));
   let text = events.map((c) => `data: ${JSON.stringify({ ...base, choices: [c] })}\n\n`).join('');
   text += `data: ${JSON.stringify({ ...base, choices: [], usage: { prompt_tokens: 5, completion_tokens: n, total_tokens: n + 5 } })}\n\ndata: [DONE]\n\n`;
@@ -45,15 +59,25 @@ async function micro(api: 'chat' | 'completions', n: number): Promise<void> {
   for (let i = 0; i < runs; i++) await assembleStream(api, bytes);
   const wall = (performance.now() - t) / runs;
   const used = process.cpuUsage(cpu);
-  console.log(`assembly ${api}, ${n} tokens (${bytes.length} SSE bytes): ${(wall * 1000).toFixed(0)} µs wall, ${((used.user + used.system) / runs).toFixed(0)} µs CPU per answer`);
+  console.log(
+    `assembly ${api}, ${n} tokens (${bytes.length} SSE bytes): ${(wall * 1000).toFixed(0)} µs wall, ${((used.user + used.system) / runs).toFixed(0)} µs CPU per answer`,
+  );
 }
 for (const n of [16, 256, 2000]) {
   await micro('chat', n);
   await micro('completions', n);
 }
 
-async function gateway(travel: boolean): Promise<{ url: string; close: () => Promise<void>; overheadMs: () => Promise<number> }> {
-  const built = await buildApp({ config: defaultConfig({ proxy_port: 0, cache_mode: 'off', rate_limit_requests: 1_000_000 }), logger: silentLogger(), routes: staticRouteSource(`${pod.url}/v1`, undefined, 'm', travel), keys: [KEY], probe: false });
+async function gateway(
+  travel: boolean,
+): Promise<{ url: string; close: () => Promise<void>; overheadMs: () => Promise<number> }> {
+  const built = await buildApp({
+    config: defaultConfig({ proxy_port: 0, cache_mode: 'off', rate_limit_requests: 1_000_000 }),
+    logger: silentLogger(),
+    routes: staticRouteSource(`${pod.url}/v1`, undefined, 'm', travel),
+    keys: [KEY],
+    probe: false,
+  });
   await built.app.listen({ host: '127.0.0.1', port: 0 });
   // The gateway's own time (total minus upstream; for a travelling request the assembly is in it).
   const overheadMs = async (): Promise<number> => {
@@ -62,7 +86,11 @@ async function gateway(travel: boolean): Promise<{ url: string; close: () => Pro
     const count = values.find((v) => v.metricName === 'gateway_overhead_seconds_count')?.value ?? 1;
     return (sum / count) * 1000;
   };
-  return { url: `http://127.0.0.1:${(built.app.server.address() as AddressInfo).port}/v1/chat/completions`, close: () => built.app.close(), overheadMs };
+  return {
+    url: `http://127.0.0.1:${(built.app.server.address() as AddressInfo).port}/v1/chat/completions`,
+    close: () => built.app.close(),
+    overheadMs,
+  };
 }
 const plain = await gateway(false);
 const travelling = await gateway(true);
@@ -74,7 +102,11 @@ async function round(which: 'plain' | 'travelling', n: number, record: boolean):
   const cpu = process.cpuUsage();
   const t = performance.now();
   for (let i = 0; i < n; i++) {
-    const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body,
+    });
     if (res.status !== 200) throw new Error(`${which}: HTTP ${res.status}`);
     await res.arrayBuffer();
   }
@@ -94,7 +126,9 @@ for (let r = 0; r < 10; r++) {
 for (const which of ['plain', 'travelling'] as const) {
   const t = totals[which];
   const overhead = await (which === 'plain' ? plain : travelling).overheadMs();
-  console.log(`end to end ${which}: ${t.n} requests, ${(t.wall / t.n).toFixed(3)} ms wall, ${(t.cpu / t.n).toFixed(0)} µs CPU per request (gateway + stand-in + client); gateway overhead ${overhead.toFixed(3)} ms`);
+  console.log(
+    `end to end ${which}: ${t.n} requests, ${(t.wall / t.n).toFixed(3)} ms wall, ${(t.cpu / t.n).toFixed(0)} µs CPU per request (gateway + stand-in + client); gateway overhead ${overhead.toFixed(3)} ms`,
+  );
 }
 await plain.close();
 await travelling.close();

@@ -12,12 +12,24 @@ const dist = join(root, 'dist');
 rmSync(dist, { recursive: true, force: true });
 // TypeScript 7 (native) compiles: the `typescript` package is 6.0.3 because typescript-eslint needs its
 // JS API (see package.json); `typescript-7` is the compiler the project is type-checked with.
-execFileSync(process.execPath, [join(root, 'node_modules/typescript-7/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
-cpSync(join(root, 'src/gateway/dashboard/assets'), join(dist, 'gateway/dashboard/assets'), { recursive: true });
+execFileSync(
+  process.execPath,
+  [join(root, 'node_modules/typescript-7/bin/tsc'), '-p', join(root, 'tsconfig.build.json')],
+  { stdio: 'inherit' },
+);
+cpSync(join(root, 'src/gateway/dashboard/assets'), join(dist, 'gateway/dashboard/assets'), {
+  recursive: true,
+});
 cpSync(join(root, 'src/guard/guard.py'), join(dist, 'guard/guard.py'));
 chmodSync(join(dist, 'cli/main.js'), 0o755);
 
-const needed = ['cli/main.js', 'guard/guard.py', 'gateway/dashboard/assets/index.html', 'gateway/dashboard/assets/app.js', 'gateway/dashboard/assets/app.css'];
+const needed = [
+  'cli/main.js',
+  'guard/guard.py',
+  'gateway/dashboard/assets/index.html',
+  'gateway/dashboard/assets/app.js',
+  'gateway/dashboard/assets/app.css',
+];
 const missing = needed.filter((file) => !existsSync(join(dist, file)));
 if (missing.length > 0) {
   console.error(`build: dist/ lacks ${missing.join(', ')}`);

@@ -40,14 +40,26 @@ function typeOnly(node) {
     if (clause.isTypeOnly) return true;
     if (clause.name !== undefined) return false;
     const bindings = clause.namedBindings;
-    return bindings !== undefined && ts.isNamedImports(bindings) && bindings.elements.length > 0 && bindings.elements.every((e) => e.isTypeOnly);
+    return (
+      bindings !== undefined &&
+      ts.isNamedImports(bindings) &&
+      bindings.elements.length > 0 &&
+      bindings.elements.every((e) => e.isTypeOnly)
+    );
   }
   if (node.isTypeOnly) return true;
   const clause = node.exportClause;
-  return clause !== undefined && ts.isNamedExports(clause) && clause.elements.length > 0 && clause.elements.every((e) => e.isTypeOnly);
+  return (
+    clause !== undefined &&
+    ts.isNamedExports(clause) &&
+    clause.elements.length > 0 &&
+    clause.elements.every((e) => e.isTypeOnly)
+  );
 }
 
-const files = folders.flatMap((f) => (statSync(resolve(root, f)).isDirectory() ? sources(resolve(root, f)) : []));
+const files = folders.flatMap((f) =>
+  statSync(resolve(root, f)).isDirectory() ? sources(resolve(root, f)) : [],
+);
 const known = new Set(files);
 /** file → Map(target file → type-only?) */
 const graph = new Map();
@@ -131,9 +143,20 @@ for (const component of components.sort((a, b) => b.length - a.length)) {
   const members = new Set(component);
   const start = [...component].sort()[0];
   const cycle = shortestCycle(start, members);
-  const shown = cycle.map((f, i) => (i === 0 ? rel(f) : `${graph.get(cycle[i - 1]).get(f) ? '(type) ' : ''}${rel(f)}`));
+  const shown = cycle.map((f, i) =>
+    i === 0 ? rel(f) : `${graph.get(cycle[i - 1]).get(f) ? '(type) ' : ''}${rel(f)}`,
+  );
   console.error(`  ${shown.join(' -> ')}`);
-  if (component.length > cycle.length - 1) console.error(`    (the same group also holds ${component.map(rel).filter((f) => !cycle.map(rel).includes(f)).sort().join(', ')})`);
+  if (component.length > cycle.length - 1)
+    console.error(
+      `    (the same group also holds ${component
+        .map(rel)
+        .filter((f) => !cycle.map(rel).includes(f))
+        .sort()
+        .join(', ')})`,
+    );
 }
-console.error('fix: move what both sides need into a module that imports neither, or pass it in as a parameter');
+console.error(
+  'fix: move what both sides need into a module that imports neither, or pass it in as a parameter',
+);
 process.exit(1);

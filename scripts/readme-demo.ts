@@ -56,7 +56,8 @@ export function normaliseDemoOutput(raw: string): string {
   ];
   for (const [pattern, name] of named) {
     const port = pattern.exec(text)?.[1];
-    if (port !== undefined) text = text.replace(new RegExp(`127\\.0\\.0\\.1:${port}\\b`, 'g'), `127.0.0.1:<${name}>`);
+    if (port !== undefined)
+      text = text.replace(new RegExp(`127\\.0\\.0\\.1:${port}\\b`, 'g'), `127.0.0.1:<${name}>`);
   }
   text = numbered(text, /127\.0\.0\.1:(\d+)\b/g, (n) => `<port-${n}>`);
   // Pod names, then pod ids (RunPod's are 14 lowercase letters and digits), numbered per run.
@@ -70,7 +71,10 @@ export function normaliseDemoOutput(raw: string): string {
   text = text.replace(/^(idle\s+)\d+(?:\.\d+)?(?:ms|s|m)\b/gm, '$1<t>');
   text = text.replace(/\((\d+)m left\)/g, '(<m> left)');
   text = text.replace(/Done in \d+(?:\.\d+)? s\./g, 'Done in <t>.');
-  text = text.replace(/^(cost\s+)this run \$[\d.]+, today \$[\d.]+, this month \$[\d.]+/gm, '$1this run $<cost>, today $<cost>, this month $<cost>');
+  text = text.replace(
+    /^(cost\s+)this run \$[\d.]+, today \$[\d.]+, this month \$[\d.]+/gm,
+    '$1this run $<cost>, today $<cost>, this month $<cost>',
+  );
   return text.replace(/[ \t]+$/gm, '').replace(/\n+$/, '\n');
 }
 

@@ -6,7 +6,11 @@
 
 /** The parts of a V8 `.cpuprofile` this reader uses. */
 export interface CpuProfile {
-  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number }; children?: number[] }>;
+  nodes: Array<{
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
+    children?: number[];
+  }>;
   samples: number[];
   timeDeltas: number[];
   startTime: number;
@@ -66,7 +70,11 @@ export function summarizeProfile(profile: CpuProfile, root: string, top = 25): P
     const fn = n?.callFrame.functionName ?? '';
     const { where, category } = locate(n?.callFrame.url ?? '', root);
     const special = SPECIAL.has(fn);
-    return { name: fn === '' ? '(anonymous)' : fn, where: where === '' ? '' : `${where}:${(n?.callFrame.lineNumber ?? 0) + 1}`, category: special ? fn : category };
+    return {
+      name: fn === '' ? '(anonymous)' : fn,
+      where: where === '' ? '' : `${where}:${(n?.callFrame.lineNumber ?? 0) + 1}`,
+      category: special ? fn : category,
+    };
   };
 
   let totalUs = 0;
@@ -116,20 +124,35 @@ export function summarizeProfile(profile: CpuProfile, root: string, top = 25): P
     totalMs: totalUs / 1000,
     busyMs,
     selfTop: finish(selfAgg.values()),
-    categories: [...catAgg].map(([category, ms]) => ({ category, ms, share: share(ms) })).sort((a, b) => b.ms - a.ms),
+    categories: [...catAgg]
+      .map(([category, ms]) => ({ category, ms, share: share(ms) }))
+      .sort((a, b) => b.ms - a.ms),
     oursInclusive: finish(incl.values()),
   };
 }
 
 /** Markdown tables of a summary. */
-export function profileMarkdown(title: string, s: ProfileSummary, topSelf = 20, topCats = 12, topOurs = 12): string {
+export function profileMarkdown(
+  title: string,
+  s: ProfileSummary,
+  topSelf = 20,
+  topCats = 12,
+  topOurs = 12,
+): string {
   const pct = (f: number) => `${(f * 100).toFixed(1)} %`;
-  const lines = [`#### ${title}`, '', `Busy ${(s.busyMs / 1000).toFixed(1)} s of ${(s.totalMs / 1000).toFixed(1)} s sampled (${pct(s.totalMs > 0 ? s.busyMs / s.totalMs : 0)}).`, ''];
+  const lines = [
+    `#### ${title}`,
+    '',
+    `Busy ${(s.busyMs / 1000).toFixed(1)} s of ${(s.totalMs / 1000).toFixed(1)} s sampled (${pct(s.totalMs > 0 ? s.busyMs / s.totalMs : 0)}).`,
+    '',
+  ];
   lines.push('| where the CPU went (self time) | share of busy |', '|---|---:|');
   for (const c of s.categories.slice(0, topCats)) lines.push(`| ${c.category} | ${pct(c.share)} |`);
   lines.push('', '| top self-time functions | where | share |', '|---|---|---:|');
-  for (const r of s.selfTop.slice(0, topSelf)) lines.push(`| \`${r.name}\` | ${r.where === '' ? r.category : `\`${r.where}\``} | ${pct(r.share)} |`);
+  for (const r of s.selfTop.slice(0, topSelf))
+    lines.push(`| \`${r.name}\` | ${r.where === '' ? r.category : `\`${r.where}\``} | ${pct(r.share)} |`);
   lines.push('', '| our functions, inclusive | where | share |', '|---|---|---:|');
-  for (const r of s.oursInclusive.slice(0, topOurs)) lines.push(`| \`${r.name}\` | \`${r.where}\` | ${pct(r.share)} |`);
+  for (const r of s.oursInclusive.slice(0, topOurs))
+    lines.push(`| \`${r.name}\` | \`${r.where}\` | ${pct(r.share)} |`);
   return `${lines.join('\n')}\n`;
 }

@@ -26,7 +26,17 @@ export interface SystemFigures {
   gapP99?: Spread;
   addedGapP99?: Spread;
   /** Per level: the worst run (most stalled) and the median peak RSS. */
-  held: Record<number, { stalled: number; lateStart: number; failed: number; gapP99: number; rssMb: number; cpuUsPerEvent: number }>;
+  held: Record<
+    number,
+    {
+      stalled: number;
+      lateStart: number;
+      failed: number;
+      gapP99: number;
+      rssMb: number;
+      cpuUsPerEvent: number;
+    }
+  >;
 }
 
 function pick<T>(rows: T[] | undefined, f: (row: T) => number): number[] {
@@ -62,8 +72,14 @@ export function figures(results: Results): PerSystem<SystemFigures> {
       f.latP99 = spread(pick(lat, (r) => r.p99));
       f.cpuC1 = spread(pick(lat, (r) => r.cpuUs ?? Number.NaN));
       if (name !== 'direct' && direct.lat !== undefined) {
-        f.addedP50 = addedPerRound(pick(lat, (r) => r.p50), pick(direct.lat, (r) => r.p50));
-        f.addedP99 = addedPerRound(pick(lat, (r) => r.p99), pick(direct.lat, (r) => r.p99));
+        f.addedP50 = addedPerRound(
+          pick(lat, (r) => r.p50),
+          pick(direct.lat, (r) => r.p50),
+        );
+        f.addedP99 = addedPerRound(
+          pick(lat, (r) => r.p99),
+          pick(direct.lat, (r) => r.p99),
+        );
       }
     }
     if (thr !== undefined && thr.length > 0) {
@@ -77,9 +93,18 @@ export function figures(results: Results): PerSystem<SystemFigures> {
       f.ttftP99 = spread(pick(str, (r) => r.ttftP99));
       f.gapP99 = spread(pick(str, (r) => r.gapP99));
       if (name !== 'direct' && direct.stream !== undefined) {
-        f.addedTtftP50 = addedPerRound(pick(str, (r) => r.ttftP50), pick(direct.stream, (r) => r.ttftP50));
-        f.addedTtftP99 = addedPerRound(pick(str, (r) => r.ttftP99), pick(direct.stream, (r) => r.ttftP99));
-        f.addedGapP99 = addedPerRound(pick(str, (r) => r.gapP99), pick(direct.stream, (r) => r.gapP99));
+        f.addedTtftP50 = addedPerRound(
+          pick(str, (r) => r.ttftP50),
+          pick(direct.stream, (r) => r.ttftP50),
+        );
+        f.addedTtftP99 = addedPerRound(
+          pick(str, (r) => r.ttftP99),
+          pick(direct.stream, (r) => r.ttftP99),
+        );
+        f.addedGapP99 = addedPerRound(
+          pick(str, (r) => r.gapP99),
+          pick(direct.stream, (r) => r.gapP99),
+        );
       }
     }
     out[name] = f;
@@ -96,7 +121,8 @@ export interface Goal {
   note?: string;
 }
 
-const judge = (value: number, ok: (v: number) => boolean): Verdict => (Number.isFinite(value) ? (ok(value) ? 'met' : 'not met') : 'not measured');
+const judge = (value: number, ok: (v: number) => boolean): Verdict =>
+  Number.isFinite(value) ? (ok(value) ? 'met' : 'not met') : 'not measured';
 
 /**
  * "ours ÷ peer ≥ target" when either rate may be only a lower bound: a lower-bound numerator can
@@ -121,34 +147,63 @@ export function goals(results: Results, figs: PerSystem<SystemFigures>): Goal[] 
   const ttft = ours?.addedTtftP99?.median ?? Number.NaN;
   const gap = ours?.addedGapP99?.median ?? Number.NaN;
   const held = ours?.held[1024];
-  const heldOk = held === undefined ? Number.NaN : held.stalled + held.lateStart + held.failed === 0 && held.rssMb <= 200 ? 1 : 0;
+  const heldOk =
+    held === undefined
+      ? Number.NaN
+      : held.stalled + held.lateStart + held.failed === 0 && held.rssMb <= 200
+        ? 1
+        : 0;
   const soak = results.soak?.growth ?? Number.NaN;
   const us = (ms: number) => (Number.isFinite(ms) ? `${Math.round(ms * 1000)} µs` : '—');
   const x = (r: number) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '—');
   const list: Goal[] = [
     { goal: 'added p99 at c=1 ≤ 200 µs', measured: us(added), verdict: judge(added, (v) => v <= 0.2) },
-    { goal: "added p99 at c=1 ≤ 1/10 of Portkey's", measured: `${x(vsPortkeyLatency)} of Portkey's (${us(pk?.addedP99?.median ?? Number.NaN)})`, verdict: judge(vsPortkeyLatency, (v) => v <= 0.1) },
+    {
+      goal: "added p99 at c=1 ≤ 1/10 of Portkey's",
+      measured: `${x(vsPortkeyLatency)} of Portkey's (${us(pk?.addedP99?.median ?? Number.NaN)})`,
+      verdict: judge(vsPortkeyLatency, (v) => v <= 0.1),
+    },
     {
       goal: "sustained rate ≥ 5× Portkey's",
       measured: x(rateVsPortkey),
       verdict: judgeRateRatio(rateVsPortkey, 5, ours?.rateLowerBound === true, pk?.rateLowerBound === true),
-      ...(pk?.rateLowerBound === true ? { note: "Portkey's rate is a lower bound (the search stopped before it failed)" } : {}),
+      ...(pk?.rateLowerBound === true
+        ? { note: "Portkey's rate is a lower bound (the search stopped before it failed)" }
+        : {}),
     },
     {
       goal: "sustained rate ≥ 0.5× nginx's",
       measured: x(rateVsNginx),
       verdict: judgeRateRatio(rateVsNginx, 0.5, ours?.rateLowerBound === true, ng?.rateLowerBound === true),
-      ...(ng?.rateLowerBound === true ? { note: "nginx's rate is a lower bound (the search stopped before nginx failed)" } : {}),
+      ...(ng?.rateLowerBound === true
+        ? { note: "nginx's rate is a lower bound (the search stopped before nginx failed)" }
+        : {}),
     },
     { goal: 'added TTFT p99 ≤ 1 ms', measured: us(ttft), verdict: judge(ttft, (v) => v <= 1) },
     { goal: 'added inter-chunk p99 ≤ 100 µs', measured: us(gap), verdict: judge(gap, (v) => v <= 0.1) },
     {
       goal: '≥ 1,024 stall-free streams, RSS ≤ 200 MB',
-      measured: held === undefined ? '—' : `${held.stalled} stalled, ${held.lateStart} late start, ${held.failed} failed; RSS ${held.rssMb.toFixed(0)} MB`,
+      measured:
+        held === undefined
+          ? '—'
+          : `${held.stalled} stalled, ${held.lateStart} late start, ${held.failed} failed; RSS ${held.rssMb.toFixed(0)} MB`,
       verdict: judge(heldOk, (v) => v === 1),
-      ...(figs.direct?.held[1024] === undefined ? {} : { note: `direct itself: ${figs.direct.held[1024].stalled} stalled, ${figs.direct.held[1024].lateStart} late start (what this box can generate)` }),
+      ...(figs.direct?.held[1024] === undefined
+        ? {}
+        : {
+            note: `direct itself: ${figs.direct.held[1024].stalled} stalled, ${figs.direct.held[1024].lateStart} late start (what this box can generate)`,
+          }),
     },
-    { goal: 'soak RSS growth < 10 %', measured: Number.isFinite(soak) ? `${(soak * 100).toFixed(1)} % over ${results.soak?.seconds ?? 0} s` : '—', verdict: judge(soak, (v) => v < 0.1), ...(results.soak !== undefined && results.soak.seconds < 600 ? { note: 'shorter than the 10-minute soak the goal means' } : {}) },
+    {
+      goal: 'soak RSS growth < 10 %',
+      measured: Number.isFinite(soak)
+        ? `${(soak * 100).toFixed(1)} % over ${results.soak?.seconds ?? 0} s`
+        : '—',
+      verdict: judge(soak, (v) => v < 0.1),
+      ...(results.soak !== undefined && results.soak.seconds < 600
+        ? { note: 'shorter than the 10-minute soak the goal means' }
+        : {}),
+    },
   ];
   return list;
 }
@@ -190,13 +245,22 @@ export function guardGoals(figs: PerSystem<SystemFigures>): Goal[] {
     { goal: 'guard: added TTFT p99 ≤ 2 ms', measured: us(ttft99), verdict: judge(ttft99, (v) => v <= 2) },
     {
       goal: 'guard: 512 held streams, no stall',
-      measured: held === undefined ? '—' : `${held.stalled} stalled, ${held.lateStart} late start, ${held.failed} failed`,
+      measured:
+        held === undefined
+          ? '—'
+          : `${held.stalled} stalled, ${held.lateStart} late start, ${held.failed} failed`,
       verdict: judge(heldOk, (v) => v === 1),
-      ...(figs.direct?.held[512] === undefined ? {} : { note: `direct itself: ${figs.direct.held[512].stalled} stalled, ${figs.direct.held[512].lateStart} late start` }),
+      ...(figs.direct?.held[512] === undefined
+        ? {}
+        : {
+            note: `direct itself: ${figs.direct.held[512].stalled} stalled, ${figs.direct.held[512].lateStart} late start`,
+          }),
     },
     {
       goal: `guard: SSE events/s ≥ ${GUARD_EVENT_FACTOR} × ${GPU_EVENTS_PER_S.toLocaleString('en-US')} (one H100, Llama 3.1 8B) = ${goal.toLocaleString('en-US')}`,
-      measured: Number.isFinite(capacity) ? `${Math.round(capacity).toLocaleString('en-US')}/s per core (${perEvent.toFixed(1)} µs CPU per event at 512 streams)` : '—',
+      measured: Number.isFinite(capacity)
+        ? `${Math.round(capacity).toLocaleString('en-US')}/s per core (${perEvent.toFixed(1)} µs CPU per event at 512 streams)`
+        : '—',
       verdict: judge(capacity, (v) => v >= goal),
       note: 'capacity from CPU per event, one core (GIL); the held workload itself relays 512 × 50 events/s',
     },

@@ -31,7 +31,12 @@ export interface LatencyRun {
 }
 
 /** Requests one after another on one keep-alive connection (concurrency 1). */
-export async function sequentialLatency(target: Target, body: string, n: number, warmup: number): Promise<LatencyRun> {
+export async function sequentialLatency(
+  target: Target,
+  body: string,
+  n: number,
+  warmup: number,
+): Promise<LatencyRun> {
   const client = new Client(target.origin, { pipelining: 1, keepAliveTimeout: 30_000 });
   const latencies = new Float64Array(n);
   let errors = 0;
@@ -40,7 +45,12 @@ export async function sequentialLatency(target: Target, body: string, n: number,
     for (let i = -warmup; i < n; i++) {
       const t0 = performance.now();
       try {
-        const res = await client.request({ path: target.path, method: 'POST', headers: target.headers, body });
+        const res = await client.request({
+          path: target.path,
+          method: 'POST',
+          headers: target.headers,
+          body,
+        });
         await res.body.dump({ limit: 1 << 20 });
         if (res.statusCode !== 200) errors++;
         if (res.headers['x-cache'] === 'HIT') cacheHits++;
@@ -72,8 +82,22 @@ export interface OpenLoopResult {
  * Constant-rate load: request i is due at start + i/rate whatever happened to earlier ones.
  * Requests still unanswered `timeoutMs` after the last one was due count as errors.
  */
-export async function openLoop(target: Target, opts: { rate: number; durationMs: number; warmupMs: number; timeoutMs: number; body: string; connections?: number }): Promise<OpenLoopResult> {
-  const pool = new Pool(target.origin, { connections: opts.connections ?? 1024, pipelining: 1, keepAliveTimeout: 30_000 });
+export async function openLoop(
+  target: Target,
+  opts: {
+    rate: number;
+    durationMs: number;
+    warmupMs: number;
+    timeoutMs: number;
+    body: string;
+    connections?: number;
+  },
+): Promise<OpenLoopResult> {
+  const pool = new Pool(target.origin, {
+    connections: opts.connections ?? 1024,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+  });
   const interval = 1000 / opts.rate;
   const total = Math.round((opts.rate * (opts.durationMs + opts.warmupMs)) / 1000);
   const firstMeasured = Math.round((opts.rate * opts.warmupMs) / 1000);
@@ -102,7 +126,14 @@ export async function openLoop(target: Target, opts: { rate: number; durationMs:
   const fire = (i: number, due: number) => {
     pending++;
     pool
-      .request({ path: target.path, method: 'POST', headers: target.headers, body: opts.body, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs })
+      .request({
+        path: target.path,
+        method: 'POST',
+        headers: target.headers,
+        body: opts.body,
+        headersTimeout: opts.timeoutMs,
+        bodyTimeout: opts.timeoutMs,
+      })
       .then(async (res) => {
         await res.body.dump({ limit: 1 << 20 });
         settle(i, res.statusCode === 200 ? Math.max(1e-6, performance.now() - due) : Number.NaN);
@@ -118,7 +149,8 @@ export async function openLoop(target: Target, opts: { rate: number; durationMs:
         fired++;
       }
       lastFireAt = now;
-      if (fired < total) setTimeout(pump, Math.max(0, Math.min(1, start + fired * interval - performance.now())));
+      if (fired < total)
+        setTimeout(pump, Math.max(0, Math.min(1, start + fired * interval - performance.now())));
       else resolve();
     };
     setTimeout(pump, Math.max(0, start - performance.now()));
@@ -135,7 +167,14 @@ export async function openLoop(target: Target, opts: { rate: number; durationMs:
     }
   }
   const elapsed = lastFireAt - start;
-  return { rate: opts.rate, sent: byDue.length, ok, errors: errors + unanswered, byDue, achievedRate: elapsed > 0 ? (total / elapsed) * 1000 : Number.NaN };
+  return {
+    rate: opts.rate,
+    sent: byDue.length,
+    ok,
+    errors: errors + unanswered,
+    byDue,
+    achievedRate: elapsed > 0 ? (total / elapsed) * 1000 : Number.NaN,
+  };
 }
 
 const TERMINATOR = Buffer.from('\n\n');
@@ -169,13 +208,25 @@ export interface StreamResult {
  * One SSE request: timestamps each event as the read that completes it arrives. `expected` deltas
  * are timed; the usage event and [DONE] that follow are only counted.
  */
-export async function runStream(pool: Pool, target: Target, body: string, expected: number): Promise<StreamResult> {
+export async function runStream(
+  pool: Pool,
+  target: Target,
+  body: string,
+  expected: number,
+): Promise<StreamResult> {
   const sentAt = performance.now();
   const times: number[] = [];
   let events = 0;
   let lastWasNewline = false;
   try {
-    const res = await pool.request({ path: target.path, method: 'POST', headers: target.headers, body, headersTimeout: 30_000, bodyTimeout: 30_000 });
+    const res = await pool.request({
+      path: target.path,
+      method: 'POST',
+      headers: target.headers,
+      body,
+      headersTimeout: 30_000,
+      bodyTimeout: 30_000,
+    });
     if (res.statusCode !== 200) {
       await res.body.dump({ limit: 1 << 20 });
       return { ok: false, error: `status ${res.statusCode}`, ttftMs: Number.NaN, gaps: [], events: 0 };
@@ -191,10 +242,22 @@ export async function runStream(pool: Pool, target: Target, body: string, expect
       }
     }
   } catch (err) {
-    return { ok: false, error: (err as { code?: string }).code ?? (err as Error).message, ttftMs: times.length > 0 ? (times[0] as number) - sentAt : Number.NaN, gaps: gapsOf(times), events };
+    return {
+      ok: false,
+      error: (err as { code?: string }).code ?? (err as Error).message,
+      ttftMs: times.length > 0 ? (times[0] as number) - sentAt : Number.NaN,
+      gaps: gapsOf(times),
+      events,
+    };
   }
   const ok = times.length === expected && events >= expected + 1;
-  return { ok, ...(ok ? {} : { error: `received ${events} events, expected ${expected} deltas + final` }), ttftMs: times.length > 0 ? (times[0] as number) - sentAt : Number.NaN, gaps: gapsOf(times), events };
+  return {
+    ok,
+    ...(ok ? {} : { error: `received ${events} events, expected ${expected} deltas + final` }),
+    ttftMs: times.length > 0 ? (times[0] as number) - sentAt : Number.NaN,
+    gaps: gapsOf(times),
+    events,
+  };
 }
 
 function gapsOf(times: number[]): number[] {
@@ -207,8 +270,15 @@ function gapsOf(times: number[]): number[] {
  * `count` streams in total, at most `concurrency` at a time; with concurrency ≥ count all are
  * opened within `rampMs` (spread evenly, so connection setup does not land in one burst).
  */
-export async function streamBatch(target: Target, opts: { count: number; concurrency: number; rampMs: number; body: string; expected: number }): Promise<StreamResult[]> {
-  const pool = new Pool(target.origin, { connections: Math.min(opts.count, opts.concurrency) + 8, pipelining: 1, keepAliveTimeout: 30_000 });
+export async function streamBatch(
+  target: Target,
+  opts: { count: number; concurrency: number; rampMs: number; body: string; expected: number },
+): Promise<StreamResult[]> {
+  const pool = new Pool(target.origin, {
+    connections: Math.min(opts.count, opts.concurrency) + 8,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+  });
   const results: StreamResult[] = [];
   let next = 0;
   const lanes = Math.min(opts.count, opts.concurrency);

@@ -26,7 +26,12 @@ export interface Managed {
 export class ProcessSet {
   readonly #live = new Set<Managed>();
 
-  spawn(name: string, command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; logFile: string; stdinPipe?: boolean }): Managed {
+  spawn(
+    name: string,
+    command: string,
+    args: readonly string[],
+    options: { cwd?: string; env?: NodeJS.ProcessEnv; logFile: string; stdinPipe?: boolean },
+  ): Managed {
     const out = openSync(options.logFile, 'a');
     const child = spawn(command, args, {
       cwd: options.cwd,
@@ -34,9 +39,12 @@ export class ProcessSet {
       detached: true,
       stdio: [options.stdinPipe === true ? 'pipe' : 'ignore', out, out],
     });
-    if (child.pid === undefined) throw new Error(`could not start ${name} (${command}): see ${options.logFile}`);
+    if (child.pid === undefined)
+      throw new Error(`could not start ${name} (${command}): see ${options.logFile}`);
     const pid = child.pid;
-    const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+    const exited = new Promise<number | string>((resolve) =>
+      child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+    );
     const set = this.#live;
     const managed: Managed = {
       name,
@@ -124,7 +132,10 @@ export async function waitForHttp(url: string, timeoutMs: number, proc?: Managed
   });
   let last = '';
   while (Date.now() < deadline) {
-    if (exited) throw new Error(`${proc?.name ?? 'process'} exited before answering on ${url}; see ${proc?.logFile ?? 'its log'}`);
+    if (exited)
+      throw new Error(
+        `${proc?.name ?? 'process'} exited before answering on ${url}; see ${proc?.logFile ?? 'its log'}`,
+      );
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
       await res.arrayBuffer();
@@ -134,7 +145,9 @@ export async function waitForHttp(url: string, timeoutMs: number, proc?: Managed
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${url} did not answer within ${timeoutMs} ms (${last})${proc === undefined ? '' : `; see ${proc.logFile}`}`);
+  throw new Error(
+    `${url} did not answer within ${timeoutMs} ms (${last})${proc === undefined ? '' : `; see ${proc.logFile}`}`,
+  );
 }
 
 /** Resident set size of one process in MB (from /proc), NaN when unknown. */
@@ -198,7 +211,10 @@ export function treeCpuMs(pid: number): number {
 }
 
 /** Samples a process tree's RSS every `everyMs` until stopped; returns the peak and the samples. */
-export function rssSampler(pid: number, everyMs = 250): { stop(): { peak: number; last: number; samples: number[] } } {
+export function rssSampler(
+  pid: number,
+  everyMs = 250,
+): { stop(): { peak: number; last: number; samples: number[] } } {
   const samples: number[] = [];
   const take = () => {
     const v = treeRssMb(pid);
@@ -210,7 +226,11 @@ export function rssSampler(pid: number, everyMs = 250): { stop(): { peak: number
     stop() {
       clearInterval(timer);
       take();
-      return { peak: samples.length === 0 ? Number.NaN : Math.max(...samples), last: samples.at(-1) ?? Number.NaN, samples };
+      return {
+        peak: samples.length === 0 ? Number.NaN : Math.max(...samples),
+        last: samples.at(-1) ?? Number.NaN,
+        samples,
+      };
     },
   };
 }

@@ -19,7 +19,11 @@ const DATA = /<!-- bench:data (\{.*\}) -->/;
 type Row = [string, ...string[]];
 
 function table(header: string[], rows: Row[], numeric = true): string {
-  return [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 || !numeric ? '---' : '---:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${header.join(' | ')} |`,
+    `|${header.map((_, i) => (i === 0 || !numeric ? '---' : '---:')).join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 function cell(s: Spread | undefined, fmt: (v: number) => string): string {
@@ -30,31 +34,74 @@ function mainTable(results: Results, figs: PerSystem<SystemFigures>): string {
   const cols = SYSTEMS.filter((s) => results.available[s] === true || results.unavailable[s] !== undefined);
   const header = ['metric', ...cols.map((s) => LABELS[s]), 'ours ÷ nginx', 'ours ÷ Portkey'];
   const rows: Row[] = [];
-  const row = (metric: string, get: (f: SystemFigures, s: SystemName) => string, rat?: (f: SystemFigures) => number) => {
+  const row = (
+    metric: string,
+    get: (f: SystemFigures, s: SystemName) => string,
+    rat?: (f: SystemFigures) => number,
+  ) => {
     const cells = cols.map((s) => {
       const f = figs[s];
       if (f === undefined) return 'n/a';
       return get(f, s);
     });
-    const r = (other: SystemName) => (rat === undefined || figs.ours === undefined || figs[other] === undefined ? '—' : fmtRatio(ratio(rat(figs.ours), rat(figs[other]))));
+    const r = (other: SystemName) =>
+      rat === undefined || figs.ours === undefined || figs[other] === undefined
+        ? '—'
+        : fmtRatio(ratio(rat(figs.ours), rat(figs[other])));
     rows.push([metric, ...cells, r('nginx'), r('portkey')]);
   };
   const ms = (v: number) => fmtMs(v);
   row('c=1 latency p50', (f) => cell(f.latP50, ms));
   row('c=1 latency p99', (f) => cell(f.latP99, ms));
   const us = (v: number) => (Number.isFinite(v) ? `${v.toFixed(0)} µs` : '—');
-  row('CPU per request, c=1 (direct: the upstream\'s own)', (f) => cell(f.cpuC1, us), (f) => f.cpuC1?.median ?? Number.NaN);
-  row('**added p50** (proxy − direct, c=1)', (f, s) => (s === 'direct' ? '0' : cell(f.addedP50, ms)), (f) => f.addedP50?.median ?? Number.NaN);
-  row('**added p99** (proxy − direct, c=1)', (f, s) => (s === 'direct' ? '0' : cell(f.addedP99, ms)), (f) => f.addedP99?.median ?? Number.NaN);
-  row('**sustained rate**, 20 ms upstream (req/s, p99 < 1 s, < 0.1 % errors)', (f) => `${cell(f.rate, (v) => fmtNum(v))}${f.rateLowerBound === true ? ' ≥' : ''}`, (f) => f.rate?.median ?? Number.NaN);
-  row(`closed-loop peak (wrk c=${results.plan.throughput.wrkConnections}, req/s)`, (f) => cell(f.wrkRps, (v) => fmtNum(v)), (f) => f.wrkRps?.median ?? Number.NaN);
-  row('CPU per request, saturated (wrk)', (f) => cell(f.cpuSaturated, us), (f) => f.cpuSaturated?.median ?? Number.NaN);
+  row(
+    "CPU per request, c=1 (direct: the upstream's own)",
+    (f) => cell(f.cpuC1, us),
+    (f) => f.cpuC1?.median ?? Number.NaN,
+  );
+  row(
+    '**added p50** (proxy − direct, c=1)',
+    (f, s) => (s === 'direct' ? '0' : cell(f.addedP50, ms)),
+    (f) => f.addedP50?.median ?? Number.NaN,
+  );
+  row(
+    '**added p99** (proxy − direct, c=1)',
+    (f, s) => (s === 'direct' ? '0' : cell(f.addedP99, ms)),
+    (f) => f.addedP99?.median ?? Number.NaN,
+  );
+  row(
+    '**sustained rate**, 20 ms upstream (req/s, p99 < 1 s, < 0.1 % errors)',
+    (f) => `${cell(f.rate, (v) => fmtNum(v))}${f.rateLowerBound === true ? ' ≥' : ''}`,
+    (f) => f.rate?.median ?? Number.NaN,
+  );
+  row(
+    `closed-loop peak (wrk c=${results.plan.throughput.wrkConnections}, req/s)`,
+    (f) => cell(f.wrkRps, (v) => fmtNum(v)),
+    (f) => f.wrkRps?.median ?? Number.NaN,
+  );
+  row(
+    'CPU per request, saturated (wrk)',
+    (f) => cell(f.cpuSaturated, us),
+    (f) => f.cpuSaturated?.median ?? Number.NaN,
+  );
   row('stream TTFT p50', (f) => cell(f.ttftP50, ms));
   row('stream TTFT p99', (f) => cell(f.ttftP99, ms));
-  row('**added TTFT p50**', (f, s) => (s === 'direct' ? '0' : cell(f.addedTtftP50, ms)), (f) => f.addedTtftP50?.median ?? Number.NaN);
-  row('**added TTFT p99**', (f, s) => (s === 'direct' ? '0' : cell(f.addedTtftP99, ms)), (f) => f.addedTtftP99?.median ?? Number.NaN);
+  row(
+    '**added TTFT p50**',
+    (f, s) => (s === 'direct' ? '0' : cell(f.addedTtftP50, ms)),
+    (f) => f.addedTtftP50?.median ?? Number.NaN,
+  );
+  row(
+    '**added TTFT p99**',
+    (f, s) => (s === 'direct' ? '0' : cell(f.addedTtftP99, ms)),
+    (f) => f.addedTtftP99?.median ?? Number.NaN,
+  );
   row('inter-chunk gap p99 (pace 20 ms)', (f) => cell(f.gapP99, ms));
-  row('**added inter-chunk gap p99**', (f, s) => (s === 'direct' ? '0' : cell(f.addedGapP99, ms)), (f) => f.addedGapP99?.median ?? Number.NaN);
+  row(
+    '**added inter-chunk gap p99**',
+    (f, s) => (s === 'direct' ? '0' : cell(f.addedGapP99, ms)),
+    (f) => f.addedGapP99?.median ?? Number.NaN,
+  );
   row('proxy RSS after warm-up', (_f, s) => {
     const v = results.rssIdle[s];
     return s === 'direct' || v === undefined ? '—' : `${v.toFixed(0)} MB`;
@@ -68,7 +115,11 @@ function mainTable(results: Results, figs: PerSystem<SystemFigures>): string {
       const h = f.held[level];
       return s === 'direct' || h === undefined || Number.isNaN(h.rssMb) ? '—' : `${h.rssMb.toFixed(0)} MB`;
     });
-    row(`${fmtNum(level)} held streams: CPU per event relayed`, (f) => us(f.held[level]?.cpuUsPerEvent ?? Number.NaN), (f) => f.held[level]?.cpuUsPerEvent ?? Number.NaN);
+    row(
+      `${fmtNum(level)} held streams: CPU per event relayed`,
+      (f) => us(f.held[level]?.cpuUsPerEvent ?? Number.NaN),
+      (f) => f.held[level]?.cpuUsPerEvent ?? Number.NaN,
+    );
   }
   return table(header, rows);
 }
@@ -77,8 +128,13 @@ function extras(results: Results): string {
   const lines: string[] = [];
   const w = results.heldWide;
   if (w !== undefined) {
-    const parts = w.runs.map((r) => `${fmtNum(r.level)}: ${r.stalled} stalled / ${r.lateStart} late start / ${r.failed} failed, gap p99 ${fmtMs(r.gapP99)}, TTFT p99 ${fmtMs(r.ttftP99)}, RSS ${r.rssMb.toFixed(0)} MB, ${Number.isFinite(r.cpuUsPerEvent) ? r.cpuUsPerEvent.toFixed(0) : '—'} µs CPU per event`);
-    lines.push(`- **Held streams, diagnostic:** our gateway with \`upstream.connections: ${w.connections}\` instead of the default: ${parts.join('; ')}.`);
+    const parts = w.runs.map(
+      (r) =>
+        `${fmtNum(r.level)}: ${r.stalled} stalled / ${r.lateStart} late start / ${r.failed} failed, gap p99 ${fmtMs(r.gapP99)}, TTFT p99 ${fmtMs(r.ttftP99)}, RSS ${r.rssMb.toFixed(0)} MB, ${Number.isFinite(r.cpuUsPerEvent) ? r.cpuUsPerEvent.toFixed(0) : '—'} µs CPU per event`,
+    );
+    lines.push(
+      `- **Held streams, diagnostic:** our gateway with \`upstream.connections: ${w.connections}\` instead of the default: ${parts.join('; ')}.`,
+    );
   }
   const c = results.cache;
   if (c === undefined) lines.push('- **Cache hits (workload 5):** not run.');
@@ -95,9 +151,13 @@ function extras(results: Results): string {
       `- **Soak (workload 6):** ${s.seconds} s at ${s.rate} req/s (20 ms upstream) + ${s.streamsHeld} streams held throughout: ${fmtNum(s.sent)} requests, ${s.errors} errors, ${s.streamFailures} failed streams, p99 ${fmtMs(s.p99)}; RSS ${s.rssStartMb.toFixed(1)} MB after warm-up → ${s.rssEndMb.toFixed(1)} MB at the end (peak ${s.rssPeakMb.toFixed(1)} MB): growth ${fmtPct(s.growth)}.`,
     );
   }
-  for (const [name, why] of Object.entries(results.unavailable)) lines.push(`- **${LABELS[name as SystemName]} not measured:** ${why}`);
+  for (const [name, why] of Object.entries(results.unavailable))
+    lines.push(`- **${LABELS[name as SystemName]} not measured:** ${why}`);
   const hits = Object.entries(results.latency).filter(([, rounds]) => rounds.some((r) => r.cacheHits > 0));
-  for (const [name] of hits) lines.push(`- **Warning:** ${name} answered X-Cache: HIT during the latency workload; its figures are not proxy figures.`);
+  for (const [name] of hits)
+    lines.push(
+      `- **Warning:** ${name} answered X-Cache: HIT during the latency workload; its figures are not proxy figures.`,
+    );
   return lines.join('\n');
 }
 
@@ -113,14 +173,39 @@ function changes(previous: Recorded | undefined, results: Results, now: Record<s
   const lines = [`Previous run: ${previous.meta.date ?? '?'} at \`${previous.meta.commit}\`.`];
   let log = '';
   try {
-    log = execFileSync('git', ['log', '--oneline', `${previous.meta.commit}..HEAD`, '--', 'src/gateway', 'src/config', 'src/guard', 'bench'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    log = execFileSync(
+      'git',
+      [
+        'log',
+        '--oneline',
+        `${previous.meta.commit}..HEAD`,
+        '--',
+        'src/gateway',
+        'src/config',
+        'src/guard',
+        'bench',
+      ],
+      { cwd: ROOT, encoding: 'utf8' },
+    ).trim();
   } catch {
     log = '';
   }
-  lines.push(log === '' ? '- No commits to src/gateway, src/config, src/guard or bench since then.' : `- Commits since then (src/gateway, src/config, src/guard, bench):\n${log.split('\n').map((l) => `  - ${l}`).join('\n')}`);
+  lines.push(
+    log === ''
+      ? '- No commits to src/gateway, src/config, src/guard or bench since then.'
+      : `- Commits since then (src/gateway, src/config, src/guard, bench):\n${log
+          .split('\n')
+          .map((l) => `  - ${l}`)
+          .join('\n')}`,
+  );
   if (results.meta.dirty) lines.push('- This run measured uncommitted changes under src/ as well.');
-  const moved = Object.keys(now).filter((k) => previous.figures?.[k] !== undefined && previous.figures[k] !== now[k]);
-  if (moved.length > 0) lines.push(`- Key figures, previous → now: ${moved.map((k) => `${k} ${previous.figures?.[k]} → ${now[k]}`).join('; ')}.`);
+  const moved = Object.keys(now).filter(
+    (k) => previous.figures?.[k] !== undefined && previous.figures[k] !== now[k],
+  );
+  if (moved.length > 0)
+    lines.push(
+      `- Key figures, previous → now: ${moved.map((k) => `${k} ${previous.figures?.[k]} → ${now[k]}`).join('; ')}.`,
+    );
   return lines.join('\n');
 }
 
@@ -130,7 +215,12 @@ export function renderGenerated(results: Results, previous: Recorded | undefined
   const p = results.plan;
   const now = keyFigures(figs, results);
   const noisy = m.quick || Number(m.loadBefore.split(' ')[0]) > 0.5;
-  const goalRow = (g: { goal: string; measured: string; verdict: string; note?: string }): Row => [g.goal, g.measured, g.verdict === 'met' ? '**met**' : g.verdict, g.note ?? ''];
+  const goalRow = (g: { goal: string; measured: string; verdict: string; note?: string }): Row => [
+    g.goal,
+    g.measured,
+    g.verdict === 'met' ? '**met**' : g.verdict,
+    g.note ?? '',
+  ];
   const goalRows = goals(results, figs).map(goalRow);
   const guardRows = guardGoals(figs).map(goalRow);
   return `${START}
@@ -184,7 +274,10 @@ export function writeResults(results: Results, log: (line: string) => void): voi
   const generated = renderGenerated(results, previous);
   const start = existing.indexOf(START);
   const end = existing.indexOf(END);
-  const next = start >= 0 && end > start ? existing.slice(0, start) + generated + existing.slice(end + END.length) : `${existing.trimEnd()}\n\n${generated}\n`;
+  const next =
+    start >= 0 && end > start
+      ? existing.slice(0, start) + generated + existing.slice(end + END.length)
+      : `${existing.trimEnd()}\n\n${generated}\n`;
   writeFileSync(file, next);
   log('bench/RESULTS.md updated (generated section)');
 }
@@ -199,7 +292,10 @@ export function writeProfile(markdown: string, source: string, log: (line: strin
   const block = `${PROFILE_START}\n_Generated by \`${source}\`._\n\n${markdown.trim()}\n${PROFILE_END}`;
   const start = existing.indexOf(PROFILE_START);
   const end = existing.indexOf(PROFILE_END);
-  const next = start >= 0 && end > start ? existing.slice(0, start) + block + existing.slice(end + PROFILE_END.length) : `${existing.trimEnd()}\n\n${block}\n`;
+  const next =
+    start >= 0 && end > start
+      ? existing.slice(0, start) + block + existing.slice(end + PROFILE_END.length)
+      : `${existing.trimEnd()}\n\n${block}\n`;
   writeFileSync(file, next);
   log('bench/RESULTS.md updated (profile tables)');
 }

@@ -54,7 +54,9 @@ export function median(values: readonly number[]): number {
   const finite = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
   if (finite.length === 0) return Number.NaN;
   const mid = finite.length >> 1;
-  return finite.length % 2 === 1 ? (finite[mid] as number) : ((finite[mid - 1] as number) + (finite[mid] as number)) / 2;
+  return finite.length % 2 === 1
+    ? (finite[mid] as number)
+    : ((finite[mid - 1] as number) + (finite[mid] as number)) / 2;
 }
 
 /** A figure over several runs: the median we report and the min–max spread around it. */
@@ -67,7 +69,12 @@ export interface Spread {
 
 export function spread(values: readonly number[]): Spread {
   const finite = values.filter((v) => !Number.isNaN(v));
-  return { median: median(finite), min: finite.length === 0 ? Number.NaN : Math.min(...finite), max: finite.length === 0 ? Number.NaN : Math.max(...finite), runs: finite.length };
+  return {
+    median: median(finite),
+    min: finite.length === 0 ? Number.NaN : Math.min(...finite),
+    max: finite.length === 0 ? Number.NaN : Math.max(...finite),
+    runs: finite.length,
+  };
 }
 
 /**
@@ -85,7 +92,8 @@ export function ratio(a: number, b: number): number {
  */
 export function addedPerRound(proxy: readonly number[], direct: readonly number[]): Spread {
   const diffs: number[] = [];
-  for (let i = 0; i < Math.min(proxy.length, direct.length); i++) diffs.push((proxy[i] as number) - (direct[i] as number));
+  for (let i = 0; i < Math.min(proxy.length, direct.length); i++)
+    diffs.push((proxy[i] as number) - (direct[i] as number));
   return spread(diffs);
 }
 

@@ -14,7 +14,14 @@ import { freePort, type Managed, type ProcessSet, treeCpuMs, waitForHttp } from 
  */
 export const SYSTEMS = ['direct', 'guard', 'nginx', 'portkey', 'ours', 'full'] as const;
 export type SystemName = (typeof SYSTEMS)[number];
-export const LABELS: Record<SystemName, string> = { direct: 'direct', guard: 'guard', nginx: 'nginx', portkey: `Portkey ${PORTKEY_VERSION}`, ours: 'our gateway', full: 'full path' };
+export const LABELS: Record<SystemName, string> = {
+  direct: 'direct',
+  guard: 'guard',
+  nginx: 'nginx',
+  portkey: `Portkey ${PORTKEY_VERSION}`,
+  ours: 'our gateway',
+  full: 'full path',
+};
 
 /** Where a load generator sends requests for one system. */
 export interface Target {
@@ -43,13 +50,30 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const UPSTREAM_KEY = 'bench-upstream-key-000000000000';
 export const GATEWAY_KEY = 'bench-gateway-key-0123456789abcdef';
 
-export async function startUpstream(procs: ProcessSet, tmp: string): Promise<{ proc: Managed; port: number }> {
+export async function startUpstream(
+  procs: ProcessSet,
+  tmp: string,
+): Promise<{ proc: Managed; port: number }> {
   const port = await freePort();
-  const proc = procs.spawn('upstream', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/upstream.ts'), '--port', String(port), '--key', UPSTREAM_KEY, '--exit-with-stdin'], {
-    cwd: ROOT,
-    logFile: join(tmp, 'upstream.out'),
-    stdinPipe: true,
-  });
+  const proc = procs.spawn(
+    'upstream',
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'bench/upstream.ts'),
+      '--port',
+      String(port),
+      '--key',
+      UPSTREAM_KEY,
+      '--exit-with-stdin',
+    ],
+    {
+      cwd: ROOT,
+      logFile: join(tmp, 'upstream.out'),
+      stdinPipe: true,
+    },
+  );
   await waitForHttp(`http://127.0.0.1:${port}/health`, 15_000, proc);
   return { proc, port };
 }
@@ -67,14 +91,21 @@ export interface GatewayBuild {
  */
 export function buildGateway(): GatewayBuild {
   const outDir = join(ROOT, 'bench/out/dist');
-  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', outDir], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', outDir], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
   const main = join(outDir, 'cli/main.js');
   if (r.status === 0 && existsSync(main)) {
     copyAssets(join(ROOT, 'src'), outDir);
     return { entry: [main], note: 'built JS (tsc → bench/out/dist)' };
   }
   const why = (r.stdout || r.stderr || String(r.error ?? '')).trim().split('\n')[0] ?? '';
-  return { entry: ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')], note: `sources via tsx (the working tree did not compile: ${why})` };
+  return {
+    entry: ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')],
+    note: `sources via tsx (the working tree did not compile: ${why})`,
+  };
 }
 
 /** Files tsc does not emit (the dashboard's HTML/CSS/JS) go next to the compiled modules that read them. */
@@ -89,7 +120,17 @@ function copyAssets(from: string, to: string): void {
   }
 }
 
-export async function startOurGateway(procs: ProcessSet, opts: { tmp: string; upstreamPort: number; build: GatewayBuild; nodeArgs?: string[]; name?: string; config?: object }): Promise<{ proc: Managed; port: number; logFile: string }> {
+export async function startOurGateway(
+  procs: ProcessSet,
+  opts: {
+    tmp: string;
+    upstreamPort: number;
+    build: GatewayBuild;
+    nodeArgs?: string[];
+    name?: string;
+    config?: object;
+  },
+): Promise<{ proc: Managed; port: number; logFile: string }> {
   const port = await freePort();
   const home = join(opts.tmp, `${opts.name ?? 'gateway'}-home`);
   mkdirSync(home, { recursive: true, mode: 0o700 });
@@ -115,24 +156,38 @@ export async function startOurGateway(procs: ProcessSet, opts: { tmp: string; up
     writeFileSync(file, JSON.stringify(opts.config));
     configArgs.push('--config', file);
   }
-  const proc = procs.spawn(opts.name ?? 'gateway', process.execPath, [...(opts.nodeArgs ?? []), ...opts.build.entry, 'gateway', '--port', String(port), ...configArgs], {
-    cwd: opts.tmp,
-    env,
-    logFile: join(opts.tmp, `${opts.name ?? 'gateway'}.out`),
-  });
+  const proc = procs.spawn(
+    opts.name ?? 'gateway',
+    process.execPath,
+    [...(opts.nodeArgs ?? []), ...opts.build.entry, 'gateway', '--port', String(port), ...configArgs],
+    {
+      cwd: opts.tmp,
+      env,
+      logFile: join(opts.tmp, `${opts.name ?? 'gateway'}.out`),
+    },
+  );
   await waitForHttp(`http://127.0.0.1:${port}/health`, 20_000, proc);
   return { proc, port, logFile };
 }
 
 /** Our gateway as a client would configure it, for the workloads' targets. */
 export function ourTarget(port: number, proc: Managed): Target {
-  return { name: 'ours', origin: `http://127.0.0.1:${port}`, path: '/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: `Bearer ${GATEWAY_KEY}` }, proc };
+  return {
+    name: 'ours',
+    origin: `http://127.0.0.1:${port}`,
+    path: '/v1/chat/completions',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${GATEWAY_KEY}` },
+    proc,
+  };
 }
 
 /** The guard as the pod starts it (guarded recipe: GUARD_MAX_CONNECTIONS 512), python3 on `script`. */
 export const GUARD_SCRIPT = join(ROOT, 'src/guard/guard.py');
 
-export async function startGuard(procs: ProcessSet, opts: { tmp: string; upstreamPort: number; script: string; name?: string }): Promise<{ proc: Managed; port: number }> {
+export async function startGuard(
+  procs: ProcessSet,
+  opts: { tmp: string; upstreamPort: number; script: string; name?: string },
+): Promise<{ proc: Managed; port: number }> {
   const port = await freePort();
   const name = opts.name ?? 'guard';
   const proc = procs.spawn(name, 'python3', [opts.script], {
@@ -154,7 +209,12 @@ export async function startGuard(procs: ProcessSet, opts: { tmp: string; upstrea
 
 export async function startHello(procs: ProcessSet, tmp: string): Promise<{ proc: Managed; port: number }> {
   const port = await freePort();
-  const proc = procs.spawn('hello', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/hello.ts'), '--port', String(port)], { cwd: ROOT, logFile: join(tmp, 'hello.out') });
+  const proc = procs.spawn(
+    'hello',
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'bench/hello.ts'), '--port', String(port)],
+    { cwd: ROOT, logFile: join(tmp, 'hello.out') },
+  );
   await waitForHttp(`http://127.0.0.1:${port}/`, 15_000, proc);
   return { proc, port };
 }
@@ -168,7 +228,16 @@ export interface Started {
 }
 
 /** Starts the upstream and every requested system; a peer that cannot start is reported, not fatal. */
-export async function startSystems(procs: ProcessSet, opts: { tmp: string; systems: readonly SystemName[]; nginxBinary: string | undefined; guardScript?: string; log: (line: string) => void }): Promise<Started> {
+export async function startSystems(
+  procs: ProcessSet,
+  opts: {
+    tmp: string;
+    systems: readonly SystemName[];
+    nginxBinary: string | undefined;
+    guardScript?: string;
+    log: (line: string) => void;
+  },
+): Promise<Started> {
   const { tmp, log } = opts;
   const upstream = await startUpstream(procs, tmp);
   const json = { 'content-type': 'application/json' };
@@ -180,13 +249,26 @@ export async function startSystems(procs: ProcessSet, opts: { tmp: string; syste
   let build: GatewayBuild = { entry: [], note: 'not run' };
 
   // direct's process is the upstream itself: its CPU per request is the reference for the others.
-  if (want.has('direct')) targets.direct = { name: 'direct', origin: origin(upstream.port), path: '/v1/chat/completions', headers: upstreamAuth, proc: upstream.proc };
+  if (want.has('direct'))
+    targets.direct = {
+      name: 'direct',
+      origin: origin(upstream.port),
+      path: '/v1/chat/completions',
+      headers: upstreamAuth,
+      proc: upstream.proc,
+    };
   if (want.has('nginx')) {
     if (opts.nginxBinary === undefined) unavailable.nginx = 'nginx is not installed (apt-get install nginx)';
     else {
       try {
         const n = await startNginx(procs, { binary: opts.nginxBinary, tmp, upstreamPort: upstream.port });
-        targets.nginx = { name: 'nginx', origin: origin(n.port), path: '/v1/chat/completions', headers: upstreamAuth, proc: n.proc };
+        targets.nginx = {
+          name: 'nginx',
+          origin: origin(n.port),
+          path: '/v1/chat/completions',
+          headers: upstreamAuth,
+          proc: n.proc,
+        };
       } catch (err) {
         unavailable.nginx = (err as Error).message;
       }
@@ -198,7 +280,13 @@ export async function startSystems(procs: ProcessSet, opts: { tmp: string; syste
     else {
       try {
         const p = await startPortkey(procs, { tmp });
-        targets.portkey = { name: 'portkey', origin: origin(p.port), path: '/v1/chat/completions', headers: { ...json, ...portkeyHeaders(`${origin(upstream.port)}/v1`, UPSTREAM_KEY) }, proc: p.proc };
+        targets.portkey = {
+          name: 'portkey',
+          origin: origin(p.port),
+          path: '/v1/chat/completions',
+          headers: { ...json, ...portkeyHeaders(`${origin(upstream.port)}/v1`, UPSTREAM_KEY) },
+          proc: p.proc,
+        };
       } catch (err) {
         unavailable.portkey = (err as Error).message;
       }
@@ -208,7 +296,14 @@ export async function startSystems(procs: ProcessSet, opts: { tmp: string; syste
   if (want.has('guard')) {
     try {
       const g = await startGuard(procs, { tmp, upstreamPort: upstream.port, script: guardScript });
-      targets.guard = { name: 'guard', origin: origin(g.port), path: '/v1/chat/completions', headers: upstreamAuth, proc: g.proc, maxConnections: GUARD_POD_MAX_CONNECTIONS };
+      targets.guard = {
+        name: 'guard',
+        origin: origin(g.port),
+        path: '/v1/chat/completions',
+        headers: upstreamAuth,
+        proc: g.proc,
+        maxConnections: GUARD_POD_MAX_CONNECTIONS,
+      };
     } catch (err) {
       unavailable.guard = (err as Error).message;
     }
@@ -228,7 +323,12 @@ export async function startSystems(procs: ProcessSet, opts: { tmp: string; syste
   if (want.has('full')) {
     try {
       // Its own guard, so the guard row's CPU and RSS stay the guard's alone.
-      const g = await startGuard(procs, { tmp, upstreamPort: upstream.port, script: guardScript, name: 'guard-full' });
+      const g = await startGuard(procs, {
+        tmp,
+        upstreamPort: upstream.port,
+        script: guardScript,
+        name: 'guard-full',
+      });
       const gw = await startOurGateway(procs, { tmp, upstreamPort: g.port, build, name: 'gateway-full' });
       targets.full = { ...ourTarget(gw.port, gw.proc), name: 'full', alsoCpu: [g.proc] };
     } catch (err) {

@@ -23,7 +23,11 @@ function lua(str: string): string {
   return `"${str.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 }
 
-export function wrkScript(dir: string, name: string, opts: { method: string; body?: string; headers: Record<string, string> }): string {
+export function wrkScript(
+  dir: string,
+  name: string,
+  opts: { method: string; body?: string; headers: Record<string, string> },
+): string {
   const lines = [`wrk.method = ${lua(opts.method)}`];
   if (opts.body !== undefined) lines.push(`wrk.body = ${lua(opts.body)}`);
   for (const [k, v] of Object.entries(opts.headers)) lines.push(`wrk.headers[${lua(k)}] = ${lua(v)}`);
@@ -62,8 +66,28 @@ export function killRunningWrk(): void {
   running.clear();
 }
 
-export async function runWrk(opts: { url: string; script: string; connections: number; threads?: number; durationS: number; timeoutS?: number }): Promise<WrkResult> {
-  const args = ['-t', String(opts.threads ?? 1), '-c', String(opts.connections), '-d', `${opts.durationS}s`, '--timeout', `${opts.timeoutS ?? 5}s`, '--latency', '-s', opts.script, opts.url];
+export async function runWrk(opts: {
+  url: string;
+  script: string;
+  connections: number;
+  threads?: number;
+  durationS: number;
+  timeoutS?: number;
+}): Promise<WrkResult> {
+  const args = [
+    '-t',
+    String(opts.threads ?? 1),
+    '-c',
+    String(opts.connections),
+    '-d',
+    `${opts.durationS}s`,
+    '--timeout',
+    `${opts.timeoutS ?? 5}s`,
+    '--latency',
+    '-s',
+    opts.script,
+    opts.url,
+  ];
   return new Promise((resolve, reject) => {
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);

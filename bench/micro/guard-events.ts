@@ -45,7 +45,11 @@ function cpuMs(pid: number): [number, number] {
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       user += (Number(f[11]) * 1000) / 100;
       sys += (Number(f[12]) * 1000) / 100;
-      for (const t of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(t));
+      for (const t of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8')
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean))
+        visit(Number(t));
     } catch {
       // gone
     }
@@ -56,26 +60,50 @@ function cpuMs(pid: number): [number, number] {
 
 /** One stream through the guard; resolves with the number of SSE events read. */
 function stream(agent: Agent, port: number): Promise<number> {
-  const body = JSON.stringify({ model: `bench-d0-n${EVENTS}-p${PACE}`, messages: [{ role: 'user', content: 'hi' }], stream: true });
+  const body = JSON.stringify({
+    model: `bench-d0-n${EVENTS}-p${PACE}`,
+    messages: [{ role: 'user', content: 'hi' }],
+    stream: true,
+  });
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, agent, method: 'POST', path: '/v1/chat/completions', headers: { authorization: `Bearer ${UPSTREAM_KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let events = 0;
-      let tail = '';
-      res.setEncoding('utf8');
-      res.on('data', (text: string) => {
-        const parts = (tail + text).split('\n\n');
-        tail = parts.pop() ?? '';
-        events += parts.length;
-      });
-      res.on('end', () => resolve(events));
-      res.on('error', reject);
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        agent,
+        method: 'POST',
+        path: '/v1/chat/completions',
+        headers: {
+          authorization: `Bearer ${UPSTREAM_KEY}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        let events = 0;
+        let tail = '';
+        res.setEncoding('utf8');
+        res.on('data', (text: string) => {
+          const parts = (tail + text).split('\n\n');
+          tail = parts.pop() ?? '';
+          events += parts.length;
+        });
+        res.on('end', () => resolve(events));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
 }
 
-async function startGuard(procs: ProcessSet, tmp: string, script: string, upstreamPort: number, i: number): Promise<{ proc: Managed; port: number }> {
+async function startGuard(
+  procs: ProcessSet,
+  tmp: string,
+  script: string,
+  upstreamPort: number,
+  i: number,
+): Promise<{ proc: Managed; port: number }> {
   const port = await freePort();
   const proc = procs.spawn(`guard${i}`, 'python3', [script], {
     cwd: tmp,
@@ -100,8 +128,16 @@ installCleanup(procs, () => undefined);
 try {
   const upstream = await startUpstream(procs, tmp);
   const guards = [];
-  for (const [i, script] of scripts.entries()) guards.push({ script, ...(await startGuard(procs, tmp, script, upstream.port, i)), user: [] as number[], sys: [] as number[] });
-  console.log(`${STREAMS} streams × ${EVENTS} events, ${PACE} ms apart (${Math.round((STREAMS * 1000) / PACE)} events/s offered), ${ROUNDS} rounds; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  for (const [i, script] of scripts.entries())
+    guards.push({
+      script,
+      ...(await startGuard(procs, tmp, script, upstream.port, i)),
+      user: [] as number[],
+      sys: [] as number[],
+    });
+  console.log(
+    `${STREAMS} streams × ${EVENTS} events, ${PACE} ms apart (${Math.round((STREAMS * 1000) / PACE)} events/s offered), ${ROUNDS} rounds; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+  );
   for (let round = 0; round < ROUNDS; round++) {
     for (const g of guards) {
       const agent = new Agent({ keepAlive: false, maxSockets: STREAMS });
@@ -112,14 +148,18 @@ try {
       const events = counts.reduce((a, b) => a + b, 0);
       g.user.push(((u1 - u0) * 1000) / events);
       g.sys.push(((s1 - s0) * 1000) / events);
-      console.log(`  round ${round + 1} ${g.script}: ${events} events, user ${g.user.at(-1)!.toFixed(1)} µs + system ${g.sys.at(-1)!.toFixed(1)} µs per event`);
+      console.log(
+        `  round ${round + 1} ${g.script}: ${events} events, user ${g.user.at(-1)!.toFixed(1)} µs + system ${g.sys.at(-1)!.toFixed(1)} µs per event`,
+      );
     }
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   for (const g of guards) {
     const u = median(g.user);
     const s = median(g.sys);
-    console.log(`${g.script}: median user ${u.toFixed(1)} + system ${s.toFixed(1)} = ${(u + s).toFixed(1)} µs per event → ${Math.round(1e6 / (u + s)).toLocaleString('en-US')} events/s per core`);
+    console.log(
+      `${g.script}: median user ${u.toFixed(1)} + system ${s.toFixed(1)} = ${(u + s).toFixed(1)} µs per event → ${Math.round(1e6 / (u + s)).toLocaleString('en-US')} events/s per core`,
+    );
   }
   console.log(`load after: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 } finally {

@@ -19,9 +19,32 @@ function bench(name: string, n: number, f: () => unknown): void {
 
 // 1. The access line through the full redaction vs a child keeping only the top-level paths.
 const sink = pino.destination({ dest: '/dev/null', sync: true });
-const root = pino({ base: null, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime }, sink);
-const access = root.child({}, { redact: { paths: REDACT_PATHS.filter((p) => !p.startsWith('*.')), censor: '[redacted]' } });
-const line = () => ({ msg: 'request', reqId: 'abc123-1f', method: 'POST', path: '/v1/chat/completions', status: 200, durationMs: 0.412, upstreamMs: 0.201, bytes: 307, ip: '127.0.0.1', keyId: 'key_831991', tokensIn: 12, tokensOut: 9 });
+const root = pino(
+  {
+    base: null,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  },
+  sink,
+);
+const access = root.child(
+  {},
+  { redact: { paths: REDACT_PATHS.filter((p) => !p.startsWith('*.')), censor: '[redacted]' } },
+);
+const line = () => ({
+  msg: 'request',
+  reqId: 'abc123-1f',
+  method: 'POST',
+  path: '/v1/chat/completions',
+  status: 200,
+  durationMs: 0.412,
+  upstreamMs: 0.201,
+  bytes: 307,
+  ip: '127.0.0.1',
+  keyId: 'key_831991',
+  tokensIn: 12,
+  tokensOut: 9,
+});
 bench('access line, REDACT_PATHS (wildcards)', 200_000, () => root.info(line()));
 bench('access line, child with top-level paths only', 200_000, () => access.info(line()));
 
@@ -32,8 +55,12 @@ bench('new EventEmitter() (undici accepts it as `signal`)', 1_000_000, () => new
 // 3. The bearer key digest.
 const key = 'bench-gateway-key-0123456789abcdef';
 const digest = createHash('sha256').update(key).digest();
-bench("createHash('sha256').update().digest() + timingSafeEqual", 500_000, () => timingSafeEqual(createHash('sha256').update(key).digest(), digest));
-bench("crypto.hash('sha256', v, 'buffer') + timingSafeEqual", 500_000, () => timingSafeEqual(hash('sha256', key, 'buffer'), digest));
+bench("createHash('sha256').update().digest() + timingSafeEqual", 500_000, () =>
+  timingSafeEqual(createHash('sha256').update(key).digest(), digest),
+);
+bench("crypto.hash('sha256', v, 'buffer') + timingSafeEqual", 500_000, () =>
+  timingSafeEqual(hash('sha256', key, 'buffer'), digest),
+);
 
 // 4. The client key of an IPv4 peer (a fresh string each time, as request.ip is).
 let n = 0;

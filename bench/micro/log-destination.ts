@@ -19,11 +19,29 @@ const LINES = 50_000;
 const PER_TURN = 50;
 const dir = mkdtempSync(join(tmpdir(), 'log-bench-'));
 let peer = 0;
-const line = (i: number) => ({ msg: 'request', reqId: `req-${i}`, method: 'POST', path: '/v1/chat/completions', status: 200, durationMs: 0.412, upstreamMs: 0.201, bytes: 307, ip: `203.0.${(peer >> 8) & 255}.${peer++ & 255}`, keyId: 'key_831991', tokensIn: 12, tokensOut: 9 });
+const line = (i: number) => ({
+  msg: 'request',
+  reqId: `req-${i}`,
+  method: 'POST',
+  path: '/v1/chat/completions',
+  status: 200,
+  durationMs: 0.412,
+  upstreamMs: 0.201,
+  bytes: 307,
+  ip: `203.0.${(peer >> 8) & 255}.${peer++ & 255}`,
+  keyId: 'key_831991',
+  tokensIn: 12,
+  tokensOut: 9,
+});
 
-async function round(make: () => { dest: DestinationStream; close: () => Promise<void> }, ip?: (ip: unknown) => unknown): Promise<{ cpu: number; wall: number }> {
+async function round(
+  make: () => { dest: DestinationStream; close: () => Promise<void> },
+  ip?: (ip: unknown) => unknown,
+): Promise<{ cpu: number; wall: number }> {
   const { dest, close } = make();
-  const access = flatLineLogger(createLogger({ destination: dest, ...(ip === undefined ? {} : { clientIp: ip }) }));
+  const access = flatLineLogger(
+    createLogger({ destination: dest, ...(ip === undefined ? {} : { clientIp: ip }) }),
+  );
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < LINES; i++) {
@@ -32,38 +50,93 @@ async function round(make: () => { dest: DestinationStream; close: () => Promise
   }
   await close();
   const c = process.cpuUsage(c0);
-  return { cpu: ((c.user + c.system) / LINES), wall: ((performance.now() - t0) * 1000) / LINES };
+  return { cpu: (c.user + c.system) / LINES, wall: ((performance.now() - t0) * 1000) / LINES };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
-const cases: Array<[string, () => { dest: DestinationStream; close: () => Promise<void> }, ((ip: unknown) => unknown) | undefined]> = [
-  ['pino.destination (append, sync: false), ip full', () => {
-    const d = pino.destination({ dest: join(dir, `plain-${peer}.log`), sync: false, mkdir: true });
-    return { dest: d, close: () => new Promise<void>((r) => { d.once('close', () => r()); d.end(); }) };
-  }, undefined],
-  ['rotating log (10 MB x 5), ip full', () => {
-    const l = openRotatingLog(join(dir, `rot-${peer}`, 'gateway.log'), { maxBytes: 10 << 20, maxFiles: 5, maxAgeMs: 14 * 86_400_000 });
-    return { dest: l, close: () => l.close() };
-  }, undefined],
-  ['rotating log (10 MB x 5), ip truncated', () => {
-    const l = openRotatingLog(join(dir, `rot-${peer}`, 'gateway.log'), { maxBytes: 10 << 20, maxFiles: 5, maxAgeMs: 14 * 86_400_000 });
-    return { dest: l, close: () => l.close() };
-  }, clientIpMasker('truncated')],
-  ['rotating log (10 MB x 5), ip hashed', () => {
-    const l = openRotatingLog(join(dir, `rot-${peer}`, 'gateway.log'), { maxBytes: 10 << 20, maxFiles: 5, maxAgeMs: 14 * 86_400_000 });
-    return { dest: l, close: () => l.close() };
-  }, clientIpMasker('hashed', { home: dir })],
-  ['rotating log (1 MB x 5: rotates every ~6,000 lines), ip truncated', () => {
-    const l = openRotatingLog(join(dir, `rot-${peer}`, 'gateway.log'), { maxBytes: 1 << 20, maxFiles: 5, maxAgeMs: 14 * 86_400_000 });
-    return { dest: l, close: () => l.close() };
-  }, clientIpMasker('truncated')],
+const cases: Array<
+  [
+    string,
+    () => { dest: DestinationStream; close: () => Promise<void> },
+    ((ip: unknown) => unknown) | undefined,
+  ]
+> = [
+  [
+    'pino.destination (append, sync: false), ip full',
+    () => {
+      const d = pino.destination({ dest: join(dir, `plain-${peer}.log`), sync: false, mkdir: true });
+      return {
+        dest: d,
+        close: () =>
+          new Promise<void>((r) => {
+            d.once('close', () => r());
+            d.end();
+          }),
+      };
+    },
+    undefined,
+  ],
+  [
+    'rotating log (10 MB x 5), ip full',
+    () => {
+      const l = openRotatingLog(join(dir, `rot-${peer}`, 'gateway.log'), {
+        maxBytes: 10 << 20,
+        maxFiles: 5,
+        maxAgeMs: 14 * 86_400_000,
+      });
+      return { dest: l, close: () => l.close() };
+    },
+    undefined,
+  ],
+  [
+    'rotating log (10 MB x 5), ip truncated',
+    () => {
+      const l = openRotatingLog(join(dir, `rot-${peer}`, 'gateway.log'), {
+        maxBytes: 10 << 20,
+        maxFiles: 5,
+        maxAgeMs: 14 * 86_400_000,
+      });
+      return { dest: l, close: () => l.close() };
+    },
+    clientIpMasker('truncated'),
+  ],
+  [
+    'rotating log (10 MB x 5), ip hashed',
+    () => {
+      const l = openRotatingLog(join(dir, `rot-${peer}`, 'gateway.log'), {
+        maxBytes: 10 << 20,
+        maxFiles: 5,
+        maxAgeMs: 14 * 86_400_000,
+      });
+      return { dest: l, close: () => l.close() };
+    },
+    clientIpMasker('hashed', { home: dir }),
+  ],
+  [
+    'rotating log (1 MB x 5: rotates every ~6,000 lines), ip truncated',
+    () => {
+      const l = openRotatingLog(join(dir, `rot-${peer}`, 'gateway.log'), {
+        maxBytes: 1 << 20,
+        maxFiles: 5,
+        maxAgeMs: 14 * 86_400_000,
+      });
+      return { dest: l, close: () => l.close() };
+    },
+    clientIpMasker('truncated'),
+  ],
 ];
 
 for (const [name, make, ip] of cases) {
   const rounds = [];
   for (let r = 0; r < 5; r++) rounds.push(await round(make, ip));
-  console.log(`${name.padEnd(70)} cpu ${median(rounds.map((x) => x.cpu)).toFixed(2).padStart(7)} µs/line   wall ${median(rounds.map((x) => x.wall)).toFixed(2).padStart(7)} µs/line`);
+  console.log(
+    `${name.padEnd(70)} cpu ${median(rounds.map((x) => x.cpu))
+      .toFixed(2)
+      .padStart(7)} µs/line   wall ${median(rounds.map((x) => x.wall))
+      .toFixed(2)
+      .padStart(7)} µs/line`,
+  );
 }
 rmSync(dir, { recursive: true, force: true });
 

@@ -51,12 +51,20 @@ http {
 `;
 }
 
-export async function startNginx(procs: ProcessSet, opts: { binary: string; tmp: string; upstreamPort: number }): Promise<{ proc: Managed; port: number }> {
+export async function startNginx(
+  procs: ProcessSet,
+  opts: { binary: string; tmp: string; upstreamPort: number },
+): Promise<{ proc: Managed; port: number }> {
   const dir = join(opts.tmp, 'nginx');
   mkdirSync(join(dir, 'tmp'), { recursive: true });
   const port = await freePort();
   writeFileSync(join(dir, 'nginx.conf'), nginxConfig({ dir, port, upstreamPort: opts.upstreamPort }));
-  const proc = procs.spawn('nginx', opts.binary, ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')], { logFile: join(opts.tmp, 'nginx.out') });
+  const proc = procs.spawn(
+    'nginx',
+    opts.binary,
+    ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')],
+    { logFile: join(opts.tmp, 'nginx.out') },
+  );
   await waitForHttp(`http://127.0.0.1:${port}/health`, 10_000, proc);
   return { proc, port };
 }

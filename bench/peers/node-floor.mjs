@@ -19,29 +19,40 @@ createServer({ noDelay: true }, (req, res) => {
   req.on('data', (chunk) => parts.push(chunk));
   req.on('end', () => {
     const body = Buffer.concat(parts);
-    const headers = { 'content-type': 'application/json', 'content-length': String(body.length), authorization: req.headers.authorization ?? '' };
-    pool.request({ path: req.url ?? '/', method: req.method === 'GET' ? 'GET' : 'POST', headers, body: req.method === 'GET' ? null : body }).then(
-      (up) => {
-        const type = String(up.headers['content-type'] ?? 'application/octet-stream');
-        if (type.startsWith('text/event-stream')) {
-          res.writeHead(up.statusCode, { 'content-type': type });
-          up.body.on('data', (chunk) => {
-            if (!res.write(chunk)) {
-              up.body.pause();
-              res.once('drain', () => up.body.resume());
-            }
+    const headers = {
+      'content-type': 'application/json',
+      'content-length': String(body.length),
+      authorization: req.headers.authorization ?? '',
+    };
+    pool
+      .request({
+        path: req.url ?? '/',
+        method: req.method === 'GET' ? 'GET' : 'POST',
+        headers,
+        body: req.method === 'GET' ? null : body,
+      })
+      .then(
+        (up) => {
+          const type = String(up.headers['content-type'] ?? 'application/octet-stream');
+          if (type.startsWith('text/event-stream')) {
+            res.writeHead(up.statusCode, { 'content-type': type });
+            up.body.on('data', (chunk) => {
+              if (!res.write(chunk)) {
+                up.body.pause();
+                res.once('drain', () => up.body.resume());
+              }
+            });
+            up.body.on('end', () => res.end());
+            res.on('close', () => up.body.destroy());
+            return;
+          }
+          return up.body.arrayBuffer().then((buf) => {
+            const out = Buffer.from(buf);
+            res.writeHead(up.statusCode, { 'content-type': type, 'content-length': out.length }).end(out);
           });
-          up.body.on('end', () => res.end());
-          res.on('close', () => up.body.destroy());
-          return;
-        }
-        return up.body.arrayBuffer().then((buf) => {
-          const out = Buffer.from(buf);
-          res.writeHead(up.statusCode, { 'content-type': type, 'content-length': out.length }).end(out);
-        });
-      },
-      () => res.writeHead(502).end(),
-    );
+        },
+        () => res.writeHead(502).end(),
+      );
   });
 }).listen(port, '127.0.0.1');
 

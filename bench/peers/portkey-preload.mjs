@@ -12,5 +12,9 @@ const originalFetch = globalThis.fetch;
 globalThis.fetch = async function fetchWithMutableStreamHeaders(input, init) {
   const res = await originalFetch(input, init);
   if (!(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) return res;
-  return new Response(res.body, { status: res.status, statusText: res.statusText, headers: new Headers(res.headers) });
+  return new Response(res.body, {
+    status: res.status,
+    statusText: res.statusText,
+    headers: new Headers(res.headers),
+  });
 };

@@ -21,29 +21,53 @@ export function peersDir(): string {
 export function ensurePortkey(log: (line: string) => void): string | undefined {
   const dir = peersDir();
   const installed = join(dir, 'node_modules', PACKAGE, 'package.json');
-  if (existsSync(installed) && (JSON.parse(readFileSync(installed, 'utf8')) as { version?: string }).version === PORTKEY_VERSION) return undefined;
+  if (
+    existsSync(installed) &&
+    (JSON.parse(readFileSync(installed, 'utf8')) as { version?: string }).version === PORTKEY_VERSION
+  )
+    return undefined;
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: 'bench-peers', private: true, description: 'Peers the benchmark compares against; installed by bench/run.ts, git-ignored', dependencies: { [PACKAGE]: PORTKEY_VERSION } }, null, 2)}\n`);
+  writeFileSync(
+    join(dir, 'package.json'),
+    `${JSON.stringify({ name: 'bench-peers', private: true, description: 'Peers the benchmark compares against; installed by bench/run.ts, git-ignored', dependencies: { [PACKAGE]: PORTKEY_VERSION } }, null, 2)}\n`,
+  );
   log(`installing ${PACKAGE}@${PORTKEY_VERSION} into ${dir} (once)`);
   // --ignore-scripts: its only install script is patch-package for its own development.
-  const r = spawnSync('npm', ['install', '--prefix', dir, '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], { encoding: 'utf8', timeout: 300_000 });
-  if (r.status !== 0) return `npm install ${PACKAGE}@${PORTKEY_VERSION} failed: ${(r.stderr || r.stdout || String(r.error ?? '')).trim().split('\n').slice(-3).join(' ')}`;
+  const r = spawnSync(
+    'npm',
+    ['install', '--prefix', dir, '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'],
+    { encoding: 'utf8', timeout: 300_000 },
+  );
+  if (r.status !== 0)
+    return `npm install ${PACKAGE}@${PORTKEY_VERSION} failed: ${(r.stderr || r.stdout || String(r.error ?? '')).trim().split('\n').slice(-3).join(' ')}`;
   return existsSync(installed) ? undefined : `npm install finished but ${installed} is missing`;
 }
 
-export async function startPortkey(procs: ProcessSet, opts: { tmp: string }): Promise<{ proc: Managed; port: number }> {
+export async function startPortkey(
+  procs: ProcessSet,
+  opts: { tmp: string },
+): Promise<{ proc: Managed; port: number }> {
   const dir = peersDir();
   const port = await freePort();
   const preload = fileURLToPath(new URL('./portkey-preload.mjs', import.meta.url));
-  const proc = procs.spawn('portkey', process.execPath, ['--import', preload, join('node_modules', PACKAGE, 'build', 'start-server.js'), `--port=${port}`], {
-    cwd: dir,
-    logFile: join(opts.tmp, 'portkey.out'),
-  });
+  const proc = procs.spawn(
+    'portkey',
+    process.execPath,
+    ['--import', preload, join('node_modules', PACKAGE, 'build', 'start-server.js'), `--port=${port}`],
+    {
+      cwd: dir,
+      logFile: join(opts.tmp, 'portkey.out'),
+    },
+  );
   await waitForHttp(`http://127.0.0.1:${port}/`, 20_000, proc);
   return { proc, port };
 }
 
 /** Headers Portkey needs to forward to an OpenAI-compatible server at `upstreamBase` (ends in /v1). */
 export function portkeyHeaders(upstreamBase: string, upstreamKey: string): Record<string, string> {
-  return { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': upstreamBase, authorization: `Bearer ${upstreamKey}` };
+  return {
+    'x-portkey-provider': 'openai',
+    'x-portkey-custom-host': upstreamBase,
+    authorization: `Bearer ${upstreamKey}`,
+  };
 }

@@ -28,20 +28,50 @@ interface Row {
   stalled: number;
 }
 
-export async function efficiencyTable(opts: { procs: ProcessSet; tmp: string; plan: Plan; upstream: { port: number; proc: Target['proc'] }; build: GatewayBuild; nginxBinary: string | undefined; log: (line: string) => void }): Promise<string> {
+export async function efficiencyTable(opts: {
+  procs: ProcessSet;
+  tmp: string;
+  plan: Plan;
+  upstream: { port: number; proc: Target['proc'] };
+  build: GatewayBuild;
+  nginxBinary: string | undefined;
+  log: (line: string) => void;
+}): Promise<string> {
   const { procs, tmp, plan, log } = opts;
   const auth = { 'content-type': 'application/json', authorization: `Bearer ${UPSTREAM_KEY}` };
-  const at = (port: number, proc: Target['proc']): Target => ({ name: 'direct', origin: `http://127.0.0.1:${port}`, path: '/v1/chat/completions', headers: auth, proc });
-  const systems: Array<[string, Target]> = [['upstream alone (direct)', at(opts.upstream.port, opts.upstream.proc)]];
+  const at = (port: number, proc: Target['proc']): Target => ({
+    name: 'direct',
+    origin: `http://127.0.0.1:${port}`,
+    path: '/v1/chat/completions',
+    headers: auth,
+    proc,
+  });
+  const systems: Array<[string, Target]> = [
+    ['upstream alone (direct)', at(opts.upstream.port, opts.upstream.proc)],
+  ];
   if (opts.nginxBinary !== undefined) {
     const n = await startNginx(procs, { binary: opts.nginxBinary, tmp, upstreamPort: opts.upstream.port });
     systems.push(['nginx', at(n.port, n.proc)]);
   }
   const floorPort = await freePort();
-  const floor = procs.spawn('node-floor', process.execPath, [fileURLToPath(new URL('../peers/node-floor.mjs', import.meta.url)), String(floorPort), `http://127.0.0.1:${opts.upstream.port}`], { logFile: join(tmp, 'node-floor.out') });
+  const floor = procs.spawn(
+    'node-floor',
+    process.execPath,
+    [
+      fileURLToPath(new URL('../peers/node-floor.mjs', import.meta.url)),
+      String(floorPort),
+      `http://127.0.0.1:${opts.upstream.port}`,
+    ],
+    { logFile: join(tmp, 'node-floor.out') },
+  );
   await waitForHttp(`http://127.0.0.1:${floorPort}/health`, 10_000, floor);
   systems.push(['Node floor (node:http + undici only)', at(floorPort, floor)]);
-  const gw = await startOurGateway(procs, { tmp, upstreamPort: opts.upstream.port, build: opts.build, name: 'gateway-efficiency' });
+  const gw = await startOurGateway(procs, {
+    tmp,
+    upstreamPort: opts.upstream.port,
+    build: opts.build,
+    name: 'gateway-efficiency',
+  });
   systems.push(['our gateway', ourTarget(gw.port, gw.proc)]);
   for (const [, t] of systems) await warmUp(t);
 
@@ -55,7 +85,11 @@ export async function efficiencyTable(opts: { procs: ProcessSet; tmp: string; pl
       const run = await sequentialLatency(t, body, requests, 100);
       const s = summarize(run.latencies);
       const list = c1.get(label) ?? [];
-      list.push({ p50: s.p50, p99: s.p99, cpu: ((treeCpuMs(t.proc?.pid ?? 0) - cpu0) * 1000) / (requests + 100) });
+      list.push({
+        p50: s.p50,
+        p99: s.p99,
+        cpu: ((treeCpuMs(t.proc?.pid ?? 0) - cpu0) * 1000) / (requests + 100),
+      });
       c1.set(label, list);
     }
   }
@@ -65,11 +99,22 @@ export async function efficiencyTable(opts: { procs: ProcessSet; tmp: string; pl
     const mine = c1.get(label) ?? [];
     const added = (k: 'p50' | 'p99') => median(mine.map((m, i) => m[k] - (direct[i]?.[k] ?? Number.NaN)));
     const cpu0 = treeCpuMs(t.proc?.pid ?? 0);
-    const w = await runWrk({ url: t.origin + t.path, script: wrkScript(tmp, `eff-${rows.length}`, { method: 'POST', body, headers: t.headers }), connections: 32, durationS: plan.quick ? 4 : 8 });
+    const w = await runWrk({
+      url: t.origin + t.path,
+      script: wrkScript(tmp, `eff-${rows.length}`, { method: 'POST', body, headers: t.headers }),
+      connections: 32,
+      durationS: plan.quick ? 4 : 8,
+    });
     const cpuSaturated = ((treeCpuMs(t.proc?.pid ?? 0) - cpu0) * 1000) / w.requests;
     // 128 streams: below our gateway's default upstream pool, so nothing queues.
     const cpu1 = treeCpuMs(t.proc?.pid ?? 0);
-    const streams = await streamBatch(t, { count: 128, concurrency: 128, rampMs: 128, body: chatBody('bench-d0-n64-p20', { stream: true }), expected: 64 });
+    const streams = await streamBatch(t, {
+      count: 128,
+      concurrency: 128,
+      rampMs: 128,
+      body: chatBody('bench-d0-n64-p20', { stream: true }),
+      expected: 64,
+    });
     const events = streams.reduce((sum, s) => sum + s.events, 0);
     const row: Row = {
       label,
@@ -82,7 +127,9 @@ export async function efficiencyTable(opts: { procs: ProcessSet; tmp: string; pl
       stalled: streams.filter((s) => s.gaps.some((g) => g > 40)).length,
     };
     rows.push(row);
-    log(`  efficiency ${label}: c=1 added p50 ${(row.addedP50 * 1000).toFixed(0)} µs, CPU/request ${row.cpuC1.toFixed(0)} µs (c=1), ${row.cpuSaturated.toFixed(0)} µs (saturated, ${Math.round(row.rps)}/s); ${row.cpuPerEvent.toFixed(1)} µs CPU per SSE event`);
+    log(
+      `  efficiency ${label}: c=1 added p50 ${(row.addedP50 * 1000).toFixed(0)} µs, CPU/request ${row.cpuC1.toFixed(0)} µs (c=1), ${row.cpuSaturated.toFixed(0)} µs (saturated, ${Math.round(row.rps)}/s); ${row.cpuPerEvent.toFixed(1)} µs CPU per SSE event`,
+    );
   }
   await gw.proc.stop();
   await floor.stop();
@@ -95,7 +142,10 @@ export async function efficiencyTable(opts: { procs: ProcessSet; tmp: string; pl
     '',
     '| system | added p50, c=1 | added p99, c=1 | CPU/request, c=1 | CPU/request, saturated | req/s saturated (wrk c=32) | CPU per SSE event |',
     '|---|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r, i) => `| ${r.label} | ${i === 0 ? '0' : us(r.addedP50 * 1000)} | ${i === 0 ? '0' : us(r.addedP99 * 1000)} | ${us(r.cpuC1)} | ${us(r.cpuSaturated)} | ${Math.round(r.rps).toLocaleString('en-US')} | ${Number.isFinite(r.cpuPerEvent) ? `${r.cpuPerEvent.toFixed(1)} µs` : '—'} |`),
+    ...rows.map(
+      (r, i) =>
+        `| ${r.label} | ${i === 0 ? '0' : us(r.addedP50 * 1000)} | ${i === 0 ? '0' : us(r.addedP99 * 1000)} | ${us(r.cpuC1)} | ${us(r.cpuSaturated)} | ${Math.round(r.rps).toLocaleString('en-US')} | ${Number.isFinite(r.cpuPerEvent) ? `${r.cpuPerEvent.toFixed(1)} µs` : '—'} |`,
+    ),
   ];
   return `${lines.join('\n')}\n`;
 }

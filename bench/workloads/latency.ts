@@ -9,7 +9,11 @@ import { type Target, targetCpuMs } from '../lib/systems.js';
  * box hits one round of every system rather than all rounds of one; the added latency is then
  * proxy − direct within the same round.
  */
-export async function latencyWorkload(targets: Target[], plan: Plan['latency'], log: (line: string) => void): Promise<PerSystem<LatencyRound[]>> {
+export async function latencyWorkload(
+  targets: Target[],
+  plan: Plan['latency'],
+  log: (line: string) => void,
+): Promise<PerSystem<LatencyRound[]>> {
   const out: PerSystem<LatencyRound[]> = {};
   const body = chatBody('bench-d0');
   for (let round = 0; round < plan.rounds; round++) {
@@ -17,10 +21,21 @@ export async function latencyWorkload(targets: Target[], plan: Plan['latency'], 
     for (const target of order) {
       const cpu0 = targetCpuMs(target);
       const run = await sequentialLatency(target, body, plan.requests, plan.warmup);
-      const cpuUs = target.proc === undefined ? Number.NaN : ((targetCpuMs(target) - cpu0) * 1000) / (plan.requests + plan.warmup);
+      const cpuUs =
+        target.proc === undefined
+          ? Number.NaN
+          : ((targetCpuMs(target) - cpu0) * 1000) / (plan.requests + plan.warmup);
       const s = summarize(run.latencies);
-      (out[target.name] ??= []).push({ p50: s.p50, p99: s.p99, cpuUs, errors: run.errors, cacheHits: run.cacheHits });
-      log(`  latency round ${round + 1}/${plan.rounds} ${target.name}: p50 ${s.p50.toFixed(3)} ms, p99 ${s.p99.toFixed(3)} ms${run.errors > 0 ? `, ${run.errors} errors` : ''}`);
+      (out[target.name] ??= []).push({
+        p50: s.p50,
+        p99: s.p99,
+        cpuUs,
+        errors: run.errors,
+        cacheHits: run.cacheHits,
+      });
+      log(
+        `  latency round ${round + 1}/${plan.rounds} ${target.name}: p50 ${s.p50.toFixed(3)} ms, p99 ${s.p99.toFixed(3)} ms${run.errors > 0 ? `, ${run.errors} errors` : ''}`,
+      );
     }
   }
   return out;

@@ -11,11 +11,21 @@ import type { Target } from '../lib/systems.js';
  * growth is measured from the end of the first fifth (after warm-up: JIT, pools, caches filled)
  * to the end, so start-up allocation is not mistaken for a leak.
  */
-export async function soakWorkload(target: Target | undefined, plan: Plan['soak'], sustainedRate: number, log: (line: string) => void): Promise<SoakResult | undefined> {
+export async function soakWorkload(
+  target: Target | undefined,
+  plan: Plan['soak'],
+  sustainedRate: number,
+  log: (line: string) => void,
+): Promise<SoakResult | undefined> {
   if (target?.proc === undefined) return undefined;
   const pid = target.proc.pid;
   // Moderate: a quarter of what it sustained in workload 2, within 50..500 requests/s.
-  const rate = Math.round(Math.min(500, Math.max(50, Number.isFinite(sustainedRate) && sustainedRate > 0 ? sustainedRate / 4 : 200)));
+  const rate = Math.round(
+    Math.min(
+      500,
+      Math.max(50, Number.isFinite(sustainedRate) && sustainedRate > 0 ? sustainedRate / 4 : 200),
+    ),
+  );
   const streamsHeld = 8;
   const samples: Array<{ t: number; rss: number }> = [];
   const t0 = performance.now();
@@ -24,7 +34,9 @@ export async function soakWorkload(target: Target | undefined, plan: Plan['soak'
   const timer = setInterval(sample, 1_000);
   const progress = setInterval(() => {
     const last = samples.at(-1);
-    log(`  soak ${Math.round((performance.now() - t0) / 1000)}/${plan.seconds} s: RSS ${last?.rss.toFixed(1) ?? '?'} MB`);
+    log(
+      `  soak ${Math.round((performance.now() - t0) / 1000)}/${plan.seconds} s: RSS ${last?.rss.toFixed(1) ?? '?'} MB`,
+    );
   }, 60_000);
 
   const stopAt = t0 + plan.seconds * 1000;
@@ -37,7 +49,13 @@ export async function soakWorkload(target: Target | undefined, plan: Plan['soak'
       if (!r.ok) streamFailures++;
     }
   });
-  const load = await openLoop(target, { rate, durationMs: plan.seconds * 1000, warmupMs: 0, timeoutMs: 3_000, body: chatBody('bench-d20') });
+  const load = await openLoop(target, {
+    rate,
+    durationMs: plan.seconds * 1000,
+    warmupMs: 0,
+    timeoutMs: 3_000,
+    body: chatBody('bench-d20'),
+  });
   await Promise.all(streams);
   await pool.destroy().catch(() => undefined);
   clearInterval(timer);
@@ -62,6 +80,8 @@ export async function soakWorkload(target: Target | undefined, plan: Plan['soak'
     rssPeakMb: rssPeak,
     growth: growth(rssStart, rssEnd),
   };
-  log(`  soak: ${load.sent} requests at ${rate}/s + ${streamsHeld} streams, ${load.errors} errors, ${streamFailures} stream failures, p99 ${result.p99.toFixed(1)} ms; RSS ${rssStart.toFixed(1)} → ${rssEnd.toFixed(1)} MB (peak ${rssPeak.toFixed(1)})`);
+  log(
+    `  soak: ${load.sent} requests at ${rate}/s + ${streamsHeld} streams, ${load.errors} errors, ${streamFailures} stream failures, p99 ${result.p99.toFixed(1)} ms; RSS ${rssStart.toFixed(1)} → ${rssEnd.toFixed(1)} MB (peak ${rssPeak.toFixed(1)})`,
+  );
   return result;
 }

@@ -30,18 +30,42 @@ export function judgeStep(r: OpenLoopResult): ThroughputStep {
   if (r.achievedRate < r.rate * 0.95) reason = `generator offered only ${Math.round(r.achievedRate)}/s`;
   else if (errRate >= ERROR_LIMIT) reason = `errors ${(errRate * 100).toFixed(2)} %`;
   else if (!(p99 < P99_LIMIT_MS)) reason = `p99 ${Math.round(p99)} ms`;
-  else if (last > first * 2 + 50) reason = `queue growing (median ${Math.round(first)} → ${Math.round(last)} ms)`;
-  return { rate: r.rate, achievedRate: r.achievedRate, p50, p99, errorRate: errRate, pass: reason === undefined, ...(reason === undefined ? {} : { reason }) };
+  else if (last > first * 2 + 50)
+    reason = `queue growing (median ${Math.round(first)} → ${Math.round(last)} ms)`;
+  return {
+    rate: r.rate,
+    achievedRate: r.achievedRate,
+    p50,
+    p99,
+    errorRate: errRate,
+    pass: reason === undefined,
+    ...(reason === undefined ? {} : { reason }),
+  };
 }
 
-async function climb(target: Target, plan: Plan['throughput'], startRate: number, body: string, log: (line: string) => void): Promise<Pick<ThroughputRun, 'maxRate' | 'boundBy' | 'steps'>> {
+async function climb(
+  target: Target,
+  plan: Plan['throughput'],
+  startRate: number,
+  body: string,
+  log: (line: string) => void,
+): Promise<Pick<ThroughputRun, 'maxRate' | 'boundBy' | 'steps'>> {
   const steps: ThroughputStep[] = [];
   const step = async (rate: number): Promise<ThroughputStep | undefined> => {
     if (steps.length >= plan.maxSteps) return undefined;
-    const r = await openLoop(target, { rate: Math.round(rate), durationMs: plan.stepMs, warmupMs: plan.warmupMs, timeoutMs: 3_000, body, ...(target.maxConnections === undefined ? {} : { connections: target.maxConnections }) });
+    const r = await openLoop(target, {
+      rate: Math.round(rate),
+      durationMs: plan.stepMs,
+      warmupMs: plan.warmupMs,
+      timeoutMs: 3_000,
+      body,
+      ...(target.maxConnections === undefined ? {} : { connections: target.maxConnections }),
+    });
     const judged = judgeStep(r);
     steps.push(judged);
-    log(`    ${target.name} @ ${judged.rate}/s: p99 ${judged.p99.toFixed(1)} ms, errors ${(judged.errorRate * 100).toFixed(2)} % → ${judged.pass ? 'pass' : `fail (${judged.reason ?? ''})`}`);
+    log(
+      `    ${target.name} @ ${judged.rate}/s: p99 ${judged.p99.toFixed(1)} ms, errors ${(judged.errorRate * 100).toFixed(2)} % → ${judged.pass ? 'pass' : `fail (${judged.reason ?? ''})`}`,
+    );
     // Let sockets and queues from an overloaded step settle before the next one.
     await new Promise((res) => setTimeout(res, judged.pass ? 300 : 1_500));
     return judged;
@@ -87,7 +111,12 @@ async function climb(target: Target, plan: Plan['throughput'], startRate: number
   return { maxRate: Math.round(best), steps, ...(boundBy === undefined ? {} : { boundBy }) };
 }
 
-export async function throughputWorkload(targets: Target[], plan: Plan['throughput'], tmp: string, log: (line: string) => void): Promise<PerSystem<ThroughputRun[]>> {
+export async function throughputWorkload(
+  targets: Target[],
+  plan: Plan['throughput'],
+  tmp: string,
+  log: (line: string) => void,
+): Promise<PerSystem<ThroughputRun[]>> {
   const out: PerSystem<ThroughputRun[]> = {};
   const body = chatBody('bench-d20');
   for (let run = 0; run < plan.runs; run++) {
@@ -95,13 +124,29 @@ export async function throughputWorkload(targets: Target[], plan: Plan['throughp
       const script = wrkScript(tmp, `chat-${target.name}`, { method: 'POST', body, headers: target.headers });
       const cpu0 = targetCpuMs(target);
       const connections = Math.min(plan.wrkConnections, target.maxConnections ?? Number.POSITIVE_INFINITY);
-      const wrk = await runWrk({ url: target.origin + target.path, script, connections, durationS: plan.wrkSeconds });
-      const wrkCpuUs = target.proc === undefined ? Number.NaN : ((targetCpuMs(target) - cpu0) * 1000) / wrk.requests;
-      log(`  throughput run ${run + 1}/${plan.runs} ${target.name}: closed-loop wrk c=${connections} ${Math.round(wrk.rps)}/s (p99 ${wrk.p99.toFixed(1)} ms, ${wrk.errors} errors, ${wrkCpuUs.toFixed(0)} µs CPU per request)`);
+      const wrk = await runWrk({
+        url: target.origin + target.path,
+        script,
+        connections,
+        durationS: plan.wrkSeconds,
+      });
+      const wrkCpuUs =
+        target.proc === undefined ? Number.NaN : ((targetCpuMs(target) - cpu0) * 1000) / wrk.requests;
+      log(
+        `  throughput run ${run + 1}/${plan.runs} ${target.name}: closed-loop wrk c=${connections} ${Math.round(wrk.rps)}/s (p99 ${wrk.p99.toFixed(1)} ms, ${wrk.errors} errors, ${wrkCpuUs.toFixed(0)} µs CPU per request)`,
+      );
       await new Promise((res) => setTimeout(res, 500));
       const found = await climb(target, plan, wrk.rps * plan.startFraction, body, log);
-      (out[target.name] ??= []).push({ ...found, wrkRps: wrk.rps, wrkP99: wrk.p99, wrkErrors: wrk.errors, wrkCpuUs });
-      log(`  → ${target.name}: ${found.maxRate}/s sustained${found.boundBy === undefined ? '' : ` (a lower bound: ${found.boundBy === 'generator' ? 'the generator could not offer more' : 'out of steps'})`}`);
+      (out[target.name] ??= []).push({
+        ...found,
+        wrkRps: wrk.rps,
+        wrkP99: wrk.p99,
+        wrkErrors: wrk.errors,
+        wrkCpuUs,
+      });
+      log(
+        `  → ${target.name}: ${found.maxRate}/s sustained${found.boundBy === undefined ? '' : ` (a lower bound: ${found.boundBy === 'generator' ? 'the generator could not offer more' : 'out of steps'})`}`,
+      );
     }
   }
   return out;

@@ -25,25 +25,48 @@ export function gatewayCommand() {
     .option('--config <file>', 'config file (default ./runpod-llm.json if present)')
     .option('--upstream <url>', 'OpenAI-compatible base URL ending in /v1 (env UPSTREAM_URL)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
-    .option('--service', 'run under a service manager (`runpod-llm service install`): `up` reuses this gateway, `down` leaves it');
+    .option(
+      '--service',
+      'run under a service manager (`runpod-llm service install`): `up` reuses this gateway, `down` leaves it',
+    );
 }
 export type GatewayFlags = FlagsOf<typeof gatewayCommand>;
 
 export function upCommand() {
   return new Command('up')
-    .description('start a vLLM pod on RunPod, wait until it answers, then serve it through the gateway under a watchdog')
+    .description(
+      'start a vLLM pod on RunPod, wait until it answers, then serve it through the gateway under a watchdog',
+    )
     .option('--model <id>', 'Hugging Face model id (env RUNPOD_LLM_MODEL)')
     .option('--gpu <id>', 'GPU type id to try, in order; repeat for fallbacks (see `catalog`)', collect)
-    .addOption(new Option('--min-vram <gb>', 'VRAM the model needs, when the catalog chooses').argParser(parseNumber))
+    .addOption(
+      new Option('--min-vram <gb>', 'VRAM the model needs, when the catalog chooses').argParser(parseNumber),
+    )
     .addOption(new Option('--cloud <cloud>', 'SECURE or COMMUNITY').choices(['SECURE', 'COMMUNITY'] as const))
     .option('--runtime <duration>', 'terminate after this long, e.g. 1h (or "off")')
     .option('--idle <duration>', 'idle limit with no gateway request, e.g. 15m (or "off")')
-    .addOption(new Option('--idle-action <action>', 'what idleness does').choices(['stop', 'terminate'] as const))
+    .addOption(
+      new Option('--idle-action <action>', 'what idleness does').choices(['stop', 'terminate'] as const),
+    )
     .addOption(new Option('--budget <usd>', 'USD cap for this run, e.g. 5.00').argParser(parseNumber))
-    .option('--readiness-timeout <duration>', 'give up (and terminate) if not ready after this long (default 20m)')
-    .addOption(new Option('--replicas <n>', 'keep this many pods ready; the gateway spreads requests over them (default 1)').argParser(parseCount))
-    .option('--unguarded', 'no guard in front of vLLM: its open routes (/invocations, /tokenize, …) become public (not recommended)')
-    .option('--image <image>', 'vLLM image with a pinned tag (env RUNPOD_LLM_VLLM_IMAGE); an image without an entrypoint (docker/vllm-noentry) when RunPod ignores the JSON start command')
+    .option(
+      '--readiness-timeout <duration>',
+      'give up (and terminate) if not ready after this long (default 20m)',
+    )
+    .addOption(
+      new Option(
+        '--replicas <n>',
+        'keep this many pods ready; the gateway spreads requests over them (default 1)',
+      ).argParser(parseCount),
+    )
+    .option(
+      '--unguarded',
+      'no guard in front of vLLM: its open routes (/invocations, /tokenize, …) become public (not recommended)',
+    )
+    .option(
+      '--image <image>',
+      'vLLM image with a pinned tag (env RUNPOD_LLM_VLLM_IMAGE); an image without an entrypoint (docker/vllm-noentry) when RunPod ignores the JSON start command',
+    )
     .option('--dry-run', 'print the plan (GPU, $/h, worst case) and change nothing')
     .option('--json', 'with --dry-run: the plan as JSON')
     .option('--no-gateway', 'do not start the gateway (run `runpod-llm gateway` yourself)')
@@ -63,7 +86,9 @@ export type DownFlags = FlagsOf<typeof downCommand>;
 
 export function purgeCommand() {
   return new Command('purge')
-    .description("remove what the tool keeps: log files, the disk cache, ended runs (never a running pod's state)")
+    .description(
+      "remove what the tool keeps: log files, the disk cache, ended runs (never a running pod's state)",
+    )
     .option('--logs', 'log files (files a running daemon writes are emptied)')
     .option('--cache', 'the disk cache (cache_dir)')
     .option('--runs', "ended runs with their pods and audit lines (this month's spend stays for the budgets)")
@@ -84,11 +109,19 @@ export type StatusFlags = FlagsOf<typeof statusCommand>;
 
 export function watchCommand() {
   return new Command('watch')
-    .description('one watchdog pass (for cron), or --loop: enforce runtime, idle and budget limits, recreate dead pods')
+    .description(
+      'one watchdog pass (for cron), or --loop: enforce runtime, idle and budget limits, recreate dead pods',
+    )
     .option('--loop', 'keep watching (the daemon `up` starts)')
     .option('--interval <duration>', 'time between passes with --loop, e.g. 30s')
-    .option('--reap', "terminate orphans (runpod-llm-* pods of this install the state does not know; never another install's)")
-    .option('--service', 'with --loop: run under a service manager (`runpod-llm service install`): keep running with nothing to watch')
+    .option(
+      '--reap',
+      "terminate orphans (runpod-llm-* pods of this install the state does not know; never another install's)",
+    )
+    .option(
+      '--service',
+      'with --loop: run under a service manager (`runpod-llm service install`): keep running with nothing to watch',
+    )
     .option('--json', 'the pass report as JSON')
     .option(...CONFIG);
 }
@@ -96,10 +129,18 @@ export type WatchFlags = FlagsOf<typeof watchCommand>;
 
 export function doctorCommand() {
   return new Command('doctor')
-    .description('read-only checks (RunPod key, API, catalog, rate limits, clock, state permissions, gateway, watchdog); --live settles what the API does with a CPU pod')
-    .option('--live', 'create one CPU pod for under two minutes (about $0.002) to test the JSON start command and pod self-stop; asks first')
+    .description(
+      'read-only checks (RunPod key, API, catalog, rate limits, clock, state permissions, gateway, watchdog); --live settles what the API does with a CPU pod',
+    )
+    .option(
+      '--live',
+      'create one CPU pod for under two minutes (about $0.002) to test the JSON start command and pod self-stop; asks first',
+    )
     .option('--yes', 'with --live: agree without a prompt (scripts)')
-    .option('--image <ref>', 'with --live: the probe image (an ENTRYPOINT of its own, python3 and sh; default certbot/certbot:v2.11.0)')
+    .option(
+      '--image <ref>',
+      'with --live: the probe image (an ENTRYPOINT of its own, python3 and sh; default certbot/certbot:v2.11.0)',
+    )
     .option('--json', 'as JSON')
     .option(...CONFIG);
 }
@@ -109,8 +150,12 @@ export function catalogCommand() {
   return new Command('catalog')
     .description('GPU types with VRAM, $/h and stock; checks the configured GPU ids')
     .option('--json', 'as JSON')
-    .addOption(new Option('--min-vram <gb>', 'only types with at least this much VRAM').argParser(parseNumber))
-    .addOption(new Option('--cloud <cloud>', 'stock on SECURE or COMMUNITY').choices(['SECURE', 'COMMUNITY'] as const))
+    .addOption(
+      new Option('--min-vram <gb>', 'only types with at least this much VRAM').argParser(parseNumber),
+    )
+    .addOption(
+      new Option('--cloud <cloud>', 'stock on SECURE or COMMUNITY').choices(['SECURE', 'COMMUNITY'] as const),
+    )
     .option(...CONFIG);
 }
 export type CatalogFlags = FlagsOf<typeof catalogCommand>;
@@ -125,16 +170,42 @@ export type IdeConfigFlags = FlagsOf<typeof ideConfigCommand>;
 
 export function emulatorCommand() {
   return new Command('emulator')
-    .description('a local RunPod (REST v2 + pod proxy with vLLM stand-ins) for trying everything with no account')
+    .description(
+      'a local RunPod (REST v2 + pod proxy with vLLM stand-ins) for trying everything with no account',
+    )
     .addOption(new Option('--port <port>', 'API port (default: any free port)').argParser(parsePort))
-    .addOption(new Option('--proxy-port <port>', 'pod proxy port (default: any free port)').argParser(parsePort))
+    .addOption(
+      new Option('--proxy-port <port>', 'pod proxy port (default: any free port)').argParser(parsePort),
+    )
     .option('--host <host>', 'address to bind (default 127.0.0.1)')
-    .addOption(new Option('--speed <factor>', 'run the pod schedule this many times faster').argParser(parseNumber))
-    .addOption(new Option('--args-mode <mode>', 'json: the JSON start command in args is honoured; plain: passed as plain args to the image entrypoint (env EMULATOR_ARGS_MODE)').choices(['json', 'plain'] as const))
-    .addOption(new Option('--on-exit <what>', 'a container whose process exits: restart in place (live behaviour) or exit (pod EXITED)').choices(['restart', 'exit'] as const))
-    .addOption(new Option('--foreign-pods <n>', "other tools' pods with off-spec values on the account (default 0)").argParser(parseNumber))
+    .addOption(
+      new Option('--speed <factor>', 'run the pod schedule this many times faster').argParser(parseNumber),
+    )
+    .addOption(
+      new Option(
+        '--args-mode <mode>',
+        'json: the JSON start command in args is honoured; plain: passed as plain args to the image entrypoint (env EMULATOR_ARGS_MODE)',
+      ).choices(['json', 'plain'] as const),
+    )
+    .addOption(
+      new Option(
+        '--on-exit <what>',
+        'a container whose process exits: restart in place (live behaviour) or exit (pod EXITED)',
+      ).choices(['restart', 'exit'] as const),
+    )
+    .addOption(
+      new Option(
+        '--foreign-pods <n>',
+        "other tools' pods with off-spec values on the account (default 0)",
+      ).argParser(parseNumber),
+    )
     .option('--pod-key-cannot-stop', 'pod-scoped keys may read but not stop their own pod (403)')
-    .addOption(new Option('--slow-create <ms>', 'every create is held this long before the pod exists and the answer is sent').argParser(parseNumber));
+    .addOption(
+      new Option(
+        '--slow-create <ms>',
+        'every create is held this long before the pod exists and the answer is sent',
+      ).argParser(parseNumber),
+    );
 }
 /** `apiKey` is not a flag: the demo and tests pass one (default: a fresh random key). */
 export type EmulatorFlags = FlagsOf<typeof emulatorCommand> & { apiKey?: string };
@@ -142,13 +213,18 @@ export type EmulatorFlags = FlagsOf<typeof emulatorCommand> & { apiKey?: string 
 export function demoCommand() {
   return new Command('demo')
     .description('the whole flow on this machine: no account, no money')
-    .addOption(new Option('--speed <factor>', 'run the emulated pod start-up this many times faster').argParser(parseNumber));
+    .addOption(
+      new Option('--speed <factor>', 'run the emulated pod start-up this many times faster').argParser(
+        parseNumber,
+      ),
+    );
 }
 export type DemoFlags = FlagsOf<typeof demoCommand>;
 
 function parseNumber(value: string): number {
   const n = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number, e.g. 24 or 5.00');
+  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n))
+    throw new InvalidArgumentError('expected a number, e.g. 24 or 5.00');
   return n;
 }
 

@@ -8,7 +8,9 @@ export function requireConfig(result: LoadResult, io: CliIo): Config {
   for (const w of result.warnings) line(io.stderr, `warning: ${formatConfigProblem(w)}`);
   if (result.config === undefined || result.errors.length > 0) {
     const list = result.errors.map((e) => `  - ${formatConfigProblem(e)}`).join('\n');
-    throw new AppError('CONFIG_INVALID', `configuration has ${result.errors.length} problem(s):\n${list}`, { hint: 'fix the values above (flags, environment or runpod-llm.json) and run again' });
+    throw new AppError('CONFIG_INVALID', `configuration has ${result.errors.length} problem(s):\n${list}`, {
+      hint: 'fix the values above (flags, environment or runpod-llm.json) and run again',
+    });
   }
   return result.config;
 }
@@ -19,7 +21,8 @@ export function requireConfig(result: LoadResult, io: CliIo): Config {
  * (proxy_port)`); values from the file or defaults are named by their path and source.
  */
 export function formatConfigProblem(problem: ConfigProblem): string {
-  if (problem.given !== undefined) return `${problem.given}: ${withoutEcho(problem.message)} (${problem.path})`;
+  if (problem.given !== undefined)
+    return `${problem.given}: ${withoutEcho(problem.message)} (${problem.path})`;
   return `${problem.path}: ${problem.message}${problem.source === 'default' ? '' : ` (from ${problem.source})`}`;
 }
 

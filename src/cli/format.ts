@@ -16,17 +16,25 @@ export function limit(ms: number | null): string {
  * Readiness progress: on a terminal one line rewritten in place; otherwise (logs, CI, cron) a
  * plain line each time what we wait for changes, never one per poll.
  */
-export function progressPrinter(io: Pick<CliIo, 'stderr' | 'isTTY'>): { update(p: ReadinessProgress): void; done(): void } {
+export function progressPrinter(io: Pick<CliIo, 'stderr' | 'isTTY'>): {
+  update(p: ReadinessProgress): void;
+  done(): void;
+} {
   let last = '';
   let drawn = false;
   return {
     update(p) {
       const what = `${p.status} — waiting for ${p.waitingFor}`;
       if (io.isTTY) {
-        io.stderr.write(`\r\u001b[2K  [${formatDuration(p.elapsedMs)}] ${p.step === 'ready' ? `${p.status} — ready` : what}`);
+        io.stderr.write(
+          `\r\u001b[2K  [${formatDuration(p.elapsedMs)}] ${p.step === 'ready' ? `${p.status} — ready` : what}`,
+        );
         drawn = true;
       } else if (what !== last) {
-        line(io.stderr, `  [${formatDuration(p.elapsedMs)}] ${p.step === 'ready' ? `${p.status} — ready` : what}`);
+        line(
+          io.stderr,
+          `  [${formatDuration(p.elapsedMs)}] ${p.step === 'ready' ? `${p.status} — ready` : what}`,
+        );
       }
       last = what;
     },

@@ -29,7 +29,11 @@ export interface ManagerContext {
   file: string | undefined;
 }
 
-export function loadManagerContext(io: CliIo, flags: Record<string, unknown> = {}, configPath?: string): ManagerContext {
+export function loadManagerContext(
+  io: CliIo,
+  flags: Record<string, unknown> = {},
+  configPath?: string,
+): ManagerContext {
   const result = loadConfig({ env: io.env, flags, ...(configPath === undefined ? {} : { configPath }) });
   const config = requireConfig(result, io);
   const home = config.home as string;
@@ -37,7 +41,11 @@ export function loadManagerContext(io: CliIo, flags: Record<string, unknown> = {
 }
 
 /** The RunPod client; RUNPOD_API_KEY comes from the environment only and is never printed. */
-export function runpodClient(ctx: ManagerContext, env: NodeJS.ProcessEnv, logger: Logger = silentLogger()): RunPodClient {
+export function runpodClient(
+  ctx: ManagerContext,
+  env: NodeJS.ProcessEnv,
+  logger: Logger = silentLogger(),
+): RunPodClient {
   const apiKey = env.RUNPOD_API_KEY ?? '';
   if (apiKey.trim() === '') {
     throw new RunPodError('RUNPOD_AUTH', 'RUNPOD_API_KEY is not set', {
@@ -50,16 +58,32 @@ export function runpodClient(ctx: ManagerContext, env: NodeJS.ProcessEnv, logger
 /** A client for commands that need no RunPod call: any call fails as a missing key would. */
 export function offlineClient(): RunPodClient {
   const fail = async (): Promise<never> => {
-    throw new RunPodError('RUNPOD_AUTH', 'RUNPOD_API_KEY is not set', { hint: 'export RUNPOD_API_KEY=... (it is read from the environment only)' });
+    throw new RunPodError('RUNPOD_AUTH', 'RUNPOD_API_KEY is not set', {
+      hint: 'export RUNPOD_API_KEY=... (it is read from the environment only)',
+    });
   };
-  return { createPod: fail, createPodDetailed: fail, getPod: fail, listPods: fail, podAction: fail, deletePod: fail, listGpuTypes: fail, podBilling: fail };
+  return {
+    createPod: fail,
+    createPodDetailed: fail,
+    getPod: fail,
+    listPods: fail,
+    podAction: fail,
+    deletePod: fail,
+    listGpuTypes: fail,
+    podBilling: fail,
+  };
 }
 
 export function hasRunPodKey(env: NodeJS.ProcessEnv): boolean {
   return (env.RUNPOD_API_KEY ?? '').trim() !== '';
 }
 
-export function managerDeps(state: StateDb, api: RunPodClient, io: CliIo, logger: Logger = silentLogger()): ManagerDeps {
+export function managerDeps(
+  state: StateDb,
+  api: RunPodClient,
+  io: CliIo,
+  logger: Logger = silentLogger(),
+): ManagerDeps {
   const hfToken = io.env.HF_TOKEN;
   return {
     state,
@@ -95,7 +119,11 @@ export async function acquireLockWaiting(home: string, command: string, waitMs: 
 
 /** The environment the daemons inherit, pointed at the same home and config file. */
 export function daemonEnv(ctx: ManagerContext, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return { ...env, RUNPOD_LLM_HOME: ctx.home, ...(ctx.file === undefined ? {} : { RUNPOD_LLM_CONFIG: ctx.file }) };
+  return {
+    ...env,
+    RUNPOD_LLM_HOME: ctx.home,
+    ...(ctx.file === undefined ? {} : { RUNPOD_LLM_CONFIG: ctx.file }),
+  };
 }
 
 export { systemClock };

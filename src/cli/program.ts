@@ -20,7 +20,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   let code: number = EXIT.OK;
   const program = new Command()
     .name('runpod-llm')
-    .description('A private, cost-capped LLM for your IDE: vLLM on RunPod behind a hardened OpenAI-compatible gateway')
+    .description(
+      'A private, cost-capped LLM for your IDE: vLLM on RunPod behind a hardened OpenAI-compatible gateway',
+    )
     .version(ownVersion())
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
@@ -116,6 +118,7 @@ export function reportError(err: unknown, io: CliIo): number {
     line(io.stderr, `internal error: ${err instanceof Error ? err.message : String(err)}`);
     line(io.stderr, 'this is a bug in runpod-llm: please report it with RUNPOD_LLM_DEBUG=1 output');
   }
-  if (io.env.RUNPOD_LLM_DEBUG === '1' && err instanceof Error && err.stack !== undefined) line(io.stderr, err.stack);
+  if (io.env.RUNPOD_LLM_DEBUG === '1' && err instanceof Error && err.stack !== undefined)
+    line(io.stderr, err.stack);
   return exitCodeFor(err);
 }

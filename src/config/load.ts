@@ -146,7 +146,10 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
   const givens = new Map<string, string>();
   const raw: Record<string, unknown> = {};
 
-  const file = options.configPath ?? env.RUNPOD_LLM_CONFIG ?? (existsSync(join(cwd, 'runpod-llm.json')) ? join(cwd, 'runpod-llm.json') : undefined);
+  const file =
+    options.configPath ??
+    env.RUNPOD_LLM_CONFIG ??
+    (existsSync(join(cwd, 'runpod-llm.json')) ? join(cwd, 'runpod-llm.json') : undefined);
   if (file !== undefined) readConfigFile(resolve(cwd, file), raw, sources, errors, warnings);
 
   for (const [name, path, kind] of ENV_VARS) {
@@ -183,52 +186,91 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
   return { config: errors.length === 0 ? config : undefined, errors, warnings, file };
 }
 
-function readConfigFile(path: string, raw: Record<string, unknown>, sources: Map<string, string>, errors: ConfigProblem[], warnings: ConfigProblem[]): void {
+function readConfigFile(
+  path: string,
+  raw: Record<string, unknown>,
+  sources: Map<string, string>,
+  errors: ConfigProblem[],
+  warnings: ConfigProblem[],
+): void {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    errors.push({ path: '(file)', message: `cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, source: `file ${path}` });
+    errors.push({
+      path: '(file)',
+      message: `cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      source: `file ${path}`,
+    });
     return;
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    errors.push({ path: '(file)', message: `config file ${path} is not valid JSON: ${(err as Error).message}`, source: `file ${path}` });
+    errors.push({
+      path: '(file)',
+      message: `config file ${path} is not valid JSON: ${(err as Error).message}`,
+      source: `file ${path}`,
+    });
     return;
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    errors.push({ path: '(file)', message: `config file ${path} must hold a JSON object`, source: `file ${path}` });
+    errors.push({
+      path: '(file)',
+      message: `config file ${path} must hold a JSON object`,
+      source: `file ${path}`,
+    });
     return;
   }
   for (const [key, entry] of Object.entries(value)) {
     if (key === '$schema') continue;
     raw[key] = entry;
     if (typeof entry === 'object' && entry !== null && !Array.isArray(entry)) {
-      for (const sub of Object.keys(entry as Record<string, unknown>)) sources.set(`${key}.${sub}`, `file ${path}`);
+      for (const sub of Object.keys(entry as Record<string, unknown>))
+        sources.set(`${key}.${sub}`, `file ${path}`);
     }
     sources.set(key, `file ${path}`);
   }
   for (const secret of SECRET_PATHS) {
     if (getPath(raw, secret) !== undefined) {
-      warnings.push({ path: secret, message: 'a secret in the config file: prefer the environment (GATEWAY_API_KEYS / UPSTREAM_API_KEY) and keep the file 0600', source: `file ${path}` });
+      warnings.push({
+        path: secret,
+        message:
+          'a secret in the config file: prefer the environment (GATEWAY_API_KEYS / UPSTREAM_API_KEY) and keep the file 0600',
+        source: `file ${path}`,
+      });
     }
   }
 }
 
 /** The original Python tool's RUNPOD_ENDPOINT is a full `.../v1/chat/completions` URL; we take its `/v1` base. */
-function applySeedEndpoint(env: NodeJS.ProcessEnv, raw: Record<string, unknown>, sources: Map<string, string>, errors: ConfigProblem[], warnings: ConfigProblem[]): void {
+function applySeedEndpoint(
+  env: NodeJS.ProcessEnv,
+  raw: Record<string, unknown>,
+  sources: Map<string, string>,
+  errors: ConfigProblem[],
+  warnings: ConfigProblem[],
+): void {
   const endpoint = env.RUNPOD_ENDPOINT;
   if (endpoint === undefined || endpoint === '' || getPath(raw, 'upstream.url') !== undefined) return;
   const match = /^(https?:\/\/.+\/v1)\/chat\/completions\/?$/.exec(endpoint);
   if (match?.[1] === undefined) {
-    errors.push({ path: 'upstream.url', message: 'RUNPOD_ENDPOINT must be a full URL ending in /v1/chat/completions (or set UPSTREAM_URL to the /v1 base)', source: 'env RUNPOD_ENDPOINT' });
+    errors.push({
+      path: 'upstream.url',
+      message:
+        'RUNPOD_ENDPOINT must be a full URL ending in /v1/chat/completions (or set UPSTREAM_URL to the /v1 base)',
+      source: 'env RUNPOD_ENDPOINT',
+    });
     return;
   }
   setPath(raw, 'upstream.url', match[1]);
   sources.set('upstream.url', 'env RUNPOD_ENDPOINT');
-  warnings.push({ path: 'upstream.url', message: `RUNPOD_ENDPOINT is the original Python tool's name; using ${match[1]} as UPSTREAM_URL`, source: 'env RUNPOD_ENDPOINT' });
+  warnings.push({
+    path: 'upstream.url',
+    message: `RUNPOD_ENDPOINT is the original Python tool's name; using ${match[1]} as UPSTREAM_URL`,
+    source: 'env RUNPOD_ENDPOINT',
+  });
 }
 
 /** A value as shown after `NAME=` or a flag: bare, quoted only when it has spaces, capped. */
@@ -244,35 +286,73 @@ function flagText(flag: string, value: unknown): string {
   return `${flag} ${shown(String(value))}`;
 }
 
-function applyRules(config: Config, sources: Map<string, string>, givens: Map<string, string>, errors: ConfigProblem[], warnings: ConfigProblem[]): void {
+function applyRules(
+  config: Config,
+  sources: Map<string, string>,
+  givens: Map<string, string>,
+  errors: ConfigProblem[],
+  warnings: ConfigProblem[],
+): void {
   const src = (path: string): { source: string; given?: string } => {
     const given = givens.get(path);
     return { source: sources.get(path) ?? 'default', ...(given === undefined ? {} : { given }) };
   };
   if (config.upstream.url !== undefined && !/\/v1\/?$/.test(config.upstream.url)) {
-    errors.push({ path: 'upstream.url', message: `must be an OpenAI-compatible base ending in /v1 (got ${config.upstream.url})`, ...src('upstream.url') });
+    errors.push({
+      path: 'upstream.url',
+      message: `must be an OpenAI-compatible base ending in /v1 (got ${config.upstream.url})`,
+      ...src('upstream.url'),
+    });
   }
   if (config.use_https) {
     for (const key of ['ssl_cert', 'ssl_key'] as const) {
       const path = config[key];
-      if (path === undefined) errors.push({ path: key, message: `use_https is on but ${key} is not set (env ${key.toUpperCase()})`, ...src(key) });
-      else if (!existsSync(path)) errors.push({ path: key, message: `${key} file not found: ${path}`, ...src(key) });
+      if (path === undefined)
+        errors.push({
+          path: key,
+          message: `use_https is on but ${key} is not set (env ${key.toUpperCase()})`,
+          ...src(key),
+        });
+      else if (!existsSync(path))
+        errors.push({ path: key, message: `${key} file not found: ${path}`, ...src(key) });
     }
   }
   if (config.auth === 'none' && !isLoopback(config.proxy_host)) {
-    errors.push({ path: 'auth', message: `auth "none" is refused on a non-loopback address (${config.proxy_host}): anyone on the network could use your GPU; set GATEWAY_API_KEYS`, ...src('auth') });
+    errors.push({
+      path: 'auth',
+      message: `auth "none" is refused on a non-loopback address (${config.proxy_host}): anyone on the network could use your GPU; set GATEWAY_API_KEYS`,
+      ...src('auth'),
+    });
   }
   if (config.auth === 'keys' && config.api_keys.length === 0 && !isLoopback(config.proxy_host)) {
-    errors.push({ path: 'api_keys', message: `binding to ${config.proxy_host} needs gateway keys: set GATEWAY_API_KEYS (comma separated, 16+ characters each)`, ...src('api_keys') });
+    errors.push({
+      path: 'api_keys',
+      message: `binding to ${config.proxy_host} needs gateway keys: set GATEWAY_API_KEYS (comma separated, 16+ characters each)`,
+      ...src('api_keys'),
+    });
   }
   config.allowed_origins.forEach((origin, i) => {
-    if (!isOrigin(origin)) errors.push({ path: `allowed_origins[${i}]`, message: `${JSON.stringify(origin)} is not an origin: use scheme://host[:port] with no path and no wildcard`, ...src('allowed_origins') });
+    if (!isOrigin(origin))
+      errors.push({
+        path: `allowed_origins[${i}]`,
+        message: `${JSON.stringify(origin)} is not an origin: use scheme://host[:port] with no path and no wildcard`,
+        ...src('allowed_origins'),
+      });
   });
   config.trusted_proxies.forEach((proxy, i) => {
-    if (!isIpOrCidr(proxy)) errors.push({ path: `trusted_proxies[${i}]`, message: `${JSON.stringify(proxy)} is not an IP address or CIDR range`, ...src('trusted_proxies') });
+    if (!isIpOrCidr(proxy))
+      errors.push({
+        path: `trusted_proxies[${i}]`,
+        message: `${JSON.stringify(proxy)} is not an IP address or CIDR range`,
+        ...src('trusted_proxies'),
+      });
   });
   if (config.upstream.first_byte_timeout_ms < config.upstream.connect_timeout_ms) {
-    warnings.push({ path: 'upstream.first_byte_timeout_ms', message: 'shorter than the connect timeout', ...src('upstream.first_byte_timeout_ms') });
+    warnings.push({
+      path: 'upstream.first_byte_timeout_ms',
+      message: 'shorter than the connect timeout',
+      ...src('upstream.first_byte_timeout_ms'),
+    });
   }
 }
 
@@ -283,7 +363,11 @@ export function isLoopback(host: string): boolean {
 function isOrigin(value: string): boolean {
   try {
     const url = new URL(value);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value.replace(/\/$/, '') && !value.includes('*');
+    return (
+      (url.protocol === 'http:' || url.protocol === 'https:') &&
+      url.origin === value.replace(/\/$/, '') &&
+      !value.includes('*')
+    );
   } catch {
     return false;
   }
@@ -312,12 +396,21 @@ function convert(value: string, kind: Kind): unknown {
       if (/^(0|false|no|off)$/i.test(value.trim())) return false;
       return undefined;
     case 'list':
-      return value.split(',').map((s) => s.trim()).filter(Boolean);
+      return value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
   }
 }
 
 function kindName(kind: Kind): string {
-  return { string: 'a string', int: 'a whole number', number: 'a number', bool: 'a boolean (true/false)', list: 'a comma-separated list' }[kind];
+  return {
+    string: 'a string',
+    int: 'a whole number',
+    number: 'a number',
+    bool: 'a boolean (true/false)',
+    list: 'a comma-separated list',
+  }[kind];
 }
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
@@ -340,8 +433,16 @@ function getPath(target: Record<string, unknown>, path: string): unknown {
   return node;
 }
 
-function fromIssue(issue: z.core.$ZodIssue, sources: Map<string, string>, givens: Map<string, string>): ConfigProblem {
-  const path = issue.path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc === '' ? String(part) : `${acc}.${String(part)}`), '');
+function fromIssue(
+  issue: z.core.$ZodIssue,
+  sources: Map<string, string>,
+  givens: Map<string, string>,
+): ConfigProblem {
+  const path = issue.path.reduce<string>(
+    (acc, part) =>
+      typeof part === 'number' ? `${acc}[${part}]` : acc === '' ? String(part) : `${acc}.${String(part)}`,
+    '',
+  );
   const top = path.replace(/\[\d+\]$/, '');
   const secret = SECRET_PATHS.has(top);
   let message = issue.message;
@@ -349,5 +450,10 @@ function fromIssue(issue: z.core.$ZodIssue, sources: Map<string, string>, givens
   // Never echo a secret's value back (zod messages can include the input).
   if (secret) message = message.replace(/"[^"]*"/g, '…');
   const given = givens.get(top) ?? givens.get(path);
-  return { path: path === '' ? '(root)' : path, message, source: sources.get(top) ?? sources.get(path) ?? 'default', ...(given === undefined ? {} : { given }) };
+  return {
+    path: path === '' ? '(root)' : path,
+    message,
+    source: sources.get(top) ?? sources.get(path) ?? 'default',
+    ...(given === undefined ? {} : { given }),
+  };
 }

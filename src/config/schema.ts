@@ -12,7 +12,11 @@ const positiveInt = z.number().int().positive();
 const ms = z.number().int().min(1);
 
 /** The original Python tool's three localhost origins (its runpod_llm_manager/config.py). */
-export const DEFAULT_ALLOWED_ORIGINS = ['http://localhost:3000', 'http://127.0.0.1:3000', 'http://localhost:8080'];
+export const DEFAULT_ALLOWED_ORIGINS = [
+  'http://localhost:3000',
+  'http://127.0.0.1:3000',
+  'http://localhost:8080',
+];
 
 export const upstreamSchema = z.strictObject({
   /** An OpenAI-compatible base ending in `/v1` (UPSTREAM_URL), or derived from RUNPOD_ENDPOINT. */
@@ -42,7 +46,10 @@ export const upstreamSchema = z.strictObject({
 const duration = z.string().transform((value, ctx) => {
   const ms = parseDuration(value);
   if (ms === undefined || ms <= 0) {
-    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} is not a duration: use a number with a unit, e.g. "90s", "15m", "1h30m"` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(value)} is not a duration: use a number with a unit, e.g. "90s", "15m", "1h30m"`,
+    });
     return z.NEVER;
   }
   return ms;
@@ -52,7 +59,10 @@ const optionalDuration = z.union([z.string(), z.null()]).transform((value, ctx) 
   if (value === null) return null;
   const ms = parseOptionalDuration(value);
   if (ms === undefined || (ms !== null && ms <= 0)) {
-    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} is not a duration: use e.g. "15m" or "1h", or "off" for no limit` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(value)} is not a duration: use e.g. "15m" or "1h", or "off" for no limit`,
+    });
     return z.NEVER;
   }
   return ms;
@@ -68,91 +78,103 @@ const vllmImage = z
   .refine((image) => !image.endsWith(':latest'), 'pin a version tag: "latest" changes under you');
 
 /** Names that go into the pod's command line: no spaces or shell metacharacters. */
-const modelName = z.string().regex(/^[\w.\-/:@]+$/, 'letters, digits and . _ - / : @ only (it becomes a vLLM argument)');
+const modelName = z
+  .string()
+  .regex(/^[\w.\-/:@]+$/, 'letters, digits and . _ - / : @ only (it becomes a vLLM argument)');
 
 /**
  * The pod manager (`up`, `down`, `status`, `watch`, `catalog`). Durations are strings with units.
  * RUNPOD_API_KEY and HF_TOKEN are never here: they come from the environment only.
  */
-export const managerSchema = z.strictObject({
-  /** Hugging Face model id vLLM serves. */
-  model: modelName.default('Qwen/Qwen2.5-Coder-7B-Instruct'),
-  /** The name clients use (`--served-model-name`); default: the model id. */
-  served_model_name: modelName.optional(),
-  /** GPU type ids to try in order (RunPod ids, see `runpod-llm catalog`); empty: cheapest that fits. */
-  gpu_types: z.array(z.string().min(1)).default([]),
-  gpu_count: z.number().int().min(1).max(8).default(1),
-  /** VRAM the model needs across the pod's GPUs, when the catalog chooses. */
-  min_vram_gb: z.number().min(0).default(24),
-  cloud: z.enum(['SECURE', 'COMMUNITY']).default('SECURE'),
-  /** Terminate the run this long after `up` (RunPod's own timers are not enforced). */
-  runtime_limit: optionalDuration.default(2 * HOUR),
-  /** No gateway request for this long → idle_action. */
-  idle_limit: optionalDuration.default(15 * MINUTE),
-  /** terminate (default: a stopped pod can come back without GPUs) or stop (keeps the volume). */
-  idle_action: z.enum(['stop', 'terminate']).default('terminate'),
-  /** USD caps: this run, each UTC day, each UTC month (null: none). */
-  budget_usd: usd.default(null),
-  daily_budget_usd: usd.default(null),
-  monthly_budget_usd: usd.default(null),
-  /** Image pull + model download + load; a fresh host can take many minutes. */
-  readiness_timeout: duration.default(20 * MINUTE),
-  readiness_poll: duration.default(5_000),
-  vllm_image: vllmImage.default('vllm/vllm-openai:v0.11.0'),
-  max_model_len: z.number().int().min(256).default(16_384),
-  gpu_memory_utilization: z.number().min(0.1).max(0.99).default(0.9),
-  /** Container disk (GB). */
-  container_disk_gb: z.number().int().min(5).default(40),
-  /** Pod volume at /workspace for the Hugging Face cache (GB; 0: none, every start downloads again). */
-  volume_gb: z.number().int().min(0).default(60),
-  runpod_api_url: z.url({ protocol: /^https?$/ }).default('https://api.runpod.io'),
-  /** How pods are reached; `{podId}` and `{port}` are substituted. */
-  pod_url_template: z
-    .string()
-    .regex(/^https?:\/\/.*\{podId\}/, 'must be an http(s) URL containing {podId} (and usually {port})')
-    .default('https://{podId}-{port}.proxy.runpod.net'),
-  /** `watch --loop` pass interval. */
-  watch_interval: duration.default(30_000),
-  /** A recreated pod gets at least this much runtime (the original Python tool's 5 minutes). */
-  min_recreate_runtime: duration.default(5 * MINUTE),
-  /**
-   * Pods the run keeps ready: the gateway spreads requests over them, the watchdog
-   * replaces dead ones, and idleness, the runtime limit and the budgets apply to the group
-   * (the budget counts the sum of all pods).
-   */
-  replicas: z.number().int().min(1).max(16).default(1),
-  /**
-   * The pod-side guard (src/guard/guard.py) in front of vLLM: only five routes, the /v1 ones
-   * only with the pod key. false (`up --unguarded`) exposes vLLM's open routes (/invocations,
-   * /tokenize, /pause, …) on the public pod URL; kept as the fallback should the JSON start
-   * command not work on an image (docs/runpod-contract.md, Start-command forms).
-   */
-  guard: z.boolean().default(true),
-  /**
-   * Guarded pods stop themselves when no watchdog pass (and no request) has reached them for
-   * this long, and at the runtime limit, through RunPod's API from the pod: a laptop closed with
-   * the watchdog on it cannot leave a GPU billing. `off`: only the watchdog enforces the limits.
-   */
-  pod_lease: optionalDuration.default(15 * MINUTE),
-  /**
-   * How long the state keeps history (nothing grows without bound): audit and spend rows, and ended runs with
-   * their pods, older than this are pruned by the watchdog once a day. At least 62 days, so the
-   * monthly budget always sees its whole month.
-   */
-  retention: duration.default(400 * 24 * HOUR),
-  // A routed pod whose health check fails on this many consecutive watchdog passes is
-  // dead (recreated); and at most this many recreations per run (a model that cannot load must
-  // not burn money in a loop of new pods). `max_recreations: 0` never recreates.
-  health_fail_passes: z.number().int().min(1).max(100).default(3),
-  max_recreations: z.number().int().min(0).max(100).default(3),
-}).superRefine((m, ctx) => {
-  if (m.pod_lease !== null && m.pod_lease < 2 * m.watch_interval) {
-    ctx.addIssue({ code: 'custom', path: ['pod_lease'], message: `must be at least twice watch_interval (${m.watch_interval / 1000} s), or "off": each watchdog pass renews it` });
-  }
-  if (m.retention < 62 * 24 * HOUR) {
-    ctx.addIssue({ code: 'custom', path: ['retention'], message: 'must be at least 62d: the monthly budget adds up the whole current month' });
-  }
-});
+export const managerSchema = z
+  .strictObject({
+    /** Hugging Face model id vLLM serves. */
+    model: modelName.default('Qwen/Qwen2.5-Coder-7B-Instruct'),
+    /** The name clients use (`--served-model-name`); default: the model id. */
+    served_model_name: modelName.optional(),
+    /** GPU type ids to try in order (RunPod ids, see `runpod-llm catalog`); empty: cheapest that fits. */
+    gpu_types: z.array(z.string().min(1)).default([]),
+    gpu_count: z.number().int().min(1).max(8).default(1),
+    /** VRAM the model needs across the pod's GPUs, when the catalog chooses. */
+    min_vram_gb: z.number().min(0).default(24),
+    cloud: z.enum(['SECURE', 'COMMUNITY']).default('SECURE'),
+    /** Terminate the run this long after `up` (RunPod's own timers are not enforced). */
+    runtime_limit: optionalDuration.default(2 * HOUR),
+    /** No gateway request for this long → idle_action. */
+    idle_limit: optionalDuration.default(15 * MINUTE),
+    /** terminate (default: a stopped pod can come back without GPUs) or stop (keeps the volume). */
+    idle_action: z.enum(['stop', 'terminate']).default('terminate'),
+    /** USD caps: this run, each UTC day, each UTC month (null: none). */
+    budget_usd: usd.default(null),
+    daily_budget_usd: usd.default(null),
+    monthly_budget_usd: usd.default(null),
+    /** Image pull + model download + load; a fresh host can take many minutes. */
+    readiness_timeout: duration.default(20 * MINUTE),
+    readiness_poll: duration.default(5_000),
+    vllm_image: vllmImage.default('vllm/vllm-openai:v0.11.0'),
+    max_model_len: z.number().int().min(256).default(16_384),
+    gpu_memory_utilization: z.number().min(0.1).max(0.99).default(0.9),
+    /** Container disk (GB). */
+    container_disk_gb: z.number().int().min(5).default(40),
+    /** Pod volume at /workspace for the Hugging Face cache (GB; 0: none, every start downloads again). */
+    volume_gb: z.number().int().min(0).default(60),
+    runpod_api_url: z.url({ protocol: /^https?$/ }).default('https://api.runpod.io'),
+    /** How pods are reached; `{podId}` and `{port}` are substituted. */
+    pod_url_template: z
+      .string()
+      .regex(/^https?:\/\/.*\{podId\}/, 'must be an http(s) URL containing {podId} (and usually {port})')
+      .default('https://{podId}-{port}.proxy.runpod.net'),
+    /** `watch --loop` pass interval. */
+    watch_interval: duration.default(30_000),
+    /** A recreated pod gets at least this much runtime (the original Python tool's 5 minutes). */
+    min_recreate_runtime: duration.default(5 * MINUTE),
+    /**
+     * Pods the run keeps ready: the gateway spreads requests over them, the watchdog
+     * replaces dead ones, and idleness, the runtime limit and the budgets apply to the group
+     * (the budget counts the sum of all pods).
+     */
+    replicas: z.number().int().min(1).max(16).default(1),
+    /**
+     * The pod-side guard (src/guard/guard.py) in front of vLLM: only five routes, the /v1 ones
+     * only with the pod key. false (`up --unguarded`) exposes vLLM's open routes (/invocations,
+     * /tokenize, /pause, …) on the public pod URL; kept as the fallback should the JSON start
+     * command not work on an image (docs/runpod-contract.md, Start-command forms).
+     */
+    guard: z.boolean().default(true),
+    /**
+     * Guarded pods stop themselves when no watchdog pass (and no request) has reached them for
+     * this long, and at the runtime limit, through RunPod's API from the pod: a laptop closed with
+     * the watchdog on it cannot leave a GPU billing. `off`: only the watchdog enforces the limits.
+     */
+    pod_lease: optionalDuration.default(15 * MINUTE),
+    /**
+     * How long the state keeps history (nothing grows without bound): audit and spend rows, and ended runs with
+     * their pods, older than this are pruned by the watchdog once a day. At least 62 days, so the
+     * monthly budget always sees its whole month.
+     */
+    retention: duration.default(400 * 24 * HOUR),
+    // A routed pod whose health check fails on this many consecutive watchdog passes is
+    // dead (recreated); and at most this many recreations per run (a model that cannot load must
+    // not burn money in a loop of new pods). `max_recreations: 0` never recreates.
+    health_fail_passes: z.number().int().min(1).max(100).default(3),
+    max_recreations: z.number().int().min(0).max(100).default(3),
+  })
+  .superRefine((m, ctx) => {
+    if (m.pod_lease !== null && m.pod_lease < 2 * m.watch_interval) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pod_lease'],
+        message: `must be at least twice watch_interval (${m.watch_interval / 1000} s), or "off": each watchdog pass renews it`,
+      });
+    }
+    if (m.retention < 62 * 24 * HOUR) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retention'],
+        message: 'must be at least 62d: the monthly budget adds up the whole current month',
+      });
+    }
+  });
 export type ManagerConfig = z.infer<typeof managerSchema>;
 
 export const configSchema = z.strictObject({
@@ -217,7 +239,11 @@ export const configSchema = z.strictObject({
    * `log_max_bytes`; at most `log_max_files` files per log (the current one included); rotated
    * files older than `log_max_age` are deleted. Bound per log: files × bytes (75 MB by default).
    */
-  log_max_bytes: z.number().int().min(1024).default(5 * 1024 * 1024),
+  log_max_bytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(5 * 1024 * 1024),
   log_max_files: z.number().int().min(2).max(1000).default(15),
   log_max_age: duration.default(14 * 24 * HOUR),
   /**
@@ -238,9 +264,17 @@ export const configSchema = z.strictObject({
   /** Entries held at most (MAX_CACHE_SIZE, the original Python tool's name). */
   max_cache_size: positiveInt.default(1000),
   /** Bytes held at most (CACHE_SIZE_BYTES, the original Python tool's name). */
-  cache_size_bytes: z.number().int().min(1024).default(1024 * 1024 * 1024),
+  cache_size_bytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024 * 1024),
   /** One answer larger than this is passed through but not stored. */
-  cache_max_entry_bytes: z.number().int().min(1024).default(8 * 1024 * 1024),
+  cache_max_entry_bytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(8 * 1024 * 1024),
   /** Seconds an answer is kept (retention of user content; see SECURITY.md). */
   cache_ttl_s: positiveInt.default(3600),
   /** Persist cache entries here (files 0600) so they survive a restart; absent: memory only. */

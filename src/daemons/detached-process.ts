@@ -143,7 +143,11 @@ export type StopOutcome = 'not_running' | 'stopped' | 'killed' | 'left_to_servic
  * running (`left_to_service`): stopping it would only make the service manager start it again;
  * `runpod-llm service uninstall` ends it.
  */
-export async function stopDaemon(home: string, name: DaemonName, options: { graceMs?: number; pollMs?: number } = {}): Promise<StopOutcome> {
+export async function stopDaemon(
+  home: string,
+  name: DaemonName,
+  options: { graceMs?: number; pollMs?: number } = {},
+): Promise<StopOutcome> {
   const info = readDaemon(home, name);
   if (info?.running === true && info.service) return 'left_to_service';
   removePidFile(home, name);
@@ -184,7 +188,14 @@ export function logTail(path: string, lines = 5): string {
  * Waits until a just-started daemon writes a line matching `pattern` into its log (past
  * `offset`, where the log ended before the start), exits, or takes longer than `timeoutMs`.
  */
-export async function waitForLogLine(started: StartedDaemon, offset: number, pattern: RegExp, timeoutMs: number): Promise<{ kind: 'matched'; match: RegExpExecArray } | { kind: 'exited'; code: number | null } | { kind: 'timeout' }> {
+export async function waitForLogLine(
+  started: StartedDaemon,
+  offset: number,
+  pattern: RegExp,
+  timeoutMs: number,
+): Promise<
+  { kind: 'matched'; match: RegExpExecArray } | { kind: 'exited'; code: number | null } | { kind: 'timeout' }
+> {
   let exitCode: number | null | undefined;
   void started.exited.then((code) => {
     exitCode = code;

@@ -4,7 +4,15 @@ import { AppError } from '../shared/errors.js';
 import { readTextIfExists, writePrivateFile } from '../shared/secret-file.js';
 import { appendAudit } from '../state/audit.js';
 import type { StateDb } from '../state/db.js';
-import { logFile, logTail, readDaemon, type SelfCommand, startDaemon, waitForLogLine, writeOwnPidFile } from './detached-process.js';
+import {
+  logFile,
+  logTail,
+  readDaemon,
+  type SelfCommand,
+  startDaemon,
+  waitForLogLine,
+  writeOwnPidFile,
+} from './detached-process.js';
 
 /**
  * The gateway daemon `up` leaves behind: started (or found), revived when it dies, announced when
@@ -14,10 +22,24 @@ import { logFile, logTail, readDaemon, type SelfCommand, startDaemon, waitForLog
  */
 
 /** Never handed to the gateway: RunPod and Hugging Face secrets, and a static upstream that would bypass the state's routes. */
-export const GATEWAY_WITHHELD_ENV = ['RUNPOD_API_KEY', 'HF_TOKEN', 'UPSTREAM_URL', 'UPSTREAM_API_KEY', 'RUNPOD_ENDPOINT'] as const;
+export const GATEWAY_WITHHELD_ENV = [
+  'RUNPOD_API_KEY',
+  'HF_TOKEN',
+  'UPSTREAM_URL',
+  'UPSTREAM_API_KEY',
+  'RUNPOD_ENDPOINT',
+] as const;
 
-export function gatewayEnv(env: NodeJS.ProcessEnv, settings: { home: string; host: string; port: number }): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = { ...env, RUNPOD_LLM_HOME: settings.home, HOST: settings.host, PORT: String(settings.port) };
+export function gatewayEnv(
+  env: NodeJS.ProcessEnv,
+  settings: { home: string; host: string; port: number },
+): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {
+    ...env,
+    RUNPOD_LLM_HOME: settings.home,
+    HOST: settings.host,
+    PORT: String(settings.port),
+  };
   for (const name of GATEWAY_WITHHELD_ENV) delete out[name];
   return out;
 }
@@ -47,7 +69,11 @@ export async function reservePort(host: string, port: number): Promise<number> {
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(
         err.code === 'EADDRINUSE' || err.code === 'EACCES'
-          ? new AppError('GW_PORT_IN_USE', `port ${port} on ${host} is already in use, so the gateway could not start there`, { hint: 'stop what uses it, or set another port (PORT, or proxy_port in runpod-llm.json)' })
+          ? new AppError(
+              'GW_PORT_IN_USE',
+              `port ${port} on ${host} is already in use, so the gateway could not start there`,
+              { hint: 'stop what uses it, or set another port (PORT, or proxy_port in runpod-llm.json)' },
+            )
           : err,
       );
     });
@@ -89,21 +115,36 @@ export async function ensureGateway(options: EnsureGatewayOptions): Promise<Gate
   const { home } = options;
   const running = readDaemon(home, 'gateway');
   const known = readGatewayUrl(home);
-  if (running?.running === true && known !== undefined) return { url: known, pid: running.pid, reused: true, log: logFile(home, 'gateway') };
+  if (running?.running === true && known !== undefined)
+    return { url: known, pid: running.pid, reused: true, log: logFile(home, 'gateway') };
 
   const log = logFile(home, 'gateway');
-  const started = startDaemon({ home, name: 'gateway', self: options.self, args: ['gateway'], env: gatewayEnv(options.env, { home, host: options.host, port: options.port }) });
+  const started = startDaemon({
+    home,
+    name: 'gateway',
+    self: options.self,
+    args: ['gateway'],
+    env: gatewayEnv(options.env, { home, host: options.host, port: options.port }),
+  });
   const timeoutMs = options.startTimeoutMs ?? 30_000;
   const outcome = await waitForLogLine(started, 0, LISTENING, timeoutMs);
   if (outcome.kind === 'exited') {
-    throw new AppError('GW_START_FAILED', `the gateway exited at start (code ${String(outcome.code)}): ${logTail(started.log, 3).replace(/\n/g, ' | ')}`, {
-      hint: `see ${started.log} and ${log}; the pod is up and watched: fix the cause and run \`runpod-llm up\` again to start the gateway`,
-    });
+    throw new AppError(
+      'GW_START_FAILED',
+      `the gateway exited at start (code ${String(outcome.code)}): ${logTail(started.log, 3).replace(/\n/g, ' | ')}`,
+      {
+        hint: `see ${started.log} and ${log}; the pod is up and watched: fix the cause and run \`runpod-llm up\` again to start the gateway`,
+      },
+    );
   }
   if (outcome.kind === 'timeout') {
-    throw new AppError('GW_START_FAILED', `the gateway did not report listening on ${options.host}:${options.port === 0 ? '(a free port)' : options.port} within ${Math.round(timeoutMs / 1000)} s`, {
-      hint: `see ${started.log} and ${log}; run \`runpod-llm up\` again to retry (the pod is kept)`,
-    });
+    throw new AppError(
+      'GW_START_FAILED',
+      `the gateway did not report listening on ${options.host}:${options.port === 0 ? '(a free port)' : options.port} within ${Math.round(timeoutMs / 1000)} s`,
+      {
+        hint: `see ${started.log} and ${log}; run \`runpod-llm up\` again to retry (the pod is kept)`,
+      },
+    );
   }
   const port = Number(outcome.match[2]);
   const host = clientHost(options.host);
@@ -154,7 +195,10 @@ export function revivalWaitMs(restartsAt: readonly number[], now: number): numbe
  * file (never started, or `down` stopped it on purpose), still running, or run by a service
  * manager (which restarts it itself). Audited either way.
  */
-export async function reviveGateway(state: StateDb, options: ReviveGatewayOptions): Promise<GatewayRevival | null> {
+export async function reviveGateway(
+  state: StateDb,
+  options: ReviveGatewayOptions,
+): Promise<GatewayRevival | null> {
   const { home } = options;
   const info = readDaemon(home, 'gateway');
   const known = readGatewayUrl(home);
@@ -168,20 +212,61 @@ export async function reviveGateway(state: StateDb, options: ReviveGatewayOption
   const https = url.protocol === 'https:';
   const port = Number(url.port || (https ? 443 : 80));
   const now = state.clock.now();
-  const earlier = (state.stmt("SELECT at FROM audit WHERE action IN ('restart_gateway', 'restart_gateway_failed') AND at > ? ORDER BY id DESC LIMIT 20").all(now - REVIVAL_WINDOW_MS) as Array<{ at: number }>).map((r) => r.at);
+  const earlier = (
+    state
+      .stmt(
+        "SELECT at FROM audit WHERE action IN ('restart_gateway', 'restart_gateway_failed') AND at > ? ORDER BY id DESC LIMIT 20",
+      )
+      .all(now - REVIVAL_WINDOW_MS) as Array<{ at: number }>
+  ).map((r) => r.at);
   const wait = revivalWaitMs(earlier, now);
   if (wait > 0) {
-    return { kind: 'deferred', oldPid: info.pid, port, retryInMs: wait, note: `the gateway died again (${earlier.length} restart(s) in the last 30 min): next try in ${Math.ceil(wait / 1000)} s; see ${logFile(home, 'gateway')}` };
+    return {
+      kind: 'deferred',
+      oldPid: info.pid,
+      port,
+      retryInMs: wait,
+      note: `the gateway died again (${earlier.length} restart(s) in the last 30 min): next try in ${Math.ceil(wait / 1000)} s; see ${logFile(home, 'gateway')}`,
+    };
   }
   let revival: GatewayRevival;
   try {
-    const started = await ensureGateway({ home, host: options.host, port, https, self: options.self, env: options.env, ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }) });
-    revival = { kind: 'restarted', oldPid: info.pid, pid: started.pid, port, url: started.url, note: `the gateway (pid ${info.pid}) had died: started again on port ${port} (pid ${started.pid})` };
-    appendAudit(state, { action: 'restart_gateway', reason: 'gateway_dead', details: { oldPid: info.pid, pid: started.pid, port } });
+    const started = await ensureGateway({
+      home,
+      host: options.host,
+      port,
+      https,
+      self: options.self,
+      env: options.env,
+      ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+    });
+    revival = {
+      kind: 'restarted',
+      oldPid: info.pid,
+      pid: started.pid,
+      port,
+      url: started.url,
+      note: `the gateway (pid ${info.pid}) had died: started again on port ${port} (pid ${started.pid})`,
+    };
+    appendAudit(state, {
+      action: 'restart_gateway',
+      reason: 'gateway_dead',
+      details: { oldPid: info.pid, pid: started.pid, port },
+    });
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
-    revival = { kind: 'failed', oldPid: info.pid, port, error, note: `the gateway (pid ${info.pid}) has died and could not be started again: ${error}` };
-    appendAudit(state, { action: 'restart_gateway_failed', reason: 'gateway_dead', details: { oldPid: info.pid, port, error } });
+    revival = {
+      kind: 'failed',
+      oldPid: info.pid,
+      port,
+      error,
+      note: `the gateway (pid ${info.pid}) has died and could not be started again: ${error}`,
+    };
+    appendAudit(state, {
+      action: 'restart_gateway_failed',
+      reason: 'gateway_dead',
+      details: { oldPid: info.pid, port, error },
+    });
   }
   return revival;
 }
@@ -190,5 +275,8 @@ export async function reviveGateway(state: StateDb, options: ReviveGatewayOption
 export function announceServiceGateway(home: string, bindHost: string, port: number, https: boolean): void {
   writeOwnPidFile(home, 'gateway', { service: true });
   const host = clientHost(bindHost);
-  writePrivateFile(gatewayUrlFile(home), `${https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/v1\n`);
+  writePrivateFile(
+    gatewayUrlFile(home),
+    `${https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/v1\n`,
+  );
 }

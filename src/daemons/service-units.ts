@@ -49,15 +49,24 @@ export interface ServiceFile {
   content: string;
 }
 
-const SYSTEMD_UNIT: Record<ServiceName, string> = { watchdog: 'runpod-llm-watchdog.service', gateway: 'runpod-llm-gateway.service' };
-const LAUNCHD_LABEL: Record<ServiceName, string> = { watchdog: 'com.runpod-llm.watchdog', gateway: 'com.runpod-llm.gateway' };
+const SYSTEMD_UNIT: Record<ServiceName, string> = {
+  watchdog: 'runpod-llm-watchdog.service',
+  gateway: 'runpod-llm-gateway.service',
+};
+const LAUNCHD_LABEL: Record<ServiceName, string> = {
+  watchdog: 'com.runpod-llm.watchdog',
+  gateway: 'com.runpod-llm.gateway',
+};
 
 const DESCRIPTION: Record<ServiceName, string> = {
   watchdog: 'runpod-llm watchdog: runtime, idle and budget limits on RunPod pods; recreates dead pods',
   gateway: 'runpod-llm gateway: the OpenAI-compatible endpoint for the RunPod pods',
 };
 
-const ARGS: Record<ServiceName, string[]> = { watchdog: ['watch', '--loop', '--service'], gateway: ['gateway', '--service'] };
+const ARGS: Record<ServiceName, string[]> = {
+  watchdog: ['watch', '--loop', '--service'],
+  gateway: ['gateway', '--service'],
+};
 
 export function unitName(kind: ServiceKind, service: ServiceName): string {
   return kind === 'systemd' ? SYSTEMD_UNIT[service] : LAUNCHD_LABEL[service];
@@ -68,8 +77,14 @@ export function unitDir(spec: Pick<ServiceSpec, 'kind' | 'userHome' | 'xdgConfig
   return join(spec.xdgConfigHome ?? join(spec.userHome, '.config'), 'systemd', 'user');
 }
 
-export function unitPath(spec: Pick<ServiceSpec, 'kind' | 'userHome' | 'xdgConfigHome'>, service: ServiceName): string {
-  return join(unitDir(spec), spec.kind === 'systemd' ? SYSTEMD_UNIT[service] : `${LAUNCHD_LABEL[service]}.plist`);
+export function unitPath(
+  spec: Pick<ServiceSpec, 'kind' | 'userHome' | 'xdgConfigHome'>,
+  service: ServiceName,
+): string {
+  return join(
+    unitDir(spec),
+    spec.kind === 'systemd' ? SYSTEMD_UNIT[service] : `${LAUNCHD_LABEL[service]}.plist`,
+  );
 }
 
 /** The 0600 environment file a service reads its secrets and settings from. */
@@ -91,10 +106,13 @@ export function serviceFiles(spec: ServiceSpec): ServiceFile[] {
 }
 
 function systemdUnit(spec: ServiceSpec, service: ServiceName): string {
-  const env = [['RUNPOD_LLM_HOME', spec.home], ...(spec.configFile === undefined ? [] : [['RUNPOD_LLM_CONFIG', spec.configFile]])];
+  const env = [
+    ['RUNPOD_LLM_HOME', spec.home],
+    ...(spec.configFile === undefined ? [] : [['RUNPOD_LLM_CONFIG', spec.configFile]]),
+  ];
   const lines = [
     '# Written by `runpod-llm service install`; `runpod-llm service uninstall` removes it.',
-    '# No secrets here: they are in the EnvironmentFile (0600) or the user manager\'s environment.',
+    "# No secrets here: they are in the EnvironmentFile (0600) or the user manager's environment.",
     '[Unit]',
     `Description=${DESCRIPTION[service]}`,
     'After=network-online.target',
@@ -107,7 +125,11 @@ function systemdUnit(spec: ServiceSpec, service: ServiceName): string {
     `WorkingDirectory=${systemdQuote(spec.workingDirectory)}`,
     ...env.map(([k, v]) => `Environment=${systemdQuote(`${k}=${v}`)}`),
     `EnvironmentFile=-${systemdPath(envFilePath(spec.home, service))}`,
-    ...(service === 'gateway' ? [`UnsetEnvironment=${['RUNPOD_API_KEY', ...GATEWAY_WITHHELD_ENV.filter((n) => n !== 'RUNPOD_API_KEY')].join(' ')}`] : []),
+    ...(service === 'gateway'
+      ? [
+          `UnsetEnvironment=${['RUNPOD_API_KEY', ...GATEWAY_WITHHELD_ENV.filter((n) => n !== 'RUNPOD_API_KEY')].join(' ')}`,
+        ]
+      : []),
     `ExecStart=${[spec.self.command, ...spec.self.args, ...ARGS[service]].map(systemdQuote).join(' ')}`,
     'Restart=always',
     'RestartSec=5',
@@ -128,7 +150,12 @@ function systemdUnit(spec: ServiceSpec, service: ServiceName): string {
 
 /** systemd's quoting: specifiers (%) and variables ($) escaped, quotes where a word needs them. */
 function systemdQuote(word: string): string {
-  if (/[\n\r]/.test(word)) throw new AppError('CONFIG_INVALID', `a path or value with a line break cannot go into a service file: ${JSON.stringify(word)}`, { hint: 'use a path without line breaks' });
+  if (/[\n\r]/.test(word))
+    throw new AppError(
+      'CONFIG_INVALID',
+      `a path or value with a line break cannot go into a service file: ${JSON.stringify(word)}`,
+      { hint: 'use a path without line breaks' },
+    );
   const escaped = word.replace(/%/g, '%%').replace(/\$/g, '$$$$');
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(escaped)) return escaped;
   return `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
@@ -136,7 +163,12 @@ function systemdQuote(word: string): string {
 
 /** A path in a setting that takes no quotes (EnvironmentFile=, StandardOutput=append:). */
 function systemdPath(path: string): string {
-  if (/[\s"'\\\n]/.test(path)) throw new AppError('CONFIG_INVALID', `the path ${JSON.stringify(path)} has a space or quote, which systemd cannot take in EnvironmentFile= or StandardOutput=`, { hint: 'set RUNPOD_LLM_HOME to a path without spaces or quotes' });
+  if (/[\s"'\\\n]/.test(path))
+    throw new AppError(
+      'CONFIG_INVALID',
+      `the path ${JSON.stringify(path)} has a space or quote, which systemd cannot take in EnvironmentFile= or StandardOutput=`,
+      { hint: 'set RUNPOD_LLM_HOME to a path without spaces or quotes' },
+    );
   return path.replace(/%/g, '%%');
 }
 
@@ -145,7 +177,10 @@ function launchdPlist(spec: ServiceSpec, service: ServiceName): string {
   // key never appears in the plist or in `launchctl print`.
   const envFile = spec.envFiles?.[service] === true ? [`--env-file=${envFilePath(spec.home, service)}`] : [];
   const program = [spec.self.command, ...envFile, ...spec.self.args, ...ARGS[service]];
-  const env: Array<[string, string]> = [['RUNPOD_LLM_HOME', spec.home], ...(spec.configFile === undefined ? [] : [['RUNPOD_LLM_CONFIG', spec.configFile] as [string, string]])];
+  const env: Array<[string, string]> = [
+    ['RUNPOD_LLM_HOME', spec.home],
+    ...(spec.configFile === undefined ? [] : [['RUNPOD_LLM_CONFIG', spec.configFile] as [string, string]]),
+  ];
   const log = serviceLogPath(spec.home, service);
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
@@ -208,10 +243,16 @@ export function serviceEnv(env: NodeJS.ProcessEnv, service: ServiceName): Array<
 
 /** `KEY=value` lines both systemd's EnvironmentFile= and node's --env-file read the same way. */
 export function envFileContent(vars: Array<[string, string]>): string {
-  const lines = ['# Written by `runpod-llm service install` (0600). Secrets for the service live here, not in the unit.'];
+  const lines = [
+    '# Written by `runpod-llm service install` (0600). Secrets for the service live here, not in the unit.',
+  ];
   for (const [name, value] of vars) {
     if (/["'\\\n\r$`]/.test(value) || /^\s|\s$/.test(value)) {
-      throw new AppError('CONFIG_INVALID', `${name} has a quote, backslash, $, backtick, line break or outer space, which an environment file cannot carry the same way for systemd and node`, { hint: `set ${name} without those characters, or put the setting in runpod-llm.json` });
+      throw new AppError(
+        'CONFIG_INVALID',
+        `${name} has a quote, backslash, $, backtick, line break or outer space, which an environment file cannot carry the same way for systemd and node`,
+        { hint: `set ${name} without those characters, or put the setting in runpod-llm.json` },
+      );
     }
     lines.push(/[\s#]/.test(value) ? `${name}="${value}"` : `${name}=${value}`);
   }

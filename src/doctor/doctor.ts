@@ -87,7 +87,11 @@ async function runpodGet(deps: DoctorDeps, options: DoctorOptions, path: string)
   const started = deps.clock.now();
   try {
     const res = await deps.fetch(`${options.apiUrl.replace(/\/+$/, '')}${path}`, {
-      headers: { authorization: `Bearer ${options.apiKey ?? ''}`, accept: 'application/json', 'user-agent': 'runpod-llm-manager (doctor)' },
+      headers: {
+        authorization: `Bearer ${options.apiKey ?? ''}`,
+        accept: 'application/json',
+        'user-agent': 'runpod-llm-manager (doctor)',
+      },
       redirect: 'manual',
       signal: AbortSignal.timeout(deps.timeoutMs ?? 10_000),
     });
@@ -113,49 +117,122 @@ async function runpodGet(deps: DoctorDeps, options: DoctorOptions, path: string)
     };
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
-    return { error: e.name === 'TimeoutError' ? `no answer within ${Math.round((deps.timeoutMs ?? 10_000) / 1000)} s` : (e.cause?.code ?? e.message) };
+    return {
+      error:
+        e.name === 'TimeoutError'
+          ? `no answer within ${Math.round((deps.timeoutMs ?? 10_000) / 1000)} s`
+          : (e.cause?.code ?? e.message),
+    };
   }
 }
 
 async function runpodChecks(deps: DoctorDeps, options: DoctorOptions): Promise<Check[]> {
   if (options.apiKey === undefined || options.apiKey.trim() === '') {
-    return [{ id: 'runpod_key', status: 'fail', summary: 'RUNPOD_API_KEY is not set: nothing on RunPod can be checked', fix: 'export RUNPOD_API_KEY=... (RunPod console → Settings → API Keys); no account? `runpod-llm demo`' }];
+    return [
+      {
+        id: 'runpod_key',
+        status: 'fail',
+        summary: 'RUNPOD_API_KEY is not set: nothing on RunPod can be checked',
+        fix: 'export RUNPOD_API_KEY=... (RunPod console → Settings → API Keys); no account? `runpod-llm demo`',
+      },
+    ];
   }
   const host = options.apiUrl;
   const pods = await runpodGet(deps, options, '/v2/pods');
   if ('error' in pods) {
-    return [{ id: 'runpod_api', status: 'fail', summary: `RunPod's API at ${host} did not answer: ${pods.error}`, fix: 'check the network (proxy, firewall, DNS) and RUNPOD_API_URL' }];
+    return [
+      {
+        id: 'runpod_api',
+        status: 'fail',
+        summary: `RunPod's API at ${host} did not answer: ${pods.error}`,
+        fix: 'check the network (proxy, firewall, DNS) and RUNPOD_API_URL',
+      },
+    ];
   }
   const checks: Check[] = [];
-  const reachable = (summary: string): void => void checks.push({ id: 'runpod_api', status: 'ok', summary, data: { url: host, rttMs: pods.rttMs } });
+  const reachable = (summary: string): void =>
+    void checks.push({ id: 'runpod_api', status: 'ok', summary, data: { url: host, rttMs: pods.rttMs } });
   if (pods.status === 403 && !pods.isJson) {
-    return [{ id: 'runpod_api', status: 'fail', summary: `a 403 that is not RunPod's JSON came back from ${host}: something in front of the API (Cloudflare) blocked the request before the key was looked at`, fix: 'retry from another network or without the proxy/VPN; if it persists, tell RunPod support (Cloudflare error 1010)' }];
+    return [
+      {
+        id: 'runpod_api',
+        status: 'fail',
+        summary: `a 403 that is not RunPod's JSON came back from ${host}: something in front of the API (Cloudflare) blocked the request before the key was looked at`,
+        fix: 'retry from another network or without the proxy/VPN; if it persists, tell RunPod support (Cloudflare error 1010)',
+      },
+    ];
   }
   if (pods.status === 401) {
     reachable(`RunPod's API answers (${host})`);
-    checks.push({ id: 'runpod_key', status: 'fail', summary: 'RunPod refused the key (401): it is wrong, expired or revoked', fix: 'create a key in the RunPod console (Settings → API Keys, read/write) and export RUNPOD_API_KEY' });
+    checks.push({
+      id: 'runpod_key',
+      status: 'fail',
+      summary: 'RunPod refused the key (401): it is wrong, expired or revoked',
+      fix: 'create a key in the RunPod console (Settings → API Keys, read/write) and export RUNPOD_API_KEY',
+    });
   } else if (pods.status === 403) {
     reachable(`RunPod's API answers (${host})`);
-    checks.push({ id: 'runpod_key', status: 'fail', summary: 'the key is valid but may not list pods (403)', fix: 'give the key read/write access to pods (a restricted key cannot manage them)' });
+    checks.push({
+      id: 'runpod_key',
+      status: 'fail',
+      summary: 'the key is valid but may not list pods (403)',
+      fix: 'give the key read/write access to pods (a restricted key cannot manage them)',
+    });
   } else if (pods.status === 429) {
     reachable(`RunPod's API answers (${host})`);
-    checks.push({ id: 'runpod_key', status: 'warn', summary: 'RunPod is rate-limiting this account right now (429): the key could not be checked', fix: 'wait a minute and run `runpod-llm doctor` again' });
+    checks.push({
+      id: 'runpod_key',
+      status: 'warn',
+      summary: 'RunPod is rate-limiting this account right now (429): the key could not be checked',
+      fix: 'wait a minute and run `runpod-llm doctor` again',
+    });
   } else if (pods.status >= 500) {
-    return [{ id: 'runpod_api', status: 'fail', summary: `RunPod's API answers ${pods.status}: it is having trouble`, fix: 'try again in a few minutes; see https://uptime.runpod.io' }];
+    return [
+      {
+        id: 'runpod_api',
+        status: 'fail',
+        summary: `RunPod's API answers ${pods.status}: it is having trouble`,
+        fix: 'try again in a few minutes; see https://uptime.runpod.io',
+      },
+    ];
   } else if (pods.status === 200) {
     reachable(`RunPod's API answers (${host}, ${pods.rttMs} ms)`);
-    const list = Array.isArray(pods.json) ? pods.json : ((pods.json as { pods?: unknown } | null)?.pods ?? null);
+    const list = Array.isArray(pods.json)
+      ? pods.json
+      : ((pods.json as { pods?: unknown } | null)?.pods ?? null);
     if (!Array.isArray(list)) {
-      checks.push({ id: 'runpod_key', status: 'fail', summary: 'the key was accepted but the pod list is not in the shape of the spec', fix: 'check RUNPOD_API_URL points at the v2 API (https://api.runpod.io)' });
+      checks.push({
+        id: 'runpod_key',
+        status: 'fail',
+        summary: 'the key was accepted but the pod list is not in the shape of the spec',
+        fix: 'check RUNPOD_API_URL points at the v2 API (https://api.runpod.io)',
+      });
     } else {
       // Read only: the install id as stored (doctor creates nothing).
       const install = readTextIfExists(join(options.home, 'install-id'))?.trim() ?? null;
-      const ours = list.filter((p) => typeof p === 'object' && p !== null && isOurPodName(textOf((p as { name?: unknown }).name)) && install !== null && podInstall((p as { env?: Record<string, string> }).env, install) === 'ours').length;
-      checks.push({ id: 'runpod_key', status: 'ok', summary: `key accepted; the account has ${list.length} pod(s), ${ours} of them this install's`, data: { pods: list.length, ours } });
+      const ours = list.filter(
+        (p) =>
+          typeof p === 'object' &&
+          p !== null &&
+          isOurPodName(textOf((p as { name?: unknown }).name)) &&
+          install !== null &&
+          podInstall((p as { env?: Record<string, string> }).env, install) === 'ours',
+      ).length;
+      checks.push({
+        id: 'runpod_key',
+        status: 'ok',
+        summary: `key accepted; the account has ${list.length} pod(s), ${ours} of them this install's`,
+        data: { pods: list.length, ours },
+      });
     }
   } else {
     reachable(`RunPod's API answers (${host})`);
-    checks.push({ id: 'runpod_key', status: 'fail', summary: `RunPod answered the pod list with ${pods.status}`, fix: 'check RUNPOD_API_URL (it must be the v2 API root)' });
+    checks.push({
+      id: 'runpod_key',
+      status: 'fail',
+      summary: `RunPod answered the pod list with ${pods.status}`,
+      fix: 'check RUNPOD_API_URL (it must be the v2 API root)',
+    });
   }
 
   const answers: Answer[] = [pods];
@@ -173,23 +250,48 @@ async function runpodChecks(deps: DoctorDeps, options: DoctorOptions): Promise<C
 
 function catalogCheck(gpus: Reply, cpus: Reply, wanted: readonly string[]): Check {
   if ('error' in gpus || gpus.status !== 200) {
-    return { id: 'catalog', status: 'fail', summary: `the GPU catalog could not be read (${'error' in gpus ? gpus.error : `HTTP ${gpus.status}`})`, fix: 'try again; `runpod-llm catalog` shows the same list' };
+    return {
+      id: 'catalog',
+      status: 'fail',
+      summary: `the GPU catalog could not be read (${'error' in gpus ? gpus.error : `HTTP ${gpus.status}`})`,
+      fix: 'try again; `runpod-llm catalog` shows the same list',
+    };
   }
   const list = (gpus.json as { gpus?: unknown } | null)?.gpus;
   const ids = Array.isArray(list) ? list.map((g) => textOf((g as { id?: unknown }).id)).filter(Boolean) : [];
-  if (ids.length === 0) return { id: 'catalog', status: 'fail', summary: 'the GPU catalog is empty', fix: 'check RUNPOD_API_URL' };
+  if (ids.length === 0)
+    return {
+      id: 'catalog',
+      status: 'fail',
+      summary: 'the GPU catalog is empty',
+      fix: 'check RUNPOD_API_URL',
+    };
   const missing = wanted.filter((id) => !ids.includes(id));
-  const cpuList = !('error' in cpus) && cpus.status === 200 ? (cpus.json as { cpus?: unknown } | null)?.cpus : undefined;
+  const cpuList =
+    !('error' in cpus) && cpus.status === 200 ? (cpus.json as { cpus?: unknown } | null)?.cpus : undefined;
   const cpuCount = Array.isArray(cpuList) ? cpuList.length : null;
   const data = { gpuTypes: ids.length, cpuTypes: cpuCount, missing };
   if (missing.length > 0) {
-    return { id: 'catalog', status: 'fail', summary: `${ids.length} GPU types listed, but the configured ${missing.map((m) => JSON.stringify(m)).join(', ')} ${missing.length === 1 ? 'is' : 'are'} not among them`, fix: 'pick ids from `runpod-llm catalog` (gpu_types in runpod-llm.json or --gpu)', data };
+    return {
+      id: 'catalog',
+      status: 'fail',
+      summary: `${ids.length} GPU types listed, but the configured ${missing.map((m) => JSON.stringify(m)).join(', ')} ${missing.length === 1 ? 'is' : 'are'} not among them`,
+      fix: 'pick ids from `runpod-llm catalog` (gpu_types in runpod-llm.json or --gpu)',
+      data,
+    };
   }
-  return { id: 'catalog', status: 'ok', summary: `${ids.length} GPU types${cpuCount === null ? '' : ` and ${cpuCount} CPU types`} listed${wanted.length > 0 ? `; the configured ${wanted.join(', ')} found` : ''}`, data };
+  return {
+    id: 'catalog',
+    status: 'ok',
+    summary: `${ids.length} GPU types${cpuCount === null ? '' : ` and ${cpuCount} CPU types`} listed${wanted.length > 0 ? `; the configured ${wanted.join(', ')} found` : ''}`,
+    data,
+  };
 }
 
 /** `RateLimit: "minute";r=59;t=60` (IETF draft): the remaining requests and reset of each policy. */
-export function parseRateLimit(value: string): Array<{ policy: string; remaining: number | null; resetS: number | null }> {
+export function parseRateLimit(
+  value: string,
+): Array<{ policy: string; remaining: number | null; resetS: number | null }> {
   return value
     .split(',')
     .map((item) => item.trim())
@@ -208,20 +310,38 @@ export function parseRateLimit(value: string): Array<{ policy: string; remaining
 function rateLimitCheck(answers: Answer[]): Check {
   const seen = answers.find((a) => a.rateLimit !== null);
   if (seen === undefined || seen.rateLimit === null) {
-    return { id: 'rate_limit', status: 'warn', summary: 'RunPod sent no RateLimit headers: the client paces itself by Retry-After on 429 only', data: { seen: false } };
+    return {
+      id: 'rate_limit',
+      status: 'warn',
+      summary: 'RunPod sent no RateLimit headers: the client paces itself by Retry-After on 429 only',
+      data: { seen: false },
+    };
   }
   const last = answers.filter((a) => a.rateLimit !== null).at(-1) ?? seen;
   const limits = parseRateLimit(last.rateLimit ?? '');
   const low = limits.filter((l) => l.remaining !== null && l.remaining <= 1);
-  const text = limits.map((l) => `${l.policy || 'quota'}: ${l.remaining ?? '?'} left${l.resetS === null ? '' : `, reset in ${l.resetS} s`}`).join('; ');
+  const text = limits
+    .map(
+      (l) =>
+        `${l.policy || 'quota'}: ${l.remaining ?? '?'} left${l.resetS === null ? '' : `, reset in ${l.resetS} s`}`,
+    )
+    .join('; ');
   const data = { seen: true, rateLimit: last.rateLimit, policy: last.rateLimitPolicy };
-  if (low.length > 0) return { id: 'rate_limit', status: 'warn', summary: `RateLimit headers seen, and a quota is nearly used up (${text})`, fix: 'another tool or watchdog on this account is busy; the client waits when asked', data };
+  if (low.length > 0)
+    return {
+      id: 'rate_limit',
+      status: 'warn',
+      summary: `RateLimit headers seen, and a quota is nearly used up (${text})`,
+      fix: 'another tool or watchdog on this account is busy; the client waits when asked',
+      data,
+    };
   return { id: 'rate_limit', status: 'ok', summary: `RateLimit headers seen (${text})`, data };
 }
 
 function clockCheck(answers: Answer[]): Check {
   const dated = answers.filter((a) => a.date !== null && !Number.isNaN(Date.parse(a.date)));
-  if (dated.length === 0) return { id: 'clock', status: 'warn', summary: 'RunPod sent no Date header: clock skew not measured' };
+  if (dated.length === 0)
+    return { id: 'clock', status: 'warn', summary: 'RunPod sent no Date header: clock skew not measured' };
   // Date has one-second resolution: the smallest skew over the answers is the best estimate.
   const skews = dated.map((a) => a.localAt - Date.parse(a.date ?? ''));
   const skew = skews.reduce((best, s) => (Math.abs(s) < Math.abs(best) ? s : best));
@@ -230,16 +350,29 @@ function clockCheck(answers: Answer[]): Check {
   const data = { skewMs: skew };
   // Date is whole seconds, so up to 1 s (+ the round trip) is measurement, not skew.
   if (abs <= CLOCK_OK_MS) return { id: 'clock', status: 'ok', summary: `this clock is ${words}`, data };
-  const fix = 'turn on time sync (timedatectl set-ntp true; on macOS: System Settings → Date & Time → Set automatically): the pod guard\'s stop time is computed here';
-  if (abs <= CLOCK_WARN_MS) return { id: 'clock', status: 'warn', summary: `this clock is ${words}`, fix, data };
-  return { id: 'clock', status: 'fail', summary: `this clock is ${words}: runtime limits enforced on the pod would be off by as much`, fix, data };
+  const fix =
+    "turn on time sync (timedatectl set-ntp true; on macOS: System Settings → Date & Time → Set automatically): the pod guard's stop time is computed here";
+  if (abs <= CLOCK_WARN_MS)
+    return { id: 'clock', status: 'warn', summary: `this clock is ${words}`, fix, data };
+  return {
+    id: 'clock',
+    status: 'fail',
+    summary: `this clock is ${words}: runtime limits enforced on the pod would be off by as much`,
+    fix,
+    data,
+  };
 }
 
 /** The state directory 0700 and everything in it 0600: the same walk as `security report`. */
 export function statePermissions(home: string): Check {
   const item = checkStatePermissions(home);
   const status: CheckStatus = item.status === 'fail' ? 'fail' : item.status === 'warn' ? 'warn' : 'ok';
-  return { id: 'state_permissions', status, summary: item.detail, ...(item.fix === undefined ? {} : { fix: item.fix }) };
+  return {
+    id: 'state_permissions',
+    status,
+    summary: item.detail,
+    ...(item.fix === undefined ? {} : { fix: item.fix }),
+  };
 }
 
 function readStateInfo(home: string): { runActive: boolean; verdicts: Verdict[] } {
@@ -273,7 +406,11 @@ async function gatewayCheck(deps: DoctorDeps, home: string, runActive: boolean):
       id: name,
       status,
       summary: `running (pid ${info.pid}${info.service ? ', as a service' : ''}) at ${url ?? '(address unknown)'}: health ${health}`,
-      ...(status === 'fail' ? { fix: `see ${join(home, 'logs', 'gateway.log')}; \`runpod-llm down\` then \`runpod-llm up\` starts it afresh` } : {}),
+      ...(status === 'fail'
+        ? {
+            fix: `see ${join(home, 'logs', 'gateway.log')}; \`runpod-llm down\` then \`runpod-llm up\` starts it afresh`,
+          }
+        : {}),
       data: { pid: info.pid, service: info.service, url: url ?? null, health },
     };
   }
@@ -283,27 +420,62 @@ async function gatewayCheck(deps: DoctorDeps, home: string, runActive: boolean):
 function watchdogCheck(home: string, runActive: boolean): Check {
   const name = 'watchdog';
   const info = readDaemon(home, name);
-  if (info?.running === true) return { id: name, status: 'ok', summary: `running (pid ${info.pid}${info.service ? ', as a service' : ''})`, data: { pid: info.pid, service: info.service } };
+  if (info?.running === true)
+    return {
+      id: name,
+      status: 'ok',
+      summary: `running (pid ${info.pid}${info.service ? ', as a service' : ''})`,
+      data: { pid: info.pid, service: info.service },
+    };
   return notRunning(home, name, info, runActive);
 }
 
-function notRunning(home: string, name: DaemonName, info: ReturnType<typeof readDaemon>, runActive: boolean): Check {
+function notRunning(
+  home: string,
+  name: DaemonName,
+  info: ReturnType<typeof readDaemon>,
+  runActive: boolean,
+): Check {
   const log = join(home, 'logs', `${name}.log`);
   if (info !== null) {
     const fix =
       name === 'gateway'
         ? `the next watchdog pass starts it again (or run \`runpod-llm up\`); why it died: ${log}`
         : `\`runpod-llm up\` starts it again (\`runpod-llm service install\` keeps it running); why it died: ${log}`;
-    return { id: name, status: runActive ? 'fail' : 'warn', summary: `not running, though its pid file (pid ${info.pid}) says it should be`, fix, data: { pid: info.pid, running: false } };
+    return {
+      id: name,
+      status: runActive ? 'fail' : 'warn',
+      summary: `not running, though its pid file (pid ${info.pid}) says it should be`,
+      fix,
+      data: { pid: info.pid, running: false },
+    };
   }
-  if (!runActive) return { id: name, status: 'ok', summary: 'not running (no run is active)', data: { running: false } };
-  if (name === 'watchdog') return { id: name, status: 'fail', summary: 'a run is active but no watchdog loop runs: runtime, idle and budget limits are enforced only by a cron `runpod-llm watch`', fix: '`runpod-llm up` starts it, or `runpod-llm service install`', data: { running: false } };
-  return { id: name, status: 'warn', summary: 'a run is active but no gateway of this home runs (`up --no-gateway`?)', fix: '`runpod-llm gateway` or `runpod-llm up` serves it', data: { running: false } };
+  if (!runActive)
+    return { id: name, status: 'ok', summary: 'not running (no run is active)', data: { running: false } };
+  if (name === 'watchdog')
+    return {
+      id: name,
+      status: 'fail',
+      summary:
+        'a run is active but no watchdog loop runs: runtime, idle and budget limits are enforced only by a cron `runpod-llm watch`',
+      fix: '`runpod-llm up` starts it, or `runpod-llm service install`',
+      data: { running: false },
+    };
+  return {
+    id: name,
+    status: 'warn',
+    summary: 'a run is active but no gateway of this home runs (`up --no-gateway`?)',
+    fix: '`runpod-llm gateway` or `runpod-llm up` serves it',
+    data: { running: false },
+  };
 }
 
 function verdictCheck(verdicts: Verdict[]): Check {
   const byName = new Map(verdicts.map((v) => [v.name, v]));
-  const words: Record<string, string> = { json_start_command: 'JSON start command', self_stop: 'pod self-stop' };
+  const words: Record<string, string> = {
+    json_start_command: 'JSON start command',
+    self_stop: 'pod self-stop',
+  };
   const parts = VERDICT_NAMES.map((n) => {
     const v = byName.get(n);
     return `${words[n]}: ${v === undefined ? 'never checked' : `${v.value.replace('_', ' ')} (${new Date(v.checkedAt).toISOString().slice(0, 10)})`}`;
@@ -315,10 +487,18 @@ function verdictCheck(verdicts: Verdict[]): Check {
       id: 'live_behaviour',
       status: 'warn',
       summary: parts.join('; '),
-      fix: notHonoured.includes('self_stop') ? 'pods cannot stop themselves: keep the watchdog running (`runpod-llm service install`), the guard\'s lease cannot end a pod' : '`up` needs an image without an entrypoint to keep the guard (docker/vllm-noentry, `up --image`; README "When things go wrong")',
+      fix: notHonoured.includes('self_stop')
+        ? "pods cannot stop themselves: keep the watchdog running (`runpod-llm service install`), the guard's lease cannot end a pod"
+        : '`up` needs an image without an entrypoint to keep the guard (docker/vllm-noentry, `up --image`; README "When things go wrong")',
     };
   }
-  if (unknown.length > 0) return { id: 'live_behaviour', status: 'warn', summary: parts.join('; '), fix: '`runpod-llm doctor --live` settles it with a CPU pod for under two minutes (about $0.002)' };
+  if (unknown.length > 0)
+    return {
+      id: 'live_behaviour',
+      status: 'warn',
+      summary: parts.join('; '),
+      fix: '`runpod-llm doctor --live` settles it with a CPU pod for under two minutes (about $0.002)',
+    };
   return { id: 'live_behaviour', status: 'ok', summary: parts.join('; ') };
 }
 

@@ -105,7 +105,10 @@ export interface LiveProbeResult {
 }
 
 export function markers(nonce: string): { honoured: string; stopExit: string } {
-  return { honoured: `${MARKER_PREFIX}:${nonce}:json-start-command-honoured`, stopExit: `${MARKER_PREFIX}:${nonce}:self-stop-exit-` };
+  return {
+    honoured: `${MARKER_PREFIX}:${nonce}:json-start-command-honoured`,
+    stopExit: `${MARKER_PREFIX}:${nonce}:self-stop-exit-`,
+  };
 }
 
 /**
@@ -130,13 +133,24 @@ export function probeScript(nonce: string, guardSource: string): string {
   ].join('\n');
 }
 
-export function probeRequest(options: { name: string; image: string; cpu: CpuOffer; nonce: string; guardSource: string; runpodApiUrl: string; install: string }): CreatePodRequest {
+export function probeRequest(options: {
+  name: string;
+  image: string;
+  cpu: CpuOffer;
+  nonce: string;
+  guardSource: string;
+  runpodApiUrl: string;
+  install: string;
+}): CreatePodRequest {
   return {
     name: options.name,
     image: options.image,
     cpu: { id: options.cpu.id, vcpuCount: options.cpu.vcpuCount },
     cloud: 'SECURE',
-    args: JSON.stringify({ entrypoint: ['sh', '-c'], cmd: [probeScript(options.nonce, options.guardSource)] }),
+    args: JSON.stringify({
+      entrypoint: ['sh', '-c'],
+      cmd: [probeScript(options.nonce, options.guardSource)],
+    }),
     env: {
       [GUARD_ENV]: Buffer.from(options.guardSource, 'utf8').toString('base64'),
       GUARD_RUNPOD_API_URL: options.runpodApiUrl,
@@ -149,23 +163,45 @@ export function probeRequest(options: { name: string; image: string; cpu: CpuOff
 /** What the logs say about the JSON form: null while undecided. */
 export function judgeJsonForm(lines: readonly PodLogLine[], nonce: string): ProbeVerdict | null {
   const m = markers(nonce);
-  if (lines.some((l) => l.line.trim() === m.honoured)) return { value: 'honoured', detail: 'the JSON start command ran: its marker line is in the pod log' };
+  if (lines.some((l) => l.line.trim() === m.honoured))
+    return { value: 'honoured', detail: 'the JSON start command ran: its marker line is in the pod log' };
   // The raw JSON text reached the image's entrypoint (it printed or complained about it).
   const raw = lines.find((l) => l.source !== 'system' && l.line.includes('"entrypoint"'));
-  if (raw !== undefined) return { value: 'not_honoured', detail: `the JSON text reached the image's own entrypoint as arguments: "${raw.line.slice(0, 120)}"` };
+  if (raw !== undefined)
+    return {
+      value: 'not_honoured',
+      detail: `the JSON text reached the image's own entrypoint as arguments: "${raw.line.slice(0, 120)}"`,
+    };
   const starts = lines.filter((l) => l.source === 'system' && /\bstart container\b/i.test(l.line)).length;
-  if (starts >= 2) return { value: 'not_honoured', detail: `the container started ${starts} times without printing the marker (a restart loop: the JSON form did not run)` };
+  if (starts >= 2)
+    return {
+      value: 'not_honoured',
+      detail: `the container started ${starts} times without printing the marker (a restart loop: the JSON form did not run)`,
+    };
   return null;
 }
 
 /** What the logs and statuses say about the self-stop: null while undecided. */
-export function judgeSelfStop(lines: readonly PodLogLine[], nonce: string, exitedByItself: boolean): ProbeVerdict | null {
-  if (exitedByItself) return { value: 'honoured', detail: 'the pod reached EXITED through its own stop call (pod-scoped key)' };
+export function judgeSelfStop(
+  lines: readonly PodLogLine[],
+  nonce: string,
+  exitedByItself: boolean,
+): ProbeVerdict | null {
+  if (exitedByItself)
+    return { value: 'honoured', detail: 'the pod reached EXITED through its own stop call (pod-scoped key)' };
   const m = markers(nonce);
-  const exit = lines.map((l) => l.line.trim()).find((l) => l.startsWith(m.stopExit) && /^\d+$/.test(l.slice(m.stopExit.length)));
-  const guardLine = lines.map((l) => l.line.trim()).filter((l) => l.startsWith('guard self-stop:')).at(-1);
+  const exit = lines
+    .map((l) => l.line.trim())
+    .find((l) => l.startsWith(m.stopExit) && /^\d+$/.test(l.slice(m.stopExit.length)));
+  const guardLine = lines
+    .map((l) => l.line.trim())
+    .filter((l) => l.startsWith('guard self-stop:'))
+    .at(-1);
   if (exit !== undefined && exit.slice(m.stopExit.length) !== '0') {
-    return { value: 'not_honoured', detail: `the guard's self-stop failed (exit ${exit.slice(m.stopExit.length)})${guardLine === undefined ? '' : `: ${guardLine.slice(0, 160)}`}` };
+    return {
+      value: 'not_honoured',
+      detail: `the guard's self-stop failed (exit ${exit.slice(m.stopExit.length)})${guardLine === undefined ? '' : `: ${guardLine.slice(0, 160)}`}`,
+    };
   }
   return null;
 }
@@ -188,7 +224,11 @@ export async function runLiveProbe(deps: LiveProbeDeps, options: LiveProbeOption
   // A probe an interrupted doctor left behind bills until someone ends it: that is us, now.
   const leftovers: string[] = [];
   for (const pod of await api.listPods()) {
-    if (pod.name.startsWith(PROBE_NAME_PREFIX) && podInstall(pod.env, install) === 'ours' && pod.status !== 'TERMINATED') {
+    if (
+      pod.name.startsWith(PROBE_NAME_PREFIX) &&
+      podInstall(pod.env, install) === 'ours' &&
+      pod.status !== 'TERMINATED'
+    ) {
       await terminate(api, pod.id);
       leftovers.push(pod.id);
       step(`terminated ${pod.id}, a probe pod an earlier doctor --live left behind`);
@@ -196,12 +236,25 @@ export async function runLiveProbe(deps: LiveProbeDeps, options: LiveProbeOption
   }
 
   const cpu = options.cpu ?? cheapestCpu(await api.cpuOffers());
-  if (cpu === undefined) throw new RunPodError('RUNPOD_NO_CAPACITY', 'RunPod lists no CPU type with stock for pods right now', { hint: 'try `runpod-llm doctor --live` again later' });
+  if (cpu === undefined)
+    throw new RunPodError('RUNPOD_NO_CAPACITY', 'RunPod lists no CPU type with stock for pods right now', {
+      hint: 'try `runpod-llm doctor --live` again later',
+    });
   if (deps.signal?.aborted === true) throw interrupted();
 
   const name = `${PROBE_NAME_PREFIX}${nonce}`;
-  const request = probeRequest({ name, image, cpu, nonce, guardSource: options.guardSource, runpodApiUrl: options.runpodApiUrl, install });
-  step(`creating ${name}: ${cpu.id}, ${cpu.vcpuCount} vCPU at $${cpu.pricePerHr.toFixed(3)}/h, image ${image}`);
+  const request = probeRequest({
+    name,
+    image,
+    cpu,
+    nonce,
+    guardSource: options.guardSource,
+    runpodApiUrl: options.runpodApiUrl,
+    install,
+  });
+  step(
+    `creating ${name}: ${cpu.id}, ${cpu.vcpuCount} vCPU at $${cpu.pricePerHr.toFixed(3)}/h, image ${image}`,
+  );
   const created = await api.createPod(request);
   const podId = created.id;
   const t0 = clock.now();
@@ -235,7 +288,11 @@ export async function runLiveProbe(deps: LiveProbeDeps, options: LiveProbeOption
         }
         json ??= judgeJsonForm(lines, nonce);
         // Only the probe's own script stops the pod (we never do before the end): EXITED means it ran.
-        if (json === null && pod.status === 'EXITED') json = { value: 'honoured', detail: `the pod stopped itself, which only the JSON start command's script does${logError === null ? '' : ` (its logs could not be read: ${logError})`}` };
+        if (json === null && pod.status === 'EXITED')
+          json = {
+            value: 'honoured',
+            detail: `the pod stopped itself, which only the JSON start command's script does${logError === null ? '' : ` (its logs could not be read: ${logError})`}`,
+          };
         if (json?.value === 'honoured' && markerAt === null) {
           markerAt = clock.now();
           step('the JSON start command ran (marker seen); waiting for the pod to stop itself');
@@ -246,9 +303,14 @@ export async function runLiveProbe(deps: LiveProbeDeps, options: LiveProbeOption
         if (selfStop !== null) break;
         if (markerAt !== null && clock.now() - markerAt >= selfStopWaitMs) break;
       }
-      if (pod.status === 'TERMINATED') throw new RunPodError('RUNPOD_UNAVAILABLE', `the probe pod ${podId} was terminated by someone else`, { hint: 'run `runpod-llm doctor --live` again' });
+      if (pod.status === 'TERMINATED')
+        throw new RunPodError('RUNPOD_UNAVAILABLE', `the probe pod ${podId} was terminated by someone else`, {
+          hint: 'run `runpod-llm doctor --live` again',
+        });
       if (clock.now() - t0 >= deadlineMs) {
-        step(`no answer within ${Math.round(deadlineMs / 1000)} s${running ? '' : ` (the pod never reached RUNNING: ${pod.status})`}`);
+        step(
+          `no answer within ${Math.round(deadlineMs / 1000)} s${running ? '' : ` (the pod never reached RUNNING: ${pod.status})`}`,
+        );
         break;
       }
       await deps.sleep(pollMs, deps.signal);
@@ -256,31 +318,64 @@ export async function runLiveProbe(deps: LiveProbeDeps, options: LiveProbeOption
   } catch (err) {
     failure = err;
   } finally {
-    step(failure !== undefined && isAppError(failure) && failure.code === 'LIFECYCLE_INTERRUPTED' ? `interrupted: terminating ${podId} (Ctrl-C again would leave it billing)` : `terminating ${podId}`);
+    step(
+      failure !== undefined && isAppError(failure) && failure.code === 'LIFECYCLE_INTERRUPTED'
+        ? `interrupted: terminating ${podId} (Ctrl-C again would leave it billing)`
+        : `terminating ${podId}`,
+    );
     try {
       await terminate(api, podId);
       terminatedAt = clock.now();
     } catch (err) {
       terminatedAt = clock.now();
       const cause = err instanceof Error ? err.message : String(err);
-       
-      throw new RunPodError('RUNPOD_UNAVAILABLE', `the probe pod ${podId} could not be terminated (${cause}): it bills $${costPerHr.toFixed(3)}/h until it is`, {
-        hint: `run \`runpod-llm doctor --live\` again (it terminates leftover probe pods first), or terminate ${podId} in the RunPod console`,
-      });
+
+      throw new RunPodError(
+        'RUNPOD_UNAVAILABLE',
+        `the probe pod ${podId} could not be terminated (${cause}): it bills $${costPerHr.toFixed(3)}/h until it is`,
+        {
+          hint: `run \`runpod-llm doctor --live\` again (it terminates leftover probe pods first), or terminate ${podId} in the RunPod console`,
+        },
+      );
     }
   }
-  if (failure !== undefined) throw failure instanceof Error ? failure : new Error(`the probe failed: ${JSON.stringify(failure)}`);
+  if (failure !== undefined)
+    throw failure instanceof Error ? failure : new Error(`the probe failed: ${JSON.stringify(failure)}`);
 
   const seconds = Math.max(0, (terminatedAt - t0) / 1000);
-  const jsonVerdict: ProbeVerdict = json ?? { value: 'unknown', detail: logError !== null ? `the pod's logs could not be read (${logError})` : lines.length === 0 ? 'the pod printed nothing in time' : 'the logs showed neither the marker nor the JSON text' };
+  const jsonVerdict: ProbeVerdict = json ?? {
+    value: 'unknown',
+    detail:
+      logError !== null
+        ? `the pod's logs could not be read (${logError})`
+        : lines.length === 0
+          ? 'the pod printed nothing in time'
+          : 'the logs showed neither the marker nor the JSON text',
+  };
   const selfStopVerdict: ProbeVerdict =
     selfStop ??
     (jsonVerdict.value === 'honoured'
-      ? { value: 'unknown', detail: `the pod did not stop itself within ${Math.round(selfStopWaitMs / 1000)} s of the marker, and the guard's stop reported nothing` }
-      : { value: 'unknown', detail: 'not tested: the probe script runs only when the JSON start command is honoured' });
+      ? {
+          value: 'unknown',
+          detail: `the pod did not stop itself within ${Math.round(selfStopWaitMs / 1000)} s of the marker, and the guard's stop reported nothing`,
+        }
+      : {
+          value: 'unknown',
+          detail: 'not tested: the probe script runs only when the JSON start command is honoured',
+        });
   const checkedAt = clock.now();
-  setVerdict(deps.state, { name: 'json_start_command', value: jsonVerdict.value, checkedAt, detail: jsonVerdict.detail });
-  setVerdict(deps.state, { name: 'self_stop', value: selfStopVerdict.value, checkedAt, detail: selfStopVerdict.detail });
+  setVerdict(deps.state, {
+    name: 'json_start_command',
+    value: jsonVerdict.value,
+    checkedAt,
+    detail: jsonVerdict.detail,
+  });
+  setVerdict(deps.state, {
+    name: 'self_stop',
+    value: selfStopVerdict.value,
+    checkedAt,
+    detail: selfStopVerdict.detail,
+  });
   return {
     podId,
     image,
@@ -302,7 +397,10 @@ export function cheapestCpu(offers: readonly CpuOffer[]): CpuOffer | undefined {
 }
 
 async function readLogs(api: ProbeApi, podId: string): Promise<PodLogLine[]> {
-  const [container, system] = await Promise.all([api.podLogs(podId, { source: 'container', tail: 200 }), api.podLogs(podId, { source: 'system', tail: 50 })]);
+  const [container, system] = await Promise.all([
+    api.podLogs(podId, { source: 'container', tail: 200 }),
+    api.podLogs(podId, { source: 'system', tail: 50 }),
+  ]);
   return [...system, ...container].sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
 }
 

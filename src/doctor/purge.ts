@@ -91,7 +91,8 @@ export function purgeLogs(home: string, config: Config, dryRun: boolean): NonNul
     if (outBytes !== undefined) handle({ path: out, bytes: outBytes }, running);
   }
   // A log_file of the user's own (a foreground gateway may be writing it: emptied, not deleted).
-  if (config.log_file !== undefined) for (const f of withRotated(config.log_file)) handle(f, f.path === config.log_file);
+  if (config.log_file !== undefined)
+    for (const f of withRotated(config.log_file)) handle(f, f.path === config.log_file);
   const key = ipKeyFile(home);
   const keyBytes = sizeOf(key);
   if (keyBytes !== undefined) handle({ path: key, bytes: keyBytes }, false);
@@ -100,7 +101,16 @@ export function purgeLogs(home: string, config: Config, dryRun: boolean): NonNul
 
 export function purgeCache(home: string, config: Config, dryRun: boolean): NonNullable<PurgeReport['cache']> {
   const dir = config.cache_dir ?? null;
-  if (dir === null || !existsSync(dir)) return { dir, removed: 0, bytes: 0, note: dir === null ? 'no disk cache (cache_dir is not set; the memory cache ends with the gateway)' : 'the cache directory does not exist' };
+  if (dir === null || !existsSync(dir))
+    return {
+      dir,
+      removed: 0,
+      bytes: 0,
+      note:
+        dir === null
+          ? 'no disk cache (cache_dir is not set; the memory cache ends with the gateway)'
+          : 'the cache directory does not exist',
+    };
   let removed = 0;
   let bytes = 0;
   for (const name of readdirSync(dir)) {
@@ -115,16 +125,32 @@ export function purgeCache(home: string, config: Config, dryRun: boolean): NonNu
     dir,
     removed,
     bytes,
-    ...(running ? { note: 'the running gateway still holds its entries in memory until cache_ttl_s passes or it restarts (`runpod-llm down`, then `up`)' } : {}),
+    ...(running
+      ? {
+          note: 'the running gateway still holds its entries in memory until cache_ttl_s passes or it restarts (`runpod-llm down`, then `up`)',
+        }
+      : {}),
   };
 }
 
 /** Ended runs with their pods, routes, usage rows and audit lines; spend before this month. The caller holds the manager lock. */
 export function purgeRuns(state: StateDb, clock: Clock, dryRun: boolean): NonNullable<PurgeReport['runs']> {
   const now = clock.now();
-  const counts = pruneState(state, { now, retentionMs: 0, keepNewestRun: false, keepSpendFrom: utcMonthStart(now), dryRun });
-  if (!dryRun && counts.runs + counts.pods + counts.audit + counts.spend + counts.routes + counts.usage + counts.wake > 0) {
+  const counts = pruneState(state, {
+    now,
+    retentionMs: 0,
+    keepNewestRun: false,
+    keepSpendFrom: utcMonthStart(now),
+    dryRun,
+  });
+  if (
+    !dryRun &&
+    counts.runs + counts.pods + counts.audit + counts.spend + counts.routes + counts.usage + counts.wake > 0
+  ) {
     appendAudit(state, { action: 'purge', reason: 'user', details: { ...counts } });
   }
-  return { ...counts, note: "the active run and its pods are kept, and this month's spend of every run (the monthly budget counts it)" };
+  return {
+    ...counts,
+    note: "the active run and its pods are kept, and this month's spend of every run (the monthly budget counts it)",
+  };
 }

@@ -88,13 +88,18 @@ export async function statusData(deps: StatusDeps): Promise<StatusData> {
       const listed = await deps.api.listPods();
       for (const p of listed) live.set(p.id, { status: p.status, cost: p.cost });
       // Listed with values this tool cannot read: still there (never shown as terminated).
-      for (const p of listed.skipped ?? []) if (p.id !== undefined) live.set(p.id, { status: `UNREADABLE (${p.reason})`, cost: Number.NaN });
+      for (const p of listed.skipped ?? [])
+        if (p.id !== undefined) live.set(p.id, { status: `UNREADABLE (${p.reason})`, cost: Number.NaN });
       runpod = 'live';
     } catch (err) {
       runpod = isRunPodError(err) ? `${err.code}: ${err.message}` : String(err);
     }
   }
-  const ready = new Set(listRoutes(state).filter((r) => r.ready).map((r) => r.podId));
+  const ready = new Set(
+    listRoutes(state)
+      .filter((r) => r.ready)
+      .map((r) => r.podId),
+  );
   const podViews = pods.map((p) => {
     const l = live.get(p.podId);
     const status = runpod === 'live' ? (l?.status ?? 'TERMINATED') : p.status;
@@ -115,11 +120,16 @@ export async function statusData(deps: StatusDeps): Promise<StatusData> {
   });
   const pending = pods.reduce((sum, p, i) => sum + pendingCost(p, now, podViews[i]?.costPerHr ?? 0), 0);
   const booked = spendSummary(state, run?.runId ?? null, now);
-  const spend = { run: booked.run + (run === null ? 0 : pending), today: booked.day + pending, month: booked.month + pending };
+  const spend = {
+    run: booked.run + (run === null ? 0 : pending),
+    today: booked.day + pending,
+    month: booked.month + pending,
+  };
 
   const usage = readUsage(state).total;
   const readyTimes = pods.flatMap((p) => (p.readyAt === null || p.desired !== 'running' ? [] : [p.readyAt]));
-  const idleSince = readyTimes.length === 0 ? null : Math.max(usage.lastRequestAt ?? -Infinity, Math.min(...readyTimes));
+  const idleSince =
+    readyTimes.length === 0 ? null : Math.max(usage.lastRequestAt ?? -Infinity, Math.min(...readyTimes));
 
   const last = run === null ? listPods(state, 1)[0] : undefined;
   const lastRun = last?.runId === null || last === undefined ? undefined : getRun(state, last.runId);
@@ -139,28 +149,50 @@ export async function statusData(deps: StatusDeps): Promise<StatusData> {
             startedAt: new Date(run.startedAt).toISOString(),
             model: settings.servedModelName,
             runtimeLimitMs: run.runtimeLimitMs,
-            runtimeLeftMs: run.runtimeLimitMs === null ? null : Math.max(0, run.startedAt + run.runtimeLimitMs - now),
+            runtimeLeftMs:
+              run.runtimeLimitMs === null ? null : Math.max(0, run.startedAt + run.runtimeLimitMs - now),
             budgetUsd: run.budgetUsd,
             budgetLeftUsd: run.budgetUsd === null ? null : Math.max(0, run.budgetUsd - spend.run),
             idleLimitMs: settings.idleLimitMs,
             idleAction: settings.idleAction,
             replicas: settings.replicas,
           },
-    lastRun: lastRun === undefined ? null : { runId: lastRun.runId, endedAt: lastRun.endedAt === null ? null : new Date(lastRun.endedAt).toISOString(), endReason: lastRun.endReason },
+    lastRun:
+      lastRun === undefined
+        ? null
+        : {
+            runId: lastRun.runId,
+            endedAt: lastRun.endedAt === null ? null : new Date(lastRun.endedAt).toISOString(),
+            endReason: lastRun.endReason,
+          },
     pods: podViews,
-    wake: wake === null ? null : { requestedAt: new Date(wake.requestedAt).toISOString(), requests: wake.requests },
-    idle: { lastRequestAt: usage.lastRequestAt === null ? null : new Date(usage.lastRequestAt).toISOString(), idleMs: idleSince === null ? null : Math.max(0, now - idleSince) },
+    wake:
+      wake === null
+        ? null
+        : { requestedAt: new Date(wake.requestedAt).toISOString(), requests: wake.requests },
+    idle: {
+      lastRequestAt: usage.lastRequestAt === null ? null : new Date(usage.lastRequestAt).toISOString(),
+      idleMs: idleSince === null ? null : Math.max(0, now - idleSince),
+    },
     usage: { requests: usage.requests, tokensIn: usage.tokensIn, tokensOut: usage.tokensOut },
     spend,
     gateway: {
       url: gatewayUrl,
       pid: gatewayPid?.pid ?? null,
       running: gatewayPid?.running ?? false,
-      health: gatewayPid?.running === true && gatewayUrl !== null ? await gatewayHealth(deps.fetch, gatewayUrl) : null,
+      health:
+        gatewayPid?.running === true && gatewayUrl !== null
+          ? await gatewayHealth(deps.fetch, gatewayUrl)
+          : null,
     },
     watchdog: { pid: watchdogPid?.pid ?? null, running: watchdogPid?.running ?? false },
     runpod,
-    recent: listAudit(state, { limit: 5 }).map((e) => ({ at: new Date(e.at).toISOString(), action: e.action, reason: e.reason, podId: e.podId })),
+    recent: listAudit(state, { limit: 5 }).map((e) => ({
+      at: new Date(e.at).toISOString(),
+      action: e.action,
+      reason: e.reason,
+      podId: e.podId,
+    })),
   };
 }
 

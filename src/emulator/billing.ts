@@ -37,7 +37,13 @@ export class PodLedger {
   }
 
   /** The `ListPodBillingResponse` for a window (defaults as the spec says: last 30 days to now). */
-  report(query: { podId?: string; bucketSize: 'hour' | 'day'; startMs?: number; endMs?: number; now: number }): ListPodBillingResponse {
+  report(query: {
+    podId?: string;
+    bucketSize: 'hour' | 'day';
+    startMs?: number;
+    endMs?: number;
+    now: number;
+  }): ListPodBillingResponse {
     const size = query.bucketSize === 'hour' ? HOUR : DAY;
     // The spec snaps the window outward to bucket boundaries.
     const start = Math.floor((query.startMs ?? query.now - 30 * DAY) / size) * size;
@@ -68,7 +74,12 @@ export class PodLedger {
     return {
       records,
       metadata: {
-        query: { startTime: iso(start), endTime: iso(end), bucketSize: query.bucketSize, podId: query.podId ?? null },
+        query: {
+          startTime: iso(start),
+          endTime: iso(end),
+          bucketSize: query.bucketSize,
+          podId: query.podId ?? null,
+        },
         recordCount: records.length,
         uniquePodCount: new Set(records.map((r) => r.podId)).size,
         totals: { totalAmount: total, gpuAmount: total, cpuAmount: 0, diskAmount: 0 },

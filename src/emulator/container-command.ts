@@ -22,15 +22,25 @@ export function hasEntrypoint(image: string): boolean {
 export function containerShell(image: string, args: string, argsMode: 'json' | 'plain'): string | undefined {
   if (hasEntrypoint(image)) return argsMode === 'json' ? jsonStartShell(args) : undefined;
   const words = tokenize(args);
-  const script = (words[0] === 'bash' || words[0] === 'sh' || words[0] === '/bin/bash' || words[0] === '/bin/sh') && words[1] === '-c' ? (words[2] ?? '') : args;
-  const packed = /^echo ([A-Za-z0-9+/=]+) \| base64 (?:-d|--decode) > (\S+) && (?:exec )?(?:bash|sh) \2$/.exec(script.trim());
+  const script =
+    (words[0] === 'bash' || words[0] === 'sh' || words[0] === '/bin/bash' || words[0] === '/bin/sh') &&
+    words[1] === '-c'
+      ? (words[2] ?? '')
+      : args;
+  const packed =
+    /^echo ([A-Za-z0-9+/=]+) \| base64 (?:-d|--decode) > (\S+) && (?:exec )?(?:bash|sh) \2$/.exec(
+      script.trim(),
+    );
   return packed === null ? script : Buffer.from(packed[1] ?? '', 'base64').toString('utf8');
 }
 
 /** What vLLM will serve, read from whatever form the start command has. */
 export function launchOf(image: string, args: string, env: Record<string, string>): VllmLaunch {
   if (hasEntrypoint(image)) return parseVllmLaunch(args, env);
-  return parseVllmLaunch(JSON.stringify({ entrypoint: ['bash', '-c'], cmd: [containerShell(image, args, 'json') ?? ''] }), env);
+  return parseVllmLaunch(
+    JSON.stringify({ entrypoint: ['bash', '-c'], cmd: [containerShell(image, args, 'json') ?? ''] }),
+    env,
+  );
 }
 
 /** Images whose entrypoint is `vllm serve` (the stock vLLM OpenAI image and derivatives). */

@@ -39,9 +39,20 @@ export const DEFAULT_CPU_CATALOG: readonly EmulatorCpu[] = [
 
 /** The catalog entry as `GET /v2/catalog/cpus` answers it (availability only when asked). */
 export function toApiCpuType(cpu: EmulatorCpu, includeAvailability: boolean): Record<string, unknown> {
-  const base = { id: cpu.id, name: cpu.name, group: cpu.group, vcpu: { ...cpu.vcpu }, ramGbPerVcpu: cpu.ramGbPerVcpu, price: { ...cpu.price } };
+  const base = {
+    id: cpu.id,
+    name: cpu.name,
+    group: cpu.group,
+    vcpu: { ...cpu.vcpu },
+    ramGbPerVcpu: cpu.ramGbPerVcpu,
+    price: { ...cpu.price },
+  };
   if (!includeAvailability) return base;
-  return { ...base, availability: 'HIGH', dataCenters: cpu.dataCenters.map((dc) => ({ ...dc, availability: 'HIGH' })) };
+  return {
+    ...base,
+    availability: 'HIGH',
+    dataCenters: cpu.dataCenters.map((dc) => ({ ...dc, availability: 'HIGH' })),
+  };
 }
 
 /** USD/hour for a CPU pod of this flavor and size. */

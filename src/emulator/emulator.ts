@@ -79,7 +79,13 @@ export interface EmulatorOptions {
 }
 
 /** Short enough for a demo, long enough to watch the statuses go by. */
-export const DEMO_SCHEDULE: Schedule = { provisioningMs: 2_000, startingMs: 3_000, loadMs: 4_000, restartMs: 3_000, crashMs: 2_000 };
+export const DEMO_SCHEDULE: Schedule = {
+  provisioningMs: 2_000,
+  startingMs: 3_000,
+  loadMs: 4_000,
+  restartMs: 3_000,
+  crashMs: 2_000,
+};
 
 export interface EmulatorPods {
   /** Live pods as `GET /v2/pods` shows them. */
@@ -135,7 +141,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     restartMs: base.restartMs / speed,
     crashMs: base.crashMs / speed,
   };
-  for (const [k, v] of Object.entries(schedule)) if (!(v >= 0)) throw new TypeError(`schedule.${k} must be >= 0 ms, got ${v}`);
+  for (const [k, v] of Object.entries(schedule))
+    if (!(v >= 0)) throw new TypeError(`schedule.${k} must be >= 0 ms, got ${v}`);
   const host = options.host ?? '127.0.0.1';
   const apiKey = options.apiKey ?? `rpa_EMULATOR${randomBytes(16).toString('hex').toUpperCase()}`;
   const clock = options.clock ?? systemClock;
@@ -160,9 +167,25 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   if ((options.foreignPods ?? 0) > 0) store.addForeign(options.foreignPods ?? 0);
 
   const apiServer = createServer(
-    createRunPodApiHandler({ store, faults, apiKey, clock, catalog, cpuCatalog, ledger, enforceRateLimit: options.enforceRateLimit ?? false, logger, timers }),
+    createRunPodApiHandler({
+      store,
+      faults,
+      apiKey,
+      clock,
+      catalog,
+      cpuCatalog,
+      ledger,
+      enforceRateLimit: options.enforceRateLimit ?? false,
+      logger,
+      timers,
+    }),
   );
-  const proxyServer = createServer(createPodProxyHandler(store, options.proxyIdleLimitMs === undefined ? {} : { idleLimitMs: options.proxyIdleLimitMs }));
+  const proxyServer = createServer(
+    createPodProxyHandler(
+      store,
+      options.proxyIdleLimitMs === undefined ? {} : { idleLimitMs: options.proxyIdleLimitMs },
+    ),
+  );
   const apiPort = await listen(apiServer, options.port ?? 0, host);
   try {
     proxyPort = await listen(proxyServer, options.proxyPort ?? 0, host);

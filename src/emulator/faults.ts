@@ -17,14 +17,18 @@ export const FaultSettingsSchema = z.strictObject({
   /** GPU type ids whose create answers the no-capacity 400; `"*"` means every type. */
   noCapacity: z.array(z.string()),
   /** Creates answer `status`; with `createPod` the pod is created anyway (seen on the live API). */
-  createFailure: z.strictObject({ status: z.number().int().min(500).max(599), createPod: z.boolean(), times }).nullable(),
+  createFailure: z
+    .strictObject({ status: z.number().int().min(500).max(599), createPod: z.boolean(), times })
+    .nullable(),
   /** Creates answer 402 (insufficient balance). */
   insufficientBalance: z.boolean(),
   /**
    * Delay API responses by `delayMs` after the work is done (so a client that times out on a
    * create still leaves a pod behind). `match` is a "METHOD /path-prefix" filter; `times` null = always.
    */
-  slow: z.strictObject({ delayMs: z.number().int().min(0), times: times.nullable(), match: z.string().optional() }).nullable(),
+  slow: z
+    .strictObject({ delayMs: z.number().int().min(0), times: times.nullable(), match: z.string().optional() })
+    .nullable(),
   /** The next `times` API requests answer 429 with `Retry-After: retryAfterS`. */
   rateLimit: z.strictObject({ times, retryAfterS: z.number().int().min(0) }).nullable(),
   /** The next N start/restart actions come back RUNNING with zero GPUs (capacity moved). */
@@ -106,7 +110,10 @@ export class Faults {
   /** `initial`: the emulator's behaviour switches (args mode, exit behaviour…) that reset() returns to. */
   constructor(initial: Partial<FaultSettings> = {}) {
     const parsed = FaultSettingsSchema.safeParse({ ...noFaults(), ...initial });
-    if (!parsed.success) throw new TypeError(`invalid emulator setting ${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    if (!parsed.success)
+      throw new TypeError(
+        `invalid emulator setting ${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+      );
     this.#initial = parsed.data;
     this.#settings = structuredClone(this.#initial);
   }

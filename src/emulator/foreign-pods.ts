@@ -25,6 +25,7 @@ export function foreignPod(index: number, now: number): Record<string, unknown> 
     machine: { gpuDisplayName: 'RTX 3090', podHostId: `${id}-host` },
     interruptible: true,
   };
-  if (index % 3 !== 2) Object.assign(base, { args: '', ports: ['8888/http'], env: {}, gpu: { id: 'NVIDIA GeForce RTX 3090' } });
+  if (index % 3 !== 2)
+    Object.assign(base, { args: '', ports: ['8888/http'], env: {}, gpu: { id: 'NVIDIA GeForce RTX 3090' } });
   return base;
 }

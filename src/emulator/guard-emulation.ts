@@ -14,16 +14,24 @@ import type { VllmStandinHandler } from './vllm-standin.js';
 
 const ALLOWED = new Set(API_ROUTES.filter((r) => !r.path.includes('{')).map((r) => `${r.method} ${r.path}`));
 /** The table's `{id}` routes: one segment of [A-Za-z0-9_.-], not "." or "..", as guard.py matches. */
-const PATTERNS = API_ROUTES.filter((r) => r.path.includes('{')).map((r) => new RegExp(`^${r.method} ${r.path.replace(/\{\w+\}/g, '(?!\\.{1,2}(?:/|$))[A-Za-z0-9_.-]{1,200}')}$`));
+const PATTERNS = API_ROUTES.filter((r) => r.path.includes('{')).map(
+  (r) =>
+    new RegExp(`^${r.method} ${r.path.replace(/\{\w+\}/g, '(?!\\.{1,2}(?:/|$))[A-Za-z0-9_.-]{1,200}')}$`),
+);
 
-export function guardStandin(standin: VllmStandinHandler, key: string, selfStop: () => 'ok' | 'refused' = () => 'ok'): VllmStandinHandler {
+export function guardStandin(
+  standin: VllmStandinHandler,
+  key: string,
+  selfStop: () => 'ok' | 'refused' = () => 'ok',
+): VllmStandinHandler {
   return {
     ...standin,
     handler(req, res, path) {
       const target = `${req.method ?? ''} ${path}`;
       if (target === 'GET /health') return standin.handler(req, res, path);
       const lease = target === 'POST /runpod-llm/lease';
-      if (!ALLOWED.has(target) && !PATTERNS.some((p) => p.test(target)) && !lease) return reply(res, 404, '{"error":"Not Found"}');
+      if (!ALLOWED.has(target) && !PATTERNS.some((p) => p.test(target)) && !lease)
+        return reply(res, 404, '{"error":"Not Found"}');
       if (req.headers.authorization !== `Bearer ${key}`) return reply(res, 401, '{"error":"Unauthorized"}');
       if (lease) {
         // The lease is renewed; the emulation does not stop pods itself (test/guard runs the real guard for that).
@@ -35,6 +43,10 @@ export function guardStandin(standin: VllmStandinHandler, key: string, selfStop:
 }
 
 function reply(res: Parameters<VllmStandinHandler['handler']>[1], status: number, body: string): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), server: 'guard' });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+    server: 'guard',
+  });
   res.end(body);
 }

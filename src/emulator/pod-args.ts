@@ -49,7 +49,8 @@ export function parseVllmLaunch(args: string, env: Readonly<Record<string, strin
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i] ?? '';
     if (SEPARATORS.has(token)) break;
-    const [flag, inline] = token.startsWith('--') && token.includes('=') ? splitOnce(token) : [token, undefined];
+    const [flag, inline] =
+      token.startsWith('--') && token.includes('=') ? splitOnce(token) : [token, undefined];
     const value = (): string | undefined => inline ?? tokens[++i];
     if (flag === '--model') model = value();
     else if (flag === '--served-model-name') served = value();
@@ -88,7 +89,13 @@ function vllmInvocation(tokens: string[]): string[] | undefined {
 /** The index of the first token that is a positional argument (the model for `vllm serve`). */
 function firstPositional(tokens: string[]): number {
   // Flags that take no value; every other `--flag` consumes the next token.
-  const boolean = new Set(['--trust-remote-code', '--enforce-eager', '--enable-prefix-caching', '--disable-log-requests', '--enable-auto-tool-choice']);
+  const boolean = new Set([
+    '--trust-remote-code',
+    '--enforce-eager',
+    '--enable-prefix-caching',
+    '--disable-log-requests',
+    '--enable-auto-tool-choice',
+  ]);
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i] ?? '';
     if (!t.startsWith('-')) return i;
@@ -181,7 +188,10 @@ export function jsonStartShell(args: string): string | undefined {
  * the tokens it cannot place (the JSON start command read as plain words, or a second model
  * argument), or undefined when they parse. `vllm serve [model_tag] [options]`: one positional.
  */
-export function unrecognizedVllmArgs(args: string, env: Readonly<Record<string, string>> = {}): string[] | undefined {
+export function unrecognizedVllmArgs(
+  args: string,
+  env: Readonly<Record<string, string>> = {},
+): string[] | undefined {
   // The JSON text as plain words: argparse takes the first as the model and refuses the rest.
   if (parseJsonStartCommand(args) !== undefined) {
     const words = args.trim().split(/\s+/);
@@ -191,7 +201,13 @@ export function unrecognizedVllmArgs(args: string, env: Readonly<Record<string, 
   const first = firstPositional(tokens);
   if (first === -1) return undefined;
   const extra: string[] = [];
-  const boolean = new Set(['--trust-remote-code', '--enforce-eager', '--enable-prefix-caching', '--disable-log-requests', '--enable-auto-tool-choice']);
+  const boolean = new Set([
+    '--trust-remote-code',
+    '--enforce-eager',
+    '--enable-prefix-caching',
+    '--disable-log-requests',
+    '--enable-auto-tool-choice',
+  ]);
   for (let i = first + 1; i < tokens.length; i++) {
     const t = tokens[i] ?? '';
     if (t.startsWith('-')) {

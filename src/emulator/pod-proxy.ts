@@ -26,7 +26,10 @@ export interface PodProxyOptions {
 /** Cloudflare's 100 s proxy read timeout (docs: pods/configuration/expose-ports). */
 export const DEFAULT_PROXY_IDLE_LIMIT_MS = 100_000;
 
-export function createPodProxyHandler(store: PodStore, options: PodProxyOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
+export function createPodProxyHandler(
+  store: PodStore,
+  options: PodProxyOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
   const idleLimitMs = options.idleLimitMs ?? DEFAULT_PROXY_IDLE_LIMIT_MS;
   if (!(idleLimitMs >= 0)) throw new TypeError(`idleLimitMs must be >= 0, got ${idleLimitMs}`);
   return (req, res) => {
@@ -45,7 +48,8 @@ export function createPodProxyHandler(store: PodStore, options: PodProxyOptions 
 
 /** What RunPod's proxy (Cloudflare) answers while the pod's port has no listener. */
 function badGateway(res: ServerResponse): void {
-  const body = '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>';
+  const body =
+    '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>';
   res.writeHead(502, { 'content-type': 'text/html', 'content-length': String(Buffer.byteLength(body)) });
   res.end(body);
 }
@@ -76,7 +80,13 @@ function enforceIdleLimit(req: IncomingMessage, res: ServerResponse, limitMs: nu
       return;
     }
     const body = cloudflare524(req.headers.host ?? 'proxy.runpod.net');
-    writeHead(524, { 'content-type': 'text/html; charset=UTF-8', 'content-length': String(Buffer.byteLength(body)), server: 'cloudflare', 'cf-ray': `${randomBytes(8).toString('hex')}-IAD`, connection: 'close' });
+    writeHead(524, {
+      'content-type': 'text/html; charset=UTF-8',
+      'content-length': String(Buffer.byteLength(body)),
+      server: 'cloudflare',
+      'cf-ray': `${randomBytes(8).toString('hex')}-IAD`,
+      connection: 'close',
+    });
     end(body);
   };
   // Only this response object is wrapped: the stand-in keeps calling the usual methods.

@@ -47,7 +47,15 @@ export interface ContainerStart {
 export interface PodRecord {
   readonly id: string;
   readonly name: string;
-  readonly request: { image: string; args: string; env: Record<string, string>; ports: string[]; disk: number; mounts: unknown; registry: string | null };
+  readonly request: {
+    image: string;
+    args: string;
+    env: Record<string, string>;
+    ports: string[];
+    disk: number;
+    mounts: unknown;
+    registry: string | null;
+  };
   readonly cloud: Cloud;
   /** GPU pods: the type; CPU pods: undefined. */
   readonly gpu: EmulatorGpu | undefined;

@@ -44,13 +44,22 @@ export function podView(pod: PodRecord, now: number, proxyPort: number): Pod {
     ...(pod.gpu === undefined ? {} : { gpu: { id: pod.gpu.id, count: pod.gpuCount } }),
     ...(pod.cpu === undefined
       ? {}
-      : { cpu: { id: pod.cpu.flavor.id, vcpuCount: pod.cpu.vcpuCount, memory: Math.round(pod.cpu.flavor.ramGbPerVcpu * pod.cpu.vcpuCount) } }),
+      : {
+          cpu: {
+            id: pod.cpu.flavor.id,
+            vcpuCount: pod.cpu.vcpuCount,
+            memory: Math.round(pod.cpu.flavor.ramGbPerVcpu * pod.cpu.vcpuCount),
+          },
+        }),
     cloud: pod.cloud,
     dataCenterId: pod.dataCenterId,
     cudaVersion: pod.gpu?.cudaVersions[0] ?? null,
     ssh: {
       // The SSH proxy endpoint exists once the pod has a machine (after PROVISIONING).
-      proxy: pod.status === 'PROVISIONING' ? null : { host: 'ssh.runpod.io', port: 22, username: sshUser, command: `ssh ${sshUser}@ssh.runpod.io` },
+      proxy:
+        pod.status === 'PROVISIONING'
+          ? null
+          : { host: 'ssh.runpod.io', port: 22, username: sshUser, command: `ssh ${sshUser}@ssh.runpod.io` },
       direct: null,
     },
     template: null,
@@ -75,7 +84,12 @@ function runtime(pod: PodRecord, now: number, proxyPort: number): NonNullable<Po
     ports: pod.request.ports.map((spec) => {
       const [priv = '0', type = 'tcp'] = spec.split('/');
       const isHttp = type === 'http';
-      return { private: Number(priv), public: isHttp ? proxyPort : 30_000 + (Number(priv) % 10_000), type, ip: '127.0.0.1' };
+      return {
+        private: Number(priv),
+        public: isHttp ? proxyPort : 30_000 + (Number(priv) % 10_000),
+        type,
+        ip: '127.0.0.1',
+      };
     }),
   };
 }

@@ -11,7 +11,14 @@ import type { EmulatorGpu } from './gpu-catalog.js';
 import { GUARD_ENV } from '../guard/recipe.js';
 import { guardStandin } from './guard-emulation.js';
 import { shellEchoLines, unrecognizedVllmArgs } from './pod-args.js';
-import { type ContainerStart, MAX_LOG_LINES, newPodId, type PodLogLine, type PodRecord, type Schedule } from './pod-record.js';
+import {
+  type ContainerStart,
+  MAX_LOG_LINES,
+  newPodId,
+  type PodLogLine,
+  type PodRecord,
+  type Schedule,
+} from './pod-record.js';
 import { ACTIONS, costOf, podView } from './pod-view.js';
 import { ProblemError } from './problem.js';
 import { createVllmStandinHandler, type VllmStandinHandler } from './vllm-standin.js';
@@ -58,7 +65,8 @@ export class PodStore {
     const { faults } = this.#deps;
     const { req, cloud, gpu, cpu, count, dataCenterId } = placePod(body, this.#deps);
     const failure = faults.takeCreateFailure();
-    if (failure !== undefined && !failure.createPod) throw new ProblemError(failure.status, 'internal server error');
+    if (failure !== undefined && !failure.createPod)
+      throw new ProblemError(failure.status, 'internal server error');
 
     const now = this.#deps.clock.now();
     const env = req.env ?? {};
@@ -172,7 +180,10 @@ export class PodStore {
   action(id: string, action: PodAction): PodRecord | null {
     const pod = this.get(id);
     if (!ACTIONS[pod.status].includes(action)) {
-      throw new ProblemError(409, `action "${action}" is not valid for a pod in status ${pod.status} (valid: ${ACTIONS[pod.status].join(', ')})`);
+      throw new ProblemError(
+        409,
+        `action "${action}" is not valid for a pod in status ${pod.status} (valid: ${ACTIONS[pod.status].join(', ')})`,
+      );
     }
     const now = this.#deps.clock.now();
     if (action === 'terminate') {
@@ -209,17 +220,26 @@ export class PodStore {
    */
   crash(id: string, loop: boolean): void {
     const pod = this.get(id);
-    if (pod.status !== 'RUNNING') throw new ProblemError(409, `pod ${pod.id} is ${pod.status}: no process to crash`);
+    if (pod.status !== 'RUNNING')
+      throw new ProblemError(409, `pod ${pod.id} is ${pod.status}: no process to crash`);
     pod.crashLoop = loop;
     if (pod.containerStartedAt === undefined) return; // between two starts: the next start crashes
     const now = this.#deps.clock.now();
     this.#log(pod, now, 'container', 'ERROR [core.py] EngineCore encountered a fatal error.');
-    this.#log(pod, now, 'container', 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.');
+    this.#log(
+      pod,
+      now,
+      'container',
+      'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.',
+    );
     this.#exit(pod, now, 1);
   }
 
   /** The pod's log lines (advanced to now), filtered as the logs endpoint's query asks. */
-  logs(id: string, query: { source?: 'container' | 'system'; tail?: number; sinceMs?: number }): PodLogLine[] {
+  logs(
+    id: string,
+    query: { source?: 'container' | 'system'; tail?: number; sinceMs?: number },
+  ): PodLogLine[] {
     const pod = this.get(id);
     let lines = query.source === undefined ? pod.logs : pod.logs.filter((l) => l.source === query.source);
     if (query.sinceMs !== undefined) {
@@ -255,7 +275,9 @@ export class PodStore {
         this.#enter(pod, 'RUNNING', pod.since + schedule.startingMs);
       } else if (pod.status === 'RUNNING') {
         // The earliest due container event: the model loads, the process exits, a restart.
-        const due = [pod.loadAt, pod.exitAt, pod.restartAt].filter((t): t is number => t !== undefined && t <= now);
+        const due = [pod.loadAt, pod.exitAt, pod.restartAt].filter(
+          (t): t is number => t !== undefined && t <= now,
+        );
         if (due.length === 0) break;
         const at = Math.min(...due);
         if (at === pod.loadAt) {
@@ -264,10 +286,15 @@ export class PodStore {
           this.#log(pod, at, 'container', 'INFO:     Started server process [1]');
           this.#log(pod, at, 'container', 'INFO:     Application startup complete.');
         } else if (at === pod.exitAt) {
-          if (pod.crashLoop) this.#log(pod, at, 'container', 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.');
+          if (pod.crashLoop)
+            this.#log(
+              pod,
+              at,
+              'container',
+              'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.',
+            );
           this.#exit(pod, at, pod.exitCode);
-        }
-        else this.#startContainer(pod, at);
+        } else this.#startContainer(pod, at);
       } else break;
     }
     this.#bill(pod, now);
@@ -314,7 +341,14 @@ export class PodStore {
     const json = containerShell(pod.request.image, pod.request.args, faults.settings.argsMode);
     const honoured = json !== undefined;
     const env = this.containerEnv(pod);
-    this.#deps.onContainerStart?.({ podId: pod.id, image: pod.request.image, args: pod.request.args, env, shell: json, start: pod.starts });
+    this.#deps.onContainerStart?.({
+      podId: pod.id,
+      image: pod.request.image,
+      args: pod.request.args,
+      env,
+      shell: json,
+      start: pod.starts,
+    });
     const crashAfter = (code: number): void => {
       pod.exitAt = at + schedule.crashMs;
       pod.exitCode = code;
@@ -322,7 +356,9 @@ export class PodStore {
     const say = (line: string): void => this.#log(pod, at, 'container', line);
 
     if (honoured) for (const line of shellEchoLines(json, env)) say(line);
-    const runsVllm = honoured ? /\bvllm\s+serve\b|vllm\.entrypoints\.openai\.api_server/.test(json) : isVllmImage(pod.request.image);
+    const runsVllm = honoured
+      ? /\bvllm\s+serve\b|vllm\.entrypoints\.openai\.api_server/.test(json)
+      : isVllmImage(pod.request.image);
     if (!runsVllm) {
       // Another image (a probe): without the JSON form its entrypoint gets the text as arguments
       // and prints it; a shell that does not end in a wait (sleep infinity) exits and restarts.
@@ -356,9 +392,15 @@ export class PodStore {
       loaded: false,
     });
     // A guarded pod (the default recipe) shows only the guard's five routes on its public port.
-    pod.standin = pod.request.env[GUARD_ENV] !== undefined && pod.launch.apiKey !== undefined ? guardStandin(standinHandler, pod.launch.apiKey, () => (faults.settings.podKeyCanStop ? 'ok' : 'refused')) : standinHandler;
+    pod.standin =
+      pod.request.env[GUARD_ENV] !== undefined && pod.launch.apiKey !== undefined
+        ? guardStandin(standinHandler, pod.launch.apiKey, () =>
+            faults.settings.podKeyCanStop ? 'ok' : 'refused',
+          )
+        : standinHandler;
     // vLLM cannot start without a GPU, and a never-loading model keeps the port closed: 502 for ever.
-    if (!pod.zeroGpus && !faults.settings.standinNeverLoads) pod.loadAt = at + (faults.settings.standinLoadDelayMs ?? schedule.loadMs);
+    if (!pod.zeroGpus && !faults.settings.standinNeverLoads)
+      pod.loadAt = at + (faults.settings.standinLoadDelayMs ?? schedule.loadMs);
   }
 
   #log(pod: PodRecord, ts: number, source: PodLogLine['source'], line: string): void {

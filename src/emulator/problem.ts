@@ -7,7 +7,11 @@ export class ProblemError extends Error {
   readonly errors: string[] | undefined;
   readonly headers: Record<string, string>;
 
-  constructor(status: number, detail: string, options: { errors?: string[]; headers?: Record<string, string> } = {}) {
+  constructor(
+    status: number,
+    detail: string,
+    options: { errors?: string[]; headers?: Record<string, string> } = {},
+  ) {
     super(detail);
     this.status = status;
     this.errors = options.errors;
@@ -31,7 +35,11 @@ const TITLES: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-export function sendProblem(res: ServerResponse, problem: ProblemError, headers: Record<string, string> = {}): void {
+export function sendProblem(
+  res: ServerResponse,
+  problem: ProblemError,
+  headers: Record<string, string> = {},
+): void {
   const body: Record<string, unknown> = {
     title: TITLES[problem.status] ?? 'Error',
     status: problem.status,
@@ -48,9 +56,18 @@ export function sendProblem(res: ServerResponse, problem: ProblemError, headers:
   res.end(text);
 }
 
-export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  value: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(value);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) });
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(text)),
+  });
   res.end(text);
 }
 

@@ -27,7 +27,10 @@ export class RateWindows {
     for (const w of RATE_POLICY) {
       const index = Math.floor(now / (w.windowS * 1000));
       const entry = this.#counts.get(w.name);
-      this.#counts.set(w.name, entry !== undefined && entry[0] === index ? [index, entry[1] + 1] : [index, 1]);
+      this.#counts.set(
+        w.name,
+        entry !== undefined && entry[0] === index ? [index, entry[1] + 1] : [index, 1],
+      );
     }
   }
 

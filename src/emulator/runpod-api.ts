@@ -40,7 +40,9 @@ type Reply = { status: number; body?: unknown };
 const MAX_BODY = 1024 * 1024;
 const POD_PATH = /^\/v2\/pods\/([^/]+)(\/action|\/logs)?$/;
 
-export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
+export function createRunPodApiHandler(
+  deps: RunPodApiDeps,
+): (req: IncomingMessage, res: ServerResponse) => void {
   const limits = new RateWindows(deps.clock);
   const keyDigest = sha256(deps.apiKey);
 
@@ -62,20 +64,31 @@ export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessa
       const own = `/v2/pods/${scopedPod.id}`;
       const stop = method === 'POST' && path === `${own}/action`;
       if (!((method === 'GET' && path === own) || (stop && deps.faults.settings.podKeyCanStop))) {
-        return sendProblem(res, new ProblemError(403, 'this pod-scoped API key cannot access the requested resource'));
+        return sendProblem(
+          res,
+          new ProblemError(403, 'this pod-scoped API key cannot access the requested resource'),
+        );
       }
     }
     const admin = path.startsWith('/_emulator/');
     if (!admin) limits.hit();
     const headers = admin ? {} : limits.headers();
-    const limited = admin ? undefined : (deps.faults.takeRateLimit() ?? (deps.enforceRateLimit ? limits.exceeded() : undefined));
+    const limited = admin
+      ? undefined
+      : (deps.faults.takeRateLimit() ?? (deps.enforceRateLimit ? limits.exceeded() : undefined));
     if (limited !== undefined) {
       // The burst used up the minute window: the headers say so, as RunPod's would.
-      const burst = { ...headers, RateLimit: headers.RateLimit?.replace(/^"minute";r=\d+;t=\d+/, `"minute";r=0;t=${limited}`) ?? '' };
-      const problem = new ProblemError(429, 'rate limit exceeded for the minute window', { headers: { 'Retry-After': String(limited) } });
+      const burst = {
+        ...headers,
+        RateLimit: headers.RateLimit?.replace(/^"minute";r=\d+;t=\d+/, `"minute";r=0;t=${limited}`) ?? '',
+      };
+      const problem = new ProblemError(429, 'rate limit exceeded for the minute window', {
+        headers: { 'Retry-After': String(limited) },
+      });
       return sendProblem(res, problem, burst);
     }
-    if (!admin && method === 'GET' && /^\/v2\/pods\/[^/]+\/logs$/.test(path)) return streamLogs(res, path, url.searchParams, headers);
+    if (!admin && method === 'GET' && /^\/v2\/pods\/[^/]+\/logs$/.test(path))
+      return streamLogs(res, path, url.searchParams, headers);
 
     readBody(req)
       .then(async (text) => {
@@ -94,7 +107,8 @@ export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessa
         try {
           reply = route(method, path, url.searchParams, text);
         } catch (err) {
-          if (!(err instanceof ProblemError)) deps.logger.error({ err, method, path }, 'emulator route failed');
+          if (!(err instanceof ProblemError))
+            deps.logger.error({ err, method, path }, 'emulator route failed');
           reply = err instanceof ProblemError ? err : new ProblemError(500, 'internal server error');
         }
         const send = (): void => {
@@ -116,13 +130,23 @@ export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessa
         }, delay);
         deps.timers.add(timer);
       })
-      .catch((err: unknown) => sendProblem(res, err instanceof ProblemError ? err : new ProblemError(400, 'could not read the request body'), headers));
+      .catch((err: unknown) =>
+        sendProblem(
+          res,
+          err instanceof ProblemError ? err : new ProblemError(400, 'could not read the request body'),
+          headers,
+        ),
+      );
   };
 
   function route(method: string, path: string, query: URLSearchParams, text: string): Reply {
     const { store } = deps;
     if (path === '/v2/pods') {
-      if (method === 'GET') return { status: 200, body: { pods: [...store.list().map((p) => store.view(p)), ...store.foreignList()] } };
+      if (method === 'GET')
+        return {
+          status: 200,
+          body: { pods: [...store.list().map((p) => store.view(p)), ...store.foreignList()] },
+        };
       if (method === 'POST') return { status: 201, body: store.view(store.create(json(text))) };
       throw notAllowed('GET, POST');
     }
@@ -158,8 +182,12 @@ export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessa
     if (path === '/v2/catalog/cpus') {
       if (method !== 'GET') throw notAllowed('GET');
       const include = query.get('include');
-      if (include !== null && include !== 'AVAILABILITY') throw new ProblemError(422, 'Request validation failed.', { errors: ['include: must be one of [AVAILABILITY]'] });
-      if (include !== null && query.get('product') === null) throw new ProblemError(400, 'product is required with include=AVAILABILITY');
+      if (include !== null && include !== 'AVAILABILITY')
+        throw new ProblemError(422, 'Request validation failed.', {
+          errors: ['include: must be one of [AVAILABILITY]'],
+        });
+      if (include !== null && query.get('product') === null)
+        throw new ProblemError(400, 'product is required with include=AVAILABILITY');
       return { status: 200, body: { cpus: deps.cpuCatalog.map((c) => toApiCpuType(c, include !== null)) } };
     }
     if (path === '/v2/billing/pods') {
@@ -175,34 +203,55 @@ export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessa
    * timestamp as the event id (the spec's `<ts>/<seq>` form). Backfill per `tail`/`since`, then
    * new lines as the pod produces them, until the client goes away.
    */
-  function streamLogs(res: ServerResponse, path: string, query: URLSearchParams, headers: Record<string, string>): void {
+  function streamLogs(
+    res: ServerResponse,
+    path: string,
+    query: URLSearchParams,
+    headers: Record<string, string>,
+  ): void {
     const id = decodeURIComponent(path.split('/')[3] ?? '');
     const source = query.get('source');
     const tailText = query.get('tail');
     const sinceText = query.get('since');
     const errors: string[] = [];
-    if (source !== null && source !== 'container' && source !== 'system') errors.push('source: must be one of [container, system]');
+    if (source !== null && source !== 'container' && source !== 'system')
+      errors.push('source: must be one of [container, system]');
     const tail = tailText === null ? 100 : Number(tailText);
-    if (!Number.isInteger(tail) || tail < 0 || tail > 5000) errors.push('tail: must be an integer in 0..5000');
+    if (!Number.isInteger(tail) || tail < 0 || tail > 5000)
+      errors.push('tail: must be an integer in 0..5000');
     const sinceMs = sinceText === null ? undefined : Date.parse(sinceText);
     if (sinceMs !== undefined && Number.isNaN(sinceMs)) errors.push('since: must be an RFC 3339 date-time');
-    if (errors.length > 0) return sendProblem(res, new ProblemError(422, 'Request validation failed.', { errors }), headers);
-    if (deps.store.foreign(id) !== undefined) return sendProblem(res, new ProblemError(403, 'pod not accessible'), headers);
+    if (errors.length > 0)
+      return sendProblem(res, new ProblemError(422, 'Request validation failed.', { errors }), headers);
+    if (deps.store.foreign(id) !== undefined)
+      return sendProblem(res, new ProblemError(403, 'pod not accessible'), headers);
     const filter = { ...(source === null ? {} : { source: source as 'container' | 'system' }) };
     let lines;
     try {
       lines = deps.store.logs(id, { ...filter, tail, ...(sinceMs === undefined ? {} : { sinceMs }) });
     } catch (err) {
-      return sendProblem(res, err instanceof ProblemError ? err : new ProblemError(500, 'internal server error'), headers);
+      return sendProblem(
+        res,
+        err instanceof ProblemError ? err : new ProblemError(500, 'internal server error'),
+        headers,
+      );
     }
-    res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      ...headers,
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     res.flushHeaders(); // an empty backfill must still answer at once
     let seq = 0;
     let sent = 0;
     const write = (l: { ts: number; source: string; line: string }): void => {
       seq += 1;
       const ts = new Date(l.ts).toISOString().replace('.000Z', 'Z');
-      res.write(`id: ${ts}/${String(seq).padStart(12, '0')}\ndata: ${JSON.stringify({ ts, source: l.source, line: l.line })}\n\n`);
+      res.write(
+        `id: ${ts}/${String(seq).padStart(12, '0')}\ndata: ${JSON.stringify({ ts, source: l.source, line: l.line })}\n\n`,
+      );
     };
     for (const l of lines) write(l);
     // Follow: lines appended after the backfill, by position in the pod's (bounded) log.
@@ -231,31 +280,55 @@ export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessa
     const product = query.get('product');
     const availabilityParams = ['cloud', 'count'].filter((p) => query.has(p));
     if (include !== null && include.split(',').some((v) => v !== 'AVAILABILITY')) {
-      throw new ProblemError(422, 'Request validation failed.', { errors: [`include: must be one of [AVAILABILITY]`] });
+      throw new ProblemError(422, 'Request validation failed.', {
+        errors: [`include: must be one of [AVAILABILITY]`],
+      });
     }
     const withAvailability = include !== null;
-    if (withAvailability && product === null) throw new ProblemError(400, 'product is required with include=AVAILABILITY');
+    if (withAvailability && product === null)
+      throw new ProblemError(400, 'product is required with include=AVAILABILITY');
     if (!withAvailability && (product !== null || availabilityParams.length > 0)) {
-      throw new ProblemError(400, `${[...(product === null ? [] : ['product']), ...availabilityParams].join(', ')} valid only with include=AVAILABILITY`);
+      throw new ProblemError(
+        400,
+        `${[...(product === null ? [] : ['product']), ...availabilityParams].join(', ')} valid only with include=AVAILABILITY`,
+      );
     }
     const cloud = CloudSchema.safeParse(query.get('cloud') ?? 'SECURE');
-    const count = z.coerce.number().int().min(1).safeParse(query.get('count') ?? '1');
-    if (!cloud.success) throw new ProblemError(422, 'Request validation failed.', { errors: ['cloud: must be one of [SECURE, COMMUNITY]'] });
-    if (!count.success) throw new ProblemError(422, 'Request validation failed.', { errors: ['count: must be an integer >= 1'] });
-    return deps.catalog.map((gpu) => toApiGpuType(gpu, { includeAvailability: withAvailability, cloud: cloud.data, count: count.data }));
+    const count = z.coerce
+      .number()
+      .int()
+      .min(1)
+      .safeParse(query.get('count') ?? '1');
+    if (!cloud.success)
+      throw new ProblemError(422, 'Request validation failed.', {
+        errors: ['cloud: must be one of [SECURE, COMMUNITY]'],
+      });
+    if (!count.success)
+      throw new ProblemError(422, 'Request validation failed.', {
+        errors: ['count: must be an integer >= 1'],
+      });
+    return deps.catalog.map((gpu) =>
+      toApiGpuType(gpu, { includeAvailability: withAvailability, cloud: cloud.data, count: count.data }),
+    );
   }
 
   function billing(query: URLSearchParams): unknown {
     const bucket = query.get('bucketSize') ?? 'day';
     if (!['hour', 'day', 'week', 'month', 'year'].includes(bucket)) {
-      throw new ProblemError(422, 'Request validation failed.', { errors: ['bucketSize: must be one of [hour, day, week, month, year]'] });
+      throw new ProblemError(422, 'Request validation failed.', {
+        errors: ['bucketSize: must be one of [hour, day, week, month, year]'],
+      });
     }
-    if (bucket !== 'hour' && bucket !== 'day') throw new ProblemError(400, `bucketSize ${bucket} is not supported by the emulator (use hour or day)`);
+    if (bucket !== 'hour' && bucket !== 'day')
+      throw new ProblemError(400, `bucketSize ${bucket} is not supported by the emulator (use hour or day)`);
     const time = (name: string): number | undefined => {
       const value = query.get(name);
       if (value === null) return undefined;
       const ms = Date.parse(value);
-      if (Number.isNaN(ms)) throw new ProblemError(422, 'Request validation failed.', { errors: [`${name}: must be an RFC 3339 date-time`] });
+      if (Number.isNaN(ms))
+        throw new ProblemError(422, 'Request validation failed.', {
+          errors: [`${name}: must be an RFC 3339 date-time`],
+        });
       return ms;
     };
     const startMs = time('startTime');
@@ -288,7 +361,8 @@ export function createRunPodApiHandler(deps: RunPodApiDeps): (req: IncomingMessa
     if (foreignPods !== undefined) deps.store.addForeign(foreignPods);
     if (podHealth !== undefined) {
       const pod = deps.store.get(podHealth.podId);
-      if (pod.standin === undefined) throw new ProblemError(409, `pod ${pod.id} has no running vLLM (status ${pod.status})`);
+      if (pod.standin === undefined)
+        throw new ProblemError(409, `pod ${pod.id} has no running vLLM (status ${pod.status})`);
       pod.standin.setHealthy(podHealth.healthy);
     }
     return { status: 200, body: deps.faults.settings };
@@ -317,11 +391,15 @@ function json(text: string): unknown {
 }
 
 function notAllowed(allow: string): ProblemError {
-  return new ProblemError(405, 'The requested method is not allowed for this path.', { headers: { Allow: allow } });
+  return new ProblemError(405, 'The requested method is not allowed for this path.', {
+    headers: { Allow: allow },
+  });
 }
 
 function dropUndefined<T extends object>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
 }
 
 function sha256(text: string): Buffer {

@@ -42,13 +42,21 @@ function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
   if (Array.isArray(content)) {
     return content
-      .map((part) => (typeof part === 'object' && part !== null && typeof (part as { text?: unknown }).text === 'string' ? (part as { text: string }).text : ''))
+      .map((part) =>
+        typeof part === 'object' && part !== null && typeof (part as { text?: unknown }).text === 'string'
+          ? (part as { text: string }).text
+          : '',
+      )
       .join(' ');
   }
   return '';
 }
 
-function answerTokens(seedText: string, maxTokens: number, defaultTokens: number): { tokens: string[]; finishReason: 'stop' | 'length' } {
+function answerTokens(
+  seedText: string,
+  maxTokens: number,
+  defaultTokens: number,
+): { tokens: string[]; finishReason: 'stop' | 'length' } {
   const echo = words(seedText).slice(0, 4);
   const natural = ['You', 'said:', ...echo, ...FILLER].slice(0, Math.max(defaultTokens, 1));
   const tokens = natural.slice(0, maxTokens).map((w, i) => (i === 0 ? w : ` ${w}`));
@@ -62,7 +70,11 @@ function maxTokensOf(body: Record<string, unknown>): number {
 
 function includeUsage(body: Record<string, unknown>): boolean {
   const options = body.stream_options;
-  return typeof options === 'object' && options !== null && (options as { include_usage?: unknown }).include_usage === true;
+  return (
+    typeof options === 'object' &&
+    options !== null &&
+    (options as { include_usage?: unknown }).include_usage === true
+  );
 }
 
 function newId(prefix: string): string {
@@ -79,7 +91,11 @@ function usageOf(plan: GenerationPlan): object {
 }
 
 /** Returns a plan, or a message for vLLM's 400 answer. */
-export function planChat(body: Record<string, unknown>, model: string, defaultTokens: number): GenerationPlan | string {
+export function planChat(
+  body: Record<string, unknown>,
+  model: string,
+  defaultTokens: number,
+): GenerationPlan | string {
   const messages = body.messages;
   if (!Array.isArray(messages) || messages.length === 0) return 'messages: Field required';
   const texts = messages.map((m) => contentText((m as { content?: unknown } | null)?.content));
@@ -97,21 +113,62 @@ export function planChat(body: Record<string, unknown>, model: string, defaultTo
     promptTokens: texts.reduce((sum, t) => sum + words(t).length + 3, 0),
     finishReason: toolCalls.length > 0 ? 'tool_calls' : finishReason,
     toolCalls,
-    logprobs: body.logprobs === true ? (typeof body.top_logprobs === 'number' ? body.top_logprobs : 0) : undefined,
+    logprobs:
+      body.logprobs === true ? (typeof body.top_logprobs === 'number' ? body.top_logprobs : 0) : undefined,
     events() {
       const base = { id: plan.id, object: 'chat.completion.chunk', created: plan.created, model };
-      const out: object[] = [{ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] }];
+      const out: object[] = [
+        {
+          ...base,
+          choices: [
+            { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
+          ],
+        },
+      ];
       tokens.forEach((token, i) => {
-        const logprobs = plan.logprobs === undefined ? null : { content: [chatLogprob(token, i, plan.logprobs)] };
-        out.push({ ...base, choices: [{ index: 0, delta: { content: token }, logprobs, finish_reason: null }] });
+        const logprobs =
+          plan.logprobs === undefined ? null : { content: [chatLogprob(token, i, plan.logprobs)] };
+        out.push({
+          ...base,
+          choices: [{ index: 0, delta: { content: token }, logprobs, finish_reason: null }],
+        });
       });
       toolCalls.forEach((call, index) => {
-        out.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] }, logprobs: null, finish_reason: null }] });
+        out.push({
+          ...base,
+          choices: [
+            {
+              index: 0,
+              delta: {
+                tool_calls: [
+                  { index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } },
+                ],
+              },
+              logprobs: null,
+              finish_reason: null,
+            },
+          ],
+        });
         for (const piece of pieces(call.arguments, 3)) {
-          out.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index, function: { arguments: piece } }] }, logprobs: null, finish_reason: null }] });
+          out.push({
+            ...base,
+            choices: [
+              {
+                index: 0,
+                delta: { tool_calls: [{ index, function: { arguments: piece } }] },
+                logprobs: null,
+                finish_reason: null,
+              },
+            ],
+          });
         }
       });
-      out.push({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: plan.finishReason, stop_reason: null }] });
+      out.push({
+        ...base,
+        choices: [
+          { index: 0, delta: {}, logprobs: null, finish_reason: plan.finishReason, stop_reason: null },
+        ],
+      });
       if (plan.includeUsage) out.push({ ...base, choices: [], usage: usageOf(plan) });
       return out;
     },
@@ -120,9 +177,18 @@ export function planChat(body: Record<string, unknown>, model: string, defaultTo
 }
 
 /** `/v1/completions`, including fill-in-the-middle (`suffix`). */
-export function planCompletion(body: Record<string, unknown>, model: string, defaultTokens: number): GenerationPlan | string {
+export function planCompletion(
+  body: Record<string, unknown>,
+  model: string,
+  defaultTokens: number,
+): GenerationPlan | string {
   const prompt = body.prompt;
-  const text = typeof prompt === 'string' ? prompt : Array.isArray(prompt) && typeof prompt[0] === 'string' ? prompt[0] : undefined;
+  const text =
+    typeof prompt === 'string'
+      ? prompt
+      : Array.isArray(prompt) && typeof prompt[0] === 'string'
+        ? prompt[0]
+        : undefined;
   if (text === undefined) return 'prompt: Field required';
   const suffix = typeof body.suffix === 'string' ? body.suffix : '';
   const { tokens, finishReason } = answerTokens(`${text} ${suffix}`, maxTokensOf(body), defaultTokens);
@@ -142,9 +208,21 @@ export function planCompletion(body: Record<string, unknown>, model: string, def
       const base = { id: plan.id, object: 'text_completion', created: plan.created, model };
       let offset = 0;
       const out: object[] = tokens.map((token, i) => {
-        const logprobs = plan.logprobs === undefined ? null : completionLogprobs([token], i, offset, plan.logprobs);
+        const logprobs =
+          plan.logprobs === undefined ? null : completionLogprobs([token], i, offset, plan.logprobs);
         offset += token.length;
-        return { ...base, choices: [{ index: 0, text: token, logprobs, finish_reason: i === tokens.length - 1 ? finishReason : null, stop_reason: null }] };
+        return {
+          ...base,
+          choices: [
+            {
+              index: 0,
+              text: token,
+              logprobs,
+              finish_reason: i === tokens.length - 1 ? finishReason : null,
+              stop_reason: null,
+            },
+          ],
+        };
       });
       if (plan.includeUsage) out.push({ ...base, choices: [], usage: usageOf(plan) });
       return out;
@@ -162,13 +240,28 @@ export function vllmCompletion(plan: GenerationPlan): object {
       object: 'chat.completion',
       created: plan.created,
       model: plan.model,
-      choices: [{
-        index: 0,
-        message: { role: 'assistant', content: text, refusal: null, tool_calls: plan.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })), reasoning_content: null },
-        logprobs: plan.logprobs === undefined ? null : { content: plan.tokens.map((token, i) => chatLogprob(token, i, plan.logprobs as number)) },
-        finish_reason: plan.finishReason,
-        stop_reason: null,
-      }],
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: 'assistant',
+            content: text,
+            refusal: null,
+            tool_calls: plan.toolCalls.map((c) => ({
+              id: c.id,
+              type: 'function',
+              function: { name: c.name, arguments: c.arguments },
+            })),
+            reasoning_content: null,
+          },
+          logprobs:
+            plan.logprobs === undefined
+              ? null
+              : { content: plan.tokens.map((token, i) => chatLogprob(token, i, plan.logprobs as number)) },
+          finish_reason: plan.finishReason,
+          stop_reason: null,
+        },
+      ],
       usage: usageOf(plan),
       prompt_logprobs: null,
     };
@@ -178,7 +271,16 @@ export function vllmCompletion(plan: GenerationPlan): object {
     object: 'text_completion',
     created: plan.created,
     model: plan.model,
-    choices: [{ index: 0, text, logprobs: plan.logprobs === undefined ? null : completionLogprobs(plan.tokens, 0, 0, plan.logprobs), finish_reason: plan.finishReason, stop_reason: null, prompt_logprobs: null }],
+    choices: [
+      {
+        index: 0,
+        text,
+        logprobs: plan.logprobs === undefined ? null : completionLogprobs(plan.tokens, 0, 0, plan.logprobs),
+        finish_reason: plan.finishReason,
+        stop_reason: null,
+        prompt_logprobs: null,
+      },
+    ],
     usage: usageOf(plan),
   };
 }
@@ -186,7 +288,12 @@ export function vllmCompletion(plan: GenerationPlan): object {
 /** `/v1/embeddings`: an 8-dimensional vector per input, derived from its characters. */
 export function vllmEmbeddings(body: Record<string, unknown>, model: string): object | string {
   const input = body.input;
-  const inputs = typeof input === 'string' ? [input] : Array.isArray(input) ? input.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))) : undefined;
+  const inputs =
+    typeof input === 'string'
+      ? [input]
+      : Array.isArray(input)
+        ? input.map((v) => (typeof v === 'string' ? v : JSON.stringify(v)))
+        : undefined;
   if (inputs === undefined || inputs.length === 0) return 'input: Field required';
   const data = inputs.map((text, index) => {
     const vector = Array.from({ length: 8 }, (_, d) => {
@@ -196,28 +303,45 @@ export function vllmEmbeddings(body: Record<string, unknown>, model: string): ob
     });
     // Like vLLM, honour encoding_format: base64 is the float32 little-endian bytes (the openai
     // SDK asks for it by default and decodes it).
-    const embedding = body.encoding_format === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
+    const embedding =
+      body.encoding_format === 'base64'
+        ? Buffer.from(new Float32Array(vector).buffer).toString('base64')
+        : vector;
     return { index, object: 'embedding', embedding };
   });
   const tokens = inputs.reduce((sum, t) => sum + words(t).length, 0);
-  return { id: newId('embd'), object: 'list', created: Math.floor(Date.now() / 1000), model, data, usage: { prompt_tokens: tokens, total_tokens: tokens, completion_tokens: 0, prompt_tokens_details: null } };
+  return {
+    id: newId('embd'),
+    object: 'list',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    data,
+    usage: { prompt_tokens: tokens, total_tokens: tokens, completion_tokens: 0, prompt_tokens_details: null },
+  };
 }
 
 /** Tool calls for a chat with `tools`: the named one, or each offered tool (at most two). */
 function toolCallsFor(body: Record<string, unknown>, lastText: string): ToolCallPlan[] {
   const tools = body.tools;
   if (!Array.isArray(tools) || tools.length === 0 || body.tool_choice === 'none') return [];
-  const names = tools.map((t) => (t as { function?: { name?: unknown } } | null)?.function?.name).filter((n): n is string => typeof n === 'string');
+  const names = tools
+    .map((t) => (t as { function?: { name?: unknown } } | null)?.function?.name)
+    .filter((n): n is string => typeof n === 'string');
   const chosen = (body.tool_choice as { function?: { name?: unknown } } | undefined)?.function?.name;
   const calls = typeof chosen === 'string' ? [chosen] : names.slice(0, 2);
-  return calls.map((name, i) => ({ id: `chatcmpl-tool-${randomBytes(8).toString('hex')}`, name, arguments: JSON.stringify({ text: words(lastText).slice(0, 3).join(' '), n: i }) }));
+  return calls.map((name, i) => ({
+    id: `chatcmpl-tool-${randomBytes(8).toString('hex')}`,
+    name,
+    arguments: JSON.stringify({ text: words(lastText).slice(0, 3).join(' '), n: i }),
+  }));
 }
 
 /** Splits a string into `count` consecutive pieces (the last may be longer). */
 function pieces(text: string, count: number): string[] {
   const size = Math.max(1, Math.floor(text.length / count));
   const out: string[] = [];
-  for (let i = 0; i < count - 1 && i * size < text.length; i++) out.push(text.slice(i * size, (i + 1) * size));
+  for (let i = 0; i < count - 1 && i * size < text.length; i++)
+    out.push(text.slice(i * size, (i + 1) * size));
   out.push(text.slice(Math.min(text.length, (count - 1) * size)));
   return out.filter((p) => p.length > 0);
 }
@@ -231,7 +355,11 @@ function logprobOf(i: number): number {
 function chatLogprob(token: string, i: number, top: number): object {
   const lp = logprobOf(i);
   const bytes = [...Buffer.from(token, 'utf8')];
-  const alternatives = Array.from({ length: top }, (_, j) => ({ token: j === 0 ? token : `${token}~${j}`, logprob: lp - j, bytes: j === 0 ? bytes : [...Buffer.from(`${token}~${j}`, 'utf8')] }));
+  const alternatives = Array.from({ length: top }, (_, j) => ({
+    token: j === 0 ? token : `${token}~${j}`,
+    logprob: lp - j,
+    bytes: j === 0 ? bytes : [...Buffer.from(`${token}~${j}`, 'utf8')],
+  }));
   return { token, logprob: lp, bytes, top_logprobs: alternatives };
 }
 
@@ -247,6 +375,10 @@ function completionLogprobs(tokens: string[], first: number, offset: number, top
     text_offset: textOffset,
     token_logprobs: tokens.map((_, k) => logprobOf(first + k)),
     tokens,
-    top_logprobs: tokens.map((t, k) => Object.fromEntries(Array.from({ length: top }, (_, j) => [j === 0 ? t : `${t}~${j}`, logprobOf(first + k) - j]))),
+    top_logprobs: tokens.map((t, k) =>
+      Object.fromEntries(
+        Array.from({ length: top }, (_, j) => [j === 0 ? t : `${t}~${j}`, logprobOf(first + k) - j]),
+      ),
+    ),
   };
 }

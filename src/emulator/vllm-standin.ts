@@ -1,7 +1,23 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { vllmCompletion, vllmEmbeddings, type GenerationPlan, planChat, planCompletion } from './vllm-generate.js';
-import { chatPromptTokens, contextCheck, requestedMaxTokens, ResponsesStore, rerank, score, scriptedToolTurn, type VllmAnswer, WordTokenizer } from './vllm-routes.js';
+import {
+  vllmCompletion,
+  vllmEmbeddings,
+  type GenerationPlan,
+  planChat,
+  planCompletion,
+} from './vllm-generate.js';
+import {
+  chatPromptTokens,
+  contextCheck,
+  requestedMaxTokens,
+  ResponsesStore,
+  rerank,
+  score,
+  scriptedToolTurn,
+  type VllmAnswer,
+  WordTokenizer,
+} from './vllm-routes.js';
 
 /*
  * A stand-in for the vLLM OpenAI server running on a pod (`vllm serve --api-key K`).
@@ -88,10 +104,30 @@ export interface VllmStandin extends VllmStandinHandler {
 
 /** Routes real vLLM serves without checking `--api-key` (vllm/entrypoints/openai/api_server.py). */
 const OPEN_ROUTES = new Set([
-  '/ping', '/version', '/load', '/metrics', '/tokenize', '/detokenize', '/invocations', '/pooling',
-  '/classify', '/score', '/rerank', '/pause', '/resume', '/is_paused', '/update_weights', '/sleep',
-  '/wake_up', '/is_sleeping', '/reset_prefix_cache', '/collective_rpc', '/server_info', '/start_profile',
-  '/stop_profile', '/scale_elastic_ep',
+  '/ping',
+  '/version',
+  '/load',
+  '/metrics',
+  '/tokenize',
+  '/detokenize',
+  '/invocations',
+  '/pooling',
+  '/classify',
+  '/score',
+  '/rerank',
+  '/pause',
+  '/resume',
+  '/is_paused',
+  '/update_weights',
+  '/sleep',
+  '/wake_up',
+  '/is_sleeping',
+  '/reset_prefix_cache',
+  '/collective_rpc',
+  '/server_info',
+  '/start_profile',
+  '/stop_profile',
+  '/scale_elastic_ep',
 ]);
 
 const MAX_RECORDED = 1000;
@@ -109,24 +145,38 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
   const tokenizer = new WordTokenizer();
   const send = (res: ServerResponse, answer: VllmAnswer): void => {
     if (answer.sse === undefined) return sendJson(res, answer.status, answer.json);
-    res.writeHead(answer.status, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+    res.writeHead(answer.status, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+    });
     for (const frame of answer.sse) res.write(frame);
     res.end();
   };
   /** vLLM's other routes under /v1; undefined: not one of them. */
-  const v1Extra = (method: string, path: string, parsed: Record<string, unknown> | undefined): VllmAnswer | undefined => {
+  const v1Extra = (
+    method: string,
+    path: string,
+    parsed: Record<string, unknown> | undefined,
+  ): VllmAnswer | undefined => {
     const id = /^\/v1\/responses\/([\w.-]+)(\/cancel)?$/.exec(path);
-    if (id !== null && method === 'GET' && id[2] === undefined) return responsesStore.retrieve(id[1] as string);
-    if (id !== null && method === 'POST' && id[2] !== undefined) return responsesStore.cancel(id[1] as string);
+    if (id !== null && method === 'GET' && id[2] === undefined)
+      return responsesStore.retrieve(id[1] as string);
+    if (id !== null && method === 'POST' && id[2] !== undefined)
+      return responsesStore.cancel(id[1] as string);
     if (parsed === undefined) return undefined;
     if (path === '/v1/responses') return responsesStore.create(parsed, options.model, maxModelLen);
     if (path === '/v1/rerank') return rerank(parsed, options.model);
     if (path === '/v1/score') return score(parsed, options.model);
-    if (path === '/v1/chat/completions') return contextCheck(chatPromptTokens(parsed), requestedMaxTokens(parsed), maxModelLen) ?? (toolTurns === 'scripted' ? scriptedToolTurn(parsed, options.model) : undefined);
+    if (path === '/v1/chat/completions')
+      return (
+        contextCheck(chatPromptTokens(parsed), requestedMaxTokens(parsed), maxModelLen) ??
+        (toolTurns === 'scripted' ? scriptedToolTurn(parsed, options.model) : undefined)
+      );
     return undefined;
   };
   /** vLLM refuses a prompt over max_model_len before generating. */
-  const overContext = (plan: GenerationPlan, parsed: Record<string, unknown>): VllmAnswer | undefined => contextCheck(plan.promptTokens, requestedMaxTokens(parsed), maxModelLen);
+  const overContext = (plan: GenerationPlan, parsed: Record<string, unknown>): VllmAnswer | undefined =>
+    contextCheck(plan.promptTokens, requestedMaxTokens(parsed), maxModelLen);
   // --- end of vLLM's other routes ---
 
   function record(req: IncomingMessage, path: string, body: string): void {
@@ -176,25 +226,55 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
     else answer();
   }
 
-  function v1Route(req: IncomingMessage, res: ServerResponse, path: string, body: string, current: VllmFault): void {
+  function v1Route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    body: string,
+    current: VllmFault,
+  ): void {
     if (path === '/v1/models' && req.method === 'GET') {
       return sendJson(res, 200, {
         object: 'list',
-        data: [{ id: options.model, object: 'model', created: 1_700_000_000, owned_by: 'vllm', root: options.model, parent: null, max_model_len: maxModelLen }],
+        data: [
+          {
+            id: options.model,
+            object: 'model',
+            created: 1_700_000_000,
+            owned_by: 'vllm',
+            root: options.model,
+            parent: null,
+            max_model_len: maxModelLen,
+          },
+        ],
       });
     }
-    if (path.startsWith('/v1/responses/')) return send(res, v1Extra(req.method ?? 'GET', path, undefined) ?? { status: 405, json: { detail: 'Method Not Allowed' } });
+    if (path.startsWith('/v1/responses/'))
+      return send(
+        res,
+        v1Extra(req.method ?? 'GET', path, undefined) ?? {
+          status: 405,
+          json: { detail: 'Method Not Allowed' },
+        },
+      );
     if (req.method !== 'POST') return sendJson(res, 405, { detail: 'Method Not Allowed' });
     let parsed: Record<string, unknown>;
     try {
       const value: unknown = JSON.parse(body);
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        throw new Error('not an object');
       parsed = value as Record<string, unknown>;
     } catch {
       return vllmError(res, 400, 'BadRequestError', 'Expecting value: line 1 column 1 (char 0)');
     }
     if (parsed.model !== undefined && parsed.model !== options.model) {
-      return vllmError(res, 404, 'NotFoundError', `The model \`${typeof parsed.model === 'string' ? parsed.model : JSON.stringify(parsed.model)}\` does not exist.`, 'model');
+      return vllmError(
+        res,
+        404,
+        'NotFoundError',
+        `The model \`${typeof parsed.model === 'string' ? parsed.model : JSON.stringify(parsed.model)}\` does not exist.`,
+        'model',
+      );
     }
     const extra = v1Extra('POST', path, parsed);
     if (extra !== undefined) return send(res, extra);
@@ -203,7 +283,9 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
     else if (path === '/v1/completions') plan = planCompletion(parsed, options.model, options.chunks ?? 8);
     else if (path === '/v1/embeddings') {
       const result = vllmEmbeddings(parsed, options.model);
-      return typeof result === 'string' ? vllmError(res, 400, 'BadRequestError', result) : sendJson(res, 200, result);
+      return typeof result === 'string'
+        ? vllmError(res, 400, 'BadRequestError', result)
+        : sendJson(res, 200, result);
     } else return sendJson(res, 404, { detail: 'Not Found' });
     if (typeof plan === 'string') return vllmError(res, 400, 'BadRequestError', plan);
     const refused = overContext(plan, parsed);
@@ -220,10 +302,16 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
     const events = plan.events();
     let sent = 0;
-    const delay = current.kind === 'generation_time' ? current.ms / Math.max(1, events.length) : (options.chunkDelayMs ?? 0);
+    const delay =
+      current.kind === 'generation_time'
+        ? current.ms / Math.max(1, events.length)
+        : (options.chunkDelayMs ?? 0);
     const next = (): void => {
       if (res.destroyed) return;
-      if ((current.kind === 'die_mid_stream' || current.kind === 'stall_mid_stream') && sent >= current.afterChunks) {
+      if (
+        (current.kind === 'die_mid_stream' || current.kind === 'stall_mid_stream') &&
+        sent >= current.afterChunks
+      ) {
         if (current.kind === 'die_mid_stream') res.socket?.destroy();
         return;
       }
@@ -249,7 +337,12 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
       case '/load':
         return sendJson(res, 200, { server_load: 0 });
       case '/metrics':
-        return sendText(res, 200, 'text/plain; version=0.0.4', `vllm:num_requests_running{model_name="${options.model}"} 0.0\n`);
+        return sendText(
+          res,
+          200,
+          'text/plain; version=0.0.4',
+          `vllm:num_requests_running{model_name="${options.model}"} 0.0\n`,
+        );
       case '/tokenize':
       case '/detokenize':
       case '/rerank':
@@ -257,7 +350,8 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
         let parsed: Record<string, unknown> = {};
         try {
           parsed = JSON.parse(body) as Record<string, unknown>;
-          if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+          if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+            throw new Error('not an object');
         } catch {
           return vllmError(res, 400, 'BadRequestError', 'invalid JSON');
         }
@@ -286,10 +380,18 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
 
   return {
     handler,
-    setLoaded: (value) => { loaded = value; },
-    setHealthy: (value) => { healthy = value; },
-    setFault: (value) => { fault = value; },
-    setToolTurns: (mode) => { toolTurns = mode; },
+    setLoaded: (value) => {
+      loaded = value;
+    },
+    setHealthy: (value) => {
+      healthy = value;
+    },
+    setFault: (value) => {
+      fault = value;
+    },
+    setToolTurns: (mode) => {
+      toolTurns = mode;
+    },
     requests,
     stats,
   };
@@ -332,6 +434,12 @@ function sendText(res: ServerResponse, status: number, contentType: string, text
   res.end(text);
 }
 
-function vllmError(res: ServerResponse, status: number, type: string, message: string, param: string | null = null): void {
+function vllmError(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  message: string,
+  param: string | null = null,
+): void {
   sendJson(res, status, { object: 'error', message, type, param, code: status });
 }

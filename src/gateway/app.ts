@@ -1,5 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import cors from '@fastify/cors';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -8,7 +13,12 @@ import { type Clock, systemClock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { installJsonParser } from './body-parser.js';
 import { registerDashboard } from './dashboard/dashboard.js';
-import { createClientErrorHandler, createConnectHandler, createFrameworkErrorHandler, requireHostHeader } from './client-error.js';
+import {
+  createClientErrorHandler,
+  createConnectHandler,
+  createFrameworkErrorHandler,
+  requireHostHeader,
+} from './client-error.js';
 import type { CacheStore } from './cache/cache-store.js';
 import { createResponseCache, type ResponseCache } from './cache/response-cache.js';
 import './context.js';
@@ -79,10 +89,14 @@ export interface GatewayApp {
  */
 export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
   const { config, logger } = deps;
-  if (config.auth === 'keys' && deps.keys.length === 0) throw new TypeError('buildApp: auth is "keys" but no gateway key was given');
+  if (config.auth === 'keys' && deps.keys.length === 0)
+    throw new TypeError('buildApp: auth is "keys" but no gateway key was given');
   const clock = deps.clock ?? systemClock;
   const metrics = deps.metrics ?? createGatewayMetrics();
-  const pools = new UpstreamPools({ connections: config.upstream.connections, connectTimeoutMs: config.upstream.connect_timeout_ms });
+  const pools = new UpstreamPools({
+    connections: config.upstream.connections,
+    connectTimeoutMs: config.upstream.connect_timeout_ms,
+  });
   const prefix = randomBytes(3).toString('hex');
   let counter = 0;
   const rawErrorDeps = { logger, metrics, headers: securityHeaders(deps.tls !== undefined) };
@@ -113,7 +127,10 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
     limiter: deps.limiter ?? createLimiter(config, logger, deps.redis),
     limit: config.rate_limit_requests,
     keyLimit: config.key_rate_limit_requests,
-    tokenLimit: config.key_rate_limit_tokens === null ? undefined : { max: config.key_rate_limit_tokens, window: new TokenWindow(config.rate_limit_window * 1000) },
+    tokenLimit:
+      config.key_rate_limit_tokens === null
+        ? undefined
+        : { max: config.key_rate_limit_tokens, window: new TokenWindow(config.rate_limit_window * 1000) },
     windowMs: config.rate_limit_window * 1000,
     headers: securityHeaders(deps.tls !== undefined),
     verify: config.auth === 'none' ? undefined : createKeyVerifier(deps.keys),
@@ -132,13 +149,34 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
   app.setErrorHandler(errorHandler(hookDeps));
   app.setNotFoundHandler((request) => {
     if (!['GET', 'POST', 'HEAD', 'OPTIONS'].includes(request.method)) {
-      throw gatewayError('GW_METHOD_NOT_ALLOWED', `method ${request.method} is not allowed; the API takes GET and POST`, { headers: { allow: 'GET, POST, OPTIONS' } });
+      throw gatewayError(
+        'GW_METHOD_NOT_ALLOWED',
+        `method ${request.method} is not allowed; the API takes GET and POST`,
+        { headers: { allow: 'GET, POST, OPTIONS' } },
+      );
     }
-    throw gatewayError('GW_NOT_FOUND', `unknown URL: ${request.method} ${request.url.split('?')[0]?.slice(0, 200) ?? ''}`);
+    throw gatewayError(
+      'GW_NOT_FOUND',
+      `unknown URL: ${request.method} ${request.url.split('?')[0]?.slice(0, 200) ?? ''}`,
+    );
   });
 
-  const cache = createResponseCache(config, { clock, metrics, logger, ...(deps.cacheStore === undefined ? {} : { store: deps.cacheStore }), ...(deps.redis === undefined ? {} : { redis: deps.redis }) });
-  const probe = createHealthProbe({ routes: deps.routes, pools, intervalMs: config.health_probe_interval_ms, timeoutMs: 5_000, logger, now: () => clock.now(), onResult: (r) => balancer.observe(r.routeId, r.reachable) });
+  const cache = createResponseCache(config, {
+    clock,
+    metrics,
+    logger,
+    ...(deps.cacheStore === undefined ? {} : { store: deps.cacheStore }),
+    ...(deps.redis === undefined ? {} : { redis: deps.redis }),
+  });
+  const probe = createHealthProbe({
+    routes: deps.routes,
+    pools,
+    intervalMs: config.health_probe_interval_ms,
+    timeoutMs: 5_000,
+    logger,
+    now: () => clock.now(),
+    onResult: (r) => balancer.observe(r.routeId, r.reachable),
+  });
   const balancer = new Balancer(deps.routes, { ejectAfter: 3, cooldownMs: 30_000, clock });
   // Routes come and go (pods recreated, woken, stopped): their pools and health entries go with them.
   deps.routes.onChange?.((routes) => {
@@ -148,9 +186,19 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
   const proxyDeps: ProxyDeps = {
     balancer,
     pools,
-    validate: createValidator({ maxMessages: config.max_messages, maxTokens: config.max_tokens, maxN: config.max_n, maxContentLength: config.max_content_length, contentPolicy: config.content_policy }),
+    validate: createValidator({
+      maxMessages: config.max_messages,
+      maxTokens: config.max_tokens,
+      maxN: config.max_n,
+      maxContentLength: config.max_content_length,
+      contentPolicy: config.content_policy,
+    }),
     metrics,
-    timeouts: { connectMs: config.upstream.connect_timeout_ms, firstByteMs: config.upstream.first_byte_timeout_ms, idleMs: config.upstream.idle_timeout_ms },
+    timeouts: {
+      connectMs: config.upstream.connect_timeout_ms,
+      firstByteMs: config.upstream.first_byte_timeout_ms,
+      idleMs: config.upstream.idle_timeout_ms,
+    },
     maxResponseBytes: config.upstream.max_response_bytes,
     cache,
     wake: deps.wake,
@@ -159,14 +207,39 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
   const api = { kind: 'api' as const };
   // Every API route comes from the one table the pod guard's allow-list is checked against.
   for (const spec of API_ROUTES) {
-    app.route({ method: spec.method, url: fastifyPath(spec.path), config: { ...api, label: spec.label }, onRequest: auth, handler: createProxyHandler(proxyDeps, spec) });
+    app.route({
+      method: spec.method,
+      url: fastifyPath(spec.path),
+      config: { ...api, label: spec.label },
+      onRequest: auth,
+      handler: createProxyHandler(proxyDeps, spec),
+    });
   }
-  app.get('/health', { config: { kind: 'health', label: 'health' } }, healthHandler({ probe, startedAt, now: () => clock.now() }));
-  const statsDeps = { metrics, recent, cache, startedAt, now: () => clock.now(), ...(deps.podInfo === undefined ? {} : { pod: deps.podInfo }) };
-  app.get('/metrics', { config: { kind: 'metrics', label: 'metrics' }, onRequest: config.metrics_require_auth ? auth : [] }, metricsHandler(statsDeps));
+  app.get(
+    '/health',
+    { config: { kind: 'health', label: 'health' } },
+    healthHandler({ probe, startedAt, now: () => clock.now() }),
+  );
+  const statsDeps = {
+    metrics,
+    recent,
+    cache,
+    startedAt,
+    now: () => clock.now(),
+    ...(deps.podInfo === undefined ? {} : { pod: deps.podInfo }),
+  };
+  app.get(
+    '/metrics',
+    { config: { kind: 'metrics', label: 'metrics' }, onRequest: config.metrics_require_auth ? auth : [] },
+    metricsHandler(statsDeps),
+  );
   registerDashboard(app);
   if (config.enable_profiling && config.auth === 'keys') {
-    app.get('/debug/cache', { config: { kind: 'metrics', label: 'debug' }, onRequest: auth }, debugCacheHandler(cache));
+    app.get(
+      '/debug/cache',
+      { config: { kind: 'metrics', label: 'debug' }, onRequest: auth },
+      debugCacheHandler(cache),
+    );
   }
 
   if (deps.probe ?? true) app.addHook('onReady', async () => probe.start());
@@ -185,7 +258,13 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
 function createLimiter(config: Config, logger: Logger, redis: Redis | undefined): LimiterStore {
   const local = new MemorySlidingLogStore();
   if (redis === undefined) return local;
-  return new RedisSlidingLogStore({ client: redis, prefix: config.redis_prefix, fallback: config.redis_limiter_fallback, local, logger });
+  return new RedisSlidingLogStore({
+    client: redis,
+    prefix: config.redis_prefix,
+    fallback: config.redis_limiter_fallback,
+    local,
+    logger,
+  });
 }
 
 /**
@@ -193,7 +272,11 @@ function createLimiter(config: Config, logger: Logger, redis: Redis | undefined)
  * `headers_timeout_ms`, the whole request within `request_timeout_ms` (responses, and so
  * streams, are not limited by these), checked every second rather than Node's default 30 s.
  */
-function createNodeServer(handler: (req: IncomingMessage, res: ServerResponse) => void, config: Config, tls: GatewayAppDeps['tls']): Server {
+function createNodeServer(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  config: Config,
+  tls: GatewayAppDeps['tls'],
+): Server {
   const options = {
     headersTimeout: config.headers_timeout_ms,
     requestTimeout: config.request_timeout_ms,
@@ -206,7 +289,13 @@ function createNodeServer(handler: (req: IncomingMessage, res: ServerResponse) =
   };
   // Node's headers timeout also closes connections that send nothing, but only once the TLS
   // handshake is done: a silent TLS client gets no longer for the handshake (Node's default: 120 s).
-  const server = tls === undefined ? createHttpServer(options, handler) : createHttpsServer({ ...options, handshakeTimeout: config.headers_timeout_ms, key: tls.key, cert: tls.cert }, handler);
+  const server =
+    tls === undefined
+      ? createHttpServer(options, handler)
+      : createHttpsServer(
+          { ...options, handshakeTimeout: config.headers_timeout_ms, key: tls.key, cert: tls.cert },
+          handler,
+        );
   server.keepAliveTimeout = config.keep_alive_timeout_ms;
   return server;
 }

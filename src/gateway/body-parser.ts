@@ -20,29 +20,51 @@ export const MAX_JSON_DEPTH = 128;
 export function installJsonParser(app: FastifyInstance, bodyLimit: number): void {
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (request: FastifyRequest, raw: string | Buffer, done) => {
-    let buf = typeof raw === 'string' ? Buffer.from(raw) : raw;
-    if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
-    request.rawBody = buf;
-    if (buf.length === 0) return done(gatewayError('GW_INVALID_JSON', 'the request body is empty; send a JSON object'), undefined);
-    if (nestedDeeperThan(buf, MAX_JSON_DEPTH)) return done(gatewayError('GW_INVALID_JSON', `the JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`), undefined);
-    let text: string;
-    try {
-      text = decoder.decode(buf);
-    } catch {
-      return done(gatewayError('GW_INVALID_JSON', 'the request body is not valid UTF-8'), undefined);
-    }
-    try {
-      done(null, sjson.parse(text, null, { protoAction: 'error', constructorAction: 'error' }));
-    } catch (err) {
-      const message = (err as Error).message;
-      if (/forbidden prototype property/i.test(message)) {
-        return done(gatewayError('GW_FORBIDDEN_PROPERTY', 'the body contains a "__proto__" or "constructor.prototype" key, which is refused'), undefined);
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'buffer', bodyLimit },
+    (request: FastifyRequest, raw: string | Buffer, done) => {
+      let buf = typeof raw === 'string' ? Buffer.from(raw) : raw;
+      if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
+      request.rawBody = buf;
+      if (buf.length === 0)
+        return done(
+          gatewayError('GW_INVALID_JSON', 'the request body is empty; send a JSON object'),
+          undefined,
+        );
+      if (nestedDeeperThan(buf, MAX_JSON_DEPTH))
+        return done(
+          gatewayError('GW_INVALID_JSON', `the JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`),
+          undefined,
+        );
+      let text: string;
+      try {
+        text = decoder.decode(buf);
+      } catch {
+        return done(gatewayError('GW_INVALID_JSON', 'the request body is not valid UTF-8'), undefined);
       }
-      if (err instanceof RangeError) return done(gatewayError('GW_INVALID_JSON', 'the JSON body is nested too deeply'), undefined);
-      return done(gatewayError('GW_INVALID_JSON', `the request body is not valid JSON (${message.slice(0, 120)})`), undefined);
-    }
-  });
+      try {
+        done(null, sjson.parse(text, null, { protoAction: 'error', constructorAction: 'error' }));
+      } catch (err) {
+        const message = (err as Error).message;
+        if (/forbidden prototype property/i.test(message)) {
+          return done(
+            gatewayError(
+              'GW_FORBIDDEN_PROPERTY',
+              'the body contains a "__proto__" or "constructor.prototype" key, which is refused',
+            ),
+            undefined,
+          );
+        }
+        if (err instanceof RangeError)
+          return done(gatewayError('GW_INVALID_JSON', 'the JSON body is nested too deeply'), undefined);
+        return done(
+          gatewayError('GW_INVALID_JSON', `the request body is not valid JSON (${message.slice(0, 120)})`),
+          undefined,
+        );
+      }
+    },
+  );
 }
 
 /** One pass over the bytes, strings skipped: true as soon as `[`/`{` nesting exceeds `limit`. */

@@ -50,20 +50,53 @@ function envelope(code: GatewayErrorCode, message: string): string {
 function classify(err: NodeJS.ErrnoException): Answer & { registry: GatewayErrorCode } {
   switch (err.code) {
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return { registry: 'GW_REQUEST_TIMEOUT', ...answerFor('GW_REQUEST_TIMEOUT', 'the request was not received in time (headers_timeout_ms / request_timeout_ms)', 'request_timeout') };
+      return {
+        registry: 'GW_REQUEST_TIMEOUT',
+        ...answerFor(
+          'GW_REQUEST_TIMEOUT',
+          'the request was not received in time (headers_timeout_ms / request_timeout_ms)',
+          'request_timeout',
+        ),
+      };
     case 'HPE_HEADER_OVERFLOW':
-      return { registry: 'GW_HEADERS_TOO_LARGE', ...answerFor('GW_HEADERS_TOO_LARGE', 'the request line and headers are larger than the gateway accepts (16 KiB)', 'request_too_large') };
+      return {
+        registry: 'GW_HEADERS_TOO_LARGE',
+        ...answerFor(
+          'GW_HEADERS_TOO_LARGE',
+          'the request line and headers are larger than the gateway accepts (16 KiB)',
+          'request_too_large',
+        ),
+      };
     default:
-      return { registry: 'GW_MALFORMED_REQUEST', ...answerFor('GW_MALFORMED_REQUEST', 'the request is not valid HTTP/1.1 (refused by the parser)', 'invalid_input') };
+      return {
+        registry: 'GW_MALFORMED_REQUEST',
+        ...answerFor(
+          'GW_MALFORMED_REQUEST',
+          'the request is not valid HTTP/1.1 (refused by the parser)',
+          'invalid_input',
+        ),
+      };
   }
 }
 
 /** Serialises one complete error response; `Connection: close` because the socket ends next. */
-function rawResponse(deps: ClientErrorDeps, registry: GatewayErrorCode, message: string, extra: Record<string, string> = {}): string {
+function rawResponse(
+  deps: ClientErrorDeps,
+  registry: GatewayErrorCode,
+  message: string,
+  extra: Record<string, string> = {},
+): string {
   const answer = ERROR_CODES[registry];
   const body = envelope(registry, message);
   const retry = shouldRetryHeader(answer.http, answer.openaiCode);
-  const headers = { ...deps.headers, ...extra, ...(retry === undefined ? {} : { 'x-should-retry': retry }), 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
+  const headers = {
+    ...deps.headers,
+    ...extra,
+    ...(retry === undefined ? {} : { 'x-should-retry': retry }),
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    connection: 'close',
+  };
   let head = `HTTP/1.1 ${answer.http} ${STATUS_CODES[answer.http] ?? ''}\r\n`;
   for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
   return `${head}\r\n${body}`;
@@ -76,11 +109,15 @@ export function createClientErrorHandler(deps: ClientErrorDeps) {
     const answer = classify(err);
     deps.metrics.requests.inc({ route: 'other', status: String(answer.status) });
     const ip = (socket as Duplex & { remoteAddress?: string }).remoteAddress;
-    deps.logger.warn({ event: answer.event, ip, status: answer.status, code: answer.code, parserCode: err.code }, 'security event');
+    deps.logger.warn(
+      { event: answer.event, ip, status: answer.status, code: answer.code, parserCode: err.code },
+      'security event',
+    );
     // A response already under way (its headers sent) must not get a second status line in the
     // middle of its body: Node's own handler checks the same before answering.
     const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (socket.writable && inFlight?.headersSent !== true) socket.write(rawResponse(deps, answer.registry, answer.message));
+    if (socket.writable && inFlight?.headersSent !== true)
+      socket.write(rawResponse(deps, answer.registry, answer.message));
     socket.destroy();
   };
 }
@@ -91,7 +128,10 @@ export function createClientErrorHandler(deps: ClientErrorDeps) {
  * false`) this wrapper answers it like every other refusal: the envelope, the security headers,
  * a security event, and the connection closed.
  */
-export function requireHostHeader(deps: ClientErrorDeps, handler: (req: IncomingMessage, res: ServerResponse) => void) {
+export function requireHostHeader(
+  deps: ClientErrorDeps,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+) {
   return function onRequest(req: IncomingMessage, res: ServerResponse): void {
     // rawHeaders, not headersDistinct (which builds an object of every header on every request).
     let hosts = 0;
@@ -104,12 +144,24 @@ export function requireHostHeader(deps: ClientErrorDeps, handler: (req: Incoming
       handler(req, res);
       return;
     }
-    const answer = answerFor('GW_INVALID_HOST', hosts === 0 ? 'an HTTP/1.1 request needs a Host header' : 'a request may carry one Host header only', 'invalid_input');
+    const answer = answerFor(
+      'GW_INVALID_HOST',
+      hosts === 0 ? 'an HTTP/1.1 request needs a Host header' : 'a request may carry one Host header only',
+      'invalid_input',
+    );
     deps.metrics.requests.inc({ route: 'other', status: String(answer.status) });
-    deps.logger.warn({ event: answer.event, ip: req.socket.remoteAddress, status: answer.status, code: answer.code }, 'security event');
+    deps.logger.warn(
+      { event: answer.event, ip: req.socket.remoteAddress, status: answer.status, code: answer.code },
+      'security event',
+    );
     const body = envelope('GW_INVALID_HOST', answer.message);
     res.shouldKeepAlive = false;
-    res.writeHead(answer.status, { ...deps.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' });
+    res.writeHead(answer.status, {
+      ...deps.headers,
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(Buffer.byteLength(body)),
+      connection: 'close',
+    });
     res.end(body);
   };
 }
@@ -118,10 +170,24 @@ export function requireHostHeader(deps: ClientErrorDeps, handler: (req: Incoming
 export function createConnectHandler(deps: ClientErrorDeps) {
   return function onConnect(req: IncomingMessage, socket: Duplex): void {
     socket.on('error', () => undefined);
-    const answer = answerFor('GW_METHOD_NOT_ALLOWED', 'method CONNECT is not allowed; the gateway is not a proxy', 'invalid_input');
+    const answer = answerFor(
+      'GW_METHOD_NOT_ALLOWED',
+      'method CONNECT is not allowed; the gateway is not a proxy',
+      'invalid_input',
+    );
     deps.metrics.requests.inc({ route: 'other', status: String(answer.status) });
-    deps.logger.warn({ event: answer.event, ip: req.socket.remoteAddress, method: 'CONNECT', status: answer.status, code: answer.code }, 'security event');
-    if (socket.writable) socket.end(rawResponse(deps, 'GW_METHOD_NOT_ALLOWED', answer.message, { allow: 'GET, POST, OPTIONS' }));
+    deps.logger.warn(
+      {
+        event: answer.event,
+        ip: req.socket.remoteAddress,
+        method: 'CONNECT',
+        status: answer.status,
+        code: answer.code,
+      },
+      'security event',
+    );
+    if (socket.writable)
+      socket.end(rawResponse(deps, 'GW_METHOD_NOT_ALLOWED', answer.message, { allow: 'GET, POST, OPTIONS' }));
     else socket.destroy();
   };
 }
@@ -132,10 +198,24 @@ export function createConnectHandler(deps: ClientErrorDeps) {
  */
 export function createFrameworkErrorHandler(deps: ClientErrorDeps) {
   return function onFrameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-    const message = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a URL path segment is too long' : 'the URL is not valid (malformed percent-encoding)';
+    const message =
+      err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? 'a URL path segment is too long'
+        : 'the URL is not valid (malformed percent-encoding)';
     const answer = answerFor('GW_INVALID_REQUEST', message, 'invalid_input');
     deps.metrics.requests.inc({ route: 'other', status: String(answer.status) });
-    deps.logger.warn({ event: answer.event, reqId: request.id, ip: request.ip, method: request.method, status: answer.status, code: answer.code, parserCode: err.code }, 'security event');
+    deps.logger.warn(
+      {
+        event: answer.event,
+        reqId: request.id,
+        ip: request.ip,
+        method: request.method,
+        status: answer.status,
+        code: answer.code,
+        parserCode: err.code,
+      },
+      'security event',
+    );
     void reply
       .code(answer.status)
       .headers(deps.headers)

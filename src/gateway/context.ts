@@ -48,7 +48,22 @@ export interface RequestContext {
 }
 
 export function newContext(start: bigint, route: string): RequestContext {
-  return { start, route, keyId: undefined, routeId: undefined, upstreamMs: undefined, ttfbMs: undefined, bytesOut: 0, usage: undefined, upstreamError: undefined, event: undefined, errorCode: undefined, clientClosed: false, abort: new RequestAbort(), release: undefined };
+  return {
+    start,
+    route,
+    keyId: undefined,
+    routeId: undefined,
+    upstreamMs: undefined,
+    ttfbMs: undefined,
+    bytesOut: 0,
+    usage: undefined,
+    upstreamError: undefined,
+    event: undefined,
+    errorCode: undefined,
+    clientClosed: false,
+    abort: new RequestAbort(),
+    release: undefined,
+  };
 }
 
 declare module 'fastify' {

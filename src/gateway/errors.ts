@@ -33,12 +33,17 @@ export function renderError(err: AppError): ErrorEnvelope {
  * vLLM's `context_length_exceeded`, are covered too), then by status.
  */
 const SHOULD_RETRY_BY_CODE: ReadonlyMap<string, boolean> = new Map(
-  Object.values<ErrorCodeEntry>(ERROR_CODES).flatMap((e) => (e.openaiCode === undefined || e.retry === undefined ? [] : [[e.openaiCode, e.retry] as const])),
+  Object.values<ErrorCodeEntry>(ERROR_CODES).flatMap((e) =>
+    e.openaiCode === undefined || e.retry === undefined ? [] : [[e.openaiCode, e.retry] as const],
+  ),
 );
 const NO_RETRY_STATUSES: ReadonlySet<number> = new Set([400, 401, 403, 404, 405, 413, 415, 422]);
 
 /** The `x-should-retry` value for an error answer, or undefined to leave the client's rules alone. */
-export function shouldRetryHeader(status: number, apiCode: string | null | undefined): 'true' | 'false' | undefined {
+export function shouldRetryHeader(
+  status: number,
+  apiCode: string | null | undefined,
+): 'true' | 'false' | undefined {
   const byCode = apiCode == null ? undefined : SHOULD_RETRY_BY_CODE.get(apiCode);
   if (byCode !== undefined) return byCode ? 'true' : 'false';
   if (status === 429) return 'true';
@@ -55,7 +60,10 @@ export function toGatewayError(err: unknown): AppError {
   const e = err as { code?: string; statusCode?: number; message?: string };
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return gatewayError('GW_REQUEST_TOO_LARGE', 'request body is larger than the gateway accepts (max_request_size)');
+      return gatewayError(
+        'GW_REQUEST_TOO_LARGE',
+        'request body is larger than the gateway accepts (max_request_size)',
+      );
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return gatewayError('GW_UNSUPPORTED_MEDIA_TYPE', 'send the body as Content-Type: application/json');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -67,7 +75,11 @@ export function toGatewayError(err: unknown): AppError {
     default:
       break;
   }
-  if (e.statusCode === 413) return gatewayError('GW_REQUEST_TOO_LARGE', 'request body is larger than the gateway accepts (max_request_size)');
+  if (e.statusCode === 413)
+    return gatewayError(
+      'GW_REQUEST_TOO_LARGE',
+      'request body is larger than the gateway accepts (max_request_size)',
+    );
   if (e.statusCode === 400) return gatewayError('GW_INVALID_REQUEST', 'malformed request');
   return gatewayError('GW_INTERNAL', 'internal gateway error', { cause: err });
 }
@@ -79,6 +91,7 @@ export function securityEventFor(status: number, code: string): string | undefin
   if (status === 413) return 'request_too_large';
   if (status === 400 || status === 415 || status === 405) return 'invalid_input';
   if (code.startsWith('GW_UPSTREAM') || status === 502 || status === 504) return 'upstream_error';
-  if (status >= 500 && !['GW_SHUTTING_DOWN', 'GW_NO_UPSTREAM', 'GW_MODEL_WAKING'].includes(code)) return 'server_error';
+  if (status >= 500 && !['GW_SHUTTING_DOWN', 'GW_NO_UPSTREAM', 'GW_MODEL_WAKING'].includes(code))
+    return 'server_error';
   return undefined;
 }

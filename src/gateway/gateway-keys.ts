@@ -22,7 +22,8 @@ export function gatewayKeyFile(home: string): string {
 
 export function resolveGatewayKeys(config: Config): ResolvedKeys {
   if (config.auth === 'none') return { keys: [], source: 'none', file: undefined };
-  if (config.api_keys.length > 0) return { keys: [...config.api_keys], source: 'configured', file: undefined };
+  if (config.api_keys.length > 0)
+    return { keys: [...config.api_keys], source: 'configured', file: undefined };
   const file = gatewayKeyFile(config.home ?? '.runpod-llm');
   const stored = readTextIfExists(file)
     ?.split('\n')

@@ -25,7 +25,15 @@ export interface HealthProbe {
   results(): readonly ProbeResult[];
 }
 
-export function createHealthProbe(deps: { routes: RouteSource; pools: UpstreamPools; intervalMs: number; timeoutMs: number; logger: Logger; now: () => number; onResult?: (result: ProbeResult) => void }): HealthProbe {
+export function createHealthProbe(deps: {
+  routes: RouteSource;
+  pools: UpstreamPools;
+  intervalMs: number;
+  timeoutMs: number;
+  logger: Logger;
+  now: () => number;
+  onResult?: (result: ProbeResult) => void;
+}): HealthProbe {
   let results: ProbeResult[] = [];
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -43,25 +51,47 @@ export function createHealthProbe(deps: { routes: RouteSource; pools: UpstreamPo
       });
       await res.body.dump();
       const reachable = res.statusCode === 200;
-      return { routeId: route.id, reachable, status: res.statusCode, latencyMs: Math.round(performance.now() - started), error: reachable ? undefined : res.statusCode === 401 ? 'the upstream refused the gateway key' : `HTTP ${res.statusCode}`, checkedAt: deps.now() };
+      return {
+        routeId: route.id,
+        reachable,
+        status: res.statusCode,
+        latencyMs: Math.round(performance.now() - started),
+        error: reachable
+          ? undefined
+          : res.statusCode === 401
+            ? 'the upstream refused the gateway key'
+            : `HTTP ${res.statusCode}`,
+        checkedAt: deps.now(),
+      };
     } catch (err) {
-      return { routeId: route.id, reachable: false, status: undefined, latencyMs: undefined, error: (err as { code?: string }).code ?? 'request failed', checkedAt: deps.now() };
+      return {
+        routeId: route.id,
+        reachable: false,
+        status: undefined,
+        latencyMs: undefined,
+        error: (err as { code?: string }).code ?? 'request failed',
+        checkedAt: deps.now(),
+      };
     }
   }
 
   async function runOnce(): Promise<void> {
-    running ??= Promise.all(deps.routes.all().map(probe)).then(
-      (fresh) => {
+    running ??= Promise.all(deps.routes.all().map(probe))
+      .then((fresh) => {
         for (const r of fresh) {
           deps.onResult?.(r);
           const before = results.find((p) => p.routeId === r.routeId);
-          if (before !== undefined && before.reachable !== r.reachable) deps.logger.info({ route: r.routeId, reachable: r.reachable, error: r.error }, 'upstream reachability changed');
+          if (before !== undefined && before.reachable !== r.reachable)
+            deps.logger.info(
+              { route: r.routeId, reachable: r.reachable, error: r.error },
+              'upstream reachability changed',
+            );
         }
         results = fresh;
-      },
-    ).finally(() => {
-      running = undefined;
-    });
+      })
+      .finally(() => {
+        running = undefined;
+      });
     return running;
   }
 

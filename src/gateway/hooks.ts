@@ -88,7 +88,9 @@ export function clientLimitHook(deps: HookDeps) {
       return;
     }
     const peek = kind === 'health' || kind === 'metrics' || kind === 'public' || kind === 'api';
-    const decision = await (peek ? deps.limiter.peek(key, deps.limit, deps.windowMs, now) : deps.limiter.hit(key, deps.limit, deps.windowMs, now));
+    const decision = await (peek
+      ? deps.limiter.peek(key, deps.limit, deps.windowMs, now)
+      : deps.limiter.hit(key, deps.limit, deps.windowMs, now));
     // An API request's headers describe its key's window (set by the auth hook), unless refused here.
     if (kind !== 'api' || !decision.allowed) reply.headers(rateLimitHeaders(decision, windowS));
     if (!decision.allowed && (!peek || kind === 'api')) refuse(deps, decision, 'ip');
@@ -97,7 +99,8 @@ export function clientLimitHook(deps: HookDeps) {
 
 /** RFC 6750 §3: the challenge on every 401; `invalid_token` only when a bearer token was sent. */
 const CHALLENGE_MISSING = 'Bearer realm="runpod-llm"';
-const CHALLENGE_INVALID = 'Bearer realm="runpod-llm", error="invalid_token", error_description="The gateway key is not valid"';
+const CHALLENGE_INVALID =
+  'Bearer realm="runpod-llm", error="invalid_token", error_description="The gateway key is not valid"';
 
 /**
  * Bearer auth. A missing or wrong key counts in the client's window (then 401 with an RFC 6750
@@ -112,7 +115,12 @@ export function authHook(deps: HookDeps) {
     if (!result.ok) {
       deps.metrics.authFailures.inc({ reason: result.reason });
       // A failed key counts against the client's window on every route (API routes only peeked it).
-      const decision = await deps.limiter.hit(`ip:${clientKey(request.ip)}`, deps.limit, deps.windowMs, deps.clock.now());
+      const decision = await deps.limiter.hit(
+        `ip:${clientKey(request.ip)}`,
+        deps.limit,
+        deps.windowMs,
+        deps.clock.now(),
+      );
       reply.headers(rateLimitHeaders(decision, windowS));
       if (!decision.allowed) refuse(deps, decision, 'ip');
       const message =
@@ -121,7 +129,9 @@ export function authHook(deps: HookDeps) {
           : result.reason === 'missing'
             ? 'missing gateway key: send Authorization: Bearer <gateway key> (see `runpod-llm status` for the key file)'
             : 'invalid gateway key';
-      throw gatewayError('GW_UNAUTHORIZED', message, { headers: { 'www-authenticate': result.reason === 'invalid' ? CHALLENGE_INVALID : CHALLENGE_MISSING } });
+      throw gatewayError('GW_UNAUTHORIZED', message, {
+        headers: { 'www-authenticate': result.reason === 'invalid' ? CHALLENGE_INVALID : CHALLENGE_MISSING },
+      });
     }
     request.ctx.keyId = result.keyId;
     if (request.routeOptions.config.kind !== 'api') return;
@@ -134,7 +144,13 @@ export function authHook(deps: HookDeps) {
 }
 
 /** `key_rate_limit_tokens`: OpenAI's token headers, and a 429 while the key's window is full. */
-function checkTokens(deps: HookDeps, limit: { max: number; window: TokenWindow }, keyId: string, now: number, reply: FastifyReply): void {
+function checkTokens(
+  deps: HookDeps,
+  limit: { max: number; window: TokenWindow },
+  keyId: string,
+  now: number,
+  reply: FastifyReply,
+): void {
   const used = limit.window.used(keyId, now);
   const waitMs = used >= limit.max ? limit.window.waitMs(keyId, now, limit.max) : 0;
   reply.header('x-ratelimit-limit-tokens', String(limit.max));
@@ -142,17 +158,25 @@ function checkTokens(deps: HookDeps, limit: { max: number; window: TokenWindow }
   if (used < limit.max) return;
   deps.metrics.rateLimited.inc({ scope: 'key' });
   const retry = Math.max(1, Math.ceil(waitMs / 1000));
-  throw gatewayError('GW_RATE_LIMITED', `Token rate limit reached: ${limit.max} tokens per ${Math.round(deps.windowMs / 1000)} s for this key (key_rate_limit_tokens). Retry after ${retry} s.`, {
-    headers: { 'retry-after': String(retry), 'x-ratelimit-reset-tokens': `${retry}s` },
-  });
+  throw gatewayError(
+    'GW_RATE_LIMITED',
+    `Token rate limit reached: ${limit.max} tokens per ${Math.round(deps.windowMs / 1000)} s for this key (key_rate_limit_tokens). Retry after ${retry} s.`,
+    {
+      headers: { 'retry-after': String(retry), 'x-ratelimit-reset-tokens': `${retry}s` },
+    },
+  );
 }
 
 function refuse(deps: HookDeps, decision: RateDecision, scope: 'ip' | 'key'): never {
   deps.metrics.rateLimited.inc({ scope });
   const retry = Math.max(1, Math.ceil((decision.resetMs ?? 0) / 1000));
-  throw gatewayError('GW_RATE_LIMITED', `Rate limit reached: ${decision.limit} requests per ${Math.round(deps.windowMs / 1000)} s. Retry after ${retry} s.`, {
-    headers: { 'retry-after': String(retry) },
-  });
+  throw gatewayError(
+    'GW_RATE_LIMITED',
+    `Rate limit reached: ${decision.limit} requests per ${Math.round(deps.windowMs / 1000)} s. Retry after ${retry} s.`,
+    {
+      headers: { 'retry-after': String(retry) },
+    },
+  );
 }
 
 export function errorHandler(deps: Pick<HookDeps, 'logger'>) {
@@ -161,7 +185,14 @@ export function errorHandler(deps: Pick<HookDeps, 'logger'>) {
     request.ctx ??= newContext(process.hrtime.bigint(), 'other');
     request.ctx.errorCode = error.code;
     request.ctx.event ??= securityEventFor(error.status, error.code);
-    if (error.code === 'GW_INTERNAL') deps.logger.error({ reqId: request.id, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'unhandled gateway error');
+    if (error.code === 'GW_INTERNAL')
+      deps.logger.error(
+        {
+          reqId: request.id,
+          err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err),
+        },
+        'unhandled gateway error',
+      );
     if (error.headers !== undefined) reply.headers(error.headers);
     const retry = shouldRetryHeader(error.status, error.apiCode);
     if (retry !== undefined) reply.header('x-should-retry', retry);
@@ -170,7 +201,9 @@ export function errorHandler(deps: Pick<HookDeps, 'logger'>) {
 }
 
 /** One access line per request; a security event line when the request raised one. */
-function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics' | 'usage' | 'clock' | 'recent' | 'tokenLimit'>) {
+function finishRequest(
+  deps: Pick<HookDeps, 'logger' | 'metrics' | 'usage' | 'clock' | 'recent' | 'tokenLimit'>,
+) {
   // The access line is flat (every field a string or number set below): top-level redaction
   // only. Security events and errors below go through deps.logger, fully redacted.
   const access = flatLineLogger(deps.logger);
@@ -188,9 +221,21 @@ function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics' | 'usage' | 'cl
     }
     if (ctx.ttfbMs !== undefined) deps.metrics.ttfb.observe({ route }, ctx.ttfbMs / 1000);
     // The dashboard's view is about the API, not about its own polling of /metrics and /health.
-    if (request.routeOptions.config.kind === 'api' || route === 'other') deps.recent.record(deps.clock.now(), totalMs, ctx.ttfbMs, status);
-    if (ctx.routeId !== undefined) deps.usage?.record(ctx.routeId, deps.clock.now(), ctx.usage?.promptTokens ?? 0, ctx.usage?.completionTokens ?? 0);
-    if (ctx.usage !== undefined && ctx.keyId !== undefined) deps.tokenLimit?.window.add(ctx.keyId, deps.clock.now(), ctx.usage.promptTokens + ctx.usage.completionTokens);
+    if (request.routeOptions.config.kind === 'api' || route === 'other')
+      deps.recent.record(deps.clock.now(), totalMs, ctx.ttfbMs, status);
+    if (ctx.routeId !== undefined)
+      deps.usage?.record(
+        ctx.routeId,
+        deps.clock.now(),
+        ctx.usage?.promptTokens ?? 0,
+        ctx.usage?.completionTokens ?? 0,
+      );
+    if (ctx.usage !== undefined && ctx.keyId !== undefined)
+      deps.tokenLimit?.window.add(
+        ctx.keyId,
+        deps.clock.now(),
+        ctx.usage.promptTokens + ctx.usage.completionTokens,
+      );
     if (ctx.usage !== undefined) {
       deps.metrics.tokens.inc({ type: 'prompt' }, ctx.usage.promptTokens);
       deps.metrics.tokens.inc({ type: 'completion' }, ctx.usage.completionTokens);
@@ -214,8 +259,26 @@ function finishRequest(deps: Pick<HookDeps, 'logger' | 'metrics' | 'usage' | 'cl
       assembled: ctx.assembled,
     });
     if (ctx.event !== undefined) {
-      const line = { event: ctx.event, reqId: request.id, ip: request.ip, userAgent: cleanForLog(request.headers['user-agent']), path, method: request.method, status, code: ctx.errorCode, upstream: ctx.upstreamError };
-      deps.recent.securityEvent({ at: new Date(deps.clock.now()).toISOString(), event: ctx.event, ip: request.ip, path, status, code: ctx.errorCode, userAgent: line.userAgent });
+      const line = {
+        event: ctx.event,
+        reqId: request.id,
+        ip: request.ip,
+        userAgent: cleanForLog(request.headers['user-agent']),
+        path,
+        method: request.method,
+        status,
+        code: ctx.errorCode,
+        upstream: ctx.upstreamError,
+      };
+      deps.recent.securityEvent({
+        at: new Date(deps.clock.now()).toISOString(),
+        event: ctx.event,
+        ip: request.ip,
+        path,
+        status,
+        code: ctx.errorCode,
+        userAgent: line.userAgent,
+      });
       if (ctx.event === 'server_error') deps.logger.error(line, 'security event');
       else deps.logger.warn(line, 'security event');
     }

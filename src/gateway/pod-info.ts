@@ -44,7 +44,10 @@ export function statePodInfo(db: () => StateDb | undefined, clock: Clock): () =>
         replicas: pods.length,
         cost_per_hr: pods.reduce((sum, p) => sum + p.costPerHr, 0),
         cost_so_far_usd: Math.round(spendForRun(state, run.runId) * 100) / 100,
-        time_left_s: run.runtimeLimitMs === null ? null : Math.max(0, Math.round((run.startedAt + run.runtimeLimitMs - now) / 1000)),
+        time_left_s:
+          run.runtimeLimitMs === null
+            ? null
+            : Math.max(0, Math.round((run.startedAt + run.runtimeLimitMs - now) / 1000)),
         idle_min: last === null ? null : Math.floor((now - last) / 60_000),
       };
     } catch {

@@ -19,9 +19,15 @@ export async function connectRedis(url: string, logger: Logger, waitMs = 2_000):
   });
   client.on('error', () => undefined); // outages are reported once by the stores, not per retry
   try {
-    await Promise.race([client.connect(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), waitMs).unref())]);
+    await Promise.race([
+      client.connect(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), waitMs).unref()),
+    ]);
   } catch (err) {
-    logger.error({ event: 'redis_unavailable', url: redactUrl(url), err: (err as Error).message }, 'Redis is not reachable at start; serving with the fallbacks until it is');
+    logger.error(
+      { event: 'redis_unavailable', url: redactUrl(url), err: (err as Error).message },
+      'Redis is not reachable at start; serving with the fallbacks until it is',
+    );
   }
   return client;
 }

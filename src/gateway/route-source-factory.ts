@@ -13,15 +13,46 @@ import { stateRouteSource } from './upstream/state-route-source.js';
  * RUNPOD_ENDPOINT) is set; otherwise the routes the pod manager writes into its state, with
  * usage written back for the watchdog.
  */
-export function routeSourceFor(config: Config, logger: Logger): { routes: RouteSource; usage: UsageSink | undefined; podInfo: (() => unknown) | undefined; wake: WakeControl | undefined; description: string } {
+export function routeSourceFor(
+  config: Config,
+  logger: Logger,
+): {
+  routes: RouteSource;
+  usage: UsageSink | undefined;
+  podInfo: (() => unknown) | undefined;
+  wake: WakeControl | undefined;
+  description: string;
+} {
   const { url, api_key: apiKey, source } = config.upstream;
   if (source === 'static' || (source === 'auto' && url !== undefined)) {
-    if (url === undefined) throw new AppError('CONFIG_INVALID', 'upstream.source is "static" but no upstream URL is set', { hint: 'set UPSTREAM_URL to an OpenAI-compatible base ending in /v1' });
-    return { routes: staticRouteSource(url, apiKey, undefined, streamsNonStreaming(config.upstream.stream_non_streaming, url, false)), usage: undefined, podInfo: undefined, wake: undefined, description: `static upstream ${url}` };
+    if (url === undefined)
+      throw new AppError('CONFIG_INVALID', 'upstream.source is "static" but no upstream URL is set', {
+        hint: 'set UPSTREAM_URL to an OpenAI-compatible base ending in /v1',
+      });
+    return {
+      routes: staticRouteSource(
+        url,
+        apiKey,
+        undefined,
+        streamsNonStreaming(config.upstream.stream_non_streaming, url, false),
+      ),
+      usage: undefined,
+      podInfo: undefined,
+      wake: undefined,
+      description: `static upstream ${url}`,
+    };
   }
   const home = config.home as string;
   const routes = stateRouteSource({ home, logger, streamNonStreaming: config.upstream.stream_non_streaming });
   const usage = createUsageRecorder({ db: () => routes.db(), logger });
-  const wake = config.wake_on_request ? stateWake(routes, { waitMs: config.wake_wait_s * 1000, logger, now: () => systemClock.now() }) : undefined;
-  return { routes, usage, podInfo: statePodInfo(() => routes.db(), systemClock), wake, description: `routes from the manager state in ${home}` };
+  const wake = config.wake_on_request
+    ? stateWake(routes, { waitMs: config.wake_wait_s * 1000, logger, now: () => systemClock.now() })
+    : undefined;
+  return {
+    routes,
+    usage,
+    podInfo: statePodInfo(() => routes.db(), systemClock),
+    wake,
+    description: `routes from the manager state in ${home}`,
+  };
 }

@@ -25,20 +25,41 @@ export interface RunningGateway extends GatewayApp {
  *   const gw = await startGateway({ config, logger, routes, keys });
  *   console.log(gw.baseUrl); await gw.close();
  */
-export async function startGateway(deps: { config: Config; logger: Logger; routes: RouteSource; keys: readonly string[]; limiter?: LimiterStore; usage?: UsageSink; podInfo?: () => unknown; wake?: WakeControl }): Promise<RunningGateway> {
+export async function startGateway(deps: {
+  config: Config;
+  logger: Logger;
+  routes: RouteSource;
+  keys: readonly string[];
+  limiter?: LimiterStore;
+  usage?: UsageSink;
+  podInfo?: () => unknown;
+  wake?: WakeControl;
+}): Promise<RunningGateway> {
   const { config } = deps;
   const tls = config.use_https ? readTls(config) : undefined;
-  const redis = config.redis_url === undefined ? undefined : await connectRedis(config.redis_url, deps.logger);
-  const built = await buildApp({ ...deps, ...(tls === undefined ? {} : { tls }), ...(redis === undefined ? {} : { redis }) });
+  const redis =
+    config.redis_url === undefined ? undefined : await connectRedis(config.redis_url, deps.logger);
+  const built = await buildApp({
+    ...deps,
+    ...(tls === undefined ? {} : { tls }),
+    ...(redis === undefined ? {} : { redis }),
+  });
   try {
     await built.app.listen({ host: config.proxy_host, port: config.proxy_port });
   } catch (err) {
     await built.app.close();
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
-      throw new AppError('GW_PORT_IN_USE', `port ${config.proxy_port} on ${config.proxy_host} is already in use`, { hint: 'stop the other process (`runpod-llm down`?) or choose another port with --port / PORT' });
+      throw new AppError(
+        'GW_PORT_IN_USE',
+        `port ${config.proxy_port} on ${config.proxy_host} is already in use`,
+        { hint: 'stop the other process (`runpod-llm down`?) or choose another port with --port / PORT' },
+      );
     }
-    if (code === 'EACCES') throw new AppError('GW_PORT_IN_USE', `not allowed to listen on port ${config.proxy_port}`, { hint: 'use a port above 1024 (no root needed)' });
+    if (code === 'EACCES')
+      throw new AppError('GW_PORT_IN_USE', `not allowed to listen on port ${config.proxy_port}`, {
+        hint: 'use a port above 1024 (no root needed)',
+      });
     throw err;
   }
   const port = (built.app.server.address() as AddressInfo).port;
@@ -62,19 +83,35 @@ export async function startGateway(deps: { config: Config; logger: Logger; route
 
 function readTls(config: Config): { key: Buffer; cert: Buffer } {
   const read = (path: string | undefined, what: string): Buffer => {
-    if (path === undefined) throw new AppError('CONFIG_TLS', `use_https is on but ${what} is not set`, { hint: 'set SSL_CERT and SSL_KEY to PEM files' });
+    if (path === undefined)
+      throw new AppError('CONFIG_TLS', `use_https is on but ${what} is not set`, {
+        hint: 'set SSL_CERT and SSL_KEY to PEM files',
+      });
     try {
       return readFileSync(path);
     } catch (err) {
-      throw new AppError('CONFIG_TLS', `cannot read the TLS ${what} ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { hint: 'check the path and that this user can read it' });
+      throw new AppError(
+        'CONFIG_TLS',
+        `cannot read the TLS ${what} ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        { hint: 'check the path and that this user can read it' },
+      );
     }
   };
-  const tls = { cert: read(config.ssl_cert, 'certificate (SSL_CERT)'), key: read(config.ssl_key, 'private key (SSL_KEY)') };
+  const tls = {
+    cert: read(config.ssl_cert, 'certificate (SSL_CERT)'),
+    key: read(config.ssl_key, 'private key (SSL_KEY)'),
+  };
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(tls.key.toString('latin1'))) {
-    throw new AppError('CONFIG_TLS', `the TLS private key ${config.ssl_key ?? ''} is not a PEM private key`, { hint: 'SSL_KEY must point to a PEM file with a PRIVATE KEY block' });
+    throw new AppError('CONFIG_TLS', `the TLS private key ${config.ssl_key ?? ''} is not a PEM private key`, {
+      hint: 'SSL_KEY must point to a PEM file with a PRIVATE KEY block',
+    });
   }
   if (!tls.cert.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) {
-    throw new AppError('CONFIG_TLS', `the TLS certificate ${config.ssl_cert ?? ''} is not a PEM certificate`, { hint: 'SSL_CERT must point to a PEM file with a CERTIFICATE block' });
+    throw new AppError(
+      'CONFIG_TLS',
+      `the TLS certificate ${config.ssl_cert ?? ''} is not a PEM certificate`,
+      { hint: 'SSL_CERT must point to a PEM file with a CERTIFICATE block' },
+    );
   }
   return tls;
 }

@@ -15,7 +15,11 @@ export interface UsageSink {
   close(): void;
 }
 
-export function createUsageRecorder(options: { db: () => StateDb | undefined; flushMs?: number; logger: Logger }): UsageSink {
+export function createUsageRecorder(options: {
+  db: () => StateDb | undefined;
+  flushMs?: number;
+  logger: Logger;
+}): UsageSink {
   let pending = new Map<string, UsageEntry>();
   function flush(): void {
     if (pending.size === 0) return;
@@ -33,7 +37,13 @@ export function createUsageRecorder(options: { db: () => StateDb | undefined; fl
   function merge(routeId: string, at: number, requests: number, tokensIn: number, tokensOut: number): void {
     const entry = pending.get(routeId);
     if (entry === undefined) {
-      pending.set(routeId, { routeId: routeId === '' ? null : routeId, lastRequestAt: at, requests, tokensIn, tokensOut });
+      pending.set(routeId, {
+        routeId: routeId === '' ? null : routeId,
+        lastRequestAt: at,
+        requests,
+        tokensIn,
+        tokensOut,
+      });
       return;
     }
     entry.lastRequestAt = Math.max(entry.lastRequestAt, at);

@@ -16,19 +16,33 @@ import type { StateRouteSource } from './upstream/state-route-source.js';
 /** Waits for a pod when no route is ready. */
 export interface WakeControl {
   /** A route once one is ready within the wait, else throws GW_MODEL_WAKING; stops waiting once `signal` is aborted (the client left). */
-  wakeFor(model: string | undefined, balancer: Balancer, signal: { readonly aborted: boolean }): Promise<Route>;
+  wakeFor(
+    model: string | undefined,
+    balancer: Balancer,
+    signal: { readonly aborted: boolean },
+  ): Promise<Route>;
 }
 
-export function stateWake(routes: StateRouteSource, options: { waitMs: number; pollMs?: number; logger: Logger; now: () => number }): WakeControl {
+export function stateWake(
+  routes: StateRouteSource,
+  options: { waitMs: number; pollMs?: number; logger: Logger; now: () => number },
+): WakeControl {
   return {
     async wakeFor(model, balancer, signal) {
       const db = routes.db();
       if (db !== undefined) {
         try {
           const { created } = requestWake(db, options.now());
-          if (created) options.logger.info({ event: 'wake_requested' }, 'no pod is ready: asked the manager to start one');
+          if (created)
+            options.logger.info(
+              { event: 'wake_requested' },
+              'no pod is ready: asked the manager to start one',
+            );
         } catch (err) {
-          options.logger.warn({ err: (err as Error).message }, 'could not write the wake request to the state');
+          options.logger.warn(
+            { err: (err as Error).message },
+            'could not write the wake request to the state',
+          );
         }
       }
       const deadline = options.now() + options.waitMs;
@@ -38,7 +52,11 @@ export function stateWake(routes: StateRouteSource, options: { waitMs: number; p
         const route = balancer.pick(model);
         if (route !== undefined) return route;
       }
-      throw gatewayError('GW_MODEL_WAKING', 'the model is starting: a pod is being woken up; retry in a moment', { headers: { 'retry-after': '30' } });
+      throw gatewayError(
+        'GW_MODEL_WAKING',
+        'the model is starting: a pod is being woken up; retry in a moment',
+        { headers: { 'retry-after': '30' } },
+      );
     },
   };
 }

@@ -187,7 +187,9 @@ export function unguardedPodStart(input: PodRecipeInput): PodStart {
   const args = vllmArgs(input, '0.0.0.0', EXPOSED_PORT);
   const unsafe = args.find((a) => !SAFE_WORD.test(a));
   if (unsafe !== undefined) {
-    throw new TypeError(`unguarded pod arguments cannot be quoted; ${JSON.stringify(unsafe)} must match ${String(SAFE_WORD)}`);
+    throw new TypeError(
+      `unguarded pod arguments cannot be quoted; ${JSON.stringify(unsafe)} must match ${String(SAFE_WORD)}`,
+    );
   }
   return { args: args.join(' '), env: commonEnv(input) };
 }
@@ -195,22 +197,33 @@ export function unguardedPodStart(input: PodRecipeInput): PodStart {
 function vllmArgs(input: PodRecipeInput, host: string, port: number): string[] {
   return [
     input.model,
-    '--host', host,
-    '--port', String(port),
-    '--served-model-name', input.servedName,
-    '--max-model-len', String(input.maxModelLen),
-    '--gpu-memory-utilization', input.gpuMemoryUtilization.toFixed(2),
+    '--host',
+    host,
+    '--port',
+    String(port),
+    '--served-model-name',
+    input.servedName,
+    '--max-model-len',
+    String(input.maxModelLen),
+    '--gpu-memory-utilization',
+    input.gpuMemoryUtilization.toFixed(2),
     ...(input.extraArgs ?? []),
   ];
 }
 
 /** The guard's self-stop settings, as its env (GUARD_LEASE_SECONDS, GUARD_STOP_AT, GUARD_RUNPOD_API_URL). */
 function selfStopEnv(selfStop: SelfStop | undefined): Record<string, string> {
-  if (selfStop === undefined || (selfStop.leaseSeconds === null && selfStop.stopAtSeconds === null)) return {};
-  for (const [name, value] of [['leaseSeconds', selfStop.leaseSeconds], ['stopAtSeconds', selfStop.stopAtSeconds]] as const) {
-    if (value !== null && (!Number.isInteger(value) || value <= 0)) throw new TypeError(`selfStop.${name} must be a positive integer, got ${value}`);
+  if (selfStop === undefined || (selfStop.leaseSeconds === null && selfStop.stopAtSeconds === null))
+    return {};
+  for (const [name, value] of [
+    ['leaseSeconds', selfStop.leaseSeconds],
+    ['stopAtSeconds', selfStop.stopAtSeconds],
+  ] as const) {
+    if (value !== null && (!Number.isInteger(value) || value <= 0))
+      throw new TypeError(`selfStop.${name} must be a positive integer, got ${value}`);
   }
-  if (!/^https?:\/\/[^/]/.test(selfStop.runpodApiUrl)) throw new TypeError(`selfStop.runpodApiUrl must be http(s): ${selfStop.runpodApiUrl}`);
+  if (!/^https?:\/\/[^/]/.test(selfStop.runpodApiUrl))
+    throw new TypeError(`selfStop.runpodApiUrl must be http(s): ${selfStop.runpodApiUrl}`);
   return {
     ...(selfStop.leaseSeconds === null ? {} : { GUARD_LEASE_SECONDS: String(selfStop.leaseSeconds) }),
     ...(selfStop.stopAtSeconds === null ? {} : { GUARD_STOP_AT: String(selfStop.stopAtSeconds) }),
@@ -226,11 +239,16 @@ function commonEnv(input: PodRecipeInput): Record<string, string> {
 }
 
 function checkInput(input: PodRecipeInput): void {
-  for (const [name, value] of [['model', input.model], ['servedName', input.servedName]] as const) {
+  for (const [name, value] of [
+    ['model', input.model],
+    ['servedName', input.servedName],
+  ] as const) {
     // A leading '-' would be read by vLLM as an option, not as the value.
-    if (value === '' || value.startsWith('-')) throw new TypeError(`${name} must be non-empty and not start with '-': ${JSON.stringify(value)}`);
+    if (value === '' || value.startsWith('-'))
+      throw new TypeError(`${name} must be non-empty and not start with '-': ${JSON.stringify(value)}`);
   }
-  if (!Number.isInteger(input.maxModelLen) || input.maxModelLen <= 0) throw new TypeError(`maxModelLen must be a positive integer, got ${input.maxModelLen}`);
+  if (!Number.isInteger(input.maxModelLen) || input.maxModelLen <= 0)
+    throw new TypeError(`maxModelLen must be a positive integer, got ${input.maxModelLen}`);
   if (!(input.gpuMemoryUtilization > 0 && input.gpuMemoryUtilization <= 1)) {
     throw new TypeError(`gpuMemoryUtilization must be in (0, 1], got ${input.gpuMemoryUtilization}`);
   }

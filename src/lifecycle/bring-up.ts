@@ -36,7 +36,11 @@ export interface BringUpOptions extends UpEvents {
  *   const outcome = await bringUp(deps, ctx.settings, { requestedModel: flags.model, onStep });
  *   if (outcome.kind === 'reattached') print(`already up: ${outcome.pods[0]?.podId}`);
  */
-export async function bringUp(deps: ManagerDeps, settings: RunSettings, options: BringUpOptions = {}): Promise<BringUpOutcome> {
+export async function bringUp(
+  deps: ManagerDeps,
+  settings: RunSettings,
+  options: BringUpOptions = {},
+): Promise<BringUpOutcome> {
   const { state } = deps;
   const { requestedModel, onSettings, beforeStart, ...events } = options;
   const run = activeRun(state);
@@ -44,7 +48,9 @@ export async function bringUp(deps: ManagerDeps, settings: RunSettings, options:
   if (run !== undefined && pods.length > 0) {
     const runSettings = settingsOfRun(run.config, settings);
     if (requestedModel !== undefined && requestedModel !== runSettings.model) {
-      throw new AppError('STATE_RUN_ACTIVE', `a run serving ${runSettings.model} is active`, { hint: 'end it with `runpod-llm down`, then `runpod-llm up --model ...`' });
+      throw new AppError('STATE_RUN_ACTIVE', `a run serving ${runSettings.model} is active`, {
+        hint: 'end it with `runpod-llm down`, then `runpod-llm up --model ...`',
+      });
     }
     // The run keeps the recipe it started with.
     onSettings?.(runSettings);
@@ -55,9 +61,13 @@ export async function bringUp(deps: ManagerDeps, settings: RunSettings, options:
     } else if (listReadyRoutes(state).length > 0) {
       return { kind: 'reattached', settings: runSettings, run, pods };
     } else {
-      throw new AppError('STATE_RUN_ACTIVE', `a run is active but its pod is not ready yet (${pods.map((p) => `${p.podId} ${p.status}`).join(', ')})`, {
-        hint: 'wait for the watchdog to route it (`runpod-llm status`), or end it with `runpod-llm down`',
-      });
+      throw new AppError(
+        'STATE_RUN_ACTIVE',
+        `a run is active but its pod is not ready yet (${pods.map((p) => `${p.podId} ${p.status}`).join(', ')})`,
+        {
+          hint: 'wait for the watchdog to route it (`runpod-llm status`), or end it with `runpod-llm down`',
+        },
+      );
     }
   }
   await beforeStart?.();

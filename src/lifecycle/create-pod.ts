@@ -46,15 +46,28 @@ export async function createPodForRun(deps: ManagerDeps, options: CreateForRunOp
   for (const candidate of options.candidates) {
     const name = newPodName();
     const apiKey = newPodKey();
-    const { request, guard } = buildCreateRequest(settings, { name, gpuId: candidate.id, apiKey, hfToken: deps.hfToken, deadline: podDeadline(run, options.runtimeLimitMs, deps.clock.now()), install: installId(deps.state.home) });
+    const { request, guard } = buildCreateRequest(settings, {
+      name,
+      gpuId: candidate.id,
+      apiKey,
+      hfToken: deps.hfToken,
+      deadline: podDeadline(run, options.runtimeLimitMs, deps.clock.now()),
+      install: installId(deps.state.home),
+    });
     let outcome;
     try {
       outcome = await deps.api.createPodDetailed(request);
     } catch (err) {
       if (!isRunPodError(err, 'RUNPOD_NO_CAPACITY')) throw err;
       noCapacity.push(candidate.id);
-      appendAudit(deps.state, { action: 'no_capacity', reason: 'create', details: { gpu: candidate.id, name } });
-      options.onStep?.(`no capacity for ${candidate.id}${options.candidates.length > noCapacity.length ? ', trying the next GPU type' : ''}`);
+      appendAudit(deps.state, {
+        action: 'no_capacity',
+        reason: 'create',
+        details: { gpu: candidate.id, name },
+      });
+      options.onStep?.(
+        `no capacity for ${candidate.id}${options.candidates.length > noCapacity.length ? ', trying the next GPU type' : ''}`,
+      );
       continue;
     }
     const { pod, adopted } = outcome;
@@ -93,12 +106,19 @@ export async function createPodForRun(deps: ManagerDeps, options: CreateForRunOp
         ...(replaces === undefined ? {} : { replaces: replaces.podId }),
       },
     });
-    deps.logger.info({ podId: pod.id, podName: name, gpu: candidate.id, adopted }, adopted ? 'pod created (adopted after a failed create)' : 'pod created');
+    deps.logger.info(
+      { podId: pod.id, podName: name, gpu: candidate.id, adopted },
+      adopted ? 'pod created (adopted after a failed create)' : 'pod created',
+    );
     return { row, adopted, noCapacity };
   }
-  throw new AppError('RUNPOD_NO_CAPACITY', `RunPod has no capacity for any GPU type tried (${noCapacity.join(', ') || 'none'})`, {
-    hint: 'try other GPU types (--gpu ID, see `runpod-llm catalog`), a lower --min-vram, the other --cloud, or again in a few minutes',
-  });
+  throw new AppError(
+    'RUNPOD_NO_CAPACITY',
+    `RunPod has no capacity for any GPU type tried (${noCapacity.join(', ') || 'none'})`,
+    {
+      hint: 'try other GPU types (--gpu ID, see `runpod-llm catalog`), a lower --min-vram, the other --cloud, or again in a few minutes',
+    },
+  );
 }
 
 /**
@@ -106,7 +126,11 @@ export async function createPodForRun(deps: ManagerDeps, options: CreateForRunOp
  * (a recreate gets at least the original Python tool's 5 minutes); null when neither has a limit. As `decide`
  * computes it from the stored rows.
  */
-export function podDeadline(run: Pick<RunRow, 'startedAt' | 'runtimeLimitMs'>, grantedMs: number | null, now: number): number | null {
+export function podDeadline(
+  run: Pick<RunRow, 'startedAt' | 'runtimeLimitMs'>,
+  grantedMs: number | null,
+  now: number,
+): number | null {
   const runDeadline = run.runtimeLimitMs === null ? null : run.startedAt + run.runtimeLimitMs;
   if (grantedMs === null) return runDeadline;
   return Math.max(runDeadline ?? -Infinity, now + grantedMs);
@@ -116,9 +140,15 @@ export function podDeadline(run: Pick<RunRow, 'startedAt' | 'runtimeLimitMs'>, g
  * The run's planned GPU types with the replaced pod's type first (it fitted the model, and it
  * is what the user paid for so far).
  */
-export function candidatesFor(settings: RunSettings, old: Pick<PodRow, 'gpuTypeId' | 'costPerHr'> | undefined): Array<{ id: string; pricePerHr: number }> {
+export function candidatesFor(
+  settings: RunSettings,
+  old: Pick<PodRow, 'gpuTypeId' | 'costPerHr'> | undefined,
+): Array<{ id: string; pricePerHr: number }> {
   const planned = settings.candidates.map((c) => ({ id: c.id, pricePerHr: c.pricePerHr }));
   if (old === undefined) return planned;
-  const first = planned.find((c) => c.id === old.gpuTypeId) ?? { id: old.gpuTypeId, pricePerHr: old.costPerHr };
+  const first = planned.find((c) => c.id === old.gpuTypeId) ?? {
+    id: old.gpuTypeId,
+    pricePerHr: old.costPerHr,
+  };
   return [first, ...planned.filter((c) => c.id !== old.gpuTypeId)];
 }

@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { guardedPodStart, guardVersion, type PodRecipeInput, readGuardSource, unguardedPodStart } from '../guard/recipe.js';
+import {
+  guardedPodStart,
+  guardVersion,
+  type PodRecipeInput,
+  readGuardSource,
+  unguardedPodStart,
+} from '../guard/recipe.js';
 import type { CreatePodRequest } from '../runpod/schemas.js';
 import { INSTALL_ENV } from '../state/install.js';
 import { type RunSettings, VLLM_PORT } from './run-settings.js';
@@ -43,7 +49,7 @@ export const HF_HOME = `${VOLUME_PATH}/hf`;
 
 /** Printed once by `up` when the run is unguarded. */
 export const UNGUARDED_WARNING =
-  'warning: unguarded pod (--unguarded / manager.guard: false): its public URL exposes vLLM\'s routes that need no key ' +
+  "warning: unguarded pod (--unguarded / manager.guard: false): its public URL exposes vLLM's routes that need no key " +
   '(/invocations runs completions on your GPU, /tokenize, /pause, /metrics, …) to anyone who learns the pod id; ' +
   'only /v1 is protected by the pod key. Use it only if the guarded start command fails on your image.';
 
@@ -77,7 +83,8 @@ export function shellStartArgs(script: string): string {
 /** The shell command inside a JSON start command (`cmd[0]`). */
 function jsonStartShell(args: string): string {
   const cmd = (JSON.parse(args) as { cmd?: unknown }).cmd;
-  if (!Array.isArray(cmd) || typeof cmd[0] !== 'string') throw new TypeError('the guarded start command has no shell command');
+  if (!Array.isArray(cmd) || typeof cmd[0] !== 'string')
+    throw new TypeError('the guarded start command has no shell command');
   return cmd[0];
 }
 
@@ -104,7 +111,10 @@ export function buildCreateRequest(settings: RunSettings, pod: PodIdentity, guar
     hfToken: pod.hfToken,
     selfStop: {
       leaseSeconds: settings.podLeaseMs === null ? null : Math.ceil(settings.podLeaseMs / 1000),
-      stopAtSeconds: pod.deadline === undefined || pod.deadline === null ? null : Math.ceil(pod.deadline / 1000) + SELF_STOP_GRACE_S,
+      stopAtSeconds:
+        pod.deadline === undefined || pod.deadline === null
+          ? null
+          : Math.ceil(pod.deadline / 1000) + SELF_STOP_GRACE_S,
       runpodApiUrl: settings.runpodApiUrl,
     },
   };
@@ -114,7 +124,8 @@ export function buildCreateRequest(settings: RunSettings, pod: PodIdentity, guar
     const source = guardSource ?? readGuardSource();
     start = guardedPodStart(input, source);
     guard = guardVersion(source);
-    if (settings.startForm === 'shell') start = { ...start, args: shellStartArgs(jsonStartShell(start.args)) };
+    if (settings.startForm === 'shell')
+      start = { ...start, args: shellStartArgs(jsonStartShell(start.args)) };
   } else {
     start = unguardedPodStart(input);
   }
@@ -128,6 +139,7 @@ export function buildCreateRequest(settings: RunSettings, pod: PodIdentity, guar
     gpu: { id: pod.gpuId, count: settings.gpuCount },
     cloud: settings.cloud,
   };
-  if (settings.volumeGb > 0) request.mounts = { persistent: { size: Math.max(10, settings.volumeGb), path: VOLUME_PATH } };
+  if (settings.volumeGb > 0)
+    request.mounts = { persistent: { size: Math.max(10, settings.volumeGb), path: VOLUME_PATH } };
   return { request, guard };
 }

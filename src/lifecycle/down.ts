@@ -33,7 +33,9 @@ export async function down(deps: ManagerDeps, options: { stop: boolean }): Promi
   const run = activeRun(state);
   const results: DownPodResult[] = [];
   for (const pod of listActivePods(state)) {
-    results.push(options.stop && pod.desired !== 'terminated' ? await stopPod(deps, pod) : await terminatePod(deps, pod));
+    results.push(
+      options.stop && pod.desired !== 'terminated' ? await stopPod(deps, pod) : await terminatePod(deps, pod),
+    );
   }
   let endedRunId: string | null = null;
   if (!options.stop) {
@@ -57,7 +59,12 @@ async function terminatePod(deps: ManagerDeps, pod: PodRow): Promise<DownPodResu
     await deps.api.deletePod(pod.podId);
   } catch (err) {
     if (!isRunPodError(err, 'RUNPOD_NOT_FOUND')) {
-      appendAudit(state, { action: 'terminate_failed', reason: 'down', podId: pod.podId, details: { error: (err as Error).message } });
+      appendAudit(state, {
+        action: 'terminate_failed',
+        reason: 'down',
+        podId: pod.podId,
+        details: { error: (err as Error).message },
+      });
       return { ...base, outcome: 'failed', error: (err as Error).message };
     }
     gone = true;
@@ -66,7 +73,12 @@ async function terminatePod(deps: ManagerDeps, pod: PodRow): Promise<DownPodResu
   // A stopped pod bills no GPU time; only a running one's last minutes are booked.
   if (pod.desired === 'running') accrueTo(state, pod, now, pod.costPerHr);
   markPodEnded(state, pod.podId, 'down', now);
-  appendAudit(state, { action: 'terminate', reason: 'down', podId: pod.podId, details: { alreadyGone: gone } });
+  appendAudit(state, {
+    action: 'terminate',
+    reason: 'down',
+    podId: pod.podId,
+    details: { alreadyGone: gone },
+  });
   return { ...base, outcome: gone ? 'already_gone' : 'terminated' };
 }
 
@@ -87,7 +99,12 @@ async function stopPod(deps: ManagerDeps, pod: PodRow): Promise<DownPodResult> {
     }
     // 409: RunPod says it is not stoppable in its status (already EXITED): nothing left to do.
     if (!isRunPodError(err, 'RUNPOD_CONFLICT')) {
-      appendAudit(state, { action: 'stop_failed', reason: 'down', podId: pod.podId, details: { error: (err as Error).message } });
+      appendAudit(state, {
+        action: 'stop_failed',
+        reason: 'down',
+        podId: pod.podId,
+        details: { error: (err as Error).message },
+      });
       return { ...base, outcome: 'failed', error: (err as Error).message };
     }
   }

@@ -41,11 +41,12 @@ export interface StartWatchOptions {
 }
 
 const SHOWN_LINES = 12;
-const ARGPARSE = /(?:^|\s)(?:vllm serve|api_server\.py|vllm): error: (?:unrecognized arguments|argument |the following arguments are required)/;
+const ARGPARSE =
+  /(?:^|\s)(?:vllm serve|api_server\.py|vllm): error: (?:unrecognized arguments|argument |the following arguments are required)/;
 const START_CONTAINER = /\bstart(?:ing)? container\b/i;
 
 const FIX_ARGS =
-  'RunPod passed the start command to the image\'s `vllm serve` as plain arguments (its v2 API did not honour the JSON start-command form). Run `runpod-llm doctor --live` to record that, then `runpod-llm up` picks a recipe that needs no entrypoint override (or build docker/vllm-noentry and pass --image); `--unguarded` also works, without the guard';
+  "RunPod passed the start command to the image's `vllm serve` as plain arguments (its v2 API did not honour the JSON start-command form). Run `runpod-llm doctor --live` to record that, then `runpod-llm up` picks a recipe that needs no entrypoint override (or build docker/vllm-noentry and pass --image); `--unguarded` also works, without the guard";
 
 export class StartWatch {
   readonly #options: Required<StartWatchOptions>;
@@ -57,7 +58,12 @@ export class StartWatch {
    * asked for (capacity moved, docs/runpod-contract.md); one such report alone is not acted on.
    */
   zeroGpuPolls(pod: Pod): number {
-    const none = pod.status === 'RUNNING' && pod.runtime?.gpus !== undefined && pod.runtime.gpus.length === 0 && (pod.gpu?.count ?? 0) > 0 && (pod.runtime.uptime ?? 0) > 0;
+    const none =
+      pod.status === 'RUNNING' &&
+      pod.runtime?.gpus !== undefined &&
+      pod.runtime.gpus.length === 0 &&
+      (pod.gpu?.count ?? 0) > 0 &&
+      (pod.runtime.uptime ?? 0) > 0;
     this.#zeroGpuPolls = none ? this.#zeroGpuPolls + 1 : 0;
     return this.#zeroGpuPolls;
   }
@@ -79,11 +85,18 @@ export class StartWatch {
       return Number.isNaN(ts) || ts >= this.#options.since;
     });
     const container = recent.filter((l) => l.source !== 'system');
-    const shown = recent.slice(-SHOWN_LINES).map((l) => `${l.source === 'system' ? '[system] ' : ''}${l.line}`);
+    const shown = recent
+      .slice(-SHOWN_LINES)
+      .map((l) => `${l.source === 'system' ? '[system] ' : ''}${l.line}`);
 
     const argparse = container.find((l) => ARGPARSE.test(l.line));
     if (argparse !== undefined) {
-      return { kind: 'vllm_arguments', cause: `vLLM refused its arguments (${argparse.line.slice(0, 160)})`, fix: FIX_ARGS, lastLines: shown };
+      return {
+        kind: 'vllm_arguments',
+        cause: `vLLM refused its arguments (${argparse.line.slice(0, 160)})`,
+        fix: FIX_ARGS,
+        lastLines: shown,
+      };
     }
     const starts = recent.filter((l) => l.source === 'system' && START_CONTAINER.test(l.line)).length;
     if (starts >= 2) {
@@ -104,7 +117,12 @@ export class StartWatch {
       };
     }
     if (uptime !== undefined) this.#lastUptime = uptime;
-    if (this.#options.expectMarker && uptime !== undefined && uptime * 1000 >= this.#options.markerGraceMs && container.length > 0) {
+    if (
+      this.#options.expectMarker &&
+      uptime !== undefined &&
+      uptime * 1000 >= this.#options.markerGraceMs &&
+      container.length > 0
+    ) {
       if (!container.some((l) => l.line.startsWith(START_MARKER))) {
         return {
           kind: 'no_start_marker',

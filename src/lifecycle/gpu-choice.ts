@@ -67,8 +67,10 @@ export interface PlanGpusInput {
  */
 export function planGpus(input: PlanGpusInput): GpuPlan {
   const { catalog, minVramGb, cloud, count } = input;
-  if (!Number.isInteger(count) || count < 1) throw new TypeError(`GPU count must be an integer >= 1, got ${count}`);
-  if (!Number.isFinite(minVramGb) || minVramGb < 0) throw new TypeError(`minVramGb must be >= 0, got ${minVramGb}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new TypeError(`GPU count must be an integer >= 1, got ${count}`);
+  if (!Number.isFinite(minVramGb) || minVramGb < 0)
+    throw new TypeError(`minVramGb must be >= 0, got ${minVramGb}`);
   const byId = new Map(catalog.map((g) => [g.id, g]));
   const plan: GpuPlan = { candidates: [], unknownIds: [], skipped: [], warnings: [] };
 
@@ -80,10 +82,17 @@ export function planGpus(input: PlanGpusInput): GpuPlan {
       return null;
     }
     if (offer.maxCount !== undefined && offer.maxCount < count) {
-      if (report) plan.skipped.push({ id: offer.id, reason: `at most ${offer.maxCount} per pod, ${count} requested` });
+      if (report)
+        plan.skipped.push({ id: offer.id, reason: `at most ${offer.maxCount} per pod, ${count} requested` });
       return null;
     }
-    const candidate: GpuCandidate = { id: offer.id, name: offer.name, memoryGb: offer.memoryGb, count, pricePerHr: price * count };
+    const candidate: GpuCandidate = {
+      id: offer.id,
+      name: offer.name,
+      memoryGb: offer.memoryGb,
+      count,
+      pricePerHr: price * count,
+    };
     if (offer.availability !== undefined) candidate.availability = offer.availability;
     return candidate;
   };
@@ -99,7 +108,9 @@ export function planGpus(input: PlanGpusInput): GpuPlan {
       const candidate = admit(offer, true);
       if (candidate === null) continue;
       if (offer.memoryGb * count < minVramGb) {
-        plan.warnings.push(`${id}: ${offer.memoryGb * count} GB VRAM is below the ${minVramGb} GB the model needs`);
+        plan.warnings.push(
+          `${id}: ${offer.memoryGb * count} GB VRAM is below the ${minVramGb} GB the model needs`,
+        );
       }
       if (offer.availability === 'NONE') plan.warnings.push(`${id}: the catalog lists no stock on ${cloud}`);
       plan.candidates.push(candidate);
@@ -112,7 +123,9 @@ export function planGpus(input: PlanGpusInput): GpuPlan {
     const candidate = admit(offer, false);
     if (candidate !== null) plan.candidates.push(candidate);
   }
-  plan.candidates.sort((a, b) => a.pricePerHr - b.pricePerHr || b.memoryGb - a.memoryGb || a.id.localeCompare(b.id));
+  plan.candidates.sort(
+    (a, b) => a.pricePerHr - b.pricePerHr || b.memoryGb - a.memoryGb || a.id.localeCompare(b.id),
+  );
   return plan;
 }
 
@@ -130,9 +143,14 @@ export interface WorstCase {
  * @example
  *   worstCaseCost({ pricePerHr: 0.4, runtimeMs: 2 * 3_600_000, budget: 5 }) // { usd: 0.8, boundBy: 'runtime' }
  */
-export function worstCaseCost(input: { pricePerHr: number; runtimeMs: number | null; budget: number | null }): WorstCase {
+export function worstCaseCost(input: {
+  pricePerHr: number;
+  runtimeMs: number | null;
+  budget: number | null;
+}): WorstCase {
   const byRuntime = input.runtimeMs === null ? null : (input.pricePerHr * input.runtimeMs) / 3_600_000;
-  if (input.budget !== null && (byRuntime === null || input.budget < byRuntime)) return { usd: input.budget, boundBy: 'budget' };
+  if (input.budget !== null && (byRuntime === null || input.budget < byRuntime))
+    return { usd: input.budget, boundBy: 'budget' };
   if (byRuntime !== null) return { usd: byRuntime, boundBy: 'runtime' };
   return { usd: null, boundBy: null };
 }

@@ -54,7 +54,9 @@ export function parseLeaseAnswer(status: number, body: string): LeaseAnswer {
   return {
     renewed: true,
     ...(typeof guard === 'string' && /^[\w.-]{1,20}$/.test(guard) ? { guard } : {}),
-    ...((SELF_STOP_VERDICTS as readonly unknown[]).includes(selfStop) ? { selfStop: selfStop as SelfStopVerdict } : {}),
+    ...((SELF_STOP_VERDICTS as readonly unknown[]).includes(selfStop)
+      ? { selfStop: selfStop as SelfStopVerdict }
+      : {}),
   };
 }
 
@@ -71,11 +73,11 @@ export function describeSelfStop(verdict: SelfStopVerdict): string {
     case 'refused':
       return 'this pod cannot stop itself: RunPod refused its pod-scoped key, so the lease and the stop time are not enforced on the pod; keep the watchdog running (or set a runtime limit RunPod enforces)';
     case 'blocked':
-      return 'this pod cannot stop itself: its call to RunPod\'s API was blocked before the API (Cloudflare); keep the watchdog running';
+      return "this pod cannot stop itself: its call to RunPod's API was blocked before the API (Cloudflare); keep the watchdog running";
     case 'missing':
       return 'this pod cannot stop itself: RunPod put no pod id or pod key in its environment; keep the watchdog running';
     case 'unreachable':
-      return 'the pod could not reach RunPod\'s API to check its key yet (it retries every minute)';
+      return "the pod could not reach RunPod's API to check its key yet (it retries every minute)";
     case 'checking':
       return 'the pod is still checking its key';
   }
@@ -92,7 +94,14 @@ export interface LeaseRenewal {
 
 /** The pods whose guard expects renewals: wanted running, ready once, guarded, not seen stopped. */
 export function leasedPods(pods: readonly PodRow[]): PodRow[] {
-  return pods.filter((p) => p.desired === 'running' && p.readyAt !== null && p.guard !== null && p.status !== 'EXITED' && p.status !== 'TERMINATED');
+  return pods.filter(
+    (p) =>
+      p.desired === 'running' &&
+      p.readyAt !== null &&
+      p.guard !== null &&
+      p.status !== 'EXITED' &&
+      p.status !== 'TERMINATED',
+  );
 }
 
 /** The self-stop verdict last audited for a pod (null: none recorded, e.g. a v2 guard). */
@@ -110,9 +119,14 @@ export function lastSelfStop(deps: Pick<ManagerDeps, 'state'>, podId: string): S
  * @example
  *   await renewLeases(deps, { podUrlTemplate: settings.podUrlTemplate });
  */
-export async function renewLeases(deps: ManagerDeps, options: { podUrlTemplate: string; timeoutMs?: number }): Promise<LeaseRenewal[]> {
+export async function renewLeases(
+  deps: ManagerDeps,
+  options: { podUrlTemplate: string; timeoutMs?: number },
+): Promise<LeaseRenewal[]> {
   const pods = leasedPods(listActivePods(deps.state));
-  return Promise.all(pods.map((pod) => renewPodLease(deps, pod, podUrl(options.podUrlTemplate, pod.podId), options.timeoutMs)));
+  return Promise.all(
+    pods.map((pod) => renewPodLease(deps, pod, podUrl(options.podUrlTemplate, pod.podId), options.timeoutMs)),
+  );
 }
 
 /**
@@ -120,27 +134,62 @@ export async function renewLeases(deps: ManagerDeps, options: { podUrlTemplate: 
  * from the last one audited for the pod. `up` calls it once a pod is ready, so "this pod cannot
  * stop itself" is said at once rather than found on a bill.
  */
-export async function renewPodLease(deps: ManagerDeps, pod: PodRow, url: string, timeoutMs = 5_000): Promise<LeaseRenewal> {
+export async function renewPodLease(
+  deps: ManagerDeps,
+  pod: PodRow,
+  url: string,
+  timeoutMs = 5_000,
+): Promise<LeaseRenewal> {
   const renewal = await renewOne(deps.fetch, `${url}${LEASE_PATH}`, pod.apiKey, timeoutMs);
   const result: LeaseRenewal = { podId: pod.podId, ...renewal };
-  if (!renewal.renewed) deps.logger.warn({ podId: pod.podId, outcome: renewal.outcome }, 'could not renew the guard\'s lease; the next pass tries again');
+  if (!renewal.renewed)
+    deps.logger.warn(
+      { podId: pod.podId, outcome: renewal.outcome },
+      "could not renew the guard's lease; the next pass tries again",
+    );
   const verdict = renewal.selfStop;
   if (verdict !== undefined && verdict !== 'checking' && verdict !== lastSelfStop(deps, pod.podId)) {
-    appendAudit(deps.state, { action: SELF_STOP_AUDIT, reason: describeSelfStop(verdict), podId: pod.podId, details: { verdict } });
-    if (cannotStopItself(verdict)) deps.logger.warn({ podId: pod.podId, selfStop: verdict }, describeSelfStop(verdict));
+    appendAudit(deps.state, {
+      action: SELF_STOP_AUDIT,
+      reason: describeSelfStop(verdict),
+      podId: pod.podId,
+      details: { verdict },
+    });
+    if (cannotStopItself(verdict))
+      deps.logger.warn({ podId: pod.podId, selfStop: verdict }, describeSelfStop(verdict));
   }
   return result;
 }
 
-async function renewOne(fetcher: typeof globalThis.fetch, url: string, key: string, timeoutMs: number): Promise<Omit<LeaseRenewal, 'podId'>> {
+async function renewOne(
+  fetcher: typeof globalThis.fetch,
+  url: string,
+  key: string,
+  timeoutMs: number,
+): Promise<Omit<LeaseRenewal, 'podId'>> {
   try {
-    const res = await fetcher(url, { method: 'POST', headers: { authorization: `Bearer ${key}` }, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetcher(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}` },
+      redirect: 'manual',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     // The guard's answer is a few dozen bytes; anything longer is not the guard's.
     const body = res.status === 200 ? (await res.text()).slice(0, 4096) : (await res.body?.cancel(), '');
     const answer = parseLeaseAnswer(res.status, body);
-    return { outcome: res.status, renewed: answer.renewed, ...(answer.selfStop === undefined ? {} : { selfStop: answer.selfStop }) };
+    return {
+      outcome: res.status,
+      renewed: answer.renewed,
+      ...(answer.selfStop === undefined ? {} : { selfStop: answer.selfStop }),
+    };
   } catch (err) {
     const name = (err as Error).name;
-    return { outcome: name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : ((err as { cause?: { code?: string } }).cause?.code ?? name), renewed: false };
+    return {
+      outcome:
+        name === 'TimeoutError'
+          ? `no answer within ${timeoutMs} ms`
+          : ((err as { cause?: { code?: string } }).cause?.code ?? name),
+      renewed: false,
+    };
   }
 }

@@ -77,7 +77,8 @@ export async function probeReadiness(deps: ProbeDeps, target: ReadinessTarget): 
   try {
     pod = await deps.api.getPod(target.podId);
   } catch (err) {
-    if (isRunPodError(err, 'RUNPOD_NOT_FOUND')) throw podFailed(target, 'vanished from RunPod while starting');
+    if (isRunPodError(err, 'RUNPOD_NOT_FOUND'))
+      throw podFailed(target, 'vanished from RunPod while starting');
     if (isRunPodError(err, 'RUNPOD_UNAVAILABLE') || isRunPodError(err, 'RUNPOD_RATE_LIMITED')) {
       return notYet('running', 'unknown', `RunPod to answer (${(err as Error).message})`, undefined);
     }
@@ -85,13 +86,17 @@ export async function probeReadiness(deps: ProbeDeps, target: ReadinessTarget): 
   }
   const status = pod.status;
   if (status === 'EXITED' || status === 'ERROR' || status === 'TERMINATED') {
-    throw podFailed(target, `went ${status} while starting (image pull, out of memory for the model, or the host failed)`);
+    throw podFailed(
+      target,
+      `went ${status} while starting (image pull, out of memory for the model, or the host failed)`,
+    );
   }
   if (status !== 'RUNNING') return notYet('running', status, 'the pod to be RUNNING', pod);
   if (pod.runtime?.gpus !== undefined && pod.runtime.gpus.length === 0 && (pod.gpu?.count ?? 0) > 0) {
     // A (re)started pod whose GPUs went elsewhere: vLLM can never load (docs/runpod-contract.md). Acted on
     // when two polls with a nonzero uptime agree (a single probe has only one look: it waits).
-    if ((target.startWatch?.zeroGpuPolls(pod) ?? 0) >= 2) throw podFailed(target, 'is RUNNING without its GPUs (capacity moved)');
+    if ((target.startWatch?.zeroGpuPolls(pod) ?? 0) >= 2)
+      throw podFailed(target, 'is RUNNING without its GPUs (capacity moved)');
     return notYet('running', status, 'its GPUs (RunPod shows the pod RUNNING with none)', pod);
   }
   target.startWatch?.zeroGpuPolls(pod);
@@ -105,16 +110,24 @@ export async function probeReadiness(deps: ProbeDeps, target: ReadinessTarget): 
 
   const health = await get(deps, `${target.podUrl}/health`);
   if (health.status !== 200) {
-    const why = health.status === 502 ? 'HTTP 502: vLLM not listening yet, model loading' : health.status === 503 ? 'HTTP 503: engine not healthy' : health.error ?? `HTTP ${health.status}`;
+    const why =
+      health.status === 502
+        ? 'HTTP 502: vLLM not listening yet, model loading'
+        : health.status === 503
+          ? 'HTTP 503: engine not healthy'
+          : (health.error ?? `HTTP ${health.status}`);
     return notYet('health', status, `/health through the pod URL (${why})`, pod);
   }
 
   const models = await get(deps, `${target.podUrl}/v1/models`, target.apiKey);
-  if (models.status === 401 || models.status === 403) throw podFailed(target, `refused its own API key on /v1/models (HTTP ${models.status})`);
-  if (models.status !== 200) return notYet('models', status, `/v1/models (${models.error ?? `HTTP ${models.status}`})`, pod);
+  if (models.status === 401 || models.status === 403)
+    throw podFailed(target, `refused its own API key on /v1/models (HTTP ${models.status})`);
+  if (models.status !== 200)
+    return notYet('models', status, `/v1/models (${models.error ?? `HTTP ${models.status}`})`, pod);
   const ids = listedModels(models.body);
   if (ids === undefined) return notYet('models', status, '/v1/models to answer a model list', pod);
-  if (!ids.includes(target.model)) throw podFailed(target, `serves ${ids.join(', ') || 'no model'}, not ${target.model}`);
+  if (!ids.includes(target.model))
+    throw podFailed(target, `serves ${ids.join(', ') || 'no model'}, not ${target.model}`);
   return { ready: true, step: 'ready', status, waitingFor: 'nothing', pod };
 }
 
@@ -139,17 +152,30 @@ export interface WaitOptions {
  * @example
  *   await waitForReady({ api, fetch, clock, sleep }, target, { timeoutMs: 20 * 60_000, pollMs: 5_000, onProgress });
  */
-export async function waitForReady(deps: WaitDeps, target: ReadinessTarget, options: WaitOptions): Promise<{ pod: Pod; elapsedMs: number }> {
+export async function waitForReady(
+  deps: WaitDeps,
+  target: ReadinessTarget,
+  options: WaitOptions,
+): Promise<{ pod: Pod; elapsedMs: number }> {
   const start = options.startedAt ?? deps.clock.now();
   for (;;) {
     const outcome = await probeReadiness(deps, target);
     const elapsedMs = deps.clock.now() - start;
-    options.onProgress?.({ step: outcome.step, status: outcome.status, elapsedMs, waitingFor: outcome.waitingFor });
+    options.onProgress?.({
+      step: outcome.step,
+      status: outcome.status,
+      elapsedMs,
+      waitingFor: outcome.waitingFor,
+    });
     if (outcome.ready && outcome.pod !== undefined) return { pod: outcome.pod, elapsedMs };
     if (elapsedMs >= options.timeoutMs) {
-      throw new AppError('LIFECYCLE_READINESS_TIMEOUT', `pod ${target.podId} was not ready after ${formatDuration(elapsedMs)} (still waiting for ${outcome.waitingFor}); it was terminated`, {
-        hint: 'a fresh host can take long to pull the image and load the model: raise manager.readiness_timeout (RUNPOD_LLM_READINESS_TIMEOUT), or try another GPU (--gpu)',
-      });
+      throw new AppError(
+        'LIFECYCLE_READINESS_TIMEOUT',
+        `pod ${target.podId} was not ready after ${formatDuration(elapsedMs)} (still waiting for ${outcome.waitingFor}); it was terminated`,
+        {
+          hint: 'a fresh host can take long to pull the image and load the model: raise manager.readiness_timeout (RUNPOD_LLM_READINESS_TIMEOUT), or try another GPU (--gpu)',
+        },
+      );
     }
     await deps.sleep(Math.max(1, Math.min(options.pollMs, options.timeoutMs - elapsedMs)), deps.signal);
   }
@@ -160,8 +186,15 @@ export class StartFailure extends AppError {
   readonly sign: FailureSign;
 
   constructor(podId: string, sign: FailureSign) {
-    const lines = sign.lastLines.length === 0 ? '' : `\nlast log lines:\n${sign.lastLines.map((l) => `  ${l}`).join('\n')}`;
-    super('LIFECYCLE_POD_FAILED', `pod ${podId} will not become ready: ${sign.cause}; it was terminated${lines}`, { hint: sign.fix });
+    const lines =
+      sign.lastLines.length === 0
+        ? ''
+        : `\nlast log lines:\n${sign.lastLines.map((l) => `  ${l}`).join('\n')}`;
+    super(
+      'LIFECYCLE_POD_FAILED',
+      `pod ${podId} will not become ready: ${sign.cause}; it was terminated${lines}`,
+      { hint: sign.fix },
+    );
     this.sign = sign;
   }
 }
@@ -194,18 +227,34 @@ interface Answer {
   error?: string;
 }
 
-async function get(deps: ProbeDeps, url: string, key?: string, method: 'GET' | 'POST' = 'GET'): Promise<Answer> {
+async function get(
+  deps: ProbeDeps,
+  url: string,
+  key?: string,
+  method: 'GET' | 'POST' = 'GET',
+): Promise<Answer> {
   const timeout = AbortSignal.timeout(deps.probeTimeoutMs ?? 10_000);
   const signal = deps.signal === undefined ? timeout : AbortSignal.any([timeout, deps.signal]);
   try {
-    const res = await deps.fetch(url, { method, headers: key === undefined ? {} : { authorization: `Bearer ${key}` }, signal, redirect: 'manual' });
+    const res = await deps.fetch(url, {
+      method,
+      headers: key === undefined ? {} : { authorization: `Bearer ${key}` },
+      signal,
+      redirect: 'manual',
+    });
     // Bounded: a probe needs a status and a small model list, never a large body.
     const body = (await res.text()).slice(0, 65_536);
     return { status: res.status, body };
   } catch (err) {
     if (deps.signal?.aborted === true) throw interrupted();
     const cause = (err as { cause?: { code?: string } }).cause?.code;
-    return { status: 0, body: '', error: timeout.aborted ? 'no answer within the probe timeout' : `not reachable${cause === undefined ? '' : ` (${cause})`}` };
+    return {
+      status: 0,
+      body: '',
+      error: timeout.aborted
+        ? 'no answer within the probe timeout'
+        : `not reachable${cause === undefined ? '' : ` (${cause})`}`,
+    };
   }
 }
 
@@ -213,7 +262,9 @@ function listedModels(body: string): string[] | undefined {
   try {
     const value = JSON.parse(body) as { data?: unknown };
     if (!Array.isArray(value.data)) return undefined;
-    return value.data.flatMap((m) => (typeof (m as { id?: unknown }).id === 'string' ? [(m as { id: string }).id] : []));
+    return value.data.flatMap((m) =>
+      typeof (m as { id?: unknown }).id === 'string' ? [(m as { id: string }).id] : [],
+    );
   } catch {
     return undefined;
   }

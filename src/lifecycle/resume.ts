@@ -28,7 +28,11 @@ export interface ResumeResult {
  * (its row is ended). A 409 means RunPod will not start it in its current status (already
  * starting or running): readiness tells what it really is.
  */
-export async function startStoppedPod(deps: ManagerDeps, pod: PodRow, reason: 'resume' | 'wake'): Promise<'started' | 'gone'> {
+export async function startStoppedPod(
+  deps: ManagerDeps,
+  pod: PodRow,
+  reason: 'resume' | 'wake',
+): Promise<'started' | 'gone'> {
   const { state, clock } = deps;
   try {
     await deps.api.podAction(pod.podId, 'start');
@@ -52,19 +56,31 @@ export async function startStoppedPod(deps: ManagerDeps, pod: PodRow, reason: 'r
  * same run, with the runtime the run has left. A run whose runtime is used up is ended instead
  * (null: the caller starts a fresh run). The caller holds the manager lock.
  */
-export async function resumeRun(deps: ManagerDeps, run: RunRow, settings: RunSettings, events: RouteEvents = {}): Promise<ResumeResult | null> {
+export async function resumeRun(
+  deps: ManagerDeps,
+  run: RunRow,
+  settings: RunSettings,
+  events: RouteEvents = {},
+): Promise<ResumeResult | null> {
   const { state, clock } = deps;
   const now = clock.now();
   const pods = listActivePods(state, run.runId);
   if (run.runtimeLimitMs !== null && now >= run.startedAt + run.runtimeLimitMs) {
     for (const pod of pods) await abandonPod(deps, pod, 'runtime_limit');
     endRun(state, run.runId, 'runtime_limit', now);
-    appendAudit(state, { action: 'end_run', reason: 'runtime_limit', details: { runId: run.runId, on: 'resume' } });
+    appendAudit(state, {
+      action: 'end_run',
+      reason: 'runtime_limit',
+      details: { runId: run.runId, on: 'resume' },
+    });
     events.onStep?.('the stopped run had used up its runtime: its pod was terminated; starting a new run');
     return null;
   }
   const stopped = pods.filter((p) => p.desired === 'stopped');
-  if (stopped.length === 0) throw new AppError('STATE_RUN_ACTIVE', 'the active run has no stopped pod to resume', { hint: 'see `runpod-llm status`' });
+  if (stopped.length === 0)
+    throw new AppError('STATE_RUN_ACTIVE', 'the active run has no stopped pod to resume', {
+      hint: 'see `runpod-llm status`',
+    });
 
   // Start them all first, so they boot side by side, then wait for each in turn.
   const started: PodRow[] = [];
@@ -77,13 +93,19 @@ export async function resumeRun(deps: ManagerDeps, run: RunRow, settings: RunSet
   let lastError: unknown;
   for (const pod of started) {
     try {
-      ready.push({ pod, afterMs: await readyAndRoute(deps, settings, pod, events, now, 'resume'), replaced: false });
+      ready.push({
+        pod,
+        afterMs: await readyAndRoute(deps, settings, pod, events, now, 'resume'),
+        replaced: false,
+      });
     } catch (err) {
       if (!isAppError(err) || err.code === 'LIFECYCLE_INTERRUPTED') {
         for (const p of started) await abandonPod(deps, p, 'interrupted');
         throw err;
       }
-      events.onStep?.(`the restarted pod ${pod.podId} did not come back (${err.message}); creating a new one`);
+      events.onStep?.(
+        `the restarted pod ${pod.podId} did not come back (${err.message}); creating a new one`,
+      );
       await abandonPod(deps, pod, 'resume_failed');
       lost.push(pod);
     }
@@ -93,14 +115,25 @@ export async function resumeRun(deps: ManagerDeps, run: RunRow, settings: RunSet
     const runtime = remainingRuntimeMs(run, clock.now(), settings.minRecreateRuntimeMs);
     let created;
     try {
-      created = await createPodForRun(deps, { run, settings, candidates: candidatesFor(settings, old), runtimeLimitMs: runtime, replaces: old, ...(events.onStep === undefined ? {} : { onStep: events.onStep }) });
+      created = await createPodForRun(deps, {
+        run,
+        settings,
+        candidates: candidatesFor(settings, old),
+        runtimeLimitMs: runtime,
+        replaces: old,
+        ...(events.onStep === undefined ? {} : { onStep: events.onStep }),
+      });
     } catch (err) {
       if (ready.length === 0) throw err;
       lastError = err;
       continue;
     }
     try {
-      ready.push({ pod: created.row, afterMs: await readyAndRoute(deps, settings, created.row, events), replaced: true });
+      ready.push({
+        pod: created.row,
+        afterMs: await readyAndRoute(deps, settings, created.row, events),
+        replaced: true,
+      });
     } catch (err) {
       await abandonPod(deps, created.row, failureReason(err));
       if (failureReason(err) === 'interrupted') throw err;
@@ -108,8 +141,14 @@ export async function resumeRun(deps: ManagerDeps, run: RunRow, settings: RunSet
     }
   }
   const first = ready[0];
-  if (first === undefined) throw lastError instanceof Error ? lastError : new AppError('LIFECYCLE_POD_FAILED', 'no stopped pod came back', { hint: 'see `runpod-llm status`' });
-  if (lastError !== undefined) events.onStep?.(`${stopped.length - ready.length} pod(s) could not be brought back (${(lastError as Error).message}); the watchdog will retry`);
+  if (first === undefined)
+    throw lastError instanceof Error
+      ? lastError
+      : new AppError('LIFECYCLE_POD_FAILED', 'no stopped pod came back', { hint: 'see `runpod-llm status`' });
+  if (lastError !== undefined)
+    events.onStep?.(
+      `${stopped.length - ready.length} pod(s) could not be brought back (${(lastError as Error).message}); the watchdog will retry`,
+    );
   return {
     run,
     pod: first.pod,

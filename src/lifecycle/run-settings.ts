@@ -52,7 +52,15 @@ export const RunSettingsSchema = z.object({
   maxRecreations: z.number().int().min(0).default(3),
   /** The GPU types `up` planned, in order: a recreate tries them again (dead pod's type first). */
   candidates: z
-    .array(z.object({ id: z.string(), name: z.string(), memoryGb: z.number(), count: z.number(), pricePerHr: z.number() }))
+    .array(
+      z.object({
+        id: z.string(),
+        name: z.string(),
+        memoryGb: z.number(),
+        count: z.number(),
+        pricePerHr: z.number(),
+      }),
+    )
     .default([]),
 });
 export type RunSettings = z.infer<typeof RunSettingsSchema>;
@@ -110,10 +118,19 @@ export function settingsOfRun(stored: Record<string, unknown>, fallback: RunSett
 }
 
 /** Plain data for `runs.config` (JSON). */
-export function settingsRecord(settings: RunSettings, candidates: readonly GpuCandidate[]): Record<string, unknown> {
+export function settingsRecord(
+  settings: RunSettings,
+  candidates: readonly GpuCandidate[],
+): Record<string, unknown> {
   return {
     ...settings,
-    candidates: candidates.map(({ id, name, memoryGb, count, pricePerHr }) => ({ id, name, memoryGb, count, pricePerHr })),
+    candidates: candidates.map(({ id, name, memoryGb, count, pricePerHr }) => ({
+      id,
+      name,
+      memoryGb,
+      count,
+      pricePerHr,
+    })),
   };
 }
 

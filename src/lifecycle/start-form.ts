@@ -32,7 +32,7 @@ export function chooseStartForm(settings: RunSettings, verdict: Verdict | null):
     {
       hint:
         'build the image without an entrypoint (docker build -t <you>/vllm-noentry:v0.11.0 docker/vllm-noentry, push it) and run `runpod-llm up --image <you>/vllm-noentry:v0.11.0`; ' +
-        'or `runpod-llm up --unguarded` (vLLM\'s open routes become public); or run `runpod-llm doctor --live` again if RunPod changed',
+        "or `runpod-llm up --unguarded` (vLLM's open routes become public); or run `runpod-llm doctor --live` again if RunPod changed",
     },
   );
 }

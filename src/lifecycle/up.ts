@@ -27,7 +27,11 @@ export interface UpPlan extends GpuPlan {
  *   const plan = await planUp(api, settings); plan.candidates[0]?.pricePerHr
  */
 export async function planUp(api: Pick<RunPodApi, 'listGpuTypes'>, settings: RunSettings): Promise<UpPlan> {
-  const catalog = await api.listGpuTypes({ includeAvailability: true, cloud: settings.cloud, count: settings.gpuCount });
+  const catalog = await api.listGpuTypes({
+    includeAvailability: true,
+    cloud: settings.cloud,
+    count: settings.gpuCount,
+  });
   const plan = planGpus({
     userGpuIds: settings.gpuIds,
     catalog: catalog.map((g) => toGpuOffer(g, settings.cloud)),
@@ -36,19 +40,31 @@ export async function planUp(api: Pick<RunPodApi, 'listGpuTypes'>, settings: Run
     count: settings.gpuCount,
   });
   if (plan.unknownIds.length > 0) {
-    throw new AppError('CONFIG_GPU_UNKNOWN', `RunPod does not know the GPU type(s) ${plan.unknownIds.map((id) => JSON.stringify(id)).join(', ')}`, {
-      hint: 'use ids exactly as `runpod-llm catalog` lists them (e.g. "NVIDIA GeForce RTX 4090")',
-    });
+    throw new AppError(
+      'CONFIG_GPU_UNKNOWN',
+      `RunPod does not know the GPU type(s) ${plan.unknownIds.map((id) => JSON.stringify(id)).join(', ')}`,
+      {
+        hint: 'use ids exactly as `runpod-llm catalog` lists them (e.g. "NVIDIA GeForce RTX 4090")',
+      },
+    );
   }
   const first = plan.candidates[0];
   if (first === undefined) {
     const why = plan.skipped.map((s) => `${s.id}: ${s.reason}`).join('; ');
-    throw new AppError('RUNPOD_NO_CAPACITY', `no GPU type fits (${settings.gpuCount}× with ≥ ${settings.minVramGb} GB VRAM in stock on ${settings.cloud})${why === '' ? '' : `: ${why}`}`, {
-      hint: 'lower --min-vram, choose --gpu types yourself, or try the other --cloud; `runpod-llm catalog` shows stock',
-    });
+    throw new AppError(
+      'RUNPOD_NO_CAPACITY',
+      `no GPU type fits (${settings.gpuCount}× with ≥ ${settings.minVramGb} GB VRAM in stock on ${settings.cloud})${why === '' ? '' : `: ${why}`}`,
+      {
+        hint: 'lower --min-vram, choose --gpu types yourself, or try the other --cloud; `runpod-llm catalog` shows stock',
+      },
+    );
   }
   // Every replica bills: the worst case is the group's.
-  const worstCase = worstCaseCost({ pricePerHr: first.pricePerHr * settings.replicas, runtimeMs: settings.runtimeLimitMs, budget: settings.budgetUsd });
+  const worstCase = worstCaseCost({
+    pricePerHr: first.pricePerHr * settings.replicas,
+    runtimeMs: settings.runtimeLimitMs,
+    budget: settings.budgetUsd,
+  });
   return { ...plan, settings, worstCase };
 }
 
@@ -91,9 +107,13 @@ export async function up(deps: ManagerDeps, settings: RunSettings, events: UpEve
   if (existing !== undefined) {
     const pods = listActivePods(state, existing.runId);
     if (pods.length > 0) {
-      throw new AppError('STATE_RUN_ACTIVE', `a run is already active (pod ${pods.map((p) => `${p.podId} ${p.status}`).join(', ')})`, {
-        hint: 'see it with `runpod-llm status`; end it with `runpod-llm down` before starting another',
-      });
+      throw new AppError(
+        'STATE_RUN_ACTIVE',
+        `a run is already active (pod ${pods.map((p) => `${p.podId} ${p.status}`).join(', ')})`,
+        {
+          hint: 'see it with `runpod-llm status`; end it with `runpod-llm down` before starting another',
+        },
+      );
     }
     endRun(state, existing.runId, 'superseded');
   }
@@ -107,23 +127,45 @@ export async function up(deps: ManagerDeps, settings: RunSettings, events: UpEve
     budgetUsd: settings.budgetUsd,
     config: settingsRecord(settings, plan.candidates),
   });
-  appendAudit(state, { action: 'run_start', reason: 'up', details: { runId: run.runId, model: settings.model, gpus: plan.candidates.map((c) => c.id), replicas: settings.replicas, guarded: settings.guarded } });
+  appendAudit(state, {
+    action: 'run_start',
+    reason: 'up',
+    details: {
+      runId: run.runId,
+      model: settings.model,
+      gpus: plan.candidates.map((c) => c.id),
+      replicas: settings.replicas,
+      guarded: settings.guarded,
+    },
+  });
 
   const created: CreatedPod[] = [];
   for (let i = 0; i < settings.replicas; i++) {
     try {
-      created.push(await createPodForRun(deps, { run, settings, candidates: plan.candidates, runtimeLimitMs: settings.runtimeLimitMs, ...(events.onStep === undefined ? {} : { onStep: events.onStep }) }));
+      created.push(
+        await createPodForRun(deps, {
+          run,
+          settings,
+          candidates: plan.candidates,
+          runtimeLimitMs: settings.runtimeLimitMs,
+          ...(events.onStep === undefined ? {} : { onStep: events.onStep }),
+        }),
+      );
     } catch (err) {
       if (i === 0) {
         endRun(state, run.runId, 'create_failed');
         throw err;
       }
       // The group starts smaller; the watchdog's replica rule creates the rest once it can.
-      events.onStep?.(`replica ${i + 1} of ${settings.replicas} could not be created (${(err as Error).message}); the watchdog will retry`);
+      events.onStep?.(
+        `replica ${i + 1} of ${settings.replicas} could not be created (${(err as Error).message}); the watchdog will retry`,
+      );
       break;
     }
     const pod = created[i]?.row as PodRow;
-    events.onStep?.(`pod ${pod.podId} (${pod.name}) created on ${pod.gpuCount}× ${pod.gpuTypeId}, $${pod.costPerHr.toFixed(2)}/h${created[i]?.adopted === true ? ' — adopted after RunPod answered 5xx but created it' : ''}`);
+    events.onStep?.(
+      `pod ${pod.podId} (${pod.name}) created on ${pod.gpuCount}× ${pod.gpuTypeId}, $${pod.costPerHr.toFixed(2)}/h${created[i]?.adopted === true ? ' — adopted after RunPod answered 5xx but created it' : ''}`,
+    );
   }
 
   const ready: Array<{ pod: PodRow; afterMs: number }> = [];
@@ -131,7 +173,8 @@ export async function up(deps: ManagerDeps, settings: RunSettings, events: UpEve
   for (const { row: pod } of created) {
     try {
       ready.push({ pod, afterMs: await readyAndRoute(deps, settings, pod, events) });
-      if (settings.replicas > 1) events.onStep?.(`pod ${pod.podId} ready (${ready.length} of ${settings.replicas})`);
+      if (settings.replicas > 1)
+        events.onStep?.(`pod ${pod.podId} ready (${ready.length} of ${settings.replicas})`);
     } catch (err) {
       const reason = failureReason(err);
       if (reason === 'interrupted') {
@@ -141,7 +184,8 @@ export async function up(deps: ManagerDeps, settings: RunSettings, events: UpEve
       }
       await abandonPod(deps, pod, reason, err);
       firstError ??= err;
-      if (settings.replicas > 1) events.onStep?.(`pod ${pod.podId} failed (${(err as Error).message}); the watchdog will replace it`);
+      if (settings.replicas > 1)
+        events.onStep?.(`pod ${pod.podId} failed (${(err as Error).message}); the watchdog will replace it`);
     }
   }
   const first = ready[0];

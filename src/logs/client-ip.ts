@@ -47,7 +47,8 @@ function dayKey(home: string, day: string): Buffer {
   const path = ipKeyFile(home);
   try {
     const stored = JSON.parse(readTextIfExists(path) ?? 'null') as { day?: unknown; key?: unknown } | null;
-    if (stored !== null && stored.day === day && typeof stored.key === 'string' && stored.key.length === 64) return Buffer.from(stored.key, 'hex');
+    if (stored !== null && stored.day === day && typeof stored.key === 'string' && stored.key.length === 64)
+      return Buffer.from(stored.key, 'hex');
   } catch {
     // unreadable: replaced below
   }
@@ -66,7 +67,10 @@ const HASH_CACHE_MAX = 4096;
  * @example
  *   const mask = clientIpMasker('truncated'); mask?.('203.0.113.57') // '203.0.113.0/24'
  */
-export function clientIpMasker(mode: ClientIpMode, options: { home?: string; clock?: Clock } = {}): ((ip: unknown) => unknown) | undefined {
+export function clientIpMasker(
+  mode: ClientIpMode,
+  options: { home?: string; clock?: Clock } = {},
+): ((ip: unknown) => unknown) | undefined {
   if (mode === 'full') return undefined;
   if (mode === 'truncated') {
     const cache = new Map<string, string>();
@@ -82,7 +86,8 @@ export function clientIpMasker(mode: ClientIpMode, options: { home?: string; clo
     };
   }
   const home = options.home;
-  if (home === undefined) throw new Error('log_client_ip "hashed" needs the state directory (RUNPOD_LLM_HOME) for its key');
+  if (home === undefined)
+    throw new Error('log_client_ip "hashed" needs the state directory (RUNPOD_LLM_HOME) for its key');
   const clock = options.clock ?? { now: () => Date.now() };
   let day = '';
   let key: Buffer = Buffer.alloc(0);

@@ -92,19 +92,28 @@ export function expireLogFiles(file: string, maxAgeMs: number, now: number): str
  *   const log = openRotatingLog('/home/me/.runpod-llm/logs/gateway.log', { maxBytes: 10 << 20, maxFiles: 5, maxAgeMs: 14 * 86_400_000 });
  *   const logger = createLogger({ destination: log });
  */
-export function openRotatingLog(file: string, settings: RotationSettings, options: { onError?: (err: Error) => void } = {}): RotatingLog {
-  if (!Number.isInteger(settings.maxFiles) || settings.maxFiles < 2) throw new RangeError('log_max_files must be at least 2 (the current file and one rotated)');
-  if (!Number.isInteger(settings.maxBytes) || settings.maxBytes < 1024) throw new RangeError('log_max_bytes must be at least 1024');
+export function openRotatingLog(
+  file: string,
+  settings: RotationSettings,
+  options: { onError?: (err: Error) => void } = {},
+): RotatingLog {
+  if (!Number.isInteger(settings.maxFiles) || settings.maxFiles < 2)
+    throw new RangeError('log_max_files must be at least 2 (the current file and one rotated)');
+  if (!Number.isInteger(settings.maxBytes) || settings.maxBytes < 1024)
+    throw new RangeError('log_max_bytes must be at least 1024');
   const dir = dirname(file);
   const name = basename(file);
   ensurePrivateDir(dir);
-  const stream: RotatingFileStream = createStream((index) => (typeof index === 'number' && index > 0 ? `${name}.${index}` : name), {
-    path: `${dir}/`,
-    size: `${settings.maxBytes}B`,
-    interval: '1d',
-    rotate: settings.maxFiles - 1,
-    mode: 0o600,
-  });
+  const stream: RotatingFileStream = createStream(
+    (index) => (typeof index === 'number' && index > 0 ? `${name}.${index}` : name),
+    {
+      path: `${dir}/`,
+      size: `${settings.maxBytes}B`,
+      interval: '1d',
+      rotate: settings.maxFiles - 1,
+      mode: 0o600,
+    },
+  );
   const expire = (now = Date.now()): string[] => expireLogFiles(file, settings.maxAgeMs, now);
   // A log that cannot be written must not take the gateway down: report once per error.
   stream.on('error', (err) => options.onError?.(err));

@@ -20,10 +20,21 @@ export interface ConfiguredLogger {
  * @example
  *   const { logger, close } = configuredLogger(config, { name: 'watchdog' });
  */
-export function configuredLogger(config: Config, options: { name?: string; clock?: Clock } = {}): ConfiguredLogger {
-  const clientIp = clientIpMasker(config.log_client_ip, { ...(config.home === undefined ? {} : { home: config.home }), ...(options.clock === undefined ? {} : { clock: options.clock }) });
-  const base = { level: config.log_level, clientIp, ...(options.name === undefined ? {} : { name: options.name }) };
-  if (config.log_file === undefined) return { logger: createLogger(base), file: undefined, close: async () => undefined };
+export function configuredLogger(
+  config: Config,
+  options: { name?: string; clock?: Clock } = {},
+): ConfiguredLogger {
+  const clientIp = clientIpMasker(config.log_client_ip, {
+    ...(config.home === undefined ? {} : { home: config.home }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
+  const base = {
+    level: config.log_level,
+    clientIp,
+    ...(options.name === undefined ? {} : { name: options.name }),
+  };
+  if (config.log_file === undefined)
+    return { logger: createLogger(base), file: undefined, close: async () => undefined };
   let reported = false;
   const file = openRotatingLog(
     config.log_file,

@@ -132,7 +132,8 @@ export function createRunPodClient(options: RunPodClientOptions): RunPodClient {
   const baseUrl = (options.baseUrl ?? DEFAULT_RUNPOD_API_URL).replace(/\/+$/, '');
   if (!/^https?:\/\//.test(baseUrl)) throw new TypeError(`RunPod base URL must be http(s): ${baseUrl}`);
   const retries = options.retries ?? 3;
-  if (!Number.isInteger(retries) || retries < 0) throw new TypeError(`retries must be an integer >= 0, got ${retries}`);
+  if (!Number.isInteger(retries) || retries < 0)
+    throw new TypeError(`retries must be an integer >= 0, got ${retries}`);
   const timeoutMs = options.timeoutMs ?? 30_000;
   if (!(timeoutMs > 0)) throw new TypeError(`timeoutMs must be > 0, got ${timeoutMs}`);
   const logger = options.logger ?? silentLogger();
@@ -159,7 +160,8 @@ export function createRunPodClient(options: RunPodClientOptions): RunPodClient {
       throw badResponseError(raw.operation, raw.status, 'the body is not JSON', transport.secrets);
     }
     const result = schema.safeParse(json);
-    if (!result.success) throw badResponseError(raw.operation, raw.status, result.error.issues, transport.secrets);
+    if (!result.success)
+      throw badResponseError(raw.operation, raw.status, result.error.issues, transport.secrets);
     return result.data;
   }
 
@@ -171,12 +173,18 @@ export function createRunPodClient(options: RunPodClientOptions): RunPodClient {
   // Pods skipped already warned about (bounded): one warning per odd pod, not one per pass.
   const warned = new Set<string>();
   const listPods = async (): Promise<PodList> => {
-    const items = parse(ListPodsResponseSchema, await transport.call('GET', '/v2/pods', { retryUncertain: true })).pods;
+    const items = parse(
+      ListPodsResponseSchema,
+      await transport.call('GET', '/v2/pods', { retryUncertain: true }),
+    ).pods;
     const { pods, skipped } = parsePodList(items);
     const fresh = skipped.filter((p) => !warned.has(p.id ?? p.name ?? p.reason));
     if (fresh.length > 0) {
       for (const p of fresh) if (warned.size < 1_000) warned.add(p.id ?? p.name ?? p.reason);
-      logger.warn({ skipped: fresh.map((p) => `${p.id ?? '?'} (${p.name ?? 'no name'}): ${p.reason}`) }, `RunPod listed ${fresh.length} pod(s) this tool cannot read; skipped (never acted on)`);
+      logger.warn(
+        { skipped: fresh.map((p) => `${p.id ?? '?'} (${p.name ?? 'no name'}): ${p.reason}`) },
+        `RunPod listed ${fresh.length} pod(s) this tool cannot read; skipped (never acted on)`,
+      );
     }
     return Object.assign(pods, { skipped });
   };
@@ -196,21 +204,36 @@ export function createRunPodClient(options: RunPodClientOptions): RunPodClient {
 
   const createPodDetailed = (req: CreatePodRequest): Promise<CreatePodOutcome> =>
     createPodIdempotent(
-      { createOnce, listPods, sleep: transport.options.sleep, backoffMs: transport.backoffMs, retries, logger, clock: transport.options.clock, confirmWindowMs: options.createConfirmWindowMs ?? 45_000, confirmPollMs: options.createConfirmPollMs ?? 5_000 },
+      {
+        createOnce,
+        listPods,
+        sleep: transport.options.sleep,
+        backoffMs: transport.backoffMs,
+        retries,
+        logger,
+        clock: transport.options.clock,
+        confirmWindowMs: options.createConfirmWindowMs ?? 45_000,
+        confirmPollMs: options.createConfirmPollMs ?? 5_000,
+      },
       req,
     );
 
   async function podAction(id: string, action: PodAction): Promise<Pod | null> {
     const uncertain = { value: false };
     try {
-      const raw = await transport.call('POST', `${podPath(id)}/action`, { body: { action }, retryUncertain: true, uncertain });
+      const raw = await transport.call('POST', `${podPath(id)}/action`, {
+        body: { action },
+        retryUncertain: true,
+        uncertain,
+      });
       if (action === 'terminate' || raw.status === 204) return null;
       return parse(PodSchema, raw);
     } catch (err) {
       // A retried action whose first attempt may have been applied: terminate now answers 404
       // (already gone), stop/start/restart 409 (already in the new status). Both mean done.
       if (uncertain.value && action === 'terminate' && isRunPodError(err, 'RUNPOD_NOT_FOUND')) return null;
-      if (uncertain.value && action !== 'terminate' && isRunPodError(err, 'RUNPOD_CONFLICT')) return getPod(id);
+      if (uncertain.value && action !== 'terminate' && isRunPodError(err, 'RUNPOD_CONFLICT'))
+        return getPod(id);
       throw err;
     }
   }

@@ -46,7 +46,10 @@ export interface CreatePodOutcome {
  * @example
  *   const { pod, adopted } = await createPodIdempotent(deps, { name: 'runpod-llm-3f9a1c', ... });
  */
-export async function createPodIdempotent(deps: CreatePodIdempotentDeps, req: CreatePodRequest): Promise<CreatePodOutcome> {
+export async function createPodIdempotent(
+  deps: CreatePodIdempotentDeps,
+  req: CreatePodRequest,
+): Promise<CreatePodOutcome> {
   const windowMs = Math.max(MIN_CONFIRM_WINDOW_MS, deps.confirmWindowMs ?? 45_000);
   const pollMs = Math.max(1, deps.confirmPollMs ?? 5_000);
   // Counted in polls as well as clock time, so an injected clock that stands still cannot loop.
@@ -76,7 +79,10 @@ export async function createPodIdempotent(deps: CreatePodIdempotentDeps, req: Cr
       listed = true;
       const ours = pods.find((p) => p.name === req.name && p.status !== 'TERMINATED');
       if (ours !== undefined) {
-        deps.logger?.warn({ podId: ours.id, name: req.name, attempt, poll }, 'runpod create failed but the pod exists: adopted');
+        deps.logger?.warn(
+          { podId: ours.id, name: req.name, attempt, poll },
+          'runpod create failed but the pod exists: adopted',
+        );
         return { pod: ours, adopted: true, attempts: attempt + 1 };
       }
       if (started !== undefined && deps.clock !== undefined && deps.clock.now() - started >= windowMs) break;
@@ -93,7 +99,10 @@ export async function createPodIdempotent(deps: CreatePodIdempotentDeps, req: Cr
         },
       );
     }
-    deps.logger?.info({ name: req.name, attempt, windowMs }, 'runpod create failed and no pod appeared within the window: creating again');
+    deps.logger?.info(
+      { name: req.name, attempt, windowMs },
+      'runpod create failed and no pod appeared within the window: creating again',
+    );
   }
   throw lastError ?? new RunPodError('RUNPOD_UNAVAILABLE', 'RunPod create failed');
 }

@@ -58,7 +58,8 @@ export function isRunPodError(value: unknown, code?: RunPodErrorCode): value is 
  * available with the requested specifications. Please refresh and try again." RunPod gives no
  * machine-readable code for it, so the text is all we have; the other phrases cover rewordings.
  */
-const NO_CAPACITY = /no longer any instances available|no instances? (are )?available|not enough (free )?(gpus|capacity)|insufficient capacity|out of capacity/i;
+const NO_CAPACITY =
+  /no longer any instances available|no instances? (are )?available|not enough (free )?(gpus|capacity)|insufficient capacity|out of capacity/i;
 
 export function isNoCapacityDetail(detail: string): boolean {
   return NO_CAPACITY.test(detail);
@@ -88,7 +89,10 @@ export interface HttpFailure {
 /** Maps an error answer (status + problem+json body) to a {@link RunPodError}. */
 export function errorFromResponse(failure: HttpFailure, secrets: readonly string[]): RunPodError {
   const problem = parseProblem(failure.body);
-  const detail = redact(problem?.detail ?? problem?.title ?? (failure.body.trim() || `HTTP ${failure.status}`), secrets);
+  const detail = redact(
+    problem?.detail ?? problem?.title ?? (failure.body.trim() || `HTTP ${failure.status}`),
+    secrets,
+  );
   const errors = problem?.errors?.map((e) => redact(e, secrets));
   const { status, operation } = failure;
   const base: RunPodErrorDetails = {
@@ -113,10 +117,14 @@ export function errorFromResponse(failure: HttpFailure, secrets: readonly string
     });
   }
   if (status === 402) {
-    return new RunPodError('RUNPOD_INSUFFICIENT_BALANCE', `RunPod account balance is too low (${at} ${detail})`, {
-      ...base,
-      hint: 'Add credit to the RunPod account; no GPU type will start until the balance allows it.',
-    });
+    return new RunPodError(
+      'RUNPOD_INSUFFICIENT_BALANCE',
+      `RunPod account balance is too low (${at} ${detail})`,
+      {
+        ...base,
+        hint: 'Add credit to the RunPod account; no GPU type will start until the balance allows it.',
+      },
+    );
   }
   if (status === 404) {
     return new RunPodError('RUNPOD_NOT_FOUND', `RunPod does not know this resource (${at} ${detail})`, {
@@ -125,10 +133,14 @@ export function errorFromResponse(failure: HttpFailure, secrets: readonly string
     });
   }
   if (status === 409) {
-    return new RunPodError('RUNPOD_CONFLICT', `RunPod refused the action in the pod's current status (${at} ${detail})`, {
-      ...base,
-      hint: "Read the pod's status and `actions` first: RUNNING allows stop/restart/terminate, EXITED/ERROR allow start/terminate.",
-    });
+    return new RunPodError(
+      'RUNPOD_CONFLICT',
+      `RunPod refused the action in the pod's current status (${at} ${detail})`,
+      {
+        ...base,
+        hint: "Read the pod's status and `actions` first: RUNNING allows stop/restart/terminate, EXITED/ERROR allow start/terminate.",
+      },
+    );
   }
   if (status === 429) {
     return new RunPodError('RUNPOD_RATE_LIMITED', `RunPod rate limit reached (${at} ${detail})`, {
@@ -137,10 +149,14 @@ export function errorFromResponse(failure: HttpFailure, secrets: readonly string
     });
   }
   if (status === 400 && isNoCapacityDetail(detail)) {
-    return new RunPodError('RUNPOD_NO_CAPACITY', `RunPod has no capacity for the requested GPU (${at} ${detail})`, {
-      ...base,
-      hint: 'Try another GPU type (--gpu, or --min-vram to let the catalog choose), the other cloud, or retry later.',
-    });
+    return new RunPodError(
+      'RUNPOD_NO_CAPACITY',
+      `RunPod has no capacity for the requested GPU (${at} ${detail})`,
+      {
+        ...base,
+        hint: 'Try another GPU type (--gpu, or --min-vram to let the catalog choose), the other cloud, or retry later.',
+      },
+    );
   }
   if (status === 400 || status === 422) {
     const list = errors !== undefined && errors.length > 0 ? `: ${errors.join('; ')}` : '';
@@ -162,7 +178,13 @@ export function errorFromResponse(failure: HttpFailure, secrets: readonly string
 }
 
 /** A request that got no HTTP answer: connection refused/reset, DNS, or our own timeout. */
-export function unavailableError(operation: string, reason: 'timeout' | 'network', timeoutMs: number, cause: unknown, secrets: readonly string[]): RunPodError {
+export function unavailableError(
+  operation: string,
+  reason: 'timeout' | 'network',
+  timeoutMs: number,
+  cause: unknown,
+  secrets: readonly string[],
+): RunPodError {
   const what =
     reason === 'timeout'
       ? `no answer within ${timeoutMs} ms`
@@ -176,7 +198,12 @@ export function unavailableError(operation: string, reason: 'timeout' | 'network
 }
 
 /** A 2xx whose body is not the shape the spec promises. */
-export function badResponseError(operation: string, status: number, issues: z.core.$ZodIssue[] | string, secrets: readonly string[]): RunPodError {
+export function badResponseError(
+  operation: string,
+  status: number,
+  issues: z.core.$ZodIssue[] | string,
+  secrets: readonly string[],
+): RunPodError {
   const summary =
     typeof issues === 'string'
       ? issues
@@ -184,11 +211,15 @@ export function badResponseError(operation: string, status: number, issues: z.co
           .slice(0, 3)
           .map((i) => `${i.path.length > 0 ? i.path.join('.') : '$'}: ${i.message}`)
           .join('; ');
-  return new RunPodError('RUNPOD_BAD_RESPONSE', `RunPod answered a body this tool cannot read (${operation}: ${status}: ${redact(summary, secrets)})`, {
-    upstreamStatus: status,
-    operation,
-    hint: 'Check RUNPOD_API_URL points at the RunPod REST v2 API; if it does, the API changed: update runpod-llm-manager.',
-  });
+  return new RunPodError(
+    'RUNPOD_BAD_RESPONSE',
+    `RunPod answered a body this tool cannot read (${operation}: ${status}: ${redact(summary, secrets)})`,
+    {
+      upstreamStatus: status,
+      operation,
+      hint: 'Check RUNPOD_API_URL points at the RunPod REST v2 API; if it does, the API changed: update runpod-llm-manager.',
+    },
+  );
 }
 
 function parseProblem(body: string): Problem | undefined {

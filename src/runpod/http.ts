@@ -62,7 +62,12 @@ export function rateLimitWaitMs(header: string | null): number | undefined {
   if (header === null) return undefined;
   let wait: number | undefined;
   for (const member of header.split(',')) {
-    const params = new Map(member.split(';').slice(1).map((p) => p.trim().split('=') as [string, string]));
+    const params = new Map(
+      member
+        .split(';')
+        .slice(1)
+        .map((p) => p.trim().split('=') as [string, string]),
+    );
     const r = Number(params.get('r'));
     const t = Number(params.get('t'));
     if (params.has('r') && r <= 0 && Number.isFinite(t) && t >= 0) wait = Math.max(wait ?? 0, t * 1000);
@@ -90,7 +95,12 @@ export function createTransport(options: TransportOptions): Transport {
     return Number.isNaN(date) ? undefined : Math.max(0, date - options.clock.now());
   }
 
-  async function once(method: string, url: URL, operation: string, body: unknown): Promise<{ response: Response; text: string }> {
+  async function once(
+    method: string,
+    url: URL,
+    operation: string,
+    body: unknown,
+  ): Promise<{ response: Response; text: string }> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), options.timeoutMs);
     try {
@@ -115,14 +125,23 @@ export function createTransport(options: TransportOptions): Transport {
 
   async function call(method: string, path: string, callOptions: CallOptions): Promise<RawResponse> {
     const url = new URL(options.baseUrl + path);
-    for (const [k, v] of Object.entries(callOptions.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+    for (const [k, v] of Object.entries(callOptions.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, v);
     const operation = `${method} ${path}`;
     // Quota used up (the last answer's RateLimit said so): wait for the window, or fail now when
     // that is longer than we wait for a Retry-After. Nothing is sent that would only earn a 429.
     const quotaWait = notBefore - options.clock.now();
     if (quotaWait > 0) {
       if (quotaWait > options.maxRetryAfterMs) {
-        throw errorFromResponse({ status: 429, body: '{"detail":"RunPod request quota used up (RateLimit header)"}', operation, retryAfterMs: quotaWait }, secrets);
+        throw errorFromResponse(
+          {
+            status: 429,
+            body: '{"detail":"RunPod request quota used up (RateLimit header)"}',
+            operation,
+            retryAfterMs: quotaWait,
+          },
+          secrets,
+        );
       }
       options.logger.debug({ operation, delayMs: quotaWait }, 'runpod quota used up, waiting for the window');
       await options.sleep(quotaWait);
@@ -137,7 +156,10 @@ export function createTransport(options: TransportOptions): Transport {
         if (callOptions.uncertain !== undefined) callOptions.uncertain.value = true;
         if (!(canRetry && callOptions.retryUncertain)) throw err;
         const delay = backoffMs(attempt);
-        options.logger.debug({ operation, attempt, delayMs: delay, reason: (err as Error).message }, 'runpod retry');
+        options.logger.debug(
+          { operation, attempt, delayMs: delay, reason: (err as Error).message },
+          'runpod retry',
+        );
         await options.sleep(delay);
         continue;
       }
@@ -148,7 +170,12 @@ export function createTransport(options: TransportOptions): Transport {
       if (status >= 200 && status < 300) return { status, text, operation };
 
       const wait = retryAfterMs(response.headers.get('retry-after'));
-      const failure = { status, body: text, operation, ...(wait === undefined ? {} : { retryAfterMs: wait }) };
+      const failure = {
+        status,
+        body: text,
+        operation,
+        ...(wait === undefined ? {} : { retryAfterMs: wait }),
+      };
       if (status === 429) {
         // A 429 was refused before any work was done, so it is safe to retry even for a create.
         const delay = wait ?? quota ?? backoffMs(attempt);

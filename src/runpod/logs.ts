@@ -34,11 +34,21 @@ export async function readPodLogs(
     let response: Response;
     try {
       response = await options.fetch(url, {
-        headers: { authorization: `Bearer ${options.apiKey}`, accept: 'text/event-stream', 'user-agent': 'runpod-llm-manager' },
+        headers: {
+          authorization: `Bearer ${options.apiKey}`,
+          accept: 'text/event-stream',
+          'user-agent': 'runpod-llm-manager',
+        },
         signal: controller.signal,
       });
     } catch (err) {
-      throw unavailableError(operation, controller.signal.aborted ? 'timeout' : 'network', limits.timeLimitMs, err, transport.secrets);
+      throw unavailableError(
+        operation,
+        controller.signal.aborted ? 'timeout' : 'network',
+        limits.timeLimitMs,
+        err,
+        transport.secrets,
+      );
     }
     if (response.status !== 200) {
       const body = await response.text().catch(() => '');
@@ -64,7 +74,11 @@ export async function readPodLogs(
         while (cut !== -1) {
           const event = buffer.slice(0, cut);
           buffer = buffer.slice(cut + 2);
-          const data = event.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+          const data = event
+            .split('\n')
+            .filter((l) => l.startsWith('data:'))
+            .map((l) => l.slice(5).trimStart())
+            .join('\n');
           const parsed = parseEvent(data, transport.secrets);
           if (parsed !== undefined) lines.push(parsed);
           if (lines.length >= limits.maxLines) return lines;

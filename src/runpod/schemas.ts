@@ -12,7 +12,14 @@ import { z } from 'zod';
  */
 
 /** `PodStatus`. */
-export const PodStatusSchema = z.enum(['PROVISIONING', 'STARTING', 'RUNNING', 'EXITED', 'ERROR', 'TERMINATED']);
+export const PodStatusSchema = z.enum([
+  'PROVISIONING',
+  'STARTING',
+  'RUNNING',
+  'EXITED',
+  'ERROR',
+  'TERMINATED',
+]);
 export type PodStatus = z.infer<typeof PodStatusSchema>;
 
 /** `PodAction`. */
@@ -67,10 +74,22 @@ export const PodSchema = z.object({
     .default([])
     .transform((list) => list.filter((a): a is PodAction => PodActionSchema.safeParse(a).success)),
   image: z.string().default(''),
-  args: z.string().nullable().default('').transform((v) => v ?? ''),
+  args: z
+    .string()
+    .nullable()
+    .default('')
+    .transform((v) => v ?? ''),
   disk: z.number().int().optional(),
-  ports: z.array(z.string()).nullable().default([]).transform((v) => v ?? []),
-  env: z.record(z.string(), z.string()).nullable().default({}).transform((v) => v ?? {}),
+  ports: z
+    .array(z.string())
+    .nullable()
+    .default([])
+    .transform((v) => v ?? []),
+  env: z
+    .record(z.string(), z.string())
+    .nullable()
+    .default({})
+    .transform((v) => v ?? {}),
   registry: z.string().nullable().optional(),
   cloud: z.string().default('SECURE'),
   dataCenterId: z.string().nullable().default(null),
@@ -204,7 +223,10 @@ export const CreateGpuConfigSchema = z.strictObject({
 /** `Mounts` (strict, at most one network mount). */
 export const MountsSchema = z.strictObject({
   persistent: z.strictObject({ size: z.number().int().min(10), path: z.string() }).optional(),
-  network: z.array(z.strictObject({ volumeId: z.string(), path: z.string() })).max(1).optional(),
+  network: z
+    .array(z.strictObject({ volumeId: z.string(), path: z.string() }))
+    .max(1)
+    .optional(),
 });
 
 /**

@@ -47,12 +47,21 @@ export function readAdvisoryList(path: string): AdvisoryList {
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new AppError('CLI_USAGE_ADVISORIES', `cannot read the advisory list ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { hint: 'pass a JSON file in the npm bulk advisory format ({"<package>": [{"id","severity","vulnerable_versions",...}]})' });
+    throw new AppError(
+      'CLI_USAGE_ADVISORIES',
+      `cannot read the advisory list ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      {
+        hint: 'pass a JSON file in the npm bulk advisory format ({"<package>": [{"id","severity","vulnerable_versions",...}]})',
+      },
+    );
   }
   const problem = (why: string): never => {
-    throw new AppError('CLI_USAGE_ADVISORIES', `${path} is not an advisory list: ${why}`, { hint: 'see SECURITY.md, "Vulnerability audit", for the format' });
+    throw new AppError('CLI_USAGE_ADVISORIES', `${path} is not an advisory list: ${why}`, {
+      hint: 'see SECURITY.md, "Vulnerability audit", for the format',
+    });
   };
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) problem('expected an object keyed by package name');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    problem('expected an object keyed by package name');
   const list: AdvisoryList = Object.create(null) as AdvisoryList;
   for (const [name, advisories] of Object.entries(raw as Record<string, unknown>)) {
     if (!Array.isArray(advisories)) problem(`"${name}" must map to an array of advisories`);
@@ -60,8 +69,10 @@ export function readAdvisoryList(path: string): AdvisoryList {
       const adv = a as Partial<OfflineAdvisory> | null;
       if (typeof adv !== 'object' || adv === null) problem(`${name}[${i}] is not an object`);
       if (typeof adv?.id !== 'number' && typeof adv?.id !== 'string') problem(`${name}[${i}].id is missing`);
-      if (!(SEVERITIES as readonly string[]).includes(String(adv?.severity))) problem(`${name}[${i}].severity must be one of ${SEVERITIES.join(', ')}`);
-      if (typeof adv?.vulnerable_versions !== 'string' || adv.vulnerable_versions.trim() === '') problem(`${name}[${i}].vulnerable_versions must be a semver range`);
+      if (!(SEVERITIES as readonly string[]).includes(String(adv?.severity)))
+        problem(`${name}[${i}].severity must be one of ${SEVERITIES.join(', ')}`);
+      if (typeof adv?.vulnerable_versions !== 'string' || adv.vulnerable_versions.trim() === '')
+        problem(`${name}[${i}].vulnerable_versions must be a semver range`);
     });
     list[name] = advisories as OfflineAdvisory[];
   }
@@ -81,13 +92,16 @@ export async function startAdvisoryServer(list: AdvisoryList): Promise<AdvisoryS
         bulk++;
         let wanted: Record<string, unknown>;
         try {
-          wanted = JSON.parse((req.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).toString('utf8')) as Record<string, unknown>;
+          wanted = JSON.parse(
+            (req.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).toString('utf8'),
+          ) as Record<string, unknown>;
         } catch {
           res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"bad request"}');
           return;
         }
         const answer: AdvisoryList = {};
-        for (const name of Object.keys(wanted)) if (Object.hasOwn(list, name)) answer[name] = list[name] as OfflineAdvisory[];
+        for (const name of Object.keys(wanted))
+          if (Object.hasOwn(list, name)) answer[name] = list[name] as OfflineAdvisory[];
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
       },
       () => res.destroy(),

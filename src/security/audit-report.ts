@@ -50,28 +50,51 @@ export function parseAuditJson(stdout: string): ParseResult {
   try {
     value = JSON.parse(stdout);
   } catch {
-    return { kind: 'error', reason: stdout.trim() === '' ? 'npm audit printed nothing' : 'npm audit did not print JSON' };
+    return {
+      kind: 'error',
+      reason: stdout.trim() === '' ? 'npm audit printed nothing' : 'npm audit did not print JSON',
+    };
   }
-  if (typeof value !== 'object' || value === null) return { kind: 'error', reason: 'npm audit printed something other than a JSON object' };
+  if (typeof value !== 'object' || value === null)
+    return { kind: 'error', reason: 'npm audit printed something other than a JSON object' };
   const v = value as Record<string, unknown>;
-  if (v.auditReportVersion === 2 && typeof v.vulnerabilities === 'object' && v.vulnerabilities !== null) return { kind: 'report', report: parseReport(v) };
+  if (v.auditReportVersion === 2 && typeof v.vulnerabilities === 'object' && v.vulnerabilities !== null)
+    return { kind: 'report', report: parseReport(v) };
   const error = (v.error ?? {}) as Record<string, unknown>;
-  const reason = [v.message, error.summary, error.code].find((x): x is string => typeof x === 'string' && x.trim() !== '');
+  const reason = [v.message, error.summary, error.code].find(
+    (x): x is string => typeof x === 'string' && x.trim() !== '',
+  );
   if (reason !== undefined) return { kind: 'error', reason: reason.split('\n')[0] as string };
-  if (v.auditReportVersion !== undefined) return { kind: 'error', reason: `unsupported npm audit report version ${JSON.stringify(v.auditReportVersion)} (npm 7 or newer needed)` };
+  if (v.auditReportVersion !== undefined)
+    return {
+      kind: 'error',
+      reason: `unsupported npm audit report version ${JSON.stringify(v.auditReportVersion)} (npm 7 or newer needed)`,
+    };
   return { kind: 'error', reason: 'npm audit printed an object that is neither a report nor an error' };
 }
 
 function parseReport(v: Record<string, unknown>): ParsedAudit {
-  const meta = (v.metadata ?? {}) as { vulnerabilities?: Record<string, unknown>; dependencies?: Record<string, unknown> };
+  const meta = (v.metadata ?? {}) as {
+    vulnerabilities?: Record<string, unknown>;
+    dependencies?: Record<string, unknown>;
+  };
   const num = (x: unknown): number => (typeof x === 'number' && Number.isFinite(x) ? x : 0);
-  const counts = Object.fromEntries(SEVERITIES.map((s) => [s, num(meta.vulnerabilities?.[s])])) as Record<Severity, number>;
-  const vulnerabilities = Object.values(v.vulnerabilities as Record<string, unknown>).map(parseVulnerability).filter((x): x is VulnerablePackage => x !== undefined);
+  const counts = Object.fromEntries(SEVERITIES.map((s) => [s, num(meta.vulnerabilities?.[s])])) as Record<
+    Severity,
+    number
+  >;
+  const vulnerabilities = Object.values(v.vulnerabilities as Record<string, unknown>)
+    .map(parseVulnerability)
+    .filter((x): x is VulnerablePackage => x !== undefined);
   vulnerabilities.sort((a, b) => rank(b.severity) - rank(a.severity) || a.name.localeCompare(b.name));
   return {
     counts: { ...counts, total: num(meta.vulnerabilities?.total) || vulnerabilities.length },
     vulnerabilities,
-    dependencies: { prod: num(meta.dependencies?.prod), dev: num(meta.dependencies?.dev), total: num(meta.dependencies?.total) },
+    dependencies: {
+      prod: num(meta.dependencies?.prod),
+      dev: num(meta.dependencies?.dev),
+      total: num(meta.dependencies?.total),
+    },
   };
 }
 
@@ -92,7 +115,10 @@ function parseVulnerability(raw: unknown): VulnerablePackage | undefined {
         severity: severityOf(a.severity),
         range: typeof a.range === 'string' ? a.range : '*',
         cwe: Array.isArray(a.cwe) ? a.cwe.filter((c): c is string => typeof c === 'string') : [],
-        cvss: typeof (a.cvss as { score?: unknown } | undefined)?.score === 'number' ? (a.cvss as { score: number }).score : undefined,
+        cvss:
+          typeof (a.cvss as { score?: unknown } | undefined)?.score === 'number'
+            ? (a.cvss as { score: number }).score
+            : undefined,
       });
     }
   }
@@ -118,7 +144,9 @@ function describeFix(fix: unknown): string {
 
 /** npm's severity names; an unknown one counts as high, as npm's own calculator does. */
 export function severityOf(value: unknown): Severity {
-  return typeof value === 'string' && (SEVERITIES as readonly string[]).includes(value) ? (value as Severity) : 'high';
+  return typeof value === 'string' && (SEVERITIES as readonly string[]).includes(value)
+    ? (value as Severity)
+    : 'high';
 }
 
 export function rank(severity: Severity): number {

@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readManifest } from './project.js';
 import { readAdvisoryList, startAdvisoryServer } from './advisory-server.js';
-import { type ParsedAudit, parseAuditJson, rank, type Severity, type VulnerablePackage } from './audit-report.js';
+import {
+  type ParsedAudit,
+  parseAuditJson,
+  rank,
+  type Severity,
+  type VulnerablePackage,
+} from './audit-report.js';
 import { npmErrorLine, type RunCommand, runCommand } from './run-command.js';
 
 /*
@@ -57,10 +63,24 @@ export async function runAudit(options: AuditOptions): Promise<AuditOutcome> {
   readManifest(options.cwd);
   // Offline off and audit on explicitly: either setting in an npmrc makes npm skip the
   // request and print a clean report.
-  const args = ['audit', '--json', '--loglevel=http', '--offline=false', '--audit=true', ...(options.dev === true ? [] : ['--omit=dev'])];
+  const args = [
+    'audit',
+    '--json',
+    '--loglevel=http',
+    '--offline=false',
+    '--audit=true',
+    ...(options.dev === true ? [] : ['--omit=dev']),
+  ];
   if (options.advisoriesFile === undefined) {
     const result = await run('npm', args, { cwd: options.cwd, ...env });
-    return interpret(result.stdout, result.stderr, level, 'registry', BULK_ANSWERED.test(result.stderr), options.dev === true);
+    return interpret(
+      result.stdout,
+      result.stderr,
+      level,
+      'registry',
+      BULK_ANSWERED.test(result.stderr),
+      options.dev === true,
+    );
   }
   const list = readAdvisoryList(options.advisoriesFile);
   const server = await startAdvisoryServer(list);
@@ -68,25 +88,49 @@ export async function runAudit(options: AuditOptions): Promise<AuditOutcome> {
   // the registry's nor leave its own behind.
   const cache = mkdtempSync(join(tmpdir(), 'runpod-llm-audit-'));
   try {
-    const result = await run('npm', [...args, `--registry=${server.url}`, `--cache=${cache}`], { cwd: options.cwd, ...env });
-    return interpret(result.stdout, result.stderr, level, 'advisory-file', server.bulkRequests() > 0, options.dev === true);
+    const result = await run('npm', [...args, `--registry=${server.url}`, `--cache=${cache}`], {
+      cwd: options.cwd,
+      ...env,
+    });
+    return interpret(
+      result.stdout,
+      result.stderr,
+      level,
+      'advisory-file',
+      server.bulkRequests() > 0,
+      options.dev === true,
+    );
   } finally {
     await server.close();
     rmSync(cache, { recursive: true, force: true });
   }
 }
 
-export function interpret(stdout: string, stderr: string, level: Severity, source: 'registry' | 'advisory-file', answered: boolean, dev: boolean): AuditOutcome {
+export function interpret(
+  stdout: string,
+  stderr: string,
+  level: Severity,
+  source: 'registry' | 'advisory-file',
+  answered: boolean,
+  dev: boolean,
+): AuditOutcome {
   const parsed = parseAuditJson(stdout);
   if (parsed.kind === 'error') {
-    const reason = parsed.reason === 'npm audit printed nothing' ? (npmErrorLine(stderr) ?? parsed.reason) : parsed.reason;
+    const reason =
+      parsed.reason === 'npm audit printed nothing' ? (npmErrorLine(stderr) ?? parsed.reason) : parsed.reason;
     return { status: 'unavailable', level, source, reason };
   }
   const report = parsed.report;
   // npm's `prod` counts the project itself; `total` does not (arborist audit-report.js).
   const audited = dev ? report.dependencies.total : Math.max(0, report.dependencies.prod - 1);
   if (!answered && report.vulnerabilities.length === 0 && audited > 0) {
-    return { status: 'unavailable', level, source, reason: 'npm asked no advisory service (offline mode, or audit disabled in an npmrc), so a clean result would mean nothing' };
+    return {
+      status: 'unavailable',
+      level,
+      source,
+      reason:
+        'npm asked no advisory service (offline mode, or audit disabled in an npmrc), so a clean result would mean nothing',
+    };
   }
   const failing = report.vulnerabilities.filter((v) => rank(v.severity) >= rank(level));
   return { status: failing.length > 0 ? 'vulnerable' : 'ok', level, source, failing, report, audited };

@@ -31,21 +31,37 @@ export function installedTree(root: string, options: TreeOptions = {}): Installe
   const rootManifest = readManifest(root);
   const rootReal = realpathSync(root);
   const found = new Map<string, InstalledPackage>();
-  const queue: Array<{ from: string; manifest: ProjectManifest; isRoot: boolean }> = [{ from: rootReal, manifest: rootManifest, isRoot: true }];
+  const queue: Array<{ from: string; manifest: ProjectManifest; isRoot: boolean }> = [
+    { from: rootReal, manifest: rootManifest, isRoot: true },
+  ];
   for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
     for (const { name, optional } of edges(item.manifest, item.isRoot && options.dev === true)) {
       const dir = resolvePackage(item.from, name, rootReal);
       if (dir === undefined) {
         if (optional) continue;
-        throw new AppError('CHECK_UNAVAILABLE_TREE_INCOMPLETE', `${name} (needed by ${item.isRoot ? 'the project' : item.manifest.name}) is not installed`, { hint: 'install the dependencies (`npm ci`)' });
+        throw new AppError(
+          'CHECK_UNAVAILABLE_TREE_INCOMPLETE',
+          `${name} (needed by ${item.isRoot ? 'the project' : item.manifest.name}) is not installed`,
+          { hint: 'install the dependencies (`npm ci`)' },
+        );
       }
       if (found.has(dir)) continue;
-      const manifest = parseManifest(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')), join(dir, 'package.json'));
-      found.set(dir, { name: manifest.name || name, version: manifest.version, path: relative(rootReal, dir) || '.', manifest });
+      const manifest = parseManifest(
+        JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')),
+        join(dir, 'package.json'),
+      );
+      found.set(dir, {
+        name: manifest.name || name,
+        version: manifest.version,
+        path: relative(rootReal, dir) || '.',
+        manifest,
+      });
       queue.push({ from: dir, manifest, isRoot: false });
     }
   }
-  return [...found.values()].sort((a, b) => (a.name === b.name ? a.path.localeCompare(b.path) : a.name < b.name ? -1 : 1));
+  return [...found.values()].sort((a, b) =>
+    a.name === b.name ? a.path.localeCompare(b.path) : a.name < b.name ? -1 : 1,
+  );
 }
 
 function edges(manifest: ProjectManifest, withDev: boolean): Array<{ name: string; optional: boolean }> {
@@ -53,8 +69,10 @@ function edges(manifest: ProjectManifest, withDev: boolean): Array<{ name: strin
   for (const name of Object.keys(manifest.dependencies)) out.set(name, false);
   for (const name of Object.keys(manifest.optionalDependencies)) out.set(name, true);
   // npm 7+ installs peers; optional ones only when something else brings them.
-  for (const name of Object.keys(manifest.peerDependencies)) if (!out.has(name)) out.set(name, manifest.peerOptional.has(name));
-  if (withDev) for (const name of Object.keys(manifest.devDependencies)) if (!out.has(name)) out.set(name, false);
+  for (const name of Object.keys(manifest.peerDependencies))
+    if (!out.has(name)) out.set(name, manifest.peerOptional.has(name));
+  if (withDev)
+    for (const name of Object.keys(manifest.devDependencies)) if (!out.has(name)) out.set(name, false);
   return [...out].map(([name, optional]) => ({ name, optional }));
 }
 

@@ -43,26 +43,57 @@ export interface LicenseReport {
  */
 export function checkLicenses(cwd: string, policy: LicensePolicy = {}): LicenseReport {
   const allow = (policy.allow ?? DEFAULT_ALLOWED).map((id) => id.trim()).filter(Boolean);
-  if (allow.length === 0) throw new AppError('CLI_USAGE_LICENSES', 'the allow-list is empty', { hint: 'pass SPDX ids separated by ";", e.g. --allow "MIT;ISC;Apache-2.0"' });
+  if (allow.length === 0)
+    throw new AppError('CLI_USAGE_LICENSES', 'the allow-list is empty', {
+      hint: 'pass SPDX ids separated by ";", e.g. --allow "MIT;ISC;Apache-2.0"',
+    });
   const allowed = new Set(allow.map((id) => (canonicalId(id) ?? id).toLowerCase()));
   const exceptions = new Set(policy.allowPackages ?? []);
-  const packages = installedTree(cwd).map((pkg) => classify(pkg.name, pkg.version, pkg.path, pkg.manifest.license, allowed, exceptions));
-  const counts: Record<LicenseCategory, number> = { permissive: 0, 'weak-copyleft': 0, 'strong-copyleft': 0, unknown: 0 };
+  const packages = installedTree(cwd).map((pkg) =>
+    classify(pkg.name, pkg.version, pkg.path, pkg.manifest.license, allowed, exceptions),
+  );
+  const counts: Record<LicenseCategory, number> = {
+    permissive: 0,
+    'weak-copyleft': 0,
+    'strong-copyleft': 0,
+    unknown: 0,
+  };
   for (const p of packages) counts[p.category]++;
   return { packages, violations: packages.filter((p) => !p.allowed), counts, allow };
 }
 
-export function classify(name: string, version: string, path: string, license: string | undefined, allowed: ReadonlySet<string>, exceptions: ReadonlySet<string> = new Set()): PackageLicense {
+export function classify(
+  name: string,
+  version: string,
+  path: string,
+  license: string | undefined,
+  allowed: ReadonlySet<string>,
+  exceptions: ReadonlySet<string> = new Set(),
+): PackageLicense {
   const base = { name, version, path, license };
   const excepted = exceptions.has(name) || exceptions.has(`${name}@${version}`);
-  if (license === undefined) return verdict({ ...base, category: 'unknown' }, excepted, 'no licence declared in its package.json');
-  if (/^UNLICENSED$/i.test(license)) return verdict({ ...base, category: 'unknown' }, excepted, 'UNLICENSED: its authors grant no licence to use it');
-  if (/^SEE LICEN[CS]E IN /i.test(license)) return verdict({ ...base, category: 'unknown' }, excepted, `"${license}": a custom licence file, read it and allow the package with --allow-package`);
+  if (license === undefined)
+    return verdict({ ...base, category: 'unknown' }, excepted, 'no licence declared in its package.json');
+  if (/^UNLICENSED$/i.test(license))
+    return verdict(
+      { ...base, category: 'unknown' },
+      excepted,
+      'UNLICENSED: its authors grant no licence to use it',
+    );
+  if (/^SEE LICEN[CS]E IN /i.test(license))
+    return verdict(
+      { ...base, category: 'unknown' },
+      excepted,
+      `"${license}": a custom licence file, read it and allow the package with --allow-package`,
+    );
   try {
     const node = parseSpdx(license);
     const category = expressionCategory(node);
     if (expressionAllowed(node, allowed)) return { ...base, category, allowed: true };
-    const why = category === 'unknown' ? `${license} is not a licence this tool knows; read it, then allow it with --allow` : `${license} is ${category.replace('-', ' ')}, not in the allow-list`;
+    const why =
+      category === 'unknown'
+        ? `${license} is not a licence this tool knows; read it, then allow it with --allow`
+        : `${license} is ${category.replace('-', ' ')}, not in the allow-list`;
     return verdict({ ...base, category }, excepted, why);
   } catch (err) {
     if (!(err instanceof SpdxSyntaxError)) throw err;
@@ -70,6 +101,10 @@ export function classify(name: string, version: string, path: string, license: s
   }
 }
 
-function verdict(pkg: Omit<PackageLicense, 'allowed' | 'reason'>, excepted: boolean, reason: string): PackageLicense {
+function verdict(
+  pkg: Omit<PackageLicense, 'allowed' | 'reason'>,
+  excepted: boolean,
+  reason: string,
+): PackageLicense {
   return excepted ? { ...pkg, allowed: true } : { ...pkg, allowed: false, reason };
 }

@@ -1,5 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, linkSync, lstatSync, openSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { AppError } from '../shared/errors.js';
 
@@ -18,7 +30,9 @@ export function resolveOutputPath(out: string, cwd: string, force: boolean): str
   const target = resolve(cwd, out);
   if (force) return target;
   const refuse = (why: string): never => {
-    throw new AppError('CLI_USAGE_OUTPUT_OUTSIDE_CWD', `refusing to write ${out}: ${why}`, { hint: 'write inside the current directory, or add --force to write there on purpose' });
+    throw new AppError('CLI_USAGE_OUTPUT_OUTSIDE_CWD', `refusing to write ${out}: ${why}`, {
+      hint: 'write inside the current directory, or add --force to write there on purpose',
+    });
   };
   if (!inside(resolve(cwd), target)) refuse('it is outside the current directory');
   const base = realpathSync(cwd);
@@ -58,15 +72,24 @@ export function checkExplicitOutput(out: string, cwd: string, force: boolean): s
   try {
     dir = statSync(dirname(target));
   } catch (err) {
-    throw outputError(out, `its directory ${dirname(target)} ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`}`, 'create the directory first, or choose another path');
+    throw outputError(
+      out,
+      `its directory ${dirname(target)} ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`}`,
+      'create the directory first, or choose another path',
+    );
   }
-  if (!dir.isDirectory()) throw outputError(out, `${dirname(target)} is not a directory`, 'choose another path');
+  if (!dir.isDirectory())
+    throw outputError(out, `${dirname(target)} is not a directory`, 'choose another path');
   let existing;
   try {
     existing = lstatSync(target);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return target;
-    throw outputError(out, `cannot inspect it (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'choose another path');
+    throw outputError(
+      out,
+      `cannot inspect it (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      'choose another path',
+    );
   }
   refuseExisting(out, existing, force);
   return target;
@@ -112,7 +135,11 @@ export function writeExplicitOutput(path: string, content: string, force: boolea
     }
   } catch (err) {
     if (err instanceof AppError) throw err;
-    throw outputError(path, `cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'choose another path');
+    throw outputError(
+      path,
+      `cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      'choose another path',
+    );
   } finally {
     unlinkQuietly(tmp);
   }
@@ -128,14 +155,22 @@ function writeTemporary(path: string, content: string, mode = 0o644): string {
   try {
     fd = openSync(tmp, EXCLUSIVE, mode);
   } catch (err) {
-    throw outputError(path, `cannot create a file in ${dirname(path)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'choose a directory you can write to');
+    throw outputError(
+      path,
+      `cannot create a file in ${dirname(path)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      'choose a directory you can write to',
+    );
   }
   try {
     fchmodSync(fd, mode);
     writeAll(fd, content);
   } catch (err) {
     unlinkQuietly(tmp);
-    throw outputError(path, `cannot write it (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'check the free space and try again');
+    throw outputError(
+      path,
+      `cannot write it (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      'check the free space and try again',
+    );
   } finally {
     closeSync(fd);
   }
@@ -144,14 +179,25 @@ function writeTemporary(path: string, content: string, mode = 0o644): string {
 
 function writeAll(fd: number, content: string): void {
   const bytes = Buffer.from(content);
-  for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset);
+  for (let offset = 0; offset < bytes.length;) offset += writeSync(fd, bytes, offset);
 }
 
-function refuseExisting(out: string, existing: { isSymbolicLink(): boolean; isFile(): boolean; isDirectory(): boolean }, force: boolean): void {
-  if (existing.isSymbolicLink()) throw outputError(out, 'it is a symbolic link (never followed)', 'remove the link, or write to the file it points to by its own path');
-  if (existing.isDirectory()) throw outputError(out, 'it is a directory', 'name a file, e.g. <dir>/sbom.cdx.json');
+function refuseExisting(
+  out: string,
+  existing: { isSymbolicLink(): boolean; isFile(): boolean; isDirectory(): boolean },
+  force: boolean,
+): void {
+  if (existing.isSymbolicLink())
+    throw outputError(
+      out,
+      'it is a symbolic link (never followed)',
+      'remove the link, or write to the file it points to by its own path',
+    );
+  if (existing.isDirectory())
+    throw outputError(out, 'it is a directory', 'name a file, e.g. <dir>/sbom.cdx.json');
   if (!existing.isFile()) throw outputError(out, 'it is not a regular file', 'choose another path');
-  if (!force) throw outputError(out, 'it already exists', 'add --force to replace it, or choose another path');
+  if (!force)
+    throw outputError(out, 'it already exists', 'add --force to replace it, or choose another path');
 }
 
 function outputError(out: string, why: string, hint: string): AppError {
@@ -177,6 +223,10 @@ export function writeFileAtomic(path: string, content: string, mode = 0o644): vo
     renameSync(tmp, path);
   } catch (err) {
     unlinkQuietly(tmp);
-    throw outputError(path, `cannot write it (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'choose another path with --out');
+    throw outputError(
+      path,
+      `cannot write it (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      'choose another path with --out',
+    );
   }
 }

@@ -32,7 +32,12 @@ function podBase(route: RouteRow): string {
 }
 
 async function probe(base: string, path: string, body: string, timeoutMs: number): Promise<ProbeResult> {
-  const result = await probeStatus(fetch, `${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }, timeoutMs);
+  const result = await probeStatus(
+    fetch,
+    `${base}${path}`,
+    { method: 'POST', headers: { 'content-type': 'application/json' }, body },
+    timeoutMs,
+  );
   return { path, ...result };
 }
 
@@ -56,15 +61,24 @@ export async function checkPodOpenRoutes(home: string, options: PodProbeOptions 
       state.close();
     }
   } catch (err) {
-    if (isAppError(err) && err.code === 'STATE_MISSING') return { id, status: 'skip', detail: 'no pod running (no state yet)' };
-    return { id, status: 'unavailable', detail: `cannot read the state in ${home}: ${isAppError(err) ? err.message : (err as Error).message}` };
+    if (isAppError(err) && err.code === 'STATE_MISSING')
+      return { id, status: 'skip', detail: 'no pod running (no state yet)' };
+    return {
+      id,
+      status: 'unavailable',
+      detail: `cannot read the state in ${home}: ${isAppError(err) ? err.message : (err as Error).message}`,
+    };
   }
   if (routes.length === 0) return { id, status: 'skip', detail: 'no pod running' };
 
-  const results = await Promise.all(routes.map(async (route) => ({
-    podId: route.podId as string,
-    probes: await Promise.all(OPEN_ROUTE_PROBES.map((p) => probe(podBase(route), p.path, p.body, timeoutMs))),
-  })));
+  const results = await Promise.all(
+    routes.map(async (route) => ({
+      podId: route.podId as string,
+      probes: await Promise.all(
+        OPEN_ROUTE_PROBES.map((p) => probe(podBase(route), p.path, p.body, timeoutMs)),
+      ),
+    })),
+  );
 
   const open: string[] = [];
   const unreachable: string[] = [];
@@ -85,7 +99,16 @@ export async function checkPodOpenRoutes(home: string, options: PodProbeOptions 
     };
   }
   if (unreachable.length > 0) {
-    return { id, status: 'unavailable', detail: `could not check every pod: ${unreachable.join('; ')}`, fix: 'check that the pod is running (`runpod-llm status`) and run the report again' };
+    return {
+      id,
+      status: 'unavailable',
+      detail: `could not check every pod: ${unreachable.join('; ')}`,
+      fix: 'check that the pod is running (`runpod-llm status`) and run the report again',
+    };
   }
-  return { id, status: 'pass', detail: `${routes.length} running pod(s) refuse ${paths} through the pod URL (404/401 without a key)` };
+  return {
+    id,
+    status: 'pass',
+    detail: `${routes.length} running pod(s) refuse ${paths} through the pod URL (404/401 without a key)`,
+  };
 }

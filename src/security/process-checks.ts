@@ -21,7 +21,8 @@ export function findGateway(home: string, machine: MachineFacts): { pid: number 
   if (!machine.alive(pid)) return { absent: `not running (stale gateway.pid: pid ${pid} has exited)` };
   try {
     const argv = machine.readFile(`/proc/${pid}/cmdline`).toString('utf8').split('\u0000');
-    if (!argv.includes('gateway')) return { absent: `not running (pid ${pid} from gateway.pid is another program)` };
+    if (!argv.includes('gateway'))
+      return { absent: `not running (pid ${pid} from gateway.pid is another program)` };
   } catch {
     // No /proc: trust the pid file.
   }
@@ -37,9 +38,16 @@ export function checkGatewayEnvironment(home: string, machine: MachineFacts): Re
   try {
     environ = machine.readFile(`/proc/${gateway.pid}/environ`).toString('utf8').split('\u0000');
   } catch (err) {
-    return { id, status: 'unavailable', detail: `cannot read the environment of gateway pid ${gateway.pid} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, fix: 'run the report as the user that runs the gateway' };
+    return {
+      id,
+      status: 'unavailable',
+      detail: `cannot read the environment of gateway pid ${gateway.pid} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      fix: 'run the report as the user that runs the gateway',
+    };
   }
-  const held = ['RUNPOD_API_KEY', 'HF_TOKEN'].filter((name) => environ.some((entry) => entry.startsWith(`${name}=`) && entry.length > name.length + 1));
+  const held = ['RUNPOD_API_KEY', 'HF_TOKEN'].filter((name) =>
+    environ.some((entry) => entry.startsWith(`${name}=`) && entry.length > name.length + 1),
+  );
   if (held.length > 0) {
     return {
       id,
@@ -59,13 +67,26 @@ export function checkRoot(home: string, machine: MachineFacts): ReportItem {
     try {
       const status = machine.readFile(`/proc/${gateway.pid}/status`).toString('utf8');
       const uid = Number(/^Uid:\s+\d+\s+(\d+)/m.exec(status)?.[1]);
-      if (uid === 0) return { id, status: 'warn', detail: `the gateway (pid ${gateway.pid}) runs as root`, fix: 'run it as an ordinary user: it needs no privileges' };
-      if (Number.isInteger(uid)) return { id, status: 'pass', detail: `the gateway (pid ${gateway.pid}) runs as uid ${uid}` };
+      if (uid === 0)
+        return {
+          id,
+          status: 'warn',
+          detail: `the gateway (pid ${gateway.pid}) runs as root`,
+          fix: 'run it as an ordinary user: it needs no privileges',
+        };
+      if (Number.isInteger(uid))
+        return { id, status: 'pass', detail: `the gateway (pid ${gateway.pid}) runs as uid ${uid}` };
     } catch {
       // Fall through to this process's uid.
     }
   }
   if (machine.uid === undefined) return { id, status: 'skip', detail: 'this platform has no uids' };
-  if (machine.uid === 0) return { id, status: 'warn', detail: 'running as root: a gateway started from here would run as root too', fix: 'use an ordinary user account: nothing here needs root' };
+  if (machine.uid === 0)
+    return {
+      id,
+      status: 'warn',
+      detail: 'running as root: a gateway started from here would run as root too',
+      fix: 'use an ordinary user account: nothing here needs root',
+    };
   return { id, status: 'pass', detail: `running as uid ${machine.uid}` };
 }

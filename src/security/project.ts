@@ -31,16 +31,24 @@ export function readManifest(dir: string): ProjectManifest {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new AppError('CHECK_UNAVAILABLE_NO_PROJECT', code === 'ENOENT' ? `no package.json in ${dir}` : `cannot read ${path} (${code ?? (err as Error).message})`, {
-      hint: 'run the command in the project directory, or pass --project DIR',
-    });
+    throw new AppError(
+      'CHECK_UNAVAILABLE_NO_PROJECT',
+      code === 'ENOENT'
+        ? `no package.json in ${dir}`
+        : `cannot read ${path} (${code ?? (err as Error).message})`,
+      {
+        hint: 'run the command in the project directory, or pass --project DIR',
+      },
+    );
   }
   return parseManifest(raw, path);
 }
 
 export function parseManifest(raw: unknown, where = 'package.json'): ProjectManifest {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new AppError('CHECK_UNAVAILABLE_NO_PROJECT', `${where} is not a JSON object`, { hint: 'fix the file (npm init creates a valid one)' });
+    throw new AppError('CHECK_UNAVAILABLE_NO_PROJECT', `${where} is not a JSON object`, {
+      hint: 'fix the file (npm init creates a valid one)',
+    });
   }
   const pkg = raw as Record<string, unknown>;
   const meta = (pkg.peerDependenciesMeta ?? {}) as Record<string, { optional?: boolean } | undefined>;
@@ -53,7 +61,11 @@ export function parseManifest(raw: unknown, where = 'package.json'): ProjectMani
     dependencies: depMap(pkg.dependencies),
     optionalDependencies: depMap(pkg.optionalDependencies),
     peerDependencies: depMap(pkg.peerDependencies),
-    peerOptional: new Set(Object.entries(meta).filter(([, m]) => m?.optional === true).map(([name]) => name)),
+    peerOptional: new Set(
+      Object.entries(meta)
+        .filter(([, m]) => m?.optional === true)
+        .map(([name]) => name),
+    ),
     devDependencies: depMap(pkg.devDependencies),
   };
 }
@@ -66,7 +78,8 @@ export function parseManifest(raw: unknown, where = 'package.json'): ProjectMani
 export function declaredLicense(pkg: Record<string, unknown>): string | undefined {
   const typeOf = (value: unknown): string | undefined => {
     if (typeof value === 'string') return value.trim() || undefined;
-    if (typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string') return ((value as { type: string }).type).trim() || undefined;
+    if (typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string')
+      return (value as { type: string }).type.trim() || undefined;
     return undefined;
   };
   const single = typeOf(pkg.license);
@@ -87,14 +100,26 @@ function supplierOf(author: unknown): ProjectManifest['supplier'] {
     if (name === undefined || name === '') return undefined;
     return { name, ...(match?.[2] ? { email: match[2] } : {}), ...(match?.[3] ? { url: match[3] } : {}) };
   }
-  if (typeof author === 'object' && author !== null && typeof (author as { name?: unknown }).name === 'string') {
+  if (
+    typeof author === 'object' &&
+    author !== null &&
+    typeof (author as { name?: unknown }).name === 'string'
+  ) {
     const a = author as { name: string; email?: unknown; url?: unknown };
-    return { name: a.name, ...(typeof a.email === 'string' ? { email: a.email } : {}), ...(typeof a.url === 'string' ? { url: a.url } : {}) };
+    return {
+      name: a.name,
+      ...(typeof a.email === 'string' ? { email: a.email } : {}),
+      ...(typeof a.url === 'string' ? { url: a.url } : {}),
+    };
   }
   return undefined;
 }
 
 function depMap(value: unknown): Record<string, string> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
-  return Object.fromEntries(Object.entries(value as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>).filter(
+      (e): e is [string, string] => typeof e[1] === 'string',
+    ),
+  );
 }

@@ -2,7 +2,17 @@ import { loadConfig } from '../config/load.js';
 import { isAppError } from '../shared/errors.js';
 import { type AuditOutcome, runAudit } from './audit.js';
 import type { Severity } from './audit-report.js';
-import { checkAuth, checkCors, checkRateLimit, checkStatePermissions, checkTls, type CheckStatus, type MachineFacts, realMachine, type ReportItem } from './config-checks.js';
+import {
+  checkAuth,
+  checkCors,
+  checkRateLimit,
+  checkStatePermissions,
+  checkTls,
+  type CheckStatus,
+  type MachineFacts,
+  realMachine,
+  type ReportItem,
+} from './config-checks.js';
 import { checkLicenses, type LicensePolicy } from './licenses.js';
 import { checkPodOpenRoutes, type PodProbeOptions } from './pod-checks.js';
 import { checkGatewayEnvironment, checkRoot } from './process-checks.js';
@@ -58,23 +68,72 @@ export async function buildSecurityReport(options: ReportOptions): Promise<Secur
   const items: ReportItem[] = [];
   const run = { env: options.env, ...(options.run === undefined ? {} : { run: options.run }) };
 
-  items.push(await guarded('supply.sbom', async () => {
-    const sbom = await generateSbom({ cwd: options.cwd, ...run, ...(options.toolVersion === undefined ? {} : { toolVersion: options.toolVersion }) });
-    const supplier = sbom.warnings.length > 0 ? ` (${sbom.warnings.join('; ')})` : '';
-    return { id: 'supply.sbom', status: sbom.warnings.length > 0 ? 'warn' : 'pass', detail: `CycloneDX ${sbom.bom.specVersion} SBOM of ${sbom.components} production components${supplier}`, ...(sbom.warnings.length > 0 ? { fix: 'add "author" to package.json' } : {}) };
-  }));
-  items.push(await guarded('supply.audit', async () => auditItem(await runAudit({ cwd: options.cwd, ...run, ...(options.level === undefined ? {} : { level: options.level }), ...(options.advisoriesFile === undefined ? {} : { advisoriesFile: options.advisoriesFile }) }))));
-  items.push(await guarded('supply.licenses', async () => {
-    const licenses = checkLicenses(options.cwd, options.licensePolicy);
-    if (licenses.violations.length === 0) return { id: 'supply.licenses', status: 'pass', detail: `${licenses.packages.length} production packages, all under allowed licences` };
-    const list = licenses.violations.slice(0, 5).map((v) => `${v.name}@${v.version}: ${v.reason ?? ''}`).join('; ');
-    return { id: 'supply.licenses', status: 'fail', detail: `${licenses.violations.length} licence violation(s): ${list}`, fix: 'replace the package, or allow the licence (--allow) or the package (--allow-package) after review' };
-  }));
+  items.push(
+    await guarded('supply.sbom', async () => {
+      const sbom = await generateSbom({
+        cwd: options.cwd,
+        ...run,
+        ...(options.toolVersion === undefined ? {} : { toolVersion: options.toolVersion }),
+      });
+      const supplier = sbom.warnings.length > 0 ? ` (${sbom.warnings.join('; ')})` : '';
+      return {
+        id: 'supply.sbom',
+        status: sbom.warnings.length > 0 ? 'warn' : 'pass',
+        detail: `CycloneDX ${sbom.bom.specVersion} SBOM of ${sbom.components} production components${supplier}`,
+        ...(sbom.warnings.length > 0 ? { fix: 'add "author" to package.json' } : {}),
+      };
+    }),
+  );
+  items.push(
+    await guarded('supply.audit', async () =>
+      auditItem(
+        await runAudit({
+          cwd: options.cwd,
+          ...run,
+          ...(options.level === undefined ? {} : { level: options.level }),
+          ...(options.advisoriesFile === undefined ? {} : { advisoriesFile: options.advisoriesFile }),
+        }),
+      ),
+    ),
+  );
+  items.push(
+    await guarded('supply.licenses', async () => {
+      const licenses = checkLicenses(options.cwd, options.licensePolicy);
+      if (licenses.violations.length === 0)
+        return {
+          id: 'supply.licenses',
+          status: 'pass',
+          detail: `${licenses.packages.length} production packages, all under allowed licences`,
+        };
+      const list = licenses.violations
+        .slice(0, 5)
+        .map((v) => `${v.name}@${v.version}: ${v.reason ?? ''}`)
+        .join('; ');
+      return {
+        id: 'supply.licenses',
+        status: 'fail',
+        detail: `${licenses.violations.length} licence violation(s): ${list}`,
+        fix: 'replace the package, or allow the licence (--allow) or the package (--allow-package) after review',
+      };
+    }),
+  );
 
-  const loaded = loadConfig({ env: options.env, ...(options.configCwd === undefined ? {} : { cwd: options.configCwd }), ...(options.configPath === undefined ? {} : { configPath: options.configPath }) });
+  const loaded = loadConfig({
+    env: options.env,
+    ...(options.configCwd === undefined ? {} : { cwd: options.configCwd }),
+    ...(options.configPath === undefined ? {} : { configPath: options.configPath }),
+  });
   if (loaded.config === undefined) {
-    const problems = loaded.errors.slice(0, 3).map((e) => `${e.path}: ${e.message}`).join('; ');
-    items.push({ id: 'config', status: 'fail', detail: `the gateway configuration is invalid (${problems})`, fix: 'fix the settings named above; `runpod-llm gateway` refuses to start with them' });
+    const problems = loaded.errors
+      .slice(0, 3)
+      .map((e) => `${e.path}: ${e.message}`)
+      .join('; ');
+    items.push({
+      id: 'config',
+      status: 'fail',
+      detail: `the gateway configuration is invalid (${problems})`,
+      fix: 'fix the settings named above; `runpod-llm gateway` refuses to start with them',
+    });
   } else {
     const config = loaded.config;
     items.push(checkAuth(config), checkTls(config, machine), checkCors(config), checkRateLimit(config));
@@ -103,14 +162,32 @@ export function reportExitCode(report: SecurityReport): number {
 
 export function auditItem(outcome: AuditOutcome): ReportItem {
   const id = 'supply.audit';
-  if (outcome.status === 'unavailable') return { id, status: 'unavailable', detail: `audit unavailable: ${outcome.reason}`, fix: 'check access to the npm registry, or pass --advisories FILE (an offline advisory list)' };
+  if (outcome.status === 'unavailable')
+    return {
+      id,
+      status: 'unavailable',
+      detail: `audit unavailable: ${outcome.reason}`,
+      fix: 'check access to the npm registry, or pass --advisories FILE (an offline advisory list)',
+    };
   const source = outcome.source === 'registry' ? 'the npm registry' : 'the offline advisory list';
   if (outcome.status === 'ok') {
     const below = outcome.report.vulnerabilities.length;
-    return { id, status: 'pass', detail: `${outcome.audited} dependencies checked against ${source}: nothing at or above ${outcome.level}${below > 0 ? ` (${below} below it)` : ''}` };
+    return {
+      id,
+      status: 'pass',
+      detail: `${outcome.audited} dependencies checked against ${source}: nothing at or above ${outcome.level}${below > 0 ? ` (${below} below it)` : ''}`,
+    };
   }
-  const names = outcome.failing.slice(0, 5).map((v) => `${v.name} (${v.severity})`).join(', ');
-  return { id, status: 'fail', detail: `${outcome.failing.length} vulnerable package(s) at or above ${outcome.level} per ${source}: ${names}`, fix: 'run `runpod-llm security scan` for advisories and fixes' };
+  const names = outcome.failing
+    .slice(0, 5)
+    .map((v) => `${v.name} (${v.severity})`)
+    .join(', ');
+  return {
+    id,
+    status: 'fail',
+    detail: `${outcome.failing.length} vulnerable package(s) at or above ${outcome.level} per ${source}: ${names}`,
+    fix: 'run `runpod-llm security scan` for advisories and fixes',
+  };
 }
 
 /** A check that throws a coded error becomes an `unavailable` item with its message, not a crash. */
@@ -119,6 +196,11 @@ async function guarded(id: string, check: () => Promise<ReportItem>): Promise<Re
     return await check();
   } catch (err) {
     if (!isAppError(err)) throw err;
-    return { id, status: err.code.startsWith('CLI_USAGE') ? 'fail' : 'unavailable', detail: err.message, ...(err.hint === undefined ? {} : { fix: err.hint }) };
+    return {
+      id,
+      status: err.code.startsWith('CLI_USAGE') ? 'fail' : 'unavailable',
+      detail: err.message,
+      ...(err.hint === undefined ? {} : { fix: err.hint }),
+    };
   }
 }

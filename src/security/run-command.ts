@@ -15,7 +15,11 @@ export interface RunOptions {
 }
 
 /** Runs a program without a shell; injected so tests can stand in for npm. */
-export type RunCommand = (file: string, args: readonly string[], options: RunOptions) => Promise<CommandResult>;
+export type RunCommand = (
+  file: string,
+  args: readonly string[],
+  options: RunOptions,
+) => Promise<CommandResult>;
 
 /**
  * The real runner. A missing program is an AppError (`MISSING_NPM`, or `MISSING_PROGRAM` for
@@ -30,14 +34,32 @@ export const runCommand: RunCommand = (file, args, options) =>
     execFile(
       file,
       [...args],
-      { cwd: options.cwd, env: options.env ?? process.env, timeout: options.timeoutMs ?? 120_000, maxBuffer: 256 * 1024 * 1024, encoding: 'utf8', windowsHide: true },
+      {
+        cwd: options.cwd,
+        env: options.env ?? process.env,
+        timeout: options.timeoutMs ?? 120_000,
+        maxBuffer: 256 * 1024 * 1024,
+        encoding: 'utf8',
+        windowsHide: true,
+      },
       (error, stdout, stderr) => {
         const code = (error as NodeJS.ErrnoException | null)?.code;
         if (code === 'ENOENT') {
-          reject(new AppError(file === 'npm' ? 'MISSING_NPM' : 'MISSING_PROGRAM', `\`${file}\` was not found on PATH`, { hint: `install Node.js with npm (\`${file}\` ships with it) and try again` }));
+          reject(
+            new AppError(
+              file === 'npm' ? 'MISSING_NPM' : 'MISSING_PROGRAM',
+              `\`${file}\` was not found on PATH`,
+              { hint: `install Node.js with npm (\`${file}\` ships with it) and try again` },
+            ),
+          );
           return;
         }
-        const exit = error === null ? 0 : typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : null;
+        const exit =
+          error === null
+            ? 0
+            : typeof (error as { code?: unknown }).code === 'number'
+              ? (error as { code: number }).code
+              : null;
         resolve({ code: exit, stdout, stderr });
       },
     );

@@ -58,7 +58,13 @@ export interface CycloneDxBom {
   specVersion: string;
   serialNumber?: string;
   version: number;
-  metadata: { timestamp?: string; tools?: unknown; component: CycloneDxComponent; supplier?: CycloneDxComponent['supplier']; [key: string]: unknown };
+  metadata: {
+    timestamp?: string;
+    tools?: unknown;
+    component: CycloneDxComponent;
+    supplier?: CycloneDxComponent['supplier'];
+    [key: string]: unknown;
+  };
   components: CycloneDxComponent[];
   dependencies?: Array<{ ref: string; dependsOn?: string[] }>;
   [key: string]: unknown;
@@ -80,10 +86,15 @@ export async function generateSbom(options: SbomOptions): Promise<SbomResult> {
   // npm-shrinkwrap.json, from which npm installed exactly these versions: describe that.
   const lockOnly = options.dev !== true && installedWithoutDev(options.cwd, manifest);
   if (lockOnly) args.push('--package-lock-only');
-  const result = await run('npm', args, { cwd: options.cwd, ...(options.env === undefined ? {} : { env: options.env }) });
+  const result = await run('npm', args, {
+    cwd: options.cwd,
+    ...(options.env === undefined ? {} : { env: options.env }),
+  });
   if (result.code !== 0) {
     const reason = npmErrorLine(result.stderr) ?? `npm sbom exited with ${result.code ?? 'a signal'}`;
-    throw new AppError('CHECK_UNAVAILABLE_SBOM', `cannot describe the dependency tree: ${reason}`, { hint: 'install the dependencies first (`npm ci`)' });
+    throw new AppError('CHECK_UNAVAILABLE_SBOM', `cannot describe the dependency tree: ${reason}`, {
+      hint: 'install the dependencies first (`npm ci`)',
+    });
   }
   const bom = parseBom(result.stdout);
   const warnings: string[] = [];
@@ -101,16 +112,26 @@ export async function generateSbom(options: SbomOptions): Promise<SbomResult> {
       .map((d) => ({ ...d, dependsOn: (d.dependsOn ?? []).filter((ref) => production.has(ref)) }));
   }
   if (components.length === 0) {
-    throw new AppError('CHECK_UNAVAILABLE_SBOM_EMPTY', `the ${options.dev === true ? '' : 'production '}dependency tree of ${manifest.name || options.cwd} is empty`, {
-      hint: 'install the dependencies (`npm ci`); an SBOM that lists nothing proves nothing',
-    });
+    throw new AppError(
+      'CHECK_UNAVAILABLE_SBOM_EMPTY',
+      `the ${options.dev === true ? '' : 'production '}dependency tree of ${manifest.name || options.cwd} is empty`,
+      {
+        hint: 'install the dependencies (`npm ci`); an SBOM that lists nothing proves nothing',
+      },
+    );
   }
   bom.components = components;
   bom.metadata.component = applicationComponent(bom.metadata.component, manifest);
-  if (manifest.supplier === undefined) warnings.push('package.json has no "author": the SBOM names no supplier');
+  if (manifest.supplier === undefined)
+    warnings.push('package.json has no "author": the SBOM names no supplier');
   else bom.metadata.supplier = bom.metadata.component.supplier;
   bom.metadata.tools = appendTool(bom.metadata.tools, options.toolVersion);
-  return { bom, components: components.length, devComponents: components.filter((c) => c.scope === 'excluded').length, warnings };
+  return {
+    bom,
+    components: components.length,
+    devComponents: components.filter((c) => c.scope === 'excluded').length,
+    warnings,
+  };
 }
 
 /** True when a devDependency is not installed (production-only install) and an npm-shrinkwrap.json is there. */
@@ -125,18 +146,36 @@ function parseBom(stdout: string): CycloneDxBom {
   try {
     bom = JSON.parse(stdout) as CycloneDxBom;
   } catch {
-    throw new AppError('CHECK_UNAVAILABLE_SBOM', 'npm sbom did not print JSON', { hint: 'update npm (10.9 or newer has `npm sbom`)' });
+    throw new AppError('CHECK_UNAVAILABLE_SBOM', 'npm sbom did not print JSON', {
+      hint: 'update npm (10.9 or newer has `npm sbom`)',
+    });
   }
-  const [major = 0, minor = 0] = String(bom.specVersion ?? '').split('.').map(Number);
-  if (bom.bomFormat !== 'CycloneDX' || major < 1 || (major === 1 && minor < 5) || !Array.isArray(bom.components) || typeof bom.metadata?.component?.['bom-ref'] !== 'string') {
-    throw new AppError('CHECK_UNAVAILABLE_SBOM', `npm sbom printed something other than a CycloneDX 1.5+ document (specVersion ${String(bom.specVersion)})`, { hint: 'update npm (10.9 or newer)' });
+  const [major = 0, minor = 0] = String(bom.specVersion ?? '')
+    .split('.')
+    .map(Number);
+  if (
+    bom.bomFormat !== 'CycloneDX' ||
+    major < 1 ||
+    (major === 1 && minor < 5) ||
+    !Array.isArray(bom.components) ||
+    typeof bom.metadata?.component?.['bom-ref'] !== 'string'
+  ) {
+    throw new AppError(
+      'CHECK_UNAVAILABLE_SBOM',
+      `npm sbom printed something other than a CycloneDX 1.5+ document (specVersion ${String(bom.specVersion)})`,
+      { hint: 'update npm (10.9 or newer)' },
+    );
   }
   return bom;
 }
 
 /** The root's production edges: dependencies, optionalDependencies and peerDependencies. */
 function productionRoots(manifest: ProjectManifest): Set<string> {
-  return new Set([...Object.keys(manifest.dependencies), ...Object.keys(manifest.optionalDependencies), ...Object.keys(manifest.peerDependencies)]);
+  return new Set([
+    ...Object.keys(manifest.dependencies),
+    ...Object.keys(manifest.optionalDependencies),
+    ...Object.keys(manifest.peerDependencies),
+  ]);
 }
 
 /** bom-refs reachable from the root through production edges (npm's refs are `name@version`). */
@@ -164,12 +203,21 @@ function markScope(component: CycloneDxComponent, dev: boolean): CycloneDxCompon
 }
 
 function applicationComponent(npmRoot: CycloneDxComponent, manifest: ProjectManifest): CycloneDxComponent {
-  const component: CycloneDxComponent = { ...npmRoot, type: 'application', name: manifest.name || npmRoot.name, version: manifest.version || npmRoot.version || '0.0.0' };
+  const component: CycloneDxComponent = {
+    ...npmRoot,
+    type: 'application',
+    name: manifest.name || npmRoot.name,
+    version: manifest.version || npmRoot.version || '0.0.0',
+  };
   if (manifest.description !== undefined) component.description = manifest.description;
   if (manifest.license !== undefined) component.licenses = licenseChoice(manifest.license);
   if (manifest.supplier !== undefined) {
     const s = manifest.supplier;
-    component.supplier = { name: s.name, ...(s.url === undefined ? {} : { url: [s.url] }), ...(s.email === undefined ? {} : { contact: [{ name: s.name, email: s.email }] }) };
+    component.supplier = {
+      name: s.name,
+      ...(s.url === undefined ? {} : { url: [s.url] }),
+      ...(s.email === undefined ? {} : { contact: [{ name: s.name, email: s.email }] }),
+    };
   }
   return component;
 }
@@ -180,7 +228,10 @@ function licenseChoice(license: string): NonNullable<CycloneDxComponent['license
   if (id !== undefined && !license.endsWith('+')) return [{ license: { id } }];
   try {
     // An expression only when every id in it is an SPDX id: `UNLICENSED` parses but is not one.
-    if (licenseIds(parseSpdx(license)).every((x) => canonicalId(x) !== undefined || x.startsWith('LicenseRef-'))) return [{ expression: license }];
+    if (
+      licenseIds(parseSpdx(license)).every((x) => canonicalId(x) !== undefined || x.startsWith('LicenseRef-'))
+    )
+      return [{ expression: license }];
   } catch {
     // Not an expression: recorded as free text below.
   }
@@ -189,11 +240,25 @@ function licenseChoice(license: string): NonNullable<CycloneDxComponent['license
 
 /** npm writes the 1.4-style tools array; 1.5 also has `{ components: [...] }`. Ours goes in either. */
 function appendTool(tools: unknown, version: string | undefined): unknown {
-  const ours = { vendor: 'runpod-llm-manager', name: 'runpod-llm security sbom', version: version ?? 'unknown' };
+  const ours = {
+    vendor: 'runpod-llm-manager',
+    name: 'runpod-llm security sbom',
+    version: version ?? 'unknown',
+  };
   if (Array.isArray(tools)) return [...(tools as unknown[]), ours];
-  if (typeof tools === 'object' && tools !== null && Array.isArray((tools as { components?: unknown }).components)) {
+  if (
+    typeof tools === 'object' &&
+    tools !== null &&
+    Array.isArray((tools as { components?: unknown }).components)
+  ) {
     const t = tools as { components: unknown[] };
-    return { ...t, components: [...t.components, { type: 'application', group: ours.vendor, name: ours.name, version: ours.version }] };
+    return {
+      ...t,
+      components: [
+        ...t.components,
+        { type: 'application', group: ours.vendor, name: ours.name, version: ours.version },
+      ],
+    };
   }
   return [ours];
 }

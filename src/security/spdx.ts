@@ -88,7 +88,8 @@ export function expressionCategory(node: SpdxNode): LicenseCategory {
  */
 export function expressionAllowed(node: SpdxNode, allowed: ReadonlySet<string>): boolean {
   if (node.kind === 'license') return allowed.has((canonicalId(node.id) ?? node.id).toLowerCase());
-  if (node.kind === 'or') return expressionAllowed(node.left, allowed) || expressionAllowed(node.right, allowed);
+  if (node.kind === 'or')
+    return expressionAllowed(node.left, allowed) || expressionAllowed(node.right, allowed);
   return expressionAllowed(node.left, allowed) && expressionAllowed(node.right, allowed);
 }
 

@@ -49,7 +49,13 @@ export const EXIT = {
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /** OpenAI's error `type` values, as its API and vLLM use them. */
-export type OpenAiErrorType = 'invalid_request_error' | 'authentication_error' | 'permission_error' | 'not_found_error' | 'rate_limit_error' | 'server_error';
+export type OpenAiErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'server_error';
 
 export interface ErrorCodeEntry {
   /** HTTP status the gateway answers with; absent: never rendered on purpose (500 if it is). */
@@ -62,7 +68,19 @@ export interface ErrorCodeEntry {
   readonly retry?: boolean;
 }
 
-const { INTERNAL, USAGE, MISSING_DEPENDENCY, RUNPOD_AUTH, RUNPOD_CAPACITY, LIMIT, STATE, GATEWAY_START, CHECK_UNAVAILABLE, CHECK_FAILED, INTERRUPTED } = EXIT;
+const {
+  INTERNAL,
+  USAGE,
+  MISSING_DEPENDENCY,
+  RUNPOD_AUTH,
+  RUNPOD_CAPACITY,
+  LIMIT,
+  STATE,
+  GATEWAY_START,
+  CHECK_UNAVAILABLE,
+  CHECK_FAILED,
+  INTERRUPTED,
+} = EXIT;
 
 /** A row the gateway answers with: status, type and code are all there. */
 export interface RenderedEntry extends ErrorCodeEntry {
@@ -73,10 +91,17 @@ export interface RenderedEntry extends ErrorCodeEntry {
 
 /** Gateway request errors never end a CLI command (the gateway answers them), hence exit 1. */
 const gw = (http: number, openaiType: OpenAiErrorType, openaiCode: string, retry?: boolean): RenderedEntry =>
-  retry === undefined ? { http, openaiType, openaiCode, exit: INTERNAL } : { http, openaiType, openaiCode, exit: INTERNAL, retry };
+  retry === undefined
+    ? { http, openaiType, openaiCode, exit: INTERNAL }
+    : { http, openaiType, openaiCode, exit: INTERNAL, retry };
 
 /** RunPod failures: if one is ever rendered by the gateway, an upstream dependency failed (502/503). */
-const runpod = (exit: ExitCode, http: 502 | 503, openaiCode: string): RenderedEntry => ({ http, openaiType: 'server_error', openaiCode, exit });
+const runpod = (exit: ExitCode, http: 502 | 503, openaiCode: string): RenderedEntry => ({
+  http,
+  openaiType: 'server_error',
+  openaiCode,
+  exit,
+});
 
 export const ERROR_CODES = {
   // The gateway's answers (hooks, routes, upstream).
@@ -177,7 +202,13 @@ export const ERROR_CODES = {
 export type ErrorCode = keyof typeof ERROR_CODES;
 
 /** The gateway's own answers: the `GW_` codes with an HTTP status. */
-export type GatewayErrorCode = { [K in ErrorCode]: K extends `GW_${string}` ? ((typeof ERROR_CODES)[K] extends RenderedEntry ? K : never) : never }[ErrorCode];
+export type GatewayErrorCode = {
+  [K in ErrorCode]: K extends `GW_${string}`
+    ? (typeof ERROR_CODES)[K] extends RenderedEntry
+      ? K
+      : never
+    : never;
+}[ErrorCode];
 
 /** The registry's row for a code (typed as the general shape, for code that reads any row). */
 export function errorCodeEntry(code: ErrorCode): ErrorCodeEntry {

@@ -30,7 +30,11 @@ export function ownPackage(from: string = import.meta.url): OwnPackage {
     if (found !== undefined) return { dir, version: found };
     const parent = dirname(dir);
     if (parent === dir) {
-      throw new AppError('CHECK_UNAVAILABLE_NO_PROJECT', `cannot find the package.json of ${PACKAGE_NAME} above ${start}`, { hint: 'reinstall runpod-llm (the installation is damaged), or pass --project DIR' });
+      throw new AppError(
+        'CHECK_UNAVAILABLE_NO_PROJECT',
+        `cannot find the package.json of ${PACKAGE_NAME} above ${start}`,
+        { hint: 'reinstall runpod-llm (the installation is damaged), or pass --project DIR' },
+      );
     }
     dir = parent;
   }
@@ -52,7 +56,8 @@ function readPackage(path: string): string | undefined {
   } catch {
     return undefined;
   }
-  if (typeof raw !== 'object' || raw === null || (raw as { name?: unknown }).name !== PACKAGE_NAME) return undefined;
+  if (typeof raw !== 'object' || raw === null || (raw as { name?: unknown }).name !== PACKAGE_NAME)
+    return undefined;
   const version = (raw as { version?: unknown }).version;
   return typeof version === 'string' && version !== '' ? version : 'unknown';
 }

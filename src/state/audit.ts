@@ -51,7 +51,8 @@ function fromDb(r: AuditDbRow): AuditEvent {
  */
 export function appendAudit(db: StateDb, event: NewAuditEvent): AuditEvent {
   const at = event.at ?? db.clock.now();
-  const details = event.details === undefined || event.details === null ? null : JSON.stringify(event.details);
+  const details =
+    event.details === undefined || event.details === null ? null : JSON.stringify(event.details);
   const id = db.tx(() => {
     const info = db
       .stmt('INSERT INTO audit (at, action, reason, pod_id, details) VALUES (?, ?, ?, ?, ?)')

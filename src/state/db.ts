@@ -93,9 +93,13 @@ export function openState(options: OpenStateOptions): StateDb {
     const version = identify(sql, path);
     if (mustExist) {
       if (version < SCHEMA_VERSION) {
-        throw new AppError('STATE_TOO_OLD', `state ${path} has schema ${version}, this build needs ${SCHEMA_VERSION}`, {
-          hint: 'run any manager command (e.g. `runpod-llm status`) once to migrate it',
-        });
+        throw new AppError(
+          'STATE_TOO_OLD',
+          `state ${path} has schema ${version}, this build needs ${SCHEMA_VERSION}`,
+          {
+            hint: 'run any manager command (e.g. `runpod-llm status`) once to migrate it',
+          },
+        );
       }
     }
     if (!readonly) {

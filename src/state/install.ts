@@ -27,7 +27,10 @@ export function installId(home: string): string {
 }
 
 /** Whose a `runpod-llm-*` pod is, from its env: `ours`, `other` (another install), or `unknown` (no tag: older versions). */
-export function podInstall(env: Readonly<Record<string, string>> | undefined, ours: string): 'ours' | 'other' | 'unknown' {
+export function podInstall(
+  env: Readonly<Record<string, string>> | undefined,
+  ours: string,
+): 'ours' | 'other' | 'unknown' {
   const tag = env?.[INSTALL_ENV];
   if (tag === undefined || tag === '') return 'unknown';
   return tag === ours ? 'ours' : 'other';

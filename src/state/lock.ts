@@ -1,4 +1,13 @@
-import { closeSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { type Clock, systemClock } from '../shared/clock.js';
@@ -120,7 +129,9 @@ function recoverIfStale(path: string): void {
 
 function lockedError(path: string, info: LockInfo | null): AppError {
   const who =
-    info === null ? 'a lock that is being written' : `pid ${info.pid}, \`${info.command}\` since ${info.started_at}`;
+    info === null
+      ? 'a lock that is being written'
+      : `pid ${info.pid}, \`${info.command}\` since ${info.started_at}`;
   return new AppError('STATE_LOCKED', `another runpod-llm manager is running (${who})`, {
     hint: `wait for it to finish, or stop it (\`runpod-llm down\`); if no manager is running, delete ${path}`,
   });

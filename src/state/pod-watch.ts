@@ -24,7 +24,13 @@ interface PodWatchDbRow {
 export function getPodWatch(db: StateDb, podId: string): PodWatch {
   const r = db.stmt('SELECT * FROM pod_watch WHERE pod_id = ?').get(podId) as PodWatchDbRow | undefined;
   if (r === undefined) return { podId, uptimeS: null, uptimeAt: null, healthFails: 0, zeroGpuPolls: 0 };
-  return { podId: r.pod_id, uptimeS: r.uptime_s, uptimeAt: r.uptime_at, healthFails: r.health_fails, zeroGpuPolls: r.zero_gpu_polls };
+  return {
+    podId: r.pod_id,
+    uptimeS: r.uptime_s,
+    uptimeAt: r.uptime_at,
+    healthFails: r.health_fails,
+    zeroGpuPolls: r.zero_gpu_polls,
+  };
 }
 
 export function setPodWatch(db: StateDb, watch: PodWatch): void {

@@ -44,7 +44,19 @@ export interface PodRow {
   endReason: string | null;
 }
 
-export type NewPod = Omit<PodRow, 'restarts' | 'replacesPodId' | 'accruedUntil' | 'endedAt' | 'endReason' | 'readyAt' | 'startedAt' | 'desired' | 'guard' | 'startingSince'> &
+export type NewPod = Omit<
+  PodRow,
+  | 'restarts'
+  | 'replacesPodId'
+  | 'accruedUntil'
+  | 'endedAt'
+  | 'endReason'
+  | 'readyAt'
+  | 'startedAt'
+  | 'desired'
+  | 'guard'
+  | 'startingSince'
+> &
   Partial<Pick<PodRow, 'restarts' | 'replacesPodId' | 'readyAt' | 'startedAt' | 'desired' | 'guard'>>;
 
 interface PodDbRow {
@@ -169,14 +181,18 @@ export function listActivePods(db: StateDb, runId?: string): PodRow[] {
   const rows = (
     runId === undefined
       ? db.stmt('SELECT * FROM pods WHERE ended_at IS NULL ORDER BY created_at, pod_id').all()
-      : db.stmt('SELECT * FROM pods WHERE ended_at IS NULL AND run_id = ? ORDER BY created_at, pod_id').all(runId)
+      : db
+          .stmt('SELECT * FROM pods WHERE ended_at IS NULL AND run_id = ? ORDER BY created_at, pod_id')
+          .all(runId)
   ) as PodDbRow[];
   return rows.map(fromDb);
 }
 
 /** Every pod ever recorded, newest first, at most `limit` (status/history). */
 export function listPods(db: StateDb, limit = 100): PodRow[] {
-  return (db.stmt('SELECT * FROM pods ORDER BY created_at DESC, pod_id LIMIT ?').all(limit) as PodDbRow[]).map(fromDb);
+  return (
+    db.stmt('SELECT * FROM pods ORDER BY created_at DESC, pod_id LIMIT ?').all(limit) as PodDbRow[]
+  ).map(fromDb);
 }
 
 /** Stores what RunPod last reported. */
@@ -218,7 +234,10 @@ export function markPodEnded(db: StateDb, podId: string, reason: string, at: num
 }
 
 export function setAccruedUntil(db: StateDb, podId: string, until: number): void {
-  db.stmt('UPDATE pods SET accrued_until = max(coalesce(accrued_until, 0), ?) WHERE pod_id = ?').run(until, podId);
+  db.stmt('UPDATE pods SET accrued_until = max(coalesce(accrued_until, 0), ?) WHERE pod_id = ?').run(
+    until,
+    podId,
+  );
 }
 
 /**

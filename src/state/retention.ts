@@ -36,7 +36,9 @@ const LAST_PRUNE_KEY = 'pruned_at';
 /** The runs whose rows are never pruned: every run not ended, and (unless purging) the newest run. */
 function protectedRuns(keepNewest: boolean): string {
   const active = 'SELECT run_id FROM runs WHERE ended_at IS NULL';
-  return keepNewest ? `${active} UNION SELECT run_id FROM (SELECT run_id FROM runs ORDER BY started_at DESC, run_id LIMIT 1)` : active;
+  return keepNewest
+    ? `${active} UNION SELECT run_id FROM (SELECT run_id FROM runs ORDER BY started_at DESC, run_id LIMIT 1)`
+    : active;
 }
 
 export interface PruneOptions {
@@ -65,13 +67,20 @@ class DryRun extends Error {
 export function pruneState(db: StateDb, options: PruneOptions): PruneCounts {
   const cutoff = options.now - options.retentionMs;
   const keep = protectedRuns(options.keepNewestRun ?? true);
-  const spendBefore = Math.min(utcDayStart(cutoff), options.keepSpendFrom === undefined ? Infinity : utcDayStart(options.keepSpendFrom));
+  const spendBefore = Math.min(
+    utcDayStart(cutoff),
+    options.keepSpendFrom === undefined ? Infinity : utcDayStart(options.keepSpendFrom),
+  );
   try {
     return db.tx(() => {
       const audit = db
-        .stmt(`DELETE FROM audit WHERE at < ? AND (pod_id IS NULL OR pod_id NOT IN (SELECT pod_id FROM pods WHERE run_id IN (${keep})))`)
+        .stmt(
+          `DELETE FROM audit WHERE at < ? AND (pod_id IS NULL OR pod_id NOT IN (SELECT pod_id FROM pods WHERE run_id IN (${keep})))`,
+        )
         .run(cutoff).changes;
-      const spend = db.stmt(`DELETE FROM spend WHERE day_start < ? AND (run_id IS NULL OR run_id NOT IN (${keep}))`).run(spendBefore).changes;
+      const spend = db
+        .stmt(`DELETE FROM spend WHERE day_start < ? AND (run_id IS NULL OR run_id NOT IN (${keep}))`)
+        .run(spendBefore).changes;
       // Pods that ended before the cutoff, outside the protected runs; their routes first.
       const oldPods = `SELECT pod_id FROM pods WHERE ended_at IS NOT NULL AND ended_at < @cutoff
         AND (run_id IS NULL OR run_id NOT IN (${keep}))`;
@@ -87,7 +96,16 @@ export function pruneState(db: StateDb, options: PruneOptions): PruneCounts {
         .stmt('DELETE FROM usage WHERE scope <> ? AND scope NOT IN (SELECT route_id FROM routes)')
         .run(GLOBAL_USAGE_SCOPE).changes;
       const wake = db.stmt('DELETE FROM wake_requests WHERE cleared_at IS NOT NULL').run().changes;
-      const counts = { before: new Date(cutoff).toISOString(), audit, spend, runs, pods, routes, usage, wake };
+      const counts = {
+        before: new Date(cutoff).toISOString(),
+        audit,
+        spend,
+        runs,
+        pods,
+        routes,
+        usage,
+        wake,
+      };
       if (options.dryRun === true) throw new DryRun(counts);
       return counts;
     });
@@ -100,7 +118,8 @@ export function pruneState(db: StateDb, options: PruneOptions): PruneCounts {
 /** When the state was last pruned (ms), or null. */
 /** When the state was last pruned (ms), or null. */
 export function lastPruneAt(db: StateDb): number | null {
-  const value = db.stmt(`SELECT value FROM ${MARKER_TABLE} WHERE key = ?`).pluck().get(LAST_PRUNE_KEY) as string | undefined;
+  const value = db.stmt(`SELECT value FROM ${MARKER_TABLE} WHERE key = ?`).pluck().get(LAST_PRUNE_KEY) as
+    string | undefined;
   const at = Number(value);
   return value === undefined || !Number.isFinite(at) ? null : at;
 }
@@ -115,8 +134,17 @@ export function pruneIfDue(db: StateDb, options: { now: number; retentionMs: num
   const last = lastPruneAt(db);
   if (last !== null && options.now - last < DAY_MS && last <= options.now) return null;
   const counts = pruneState(db, options);
-  db.stmt(`INSERT INTO ${MARKER_TABLE} (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(LAST_PRUNE_KEY, String(options.now));
-  const total = counts.audit + counts.spend + counts.runs + counts.pods + counts.routes + counts.usage + counts.wake;
-  if (total > 0) appendAudit(db, { action: 'prune', reason: 'retention', details: { ...counts, retentionDays: Math.round(options.retentionMs / DAY_MS) }, at: options.now });
+  db.stmt(
+    `INSERT INTO ${MARKER_TABLE} (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+  ).run(LAST_PRUNE_KEY, String(options.now));
+  const total =
+    counts.audit + counts.spend + counts.runs + counts.pods + counts.routes + counts.usage + counts.wake;
+  if (total > 0)
+    appendAudit(db, {
+      action: 'prune',
+      reason: 'retention',
+      details: { ...counts, retentionDays: Math.round(options.retentionMs / DAY_MS) },
+      at: options.now,
+    });
   return counts;
 }

@@ -23,7 +23,8 @@ export interface RouteRow {
 /** How often a gateway re-reads the routes version (src/gateway/upstream/state-route-source.ts). */
 export const ROUTE_POLL_MS = 1_000;
 
-export type RouteInput = Omit<RouteRow, 'updatedAt' | 'weight' | 'ready'> & Partial<Pick<RouteRow, 'weight' | 'ready'>>;
+export type RouteInput = Omit<RouteRow, 'updatedAt' | 'weight' | 'ready'> &
+  Partial<Pick<RouteRow, 'weight' | 'ready'>>;
 
 interface RouteDbRow {
   route_id: string;
@@ -57,9 +58,11 @@ function fromDb(r: RouteDbRow): RouteRow {
  *     apiKey: pod.apiKey, model: 'qwen', ready: true });
  */
 export function upsertRoute(db: StateDb, route: RouteInput): RouteRow {
-  if (!/\/v1$/.test(route.baseUrl)) throw new TypeError(`route baseUrl must end with /v1, got ${route.baseUrl}`);
+  if (!/\/v1$/.test(route.baseUrl))
+    throw new TypeError(`route baseUrl must end with /v1, got ${route.baseUrl}`);
   const weight = route.weight ?? 1;
-  if (!Number.isInteger(weight) || weight < 0) throw new TypeError(`route weight must be an integer >= 0, got ${weight}`);
+  if (!Number.isInteger(weight) || weight < 0)
+    throw new TypeError(`route weight must be an integer >= 0, got ${weight}`);
   const row: RouteRow = { ...route, ready: route.ready ?? false, weight, updatedAt: db.clock.now() };
   db.stmt(
     `INSERT INTO routes (route_id, pod_id, base_url, api_key, model, ready, weight, updated_at)
@@ -67,7 +70,16 @@ export function upsertRoute(db: StateDb, route: RouteInput): RouteRow {
      ON CONFLICT (route_id) DO UPDATE SET pod_id = excluded.pod_id, base_url = excluded.base_url,
        api_key = excluded.api_key, model = excluded.model, ready = excluded.ready,
        weight = excluded.weight, updated_at = excluded.updated_at`,
-  ).run(row.routeId, row.podId, row.baseUrl, row.apiKey, row.model, row.ready ? 1 : 0, row.weight, row.updatedAt);
+  ).run(
+    row.routeId,
+    row.podId,
+    row.baseUrl,
+    row.apiKey,
+    row.model,
+    row.ready ? 1 : 0,
+    row.weight,
+    row.updatedAt,
+  );
   return row;
 }
 
@@ -103,9 +115,9 @@ export function listRoutes(db: StateDb): RouteRow[] {
  *   setInterval(() => { const v = routesVersion(state); if (v !== seen) { seen = v; routes = listReadyRoutes(state); } }, 1000);
  */
 export function listReadyRoutes(db: StateDb): RouteRow[] {
-  return (db.stmt('SELECT * FROM routes WHERE ready = 1 AND weight > 0 ORDER BY route_id').all() as RouteDbRow[]).map(
-    fromDb,
-  );
+  return (
+    db.stmt('SELECT * FROM routes WHERE ready = 1 AND weight > 0 ORDER BY route_id').all() as RouteDbRow[]
+  ).map(fromDb);
 }
 
 /**

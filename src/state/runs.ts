@@ -44,7 +44,9 @@ function fromDb(r: RunDbRow): RunRow {
 function parseConfig(text: string): Record<string, unknown> {
   try {
     const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+    return value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
   } catch {
     return {};
   }
@@ -80,20 +82,25 @@ export function getRun(db: StateDb, runId: string): RunRow | undefined {
 
 /** The newest run that has not ended, if any. */
 export function activeRun(db: StateDb): RunRow | undefined {
-  const r = db.stmt('SELECT * FROM runs WHERE ended_at IS NULL ORDER BY started_at DESC, run_id LIMIT 1').get() as
-    | RunDbRow
-    | undefined;
+  const r = db
+    .stmt('SELECT * FROM runs WHERE ended_at IS NULL ORDER BY started_at DESC, run_id LIMIT 1')
+    .get() as RunDbRow | undefined;
   return r === undefined ? undefined : fromDb(r);
 }
 
 /** Ends a run once (a second call keeps the first time and reason). */
 export function endRun(db: StateDb, runId: string, reason: string, at: number = db.clock.now()): void {
-  db.stmt('UPDATE runs SET ended_at = ?, end_reason = ? WHERE run_id = ? AND ended_at IS NULL').run(at, reason, runId);
+  db.stmt('UPDATE runs SET ended_at = ?, end_reason = ? WHERE run_id = ? AND ended_at IS NULL').run(
+    at,
+    reason,
+    runId,
+  );
 }
 
 /** The newest run, ended or not (a run parked by idleness may be woken again). */
 export function lastRun(db: StateDb): RunRow | undefined {
-  const r = db.stmt('SELECT * FROM runs ORDER BY started_at DESC, run_id LIMIT 1').get() as RunDbRow | undefined;
+  const r = db.stmt('SELECT * FROM runs ORDER BY started_at DESC, run_id LIMIT 1').get() as
+    RunDbRow | undefined;
   return r === undefined ? undefined : fromDb(r);
 }
 

@@ -34,7 +34,8 @@ export function utcMonthStart(ms: number): number {
  *   addSpend(state, { podId, at: now, usd: 0.0125 });
  */
 export function addSpend(db: StateDb, entry: SpendEntry): void {
-  if (!Number.isFinite(entry.usd) || entry.usd < 0) throw new TypeError(`spend must be a finite amount >= 0, got ${entry.usd}`);
+  if (!Number.isFinite(entry.usd) || entry.usd < 0)
+    throw new TypeError(`spend must be a finite amount >= 0, got ${entry.usd}`);
   if (entry.usd === 0) return;
   db.stmt(
     `INSERT INTO spend (pod_id, day_start, run_id, usd)
@@ -51,7 +52,10 @@ export function addSpend(db: StateDb, entry: SpendEntry): void {
  *   spendSince(state, utcMonthStart(now)); // this month
  */
 export function spendSince(db: StateDb, sinceMs: number): number {
-  return db.stmt('SELECT coalesce(sum(usd), 0) FROM spend WHERE day_start >= ?').pluck().get(utcDayStart(sinceMs)) as number;
+  return db
+    .stmt('SELECT coalesce(sum(usd), 0) FROM spend WHERE day_start >= ?')
+    .pluck()
+    .get(utcDayStart(sinceMs)) as number;
 }
 
 /** Total spend of one run, across all its pods (recreated ones too). */
@@ -60,7 +64,11 @@ export function spendForRun(db: StateDb, runId: string): number {
 }
 
 /** Run, today and this month, as the watchdog's `decide` wants them. */
-export function spendSummary(db: StateDb, runId: string | null, now: number): { run: number; day: number; month: number } {
+export function spendSummary(
+  db: StateDb,
+  runId: string | null,
+  now: number,
+): { run: number; day: number; month: number } {
   return {
     run: runId === null ? 0 : spendForRun(db, runId),
     day: spendSince(db, utcDayStart(now)),

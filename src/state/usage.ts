@@ -64,14 +64,20 @@ const UPSERT = `INSERT INTO usage (scope, last_request_at, requests, tokens_in, 
 export function recordUsageBatch(db: StateDb, entries: readonly UsageEntry[]): void {
   for (const e of entries) {
     for (const n of [e.requests, e.tokensIn, e.tokensOut, e.lastRequestAt]) {
-      if (!Number.isSafeInteger(n) || n < 0) throw new TypeError(`usage values must be integers >= 0, got ${n}`);
+      if (!Number.isSafeInteger(n) || n < 0)
+        throw new TypeError(`usage values must be integers >= 0, got ${n}`);
     }
   }
   if (entries.length === 0) return;
   const upsert = db.stmt(UPSERT);
   db.tx(() => {
     for (const e of entries) {
-      const values = { lastRequestAt: e.lastRequestAt, requests: e.requests, tokensIn: e.tokensIn, tokensOut: e.tokensOut };
+      const values = {
+        lastRequestAt: e.lastRequestAt,
+        requests: e.requests,
+        tokensIn: e.tokensIn,
+        tokensOut: e.tokensOut,
+      };
       if (e.routeId !== null) upsert.run({ scope: e.routeId, ...values });
       upsert.run({ scope: GLOBAL_USAGE_SCOPE, ...values });
     }
@@ -93,5 +99,7 @@ export function readUsage(db: StateDb): UsageSnapshot {
 
 /** Drops per-route rows of routes that no longer exist (bounded table); the total stays. */
 export function pruneRouteUsage(db: StateDb): void {
-  db.stmt(`DELETE FROM usage WHERE scope <> '${GLOBAL_USAGE_SCOPE}' AND scope NOT IN (SELECT route_id FROM routes)`).run();
+  db.stmt(
+    `DELETE FROM usage WHERE scope <> '${GLOBAL_USAGE_SCOPE}' AND scope NOT IN (SELECT route_id FROM routes)`,
+  ).run();
 }

@@ -35,7 +35,10 @@ function fromDb(r: VerdictDbRow): Verdict {
   return { name: r.name, value: r.value, checkedAt: r.checked_at, detail: r.detail };
 }
 
-export function setVerdict(db: StateDb, verdict: { name: VerdictName; value: VerdictValue; checkedAt?: number; detail?: string | null }): void {
+export function setVerdict(
+  db: StateDb,
+  verdict: { name: VerdictName; value: VerdictValue; checkedAt?: number; detail?: string | null },
+): void {
   db.stmt(
     `INSERT INTO verdicts (name, value, checked_at, detail) VALUES (?, ?, ?, ?)
      ON CONFLICT (name) DO UPDATE SET value = excluded.value, checked_at = excluded.checked_at, detail = excluded.detail`,

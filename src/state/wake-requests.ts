@@ -23,7 +23,12 @@ interface WakeDbRow {
 }
 
 function fromDb(r: WakeDbRow): WakeRequest {
-  return { id: r.id, requestedAt: r.requested_at, lastRequestedAt: r.last_requested_at, requests: r.requests };
+  return {
+    id: r.id,
+    requestedAt: r.requested_at,
+    lastRequestedAt: r.last_requested_at,
+    requests: r.requests,
+  };
 }
 
 /** Cleared requests kept for status/history. */
@@ -36,7 +41,10 @@ const KEEP_CLEARED = 100;
  * @example
  *   const { created } = requestWake(state, Date.now()); // 503 model_waking either way
  */
-export function requestWake(db: StateDb, at: number = db.clock.now()): { wake: WakeRequest; created: boolean } {
+export function requestWake(
+  db: StateDb,
+  at: number = db.clock.now(),
+): { wake: WakeRequest; created: boolean } {
   return db.tx(() => {
     const bumped = db
       .stmt(

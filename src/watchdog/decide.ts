@@ -89,7 +89,8 @@ export function decide(input: DecideInput): Action[] {
   for (const pod of leftovers) {
     const l = liveOf(pod);
     if (l === undefined) actions.push({ type: 'keep', podId: pod.podId });
-    else if (isGone(l)) actions.push({ type: 'mark_ended', podId: pod.podId, reason: pod.endReason ?? 'gone' });
+    else if (isGone(l))
+      actions.push({ type: 'mark_ended', podId: pod.podId, reason: pod.endReason ?? 'gone' });
     else {
       const reason = pod.desired === 'terminated' ? 'retry' : 'run_ended';
       actions.push({ type: 'terminate', podId: pod.podId, reason });
@@ -164,7 +165,10 @@ function decideRun(
     podDeadline,
     leaseMs: config.leaseMs ?? null,
     healthFailPasses: config.healthFailPasses ?? DEFAULT_HEALTH_FAIL_PASSES,
-    recreationsLeft: config.maxRecreations === null ? Infinity : (config.maxRecreations ?? DEFAULT_MAX_RECREATIONS) - (input.recreations ?? 0),
+    recreationsLeft:
+      config.maxRecreations === null
+        ? Infinity
+        : (config.maxRecreations ?? DEFAULT_MAX_RECREATIONS) - (input.recreations ?? 0),
     recreateLimitHit: false,
   };
   const actions: Action[] = [];
@@ -181,15 +185,22 @@ function decideRun(
   const stopping = runtimeUsedUp || budgetReason !== null || idle;
   if (groupUp && !stopping) {
     for (let i = remaining; i < config.replicas; i++) {
-      actions.push({ type: 'create', runId: run.runId, remainingRuntimeMs: ctx.remainingRuntime, reason: 'replicas' });
+      actions.push({
+        type: 'create',
+        runId: run.runId,
+        remainingRuntimeMs: ctx.remainingRuntime,
+        reason: 'replicas',
+      });
     }
   }
 
   // Rule 10: the run ends with its last pod.
   const endReason: RunEndReason | null = runtimeUsedUp
     ? 'runtime_limit'
-    : ((budgetReason as RunEndReason | null) ?? (idleTerminate ? 'idle' : ctx.recreateLimitHit ? 'recreate_limit' : null));
-  if (remaining === 0 && endReason !== null) actions.push({ type: 'end_run', runId: run.runId, reason: endReason });
+    : ((budgetReason as RunEndReason | null) ??
+      (idleTerminate ? 'idle' : ctx.recreateLimitHit ? 'recreate_limit' : null));
+  if (remaining === 0 && endReason !== null)
+    actions.push({ type: 'end_run', runId: run.runId, reason: endReason });
   return actions;
 }
 
@@ -221,7 +232,9 @@ function decidePod(pod: OurPod, l: LivePod | 'not_found' | undefined, ctx: PodCo
   // Terminate what still exists; only book the end of what RunPod no longer has.
   const end = (gone: boolean, reason: string): PodVerdict =>
     verdict(
-      gone ? { type: 'mark_ended', podId, reason } : { type: 'terminate', podId, reason: reason as TerminateReason },
+      gone
+        ? { type: 'mark_ended', podId, reason }
+        : { type: 'terminate', podId, reason: reason as TerminateReason },
       false,
     );
 
@@ -247,7 +260,10 @@ function decidePod(pod: OurPod, l: LivePod | 'not_found' | undefined, ctx: PodCo
     const parked = pod.desired === 'stopped';
     if (status === 'GONE') return verdict({ type: 'mark_ended', podId, reason: 'gone' }, false);
     if (status === 'EXITED') {
-      return verdict(parked ? { type: 'keep', podId } : { type: 'mark_stopped', podId, reason: 'idle' }, true);
+      return verdict(
+        parked ? { type: 'keep', podId } : { type: 'mark_stopped', podId, reason: 'idle' },
+        true,
+      );
     }
     if (status === 'ERROR') {
       // A broken pod nobody uses: keep a parked one for a later wake, else end it.
@@ -257,7 +273,13 @@ function decidePod(pod: OurPod, l: LivePod | 'not_found' | undefined, ctx: PodCo
   }
 
   // Rule 8a: it stopped itself while the manager was away.
-  if (status === 'EXITED' && pod.guard !== null && pod.readyAt !== null && ctx.leaseMs !== null && ctx.now - Math.max(pod.accruedUntil ?? 0, pod.readyAt) >= ctx.leaseMs) {
+  if (
+    status === 'EXITED' &&
+    pod.guard !== null &&
+    pod.readyAt !== null &&
+    ctx.leaseMs !== null &&
+    ctx.now - Math.max(pod.accruedUntil ?? 0, pod.readyAt) >= ctx.leaseMs
+  ) {
     return verdict({ type: 'mark_stopped', podId, reason: 'manager_away' }, true);
   }
 
@@ -284,7 +306,11 @@ function decidePod(pod: OurPod, l: LivePod | 'not_found' | undefined, ctx: PodCo
     return end(gone, 'recreate_limit');
   }
   ctx.recreationsLeft -= 1;
-  return verdict({ type: 'recreate', podId, remainingRuntimeMs: ctx.remainingRuntime, reason: broken }, true, true);
+  return verdict(
+    { type: 'recreate', podId, remainingRuntimeMs: ctx.remainingRuntime, reason: broken },
+    true,
+    true,
+  );
 }
 
 function isGone(l: LivePod | 'not_found'): boolean {

@@ -30,7 +30,15 @@ export interface LivePod {
 /** The fields of a state pod row the decision needs (a {@link PodRow} fits). */
 export type OurPod = Pick<
   PodRow,
-  'podId' | 'runId' | 'desired' | 'createdAt' | 'readyAt' | 'runtimeLimitMs' | 'accruedUntil' | 'endReason' | 'guard'
+  | 'podId'
+  | 'runId'
+  | 'desired'
+  | 'createdAt'
+  | 'readyAt'
+  | 'runtimeLimitMs'
+  | 'accruedUntil'
+  | 'endReason'
+  | 'guard'
 >;
 
 /** The fields of a state run row the decision needs (a {@link RunRow} fits). */
@@ -105,7 +113,8 @@ export type TerminateReason =
  * (RunPod restarted its container: the process crashed), `unhealthy` (health failed N passes).
  */
 export type RecreateReason = 'died' | 'error' | 'zero_gpus' | 'restarted' | 'unhealthy';
-export type RunEndReason = 'runtime_limit' | 'budget_run' | 'budget_day' | 'budget_month' | 'idle' | 'recreate_limit';
+export type RunEndReason =
+  'runtime_limit' | 'budget_run' | 'budget_day' | 'budget_month' | 'idle' | 'recreate_limit';
 
 /**
  * What the watchdog loop must do. Order matters: `accrue` actions come first (book the cost

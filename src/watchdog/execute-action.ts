@@ -37,13 +37,27 @@ export interface ActionContext {
 export async function executeAction(ctx: ActionContext, action: Action): Promise<ActionResult> {
   const { deps, now } = ctx;
   const { state } = deps;
-  const audit = (name: string, reason: string | null, podId: string | null, details?: Record<string, unknown>): void => {
-    appendAudit(state, { action: name, reason, podId, at: now, ...(details === undefined ? {} : { details }) });
+  const audit = (
+    name: string,
+    reason: string | null,
+    podId: string | null,
+    details?: Record<string, unknown>,
+  ): void => {
+    appendAudit(state, {
+      action: name,
+      reason,
+      podId,
+      at: now,
+      ...(details === undefined ? {} : { details }),
+    });
   };
   const failed = (name: string, reason: string, podId: string | null, err: unknown): ActionResult => {
     const message = err instanceof Error ? err.message : String(err);
     audit(`${name}_failed`, reason, podId, { error: message });
-    deps.logger.error({ action: name, reason, podId, err: message }, 'watchdog action failed; the next pass retries');
+    deps.logger.error(
+      { action: name, reason, podId, err: message },
+      'watchdog action failed; the next pass retries',
+    );
     return { action, ok: false, note: message };
   };
 
@@ -58,21 +72,35 @@ export async function executeAction(ctx: ActionContext, action: Action): Promise
       const ours = ctx.pods.get(action.podId);
       if (ours !== undefined) {
         // A retry keeps the first reason (why the pod had to go), not "retry".
-        setPodDesired(state, action.podId, 'terminated', action.reason === 'retry' ? undefined : action.reason);
+        setPodDesired(
+          state,
+          action.podId,
+          'terminated',
+          action.reason === 'retry' ? undefined : action.reason,
+        );
         deleteRoutesForPod(state, action.podId);
         if (action.reason !== 'retry') await deps.sleep(ROUTE_DRAIN_MS);
       }
       try {
         await deps.api.deletePod(action.podId);
       } catch (err) {
-        if (!isRunPodError(err, 'RUNPOD_NOT_FOUND')) return failed('terminate', action.reason, action.podId, err);
+        if (!isRunPodError(err, 'RUNPOD_NOT_FOUND'))
+          return failed('terminate', action.reason, action.podId, err);
       }
       if (ours !== undefined) markPodEnded(state, action.podId, action.reason, now);
-      audit('terminate', action.reason, action.podId, ours === undefined ? { orphan: true } : { costPerHr: ours.costPerHr });
+      audit(
+        'terminate',
+        action.reason,
+        action.podId,
+        ours === undefined ? { orphan: true } : { costPerHr: ours.costPerHr },
+      );
       if (action.reason === 'recreate_limit') {
         // Say so: the bound, not RunPod, ended it (a model that cannot load must not loop).
         const note = `terminated ${action.podId}: it needed replacing again, but this run already recreated ${ctx.settings.maxRecreations} pod(s) (manager.max_recreations); see the pod's log lines in the audit and fix the model or GPU before \`runpod-llm up\``;
-        deps.logger.warn({ podId: action.podId, maxRecreations: ctx.settings.maxRecreations }, 'recreation bound reached: pod terminated, not replaced');
+        deps.logger.warn(
+          { podId: action.podId, maxRecreations: ctx.settings.maxRecreations },
+          'recreation bound reached: pod terminated, not replaced',
+        );
         return { action, ok: true, note };
       }
       deps.logger.info({ podId: action.podId, reason: action.reason }, 'pod terminated');
@@ -104,10 +132,19 @@ export async function executeAction(ctx: ActionContext, action: Action): Promise
     case 'recreate':
       return recreate(ctx, action, failed, audit);
     case 'create': {
-      if (ctx.run === null || ctx.run.runId !== action.runId) return { action, ok: false, note: 'run no longer active' };
+      if (ctx.run === null || ctx.run.runId !== action.runId)
+        return { action, ok: false, note: 'run no longer active' };
       try {
-        const created = await createPodForRun(deps, { run: ctx.run, settings: ctx.settings, candidates: candidatesFor(ctx.settings, undefined), runtimeLimitMs: action.remainingRuntimeMs, reason: 'replicas' });
-        audit('create_replica', action.reason, created.row.podId, { runtimeLimitMs: action.remainingRuntimeMs });
+        const created = await createPodForRun(deps, {
+          run: ctx.run,
+          settings: ctx.settings,
+          candidates: candidatesFor(ctx.settings, undefined),
+          runtimeLimitMs: action.remainingRuntimeMs,
+          reason: 'replicas',
+        });
+        audit('create_replica', action.reason, created.row.podId, {
+          runtimeLimitMs: action.remainingRuntimeMs,
+        });
         return { action, ok: true, note: `created ${created.row.podId}` };
       } catch (err) {
         return failed('create_replica', action.reason, null, err);
@@ -115,18 +152,25 @@ export async function executeAction(ctx: ActionContext, action: Action): Promise
     }
     case 'end_run':
       endRun(state, action.runId, action.reason, now);
-      for (const pod of ctx.pods.values()) if (pod.runId === action.runId) deleteRoutesForPod(state, pod.podId);
+      for (const pod of ctx.pods.values())
+        if (pod.runId === action.runId) deleteRoutesForPod(state, pod.podId);
       audit('end_run', action.reason, null, { runId: action.runId });
       deps.logger.info({ runId: action.runId, reason: action.reason }, 'run ended');
       return { action, ok: true, note: `run ended (${action.reason})` };
     case 'report_orphan':
       if (action.otherInstall === true) {
         audit('orphan', 'other_install', action.podId, { name: action.name });
-        deps.logger.warn({ podId: action.podId, name: action.name }, 'a runpod-llm pod of another install (another machine or state directory on this RunPod account) is running; never reaped from here');
+        deps.logger.warn(
+          { podId: action.podId, name: action.name },
+          'a runpod-llm pod of another install (another machine or state directory on this RunPod account) is running; never reaped from here',
+        );
         return { action, ok: true, note: `${action.podId} (${action.name}) belongs to another install` };
       }
       audit('orphan', 'unknown_to_state', action.podId, { name: action.name });
-      deps.logger.warn({ podId: action.podId, name: action.name }, 'a runpod-llm pod the state does not know is running (orphan); `runpod-llm watch --reap` terminates it');
+      deps.logger.warn(
+        { podId: action.podId, name: action.name },
+        'a runpod-llm pod the state does not know is running (orphan); `runpod-llm watch --reap` terminates it',
+      );
       return { action, ok: true, note: `orphan ${action.podId} (${action.name})` };
     case 'noop_unreachable':
       audit('noop_unreachable', 'runpod_unreachable', null, { error: ctx.unreachableError ?? 'unknown' });
@@ -135,20 +179,37 @@ export async function executeAction(ctx: ActionContext, action: Action): Promise
 }
 
 type Failed = (name: string, reason: string, podId: string | null, err: unknown) => ActionResult;
-type Audit = (name: string, reason: string | null, podId: string | null, details?: Record<string, unknown>) => void;
+type Audit = (
+  name: string,
+  reason: string | null,
+  podId: string | null,
+  details?: Record<string, unknown>,
+) => void;
 
 /**
  * Replacement first, then the end of the old pod: if no GPU can be had now, the dead pod's row
  * stays, so the next pass tries again (an EXITED pod bills nothing but its volume).
  * Terminate + create rather than start: a restarted pod can come back without GPUs (docs/runpod-contract.md).
  */
-async function recreate(ctx: ActionContext, action: Extract<Action, { type: 'recreate' }>, failed: Failed, audit: Audit): Promise<ActionResult> {
+async function recreate(
+  ctx: ActionContext,
+  action: Extract<Action, { type: 'recreate' }>,
+  failed: Failed,
+  audit: Audit,
+): Promise<ActionResult> {
   const { deps, now } = ctx;
   const old = ctx.pods.get(action.podId);
-  if (old === undefined || ctx.run === null) return { action, ok: false, note: 'pod or run no longer active' };
+  if (old === undefined || ctx.run === null)
+    return { action, ok: false, note: 'pod or run no longer active' };
   let created;
   try {
-    created = await createPodForRun(deps, { run: ctx.run, settings: ctx.settings, candidates: candidatesFor(ctx.settings, old), runtimeLimitMs: action.remainingRuntimeMs, replaces: old });
+    created = await createPodForRun(deps, {
+      run: ctx.run,
+      settings: ctx.settings,
+      candidates: candidatesFor(ctx.settings, old),
+      runtimeLimitMs: action.remainingRuntimeMs,
+      replaces: old,
+    });
   } catch (err) {
     return failed('recreate', action.reason, action.podId, err);
   }
@@ -161,13 +222,28 @@ async function recreate(ctx: ActionContext, action: Extract<Action, { type: 'rec
     } catch (err) {
       // The old row stays wanted-terminated: the next pass retries the delete.
       if (!isRunPodError(err, 'RUNPOD_NOT_FOUND')) {
-        audit('recreate', action.reason, old.podId, { newPodId: created.row.podId, remainingRuntimeMs: action.remainingRuntimeMs, oldPodDeleteFailed: (err as Error).message });
-        return { action, ok: true, note: `recreated as ${created.row.podId}; deleting ${old.podId} failed, will retry` };
+        audit('recreate', action.reason, old.podId, {
+          newPodId: created.row.podId,
+          remainingRuntimeMs: action.remainingRuntimeMs,
+          oldPodDeleteFailed: (err as Error).message,
+        });
+        return {
+          action,
+          ok: true,
+          note: `recreated as ${created.row.podId}; deleting ${old.podId} failed, will retry`,
+        };
       }
     }
   }
   markPodEnded(deps.state, old.podId, action.reason, now);
-  audit('recreate', action.reason, old.podId, { newPodId: created.row.podId, gpu: created.row.gpuTypeId, remainingRuntimeMs: action.remainingRuntimeMs });
-  deps.logger.info({ oldPodId: old.podId, newPodId: created.row.podId, reason: action.reason }, 'pod recreated');
+  audit('recreate', action.reason, old.podId, {
+    newPodId: created.row.podId,
+    gpu: created.row.gpuTypeId,
+    remainingRuntimeMs: action.remainingRuntimeMs,
+  });
+  deps.logger.info(
+    { oldPodId: old.podId, newPodId: created.row.podId, reason: action.reason },
+    'pod recreated',
+  );
   return { action, ok: true, note: `recreated ${old.podId} as ${created.row.podId} (${action.reason})` };
 }

@@ -30,7 +30,10 @@ export interface WatchLoopOptions extends WatchOptions {
  * @example
  *   const why = await runWatchLoop(deps, { home, intervalMs: 30_000, reap: false, fallback });
  */
-export async function runWatchLoop(deps: ManagerDeps, options: WatchLoopOptions): Promise<'nothing_to_watch' | 'stopped'> {
+export async function runWatchLoop(
+  deps: ManagerDeps,
+  options: WatchLoopOptions,
+): Promise<'nothing_to_watch' | 'stopped'> {
   const { logger } = deps;
   for (;;) {
     let report: WatchReport | undefined;
@@ -45,23 +48,36 @@ export async function runWatchLoop(deps: ManagerDeps, options: WatchLoopOptions)
       try {
         report = await watchOnce(deps, options);
         options.onReport?.(report);
-        for (const r of report.actions) logger.info({ action: r.action, ok: r.ok, note: r.note }, 'watchdog action');
+        for (const r of report.actions)
+          logger.info({ action: r.action, ok: r.ok, note: r.note }, 'watchdog action');
         if (options.retentionMs !== undefined) {
           const pruned = pruneIfDue(deps.state, { now: deps.clock.now(), retentionMs: options.retentionMs });
           if (pruned !== null) logger.info({ pruned }, 'state history pruned');
         }
       } catch (err) {
-        logger.error({ err: err instanceof Error ? err.message : String(err) }, 'watchdog pass failed; retrying next pass');
+        logger.error(
+          { err: err instanceof Error ? err.message : String(err) },
+          'watchdog pass failed; retrying next pass',
+        );
       } finally {
         release();
       }
     }
-    if (report !== undefined && options.stay !== true && !report.runActive && report.activePods === 0 && !report.wakeable) {
+    if (
+      report !== undefined &&
+      options.stay !== true &&
+      !report.runActive &&
+      report.activePods === 0 &&
+      !report.wakeable
+    ) {
       logger.info('no active run and no pod left: the watchdog stops');
       return 'nothing_to_watch';
     }
     if (deps.signal?.aborted === true) return 'stopped';
-    const wait = report !== undefined && report.pending > 0 ? Math.min(options.intervalMs, options.pendingIntervalMs ?? 5_000) : options.intervalMs;
+    const wait =
+      report !== undefined && report.pending > 0
+        ? Math.min(options.intervalMs, options.pendingIntervalMs ?? 5_000)
+        : options.intervalMs;
     try {
       await pause(deps, wait, options.wakePollMs);
     } catch {

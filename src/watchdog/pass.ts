@@ -50,17 +50,22 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
   const seen = await readLive(deps, pods, settings);
   const live: DecideLive | 'unreachable' = seen.kind === 'ok' ? seen.live : 'unreachable';
   const known = new Set(pods.map((p) => p.podId));
-  const unknown = seen.kind === 'ok' ? seen.all.filter((p) => isOurPodName(p.name) && !known.has(p.id) && p.status !== 'TERMINATED') : [];
+  const unknown =
+    seen.kind === 'ok'
+      ? seen.all.filter((p) => isOurPodName(p.name) && !known.has(p.id) && p.status !== 'TERMINATED')
+      : [];
   // Another machine's runpod-llm on the same account: reported, never reaped.
   const install = installId(state.home);
   const foreignPods: LivePod[] = [];
   const otherInstallPods: LivePod[] = [];
-  for (const p of unknown) (podInstall(p.env, install) === 'other' ? otherInstallPods : foreignPods).push(toLivePod(p));
+  for (const p of unknown)
+    (podInstall(p.env, install) === 'other' ? otherInstallPods : foreignPods).push(toLivePod(p));
 
   if (live !== 'unreachable') {
     for (const pod of pods) {
       const l = live.get(pod.podId);
-      if (l !== undefined && l !== 'not_found') updatePodSeen(state, pod.podId, { status: l.status, costPerHr: l.costPerHr, startedAt: l.startedAt });
+      if (l !== undefined && l !== 'not_found')
+        updatePodSeen(state, pod.podId, { status: l.status, costPerHr: l.costPerHr, startedAt: l.startedAt });
     }
   }
 
@@ -87,7 +92,10 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
     config,
     foreignPods,
     otherInstallPods,
-    recreations: run === null ? 0 : listPods(state, 1_000).filter((p) => p.runId === run.runId && p.replacesPodId !== null).length,
+    recreations:
+      run === null
+        ? 0
+        : listPods(state, 1_000).filter((p) => p.runId === run.runId && p.replacesPodId !== null).length,
   });
 
   const report: WatchReport = {
@@ -101,10 +109,23 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
     runActive: false,
     wakeable: false,
   };
-  const ctx = { deps, run, settings, pods: new Map(pods.map((p) => [p.podId, p])), live, now, unreachableError: report.unreachable };
+  const ctx = {
+    deps,
+    run,
+    settings,
+    pods: new Map(pods.map((p) => [p.podId, p])),
+    live,
+    now,
+    unreachableError: report.unreachable,
+  };
   for (const action of actions) {
     const result = await executeAction(ctx, action);
-    if (action.type === 'report_orphan') report.orphans.push({ podId: action.podId, name: action.name, ...(action.otherInstall === true ? { otherInstall: true } : {}) });
+    if (action.type === 'report_orphan')
+      report.orphans.push({
+        podId: action.podId,
+        name: action.name,
+        ...(action.otherInstall === true ? { otherInstall: true } : {}),
+      });
     if (action.type !== 'keep' && action.type !== 'accrue') report.actions.push(result);
   }
 
@@ -116,10 +137,19 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
   }
   // A run left with no pod at all (its replacement failed for good) would otherwise stay "active"
   // for ever with nothing to watch or bill: end it, visibly.
-  if (live !== 'unreachable' && run !== null && activeRun(state)?.runId === run.runId && listActivePods(state, run.runId).length === 0) {
+  if (
+    live !== 'unreachable' &&
+    run !== null &&
+    activeRun(state)?.runId === run.runId &&
+    listActivePods(state, run.runId).length === 0
+  ) {
     endRun(state, run.runId, 'no_pod', now);
     appendAudit(state, { action: 'end_run', reason: 'no_pod', at: now, details: { runId: run.runId } });
-    report.actions.push({ action: { type: 'end_run_without_pod', runId: run.runId }, ok: true, note: 'run ended: it has no pod left' });
+    report.actions.push({
+      action: { type: 'end_run_without_pod', runId: run.runId },
+      ok: true,
+      note: 'run ended: it has no pod left',
+    });
   }
   // Last, on the state as this pass left it: a run ended just now for its limit is not woken.
   if (live !== 'unreachable') {
@@ -129,10 +159,15 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
   }
   const revived = await options.reviveGateway?.();
   if (revived != null) {
-    report.actions.push({ action: { type: 'restart_gateway', port: revived.port }, ok: revived.kind === 'restarted', note: revived.note });
+    report.actions.push({
+      action: { type: 'restart_gateway', port: revived.port },
+      ok: revived.kind === 'restarted',
+      note: revived.note,
+    });
   }
   // The manager is here: renew the guards' leases (even when RunPod's API is unreachable).
-  if (settings.guarded && settings.podLeaseMs !== null) await renewLeases(deps, { podUrlTemplate: settings.podUrlTemplate });
+  if (settings.guarded && settings.podLeaseMs !== null)
+    await renewLeases(deps, { podUrlTemplate: settings.podUrlTemplate });
   prunePodWatch(state);
   report.activePods = listActivePods(state).length;
   report.runActive = activeRun(state) !== undefined;

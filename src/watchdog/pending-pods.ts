@@ -22,31 +22,61 @@ export async function checkPendingPods(
   const { state, clock } = deps;
   const results: ActionResult[] = [];
   let waiting = 0;
-  const starting = listActivePods(state, input.run.runId).filter((p) => p.desired === 'running' && p.readyAt === null && input.kept.has(p.podId));
+  const starting = listActivePods(state, input.run.runId).filter(
+    (p) => p.desired === 'running' && p.readyAt === null && input.kept.has(p.podId),
+  );
   for (const pod of starting) {
     // A pod started again (resume, wake) is timed from that start, not from its creation.
     const since = pod.startingSince ?? pod.createdAt;
     const url = podUrl(input.settings.podUrlTemplate, pod.podId);
     // One probe per pass: the log signs (vLLM's argument error, repeated starts, no start marker) still apply.
     const startWatch = new StartWatch({ expectMarker: pod.guard !== null, since });
-    const target = { podId: pod.podId, podUrl: url, apiKey: pod.apiKey, model: input.settings.servedModelName, renewLease: pod.guard !== null, startWatch };
+    const target = {
+      podId: pod.podId,
+      podUrl: url,
+      apiKey: pod.apiKey,
+      model: input.settings.servedModelName,
+      renewLease: pod.guard !== null,
+      startWatch,
+    };
     try {
-      const outcome = await probeReadiness({ api: deps.api, fetch: deps.fetch, ...(deps.signal === undefined ? {} : { signal: deps.signal }) }, target);
+      const outcome = await probeReadiness(
+        { api: deps.api, fetch: deps.fetch, ...(deps.signal === undefined ? {} : { signal: deps.signal }) },
+        target,
+      );
       if (outcome.ready) {
-        routePod(deps, { pod, url, model: input.settings.servedModelName, afterMs: clock.now() - since, reason: 'readiness' });
-        results.push({ action: { type: 'route_ready', podId: pod.podId }, ok: true, note: `${pod.podId} ready, routed` });
+        routePod(deps, {
+          pod,
+          url,
+          model: input.settings.servedModelName,
+          afterMs: clock.now() - since,
+          reason: 'readiness',
+        });
+        results.push({
+          action: { type: 'route_ready', podId: pod.podId },
+          ok: true,
+          note: `${pod.podId} ready, routed`,
+        });
         continue;
       }
       if (clock.now() - since >= input.settings.readinessTimeoutMs) {
         await abandonPod(deps, pod, 'readiness_timeout');
-        results.push({ action: { type: 'readiness_failed', podId: pod.podId, reason: 'readiness_timeout' }, ok: true, note: `${pod.podId} not ready in time (${outcome.waitingFor}); terminated` });
+        results.push({
+          action: { type: 'readiness_failed', podId: pod.podId, reason: 'readiness_timeout' },
+          ok: true,
+          note: `${pod.podId} not ready in time (${outcome.waitingFor}); terminated`,
+        });
         continue;
       }
       waiting++;
     } catch (err) {
       if (!isAppError(err) || err.code !== 'LIFECYCLE_POD_FAILED') throw err;
       await abandonPod(deps, pod, 'pod_failed', err);
-      results.push({ action: { type: 'readiness_failed', podId: pod.podId, reason: 'pod_failed' }, ok: true, note: err.message });
+      results.push({
+        action: { type: 'readiness_failed', podId: pod.podId, reason: 'pod_failed' },
+        ok: true,
+        note: err.message,
+      });
     }
   }
   return { results, waiting };

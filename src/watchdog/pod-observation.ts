@@ -36,10 +36,20 @@ export interface PodObservation {
  *   observePod({ uptimeS: 300, uptimeAt: 0, healthFails: 0, zeroGpuPolls: 0 },
  *     { status: 'RUNNING', uptimeS: 4, gpuCount: 1, healthOk: false }, 30_000).restarted // true
  */
-export function observePod(prev: PodMemory, seen: PodObservation, now: number): { memory: PodMemory; restarted: boolean; healthFails: number; zeroGpuPolls: number } {
+export function observePod(
+  prev: PodMemory,
+  seen: PodObservation,
+  now: number,
+): { memory: PodMemory; restarted: boolean; healthFails: number; zeroGpuPolls: number } {
   const running = seen.status === 'RUNNING';
   let restarted = false;
-  if (running && seen.uptimeS !== null && prev.uptimeS !== null && prev.uptimeAt !== null && now > prev.uptimeAt) {
+  if (
+    running &&
+    seen.uptimeS !== null &&
+    prev.uptimeS !== null &&
+    prev.uptimeAt !== null &&
+    now > prev.uptimeAt
+  ) {
     const elapsedS = (now - prev.uptimeAt) / 1000;
     restarted = seen.uptimeS < prev.uptimeS + elapsedS - (5 + 0.1 * elapsedS);
   }

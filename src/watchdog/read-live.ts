@@ -61,8 +61,13 @@ export async function readLive(deps: ManagerDeps, pods: PodRow[], settings: RunS
   for (const pod of pods) {
     const found = byId.get(pod.podId);
     if (found === undefined) {
-      if (unreadable.has(pod.podId)) deps.logger.warn({ podId: pod.podId }, 'RunPod lists this pod with values this tool cannot read: leaving it alone this pass');
-      else if (now - Math.max(pod.createdAt, pod.startingSince ?? 0) >= LIST_LAG_MS) live.set(pod.podId, 'not_found');
+      if (unreadable.has(pod.podId))
+        deps.logger.warn(
+          { podId: pod.podId },
+          'RunPod lists this pod with values this tool cannot read: leaving it alone this pass',
+        );
+      else if (now - Math.max(pod.createdAt, pod.startingSince ?? 0) >= LIST_LAG_MS)
+        live.set(pod.podId, 'not_found');
       continue;
     }
     const l = toLivePod(found);
@@ -86,7 +91,10 @@ export async function readLive(deps: ManagerDeps, pods: PodRow[], settings: RunS
 async function healthy(deps: ManagerDeps, url: string): Promise<boolean> {
   const timeout = AbortSignal.timeout(HEALTH_TIMEOUT_MS);
   try {
-    const res = await deps.fetch(`${url}/health`, { signal: deps.signal === undefined ? timeout : AbortSignal.any([timeout, deps.signal]), redirect: 'manual' });
+    const res = await deps.fetch(`${url}/health`, {
+      signal: deps.signal === undefined ? timeout : AbortSignal.any([timeout, deps.signal]),
+      redirect: 'manual',
+    });
     await res.body?.cancel();
     return res.status === 200;
   } catch {

@@ -26,7 +26,10 @@ export interface WakeOutcome {
  * ask RunPod: the watchdog's next passes route the pods once ready (`checkPendingPods`). The
  * caller holds the manager lock and knows RunPod is reachable.
  */
-export async function handleWake(deps: ManagerDeps, input: { fallback: RunSettings; config: WatchConfig }): Promise<WakeOutcome> {
+export async function handleWake(
+  deps: ManagerDeps,
+  input: { fallback: RunSettings; config: WatchConfig },
+): Promise<WakeOutcome> {
   const { state, clock, logger } = deps;
   const wake = pendingWake(state);
   if (wake === null) return { result: null, starting: 0 };
@@ -55,9 +58,21 @@ export async function handleWake(deps: ManagerDeps, input: { fallback: RunSettin
       return { result: null, starting: 0 };
     case 'refuse':
       clearWake(state, now);
-      appendAudit(state, { action: 'wake_refused', reason: decision.reason, at: now, details: { ...details, detail: decision.detail } });
+      appendAudit(state, {
+        action: 'wake_refused',
+        reason: decision.reason,
+        at: now,
+        details: { ...details, detail: decision.detail },
+      });
       logger.warn({ reason: decision.reason, detail: decision.detail }, 'wake request refused');
-      return { result: { action: { type: 'wake_refused', reason: decision.reason }, ok: true, note: `wake refused: ${decision.detail}` }, starting: 0 };
+      return {
+        result: {
+          action: { type: 'wake_refused', reason: decision.reason },
+          ok: true,
+          note: `wake refused: ${decision.detail}`,
+        },
+        starting: 0,
+      };
     case 'start':
     case 'create':
       if (run === null) return { result: null, starting: 0 };
@@ -66,16 +81,31 @@ export async function handleWake(deps: ManagerDeps, input: { fallback: RunSettin
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         clearWake(state, now);
-        appendAudit(state, { action: 'wake_failed', reason: 'request', at: now, details: { ...details, error: message } });
+        appendAudit(state, {
+          action: 'wake_failed',
+          reason: 'request',
+          at: now,
+          details: { ...details, error: message },
+        });
         logger.error({ err: message }, 'waking the run failed; the next request asks again');
-        return { result: { action: { type: 'wake', how: decision.type, podIds: [] }, ok: false, note: message }, starting: 0 };
+        return {
+          result: { action: { type: 'wake', how: decision.type, podIds: [] }, ok: false, note: message },
+          starting: 0,
+        };
       }
   }
 }
 
 async function wakeRun(
   deps: ManagerDeps,
-  input: { run: RunRow; settings: RunSettings; pods: PodRow[]; decision: Extract<WakeDecision, { type: 'start' | 'create' }>; wake: WakeRequest; details: Record<string, unknown> },
+  input: {
+    run: RunRow;
+    settings: RunSettings;
+    pods: PodRow[];
+    decision: Extract<WakeDecision, { type: 'start' | 'create' }>;
+    wake: WakeRequest;
+    details: Record<string, unknown>;
+  },
 ): Promise<WakeOutcome> {
   const { state, clock, logger } = deps;
   const { run, settings, decision } = input;
@@ -90,14 +120,26 @@ async function wakeRun(
     // Nothing to start (terminated for idleness, or the stopped pods vanished): create the group.
     how = 'create';
     const deadline = run.runtimeLimitMs === null ? null : run.startedAt + run.runtimeLimitMs;
-    const runtime = decision.type === 'create' ? decision.remainingRuntimeMs : deadline === null ? null : deadline - clock.now();
+    const runtime =
+      decision.type === 'create'
+        ? decision.remainingRuntimeMs
+        : deadline === null
+          ? null
+          : deadline - clock.now();
     const reopened = decision.type === 'create' && decision.reopen;
-    if (reopened && !reopenRun(state, run.runId)) throw new Error(`run ${run.runId} could not be reopened (another run is active)`);
+    if (reopened && !reopenRun(state, run.runId))
+      throw new Error(`run ${run.runId} could not be reopened (another run is active)`);
     const live: RunRow = { ...run, endedAt: null, endReason: null };
     const count = decision.type === 'create' ? decision.count : settings.replicas;
     try {
       for (let i = 0; i < count; i++) {
-        const created = await createPodForRun(deps, { run: live, settings, candidates: candidatesFor(settings, undefined), runtimeLimitMs: runtime, reason: 'wake' });
+        const created = await createPodForRun(deps, {
+          run: live,
+          settings,
+          candidates: candidatesFor(settings, undefined),
+          runtimeLimitMs: runtime,
+          reason: 'wake',
+        });
         podIds.push(created.row.podId);
       }
     } catch (err) {
@@ -106,14 +148,29 @@ async function wakeRun(
         if (reopened) endRun(state, run.runId, 'idle', clock.now());
         throw err;
       }
-      logger.warn({ err: (err as Error).message, created: podIds.length, wanted: count }, 'woke fewer pods than the run keeps; the watchdog creates the rest');
+      logger.warn(
+        { err: (err as Error).message, created: podIds.length, wanted: count },
+        'woke fewer pods than the run keeps; the watchdog creates the rest',
+      );
     }
   }
   const now = clock.now();
   clearWake(state, now);
-  appendAudit(state, { action: 'wake', reason: 'request', at: now, details: { ...input.details, how, pods: podIds, runId: run.runId } });
+  appendAudit(state, {
+    action: 'wake',
+    reason: 'request',
+    at: now,
+    details: { ...input.details, how, pods: podIds, runId: run.runId },
+  });
   logger.info({ how, pods: podIds, requests: input.wake.requests }, 'woke the run for a request');
-  return { result: { action: { type: 'wake', how, podIds }, ok: true, note: `${how === 'start' ? 'started' : 'created'} ${podIds.join(', ')} for a request` }, starting: podIds.length };
+  return {
+    result: {
+      action: { type: 'wake', how, podIds },
+      ok: true,
+      note: `${how === 'start' ? 'started' : 'created'} ${podIds.join(', ')} for a request`,
+    },
+    starting: podIds.length,
+  };
 }
 
 /** The billed rate of one pod once running: its GPU type's planned price (a stopped pod shows 0). */

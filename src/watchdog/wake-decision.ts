@@ -59,12 +59,17 @@ export function decideWake(input: WakeInput): WakeDecision {
   const { wake, run, now } = input;
   if (wake === null) return { type: 'none' };
   if (input.readyRoutes > 0) return { type: 'dismiss', why: 'already_up' };
-  if (run === null) return { type: 'refuse', reason: 'no_run', detail: 'no run to wake: start one with `runpod-llm up`' };
+  if (run === null)
+    return { type: 'refuse', reason: 'no_run', detail: 'no run to wake: start one with `runpod-llm up`' };
 
   const active = run.endedAt === null;
   if (!active && run.endReason !== 'idle') {
     const reason = refusalFor(run.endReason);
-    return { type: 'refuse', reason, detail: `the last run ended (${run.endReason ?? 'unknown'}); start a new one with \`runpod-llm up\`` };
+    return {
+      type: 'refuse',
+      reason,
+      detail: `the last run ended (${run.endReason ?? 'unknown'}); start a new one with \`runpod-llm up\``,
+    };
   }
   if (active && input.pods.some((p) => p.desired === 'running')) return { type: 'dismiss', why: 'starting' };
   const stopped = active ? input.pods.filter((p) => p.desired === 'stopped').map((p) => p.podId) : [];
@@ -72,13 +77,23 @@ export function decideWake(input: WakeInput): WakeDecision {
 
   const deadline = run.runtimeLimitMs === null ? null : run.startedAt + run.runtimeLimitMs;
   if (deadline !== null && now >= deadline) {
-    return { type: 'refuse', reason: 'runtime_limit', detail: `the run's runtime limit passed at ${new Date(deadline).toISOString()}` };
+    return {
+      type: 'refuse',
+      reason: 'runtime_limit',
+      detail: `the run's runtime limit passed at ${new Date(deadline).toISOString()}`,
+    };
   }
   const over = budgetReached(input, run, count);
   if (over !== null) return over;
 
   if (stopped.length > 0) return { type: 'start', runId: run.runId, podIds: stopped };
-  return { type: 'create', runId: run.runId, count, remainingRuntimeMs: deadline === null ? null : deadline - now, reopen: !active };
+  return {
+    type: 'create',
+    runId: run.runId,
+    count,
+    remainingRuntimeMs: deadline === null ? null : deadline - now,
+    reopen: !active,
+  };
 }
 
 /**
@@ -103,12 +118,21 @@ function budgetReached(input: WakeInput, run: WakeRun, count: number): WakeDecis
   for (const [reason, cap, spent, name] of caps) {
     if (cap === null) continue;
     if (spent >= cap - EPS || spent + projection > cap + EPS) {
-      return { type: 'refuse', reason, detail: `the ${name} budget of $${cap.toFixed(2)} is reached ($${spent.toFixed(4)} spent; ${count} pod(s) at $${rate.toFixed(2)}/h would pass it before the next check)` };
+      return {
+        type: 'refuse',
+        reason,
+        detail: `the ${name} budget of $${cap.toFixed(2)} is reached ($${spent.toFixed(4)} spent; ${count} pod(s) at $${rate.toFixed(2)}/h would pass it before the next check)`,
+      };
     }
   }
   return null;
 }
 
 function refusalFor(endReason: string | null): WakeRefusal {
-  return endReason === 'runtime_limit' || endReason === 'budget_run' || endReason === 'budget_day' || endReason === 'budget_month' ? endReason : 'no_run';
+  return endReason === 'runtime_limit' ||
+    endReason === 'budget_run' ||
+    endReason === 'budget_day' ||
+    endReason === 'budget_month'
+    ? endReason
+    : 'no_run';
 }

@@ -2,7 +2,18 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type CpuProfile, locate, summarizeProfile } from '../../bench/lib/cpuprofile.js';
 import { countEvents } from '../../bench/lib/load.js';
-import { addedPerRound, errorRate, fmtMs, fmtSpread, growth, median, percentile, ratio, spread, summarize } from '../../bench/lib/stats.js';
+import {
+  addedPerRound,
+  errorRate,
+  fmtMs,
+  fmtSpread,
+  growth,
+  median,
+  percentile,
+  ratio,
+  spread,
+  summarize,
+} from '../../bench/lib/stats.js';
 import { parseWrk } from '../../bench/lib/wrk.js';
 import { behaviourFor } from '../../bench/upstream.js';
 import { judgeStep } from '../../bench/workloads/throughput.js';
@@ -57,21 +68,39 @@ describe('bench statistics', () => {
 
 describe('bench load helpers', () => {
   it('counts SSE events per read, also a terminator split across two reads', () => {
-    assert.deepEqual(countEvents(Buffer.from('data: a\n\ndata: b\n\n'), false), { events: 2, endsInNewline: false });
+    assert.deepEqual(countEvents(Buffer.from('data: a\n\ndata: b\n\n'), false), {
+      events: 2,
+      endsInNewline: false,
+    });
     const first = countEvents(Buffer.from('data: a\n'), false);
     assert.deepEqual(first, { events: 0, endsInNewline: true });
-    assert.deepEqual(countEvents(Buffer.from('\ndata: b\n\n'), first.endsInNewline), { events: 2, endsInNewline: false });
+    assert.deepEqual(countEvents(Buffer.from('\ndata: b\n\n'), first.endsInNewline), {
+      events: 2,
+      endsInNewline: false,
+    });
     assert.deepEqual(countEvents(Buffer.from('\n'), true), { events: 1, endsInNewline: false });
   });
 
   it('judges a constant-rate step on p99, errors, a growing queue and the generator keeping up', () => {
     const flat = new Float64Array(400).fill(25);
-    assert.equal(judgeStep({ rate: 100, sent: 400, ok: 400, errors: 0, byDue: flat, achievedRate: 100 }).pass, true);
+    assert.equal(
+      judgeStep({ rate: 100, sent: 400, ok: 400, errors: 0, byDue: flat, achievedRate: 100 }).pass,
+      true,
+    );
     const growing = Float64Array.from({ length: 400 }, (_, i) => 25 + i);
-    assert.match(judgeStep({ rate: 100, sent: 400, ok: 400, errors: 0, byDue: growing, achievedRate: 100 }).reason ?? '', /queue growing/);
+    assert.match(
+      judgeStep({ rate: 100, sent: 400, ok: 400, errors: 0, byDue: growing, achievedRate: 100 }).reason ?? '',
+      /queue growing/,
+    );
     const failing = Float64Array.from(flat, (v, i) => (i < 2 ? Number.NaN : v));
-    assert.match(judgeStep({ rate: 100, sent: 400, ok: 398, errors: 2, byDue: failing, achievedRate: 100 }).reason ?? '', /errors/);
-    assert.match(judgeStep({ rate: 100, sent: 400, ok: 400, errors: 0, byDue: flat, achievedRate: 80 }).reason ?? '', /generator/);
+    assert.match(
+      judgeStep({ rate: 100, sent: 400, ok: 398, errors: 2, byDue: failing, achievedRate: 100 }).reason ?? '',
+      /errors/,
+    );
+    assert.match(
+      judgeStep({ rate: 100, sent: 400, ok: 400, errors: 0, byDue: flat, achievedRate: 80 }).reason ?? '',
+      /generator/,
+    );
   });
 
   it('reads wrk reports', () => {
@@ -97,7 +126,12 @@ Requests/sec:   4000.50
 
 describe('bench CPU profile summary', () => {
   it('attributes self time to functions and packages, and our functions inclusively', () => {
-    const frame = (functionName: string, url: string) => ({ functionName, url, lineNumber: 0, columnNumber: 0 });
+    const frame = (functionName: string, url: string) => ({
+      functionName,
+      url,
+      lineNumber: 0,
+      columnNumber: 0,
+    });
     const profile: CpuProfile = {
       nodes: [
         { id: 1, callFrame: frame('(root)', ''), children: [2, 4] },
@@ -112,10 +146,22 @@ describe('bench CPU profile summary', () => {
     };
     const s = summarizeProfile(profile, '/repo/');
     assert.equal(s.busyMs, 3);
-    assert.deepEqual(s.categories.map((c) => [c.category, c.ms]), [['pino', 2], ['our code', 1]]);
+    assert.deepEqual(
+      s.categories.map((c) => [c.category, c.ms]),
+      [
+        ['pino', 2],
+        ['our code', 1],
+      ],
+    );
     assert.equal(s.oursInclusive[0]?.name, 'handler');
     assert.equal(s.oursInclusive[0]?.ms, 3);
-    assert.deepEqual(locate('node:internal/http', '/repo/'), { where: 'node:internal/http', category: 'node internals' });
-    assert.equal(locate('file:///repo/node_modules/@pinojs/redact/index.js', '/repo/').category, '@pinojs/redact');
+    assert.deepEqual(locate('node:internal/http', '/repo/'), {
+      where: 'node:internal/http',
+      category: 'node internals',
+    });
+    assert.equal(
+      locate('file:///repo/node_modules/@pinojs/redact/index.js', '/repo/').category,
+      '@pinojs/redact',
+    );
   });
 });

@@ -13,7 +13,11 @@ export interface CliRun {
 }
 
 /** Runs the real CLI in-process with captured output and the given environment. */
-export async function cli(argv: string[], env: NodeJS.ProcessEnv, signal: AbortSignal = new AbortController().signal): Promise<CliRun> {
+export async function cli(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  signal: AbortSignal = new AbortController().signal,
+): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   const sink = (append: (s: string) => void): Writable =>
@@ -36,7 +40,11 @@ export async function cli(argv: string[], env: NodeJS.ProcessEnv, signal: AbortS
 }
 
 /** Polls `fn` every 100 ms until it returns a value (not undefined); fails after `ms`. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  ms = 20_000,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const value = await fn();

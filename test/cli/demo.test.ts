@@ -7,7 +7,16 @@ describe('runpod-llm demo', () => {
     const run = await cli(['demo', '--speed', '4'], {});
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
     const out = run.stdout;
-    for (const step of ['1. a local RunPod', '2. runpod-llm up --dry-run', '3. runpod-llm up', '4. the openai SDK', '5. runpod-llm status', '6. the pod URL as a stranger sees it', '7. vLLM on the pod crashes for good', '8. runpod-llm down']) {
+    for (const step of [
+      '1. a local RunPod',
+      '2. runpod-llm up --dry-run',
+      '3. runpod-llm up',
+      '4. the openai SDK',
+      '5. runpod-llm status',
+      '6. the pod URL as a stranger sees it',
+      '7. vLLM on the pod crashes for good',
+      '8. runpod-llm down',
+    ]) {
       assert.ok(out.includes(step), `missing step "${step}"`);
     }
     assert.match(out, /streamed chat with Qwen\/Qwen2\.5-Coder-7B-Instruct: You said: Write a haiku about/);

@@ -18,7 +18,10 @@ interface Run {
 }
 
 function runCli(args: string[], env: NodeJS.ProcessEnv): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   let stdout = '';
   child.stderr.on('data', (d) => {
@@ -45,7 +48,12 @@ describe('runpod-llm gateway (the real process)', () => {
   let pod: VllmStandin;
   let home: string;
   before(async () => {
-    pod = await startVllmStandin({ model: 'm', apiKey: 'pod-key-for-cli-test', chunkDelayMs: 100, chunks: 20 });
+    pod = await startVllmStandin({
+      model: 'm',
+      apiKey: 'pod-key-for-cli-test',
+      chunkDelayMs: 100,
+      chunks: 20,
+    });
     home = mkdtempSync(join(tmpdir(), 'cli-gw-'));
   });
   after(async () => {
@@ -86,7 +94,8 @@ describe('runpod-llm gateway (the real process)', () => {
       await assert.rejects(fetch(`${base}/models`), 'no longer accepting');
       const log = readFileSync(logFile, 'utf8');
       assert.match(log, /"msg":"gateway stopped"/);
-      for (const secret of [KEY, 'pod-key-for-cli-test', 'rpa_should_never_be_here_000', 'drain me']) assert.ok(!log.includes(secret), secret);
+      for (const secret of [KEY, 'pod-key-for-cli-test', 'rpa_should_never_be_here_000', 'drain me'])
+        assert.ok(!log.includes(secret), secret);
       assert.ok(!run.stderr().includes('rpa_should_never_be_here_000'));
     } finally {
       run.child.kill('SIGKILL');
@@ -95,11 +104,19 @@ describe('runpod-llm gateway (the real process)', () => {
 
   it('prints a generated loopback key once, then says where it is stored', async () => {
     const keyHome = join(home, 'keys');
-    const first = runCli(['gateway', '--port', '0'], { RUNPOD_LLM_HOME: keyHome, UPSTREAM_URL: `${pod.url}/v1`, LOG_LEVEL: 'silent' });
+    const first = runCli(['gateway', '--port', '0'], {
+      RUNPOD_LLM_HOME: keyHome,
+      UPSTREAM_URL: `${pod.url}/v1`,
+      LOG_LEVEL: 'silent',
+    });
     const [, key] = await waitFor(first, /shown once; stored 0600 in .*\n\s+(rlm_\S+)/);
     first.child.kill('SIGTERM');
     assert.equal(await first.exit, 0);
-    const second = runCli(['gateway', '--port', '0'], { RUNPOD_LLM_HOME: keyHome, UPSTREAM_URL: `${pod.url}/v1`, LOG_LEVEL: 'silent' });
+    const second = runCli(['gateway', '--port', '0'], {
+      RUNPOD_LLM_HOME: keyHome,
+      UPSTREAM_URL: `${pod.url}/v1`,
+      LOG_LEVEL: 'silent',
+    });
     await waitFor(second, /gateway key: stored in/);
     assert.ok(!second.stderr().includes(key!), 'not printed again');
     second.child.kill('SIGTERM');
@@ -111,7 +128,11 @@ describe('runpod-llm gateway (the real process)', () => {
     assert.equal(await run.exit, 2);
     const err = run.stderr();
     assert.match(err, /^error: configuration has 2 problem\(s\):/m);
-    assert.match(err, /^ {2}- RATE_LIMIT_REQUESTS=lots: not a whole number \(rate_limit_requests\)$/m, 'names what the user typed, then the setting');
+    assert.match(
+      err,
+      /^ {2}- RATE_LIMIT_REQUESTS=lots: not a whole number \(rate_limit_requests\)$/m,
+      'names what the user typed, then the setting',
+    );
     assert.match(err, /^fix: /m);
     assert.ok(!/\bat .*\.ts:\d+/.test(err), 'no stack trace');
   });
@@ -121,7 +142,12 @@ describe('runpod-llm gateway (the real process)', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as { port: number }).port;
     try {
-      const run = runCli(['gateway', '--port', String(port)], { RUNPOD_LLM_HOME: home, UPSTREAM_URL: `${pod.url}/v1`, GATEWAY_API_KEYS: KEY, LOG_LEVEL: 'silent' });
+      const run = runCli(['gateway', '--port', String(port)], {
+        RUNPOD_LLM_HOME: home,
+        UPSTREAM_URL: `${pod.url}/v1`,
+        GATEWAY_API_KEYS: KEY,
+        LOG_LEVEL: 'silent',
+      });
       assert.equal(await run.exit, 8);
       assert.match(run.stderr(), new RegExp(`error: port ${port} on 127.0.0.1 is already in use\\nfix: `));
     } finally {

@@ -12,7 +12,6 @@ import { openState } from '../../src/state/db.js';
 import { isProcessAlive } from '../../src/state/lock.js';
 import { cli, killAll, MAIN, until } from './cli-rig.js';
 
-
 const MODEL = 'Qwen/Qwen2.5-Coder-7B-Instruct';
 
 /**
@@ -28,7 +27,10 @@ describe('the watchdog revives a dead gateway', () => {
   const pids = new Set<number>();
 
   before(async () => {
-    emulator = await startEmulator({ schedule: { provisioningMs: 100, startingMs: 100, loadMs: 200 }, standin: { chunkDelayMs: 5, chunks: 4 } });
+    emulator = await startEmulator({
+      schedule: { provisioningMs: 100, startingMs: 100, loadMs: 200 },
+      standin: { chunkDelayMs: 5, chunks: 4 },
+    });
     home = mkdtempSync(join(tmpdir(), 'cli-revive-'));
     env = {
       RUNPOD_API_URL: emulator.apiUrl,
@@ -58,7 +60,9 @@ describe('the watchdog revives a dead gateway', () => {
     const key = /^Gateway key: (rlm_\S+)/m.exec(upRun.stdout)?.[1];
     assert.ok(endpoint !== undefined && key !== undefined, upRun.stdout);
     const client = new OpenAI({ baseURL: endpoint, apiKey: key, maxRetries: 0 });
-    const ask = async (content: string): Promise<string> => (await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content }] })).choices[0]?.message.content ?? '';
+    const ask = async (content: string): Promise<string> =>
+      (await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content }] }))
+        .choices[0]?.message.content ?? '';
     assert.match(await ask('before'), /before/);
 
     process.kill(first.pid, 'SIGKILL');
@@ -67,7 +71,9 @@ describe('the watchdog revives a dead gateway', () => {
 
     const pass = await cli(['watch', '--json'], env);
     assert.equal(pass.code, 0, pass.stderr);
-    const report = JSON.parse(pass.stdout) as { actions: Array<{ action: { type: string; port?: number }; ok: boolean; note?: string }> };
+    const report = JSON.parse(pass.stdout) as {
+      actions: Array<{ action: { type: string; port?: number }; ok: boolean; note?: string }>;
+    };
     const restarts = report.actions.filter((a) => a.action.type === 'restart_gateway');
     assert.equal(restarts.length, 1, pass.stdout);
     assert.equal(restarts[0]?.ok, true);
@@ -85,13 +91,18 @@ describe('the watchdog revives a dead gateway', () => {
     const state = openState({ home });
     try {
       const audit = listAudit(state).filter((e) => e.action.startsWith('restart_gateway'));
-      assert.deepEqual(audit.map((e) => [e.action, e.reason, e.details?.oldPid, e.details?.pid, e.details?.port]), [['restart_gateway', 'gateway_dead', first.pid, second.pid, Number(new URL(endpoint).port)]]);
+      assert.deepEqual(
+        audit.map((e) => [e.action, e.reason, e.details?.oldPid, e.details?.pid, e.details?.port]),
+        [['restart_gateway', 'gateway_dead', first.pid, second.pid, Number(new URL(endpoint).port)]],
+      );
     } finally {
       state.close();
     }
 
     // A pass with the gateway alive restarts nothing.
-    const quiet = JSON.parse((await cli(['watch', '--json'], env)).stdout) as { actions: Array<{ action: { type: string } }> };
+    const quiet = JSON.parse((await cli(['watch', '--json'], env)).stdout) as {
+      actions: Array<{ action: { type: string } }>;
+    };
     assert.equal(quiet.actions.filter((a) => a.action.type === 'restart_gateway').length, 0);
     assert.equal(readDaemon(home, 'gateway')?.pid, second.pid);
 
@@ -100,7 +111,15 @@ describe('the watchdog revives a dead gateway', () => {
     await until('the gateway to stop', () => (isProcessAlive(second.pid) ? undefined : true), 15_000);
     const state2 = openState({ home });
     try {
-      assert.equal(await reviveGateway(state2, { home, host: '127.0.0.1', self: { command: process.execPath, args: ['--import', 'tsx', MAIN] }, env }), null);
+      assert.equal(
+        await reviveGateway(state2, {
+          home,
+          host: '127.0.0.1',
+          self: { command: process.execPath, args: ['--import', 'tsx', MAIN] },
+          env,
+        }),
+        null,
+      );
     } finally {
       state2.close();
     }
@@ -109,9 +128,24 @@ describe('the watchdog revives a dead gateway', () => {
   it('a gateway that keeps dying is retried with a growing wait, not every pass', async () => {
     const minute = 60_000;
     assert.equal(revivalWaitMs([], 1_000_000), 0, 'the first death: at once');
-    assert.equal(revivalWaitMs([1_000_000 - 10_000], 1_000_000), 20_000, 'one restart 10 s ago: 30 s after it');
-    assert.equal(revivalWaitMs([1_000_000 - 10_000, 1_000_000 - 5 * minute], 1_000_000), 50_000, 'two: 60 s after the last');
-    assert.equal(revivalWaitMs(Array.from({ length: 12 }, (_, i) => 1_000_000 - i * 1_000), 1_000_000), 10 * minute, 'capped at 10 min');
+    assert.equal(
+      revivalWaitMs([1_000_000 - 10_000], 1_000_000),
+      20_000,
+      'one restart 10 s ago: 30 s after it',
+    );
+    assert.equal(
+      revivalWaitMs([1_000_000 - 10_000, 1_000_000 - 5 * minute], 1_000_000),
+      50_000,
+      'two: 60 s after the last',
+    );
+    assert.equal(
+      revivalWaitMs(
+        Array.from({ length: 12 }, (_, i) => 1_000_000 - i * 1_000),
+        1_000_000,
+      ),
+      10 * minute,
+      'capped at 10 min',
+    );
     assert.equal(revivalWaitMs([1_000_000 - 31 * minute], 1_000_000), 0, 'older than 30 min: forgotten');
 
     const h = mkdtempSync(join(tmpdir(), 'cli-revive-again-'));
@@ -120,11 +154,24 @@ describe('the watchdog revives a dead gateway', () => {
       writeFileSync(join(h, 'gateway.url'), 'http://127.0.0.1:9/v1\n', { mode: 0o600 });
       const state = openState({ home: h });
       try {
-        appendAudit(state, { action: 'restart_gateway', reason: 'gateway_dead', at: Date.now() - 5_000, details: { port: 9 } });
-        const r = await reviveGateway(state, { home: h, host: '127.0.0.1', self: { command: process.execPath, args: ['--import', 'tsx', MAIN] }, env: {} });
+        appendAudit(state, {
+          action: 'restart_gateway',
+          reason: 'gateway_dead',
+          at: Date.now() - 5_000,
+          details: { port: 9 },
+        });
+        const r = await reviveGateway(state, {
+          home: h,
+          host: '127.0.0.1',
+          self: { command: process.execPath, args: ['--import', 'tsx', MAIN] },
+          env: {},
+        });
         assert.equal(r?.kind, 'deferred');
         assert.ok(r?.kind === 'deferred' && r.retryInMs > 20_000 && r.retryInMs <= 25_000, JSON.stringify(r));
-        assert.match(r?.note ?? '', /the gateway died again \(1 restart\(s\) in the last 30 min\): next try in 2\d s/);
+        assert.match(
+          r?.note ?? '',
+          /the gateway died again \(1 restart\(s\) in the last 30 min\): next try in 2\d s/,
+        );
         assert.equal(listAudit(state).length, 1, 'nothing started, nothing audited');
       } finally {
         state.close();
@@ -145,7 +192,15 @@ describe('the watchdog revives a dead gateway', () => {
       const state = openState({ home: h });
       try {
         assert.equal(readDaemon(h, 'gateway')?.service, true);
-        assert.equal(await reviveGateway(state, { home: h, host: '127.0.0.1', self: { command: process.execPath, args: ['--import', 'tsx', MAIN] }, env: {} }), null);
+        assert.equal(
+          await reviveGateway(state, {
+            home: h,
+            host: '127.0.0.1',
+            self: { command: process.execPath, args: ['--import', 'tsx', MAIN] },
+            env: {},
+          }),
+          null,
+        );
         assert.equal(listAudit(state).length, 0);
       } finally {
         state.close();

@@ -49,13 +49,19 @@ describe('runpod-llm up/status/watch/down/catalog/ide-config (CLI, in-process)',
   it('refuses a duration without a unit, naming the setting and where it came from (exit 2)', async () => {
     const run = await cli(['up', '--dry-run'], envFor({ RUNPOD_LLM_RUNTIME_LIMIT: '90' }));
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /^ {2}- RUNPOD_LLM_RUNTIME_LIMIT=90: not a duration: .*\(manager\.runtime_limit\)$/m);
+    assert.match(
+      run.stderr,
+      /^ {2}- RUNPOD_LLM_RUNTIME_LIMIT=90: not a duration: .*\(manager\.runtime_limit\)$/m,
+    );
   });
 
   it('names the flag the user typed in a configuration error (exit 2)', async () => {
     const run = await cli(['up', '--dry-run', '--runtime', '5x'], envFor());
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /^ {2}- --runtime 5x: not a duration: use e\.g\. "15m" or "1h", or "off" for no limit \(manager\.runtime_limit\)$/m);
+    assert.match(
+      run.stderr,
+      /^ {2}- --runtime 5x: not a duration: use e\.g\. "15m" or "1h", or "off" for no limit \(manager\.runtime_limit\)$/m,
+    );
     assert.match(run.stderr, /^fix: /m);
   });
 
@@ -65,10 +71,16 @@ describe('runpod-llm up/status/watch/down/catalog/ide-config (CLI, in-process)',
     assert.equal(human.code, 0, human.stderr);
     assert.match(human.stderr, /plan: .* on 1× NVIDIA RTX A5000 \(24 GB, SECURE\) at \$0\.27\/h/);
     assert.match(human.stderr, /worst case: \$0\.54 \(bound by the runtime\)/);
-    const json = await cli(['up', '--dry-run', '--json', '--gpu', 'NVIDIA L40S', '--gpu', 'NVIDIA RTX A6000'], envFor());
+    const json = await cli(
+      ['up', '--dry-run', '--json', '--gpu', 'NVIDIA L40S', '--gpu', 'NVIDIA RTX A6000'],
+      envFor(),
+    );
     const plan = JSON.parse(json.stdout) as { gpu: { id: string }; fallbacks: Array<{ id: string }> };
     assert.equal(plan.gpu.id, 'NVIDIA L40S');
-    assert.deepEqual(plan.fallbacks.map((f) => f.id), ['NVIDIA RTX A6000']);
+    assert.deepEqual(
+      plan.fallbacks.map((f) => f.id),
+      ['NVIDIA RTX A6000'],
+    );
     assert.equal(emulator.pods.created().length, before);
   });
 
@@ -79,7 +91,10 @@ describe('runpod-llm up/status/watch/down/catalog/ide-config (CLI, in-process)',
     const codes = [a.code, b.code].sort();
     assert.deepEqual(codes, [0, 7], `${a.stderr}\n${b.stderr}`);
     const loser = a.code === 7 ? a : b;
-    assert.match(loser.stderr, /^error: another runpod-llm manager is running \(pid \d+, `up` since .*\)\nfix: /);
+    assert.match(
+      loser.stderr,
+      /^error: another runpod-llm manager is running \(pid \d+, `up` since .*\)\nfix: /,
+    );
     assert.equal(emulator.pods.created().length, before + 1);
 
     const again = await cli(['up', ...NO_DAEMONS], env);
@@ -92,7 +107,12 @@ describe('runpod-llm up/status/watch/down/catalog/ide-config (CLI, in-process)',
     assert.match(other.stderr, /a run serving Qwen\/Qwen2\.5-Coder-7B-Instruct is active/);
 
     const status = await cli(['status', '--json'], env);
-    const data = JSON.parse(status.stdout) as { run: { runtimeLeftMs: number }; pods: Array<{ status: string; ready: boolean }>; gateway: { running: boolean }; runpod: string };
+    const data = JSON.parse(status.stdout) as {
+      run: { runtimeLeftMs: number };
+      pods: Array<{ status: string; ready: boolean }>;
+      gateway: { running: boolean };
+      runpod: string;
+    };
     assert.equal(data.pods[0]?.status, 'RUNNING');
     assert.equal(data.pods[0]?.ready, true);
     assert.equal(data.runpod, 'live');
@@ -101,11 +121,17 @@ describe('runpod-llm up/status/watch/down/catalog/ide-config (CLI, in-process)',
     assert.ok(!status.stdout.includes(emulator.apiKey), 'no key in --json');
 
     const human = await cli(['status'], env);
-    assert.match(human.stdout, /^pod {7}\w+ \(runpod-llm-\w+\) RUNNING, ready on 1× NVIDIA RTX A5000 SECURE, \$0\.27\/h/m);
+    assert.match(
+      human.stdout,
+      /^pod {7}\w+ \(runpod-llm-\w+\) RUNNING, ready on 1× NVIDIA RTX A5000 SECURE, \$0\.27\/h/m,
+    );
 
     const down = await cli(['down', '--json'], env);
     assert.equal(down.code, 0, down.stderr);
-    assert.equal((JSON.parse(down.stdout) as { pods: Array<{ outcome: string }> }).pods[0]?.outcome, 'terminated');
+    assert.equal(
+      (JSON.parse(down.stdout) as { pods: Array<{ outcome: string }> }).pods[0]?.outcome,
+      'terminated',
+    );
     const quiet = await cli(['down'], env);
     assert.equal(quiet.code, 0);
     assert.match(quiet.stdout, /nothing was running/);
@@ -117,9 +143,16 @@ describe('runpod-llm up/status/watch/down/catalog/ide-config (CLI, in-process)',
       const env = envFor({ RUNPOD_LLM_READINESS_TIMEOUT: '1s' });
       const run = await cli(['up', ...NO_DAEMONS], env);
       assert.equal(run.code, 6, run.stderr);
-      assert.match(run.stderr, /error: pod \w+ was not ready after 1s \(still waiting for \/health through the pod URL \(HTTP 502.*\); it was terminated\nfix: .*readiness_timeout/);
+      assert.match(
+        run.stderr,
+        /error: pod \w+ was not ready after 1s \(still waiting for \/health through the pod URL \(HTTP 502.*\); it was terminated\nfix: .*readiness_timeout/,
+      );
       // Plain progress lines off a TTY; which statuses a poll catches depends on the machine's load.
-      assert.match(run.stderr, /\[\d+ms\] (PROVISIONING|STARTING|RUNNING) — waiting for /, 'plain progress lines off a TTY');
+      assert.match(
+        run.stderr,
+        /\[\d+ms\] (PROVISIONING|STARTING|RUNNING) — waiting for /,
+        'plain progress lines off a TTY',
+      );
       const status = await cli(['status', '--json'], env);
       const data = JSON.parse(status.stdout) as { run: null; lastRun: { endReason: string } };
       assert.equal(data.run, null);
@@ -136,7 +169,8 @@ describe('runpod-llm up/status/watch/down/catalog/ide-config (CLI, in-process)',
       const controller = new AbortController();
       const before = emulator.pods.created().length;
       const pending = cli(['up', ...NO_DAEMONS], env, controller.signal);
-      while (emulator.pods.created().length === before) await new Promise((resolve) => setTimeout(resolve, 20));
+      while (emulator.pods.created().length === before)
+        await new Promise((resolve) => setTimeout(resolve, 20));
       await new Promise((resolve) => setTimeout(resolve, 300));
       controller.abort();
       const run = await pending;
@@ -153,11 +187,16 @@ describe('runpod-llm up/status/watch/down/catalog/ide-config (CLI, in-process)',
     const env = envFor();
     assert.equal((await cli(['up', ...NO_DAEMONS], env)).code, 0);
     const stopped = await cli(['down', '--stop', '--json'], env);
-    const podId = (JSON.parse(stopped.stdout) as { pods: Array<{ podId: string; outcome: string }> }).pods[0]?.podId ?? '';
+    const podId =
+      (JSON.parse(stopped.stdout) as { pods: Array<{ podId: string; outcome: string }> }).pods[0]?.podId ??
+      '';
     assert.equal(emulator.pods.get(podId)?.status, 'EXITED');
     const resumed = await cli(['up', ...NO_DAEMONS], env);
     assert.equal(resumed.code, 0, resumed.stderr);
-    assert.match(resumed.stderr, new RegExp(`starting the stopped pod ${podId} again[\\s\\S]*pod ${podId} resumed`));
+    assert.match(
+      resumed.stderr,
+      new RegExp(`starting the stopped pod ${podId} again[\\s\\S]*pod ${podId} resumed`),
+    );
     assert.equal(emulator.pods.get(podId)?.status, 'RUNNING');
     assert.equal((await cli(['down'], env)).code, 0);
     assert.equal(emulator.pods.get(podId), undefined);
@@ -169,9 +208,15 @@ describe('runpod-llm up/status/watch/down/catalog/ide-config (CLI, in-process)',
     assert.equal(idle.code, 0, idle.stderr);
     assert.match(idle.stdout, /ok: no active run/);
     const api = createRunPodClient({ baseUrl: emulator.apiUrl, apiKey: emulator.apiKey });
-    const orphan = await api.createPod({ name: 'runpod-llm-lostpod1', image: 'vllm/vllm-openai:v0.11.0', gpu: { id: 'NVIDIA RTX A5000', count: 1 } });
+    const orphan = await api.createPod({
+      name: 'runpod-llm-lostpod1',
+      image: 'vllm/vllm-openai:v0.11.0',
+      gpu: { id: 'NVIDIA RTX A5000', count: 1 },
+    });
     const seen = await cli(['watch', '--json'], env);
-    assert.deepEqual((JSON.parse(seen.stdout) as { orphans: unknown[] }).orphans, [{ podId: orphan.id, name: 'runpod-llm-lostpod1' }]);
+    assert.deepEqual((JSON.parse(seen.stdout) as { orphans: unknown[] }).orphans, [
+      { podId: orphan.id, name: 'runpod-llm-lostpod1' },
+    ]);
     const human = await cli(['watch'], env);
     assert.match(human.stdout, new RegExp(`orphan ${orphan.id} \\(runpod-llm-lostpod1\\).*watch --reap`));
     assert.ok(emulator.pods.get(orphan.id));

@@ -16,9 +16,15 @@ const DAY = 86_400_000;
 describe('runpod-llm purge', () => {
   const home = mkdtempSync(join(tmpdir(), 'purge-'));
   const cacheDir = join(home, 'cache');
-  const env = { RUNPOD_LLM_HOME: home, CACHE_DIR: cacheDir, RUNPOD_LLM_CONFIG: join(import.meta.dirname, 'fixtures-empty-config.json') };
+  const env = {
+    RUNPOD_LLM_HOME: home,
+    CACHE_DIR: cacheDir,
+    RUNPOD_LLM_CONFIG: join(import.meta.dirname, 'fixtures-empty-config.json'),
+  };
   // A process that passes for the running gateway daemon (its command line says `gateway`).
-  const gateway = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)', 'gateway'], { stdio: 'ignore' });
+  const gateway = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)', 'gateway'], {
+    stdio: 'ignore',
+  });
   after(() => {
     gateway.kill('SIGKILL');
     rmSync(home, { recursive: true, force: true });
@@ -34,18 +40,43 @@ describe('runpod-llm purge', () => {
     mkdirSync(logs, { recursive: true, mode: 0o700 });
     mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
     writeFileSync(join(home, 'gateway.pid'), `${gateway.pid}\n`, { mode: 0o600 });
-    for (const [name, text] of [['gateway.log', 'current\n'], ['gateway.log.1', 'old 1\n'], ['gateway.log.2', 'old 2\n'], ['gateway.out', 'listening\n'], ['watchdog.log', 'w\n'], ['watchdog.out', 'w\n'], ['notes.txt', 'not ours\n']]) {
+    for (const [name, text] of [
+      ['gateway.log', 'current\n'],
+      ['gateway.log.1', 'old 1\n'],
+      ['gateway.log.2', 'old 2\n'],
+      ['gateway.out', 'listening\n'],
+      ['watchdog.log', 'w\n'],
+      ['watchdog.out', 'w\n'],
+      ['notes.txt', 'not ours\n'],
+    ]) {
       writeFileSync(join(logs, name as string), text as string, { mode: 0o600 });
     }
     writeFileSync(join(home, 'log-ip-key.json'), '{"day":"2026-12-02","key":"00"}\n', { mode: 0o600 });
-    for (const k of ['a', 'b', 'c']) writeFileSync(join(cacheDir, `${k.repeat(64)}.entry`), 'x'.repeat(100), { mode: 0o600 });
+    for (const k of ['a', 'b', 'c'])
+      writeFileSync(join(cacheDir, `${k.repeat(64)}.entry`), 'x'.repeat(100), { mode: 0o600 });
     writeFileSync(join(cacheDir, 'keep.txt'), 'not a cache entry');
 
     const state = openState({ home });
     try {
       const old = createRun(state, { runtimeLimitMs: null, budgetUsd: null, startedAt: now - 100 * DAY });
       ended = old.runId;
-      insertPod(state, { podId: 'oldpod', name: 'runpod-llm-oldpod', runId: old.runId, gpuTypeId: 'NVIDIA A40', gpuCount: 1, cloud: 'SECURE', costPerHr: 0.4, model: 'm', status: 'RUNNING', createdAt: now - 100 * DAY, runtimeLimitMs: null, idleLimitMs: null, idleAction: 'terminate', budgetUsd: null, apiKey: 'k1' });
+      insertPod(state, {
+        podId: 'oldpod',
+        name: 'runpod-llm-oldpod',
+        runId: old.runId,
+        gpuTypeId: 'NVIDIA A40',
+        gpuCount: 1,
+        cloud: 'SECURE',
+        costPerHr: 0.4,
+        model: 'm',
+        status: 'RUNNING',
+        createdAt: now - 100 * DAY,
+        runtimeLimitMs: null,
+        idleLimitMs: null,
+        idleAction: 'terminate',
+        budgetUsd: null,
+        apiKey: 'k1',
+      });
       addSpend(state, { podId: 'oldpod', at: now - 100 * DAY, usd: 3 });
       addSpend(state, { podId: 'oldpod', at: utcMonthStart(now), usd: 2 }); // this month: the budget counts it
       appendAudit(state, { action: 'create', podId: 'oldpod', at: now - 100 * DAY });
@@ -53,7 +84,23 @@ describe('runpod-llm purge', () => {
       endRun(state, old.runId, 'runtime_limit', now - 99 * DAY);
       const run = createRun(state, { runtimeLimitMs: null, budgetUsd: 10, startedAt: now - DAY });
       active = run.runId;
-      insertPod(state, { podId: 'livepod', name: 'runpod-llm-livepod', runId: run.runId, gpuTypeId: 'NVIDIA A40', gpuCount: 1, cloud: 'SECURE', costPerHr: 0.4, model: 'm', status: 'RUNNING', createdAt: now - DAY, runtimeLimitMs: null, idleLimitMs: null, idleAction: 'terminate', budgetUsd: 10, apiKey: 'k2' });
+      insertPod(state, {
+        podId: 'livepod',
+        name: 'runpod-llm-livepod',
+        runId: run.runId,
+        gpuTypeId: 'NVIDIA A40',
+        gpuCount: 1,
+        cloud: 'SECURE',
+        costPerHr: 0.4,
+        model: 'm',
+        status: 'RUNNING',
+        createdAt: now - DAY,
+        runtimeLimitMs: null,
+        idleLimitMs: null,
+        idleAction: 'terminate',
+        budgetUsd: 10,
+        apiKey: 'k2',
+      });
       addSpend(state, { podId: 'livepod', at: now - DAY, usd: 1.5 });
       appendAudit(state, { action: 'create', podId: 'livepod', at: now - DAY });
       monthSpend = spendSince(state, utcMonthStart(now));
@@ -65,7 +112,10 @@ describe('runpod-llm purge', () => {
   it('refuses a bare purge (exit 2, the fix named)', async () => {
     const run = await cli(['purge'], env);
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /^error: purge needs to be told what to remove\nfix: runpod-llm purge --logs \| --cache \| --runs \| --all/);
+    assert.match(
+      run.stderr,
+      /^error: purge needs to be told what to remove\nfix: runpod-llm purge --logs \| --cache \| --runs \| --all/,
+    );
   });
 
   it('--dry-run --all says what would go and changes nothing', async () => {
@@ -78,7 +128,9 @@ describe('runpod-llm purge', () => {
     assert.equal(report.cache.removed, 3);
     assert.equal(report.runs.runs, 1);
     assert.equal(report.runs.pods, 1);
-    assert.ok(existsSync(join(logs, 'gateway.log.1')) && existsSync(join(cacheDir, `${'a'.repeat(64)}.entry`)));
+    assert.ok(
+      existsSync(join(logs, 'gateway.log.1')) && existsSync(join(cacheDir, `${'a'.repeat(64)}.entry`)),
+    );
     const state = openState({ home });
     try {
       assert.ok(getRun(state, ended));
@@ -88,18 +140,22 @@ describe('runpod-llm purge', () => {
     }
   });
 
-  it('--all removes logs, the disk cache and ended runs; keeps the running pod, this month\'s spend, files it does not own', async () => {
+  it("--all removes logs, the disk cache and ended runs; keeps the running pod, this month's spend, files it does not own", async () => {
     const run = await cli(['purge', '--all'], env);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^logs: removed 5 file\(s\), emptied 2 in use/m);
     assert.match(run.stdout, /^cache: removed 3 entries \(0\.3 KiB\) from /m);
-    assert.match(run.stdout, /^runs: removed 1 ended run\(s\), 1 pod\(s\), 0 route\(s\), 1 audit line\(s\), 1 spend row\(s\)/m);
+    assert.match(
+      run.stdout,
+      /^runs: removed 1 ended run\(s\), 1 pod\(s\), 0 route\(s\), 1 audit line\(s\), 1 spend row\(s\)/m,
+    );
     assert.match(run.stdout, /the running gateway still holds its entries in memory/);
 
     // The running gateway's files are emptied (it keeps writing them), the rest gone.
     assert.equal(statSync(join(logs, 'gateway.log')).size, 0);
     assert.equal(statSync(join(logs, 'gateway.out')).size, 0);
-    for (const name of ['gateway.log.1', 'gateway.log.2', 'watchdog.log', 'watchdog.out']) assert.ok(!existsSync(join(logs, name)), name);
+    for (const name of ['gateway.log.1', 'gateway.log.2', 'watchdog.log', 'watchdog.out'])
+      assert.ok(!existsSync(join(logs, name)), name);
     assert.ok(!existsSync(join(home, 'log-ip-key.json')));
     assert.equal(readFileSync(join(logs, 'notes.txt'), 'utf8'), 'not ours\n');
     assert.equal(readFileSync(join(cacheDir, 'keep.txt'), 'utf8'), 'not a cache entry');
@@ -112,9 +168,16 @@ describe('runpod-llm purge', () => {
       assert.ok(getRun(state, active)?.endedAt === null, 'the active run stays');
       assert.equal(getPod(state, 'livepod')?.status, 'RUNNING');
       assert.equal(spendForRun(state, active), 1.5);
-      assert.equal(spendSince(state, utcMonthStart(now)), monthSpend, "this month's spend, for the monthly budget");
+      assert.equal(
+        spendSince(state, utcMonthStart(now)),
+        monthSpend,
+        "this month's spend, for the monthly budget",
+      );
       const audit = listAudit(state);
-      assert.ok(audit.some((e) => e.podId === 'livepod' && e.action === 'create'), "the running pod's audit stays");
+      assert.ok(
+        audit.some((e) => e.podId === 'livepod' && e.action === 'create'),
+        "the running pod's audit stays",
+      );
       assert.ok(!audit.some((e) => e.podId === 'oldpod'));
       const purge = audit.find((e) => e.action === 'purge');
       assert.equal(purge?.details?.runs, 1);

@@ -30,7 +30,10 @@ describe('up → chat → status → down with the detached gateway and watchdog
   const pids: number[] = [];
 
   before(async () => {
-    emulator = await startEmulator({ schedule: { provisioningMs: 100, startingMs: 100, loadMs: 200 }, standin: { chunkDelayMs: 5, chunks: 6 } });
+    emulator = await startEmulator({
+      schedule: { provisioningMs: 100, startingMs: 100, loadMs: 200 },
+      standin: { chunkDelayMs: 5, chunks: 6 },
+    });
     home = mkdtempSync(join(tmpdir(), 'cli-daemons-'));
     env = {
       RUNPOD_API_URL: emulator.apiUrl,
@@ -64,7 +67,12 @@ describe('up → chat → status → down with the detached gateway and watchdog
     if (gatewayPid !== undefined) pids.push(gatewayPid);
     if (watchdogPid !== undefined) pids.push(watchdogPid);
     assert.equal(upRun.code, 0, upRun.stderr);
-    assert.ok(gatewayPid !== undefined && watchdogPid !== undefined && isProcessAlive(gatewayPid) && isProcessAlive(watchdogPid));
+    assert.ok(
+      gatewayPid !== undefined &&
+        watchdogPid !== undefined &&
+        isProcessAlive(gatewayPid) &&
+        isProcessAlive(watchdogPid),
+    );
     const endpoint = /^Endpoint: {4}(http:\/\/127\.0\.0\.1:\d+\/v1)$/m.exec(upRun.stdout)?.[1];
     const key = /^Gateway key: (rlm_\S+)/m.exec(upRun.stdout)?.[1];
     assert.ok(endpoint !== undefined && key !== undefined, upRun.stdout);
@@ -77,14 +85,23 @@ describe('up → chat → status → down with the detached gateway and watchdog
     assert.ok(environ(watchdogPid).includes(`RUNPOD_API_KEY=${emulator.apiKey}`));
 
     const client = new OpenAI({ baseURL: endpoint, apiKey: key, maxRetries: 0 });
-    const stream = await client.chat.completions.create({ model: 'Qwen/Qwen2.5-Coder-7B-Instruct', stream: true, messages: [{ role: 'user', content: 'hello pod' }] });
+    const stream = await client.chat.completions.create({
+      model: 'Qwen/Qwen2.5-Coder-7B-Instruct',
+      stream: true,
+      messages: [{ role: 'user', content: 'hello pod' }],
+    });
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
     assert.match(text, /hello pod/);
 
     // Usage flows back from the gateway (batched about once a second) for the idle rule.
     const status = await until('usage in status', async () => {
-      const s = JSON.parse((await cli(['status', '--json'], env)).stdout) as { usage: { requests: number }; gateway: { running: boolean; url: string; health: string }; watchdog: { running: boolean }; pods: Array<{ podId: string }> };
+      const s = JSON.parse((await cli(['status', '--json'], env)).stdout) as {
+        usage: { requests: number };
+        gateway: { running: boolean; url: string; health: string };
+        watchdog: { running: boolean };
+        pods: Array<{ podId: string }>;
+      };
       return s.usage.requests >= 1 ? s : undefined;
     });
     assert.equal(status.gateway.running, true);
@@ -95,13 +112,18 @@ describe('up → chat → status → down with the detached gateway and watchdog
     // The pod dies; the watchdog loop (1 s passes) recreates it and routes the new one by itself.
     emulator.pods.kill(firstPod, 'EXITED');
     const fresh = await until('the watchdog to route a replacement', async () => {
-      const s = JSON.parse((await cli(['status', '--json'], env)).stdout) as { pods: Array<{ podId: string; ready: boolean }> };
+      const s = JSON.parse((await cli(['status', '--json'], env)).stdout) as {
+        pods: Array<{ podId: string; ready: boolean }>;
+      };
       const p = s.pods[0];
       return p !== undefined && p.podId !== firstPod && p.ready ? p.podId : undefined;
     });
     const answer = await until('the gateway to follow the new route', async () => {
       try {
-        const r = await client.chat.completions.create({ model: 'Qwen/Qwen2.5-Coder-7B-Instruct', messages: [{ role: 'user', content: 'still there' }] });
+        const r = await client.chat.completions.create({
+          model: 'Qwen/Qwen2.5-Coder-7B-Instruct',
+          messages: [{ role: 'user', content: 'still there' }],
+        });
         return r.choices[0]?.message.content ?? undefined;
       } catch {
         return undefined;
@@ -115,7 +137,11 @@ describe('up → chat → status → down with the detached gateway and watchdog
     assert.equal(downRun.code, 0, downRun.stderr);
     assert.match(downRun.stderr, /watchdog: stopped[\s\S]*gateway: stopped/);
     assert.match(downRun.stdout, new RegExp(`${fresh} \\(runpod-llm-\\w+\\): terminated`));
-    await until('both daemons to exit', () => (isProcessAlive(gatewayPid) || isProcessAlive(watchdogPid) ? undefined : true), 5_000);
+    await until(
+      'both daemons to exit',
+      () => (isProcessAlive(gatewayPid) || isProcessAlive(watchdogPid) ? undefined : true),
+      5_000,
+    );
     assert.equal(emulator.pods.list().length, 0);
     assert.equal(pidOf(home, 'gateway'), undefined);
     assert.equal(pidOf(home, 'watchdog'), undefined);
@@ -123,7 +149,12 @@ describe('up → chat → status → down with the detached gateway and watchdog
     // Files: private, and no secret of RunPod or Hugging Face in any log.
     const logs = readdirSync(join(home, 'logs')).map((f) => join(home, 'logs', f));
     // JSON logs (rotated) and each daemon's console output of its last start.
-    assert.deepEqual(logs.map((f) => f.replace(/.*\//, '')).sort(), ['gateway.log', 'gateway.out', 'watchdog.log', 'watchdog.out']);
+    assert.deepEqual(logs.map((f) => f.replace(/.*\//, '')).sort(), [
+      'gateway.log',
+      'gateway.out',
+      'watchdog.log',
+      'watchdog.out',
+    ]);
     for (const file of [...logs, join(home, 'state.db'), join(home, 'gateway.key')]) {
       assert.equal(statSync(file).mode & 0o777, 0o600, file);
     }
@@ -134,7 +165,10 @@ describe('up → chat → status → down with the detached gateway and watchdog
       assert.ok(!content.includes(HF_TOKEN), `HF token in ${file}`);
       assert.ok(!content.includes(key), `gateway key in ${file}`);
     }
-    assert.match(readFileSync(join(home, 'logs', 'watchdog.log'), 'utf8'), /"type":"recreate".*"msg":"watchdog action"/);
+    assert.match(
+      readFileSync(join(home, 'logs', 'watchdog.log'), 'utf8'),
+      /"type":"recreate".*"msg":"watchdog action"/,
+    );
     // Access lines keep the client's network only (log_client_ip: truncated).
     const gatewayLog = readFileSync(join(home, 'logs', 'gateway.log'), 'utf8');
     assert.match(gatewayLog, /"msg":"request".*"ip":"127\.0\.0\.0\/24"/);

@@ -16,7 +16,10 @@ describe('runpod-llm up against a v2 that does not honour the JSON start command
   let home: string;
 
   before(async () => {
-    emulator = await startEmulator({ schedule: { provisioningMs: 60, startingMs: 60, loadMs: 60, restartMs: 100, crashMs: 50 }, behaviour: { argsMode: 'plain' } });
+    emulator = await startEmulator({
+      schedule: { provisioningMs: 60, startingMs: 60, loadMs: 60, restartMs: 100, crashMs: 50 },
+      behaviour: { argsMode: 'plain' },
+    });
     home = mkdtempSync(join(tmpdir(), 'cli-fast-failure-'));
   });
   after(async () => {
@@ -35,12 +38,19 @@ describe('runpod-llm up against a v2 that does not honour the JSON start command
     };
     const run = await cli(['up', '--no-gateway', '--no-watchdog'], env);
     assert.equal(run.code, 5, run.stderr);
-    assert.match(run.stderr, /error: pod \w+ will not become ready: vLLM refused its arguments \(vllm serve: error: unrecognized arguments: .*\); it was terminated\nlast log lines:\n/);
+    assert.match(
+      run.stderr,
+      /error: pod \w+ will not become ready: vLLM refused its arguments \(vllm serve: error: unrecognized arguments: .*\); it was terminated\nlast log lines:\n/,
+    );
     assert.match(run.stderr, / {2}vllm serve: error: unrecognized arguments: /);
     assert.match(run.stderr, /\nfix: .*runpod-llm doctor --live/);
     assert.deepEqual(emulator.pods.list(), [], 'no pod left');
     const status = await cli(['status', '--json'], env);
-    const data = JSON.parse(status.stdout) as { run: null; lastRun: { endReason: string }; recent: Array<{ action: string; reason: string }> };
+    const data = JSON.parse(status.stdout) as {
+      run: null;
+      lastRun: { endReason: string };
+      recent: Array<{ action: string; reason: string }>;
+    };
     assert.equal(data.run, null);
     assert.equal(data.lastRun.endReason, 'pod_failed');
     assert.ok(data.recent.some((e) => e.action === 'start_failed' && e.reason === 'vllm_arguments'));

@@ -28,7 +28,8 @@ describe('runpod-llm up --unguarded / --replicas (CLI, in-process)', () => {
     };
   };
   const NO_DAEMONS = ['--no-gateway', '--no-watchdog'];
-  const status = async (env: NodeJS.ProcessEnv): Promise<StatusData> => JSON.parse((await cli(['status', '--json'], env)).stdout) as StatusData;
+  const status = async (env: NodeJS.ProcessEnv): Promise<StatusData> =>
+    JSON.parse((await cli(['status', '--json'], env)).stdout) as StatusData;
 
   before(async () => {
     emulator = await startEmulator({ schedule: { provisioningMs: 60, startingMs: 60, loadMs: 60 } });
@@ -81,7 +82,10 @@ describe('runpod-llm up --unguarded / --replicas (CLI, in-process)', () => {
     const s = await status(env);
     assert.equal(s.run?.replicas, 2);
     assert.equal(s.pods.length, 2);
-    assert.ok(s.pods.every((p) => p.ready && p.guard === '3'), JSON.stringify(s.pods));
+    assert.ok(
+      s.pods.every((p) => p.ready && p.guard === '3'),
+      JSON.stringify(s.pods),
+    );
     const down = await cli(['down'], env);
     assert.equal(down.code, 0, down.stderr);
     for (const p of s.pods) assert.equal(emulator.pods.get(p.podId), undefined, `${p.podId} terminated`);
@@ -92,7 +96,10 @@ describe('runpod-llm up --unguarded / --replicas (CLI, in-process)', () => {
       const env = envFor();
       const run = await cli(['up', ...NO_DAEMONS], env);
       assert.equal(run.code, 0, run.stderr);
-      assert.match(run.stderr, /warning: pod \w+: this pod cannot stop itself: RunPod refused its pod-scoped key/);
+      assert.match(
+        run.stderr,
+        /warning: pod \w+: this pod cannot stop itself: RunPod refused its pod-scoped key/,
+      );
       assert.match((await cli(['status'], env)).stdout, /cannot stop itself/);
       assert.equal((await cli(['down'], env)).code, 0);
     } finally {

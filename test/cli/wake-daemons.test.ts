@@ -24,10 +24,14 @@ describe('idle stop → a request wakes the pod (detached gateway and watchdog)'
   let home: string;
   let env: NodeJS.ProcessEnv;
   const pids: number[] = [];
-  const status = async (): Promise<StatusData> => JSON.parse((await cli(['status', '--json'], env)).stdout) as StatusData;
+  const status = async (): Promise<StatusData> =>
+    JSON.parse((await cli(['status', '--json'], env)).stdout) as StatusData;
 
   before(async () => {
-    emulator = await startEmulator({ schedule: { provisioningMs: 100, startingMs: 100, loadMs: 200 }, standin: { chunkDelayMs: 5, chunks: 4 } });
+    emulator = await startEmulator({
+      schedule: { provisioningMs: 100, startingMs: 100, loadMs: 200 },
+      standin: { chunkDelayMs: 5, chunks: 4 },
+    });
     home = mkdtempSync(join(tmpdir(), 'cli-wake-'));
     env = {
       RUNPOD_API_URL: emulator.apiUrl,
@@ -71,7 +75,11 @@ describe('idle stop → a request wakes the pod (detached gateway and watchdog)'
     const podId = (await status()).pods[0]?.podId ?? '';
 
     // No traffic: the watchdog withdraws the route, waits two route polls, then stops the pod.
-    await until('the idle stop', async () => ((await status()).pods[0]?.desired === 'stopped' && emulator.pods.get(podId)?.status === 'EXITED' ? true : undefined));
+    await until('the idle stop', async () =>
+      (await status()).pods[0]?.desired === 'stopped' && emulator.pods.get(podId)?.status === 'EXITED'
+        ? true
+        : undefined,
+    );
 
     const chat = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'wake up' }] });
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
@@ -87,10 +95,14 @@ describe('idle stop → a request wakes the pod (detached gateway and watchdog)'
     const client = new OpenAI({ baseURL: endpoint, apiKey: key, maxRetries: 0 });
     const answer = await until('a request to succeed after the wake', async () => {
       try {
-        const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'awake now' }] });
+        const r = await client.chat.completions.create({
+          model: MODEL,
+          messages: [{ role: 'user', content: 'awake now' }],
+        });
         return r.choices[0]?.message.content ?? undefined;
       } catch (err) {
-        if (err instanceof OpenAI.APIError && err.status === 503 && err.code === 'model_waking') return undefined;
+        if (err instanceof OpenAI.APIError && err.status === 503 && err.code === 'model_waking')
+          return undefined;
         throw err;
       }
     });

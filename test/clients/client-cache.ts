@@ -32,15 +32,24 @@ export function ensureClients(): void {
   const wanted = JSON.stringify(CLIENT_PINS);
   if (existsSync(MARKER) && readFileSync(MARKER, 'utf8') === wanted) return;
   mkdirSync(CACHE, { recursive: true });
-  if (!existsSync(join(CACHE, 'package.json'))) writeFileSync(join(CACHE, 'package.json'), '{"name":"client-cache","private":true}\n');
-  execFileSync('npm', ['install', '--prefix', CACHE, '--no-audit', '--no-fund', '--loglevel=error', ...CLIENT_PINS], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
+  if (!existsSync(join(CACHE, 'package.json')))
+    writeFileSync(join(CACHE, 'package.json'), '{"name":"client-cache","private":true}\n');
+  execFileSync(
+    'npm',
+    ['install', '--prefix', CACHE, '--no-audit', '--no-fund', '--loglevel=error', ...CLIENT_PINS],
+    { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 },
+  );
   writeFileSync(MARKER, wanted);
 }
 
 /** Imports a package as resolved from the cache folder (not from the project's node_modules). */
 export async function importClient<T = Record<string, unknown>>(name: string): Promise<T> {
   const loader = join(CACHE, `load-${name.replace(/[^\w]/g, '_')}.mjs`);
-  if (!existsSync(loader)) writeFileSync(loader, `export * from ${JSON.stringify(name)};\nimport * as all from ${JSON.stringify(name)};\nexport default all.default ?? all;\n`);
+  if (!existsSync(loader))
+    writeFileSync(
+      loader,
+      `export * from ${JSON.stringify(name)};\nimport * as all from ${JSON.stringify(name)};\nexport default all.default ?? all;\n`,
+    );
   return (await import(pathToFileURL(loader).href)) as T;
 }
 

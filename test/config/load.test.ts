@@ -11,7 +11,7 @@ const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('loadConfig', () => {
-  it('has the original Python tool\'s defaults', () => {
+  it("has the original Python tool's defaults", () => {
     const { config, errors } = loadConfig({ env: {}, cwd: dir });
     assert.deepEqual(errors, []);
     assert.equal(config?.proxy_host, '127.0.0.1');
@@ -22,13 +22,22 @@ describe('loadConfig', () => {
     assert.equal(config?.max_content_length, null, 'the model context bounds a prompt, not a byte cap');
     assert.equal(config?.key_rate_limit_requests, 1200);
     assert.equal(config?.content_policy, 'off');
-    assert.deepEqual(config?.allowed_origins, ['http://localhost:3000', 'http://127.0.0.1:3000', 'http://localhost:8080']);
+    assert.deepEqual(config?.allowed_origins, [
+      'http://localhost:3000',
+      'http://127.0.0.1:3000',
+      'http://localhost:8080',
+    ]);
   });
 
   it('layers file < environment < flags', () => {
     const file = join(dir, 'layers.json');
     writeFileSync(file, JSON.stringify({ proxy_port: 8100, rate_limit_requests: 10, log_level: 'warn' }));
-    const { config, errors } = loadConfig({ env: { PORT: '8200', RATE_LIMIT_REQUESTS: '20' }, configPath: file, flags: { proxy_port: 8300 }, cwd: dir });
+    const { config, errors } = loadConfig({
+      env: { PORT: '8200', RATE_LIMIT_REQUESTS: '20' },
+      configPath: file,
+      flags: { proxy_port: 8300 },
+      cwd: dir,
+    });
     assert.deepEqual(errors, []);
     assert.equal(config?.proxy_port, 8300);
     assert.equal(config?.rate_limit_requests, 20);
@@ -43,8 +52,20 @@ describe('loadConfig', () => {
 
   it('reports every problem at once with its path, source and the valid values', () => {
     const file = join(dir, 'bad.json');
-    writeFileSync(file, JSON.stringify({ content_policy: 'scrub', proxy_port: 70000, allowed_origins: ['*', 'http://ok:1'], colour: 'blue' }));
-    const { config, errors } = loadConfig({ env: { RATE_LIMIT_WINDOW: 'soon', USE_HTTPS: 'maybe' }, configPath: file, cwd: dir });
+    writeFileSync(
+      file,
+      JSON.stringify({
+        content_policy: 'scrub',
+        proxy_port: 70000,
+        allowed_origins: ['*', 'http://ok:1'],
+        colour: 'blue',
+      }),
+    );
+    const { config, errors } = loadConfig({
+      env: { RATE_LIMIT_WINDOW: 'soon', USE_HTTPS: 'maybe' },
+      configPath: file,
+      cwd: dir,
+    });
     assert.equal(config, undefined);
     const byPath = new Map(errors.map((e) => [e.path, e]));
     assert.match(byPath.get('rate_limit_window')?.message ?? '', /not a whole number/);
@@ -60,10 +81,22 @@ describe('loadConfig', () => {
   });
 
   it('keeps what the user typed with each problem from a flag or the environment, never a secret', () => {
-    const { errors } = loadConfig({ env: { PORT: 'abc', GATEWAY_API_KEYS: 'short-secret' }, flags: { 'manager.runtime_limit': '5x' }, cwd: dir });
+    const { errors } = loadConfig({
+      env: { PORT: 'abc', GATEWAY_API_KEYS: 'short-secret' },
+      flags: { 'manager.runtime_limit': '5x' },
+      cwd: dir,
+    });
     const port = errors.find((e) => e.path === 'proxy_port');
-    assert.deepEqual(port && { given: port.given, source: port.source, message: port.message }, { given: 'PORT=abc', source: 'env PORT', message: 'not a whole number' });
-    const second = loadConfig({ env: { GATEWAY_API_KEYS: 'short-secret' }, flags: { 'manager.runtime_limit': '5x' }, cwd: dir });
+    assert.deepEqual(port && { given: port.given, source: port.source, message: port.message }, {
+      given: 'PORT=abc',
+      source: 'env PORT',
+      message: 'not a whole number',
+    });
+    const second = loadConfig({
+      env: { GATEWAY_API_KEYS: 'short-secret' },
+      flags: { 'manager.runtime_limit': '5x' },
+      cwd: dir,
+    });
     const byPath = new Map(second.errors.map((e) => [e.path, e]));
     assert.equal(byPath.get('manager.runtime_limit')?.given, '--runtime 5x');
     assert.equal(byPath.get('manager.runtime_limit')?.source, 'flag --runtime');
@@ -73,10 +106,19 @@ describe('loadConfig', () => {
   });
 
   it('checks rules across fields: origins, proxies, TLS files, non-loopback auth', () => {
-    const origins = loadConfig({ env: { ALLOWED_ORIGINS: 'http://localhost:3000,*,https://a.example/path' }, cwd: dir });
-    assert.deepEqual(origins.errors.map((e) => e.path), ['allowed_origins[1]', 'allowed_origins[2]']);
+    const origins = loadConfig({
+      env: { ALLOWED_ORIGINS: 'http://localhost:3000,*,https://a.example/path' },
+      cwd: dir,
+    });
+    assert.deepEqual(
+      origins.errors.map((e) => e.path),
+      ['allowed_origins[1]', 'allowed_origins[2]'],
+    );
     const proxies = loadConfig({ env: { TRUSTED_PROXIES: '10.0.0.0/8,nonsense,::1' }, cwd: dir });
-    assert.deepEqual(proxies.errors.map((e) => e.path), ['trusted_proxies[1]']);
+    assert.deepEqual(
+      proxies.errors.map((e) => e.path),
+      ['trusted_proxies[1]'],
+    );
     const tls = loadConfig({ env: { USE_HTTPS: 'true', SSL_CERT: join(dir, 'missing.pem') }, cwd: dir });
     assert.deepEqual(tls.errors.map((e) => e.path).sort(), ['ssl_cert', 'ssl_key']);
     const open = loadConfig({ env: { HOST: '0.0.0.0' }, cwd: dir });
@@ -87,8 +129,11 @@ describe('loadConfig', () => {
     assert.deepEqual(ok.errors, []);
   });
 
-  it('takes the original Python tool\'s RUNPOD_ENDPOINT as the upstream base, with a warning', () => {
-    const { config, warnings } = loadConfig({ env: { RUNPOD_ENDPOINT: 'https://abc-8000.proxy.runpod.net/v1/chat/completions' }, cwd: dir });
+  it("takes the original Python tool's RUNPOD_ENDPOINT as the upstream base, with a warning", () => {
+    const { config, warnings } = loadConfig({
+      env: { RUNPOD_ENDPOINT: 'https://abc-8000.proxy.runpod.net/v1/chat/completions' },
+      cwd: dir,
+    });
     assert.equal(config?.upstream.url, 'https://abc-8000.proxy.runpod.net/v1');
     assert.match(warnings[0]?.message ?? '', /original Python tool/);
     const bad = loadConfig({ env: { RUNPOD_ENDPOINT: 'https://abc/v2/run' }, cwd: dir });
@@ -116,7 +161,10 @@ describe('loadConfig', () => {
     assert.match(missing.errors[0]?.message ?? '', /cannot read config file .*ENOENT/);
     const file = join(dir, 'broken.json');
     writeFileSync(file, '{"proxy_port": ');
-    assert.match(loadConfig({ env: {}, configPath: file, cwd: dir }).errors[0]?.message ?? '', /not valid JSON/);
+    assert.match(
+      loadConfig({ env: {}, configPath: file, cwd: dir }).errors[0]?.message ?? '',
+      /not valid JSON/,
+    );
   });
 });
 
@@ -135,7 +183,9 @@ describe('gateway keys', () => {
   });
 
   it('prefers configured keys and honours an explicit auth "none"', () => {
-    assert.deepEqual(resolveGatewayKeys(defaultConfig({ api_keys: ['x'.repeat(16)] })).keys, ['x'.repeat(16)]);
+    assert.deepEqual(resolveGatewayKeys(defaultConfig({ api_keys: ['x'.repeat(16)] })).keys, [
+      'x'.repeat(16),
+    ]);
     assert.equal(resolveGatewayKeys(defaultConfig({ auth: 'none' })).source, 'none');
   });
 

@@ -9,7 +9,20 @@ import { README_END, README_START, normaliseDemoOutput, withDemoOutput } from '.
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 // Two runs' worth of what varies: every port, id, key, pid, path, time and timing differs.
-const run = (v: { api: number; proxy: number; gw: number; pod: string; pod2: string; name: string; key: string; pid: number; tmp: string; ms: number; uuid: string; at: string }): string =>
+const run = (v: {
+  api: number;
+  proxy: number;
+  gw: number;
+  pod: string;
+  pod2: string;
+  name: string;
+  key: string;
+  pid: number;
+  tmp: string;
+  ms: number;
+  uuid: string;
+  at: string;
+}): string =>
   [
     `   RUNPOD_API_URL=http://127.0.0.1:${v.api}`,
     `   RUNPOD_POD_URL_TEMPLATE=http://127.0.0.1:${v.proxy}/proxy/{podId}-{port}`,
@@ -37,10 +50,41 @@ const run = (v: { api: number; proxy: number; gw: number; pod: string; pod2: str
 
 describe('readme:demo', () => {
   it('gives the same text for two runs that differ only in what varies run to run', () => {
-    const a = normaliseDemoOutput(run({ api: 35113, proxy: 45537, gw: 41363, pod: '27njp20q4jmc93', pod2: 'i6iu20zfuriyd3', name: 'hq58rcnk', key: 'rlm_SAvhrZdNZofQPvlawh5yaOU7IIZcc_kY', pid: 10348, tmp: '/tmp', ms: 7, uuid: 'c7f4e0f7-1717-476c-ab98-4cb13410d4bd', at: '2026-11-26T00:12:18.140Z' }));
-    const b = normaliseDemoOutput(run({ api: 36385, proxy: 42593, gw: 35521, pod: 'm0fzh7px44i26x', pod2: 'mnamq76c1z5sts', name: 'r501hp97', key: 'rlm_80-0N42slUdUG9INg3fVK3Fr7qPUaWjz', pid: 14986, tmp: '/var/tmp/x', ms: 21, uuid: '5efecd48-2f83-4365-b0ad-7722a199d728', at: '2026-12-02T16:41:26.647Z' }));
+    const a = normaliseDemoOutput(
+      run({
+        api: 35113,
+        proxy: 45537,
+        gw: 41363,
+        pod: '27njp20q4jmc93',
+        pod2: 'i6iu20zfuriyd3',
+        name: 'hq58rcnk',
+        key: 'rlm_SAvhrZdNZofQPvlawh5yaOU7IIZcc_kY',
+        pid: 10348,
+        tmp: '/tmp',
+        ms: 7,
+        uuid: 'c7f4e0f7-1717-476c-ab98-4cb13410d4bd',
+        at: '2026-11-26T00:12:18.140Z',
+      }),
+    );
+    const b = normaliseDemoOutput(
+      run({
+        api: 36385,
+        proxy: 42593,
+        gw: 35521,
+        pod: 'm0fzh7px44i26x',
+        pod2: 'mnamq76c1z5sts',
+        name: 'r501hp97',
+        key: 'rlm_80-0N42slUdUG9INg3fVK3Fr7qPUaWjz',
+        pid: 14986,
+        tmp: '/var/tmp/x',
+        ms: 21,
+        uuid: '5efecd48-2f83-4365-b0ad-7722a199d728',
+        at: '2026-12-02T16:41:26.647Z',
+      }),
+    );
     assert.equal(a, b);
-    for (const secret of ['rlm_SAvh', '27njp20q4jmc93', '35113', '10348', 'c7f4e0f7']) assert.ok(!a.includes(secret), secret);
+    for (const secret of ['rlm_SAvh', '27njp20q4jmc93', '35113', '10348', 'c7f4e0f7'])
+      assert.ok(!a.includes(secret), secret);
     assert.match(a, /^pod <pod-1> \(runpod-llm-<name-1>\) created/m);
     assert.match(a, /recreated <pod-1> as <pod-2> \(restarted\)/);
     assert.match(a, /IDE \(Continue, ~\/\.continue\/config\.yaml\): … a ready-to-paste snippet …\n\n/);
@@ -53,13 +97,20 @@ describe('readme:demo', () => {
 
   it('rewrites only the block between the markers', () => {
     const readme = `# t\nbefore\n${README_START}\n\`\`\`\nold\n\`\`\`\n${README_END}\nafter\n`;
-    assert.equal(withDemoOutput(readme, 'new\n'), `# t\nbefore\n${README_START}\n\`\`\`\nnew\n\`\`\`\n${README_END}\nafter\n`);
+    assert.equal(
+      withDemoOutput(readme, 'new\n'),
+      `# t\nbefore\n${README_START}\n\`\`\`\nnew\n\`\`\`\n${README_END}\nafter\n`,
+    );
     assert.throws(() => withDemoOutput('# no markers\n', 'x'), /no <!-- demo-output:start -->/);
   });
 
   it('README.md holds the output of a fresh demo run (npm run readme:demo --check)', () => {
     assert.ok(readFileSync(join(root, 'README.md'), 'utf8').includes(README_START));
-    const result = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/readme-demo.ts', '--check'], { cwd: root, encoding: 'utf8', timeout: 110_000 });
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/readme-demo.ts', '--check'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 110_000,
+    });
     assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
   });
 });

@@ -75,14 +75,20 @@ describe('emulator pod lifecycle', () => {
   }
 
   it('cost is the GPU price × count while provisioning/running and 0 when EXITED', async () => {
-    const pod = await rig.client.createPod(podRequest({ gpu: { id: 'NVIDIA A100 80GB PCIe', count: 2 }, cloud: 'COMMUNITY' }));
+    const pod = await rig.client.createPod(
+      podRequest({ gpu: { id: 'NVIDIA A100 80GB PCIe', count: 2 }, cloud: 'COMMUNITY' }),
+    );
     assert.equal(pod.cost, 2.38);
     const stopped = await rig.client.podAction(pod.id, 'stop');
     assert.equal(stopped?.cost, 0);
   });
 
   it('unknown pods are RUNPOD_NOT_FOUND for get, action and delete', async () => {
-    const calls = [() => rig.client.getPod('nope'), () => rig.client.podAction('nope', 'stop'), () => rig.client.deletePod('nope')];
+    const calls = [
+      () => rig.client.getPod('nope'),
+      () => rig.client.podAction('nope', 'stop'),
+      () => rig.client.deletePod('nope'),
+    ];
     for (const call of calls) {
       assert.equal(((await rejection(call())) as { code: string }).code, 'RUNPOD_NOT_FOUND');
     }
@@ -110,7 +116,11 @@ describe('emulator pod URL and vLLM stand-in', () => {
     assert.equal(url, rig.emulator.podUrlTemplate.replace('{podId}', pod.id).replace('{port}', '8000'));
     assert.equal((await get(`${url}/health`)).status, 502);
     rig.clock.advance(SCHEDULE.provisioningMs + SCHEDULE.startingMs);
-    assert.equal((await get(`${url}/health`)).status, 502, 'RUNNING is not ready: the model is still loading');
+    assert.equal(
+      (await get(`${url}/health`)).status,
+      502,
+      'RUNNING is not ready: the model is still loading',
+    );
     rig.clock.advance(SCHEDULE.loadMs);
     assert.deepEqual(await get(`${url}/health`), { status: 200, text: '' });
     const models = await get(`${url}/v1/models`, POD_KEY);
@@ -120,8 +130,15 @@ describe('emulator pod URL and vLLM stand-in', () => {
     assert.equal(data[0]?.max_model_len, 16384);
     assert.deepEqual(await get(`${url}/v1/models`), { status: 401, text: '{"error":"Unauthorized"}' });
     assert.equal((await get(`${url}/version`)).status, 200, 'vLLM open routes need no key, as in vLLM');
-    assert.equal((await get(rig.emulator.pods.url(pod.id, 8001) + '/health')).status, 502, 'a port nothing listens on');
-    assert.equal(rig.emulator.pods.standin(pod.id)?.requests.some((r) => r.path === '/v1/models'), true);
+    assert.equal(
+      (await get(rig.emulator.pods.url(pod.id, 8001) + '/health')).status,
+      502,
+      'a port nothing listens on',
+    );
+    assert.equal(
+      rig.emulator.pods.standin(pod.id)?.requests.some((r) => r.path === '/v1/models'),
+      true,
+    );
   });
 
   it('serves chat completions through the pod URL, streaming too', async () => {
@@ -130,7 +147,11 @@ describe('emulator pod URL and vLLM stand-in', () => {
     const res = await fetch(`${rig.emulator.pods.url(pod.id)}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${POD_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'qwen-coder', messages: [{ role: 'user', content: 'hi' }], stream: true }),
+      body: JSON.stringify({
+        model: 'qwen-coder',
+        messages: [{ role: 'user', content: 'hi' }],
+        stream: true,
+      }),
     });
     assert.equal(res.status, 200);
     const text = await res.text();
@@ -139,9 +160,13 @@ describe('emulator pod URL and vLLM stand-in', () => {
   });
 
   it('takes served name and key from the JSON start-command form, the key also from env VLLM_API_KEY', async () => {
-    const cmd = 'pip install -q guard && vllm serve "Qwen/Qwen2.5-7B-Instruct" --host 0.0.0.0 --port 8000 --served-model-name coder --api-key "$VLLM_API_KEY"';
+    const cmd =
+      'pip install -q guard && vllm serve "Qwen/Qwen2.5-7B-Instruct" --host 0.0.0.0 --port 8000 --served-model-name coder --api-key "$VLLM_API_KEY"';
     const pod = await rig.client.createPod(
-      podRequest({ args: JSON.stringify({ entrypoint: ['bash', '-c'], cmd: [cmd] }), env: { VLLM_API_KEY: 'env-held-key-123' } }),
+      podRequest({
+        args: JSON.stringify({ entrypoint: ['bash', '-c'], cmd: [cmd] }),
+        env: { VLLM_API_KEY: 'env-held-key-123' },
+      }),
     );
     rig.clock.advance(SCHEDULE.provisioningMs + SCHEDULE.startingMs + SCHEDULE.loadMs);
     const models = await get(`${rig.emulator.pods.url(pod.id)}/v1/models`, 'env-held-key-123');

@@ -29,16 +29,31 @@ describe('emulator: live behaviour', () => {
     return (await fetch(`${r.emulator.pods.url(id)}/health`)).status;
   }
 
-  async function sse(r: Rig, id: string, query = '', key = r.emulator.apiKey): Promise<{ status: number; type: string | null; events: Array<{ id: string; data: { ts: string; source: string; line: string } }> }> {
+  async function sse(
+    r: Rig,
+    id: string,
+    query = '',
+    key = r.emulator.apiKey,
+  ): Promise<{
+    status: number;
+    type: string | null;
+    events: Array<{ id: string; data: { ts: string; source: string; line: string } }>;
+  }> {
     const controller = new AbortController();
-    const res = await fetch(`${r.emulator.apiUrl}/v2/pods/${id}/logs${query}`, { headers: { authorization: `Bearer ${key}` }, signal: controller.signal });
+    const res = await fetch(`${r.emulator.apiUrl}/v2/pods/${id}/logs${query}`, {
+      headers: { authorization: `Bearer ${key}` },
+      signal: controller.signal,
+    });
     if (res.status !== 200) return { status: res.status, type: res.headers.get('content-type'), events: [] };
     const reader = res.body?.getReader();
     let text = '';
     // The stream stays open (it follows the log): read the backfill, then stop.
     const deadline = Date.now() + 400;
     while (reader !== undefined && Date.now() < deadline) {
-      const chunk = await Promise.race([reader.read(), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 150))]);
+      const chunk = await Promise.race([
+        reader.read(),
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 150)),
+      ]);
       if (chunk === undefined || chunk.done === true) break;
       text += Buffer.from(chunk.value).toString('utf8');
     }
@@ -48,7 +63,14 @@ describe('emulator: live behaviour', () => {
       .filter((block) => block.trim() !== '')
       .map((block) => {
         const lines = block.split('\n');
-        return { id: lines.find((l) => l.startsWith('id: '))?.slice(4) ?? '', data: JSON.parse(lines.find((l) => l.startsWith('data: '))?.slice(6) ?? '{}') as { ts: string; source: string; line: string } };
+        return {
+          id: lines.find((l) => l.startsWith('id: '))?.slice(4) ?? '',
+          data: JSON.parse(lines.find((l) => l.startsWith('data: '))?.slice(6) ?? '{}') as {
+            ts: string;
+            source: string;
+            line: string;
+          },
+        };
       });
     return { status: res.status, type: res.headers.get('content-type'), events };
   }
@@ -71,7 +93,9 @@ describe('emulator: live behaviour', () => {
     assert.equal(restarted.runtime?.uptime, 5, 'uptime counts from the new start');
     r.clock.advance(SCHEDULE.loadMs);
     assert.equal(await health(r, pod.id), 200, 'the model loads again');
-    const system = r.emulator.pods.logs(pod.id).filter((l) => l.source === 'system' && l.line === 'start container');
+    const system = r.emulator.pods
+      .logs(pod.id)
+      .filter((l) => l.source === 'system' && l.line === 'start container');
     assert.equal(system.length, 2);
   });
 
@@ -106,26 +130,56 @@ describe('emulator: live behaviour', () => {
 
   it('args mode json honours the guarded JSON start command: its echo lines and vLLM boot lines in the logs, the pod serves', async () => {
     const r = await start();
-    const startCmd = guardedPodStart({ model: 'Qwen/Qwen3-8B', servedName: 'qwen3', maxModelLen: 8192, gpuMemoryUtilization: 0.9, podKey: POD_KEY }, readGuardSource());
-    const args = JSON.stringify({ entrypoint: ['bash', '-c'], cmd: [`echo "runpod-llm: start test"\n${(JSON.parse(startCmd.args) as { cmd: string[] }).cmd[0] ?? ''}`] });
+    const startCmd = guardedPodStart(
+      {
+        model: 'Qwen/Qwen3-8B',
+        servedName: 'qwen3',
+        maxModelLen: 8192,
+        gpuMemoryUtilization: 0.9,
+        podKey: POD_KEY,
+      },
+      readGuardSource(),
+    );
+    const args = JSON.stringify({
+      entrypoint: ['bash', '-c'],
+      cmd: [
+        `echo "runpod-llm: start test"\n${(JSON.parse(startCmd.args) as { cmd: string[] }).cmd[0] ?? ''}`,
+      ],
+    });
     const pod = await r.client.createPod(podRequest({ args, env: startCmd.env }));
     r.clock.advance(SCHEDULE.provisioningMs + SCHEDULE.startingMs + SCHEDULE.loadMs);
     assert.equal(await health(r, pod.id), 200);
-    const container = r.emulator.pods.logs(pod.id).filter((l) => l.source === 'container').map((l) => l.line);
+    const container = r.emulator.pods
+      .logs(pod.id)
+      .filter((l) => l.source === 'container')
+      .map((l) => l.line);
     assert.equal(container[0], 'runpod-llm: start test');
     assert.ok(container.includes('INFO:     Application startup complete.'));
   });
 
   it('args mode plain: the JSON text reaches `vllm serve` as plain arguments → argparse error → crash loop, status RUNNING', async () => {
     const r = await start({ behaviour: { argsMode: 'plain' } });
-    const startCmd = guardedPodStart({ model: 'Qwen/Qwen3-8B', servedName: 'qwen3', maxModelLen: 8192, gpuMemoryUtilization: 0.9, podKey: POD_KEY }, readGuardSource());
+    const startCmd = guardedPodStart(
+      {
+        model: 'Qwen/Qwen3-8B',
+        servedName: 'qwen3',
+        maxModelLen: 8192,
+        gpuMemoryUtilization: 0.9,
+        podKey: POD_KEY,
+      },
+      readGuardSource(),
+    );
     const pod = await r.client.createPod(podRequest({ args: startCmd.args, env: startCmd.env }));
     r.clock.advance(SCHEDULE.provisioningMs + SCHEDULE.startingMs + SCHEDULE.loadMs + 3 * (RESTART + CRASH));
     const p = await r.client.getPod(pod.id);
     assert.equal(p.status, 'RUNNING');
     assert.equal(await health(r, pod.id), 502);
     const logs = r.emulator.pods.logs(pod.id);
-    assert.ok(logs.some((l) => l.source === 'container' && l.line.startsWith('vllm serve: error: unrecognized arguments: ')));
+    assert.ok(
+      logs.some(
+        (l) => l.source === 'container' && l.line.startsWith('vllm serve: error: unrecognized arguments: '),
+      ),
+    );
     assert.ok(logs.filter((l) => l.line === 'start container').length >= 3);
     // Plain vLLM arguments still work in this mode.
     const plain = await r.client.createPod(podRequest());
@@ -136,7 +190,9 @@ describe('emulator: live behaviour', () => {
   it('GET /v2/pods/{id}/logs streams spec-shaped SSE events with source, tail and since', async () => {
     const r = await start({ behaviour: { argsMode: 'plain' } });
     const spec = loadRunPodSpec();
-    const pod = await r.client.createPod(podRequest({ args: '{"entrypoint":["bash","-c"],"cmd":["sleep 1"]}' }));
+    const pod = await r.client.createPod(
+      podRequest({ args: '{"entrypoint":["bash","-c"],"cmd":["sleep 1"]}' }),
+    );
     r.clock.advance(SCHEDULE.provisioningMs + SCHEDULE.startingMs + 500);
     const all = await sse(r, pod.id);
     assert.equal(all.status, 200);
@@ -150,10 +206,23 @@ describe('emulator: live behaviour', () => {
     assert.equal(tail.events.length, 1);
     const none = await sse(r, pod.id, `?since=${new Date(r.clock.now() + 60_000).toISOString()}`);
     assert.equal(none.events.length, 0);
-    const bad = await fetch(`${r.emulator.apiUrl}/v2/pods/${pod.id}/logs?tail=9999`, { headers: { authorization: `Bearer ${r.emulator.apiKey}` } });
+    const bad = await fetch(`${r.emulator.apiUrl}/v2/pods/${pod.id}/logs?tail=9999`, {
+      headers: { authorization: `Bearer ${r.emulator.apiKey}` },
+    });
     assert.equal(bad.status, 422);
-    assert.deepEqual(spec.validateResponse('GET', '/v2/pods/{id}/logs', 422, bad.headers.get('content-type'), await bad.json()), []);
-    const missing = await fetch(`${r.emulator.apiUrl}/v2/pods/nope/logs`, { headers: { authorization: `Bearer ${r.emulator.apiKey}` } });
+    assert.deepEqual(
+      spec.validateResponse(
+        'GET',
+        '/v2/pods/{id}/logs',
+        422,
+        bad.headers.get('content-type'),
+        await bad.json(),
+      ),
+      [],
+    );
+    const missing = await fetch(`${r.emulator.apiUrl}/v2/pods/nope/logs`, {
+      headers: { authorization: `Bearer ${r.emulator.apiKey}` },
+    });
     assert.equal(missing.status, 404);
   });
 
@@ -172,7 +241,10 @@ describe('emulator: live behaviour', () => {
     assert.equal(denied.code, 'RUNPOD_FORBIDDEN');
     assert.equal(((await rejection(scoped.listPods())) as { code: string }).code, 'RUNPOD_FORBIDDEN');
     r.emulator.faults.set({ podKeyCanStop: false });
-    assert.equal(((await rejection(scoped.podAction(pod.id, 'stop'))) as { code: string }).code, 'RUNPOD_FORBIDDEN');
+    assert.equal(
+      ((await rejection(scoped.podAction(pod.id, 'stop'))) as { code: string }).code,
+      'RUNPOD_FORBIDDEN',
+    );
     r.emulator.faults.set({ podKeyCanStop: true });
     assert.equal((await scoped.podAction(pod.id, 'stop'))?.status, 'EXITED');
   });
@@ -181,14 +253,37 @@ describe('emulator: live behaviour', () => {
     const r = await start();
     const spec = loadRunPodSpec();
     const auth = { authorization: `Bearer ${r.emulator.apiKey}` };
-    const catalog = await fetch(`${r.emulator.apiUrl}/v2/catalog/cpus?include=AVAILABILITY&product=POD`, { headers: auth });
-    assert.deepEqual(spec.validateResponse('GET', '/v2/catalog/cpus', 200, catalog.headers.get('content-type'), await catalog.json()), []);
-    const body = { name: 'runpod-llm-probe1', image: 'busybox:1.36', args: '{"entrypoint":["sh","-c"],"cmd":["echo runpod-llm-probe; sleep infinity"]}', cpu: { id: 'cpu3c', vcpuCount: 2 } };
+    const catalog = await fetch(`${r.emulator.apiUrl}/v2/catalog/cpus?include=AVAILABILITY&product=POD`, {
+      headers: auth,
+    });
+    assert.deepEqual(
+      spec.validateResponse(
+        'GET',
+        '/v2/catalog/cpus',
+        200,
+        catalog.headers.get('content-type'),
+        await catalog.json(),
+      ),
+      [],
+    );
+    const body = {
+      name: 'runpod-llm-probe1',
+      image: 'busybox:1.36',
+      args: '{"entrypoint":["sh","-c"],"cmd":["echo runpod-llm-probe; sleep infinity"]}',
+      cpu: { id: 'cpu3c', vcpuCount: 2 },
+    };
     assert.deepEqual(spec.validateSchema('CreatePodRequest', body), []);
-    const res = await fetch(`${r.emulator.apiUrl}/v2/pods`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${r.emulator.apiUrl}/v2/pods`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     const created = (await res.json()) as Record<string, unknown>;
     assert.equal(res.status, 201);
-    assert.deepEqual(spec.validateResponse('POST', '/v2/pods', 201, res.headers.get('content-type'), created), []);
+    assert.deepEqual(
+      spec.validateResponse('POST', '/v2/pods', 201, res.headers.get('content-type'), created),
+      [],
+    );
     assert.equal(created.gpu, undefined);
     assert.deepEqual(created.cpu, { id: 'cpu3c', vcpuCount: 2, memory: 4 });
     assert.equal(created.cost, 0.06);
@@ -196,44 +291,74 @@ describe('emulator: live behaviour', () => {
     const running = await r.client.getPod(created.id as string);
     assert.equal(running.status, 'RUNNING');
     assert.equal(running.runtime?.uptime, 60, 'a script ending in sleep infinity keeps running');
-    assert.ok(r.emulator.pods.logs(running.id).some((l) => l.source === 'container' && l.line === 'runpod-llm-probe'));
-    const bad = await fetch(`${r.emulator.apiUrl}/v2/pods`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ ...body, cpu: { id: 'cpu3c', vcpuCount: 3 } }) });
+    assert.ok(
+      r.emulator.pods.logs(running.id).some((l) => l.source === 'container' && l.line === 'runpod-llm-probe'),
+    );
+    const bad = await fetch(`${r.emulator.apiUrl}/v2/pods`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...body, cpu: { id: 'cpu3c', vcpuCount: 3 } }),
+    });
     assert.equal(bad.status, 400);
   });
 
   it('foreign pods appear in the list with status and action values the spec does not list; acting on them is recorded', async () => {
     const r = await start({ foreignPods: 3 });
-    const res = await fetch(`${r.emulator.apiUrl}/v2/pods`, { headers: { authorization: `Bearer ${r.emulator.apiKey}` } });
+    const res = await fetch(`${r.emulator.apiUrl}/v2/pods`, {
+      headers: { authorization: `Bearer ${r.emulator.apiKey}` },
+    });
     const { pods } = (await res.json()) as { pods: Array<Record<string, unknown>> };
     assert.equal(pods.length, 3);
-    assert.ok(pods.some((p) => p.status === 'PAUSED') && pods.some((p) => (p.actions as string[]).includes('migrate')));
-    assert.ok(pods.some((p) => p.env === undefined), 'one lacks fields the spec calls required');
-    assert.notDeepEqual(loadRunPodSpec().validateResponse('GET', '/v2/pods', 200, res.headers.get('content-type'), { pods }), []);
+    assert.ok(
+      pods.some((p) => p.status === 'PAUSED') &&
+        pods.some((p) => (p.actions as string[]).includes('migrate')),
+    );
+    assert.ok(
+      pods.some((p) => p.env === undefined),
+      'one lacks fields the spec calls required',
+    );
+    assert.notDeepEqual(
+      loadRunPodSpec().validateResponse('GET', '/v2/pods', 200, res.headers.get('content-type'), { pods }),
+      [],
+    );
     assert.deepEqual(r.emulator.pods.foreignActions(), []);
-    await fetch(`${r.emulator.apiUrl}/v2/pods/${String(pods[0]?.id)}`, { method: 'DELETE', headers: { authorization: `Bearer ${r.emulator.apiKey}` } });
+    await fetch(`${r.emulator.apiUrl}/v2/pods/${String(pods[0]?.id)}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${r.emulator.apiKey}` },
+    });
     assert.deepEqual(r.emulator.pods.foreignActions(), [{ podId: pods[0]?.id, action: 'DELETE' }]);
   });
 
   it('a slow create: the pod exists only after the wait, even when the client gave up', async () => {
     const r = await start({ behaviour: { slowCreate: { delayMs: 400, times: 1 } } });
     const impatient = r.clientWith({ timeoutMs: 100, retries: 0 });
-    const err = (await rejection(impatient.createPod(podRequest({ name: 'runpod-llm-slowpod1' })))) as { code: string };
+    const err = (await rejection(impatient.createPod(podRequest({ name: 'runpod-llm-slowpod1' })))) as {
+      code: string;
+    };
     assert.equal(err.code, 'RUNPOD_UNAVAILABLE');
     assert.equal(r.emulator.pods.created().length, 0, 'not yet');
-    for (let i = 0; i < 100 && r.emulator.pods.created().length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.deepEqual(r.emulator.pods.created().map((p) => p.name), ['runpod-llm-slowpod1']);
+    for (let i = 0; i < 100 && r.emulator.pods.created().length === 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(
+      r.emulator.pods.created().map((p) => p.name),
+      ['runpod-llm-slowpod1'],
+    );
   });
 
   it('a 429 burst: Retry-After and RateLimit with nothing remaining in the minute window', async () => {
     const r = await start({ behaviour: {} });
     r.emulator.faults.set({ rateLimit: { times: 2, retryAfterS: 9 } });
     for (let i = 0; i < 2; i++) {
-      const res = await fetch(`${r.emulator.apiUrl}/v2/pods`, { headers: { authorization: `Bearer ${r.emulator.apiKey}` } });
+      const res = await fetch(`${r.emulator.apiUrl}/v2/pods`, {
+        headers: { authorization: `Bearer ${r.emulator.apiKey}` },
+      });
       assert.equal(res.status, 429);
       assert.equal(res.headers.get('retry-after'), '9');
       assert.match(res.headers.get('ratelimit') ?? '', /^"minute";r=0;t=9, "hour";r=\d+;t=\d+/);
     }
-    const ok = await fetch(`${r.emulator.apiUrl}/v2/pods`, { headers: { authorization: `Bearer ${r.emulator.apiKey}` } });
+    const ok = await fetch(`${r.emulator.apiUrl}/v2/pods`, {
+      headers: { authorization: `Bearer ${r.emulator.apiKey}` },
+    });
     assert.equal(ok.status, 200);
   });
 });

@@ -70,16 +70,29 @@ describe('the limit setting', () => {
   it('`runpod-llm emulator` reads EMULATOR_PROXY_IDLE_LIMIT (seconds) and refuses a bad value with the usage exit code', async () => {
     const out: string[] = [];
     const err: string[] = [];
-    const sink = (into: string[]) => ({ write: (s: string) => void into.push(s) }) as unknown as NodeJS.WritableStream;
-    const code = await runEmulatorCommand({}, { stdout: sink(out), stderr: sink(err), env: { EMULATOR_PROXY_IDLE_LIMIT: 'soon' } });
+    const sink = (into: string[]) =>
+      ({ write: (s: string) => void into.push(s) }) as unknown as NodeJS.WritableStream;
+    const code = await runEmulatorCommand(
+      {},
+      { stdout: sink(out), stderr: sink(err), env: { EMULATOR_PROXY_IDLE_LIMIT: 'soon' } },
+    );
     assert.equal(code, 2);
     assert.match(err.join(''), /EMULATOR_PROXY_IDLE_LIMIT must be seconds/);
     assert.equal(out.join(''), '');
 
     const controller = new AbortController();
-    const running = runEmulatorCommand({ speed: 100 }, { stdout: sink(out), stderr: sink(err), env: { EMULATOR_PROXY_IDLE_LIMIT: '2.5' }, signal: controller.signal });
+    const running = runEmulatorCommand(
+      { speed: 100 },
+      {
+        stdout: sink(out),
+        stderr: sink(err),
+        env: { EMULATOR_PROXY_IDLE_LIMIT: '2.5' },
+        signal: controller.signal,
+      },
+    );
     const deadline = Date.now() + 10_000;
-    while (!err.join('').includes('pod proxy:') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (!err.join('').includes('pod proxy:') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     controller.abort();
     assert.equal(await running, 0);
     assert.match(err.join(''), /pod proxy: 524 after 2\.5 s without a response byte/);

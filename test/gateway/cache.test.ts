@@ -20,9 +20,19 @@ const base = { model: MODEL, messages: [{ role: 'user', content: 'hi' }], temper
 describe('cacheKey', () => {
   it('differs for every parameter that changes the answer', () => {
     const variants: Array<Record<string, unknown>> = [
-      {}, { temperature: 0.7 }, { seed: 1 }, { max_tokens: 5 }, { stop: ['x'] }, { top_p: 0.9 }, { n: 2 },
-      { tools: [{ type: 'function', function: { name: 'f' } }] }, { tool_choice: 'none' }, { response_format: { type: 'json_object' } },
-      { logit_bias: { '50256': -100 } }, { stream: true }, { messages: [{ role: 'user', content: 'hi!' }] },
+      {},
+      { temperature: 0.7 },
+      { seed: 1 },
+      { max_tokens: 5 },
+      { stop: ['x'] },
+      { top_p: 0.9 },
+      { n: 2 },
+      { tools: [{ type: 'function', function: { name: 'f' } }] },
+      { tool_choice: 'none' },
+      { response_format: { type: 'json_object' } },
+      { logit_bias: { '50256': -100 } },
+      { stream: true },
+      { messages: [{ role: 'user', content: 'hi!' }] },
     ];
     const keys = variants.map((v) => cacheKey('chat', MODEL, { ...base, ...v }));
     assert.equal(new Set(keys).size, variants.length);
@@ -34,18 +44,38 @@ describe('cacheKey', () => {
 
   it('is SHA-256 over route, NUL, model, NUL, canonical body (entries persisted by earlier versions stay valid)', () => {
     const h = createHash('sha256');
-    for (const part of ['chat', '\u0000', MODEL, '\u0000', '{"messages":[{"content":"hi","role":"user"}],"model":"' + MODEL + '","temperature":0}']) h.update(part);
+    for (const part of [
+      'chat',
+      '\u0000',
+      MODEL,
+      '\u0000',
+      '{"messages":[{"content":"hi","role":"user"}],"model":"' + MODEL + '","temperature":0}',
+    ])
+      h.update(part);
     assert.equal(cacheKey('chat', MODEL, base), h.digest('hex'));
   });
 
   it('treats an omitted parameter and its default as different requests', () => {
     const { temperature: _t, ...omitted } = base;
-    assert.notEqual(cacheKey('chat', MODEL, omitted), cacheKey('chat', MODEL, { ...omitted, temperature: 1 }));
+    assert.notEqual(
+      cacheKey('chat', MODEL, omitted),
+      cacheKey('chat', MODEL, { ...omitted, temperature: 1 }),
+    );
   });
 
   it('ignores key order at every depth', () => {
-    const a = { model: MODEL, temperature: 0, messages: [{ role: 'user', content: 'hi' }], response_format: { type: 'json_schema', json_schema: { name: 'a', strict: true } } };
-    const b = { response_format: { json_schema: { strict: true, name: 'a' }, type: 'json_schema' }, messages: [{ content: 'hi', role: 'user' }], temperature: 0, model: MODEL };
+    const a = {
+      model: MODEL,
+      temperature: 0,
+      messages: [{ role: 'user', content: 'hi' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'a', strict: true } },
+    };
+    const b = {
+      response_format: { json_schema: { strict: true, name: 'a' }, type: 'json_schema' },
+      messages: [{ content: 'hi', role: 'user' }],
+      temperature: 0,
+      model: MODEL,
+    };
     assert.equal(cacheKey('chat', MODEL, a), cacheKey('chat', MODEL, b));
   });
 });
@@ -70,12 +100,25 @@ describe('cache policy', () => {
 });
 
 function entry(bytes: number, createdAt = 0): CachedResponse {
-  return { kind: 'json', contentType: 'application/json', body: Buffer.alloc(bytes, 0x61), createdAt, promptTokens: 1, completionTokens: 1 };
+  return {
+    kind: 'json',
+    contentType: 'application/json',
+    body: Buffer.alloc(bytes, 0x61),
+    createdAt,
+    promptTokens: 1,
+    completionTokens: 1,
+  };
 }
 
 describe('MemoryCacheStore', () => {
   it('evicts the least recently used past the entry cap', () => {
-    const store = new MemoryCacheStore({ maxEntries: 2, maxBytes: 1 << 20, maxEntryBytes: 1 << 16, ttlMs: 60_000, clock: systemClock });
+    const store = new MemoryCacheStore({
+      maxEntries: 2,
+      maxBytes: 1 << 20,
+      maxEntryBytes: 1 << 16,
+      ttlMs: 60_000,
+      clock: systemClock,
+    });
     store.set('a', entry(10, Date.now()));
     store.set('b', entry(10, Date.now()));
     store.get('a');
@@ -86,7 +129,13 @@ describe('MemoryCacheStore', () => {
   });
 
   it('evicts by bytes and refuses entries over the entry cap', () => {
-    const store = new MemoryCacheStore({ maxEntries: 100, maxBytes: 3000, maxEntryBytes: 2000, ttlMs: 60_000, clock: systemClock });
+    const store = new MemoryCacheStore({
+      maxEntries: 100,
+      maxBytes: 3000,
+      maxEntryBytes: 2000,
+      ttlMs: 60_000,
+      clock: systemClock,
+    });
     store.set('a', entry(1000, Date.now()));
     store.set('b', entry(1000, Date.now()));
     store.set('c', entry(1000, Date.now()));
@@ -98,7 +147,13 @@ describe('MemoryCacheStore', () => {
 
   it('expires entries after the TTL (simulated time)', () => {
     const clock = new ManualClock(1000);
-    const store = new MemoryCacheStore({ maxEntries: 10, maxBytes: 1 << 20, maxEntryBytes: 1 << 16, ttlMs: 5000, clock });
+    const store = new MemoryCacheStore({
+      maxEntries: 10,
+      maxBytes: 1 << 20,
+      maxEntryBytes: 1 << 16,
+      ttlMs: 5000,
+      clock,
+    });
     store.set('a', entry(10, clock.now()));
     clock.advance(4999);
     assert.ok(store.get('a'));
@@ -107,8 +162,28 @@ describe('MemoryCacheStore', () => {
   });
 
   it('checks its options at construction', () => {
-    assert.throws(() => new MemoryCacheStore({ maxEntries: 0, maxBytes: 10, maxEntryBytes: 10, ttlMs: 1, clock: systemClock }), TypeError);
-    assert.throws(() => new MemoryCacheStore({ maxEntries: 1, maxBytes: 10, maxEntryBytes: 20, ttlMs: 1, clock: systemClock }), TypeError);
+    assert.throws(
+      () =>
+        new MemoryCacheStore({
+          maxEntries: 0,
+          maxBytes: 10,
+          maxEntryBytes: 10,
+          ttlMs: 1,
+          clock: systemClock,
+        }),
+      TypeError,
+    );
+    assert.throws(
+      () =>
+        new MemoryCacheStore({
+          maxEntries: 1,
+          maxBytes: 10,
+          maxEntryBytes: 20,
+          ttlMs: 1,
+          clock: systemClock,
+        }),
+      TypeError,
+    );
   });
 });
 
@@ -118,7 +193,10 @@ describe('response cache in the gateway', () => {
     for (const gw of gateways) await gw.close();
   });
   async function gateway(options: Parameters<typeof startTestGateway>[0] = {}): Promise<TestGateway> {
-    const gw = await startTestGateway({ ...options, config: { rate_limit_requests: 10_000, ...options.config } });
+    const gw = await startTestGateway({
+      ...options,
+      config: { rate_limit_requests: 10_000, ...options.config },
+    });
     gateways.push(gw);
     return gw;
   }
@@ -135,13 +213,22 @@ describe('response cache in the gateway', () => {
     assert.equal(chats(gw), 1);
   });
 
-  it('cache_scope key: each gateway key has its own entries; shared (default): a teammate\'s identical request is a hit', async () => {
+  it("cache_scope key: each gateway key has its own entries; shared (default): a teammate's identical request is a hit", async () => {
     const other = 'gw_second_key_for_cache_scope_0001';
     const body = chatBody('scoped', { temperature: 0 });
-    const ask = (gw: TestGateway, key: string) => gw.api('/v1/chat/completions', { method: 'POST', json: body, headers: { authorization: `Bearer ${key}` } });
+    const ask = (gw: TestGateway, key: string) =>
+      gw.api('/v1/chat/completions', {
+        method: 'POST',
+        json: body,
+        headers: { authorization: `Bearer ${key}` },
+      });
     const scoped = await gateway({ keys: [GATEWAY_KEY, other], config: { cache_scope: 'key' } });
     assert.equal((await ask(scoped, GATEWAY_KEY)).headers.get('x-cache'), 'MISS');
-    assert.equal((await ask(scoped, other)).headers.get('x-cache'), 'MISS', 'another key never sees the first key\'s entry');
+    assert.equal(
+      (await ask(scoped, other)).headers.get('x-cache'),
+      'MISS',
+      "another key never sees the first key's entry",
+    );
     assert.equal((await ask(scoped, GATEWAY_KEY)).headers.get('x-cache'), 'HIT');
     assert.equal((await ask(scoped, other)).headers.get('x-cache'), 'HIT');
     assert.equal(chats(scoped), 2);
@@ -164,10 +251,18 @@ describe('response cache in the gateway', () => {
   it('honours Cache-Control no-cache (skip the read) and no-store (skip the write)', async () => {
     const gw = await gateway();
     const body = chatBody('directives', { temperature: 0 });
-    const noStore = await gw.api('/v1/chat/completions', { method: 'POST', json: body, headers: { 'cache-control': 'no-store' } });
+    const noStore = await gw.api('/v1/chat/completions', {
+      method: 'POST',
+      json: body,
+      headers: { 'cache-control': 'no-store' },
+    });
     assert.equal(noStore.headers.get('x-cache'), 'MISS');
     await noStore.arrayBuffer();
-    const noCache = await gw.api('/v1/chat/completions', { method: 'POST', json: body, headers: { 'cache-control': 'no-cache' } });
+    const noCache = await gw.api('/v1/chat/completions', {
+      method: 'POST',
+      json: body,
+      headers: { 'cache-control': 'no-cache' },
+    });
     assert.equal(noCache.headers.get('x-cache'), 'BYPASS');
     await noCache.arrayBuffer();
     assert.equal(chats(gw), 2, 'no-store stored nothing, no-cache read nothing');
@@ -177,7 +272,11 @@ describe('response cache in the gateway', () => {
 
   it('replays a cached stream with the same events and [DONE]', async () => {
     const gw = await gateway({ pod: { chunkDelayMs: 2 } });
-    const body = chatBody('stream me', { temperature: 0, stream: true, stream_options: { include_usage: true } });
+    const body = chatBody('stream me', {
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     const first = await gw.api('/v1/chat/completions', { method: 'POST', json: body });
     const live = await first.text();
     const second = await gw.api('/v1/chat/completions', { method: 'POST', json: body });
@@ -193,10 +292,17 @@ describe('response cache in the gateway', () => {
     const gw = await gateway({ pod: { chunkDelayMs: 20, chunks: 50 } });
     gw.pod!.setFault({ kind: 'die_mid_stream', afterChunks: 2 });
     const body = chatBody('fragile', { temperature: 0, stream: true });
-    assert.match(await (await gw.api('/v1/chat/completions', { method: 'POST', json: body })).text(), /"error"/);
+    assert.match(
+      await (await gw.api('/v1/chat/completions', { method: 'POST', json: body })).text(),
+      /"error"/,
+    );
     gw.pod!.setFault({ kind: 'none' });
     const controller = new AbortController();
-    const aborted = await gw.api('/v1/chat/completions', { method: 'POST', json: body, signal: controller.signal });
+    const aborted = await gw.api('/v1/chat/completions', {
+      method: 'POST',
+      json: body,
+      signal: controller.signal,
+    });
     await aborted.body!.getReader().read();
     controller.abort();
     await new Promise((r) => setTimeout(r, 100));
@@ -210,13 +316,26 @@ describe('response cache in the gateway', () => {
     const gw = await gateway({ pod: { chunkDelayMs: 5 } });
     gw.pod!.setFault({ kind: 'delay', ms: 150 });
     const body = chatBody('together', { temperature: 0 });
-    const answers = await Promise.all(Array.from({ length: 10 }, () => gw.api('/v1/chat/completions', { method: 'POST', json: body }).then(async (r) => ({ status: r.status, cache: r.headers.get('x-cache'), text: await r.text() }))));
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        gw
+          .api('/v1/chat/completions', { method: 'POST', json: body })
+          .then(async (r) => ({ status: r.status, cache: r.headers.get('x-cache'), text: await r.text() })),
+      ),
+    );
     assert.equal(chats(gw), 1);
     assert.equal(new Set(answers.map((a) => a.text)).size, 1);
-    assert.deepEqual(answers.map((a) => a.status), Array(10).fill(200));
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      Array(10).fill(200),
+    );
     assert.equal(answers.filter((a) => a.cache === 'MISS').length, 1);
     const stream = chatBody('together, streamed', { temperature: 0, stream: true });
-    const texts = await Promise.all(Array.from({ length: 10 }, () => gw.api('/v1/chat/completions', { method: 'POST', json: stream }).then((r) => r.text())));
+    const texts = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        gw.api('/v1/chat/completions', { method: 'POST', json: stream }).then((r) => r.text()),
+      ),
+    );
     assert.equal(chats(gw), 2);
     assert.equal(new Set(texts).size, 1);
     assert.match(texts[0]!, /data: \[DONE\]\n\n$/);
@@ -225,7 +344,8 @@ describe('response cache in the gateway', () => {
   it('counts hits, misses, bypasses, entries and bytes in /metrics', async () => {
     const gw = await gateway();
     const body = chatBody('metrics', { temperature: 0 });
-    for (let i = 0; i < 3; i++) await (await gw.api('/v1/chat/completions', { method: 'POST', json: body })).arrayBuffer();
+    for (let i = 0; i < 3; i++)
+      await (await gw.api('/v1/chat/completions', { method: 'POST', json: body })).arrayBuffer();
     await (await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('sampled') })).arrayBuffer();
     const text = await (await gw.api('/metrics')).text();
     assert.match(text, /gateway_cache_requests_total\{result="hit"\} 2/);
@@ -238,7 +358,10 @@ describe('response cache in the gateway', () => {
   it('with cache_mode off stores nothing and sends no X-Cache', async () => {
     const cacheDir = join(dir, 'off');
     const gw = await gateway({ config: { cache_mode: 'off', cache_dir: cacheDir } });
-    const res = await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('x', { temperature: 0 }) });
+    const res = await gw.api('/v1/chat/completions', {
+      method: 'POST',
+      json: chatBody('x', { temperature: 0 }),
+    });
     assert.equal(res.headers.get('x-cache'), null);
     assert.equal(existsSync(cacheDir), false, 'off leaves nothing on disk');
   });
@@ -273,7 +396,13 @@ describe('disk persistence', () => {
 
   it('drops an entry whose body was altered', () => {
     const cacheDir = join(dir, 'tamper');
-    const options = { maxEntries: 10, maxBytes: 1 << 20, maxEntryBytes: 1 << 16, ttlMs: 60_000, clock: systemClock };
+    const options = {
+      maxEntries: 10,
+      maxBytes: 1 << 20,
+      maxEntryBytes: 1 << 16,
+      ttlMs: 60_000,
+      clock: systemClock,
+    };
     const store = new DiskCacheStore(cacheDir, options, silentLogger());
     const key = 'a'.repeat(64);
     store.set(key, entry(100, Date.now()));

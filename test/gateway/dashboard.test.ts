@@ -25,7 +25,15 @@ describe('dashboard in a real browser (Chromium)', () => {
     browser = await chromium.launchPersistentContext(join(profile, 'chrome'), {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = await browser.newPage();
     page.on('console', (msg) => {
@@ -51,22 +59,39 @@ describe('dashboard in a real browser (Chromium)', () => {
     await page.locator('#login').waitFor({ state: 'visible' });
     // Known traffic: 4 chats (1 miss + 2 hits of a cached one, 1 sampled), 1 stream, 1 invalid with a hostile user agent.
     const cached = chatBody('dashboard', { temperature: 0 });
-    for (let i = 0; i < 3; i++) await (await gw.api('/v1/chat/completions', { method: 'POST', json: cached })).arrayBuffer();
+    for (let i = 0; i < 3; i++)
+      await (await gw.api('/v1/chat/completions', { method: 'POST', json: cached })).arrayBuffer();
     await (await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('sampled') })).arrayBuffer();
-    await (await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('streamed', { stream: true }) })).text();
-    await (await gw.api('/v1/chat/completions', { method: 'POST', json: { model: 'm' }, headers: { 'user-agent': '<script>alert("xss")</script><img src=x onerror=alert(2)>' } })).arrayBuffer();
+    await (
+      await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('streamed', { stream: true }) })
+    ).text();
+    await (
+      await gw.api('/v1/chat/completions', {
+        method: 'POST',
+        json: { model: 'm' },
+        headers: { 'user-agent': '<script>alert("xss")</script><img src=x onerror=alert(2)>' },
+      })
+    ).arrayBuffer();
 
     await page.fill('#key', GATEWAY_KEY);
     await page.click('#login button[type=submit]');
     await page
-      .waitForFunction("document.querySelector('[data-testid=requests_total]')?.textContent === '6'", undefined, { timeout: 10_000 })
+      .waitForFunction(
+        "document.querySelector('[data-testid=requests_total]')?.textContent === '6'",
+        undefined,
+        { timeout: 10_000 },
+      )
       .catch(async (err: Error) => {
-        throw new Error(`${err.message}; the page shows requests_total=${await page.locator('[data-testid=requests_total]').textContent()}`);
+        throw new Error(
+          `${err.message}; the page shows requests_total=${await page.locator('[data-testid=requests_total]').textContent()}`,
+        );
       });
     assert.ok(!page.url().includes(GATEWAY_KEY), 'the key is never in the URL');
     assert.equal(await page.evaluate("sessionStorage.getItem('runpod-llm-gateway-key')"), GATEWAY_KEY);
 
-    const json = (await (await gw.api('/metrics?format=json')).json()) as Record<string, unknown> & { latency_ms: { p50: number } };
+    const json = (await (await gw.api('/metrics?format=json')).json()) as Record<string, unknown> & {
+      latency_ms: { p50: number };
+    };
     const shown = async (id: string) => (await page.locator(`[data-testid=${id}]`).textContent())?.trim();
     assert.equal(await shown('requests_total'), String(json.requests_total));
     assert.equal(await shown('cache_hit_rate'), `${((json.cache_hit_rate as number) * 100).toFixed(1)} %`);
@@ -101,7 +126,12 @@ describe('dashboard in a real browser (Chromium)', () => {
     const res = await fetch(`${gw.url}/dashboard`);
     assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'; script-src 'self'/);
     assert.equal(res.headers.get('x-frame-options'), 'DENY');
-    for (const path of ['/dashboard/../package.json', '/dashboard/..%2f..%2fpackage.json', '/dashboard/assets/app.js', '/dashboard/%2e%2e/%2e%2e/etc/passwd']) {
+    for (const path of [
+      '/dashboard/../package.json',
+      '/dashboard/..%2f..%2fpackage.json',
+      '/dashboard/assets/app.js',
+      '/dashboard/%2e%2e/%2e%2e/etc/passwd',
+    ]) {
       const r = await fetch(`${gw.url}${path}`);
       const body = await r.text();
       assert.ok(r.status === 404 || r.status === 400, `${path} → ${r.status}`);

@@ -4,7 +4,10 @@ import { percentile, RecentStats } from '../../src/gateway/metrics/recent-stats.
 import { chatBody, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 function promValue(text: string, line: string): number {
-  return text.split('\n').filter((l) => l.startsWith(line)).reduce((acc, l) => acc + Number(l.split(' ').at(-1)), 0);
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(line))
+    .reduce((acc, l) => acc + Number(l.split(' ').at(-1)), 0);
 }
 
 describe('percentile and RecentStats', () => {
@@ -22,10 +25,29 @@ describe('percentile and RecentStats', () => {
     stats.record(5_000, 30, 4, 502);
     stats.record(25_000, 20, undefined, 200);
     const series = stats.series(25_000);
-    assert.deepEqual(series.map((p) => [p.requests, p.errors]), [[2, 1], [0, 0], [1, 0]]);
+    assert.deepEqual(
+      series.map((p) => [p.requests, p.errors]),
+      [
+        [2, 1],
+        [0, 0],
+        [1, 0],
+      ],
+    );
     assert.equal(series[0]?.ttft_p50_ms, 4);
-    for (let i = 0; i < 5; i++) stats.securityEvent({ at: '', event: `e${i}`, ip: '::1', path: '/', status: 400, code: undefined, userAgent: undefined });
-    assert.deepEqual(stats.events().map((e) => e.event), ['e4', 'e3', 'e2']);
+    for (let i = 0; i < 5; i++)
+      stats.securityEvent({
+        at: '',
+        event: `e${i}`,
+        ip: '::1',
+        path: '/',
+        status: 400,
+        code: undefined,
+        userAgent: undefined,
+      });
+    assert.deepEqual(
+      stats.events().map((e) => e.event),
+      ['e4', 'e3', 'e2'],
+    );
     assert.equal(stats.series(10 * 60 * 60 * 1000).length, 90, 'only the last 15 minutes');
   });
 });
@@ -35,16 +57,26 @@ describe('/metrics?format=json', () => {
   before(async () => {
     gw = await startTestGateway({ config: { rate_limit_requests: 1000, enable_profiling: true } });
     const cached = chatBody('json stats', { temperature: 0 });
-    for (let i = 0; i < 3; i++) await (await gw.api('/v1/chat/completions', { method: 'POST', json: cached })).arrayBuffer();
-    await (await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('stream', { stream: true, stream_options: { include_usage: true } }) })).text();
+    for (let i = 0; i < 3; i++)
+      await (await gw.api('/v1/chat/completions', { method: 'POST', json: cached })).arrayBuffer();
+    await (
+      await gw.api('/v1/chat/completions', {
+        method: 'POST',
+        json: chatBody('stream', { stream: true, stream_options: { include_usage: true } }),
+      })
+    ).text();
     await (await gw.api('/v1/chat/completions', { method: 'POST', json: { model: 'x' } })).arrayBuffer();
-    gw.pod!.setFault({ kind: 'status', status: 500, body: '{"object":"error","message":"boom","type":"InternalServerError","param":null,"code":500}' });
+    gw.pod!.setFault({
+      kind: 'status',
+      status: 500,
+      body: '{"object":"error","message":"boom","type":"InternalServerError","param":null,"code":500}',
+    });
     await (await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('fail') })).arrayBuffer();
     gw.pod!.setFault({ kind: 'none' });
   });
   after(() => gw.close());
 
-  it('returns the original Python tool\'s fields with the values the Prometheus counters hold', async () => {
+  it("returns the original Python tool's fields with the values the Prometheus counters hold", async () => {
     const json = (await (await gw.api('/metrics?format=json')).json()) as Record<string, unknown>;
     const prom = await (await gw.api('/metrics')).text();
     // requests_total is the API's traffic: the gateway's own /metrics and /health calls are not in it.
@@ -74,7 +106,11 @@ describe('/metrics?format=json', () => {
   it('answers JSON for Accept: application/json as well', async () => {
     const res = await gw.api('/metrics', { headers: { accept: 'application/json' } });
     assert.match(res.headers.get('content-type') ?? '', /application\/json/);
-    const prometheus = await gw.api('/metrics', { headers: { accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1' } });
+    const prometheus = await gw.api('/metrics', {
+      headers: {
+        accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
+      },
+    });
     assert.match(prometheus.headers.get('content-type') ?? '', /^text\/plain/);
   });
 
@@ -95,7 +131,10 @@ describe('/metrics?format=json', () => {
   it('/debug/cache describes entries without their content, only with a key and profiling on', async () => {
     const res = await gw.api('/debug/cache');
     const text = await res.text();
-    const body = JSON.parse(text) as { entries: number; items: Array<{ key_prefix: string; bytes: number; hits: number }> };
+    const body = JSON.parse(text) as {
+      entries: number;
+      items: Array<{ key_prefix: string; bytes: number; hits: number }>;
+    };
     assert.equal(body.entries, 1);
     assert.equal(body.items[0]?.key_prefix.length, 12);
     assert.equal(body.items[0]?.hits, 2);

@@ -4,7 +4,9 @@ import { staticRouteSource } from '../../src/gateway/upstream/route-source.js';
 import { GATEWAY_KEY, chatBody, POD_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 function sample(text: string, name: string, labels: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`) || (labels === '' && l.startsWith(`${name} `)));
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`${name}{${labels}}`) || (labels === '' && l.startsWith(`${name} `)));
   return line === undefined ? undefined : Number(line.split(' ').at(-1));
 }
 
@@ -14,14 +16,19 @@ describe('/metrics', () => {
     // The per-client window counts only requests without a valid key: 1 here.
     gw = await startTestGateway({ config: { rate_limit_requests: 1 } });
     await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('a') });
-    await (await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('b', { stream: true, stream_options: { include_usage: true } }) })).text();
+    await (
+      await gw.api('/v1/chat/completions', {
+        method: 'POST',
+        json: chatBody('b', { stream: true, stream_options: { include_usage: true } }),
+      })
+    ).text();
     await gw.api('/v1/chat/completions', { method: 'POST', json: { model: 'x' } });
     await gw.api('/v1/models', { headers: { authorization: 'Bearer wrong-wrong-wrong-wrong' } });
     await gw.api('/v1/models'); // the 2nd keyless one from this IP: rate limited
   });
   after(() => gw.close());
 
-  it('needs the gateway key by default, and does not spend the caller\'s allowance', async () => {
+  it("needs the gateway key by default, and does not spend the caller's allowance", async () => {
     const fresh = await startTestGateway({ config: { rate_limit_requests: 2 } });
     try {
       assert.equal((await fetch(`${fresh.url}/metrics`)).status, 401);
@@ -53,13 +60,18 @@ describe('/metrics', () => {
 });
 
 describe('/health', () => {
-  it('reports uptime, upstream reachability from the background probe, and the caller\'s allowance', async () => {
+  it("reports uptime, upstream reachability from the background probe, and the caller's allowance", async () => {
     const gw = await startTestGateway({ probe: true });
     try {
       await gw.probe.runOnce();
       const res = await fetch(`${gw.url}/health`);
       assert.equal(res.status, 200);
-      const body = (await res.json()) as { status: string; uptime_s: number; upstreams: Array<{ reachable: boolean; latency_ms: number }>; rate_limit: { limit: number; remaining: number } };
+      const body = (await res.json()) as {
+        status: string;
+        uptime_s: number;
+        upstreams: Array<{ reachable: boolean; latency_ms: number }>;
+        rate_limit: { limit: number; remaining: number };
+      };
       assert.equal(body.status, 'ok');
       assert.equal(body.upstreams[0]?.reachable, true);
       assert.equal(typeof body.upstreams[0]?.latency_ms, 'number');
@@ -72,10 +84,17 @@ describe('/health', () => {
   });
 
   it('says degraded (still 200) when the upstream is down, and why', async () => {
-    const gw = await startTestGateway({ pod: false, routes: staticRouteSource('http://127.0.0.1:1/v1', POD_KEY), probe: true });
+    const gw = await startTestGateway({
+      pod: false,
+      routes: staticRouteSource('http://127.0.0.1:1/v1', POD_KEY),
+      probe: true,
+    });
     try {
       await gw.probe.runOnce();
-      const body = (await (await fetch(`${gw.url}/health`)).json()) as { status: string; upstreams: Array<{ reachable: boolean; error: string }> };
+      const body = (await (await fetch(`${gw.url}/health`)).json()) as {
+        status: string;
+        upstreams: Array<{ reachable: boolean; error: string }>;
+      };
       assert.equal(body.status, 'degraded');
       assert.equal(body.upstreams[0]?.reachable, false);
       assert.equal(body.upstreams[0]?.error, 'ECONNREFUSED');

@@ -14,11 +14,17 @@ describe('gateway with the official openai SDK', () => {
 
   it('lists the served model', async () => {
     const models = await client.models.list();
-    assert.deepEqual(models.data.map((m) => m.id), [MODEL]);
+    assert.deepEqual(
+      models.data.map((m) => m.id),
+      [MODEL],
+    );
   });
 
   it('does a non-streaming chat and reports usage', async () => {
-    const res = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hello world' }] });
+    const res = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'hello world' }],
+    });
     assert.equal(res.object, 'chat.completion');
     assert.match(res.choices[0]?.message.content ?? '', /^You said: hello world/);
     assert.equal(res.usage?.completion_tokens, 8);
@@ -29,7 +35,10 @@ describe('gateway with the official openai SDK', () => {
       model: MODEL,
       stream: true,
       stream_options: { include_usage: true },
-      messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: [{ type: 'text', text: 'stream please' }] }],
+      messages: [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: [{ type: 'text', text: 'stream please' }] },
+      ],
     });
     let text = '';
     let chunks = 0;
@@ -46,17 +55,30 @@ describe('gateway with the official openai SDK', () => {
 
   it('passes the SSE framing through byte for byte', async () => {
     const body = { model: MODEL, stream: true, messages: [{ role: 'user', content: 'framing' }] };
-    const direct = await fetch(`${gw.pod!.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer pod_test_key_9d8c7b6a5f4e3d2c1b0a', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const direct = await fetch(`${gw.pod!.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        authorization: 'Bearer pod_test_key_9d8c7b6a5f4e3d2c1b0a',
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify(body),
+    });
     const proxied = await gw.api('/v1/chat/completions', { method: 'POST', json: body });
     assert.equal(proxied.headers.get('content-type'), direct.headers.get('content-type'));
     assert.equal(proxied.headers.get('cache-control'), 'no-cache');
     assert.equal(proxied.headers.get('x-accel-buffering'), 'no');
-    const strip = (s: string) => s.replace(/chatcmpl-[0-9a-f]+/g, 'ID').replace(/"created":\d+/g, '"created":0');
+    const strip = (s: string) =>
+      s.replace(/chatcmpl-[0-9a-f]+/g, 'ID').replace(/"created":\d+/g, '"created":0');
     assert.equal(strip(await proxied.text()), strip(await direct.text()));
   });
 
   it('does fill-in-the-middle completions with suffix, streaming and not', async () => {
-    const res = await client.completions.create({ model: MODEL, prompt: 'def add(a, b):', suffix: 'return c', max_tokens: 5 });
+    const res = await client.completions.create({
+      model: MODEL,
+      prompt: 'def add(a, b):',
+      suffix: 'return c',
+      max_tokens: 5,
+    });
     assert.equal(res.object, 'text_completion');
     assert.equal(res.choices[0]?.finish_reason, 'length');
     const stream = await client.completions.create({ model: MODEL, prompt: 'x = ', stream: true });
@@ -72,11 +94,14 @@ describe('gateway with the official openai SDK', () => {
   });
 
   it('surfaces upstream errors unchanged (unknown model → vLLM 404)', async () => {
-    await assert.rejects(client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }), (err: unknown) => {
-      assert.ok(err instanceof OpenAI.NotFoundError);
-      assert.match(err.message, /does not exist/);
-      return true;
-    });
+    await assert.rejects(
+      client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }),
+      (err: unknown) => {
+        assert.ok(err instanceof OpenAI.NotFoundError);
+        assert.match(err.message, /does not exist/);
+        return true;
+      },
+    );
   });
 
   it('rejects a wrong gateway key with 401 in the OpenAI envelope', async () => {
@@ -89,7 +114,7 @@ describe('gateway with the official openai SDK', () => {
   });
 });
 
-describe('gateway when the pod refuses the gateway\'s pod key', () => {
+describe("gateway when the pod refuses the gateway's pod key", () => {
   it('answers 502 upstream_auth_failed instead of blaming the caller', async () => {
     const gw = await startTestGateway({ pod: { apiKey: 'a-different-pod-key-000000' } });
     try {

@@ -18,7 +18,8 @@ describe('MemorySlidingLogStore', () => {
     assert.equal(refused.remaining, 0);
     assert.equal(refused.resetMs, 1);
     // At t=60s the first 30 leave the window: exactly 30 more fit, the 31st does not.
-    for (let i = 0; i < 30; i++) assert.equal(store.hit('k', 60, 60_000, 60_000).allowed, true, `request ${i}`);
+    for (let i = 0; i < 30; i++)
+      assert.equal(store.hit('k', 60, 60_000, 60_000).allowed, true, `request ${i}`);
     assert.equal(store.hit('k', 60, 60_000, 60_000).allowed, false);
   });
 
@@ -74,7 +75,10 @@ describe('rate-limit headers', () => {
   });
 
   it('states only the policy for a request nobody counted (limiter store down, fail-open)', () => {
-    assert.deepEqual(rateLimitHeaders({ allowed: true, limit: 60 }, 60), { 'x-ratelimit-limit': '60', 'ratelimit-policy': '"default";q=60;w=60' });
+    assert.deepEqual(rateLimitHeaders({ allowed: true, limit: 60 }, 60), {
+      'x-ratelimit-limit': '60',
+      'ratelimit-policy': '"default";q=60;w=60',
+    });
   });
 
   it('prefers a counted decision to an uncounted one, and a refusal to both', () => {
@@ -115,7 +119,11 @@ describe('gateway rate limiting (60 per 60 s, real sockets)', () => {
     const body = (await res.json()) as { error: { code: string; type: string; message: string } };
     assert.equal(body.error.code, 'rate_limit_exceeded');
     assert.match(body.error.message, /Retry after 54 s/);
-    assert.equal(gw.pod!.requests.filter((r) => r.path === '/v1/chat/completions').length, 60, 'the refused request never reached the pod');
+    assert.equal(
+      gw.pod!.requests.filter((r) => r.path === '/v1/chat/completions').length,
+      60,
+      'the refused request never reached the pod',
+    );
     const events = gw.logs.lines().filter((l) => l.event === 'rate_limit_exceeded');
     assert.equal(events.length, 1);
     assert.equal(events[0]?.ip, '127.0.0.1');
@@ -149,7 +157,13 @@ describe('client identity for the limiter', () => {
     try {
       const codes: number[] = [];
       // Without a valid key: the per-client window is what applies.
-      for (let i = 0; i < 5; i++) codes.push(await postFrom(gw.url, { authorization: 'Bearer not_a_valid_key_0000000000', 'x-forwarded-for': `203.0.113.${i}` }));
+      for (let i = 0; i < 5; i++)
+        codes.push(
+          await postFrom(gw.url, {
+            authorization: 'Bearer not_a_valid_key_0000000000',
+            'x-forwarded-for': `203.0.113.${i}`,
+          }),
+        );
       assert.deepEqual(codes, [401, 401, 401, 429, 429]);
     } finally {
       await gw.close();
@@ -158,12 +172,24 @@ describe('client identity for the limiter', () => {
 
   it('honours X-Forwarded-For from a configured trusted proxy', async () => {
     // auth off so that only the per-client window applies (the per-key one is tested below)
-    const gw = await startTestGateway({ config: { key_rate_limit_requests: 1, trusted_proxies: ['127.0.0.1'], auth: 'none' }, keys: [] });
+    const gw = await startTestGateway({
+      config: { key_rate_limit_requests: 1, trusted_proxies: ['127.0.0.1'], auth: 'none' },
+      keys: [],
+    });
     try {
       const codes: number[] = [];
-      for (let i = 0; i < 3; i++) codes.push(await postFrom(gw.url, { authorization: 'Bearer gw_test_key_5f1c9a7e3b2d4c6e8a0b', 'x-forwarded-for': `203.0.113.${i}` }));
+      for (let i = 0; i < 3; i++)
+        codes.push(
+          await postFrom(gw.url, {
+            authorization: 'Bearer gw_test_key_5f1c9a7e3b2d4c6e8a0b',
+            'x-forwarded-for': `203.0.113.${i}`,
+          }),
+        );
       assert.deepEqual(codes, [200, 200, 200]);
-      const ips = gw.logs.lines().filter((l) => l.msg === 'request').map((l) => l.ip);
+      const ips = gw.logs
+        .lines()
+        .filter((l) => l.msg === 'request')
+        .map((l) => l.ip);
       assert.deepEqual(ips, ['203.0.113.0', '203.0.113.1', '203.0.113.2']);
     } finally {
       await gw.close();
@@ -171,10 +197,18 @@ describe('client identity for the limiter', () => {
   });
 
   it('limits each gateway key across client addresses', async () => {
-    const gw = await startTestGateway({ config: { key_rate_limit_requests: 2, trusted_proxies: ['127.0.0.1'] } });
+    const gw = await startTestGateway({
+      config: { key_rate_limit_requests: 2, trusted_proxies: ['127.0.0.1'] },
+    });
     try {
       const codes: number[] = [];
-      for (let i = 0; i < 3; i++) codes.push(await postFrom(gw.url, { authorization: 'Bearer gw_test_key_5f1c9a7e3b2d4c6e8a0b', 'x-forwarded-for': `198.51.100.${i}` }));
+      for (let i = 0; i < 3; i++)
+        codes.push(
+          await postFrom(gw.url, {
+            authorization: 'Bearer gw_test_key_5f1c9a7e3b2d4c6e8a0b',
+            'x-forwarded-for': `198.51.100.${i}`,
+          }),
+        );
       assert.deepEqual(codes, [200, 200, 429]);
     } finally {
       await gw.close();

@@ -33,7 +33,18 @@ async function client(): Promise<Redis> {
 /** One behavioural suite, run against both limiter stores. */
 for (const [name, make] of [
   ['memory', async () => new MemorySlidingLogStore()],
-  ['redis', async () => new RedisSlidingLogStore({ client: await client(), prefix: `t${Math.random().toString(36).slice(2)}:`, fallback: 'fail-closed', local: new MemorySlidingLogStore(), logger: silentLogger(), time: 'caller' })],
+  [
+    'redis',
+    async () =>
+      new RedisSlidingLogStore({
+        client: await client(),
+        prefix: `t${Math.random().toString(36).slice(2)}:`,
+        fallback: 'fail-closed',
+        local: new MemorySlidingLogStore(),
+        logger: silentLogger(),
+        time: 'caller',
+      }),
+  ],
 ] as Array<[string, () => Promise<LimiterStore>]>) {
   describe(`sliding-log limiter contract (${name})`, () => {
     it('allows exactly limit per sliding window and reports the reset', async () => {
@@ -60,8 +71,24 @@ describe('RedisCacheStore', () => {
   it('stores namespaced entries with TTL, keeps the byte and entry budgets, and counts evictions', async () => {
     const c = await client();
     const clock = new ManualClock(Date.now());
-    const store = new RedisCacheStore({ client: c, prefix: 'cachetest:', maxEntries: 3, maxBytes: 3500, maxEntryBytes: 2000, ttlMs: 60_000, clock, logger: silentLogger() });
-    const entry = (n: number) => ({ kind: 'json' as const, contentType: 'application/json', body: Buffer.alloc(n, 0x61), createdAt: clock.now(), promptTokens: 1, completionTokens: 2 });
+    const store = new RedisCacheStore({
+      client: c,
+      prefix: 'cachetest:',
+      maxEntries: 3,
+      maxBytes: 3500,
+      maxEntryBytes: 2000,
+      ttlMs: 60_000,
+      clock,
+      logger: silentLogger(),
+    });
+    const entry = (n: number) => ({
+      kind: 'json' as const,
+      contentType: 'application/json',
+      body: Buffer.alloc(n, 0x61),
+      createdAt: clock.now(),
+      promptTokens: 1,
+      completionTokens: 2,
+    });
     await store.set('a'.repeat(64), entry(900));
     const got = await store.get('a'.repeat(64));
     assert.equal(got?.body.length, 900);
@@ -101,10 +128,25 @@ describe('several gateways, one Redis', () => {
   });
 
   async function gatewayProcess(): Promise<string> {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../src/cli/main.ts'), 'gateway', '--port', '0'], {
-      env: { PATH: process.env.PATH, RUNPOD_LLM_HOME: join(import.meta.dirname, '../../.scratch/redis-home'), UPSTREAM_URL: `${pod.url}/v1`, UPSTREAM_API_KEY: POD_KEY, GATEWAY_API_KEYS: GATEWAY_KEY, REDIS_URL: redis.url, REDIS_PREFIX: 'multi:', RATE_LIMIT_REQUESTS: '60', KEY_RATE_LIMIT_REQUESTS: '60', LOG_LEVEL: 'silent' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, '../../src/cli/main.ts'), 'gateway', '--port', '0'],
+      {
+        env: {
+          PATH: process.env.PATH,
+          RUNPOD_LLM_HOME: join(import.meta.dirname, '../../.scratch/redis-home'),
+          UPSTREAM_URL: `${pod.url}/v1`,
+          UPSTREAM_API_KEY: POD_KEY,
+          GATEWAY_API_KEYS: GATEWAY_KEY,
+          REDIS_URL: redis.url,
+          REDIS_PREFIX: 'multi:',
+          RATE_LIMIT_REQUESTS: '60',
+          KEY_RATE_LIMIT_REQUESTS: '60',
+          LOG_LEVEL: 'silent',
+        },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     children.push(child);
     let stderr = '';
     return new Promise((resolve, reject) => {
@@ -121,7 +163,11 @@ describe('several gateways, one Redis', () => {
     const urls = await Promise.all([gatewayProcess(), gatewayProcess(), gatewayProcess()]);
     const statuses: number[] = [];
     for (let i = 0; i < 90; i++) {
-      const res = await fetch(`${urls[i % 3]}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${GATEWAY_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(chatBody(`n${i}`)) });
+      const res = await fetch(`${urls[i % 3]}/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${GATEWAY_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(chatBody(`n${i}`)),
+      });
       statuses.push(res.status);
       await res.arrayBuffer();
     }
@@ -136,13 +182,31 @@ describe('several gateways, one Redis', () => {
     const { buildApp } = await import('../../src/gateway/app.js');
     const { defaultConfig } = await import('../../src/config/schema.js');
     const { staticRouteSource } = await import('../../src/gateway/upstream/route-source.js');
-    const make = (r: Redis) => buildApp({ config: defaultConfig({ ...config }), logger: silentLogger(), routes: staticRouteSource(`${pod.url}/v1`, POD_KEY, MODEL), keys: [GATEWAY_KEY], redis: r, probe: false });
+    const make = (r: Redis) =>
+      buildApp({
+        config: defaultConfig({ ...config }),
+        logger: silentLogger(),
+        routes: staticRouteSource(`${pod.url}/v1`, POD_KEY, MODEL),
+        keys: [GATEWAY_KEY],
+        redis: r,
+        probe: false,
+      });
     const [ga, gb] = await Promise.all([make(ra), make(rb)]);
     try {
       const body = chatBody('shared cache', { temperature: 0 });
       const headers = { authorization: `Bearer ${GATEWAY_KEY}` };
-      const first = await ga.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: body, headers });
-      const second = await gb.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: body, headers });
+      const first = await ga.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: body,
+        headers,
+      });
+      const second = await gb.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: body,
+        headers,
+      });
       assert.equal(first.headers['x-cache'], 'MISS');
       assert.equal(second.headers['x-cache'], 'HIT');
       assert.equal(second.body, first.body);
@@ -161,8 +225,21 @@ describe('Redis outage and recovery', () => {
     const { buildApp } = await import('../../src/gateway/app.js');
     const { defaultConfig } = await import('../../src/config/schema.js');
     const { staticRouteSource } = await import('../../src/gateway/upstream/route-source.js');
-    const { app } = await buildApp({ config: defaultConfig({ redis_prefix: 'outage:', rate_limit_requests: 1000 }), logger: logs.logger, routes: staticRouteSource(`${pod.url}/v1`, POD_KEY, MODEL), keys: [GATEWAY_KEY], redis: r, probe: false });
-    const send = () => app.inject({ method: 'POST', url: '/v1/chat/completions', payload: chatBody('outage', { temperature: 0 }), headers: { authorization: `Bearer ${GATEWAY_KEY}` } });
+    const { app } = await buildApp({
+      config: defaultConfig({ redis_prefix: 'outage:', rate_limit_requests: 1000 }),
+      logger: logs.logger,
+      routes: staticRouteSource(`${pod.url}/v1`, POD_KEY, MODEL),
+      keys: [GATEWAY_KEY],
+      redis: r,
+      probe: false,
+    });
+    const send = () =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: chatBody('outage', { temperature: 0 }),
+        headers: { authorization: `Bearer ${GATEWAY_KEY}` },
+      });
     try {
       assert.equal((await send()).statusCode, 200);
       await redis.stop();
@@ -172,22 +249,38 @@ describe('Redis outage and recovery', () => {
         assert.ok(res.headers['x-ratelimit-remaining'] !== undefined, 'still limited (locally)');
       }
       const down = logs.lines().filter((l) => l.event === 'redis_unavailable');
-      assert.deepEqual(down.map((l) => l.component).sort(), ['cache', 'rate_limiter'], 'once per component, not per request');
+      assert.deepEqual(
+        down.map((l) => l.component).sort(),
+        ['cache', 'rate_limiter'],
+        'once per component, not per request',
+      );
       // The cache's size is unknown while Redis is down: absent from both views, never 0.
       const auth = { authorization: `Bearer ${GATEWAY_KEY}` };
       const text = (await app.inject({ method: 'GET', url: '/metrics', headers: auth })).body;
       assert.match(text, /# TYPE gateway_cache_entries gauge/);
       assert.doesNotMatch(text, /^gateway_cache_(entries|bytes) /m, 'no unmeasured gauge value');
-      const json = (await app.inject({ method: 'GET', url: '/metrics?format=json', headers: auth })).json<{ cache_entries: unknown; cache_size_bytes: unknown }>();
+      const json = (await app.inject({ method: 'GET', url: '/metrics?format=json', headers: auth })).json<{
+        cache_entries: unknown;
+        cache_size_bytes: unknown;
+      }>();
       assert.deepEqual([json.cache_entries, json.cache_size_bytes], [null, null]);
       await redis.start();
       for (let i = 0; i < 100 && r.status !== 'ready'; i++) await new Promise((res) => setTimeout(res, 50));
       assert.equal(r.status, 'ready');
       assert.equal((await send()).statusCode, 200);
-      assert.equal(logs.lines().filter((l) => l.event === 'redis_recovered' && l.component === 'rate_limiter').length, 1);
+      assert.equal(
+        logs.lines().filter((l) => l.event === 'redis_recovered' && l.component === 'rate_limiter').length,
+        1,
+      );
       const keys = await r.keys('outage:rl:*');
       assert.ok(keys.length > 0, 'the limiter writes to Redis again');
-      const back = (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${GATEWAY_KEY}` } })).body;
+      const back = (
+        await app.inject({
+          method: 'GET',
+          url: '/metrics',
+          headers: { authorization: `Bearer ${GATEWAY_KEY}` },
+        })
+      ).body;
       assert.match(back, /^gateway_cache_entries \d+$/m, 'measured again once Redis answers');
     } finally {
       await app.close();
@@ -203,7 +296,14 @@ describe('Redis limiter, fail-open during an outage', () => {
     clients.push(c);
     await down.stop();
     const logs = captureLogs();
-    const store = new RedisSlidingLogStore({ client: c, prefix: 'open:', fallback: 'fail-open', local: new MemorySlidingLogStore(), logger: logs.logger, time: 'caller' });
+    const store = new RedisSlidingLogStore({
+      client: c,
+      prefix: 'open:',
+      fallback: 'fail-open',
+      local: new MemorySlidingLogStore(),
+      logger: logs.logger,
+      time: 'caller',
+    });
     const decision = await store.hit('k', 5, 1000, 0);
     assert.deepEqual(decision, { allowed: true, limit: 5 });
     assert.equal(logs.lines().filter((l) => l.event === 'redis_unavailable').length, 1);

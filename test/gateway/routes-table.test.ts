@@ -5,7 +5,14 @@ import { after, before, describe, it } from 'node:test';
 import { API_ROUTES, routePairs, upstreamPathFor } from '../../src/gateway/routes/route-table.js';
 import { startVllmStandin } from '../../src/emulator/vllm-standin.js';
 import { staticRouteSource } from '../../src/gateway/upstream/route-source.js';
-import { chatBody, GATEWAY_KEY, MODEL, POD_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import {
+  chatBody,
+  GATEWAY_KEY,
+  MODEL,
+  POD_KEY,
+  startTestGateway,
+  type TestGateway,
+} from '../helpers/gateway.js';
 import { startGuard } from '../guard/run-guard.js';
 
 const GUARD = join(import.meta.dirname, '../../src/guard/guard.py');
@@ -17,7 +24,9 @@ spec = importlib.util.spec_from_file_location("guard", sys.argv[1])
 guard = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(guard)
 print(json.dumps(sorted([list(r) for r in guard.ROUTES], key=lambda r: (r[1], r[0]))))`;
-  return JSON.parse(execFileSync('python3', ['-B', '-c', script, GUARD], { encoding: 'utf8' })) as Array<[string, string]>;
+  return JSON.parse(execFileSync('python3', ['-B', '-c', script, GUARD], { encoding: 'utf8' })) as Array<
+    [string, string]
+  >;
 }
 
 describe('one route table for the gateway and the pod guard', () => {
@@ -54,9 +63,15 @@ describe('every table route works end to end through the real pod guard (python3
   it('gateway → guard → vLLM stand-in: each route answers as vLLM does, none is refused by the guard', async () => {
     const pod = await startVllmStandin({ model: MODEL, apiKey: POD_KEY });
     const guard = await startGuard({ GUARD_UPSTREAM: pod.url, GUARD_API_KEY: POD_KEY });
-    const gw = await startTestGateway({ pod: false, routes: staticRouteSource(`${guard.url}/v1`, POD_KEY, MODEL), config: { key_rate_limit_requests: 10_000 } });
+    const gw = await startTestGateway({
+      pod: false,
+      routes: staticRouteSource(`${guard.url}/v1`, POD_KEY, MODEL),
+      config: { key_rate_limit_requests: 10_000 },
+    });
     try {
-      const created = (await (await gw.api('/v1/responses', { method: 'POST', json: { model: MODEL, input: 'through the guard' } })).json()) as { id: string; output_text?: string };
+      const created = (await (
+        await gw.api('/v1/responses', { method: 'POST', json: { model: MODEL, input: 'through the guard' } })
+      ).json()) as { id: string; output_text?: string };
       assert.match(created.id, /^resp_/);
       const bodies: Record<string, unknown> = {
         '/v1/chat/completions': chatBody('hi'),
@@ -70,14 +85,22 @@ describe('every table route works end to end through the real pod guard (python3
       };
       for (const spec of API_ROUTES) {
         const path = spec.path.replace('{id}', created.id);
-        const res = await gw.api(path, spec.method === 'POST' ? { method: 'POST', json: bodies[spec.path] ?? {} } : {});
+        const res = await gw.api(
+          path,
+          spec.method === 'POST' ? { method: 'POST', json: bodies[spec.path] ?? {} } : {},
+        );
         const text = await res.text();
         assert.notEqual(text, '{"error":"Not Found"}', `the guard refused ${spec.method} ${path}`);
-        if (spec.path.endsWith('/cancel')) assert.equal(res.status, 400, 'vLLM: a synchronous response cannot be cancelled');
+        if (spec.path.endsWith('/cancel'))
+          assert.equal(res.status, 400, 'vLLM: a synchronous response cannot be cancelled');
         else assert.equal(res.status, 200, `${spec.method} ${path}: ${text.slice(0, 200)}`);
       }
       // Paths outside the table stay closed at the guard even with the pod key.
-      const closed = await fetch(`${guard.url}/pooling`, { method: 'POST', headers: { authorization: `Bearer ${POD_KEY}` }, body: '{}' });
+      const closed = await fetch(`${guard.url}/pooling`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${POD_KEY}` },
+        body: '{}',
+      });
       assert.equal(closed.status, 404);
       await closed.arrayBuffer();
     } finally {
@@ -106,9 +129,18 @@ describe('Responses API, rerank, score, tokenize through the gateway', () => {
   };
 
   it('POST /v1/responses (not streamed) is stored on the pod, retrieved by id, usage logged', async () => {
-    const res = await gw.api('/v1/responses', { method: 'POST', json: { model: MODEL, input: 'write a haiku about ports' } });
+    const res = await gw.api('/v1/responses', {
+      method: 'POST',
+      json: { model: MODEL, input: 'write a haiku about ports' },
+    });
     assert.equal(res.status, 200);
-    const body = (await res.json()) as { id: string; object: string; status: string; output: Array<{ content: Array<{ text: string }> }>; usage: { input_tokens: number; output_tokens: number } };
+    const body = (await res.json()) as {
+      id: string;
+      object: string;
+      status: string;
+      output: Array<{ content: Array<{ text: string }> }>;
+      usage: { input_tokens: number; output_tokens: number };
+    };
     assert.equal(body.object, 'response');
     assert.equal(body.status, 'completed');
     assert.match(body.output[0]?.content[0]?.text ?? '', /^You said: write a haiku/);
@@ -122,7 +154,10 @@ describe('Responses API, rerank, score, tokenize through the gateway', () => {
   });
 
   it('streamed Responses events pass unchanged (event names, sequence numbers, usage)', async () => {
-    const res = await gw.api('/v1/responses', { method: 'POST', json: { model: MODEL, input: 'stream please', stream: true, store: false } });
+    const res = await gw.api('/v1/responses', {
+      method: 'POST',
+      json: { model: MODEL, input: 'stream please', stream: true, store: false },
+    });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
     const text = await res.text();
@@ -130,42 +165,88 @@ describe('Responses API, rerank, score, tokenize through the gateway', () => {
     assert.equal(types[0], 'response.created');
     assert.ok(types.includes('response.output_text.delta'));
     assert.equal(types.at(-1), 'response.completed');
-    const viaDirect = await (await direct('/v1/responses', { method: 'POST', json: { model: MODEL, input: 'stream please', stream: true, store: false } })).text();
+    const viaDirect = await (
+      await direct('/v1/responses', {
+        method: 'POST',
+        json: { model: MODEL, input: 'stream please', stream: true, store: false },
+      })
+    ).text();
     // Same frames apart from the ids and timestamps the pod makes up per response.
-    const normalise = (s: string) => s.replace(/"(resp|msg)_[0-9a-f]+"/g, '"$1_X"').replace(/"created_at":\d+/g, '"created_at":0');
+    const normalise = (s: string) =>
+      s.replace(/"(resp|msg)_[0-9a-f]+"/g, '"$1_X"').replace(/"created_at":\d+/g, '"created_at":0');
     assert.equal(normalise(text), normalise(viaDirect));
-    const line = gw.logs.lines().filter((l) => l.msg === 'request' && l.path === '/v1/responses').at(-1);
+    const line = gw.logs
+      .lines()
+      .filter((l) => l.msg === 'request' && l.path === '/v1/responses')
+      .at(-1);
     assert.ok(Number(line?.tokensOut) > 0, 'usage read from response.completed');
   });
 
   it('cancel and unknown ids pass vLLM answers through in the OpenAI envelope; a bad id is refused here', async () => {
-    const created = (await (await gw.api('/v1/responses', { method: 'POST', json: { input: 'x' } })).json()) as { id: string };
+    const created = (await (
+      await gw.api('/v1/responses', { method: 'POST', json: { input: 'x' } })
+    ).json()) as { id: string };
     const cancel = await gw.api(`/v1/responses/${created.id}/cancel`, { method: 'POST' });
     assert.equal(cancel.status, 400);
-    assert.match(((await cancel.json()) as { error: { message: string } }).error.message, /Cannot cancel a synchronous response/);
+    assert.match(
+      ((await cancel.json()) as { error: { message: string } }).error.message,
+      /Cannot cancel a synchronous response/,
+    );
     const missing = await gw.api('/v1/responses/resp_nope');
     assert.equal(missing.status, 404);
-    assert.match(((await missing.json()) as { error: { message: string } }).error.message, /resp_nope' not found/);
+    assert.match(
+      ((await missing.json()) as { error: { message: string } }).error.message,
+      /resp_nope' not found/,
+    );
     const bad = await gw.api('/v1/responses/a%2F..%2Fb');
     assert.equal(bad.status, 400);
     assert.equal(((await bad.json()) as { error: { param: string } }).error.param, 'id');
   });
 
   it('rerank, score, tokenize and detokenize answer as vLLM does directly', async () => {
-    const rerankBody = { model: MODEL, query: 'parse json', documents: ['parse the json body', 'draw a cat', 'json'], top_n: 2 };
+    const rerankBody = {
+      model: MODEL,
+      query: 'parse json',
+      documents: ['parse the json body', 'draw a cat', 'json'],
+      top_n: 2,
+    };
     const strip = (v: Record<string, unknown>) => ({ ...v, id: undefined, created: undefined });
-    const viaGateway = (await (await gw.api('/v1/rerank', { method: 'POST', json: rerankBody })).json()) as Record<string, unknown>;
-    const viaPod = (await (await direct('/v1/rerank', { method: 'POST', json: rerankBody })).json()) as Record<string, unknown>;
+    const viaGateway = (await (
+      await gw.api('/v1/rerank', { method: 'POST', json: rerankBody })
+    ).json()) as Record<string, unknown>;
+    const viaPod = (await (
+      await direct('/v1/rerank', { method: 'POST', json: rerankBody })
+    ).json()) as Record<string, unknown>;
     assert.deepEqual(strip(viaGateway), strip(viaPod));
     assert.equal((viaGateway.results as unknown[]).length, 2);
     const scoreBody = { model: MODEL, text_1: 'a b', text_2: ['a b', 'c'] };
-    assert.deepEqual(strip((await (await gw.api('/v1/score', { method: 'POST', json: scoreBody })).json()) as Record<string, unknown>), strip((await (await direct('/v1/score', { method: 'POST', json: scoreBody })).json()) as Record<string, unknown>));
-    const tokens = (await (await gw.api('/tokenize', { method: 'POST', json: { model: MODEL, prompt: 'hello big world' } })).json()) as { count: number; tokens: number[] };
+    assert.deepEqual(
+      strip(
+        (await (await gw.api('/v1/score', { method: 'POST', json: scoreBody })).json()) as Record<
+          string,
+          unknown
+        >,
+      ),
+      strip(
+        (await (await direct('/v1/score', { method: 'POST', json: scoreBody })).json()) as Record<
+          string,
+          unknown
+        >,
+      ),
+    );
+    const tokens = (await (
+      await gw.api('/tokenize', { method: 'POST', json: { model: MODEL, prompt: 'hello big world' } })
+    ).json()) as { count: number; tokens: number[] };
     assert.equal(tokens.count, 3);
-    const text = (await (await gw.api('/detokenize', { method: 'POST', json: { model: MODEL, tokens: tokens.tokens } })).json()) as { prompt: string };
+    const text = (await (
+      await gw.api('/detokenize', { method: 'POST', json: { model: MODEL, tokens: tokens.tokens } })
+    ).json()) as { prompt: string };
     assert.equal(text.prompt, 'hello big world');
     const upstreamPaths = gw.pod?.requests.map((r) => r.path) ?? [];
-    assert.ok(upstreamPaths.includes('/tokenize') && upstreamPaths.includes('/detokenize'), 'root routes go to the pod root, not under /v1');
+    assert.ok(
+      upstreamPaths.includes('/tokenize') && upstreamPaths.includes('/detokenize'),
+      'root routes go to the pod root, not under /v1',
+    );
   });
 
   it('rerank is deterministic and stateless: the second identical request is a cache hit', async () => {
@@ -188,7 +269,9 @@ describe('Responses API, rerank, score, tokenize through the gateway', () => {
     const storedAgain = await gw.api('/v1/responses', { method: 'POST', json: stored });
     assert.equal(storedAgain.headers.get('x-cache'), 'BYPASS');
     await storedAgain.arrayBuffer();
-    const storedAtPod = gw.pod?.requests.filter((r) => r.path === '/v1/responses' && r.body.includes('"store":true')).length;
+    const storedAtPod = gw.pod?.requests.filter(
+      (r) => r.path === '/v1/responses' && r.body.includes('"store":true'),
+    ).length;
     assert.equal(storedAtPod, 2, 'each stored request makes its own response on the pod');
   });
 
@@ -199,7 +282,11 @@ describe('Responses API, rerank, score, tokenize through the gateway', () => {
     const noInput = await gw.api('/v1/responses', { method: 'POST', json: { model: MODEL } });
     assert.equal(((await noInput.json()) as { error: { param: string } }).error.param, 'input');
     for (const path of ['/v1/responses', '/v1/rerank', '/tokenize']) {
-      const open = await fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      const open = await fetch(`${gw.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
       assert.equal(open.status, 401, path);
       await open.arrayBuffer();
     }
@@ -212,7 +299,10 @@ describe('prompt size: the model context decides, not a byte cap', () => {
     try {
       const file = 'const value = compute(input);\n'.repeat(2100); // ≈ 61 KB, ≈ 8k words
       assert.ok(Buffer.byteLength(file) > 61_000);
-      const res = await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody(`Review this file:\n${file}`) });
+      const res = await gw.api('/v1/chat/completions', {
+        method: 'POST',
+        json: chatBody(`Review this file:\n${file}`),
+      });
       assert.equal(res.status, 200);
     } finally {
       await gw.close();
@@ -225,12 +315,20 @@ describe('prompt size: the model context decides, not a byte cap', () => {
       const big = 'word '.repeat(5000);
       const res = await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody(big) });
       assert.equal(res.status, 400);
-      const body = (await res.json()) as { error: { message: string; type: string; code: string; param: string } };
+      const body = (await res.json()) as {
+        error: { message: string; type: string; code: string; param: string };
+      };
       assert.equal(body.error.code, 'context_length_exceeded');
       assert.equal(body.error.type, 'invalid_request_error');
-      assert.match(body.error.message, /^This model's maximum context length is 4096 tokens\. However, your request has 5003 input tokens/);
+      assert.match(
+        body.error.message,
+        /^This model's maximum context length is 4096 tokens\. However, your request has 5003 input tokens/,
+      );
       // max_tokens over what is left is the same error.
-      const tooMany = await gw.api('/v1/completions', { method: 'POST', json: { model: MODEL, prompt: 'word '.repeat(4000), max_tokens: 500 } });
+      const tooMany = await gw.api('/v1/completions', {
+        method: 'POST',
+        json: { model: MODEL, prompt: 'word '.repeat(4000), max_tokens: 500 },
+      });
       const second = (await tooMany.json()) as { error: { message: string; code: string } };
       assert.equal(second.error.code, 'context_length_exceeded');
       assert.match(second.error.message, /maximum context length is 4096 tokens/);
@@ -243,7 +341,10 @@ describe('prompt size: the model context decides, not a byte cap', () => {
   it('max_content_length remains a setting: set, it refuses a long message with content_too_long', async () => {
     const gw = await startTestGateway({ config: { max_content_length: 50_000 } });
     try {
-      const res = await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('x'.repeat(60_000)) });
+      const res = await gw.api('/v1/chat/completions', {
+        method: 'POST',
+        json: chatBody('x'.repeat(60_000)),
+      });
       assert.equal(res.status, 400);
       assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'content_too_long');
     } finally {
@@ -258,7 +359,10 @@ describe('limits that fit an IDE', () => {
     try {
       const statuses = new Map<number, number>();
       for (let i = 0; i < 120; i++) {
-        const res = await gw.api('/v1/completions', { method: 'POST', json: { model: MODEL, prompt: `def f${i}(`, suffix: '\n', max_tokens: 4 } });
+        const res = await gw.api('/v1/completions', {
+          method: 'POST',
+          json: { model: MODEL, prompt: `def f${i}(`, suffix: '\n', max_tokens: 4 },
+        });
         await res.arrayBuffer();
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
       }
@@ -276,14 +380,23 @@ describe('limits that fit an IDE', () => {
     try {
       const statuses: number[] = [];
       for (let i = 0; i < 65; i++) {
-        const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer wrong_key_${i}_000000000000`, 'content-type': 'application/json' }, body: '{}' });
+        const res = await fetch(`${gw.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer wrong_key_${i}_000000000000`,
+            'content-type': 'application/json',
+          },
+          body: '{}',
+        });
         await res.arrayBuffer();
         statuses.push(res.status);
       }
       assert.deepEqual(statuses.slice(0, 60), Array(60).fill(401));
       assert.deepEqual(statuses.slice(60), Array(5).fill(429));
       // The right key from the same IP is refused too while the window is full: no oracle.
-      const right = await fetch(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${GATEWAY_KEY}` } });
+      const right = await fetch(`${gw.url}/v1/models`, {
+        headers: { authorization: `Bearer ${GATEWAY_KEY}` },
+      });
       assert.equal(right.status, 429);
     } finally {
       await gw.close();
@@ -293,14 +406,22 @@ describe('limits that fit an IDE', () => {
   it('key_rate_limit_tokens refuses a key whose answers used up the window, with the token headers', async () => {
     const gw = await startTestGateway({ config: { key_rate_limit_tokens: 30 } });
     try {
-      const first = await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty') });
+      const first = await gw.api('/v1/chat/completions', {
+        method: 'POST',
+        json: chatBody(
+          'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty',
+        ),
+      });
       assert.equal(first.status, 200);
       assert.equal(first.headers.get('x-ratelimit-limit-tokens'), '30');
       const used = ((await first.json()) as { usage: { total_tokens: number } }).usage.total_tokens;
       assert.ok(used >= 30);
       const second = await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('again') });
       assert.equal(second.status, 429);
-      assert.match(((await second.json()) as { error: { message: string } }).error.message, /30 tokens per 60 s/);
+      assert.match(
+        ((await second.json()) as { error: { message: string } }).error.message,
+        /30 tokens per 60 s/,
+      );
       assert.ok(Number(second.headers.get('retry-after')) >= 1);
     } finally {
       await gw.close();
@@ -321,9 +442,14 @@ describe('401 carries an RFC 6750 challenge', () => {
     assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="runpod-llm"');
     const basic = await fetch(`${gw.url}/v1/models`, { headers: { authorization: 'Basic dXNlcjpwYXNz' } });
     assert.equal(basic.headers.get('www-authenticate'), 'Bearer realm="runpod-llm"');
-    const wrong = await fetch(`${gw.url}/v1/models`, { headers: { authorization: 'Bearer not_the_key_0000000000' } });
+    const wrong = await fetch(`${gw.url}/v1/models`, {
+      headers: { authorization: 'Bearer not_the_key_0000000000' },
+    });
     assert.equal(wrong.status, 401);
-    assert.match(wrong.headers.get('www-authenticate') ?? '', /^Bearer realm="runpod-llm", error="invalid_token"/);
+    assert.match(
+      wrong.headers.get('www-authenticate') ?? '',
+      /^Bearer realm="runpod-llm", error="invalid_token"/,
+    );
     await Promise.all([none.arrayBuffer(), basic.arrayBuffer(), wrong.arrayBuffer()]);
   });
 });

@@ -62,7 +62,12 @@ describe('x-should-retry: the official openai SDK makes one request for errors a
   it('request too large (413): one request', async () => {
     const gw = await gateway({ config: { max_request_size: 4_096 } });
     const { client, calls } = countingClient(gw);
-    const err = await failure(client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x'.repeat(8_000) }] }));
+    const err = await failure(
+      client.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: 'user', content: 'x'.repeat(8_000) }],
+      }),
+    );
     assert.equal(err.status, 413);
     assert.equal(err.headers?.get('x-should-retry'), 'false');
     assert.equal(calls(), 1);
@@ -70,9 +75,21 @@ describe('x-should-retry: the official openai SDK makes one request for errors a
 
   it('context too long, answered by vLLM (400, passed through): one request, one generation attempt on the pod', async () => {
     const gw = await gateway();
-    gw.pod?.setFault({ kind: 'status', status: 400, body: JSON.stringify({ object: 'error', message: "This model's maximum context length is 8192 tokens. However, you requested 12000 tokens.", type: 'BadRequestError', param: null, code: 400 }) });
+    gw.pod?.setFault({
+      kind: 'status',
+      status: 400,
+      body: JSON.stringify({
+        object: 'error',
+        message: "This model's maximum context length is 8192 tokens. However, you requested 12000 tokens.",
+        type: 'BadRequestError',
+        param: null,
+        code: 400,
+      }),
+    });
     const { client, calls } = countingClient(gw);
-    const err = await failure(client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'long' }] }));
+    const err = await failure(
+      client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'long' }] }),
+    );
     assert.equal(err.status, 400);
     assert.match(err.message, /maximum context length/);
     assert.equal(err.headers?.get('x-should-retry'), 'false');
@@ -83,7 +100,9 @@ describe('x-should-retry: the official openai SDK makes one request for errors a
   it('unknown model, answered by vLLM (404): one request', async () => {
     const gw = await gateway();
     const { client, calls } = countingClient(gw);
-    const err = await failure(client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] }));
+    const err = await failure(
+      client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] }),
+    );
     assert.equal(err.status, 404);
     assert.equal(err.headers?.get('x-should-retry'), 'false');
     assert.equal(calls(), 1);
@@ -100,20 +119,42 @@ describe('x-should-retry: the official openai SDK makes one request for errors a
     assert.equal(raw.headers.get('x-should-retry'), 'true');
     assert.ok(Number(raw.headers.get('retry-after')) >= 1);
     const models = await client.models.list();
-    assert.deepEqual(models.data.map((m) => m.id), [MODEL]);
+    assert.deepEqual(
+      models.data.map((m) => m.id),
+      [MODEL],
+    );
     assert.ok(calls() >= 3, `the SDK retried the 429 (${calls()} requests in all)`);
   });
 });
 
 describe('the x-should-retry table', () => {
   it('says false for what cannot succeed, true for what waiting fixes, nothing for the rest', () => {
-    for (const [status, code] of [[400, 'invalid_request'], [400, 'context_length_exceeded'], [401, 'invalid_api_key'], [403, null], [404, 'unknown_url'], [413, 'request_too_large'], [504, 'upstream_proxy_timeout'], [502, 'upstream_auth_failed']] as const) {
+    for (const [status, code] of [
+      [400, 'invalid_request'],
+      [400, 'context_length_exceeded'],
+      [401, 'invalid_api_key'],
+      [403, null],
+      [404, 'unknown_url'],
+      [413, 'request_too_large'],
+      [504, 'upstream_proxy_timeout'],
+      [502, 'upstream_auth_failed'],
+    ] as const) {
       assert.equal(shouldRetryHeader(status, code), 'false', `${status} ${code}`);
     }
-    for (const [status, code] of [[503, 'model_waking'], [429, 'rate_limit_exceeded'], [429, null], [503, 'rate_limiter_unavailable']] as const) {
+    for (const [status, code] of [
+      [503, 'model_waking'],
+      [429, 'rate_limit_exceeded'],
+      [429, null],
+      [503, 'rate_limiter_unavailable'],
+    ] as const) {
       assert.equal(shouldRetryHeader(status, code), 'true', `${status} ${code}`);
     }
-    for (const [status, code] of [[502, 'upstream_unavailable'], [504, 'upstream_timeout'], [500, 'internal_error'], [503, 'no_upstream']] as const) {
+    for (const [status, code] of [
+      [502, 'upstream_unavailable'],
+      [504, 'upstream_timeout'],
+      [500, 'internal_error'],
+      [503, 'no_upstream'],
+    ] as const) {
       assert.equal(shouldRetryHeader(status, code), undefined, `${status} ${code}`);
     }
   });

@@ -26,7 +26,10 @@ describe('slow clients', () => {
   after(() => gw.close());
 
   it('closes a connection whose headers never finish', async () => {
-    const { data, ms } = await trickle(Number(new URL(gw.url).port), 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    const { data, ms } = await trickle(
+      Number(new URL(gw.url).port),
+      'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ',
+    );
     assert.match(data, /^HTTP\/1\.1 408/);
     assert.ok(ms < 10_000, `closed after ${ms} ms`);
   });

@@ -20,7 +20,10 @@ describe('gateway routes from the manager state', () => {
   let manager: StateDb;
   before(async () => {
     home = mkdtempSync(join(tmpdir(), 'gw-state-'));
-    pods = [await startVllmStandin({ model: MODEL, apiKey: POD_KEY }), await startVllmStandin({ model: MODEL, apiKey: 'second-pod-key-0000000' })];
+    pods = [
+      await startVllmStandin({ model: MODEL, apiKey: POD_KEY }),
+      await startVllmStandin({ model: MODEL, apiKey: 'second-pod-key-0000000' }),
+    ];
     routes = stateRouteSource({ home, logger: silentLogger(), pollMs: 60_000 });
     gw = await startTestGateway({ pod: false, routes });
   });
@@ -39,18 +42,43 @@ describe('gateway routes from the manager state', () => {
     assert.match(body.error.message, /runpod-llm up/);
   });
 
-  it('forwards to ready routes with each pod\'s own key once the manager writes them', async () => {
+  it("forwards to ready routes with each pod's own key once the manager writes them", async () => {
     manager = openState({ home });
-    upsertRoute(manager, { routeId: 'pod-a', podId: 'pod-a', baseUrl: `${pods[0]!.url}/v1`, apiKey: POD_KEY, model: MODEL, ready: true });
-    upsertRoute(manager, { routeId: 'pod-b', podId: 'pod-b', baseUrl: `${pods[1]!.url}/v1`, apiKey: 'second-pod-key-0000000', model: MODEL, ready: false });
+    upsertRoute(manager, {
+      routeId: 'pod-a',
+      podId: 'pod-a',
+      baseUrl: `${pods[0]!.url}/v1`,
+      apiKey: POD_KEY,
+      model: MODEL,
+      ready: true,
+    });
+    upsertRoute(manager, {
+      routeId: 'pod-b',
+      podId: 'pod-b',
+      baseUrl: `${pods[1]!.url}/v1`,
+      apiKey: 'second-pod-key-0000000',
+      model: MODEL,
+      ready: false,
+    });
     routes.refresh();
     assert.equal((await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody() })).status, 200);
     assert.equal(pods[1]!.requests.length, 0, 'a route that is not ready gets nothing');
-    upsertRoute(manager, { routeId: 'pod-b', podId: 'pod-b', baseUrl: `${pods[1]!.url}/v1`, apiKey: 'second-pod-key-0000000', model: MODEL, ready: true });
+    upsertRoute(manager, {
+      routeId: 'pod-b',
+      podId: 'pod-b',
+      baseUrl: `${pods[1]!.url}/v1`,
+      apiKey: 'second-pod-key-0000000',
+      model: MODEL,
+      ready: true,
+    });
     routes.refresh();
-    for (let i = 0; i < 20; i++) assert.equal((await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody() })).status, 200);
+    for (let i = 0; i < 20; i++)
+      assert.equal((await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody() })).status, 200);
     // Sequential requests tie on load (none in flight): the balancer breaks ties at random.
-    assert.ok(pods[1]!.requests.length >= 1 && pods[1]!.requests.length <= 19, `pod-b got ${pods[1]!.requests.length} of 20`);
+    assert.ok(
+      pods[1]!.requests.length >= 1 && pods[1]!.requests.length <= 19,
+      `pod-b got ${pods[1]!.requests.length} of 20`,
+    );
     assert.equal(pods[1]!.requests[0]?.headers.authorization, 'Bearer second-pod-key-0000000');
   });
 
@@ -60,7 +88,14 @@ describe('gateway routes from the manager state', () => {
     assert.deepEqual(gw.balancer.tracked().sort(), ['pod-a', 'pod-b']);
     clearRoutes(manager);
     // pod-b recreated: a new route id on the second stand-in; pod-a gone.
-    upsertRoute(manager, { routeId: 'pod-c', podId: 'pod-c', baseUrl: `${pods[1]!.url}/v1`, apiKey: 'second-pod-key-0000000', model: MODEL, ready: true });
+    upsertRoute(manager, {
+      routeId: 'pod-c',
+      podId: 'pod-c',
+      baseUrl: `${pods[1]!.url}/v1`,
+      apiKey: 'second-pod-key-0000000',
+      model: MODEL,
+      ready: true,
+    });
     routes.refresh();
     assert.equal((await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody() })).status, 200);
     assert.deepEqual(gw.pools.origins(), [origin(pods[1]!)]);
@@ -79,18 +114,40 @@ describe('usage recorder', () => {
     const home = mkdtempSync(join(tmpdir(), 'gw-usage-'));
     const manager = openState({ home });
     const pod = await startVllmStandin({ model: MODEL, apiKey: POD_KEY });
-    upsertRoute(manager, { routeId: 'pod-a', podId: 'pod-a', baseUrl: `${pod.url}/v1`, apiKey: POD_KEY, model: MODEL, ready: true });
+    upsertRoute(manager, {
+      routeId: 'pod-a',
+      podId: 'pod-a',
+      baseUrl: `${pod.url}/v1`,
+      apiKey: POD_KEY,
+      model: MODEL,
+      ready: true,
+    });
     const routes = stateRouteSource({ home, logger: silentLogger(), pollMs: 60_000 });
     const usage = createUsageRecorder({ db: () => routes.db(), logger: silentLogger(), flushMs: 60_000 });
     const { buildApp } = await import('../../src/gateway/app.js');
     const { defaultConfig } = await import('../../src/config/schema.js');
-    const { app } = await buildApp({ config: defaultConfig({ auth: 'none' }), logger: silentLogger(), routes, keys: [], usage, probe: false });
+    const { app } = await buildApp({
+      config: defaultConfig({ auth: 'none' }),
+      logger: silentLogger(),
+      routes,
+      keys: [],
+      usage,
+      probe: false,
+    });
     try {
       for (let i = 0; i < 3; i++) {
-        const res = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: chatBody('count me') });
+        const res = await app.inject({
+          method: 'POST',
+          url: '/v1/chat/completions',
+          payload: chatBody('count me'),
+        });
         assert.equal(res.statusCode, 200);
       }
-      const refused = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { model: MODEL } });
+      const refused = await app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: { model: MODEL },
+      });
       assert.equal(refused.statusCode, 400);
       assert.equal(readUsage(manager).total.requests, 0, 'nothing written before the flush');
       usage.flush();
@@ -123,11 +180,40 @@ describe('pod view for the dashboard', () => {
       const view = statePodInfo(() => state, clock);
       assert.equal(view(), null);
       const run = createRun(state, { runtimeLimitMs: 3_600_000, budgetUsd: 5, config: {} });
-      insertPod(state, { podId: 'pod1', name: 'runpod-llm-abcd1234', runId: run.runId, gpuTypeId: 'NVIDIA L40S', gpuCount: 1, cloud: 'SECURE', costPerHr: 0.86, model: MODEL, status: 'RUNNING', createdAt: clock.now(), runtimeLimitMs: 3_600_000, idleLimitMs: 900_000, idleAction: 'stop', budgetUsd: 5, apiKey: 'k', readyAt: clock.now() });
+      insertPod(state, {
+        podId: 'pod1',
+        name: 'runpod-llm-abcd1234',
+        runId: run.runId,
+        gpuTypeId: 'NVIDIA L40S',
+        gpuCount: 1,
+        cloud: 'SECURE',
+        costPerHr: 0.86,
+        model: MODEL,
+        status: 'RUNNING',
+        createdAt: clock.now(),
+        runtimeLimitMs: 3_600_000,
+        idleLimitMs: 900_000,
+        idleAction: 'stop',
+        budgetUsd: 5,
+        apiKey: 'k',
+        readyAt: clock.now(),
+      });
       addSpend(state, { podId: 'pod1', at: clock.now(), usd: 0.43 });
       clock.advance(30 * 60_000);
-      recordUsageBatch(state, [{ routeId: 'pod1', lastRequestAt: clock.now() - 7 * 60_000, requests: 1, tokensIn: 1, tokensOut: 1 }]);
-      assert.deepEqual(view(), { pod_id: 'pod1', status: 'RUNNING', model: MODEL, gpu: '1× NVIDIA L40S', replicas: 1, cost_per_hr: 0.86, cost_so_far_usd: 0.43, time_left_s: 1800, idle_min: 7 });
+      recordUsageBatch(state, [
+        { routeId: 'pod1', lastRequestAt: clock.now() - 7 * 60_000, requests: 1, tokensIn: 1, tokensOut: 1 },
+      ]);
+      assert.deepEqual(view(), {
+        pod_id: 'pod1',
+        status: 'RUNNING',
+        model: MODEL,
+        gpu: '1× NVIDIA L40S',
+        replicas: 1,
+        cost_per_hr: 0.86,
+        cost_so_far_usd: 0.43,
+        time_left_s: 1800,
+        idle_min: 7,
+      });
     } finally {
       state.close();
       rmSync(home, { recursive: true, force: true });

@@ -10,7 +10,11 @@ import { chatBody, MODEL, POD_KEY, startTestGateway, type TestGateway } from '..
 async function travelling(config: Parameters<typeof startTestGateway>[0] = {}): Promise<TestGateway> {
   const { startVllmStandin } = await import('../../src/emulator/vllm-standin.js');
   const pod = await startVllmStandin({ model: MODEL, apiKey: POD_KEY });
-  const gw = await startTestGateway({ pod: false, routes: staticRouteSource(`${pod.url}/v1`, POD_KEY, MODEL, true), ...config });
+  const gw = await startTestGateway({
+    pod: false,
+    routes: staticRouteSource(`${pod.url}/v1`, POD_KEY, MODEL, true),
+    ...config,
+  });
   const closeGateway = gw.close.bind(gw);
   return Object.assign(gw, {
     pod,
@@ -22,7 +26,11 @@ async function travelling(config: Parameters<typeof startTestGateway>[0] = {}): 
 }
 
 function direct(gw: TestGateway, path: string, body: object): Promise<Record<string, unknown>> {
-  return fetch(`${gw.pod?.url}/v1${path}`, { method: 'POST', headers: { authorization: `Bearer ${POD_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<Record<string, unknown>>);
+  return fetch(`${gw.pod?.url}/v1${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${POD_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  }).then((r) => r.json() as Promise<Record<string, unknown>>);
 }
 
 /** A raw "pod" that answers every request with the given SSE text (for what the stand-in never sends). */
@@ -38,7 +46,8 @@ async function rawSsePod(text: string): Promise<{ url: string; server: Server }>
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, server };
 }
 
-const chunk = (choices: object[], extra: object = {}): string => `data: ${JSON.stringify({ id: 'chatcmpl-raw', object: 'chat.completion.chunk', created: 1_800_000_000, model: MODEL, choices, ...extra })}\n\n`;
+const chunk = (choices: object[], extra: object = {}): string =>
+  `data: ${JSON.stringify({ id: 'chatcmpl-raw', object: 'chat.completion.chunk', created: 1_800_000_000, model: MODEL, choices, ...extra })}\n\n`;
 
 describe('stream assembly details', () => {
   const open: Array<{ close(): Promise<void> | void }> = [];
@@ -49,7 +58,14 @@ describe('stream assembly details', () => {
   it('completions: text, logprobs, finish reason and usage equal the pod’s non-streamed answer', async () => {
     const gw = await travelling();
     open.push(gw);
-    const request = { model: MODEL, prompt: 'def parse(text):', suffix: 'return tree', logprobs: 2, max_tokens: 5, temperature: 0 };
+    const request = {
+      model: MODEL,
+      prompt: 'def parse(text):',
+      suffix: 'return tree',
+      logprobs: 2,
+      max_tokens: 5,
+      temperature: 0,
+    };
     const res = await gw.api('/v1/completions', { method: 'POST', json: request });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
@@ -73,11 +89,21 @@ describe('stream assembly details', () => {
   it('a chat without tools or logprobs: the same message and usage as non-streamed', async () => {
     const gw = await travelling();
     open.push(gw);
-    const request = chatBody('tell me about streams', { temperature: 0, stream_options: { include_usage: false } });
-    const got = (await (await gw.api('/v1/chat/completions', { method: 'POST', json: request })).json()) as { choices: Array<{ message: Record<string, unknown>; logprobs: unknown; finish_reason: string }>; usage: unknown };
+    const request = chatBody('tell me about streams', {
+      temperature: 0,
+      stream_options: { include_usage: false },
+    });
+    const got = (await (await gw.api('/v1/chat/completions', { method: 'POST', json: request })).json()) as {
+      choices: Array<{ message: Record<string, unknown>; logprobs: unknown; finish_reason: string }>;
+      usage: unknown;
+    };
     const { stream_options: _rejectedByVllmWithoutStream, ...plain } = request;
     const want = (await direct(gw, '/chat/completions', plain)) as typeof got;
-    const { tool_calls: emptyList, reasoning_content: unset, ...wantMessage } = want.choices[0]?.message ?? {};
+    const {
+      tool_calls: emptyList,
+      reasoning_content: unset,
+      ...wantMessage
+    } = want.choices[0]?.message ?? {};
     assert.deepEqual(emptyList, []);
     assert.equal(unset, null);
     assert.deepEqual(got.choices[0]?.message, wantMessage);
@@ -85,7 +111,9 @@ describe('stream assembly details', () => {
     assert.equal(got.choices[0]?.finish_reason, want.choices[0]?.finish_reason);
     assert.deepEqual(got.usage, want.usage);
     // The client's own stream_options are replaced: usage is always asked for.
-    assert.deepEqual(JSON.parse(gw.pod?.requests.at(-2)?.body ?? '{}').stream_options, { include_usage: true });
+    assert.deepEqual(JSON.parse(gw.pod?.requests.at(-2)?.body ?? '{}').stream_options, {
+      include_usage: true,
+    });
   });
 
   it('an error vLLM answers before the first chunk keeps its status and body', async () => {
@@ -93,7 +121,13 @@ describe('stream assembly details', () => {
     open.push(gw);
     const plainGw = await startTestGateway({ pod: { model: MODEL } });
     open.push(plainGw);
-    const vllmError = JSON.stringify({ object: 'error', message: "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens.", type: 'BadRequestError', param: null, code: 400 });
+    const vllmError = JSON.stringify({
+      object: 'error',
+      message: "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens.",
+      type: 'BadRequestError',
+      param: null,
+      code: 400,
+    });
     gw.pod?.setFault({ kind: 'status', status: 400, body: vllmError });
     plainGw.pod?.setFault({ kind: 'status', status: 400, body: vllmError });
     const a = await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('x') });
@@ -122,14 +156,24 @@ describe('stream assembly details', () => {
   it('streamed requests and requests vLLM cannot stream (beam search, best_of > 1) go as asked', async () => {
     const gw = await travelling();
     open.push(gw);
-    const streamed = await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('s', { stream: true }) });
+    const streamed = await gw.api('/v1/chat/completions', {
+      method: 'POST',
+      json: chatBody('s', { stream: true }),
+    });
     assert.match(streamed.headers.get('content-type') ?? '', /^text\/event-stream/);
     assert.match(await streamed.text(), /data: \[DONE\]/);
     assert.equal(JSON.parse(gw.pod?.requests.at(-1)?.body ?? '{}').stream_options, undefined);
     for (const extra of [{ best_of: 2 }, { use_beam_search: true }]) {
-      const res = await gw.api('/v1/completions', { method: 'POST', json: { model: MODEL, prompt: 'p', ...extra } });
+      const res = await gw.api('/v1/completions', {
+        method: 'POST',
+        json: { model: MODEL, prompt: 'p', ...extra },
+      });
       assert.equal(res.status, 200);
-      assert.equal(JSON.parse(gw.pod?.requests.at(-1)?.body ?? '{}').stream, undefined, JSON.stringify(extra));
+      assert.equal(
+        JSON.parse(gw.pod?.requests.at(-1)?.body ?? '{}').stream,
+        undefined,
+        JSON.stringify(extra),
+      );
     }
   });
 
@@ -138,12 +182,20 @@ describe('stream assembly details', () => {
     open.push(gw);
     gw.pod?.setFault({ kind: 'generation_time', ms: 4_000 });
     const controller = new AbortController();
-    const pending = gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('leave early'), signal: controller.signal }).catch((e: unknown) => e);
+    const pending = gw
+      .api('/v1/chat/completions', {
+        method: 'POST',
+        json: chatBody('leave early'),
+        signal: controller.signal,
+      })
+      .catch((e: unknown) => e);
     const deadline = Date.now() + 10_000;
-    while ((gw.pod?.stats.inFlight ?? 0) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((gw.pod?.stats.inFlight ?? 0) === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     controller.abort();
     await pending;
-    while ((gw.pod?.stats.aborted ?? 0) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((gw.pod?.stats.aborted ?? 0) === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     assert.equal(gw.pod?.stats.aborted, 1);
     assert.equal(gw.pod?.stats.completed, 0);
   });
@@ -155,16 +207,28 @@ describe('stream assembly details', () => {
       chunk([{ index: 0, delta: { reasoning_content: 'think.' }, logprobs: null, finish_reason: null }]),
       chunk([{ index: 0, delta: { content: 'Answer.' }, logprobs: null, finish_reason: null }]),
       chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop', stop_reason: null }]),
-      chunk([], { usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 }, system_fingerprint: 'fp_raw' }),
+      chunk([], {
+        usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 },
+        system_fingerprint: 'fp_raw',
+      }),
       'data: [DONE]\n\n',
     ].join('');
     const pod = await rawSsePod(text);
     open.push({ close: () => void pod.server.close() });
-    const gw = await startTestGateway({ pod: false, routes: staticRouteSource(pod.url, POD_KEY, MODEL, true) });
+    const gw = await startTestGateway({
+      pod: false,
+      routes: staticRouteSource(pod.url, POD_KEY, MODEL, true),
+    });
     open.push(gw);
     const res = await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('think') });
     assert.equal(res.status, 200);
-    const got = (await res.json()) as { id: string; created: number; system_fingerprint: string; usage: unknown; choices: Array<{ message: Record<string, unknown> }> };
+    const got = (await res.json()) as {
+      id: string;
+      created: number;
+      system_fingerprint: string;
+      usage: unknown;
+      choices: Array<{ message: Record<string, unknown> }>;
+    };
     assert.equal(got.choices[0]?.message.reasoning_content, 'First, think.');
     assert.equal(got.choices[0]?.message.content, 'Answer.');
     assert.equal(got.id, 'chatcmpl-raw');
@@ -174,26 +238,44 @@ describe('stream assembly details', () => {
   });
 
   it('an error event inside the stream becomes that error with its status; a stream cut before [DONE] a 502', async () => {
-    const started = chunk([{ index: 0, delta: { role: 'assistant', content: 'partial' }, logprobs: null, finish_reason: null }]);
-    const failing = await rawSsePod(`${started}data: ${JSON.stringify({ error: { object: 'error', message: 'engine failed', type: 'InternalServerError', param: null, code: 500 } })}\n\ndata: [DONE]\n\n`);
+    const started = chunk([
+      { index: 0, delta: { role: 'assistant', content: 'partial' }, logprobs: null, finish_reason: null },
+    ]);
+    const failing = await rawSsePod(
+      `${started}data: ${JSON.stringify({ error: { object: 'error', message: 'engine failed', type: 'InternalServerError', param: null, code: 500 } })}\n\ndata: [DONE]\n\n`,
+    );
     const cut = await rawSsePod(started);
     open.push({ close: () => void failing.server.close() }, { close: () => void cut.server.close() });
-    const a = await startTestGateway({ pod: false, routes: staticRouteSource(failing.url, POD_KEY, MODEL, true) });
-    const b = await startTestGateway({ pod: false, routes: staticRouteSource(cut.url, POD_KEY, MODEL, true) });
+    const a = await startTestGateway({
+      pod: false,
+      routes: staticRouteSource(failing.url, POD_KEY, MODEL, true),
+    });
+    const b = await startTestGateway({
+      pod: false,
+      routes: staticRouteSource(cut.url, POD_KEY, MODEL, true),
+    });
     open.push(a, b);
     const ra = await a.api('/v1/chat/completions', { method: 'POST', json: chatBody('x') });
     assert.equal(ra.status, 500);
-    assert.deepEqual(await ra.json(), { error: { message: 'engine failed', type: 'InternalServerError', param: null, code: null } });
+    assert.deepEqual(await ra.json(), {
+      error: { message: 'engine failed', type: 'InternalServerError', param: null, code: null },
+    });
     const rb = await b.api('/v1/chat/completions', { method: 'POST', json: chatBody('x') });
     assert.equal(rb.status, 502);
     assert.equal(((await rb.json()) as { error: { code: string } }).error.code, 'upstream_bad_response');
     const garbled = await rawSsePod(`${started}data: {not json\n\ndata: [DONE]\n\n`);
     open.push({ close: () => void garbled.server.close() });
-    const c = await startTestGateway({ pod: false, routes: staticRouteSource(garbled.url, POD_KEY, MODEL, true) });
+    const c = await startTestGateway({
+      pod: false,
+      routes: staticRouteSource(garbled.url, POD_KEY, MODEL, true),
+    });
     open.push(c);
     const rc = await c.api('/v1/chat/completions', { method: 'POST', json: chatBody('x') });
     assert.equal(rc.status, 502);
-    assert.match(((await rc.json()) as { error: { message: string } }).error.message, /could not be assembled/);
+    assert.match(
+      ((await rc.json()) as { error: { message: string } }).error.message,
+      /could not be assembled/,
+    );
   });
 });
 

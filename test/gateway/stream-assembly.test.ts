@@ -16,8 +16,18 @@ import { podRequest, POD_KEY, startRig, type Rig } from '../emulator/setup.js';
 const GW_KEY = 'gw_stream_assembly_key_0123456789';
 const SERVED = 'qwen-coder';
 const TOOLS = [
-  { type: 'function' as const, function: { name: 'search_code', description: 'find code', parameters: { type: 'object', properties: { text: { type: 'string' } } } } },
-  { type: 'function' as const, function: { name: 'open_file', parameters: { type: 'object', properties: { text: { type: 'string' } } } } },
+  {
+    type: 'function' as const,
+    function: {
+      name: 'search_code',
+      description: 'find code',
+      parameters: { type: 'object', properties: { text: { type: 'string' } } },
+    },
+  },
+  {
+    type: 'function' as const,
+    function: { name: 'open_file', parameters: { type: 'object', properties: { text: { type: 'string' } } } },
+  },
 ];
 
 /**
@@ -33,8 +43,19 @@ describe('non-streamed requests travel streamed (through the emulator pod proxy,
   const gateways: GatewayApp[] = [];
 
   async function gateway(mode: 'auto' | 'never'): Promise<string> {
-    const routes = stateRouteSource({ home, logger: silentLogger(), pollMs: 60_000, streamNonStreaming: mode });
-    const built = await buildApp({ config: defaultConfig({ proxy_port: 0, cache_mode: 'off' }), logger: silentLogger(), routes, keys: [GW_KEY], probe: false });
+    const routes = stateRouteSource({
+      home,
+      logger: silentLogger(),
+      pollMs: 60_000,
+      streamNonStreaming: mode,
+    });
+    const built = await buildApp({
+      config: defaultConfig({ proxy_port: 0, cache_mode: 'off' }),
+      logger: silentLogger(),
+      routes,
+      keys: [GW_KEY],
+      probe: false,
+    });
     await built.app.listen({ host: '127.0.0.1', port: 0 });
     gateways.push(built);
     return `http://127.0.0.1:${(built.app.server.address() as AddressInfo).port}/v1`;
@@ -48,7 +69,14 @@ describe('non-streamed requests travel streamed (through the emulator pod proxy,
     podUrl = `${rig.emulator.pods.url(podId)}/v1`;
     home = mkdtempSync(join(tmpdir(), 'gw-assembly-'));
     state = openState({ home });
-    upsertRoute(state, { routeId: podId, podId, baseUrl: podUrl, apiKey: POD_KEY, model: SERVED, ready: true });
+    upsertRoute(state, {
+      routeId: podId,
+      podId,
+      baseUrl: podUrl,
+      apiKey: POD_KEY,
+      model: SERVED,
+      ready: true,
+    });
   });
   after(async () => {
     for (const g of gateways) await g.app.close();
@@ -63,8 +91,20 @@ describe('non-streamed requests travel streamed (through the emulator pod proxy,
     standin.setFault({ kind: 'generation_time', ms: 8_000 });
     standin.setToolTurns('generated');
     const before = standin.requests.length;
-    const request = { model: SERVED, messages: [{ role: 'user' as const, content: 'find the parser code please' }], tools: TOOLS, logprobs: true, top_logprobs: 2, temperature: 0 };
-    const client = new OpenAI({ baseURL: await gateway('auto'), apiKey: GW_KEY, maxRetries: 0, timeout: 60_000 });
+    const request = {
+      model: SERVED,
+      messages: [{ role: 'user' as const, content: 'find the parser code please' }],
+      tools: TOOLS,
+      logprobs: true,
+      top_logprobs: 2,
+      temperature: 0,
+    };
+    const client = new OpenAI({
+      baseURL: await gateway('auto'),
+      apiKey: GW_KEY,
+      maxRetries: 0,
+      timeout: 60_000,
+    });
     // Both take 8 s on the pod: asked at the same time.
     const [viaGateway, direct] = await Promise.all([
       client.chat.completions.create(request),
@@ -93,8 +133,12 @@ describe('non-streamed requests travel streamed (through the emulator pod proxy,
     // fresh per generation on vLLM too, so they can only be checked for shape.
     assert.equal(got.message.tool_calls?.length, 2);
     assert.deepEqual(
-      got.message.tool_calls?.map((c) => (c.type === 'function' ? [c.type, c.function.name, c.function.arguments] : [c.type])),
-      want.message.tool_calls?.map((c) => (c.type === 'function' ? [c.type, c.function.name, c.function.arguments] : [c.type])),
+      got.message.tool_calls?.map((c) =>
+        c.type === 'function' ? [c.type, c.function.name, c.function.arguments] : [c.type],
+      ),
+      want.message.tool_calls?.map((c) =>
+        c.type === 'function' ? [c.type, c.function.name, c.function.arguments] : [c.type],
+      ),
     );
     for (const call of got.message.tool_calls ?? []) assert.match(call.id, /^chatcmpl-tool-[0-9a-f]+$/);
     assert.deepEqual(got.logprobs, want.logprobs);
@@ -123,17 +167,23 @@ describe('non-streamed requests travel streamed (through the emulator pod proxy,
         return fetch(input, init);
       },
     });
-    const err = await client.chat.completions.create({ model: SERVED, messages: [{ role: 'user', content: 'a long answer' }] }).then(
-      () => assert.fail('expected the proxy timeout'),
-      (e: unknown) => e,
-    );
+    const err = await client.chat.completions
+      .create({ model: SERVED, messages: [{ role: 'user', content: 'a long answer' }] })
+      .then(
+        () => assert.fail('expected the proxy timeout'),
+        (e: unknown) => e,
+      );
     assert.ok(err instanceof OpenAI.APIError);
     assert.equal(err.status, 504);
     assert.equal(err.code, 'upstream_proxy_timeout');
     assert.equal(err.headers?.get('x-should-retry'), 'false');
     assert.equal(calls, 1, 'the SDK made one request, not three');
     assert.equal(standin.requests.slice(before).length, 1, 'the pod generated once');
-    assert.equal(JSON.parse(standin.requests.at(-1)?.body ?? '{}').stream, undefined, 'sent as the client asked');
+    assert.equal(
+      JSON.parse(standin.requests.at(-1)?.body ?? '{}').stream,
+      undefined,
+      'sent as the client asked',
+    );
   });
 });
 

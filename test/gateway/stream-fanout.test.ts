@@ -10,7 +10,12 @@ import { MODEL, POD_KEY, startTestGateway, type TestGateway } from '../helpers/g
 
 const MB = 1024 * 1024;
 /** A cacheable (temperature 0) streamed chat: its answer goes through the fan-out. */
-const cacheable = (content: string) => ({ model: MODEL, messages: [{ role: 'user', content }], temperature: 0, stream: true });
+const cacheable = (content: string) => ({
+  model: MODEL,
+  messages: [{ role: 'user', content }],
+  temperature: 0,
+  stream: true,
+});
 
 describe('cacheable streams: backpressure through the fan-out', () => {
   const cleanup: Array<() => unknown> = [];
@@ -20,15 +25,29 @@ describe('cacheable streams: backpressure through the fan-out', () => {
   async function upstream(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
     const server = createServer(handler);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanup.push(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }));
+    cleanup.push(
+      () =>
+        new Promise((resolve) => {
+          server.closeAllConnections();
+          server.close(resolve);
+        }),
+    );
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
   async function gatewayFor(url: string, maxEntryBytes?: number): Promise<TestGateway> {
-    const gw = await startTestGateway({ pod: false, routes: staticRouteSource(`${url}/v1`, POD_KEY, MODEL), config: { rate_limit_requests: 100_000, ...(maxEntryBytes === undefined ? {} : { cache_max_entry_bytes: maxEntryBytes }) } });
+    const gw = await startTestGateway({
+      pod: false,
+      routes: staticRouteSource(`${url}/v1`, POD_KEY, MODEL),
+      config: {
+        rate_limit_requests: 100_000,
+        ...(maxEntryBytes === undefined ? {} : { cache_max_entry_bytes: maxEntryBytes }),
+      },
+    });
     cleanup.push(() => gw.close());
     return gw;
   }
-  const event = (size: number) => Buffer.from(`data: ${JSON.stringify({ choices: [{ delta: { content: 'x'.repeat(size) } }] })}\n\n`);
+  const event = (size: number) =>
+    Buffer.from(`data: ${JSON.stringify({ choices: [{ delta: { content: 'x'.repeat(size) } }] })}\n\n`);
 
   it('a client that reads slowly holds the upstream back: bytes read upstream stay bounded while it lags', async () => {
     let written = 0;
@@ -43,12 +62,18 @@ describe('cacheable streams: backpressure through the fan-out', () => {
           if (!res.write(chunk)) return void res.once('drain', pump);
         }
       };
-      res.on('close', () => { upstreamClosed = true; });
+      res.on('close', () => {
+        upstreamClosed = true;
+      });
       pump();
     });
     const gw = await gatewayFor(url);
     const controller = new AbortController();
-    const res = await gw.api('/v1/chat/completions', { method: 'POST', json: cacheable('slow reader'), signal: controller.signal });
+    const res = await gw.api('/v1/chat/completions', {
+      method: 'POST',
+      json: cacheable('slow reader'),
+      signal: controller.signal,
+    });
     assert.equal(res.headers.get('x-cache'), 'MISS', 'the stream may be stored: it goes through the fan-out');
     const reader = res.body!.getReader();
     let received = 0;
@@ -59,13 +84,19 @@ describe('cacheable streams: backpressure through the fan-out', () => {
       received += value?.length ?? 0;
       widest = Math.max(widest, written - received);
       // Socket buffers on both legs plus the gateway's own (16 KiB per listener) — never the stream.
-      assert.ok(written - received < 64 * MB, `the upstream got ${written} bytes ahead of a client that read ${received}`);
+      assert.ok(
+        written - received < 64 * MB,
+        `the upstream got ${written} bytes ahead of a client that read ${received}`,
+      );
       await sleep(10);
     }
     assert.ok(received > 0);
     controller.abort();
     for (let i = 0; i < 100 && !upstreamClosed; i++) await sleep(20);
-    assert.ok(upstreamClosed, `the client leaving closed the upstream stream (it was at most ${widest} bytes ahead)`);
+    assert.ok(
+      upstreamClosed,
+      `the client leaving closed the upstream stream (it was at most ${widest} bytes ahead)`,
+    );
   });
 
   it('a listener too far behind gets the error event and is cut off; the others continue to [DONE]', async () => {
@@ -112,13 +143,20 @@ describe('cacheable streams: backpressure through the fan-out', () => {
     assert.ok(fastBytes > total, `the client that kept up got the whole stream (${fastBytes} bytes)`);
 
     const late = await stalled.text();
-    assert.ok(late.length < total / 2, `the stalled client was cut off (it had ${late.length} bytes), not fed the whole stream`);
+    assert.ok(
+      late.length < total / 2,
+      `the stalled client was cut off (it had ${late.length} bytes), not fed the whole stream`,
+    );
     assert.doesNotMatch(late, /\[DONE\]/);
     const last = late.trim().split('\n\n').at(-1) ?? '';
     const parsed = JSON.parse(last.replace(/^data: /, '')) as { error: { code: string; message: string } };
     assert.equal(parsed.error.code, 'client_too_slow');
     assert.equal(requests, 1, 'one upstream call for both');
-    assert.equal((await gw.cache!.store.stats()).entries, 0, 'a stream larger than the entry cap is not stored');
+    assert.equal(
+      (await gw.cache!.store.stats()).entries,
+      0,
+      'a stream larger than the entry cap is not stored',
+    );
   });
 });
 
@@ -128,7 +166,13 @@ describe('StreamFanout', () => {
     return { calls, pause: () => calls.push('pause'), resume: () => calls.push('resume') };
   }
   const chunk = (n: number) => Buffer.alloc(n, 0x61);
-  const options = (src: ReturnType<typeof source>) => ({ maxBytes: 64, source: src, onAllGone: () => src.calls.push('gone'), cutOff: (atBoundary: boolean) => Buffer.from(`${atBoundary ? '' : '\n\n'}data: cut\n\n`), highWaterMark: 16 });
+  const options = (src: ReturnType<typeof source>) => ({
+    maxBytes: 64,
+    source: src,
+    onAllGone: () => src.calls.push('gone'),
+    cutOff: (atBoundary: boolean) => Buffer.from(`${atBoundary ? '' : '\n\n'}data: cut\n\n`),
+    highWaterMark: 16,
+  });
 
   it('a lone listener sets the pace: the upstream pauses while its buffer is full and resumes when it reads', async () => {
     const src = source();

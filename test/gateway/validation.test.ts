@@ -8,12 +8,19 @@ type Envelope = { error: { message: string; type: string; param: string | null; 
 describe('request validation', () => {
   let gw: TestGateway;
   before(async () => {
-    gw = await startTestGateway({ config: { rate_limit_requests: 10_000, max_n: 4, max_tokens: 4096, max_content_length: 50_000 } });
+    gw = await startTestGateway({
+      config: { rate_limit_requests: 10_000, max_n: 4, max_tokens: 4096, max_content_length: 50_000 },
+    });
   });
   after(() => gw.close());
 
   const post = (json: unknown, path = '/v1/chat/completions') => gw.api(path, { method: 'POST', json });
-  async function expectError(res: Response, status: number, code: string, param?: string | null): Promise<Envelope> {
+  async function expectError(
+    res: Response,
+    status: number,
+    code: string,
+    param?: string | null,
+  ): Promise<Envelope> {
     const body = (await res.json()) as Envelope;
     assert.equal(res.status, status, JSON.stringify(body));
     assert.equal(body.error.code, code);
@@ -28,11 +35,26 @@ describe('request validation', () => {
       messages: [
         { role: 'developer', content: 'rules' },
         { role: 'system', content: [{ type: 'text', text: 'sys' }] },
-        { role: 'user', content: [{ type: 'text', text: 'look' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] },
-        { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'look' },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } },
+          ],
+        },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }],
+        },
         { role: 'tool', tool_call_id: 'c1', content: '42' },
       ],
-      tools: [{ type: 'function', function: { name: 'f', description: 'd', parameters: { type: 'object', properties: {} } } }],
+      tools: [
+        {
+          type: 'function',
+          function: { name: 'f', description: 'd', parameters: { type: 'object', properties: {} } },
+        },
+      ],
       tool_choice: 'auto',
       response_format: { type: 'json_object' },
       stream_options: null,
@@ -43,21 +65,50 @@ describe('request validation', () => {
       max_completion_tokens: 16,
     };
     const raw = `${JSON.stringify(body, null, 1)}\n`;
-    const res = await gw.api('/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' }, body: raw });
+    const res = await gw.api('/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body: raw,
+    });
     assert.equal(res.status, 200);
     assert.equal(gw.pod!.requests.at(-1)?.body, raw);
   });
 
   it('names the missing or malformed field', async () => {
-    await expectError(await post({ messages: [{ role: 'user', content: 'x' }] }), 400, 'invalid_request', 'model');
+    await expectError(
+      await post({ messages: [{ role: 'user', content: 'x' }] }),
+      400,
+      'invalid_request',
+      'model',
+    );
     await expectError(await post({ model: MODEL }), 400, 'invalid_request', 'messages');
     await expectError(await post({ model: MODEL, messages: [] }), 400, 'invalid_request', 'messages');
-    await expectError(await post({ model: MODEL, messages: [{ role: 'wizard', content: 'x' }] }), 400, 'invalid_request', 'messages[0].role');
-    await expectError(await post({ model: MODEL, messages: [{ role: 'user', content: 5 }] }), 400, 'invalid_request', 'messages[0].content');
-    await expectError(await post(chatBody('x', { temperature: 'hot' })), 400, 'invalid_request', 'temperature');
+    await expectError(
+      await post({ model: MODEL, messages: [{ role: 'wizard', content: 'x' }] }),
+      400,
+      'invalid_request',
+      'messages[0].role',
+    );
+    await expectError(
+      await post({ model: MODEL, messages: [{ role: 'user', content: 5 }] }),
+      400,
+      'invalid_request',
+      'messages[0].content',
+    );
+    await expectError(
+      await post(chatBody('x', { temperature: 'hot' })),
+      400,
+      'invalid_request',
+      'temperature',
+    );
     await expectError(await post(chatBody('x', { stream: 'yes' })), 400, 'invalid_request', 'stream');
     await expectError(await post({ model: MODEL }, '/v1/completions'), 400, 'invalid_request', 'prompt');
-    await expectError(await post({ model: MODEL, input: [] }, '/v1/embeddings'), 400, 'invalid_request', 'input');
+    await expectError(
+      await post({ model: MODEL, input: [] }, '/v1/embeddings'),
+      400,
+      'invalid_request',
+      'input',
+    );
     await expectError(await post([1, 2]), 400, 'invalid_request');
   });
 
@@ -68,29 +119,113 @@ describe('request validation', () => {
   });
 
   it('refuses bad JSON, empty bodies, invalid UTF-8 and other media types', async () => {
-    await expectError(await gw.api('/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":' }), 400, 'invalid_json');
-    await expectError(await gw.api('/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '' }), 400, 'invalid_json');
-    const badUtf8 = Buffer.concat([Buffer.from('{"model":"'), Buffer.from([0xc3, 0x28]), Buffer.from('","messages":[{"role":"user","content":"x"}]}')]);
-    await expectError(await gw.api('/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: badUtf8 }), 400, 'invalid_json');
-    await expectError(await gw.api('/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify(chatBody()) }), 415, 'unsupported_media_type');
-    await expectError(await gw.api('/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=b' }), 415, 'unsupported_media_type');
+    await expectError(
+      await gw.api('/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"model":',
+      }),
+      400,
+      'invalid_json',
+    );
+    await expectError(
+      await gw.api('/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '',
+      }),
+      400,
+      'invalid_json',
+    );
+    const badUtf8 = Buffer.concat([
+      Buffer.from('{"model":"'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('","messages":[{"role":"user","content":"x"}]}'),
+    ]);
+    await expectError(
+      await gw.api('/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: badUtf8,
+      }),
+      400,
+      'invalid_json',
+    );
+    await expectError(
+      await gw.api('/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: JSON.stringify(chatBody()),
+      }),
+      415,
+      'unsupported_media_type',
+    );
+    await expectError(
+      await gw.api('/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'a=b',
+      }),
+      415,
+      'unsupported_media_type',
+    );
   });
 
   it('refuses prototype poisoning with 400', async () => {
     const proto = '{"model":"m","messages":[{"role":"user","content":"x"}],"__proto__":{"admin":true}}';
-    await expectError(await gw.api('/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: proto }), 400, 'forbidden_property');
-    const ctor = '{"model":"m","messages":[{"role":"user","content":"x"}],"constructor":{"prototype":{"admin":true}}}';
-    await expectError(await gw.api('/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: ctor }), 400, 'forbidden_property');
+    await expectError(
+      await gw.api('/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: proto,
+      }),
+      400,
+      'forbidden_property',
+    );
+    const ctor =
+      '{"model":"m","messages":[{"role":"user","content":"x"}],"constructor":{"prototype":{"admin":true}}}';
+    await expectError(
+      await gw.api('/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: ctor,
+      }),
+      400,
+      'forbidden_property',
+    );
     assert.equal(({} as Record<string, unknown>).admin, undefined);
   });
 
   it('limits each message content to 50,000 bytes (UTF-8), strings and parts alike', async () => {
     assert.equal((await post(chatBody('a'.repeat(50_000)))).status, 200);
-    await expectError(await post(chatBody('a'.repeat(50_001))), 400, 'content_too_long', 'messages[0].content');
-    await expectError(await post(chatBody('é'.repeat(25_001))), 400, 'content_too_long', 'messages[0].content');
-    const parts = [{ type: 'text', text: 'a'.repeat(30_000) }, { type: 'text', text: 'b'.repeat(30_000) }];
-    await expectError(await post({ model: MODEL, messages: [{ role: 'user', content: parts }] }), 400, 'content_too_long', 'messages[0].content');
-    await expectError(await post({ model: MODEL, prompt: 'p', suffix: 's'.repeat(50_001) }, '/v1/completions'), 400, 'content_too_long', 'suffix');
+    await expectError(
+      await post(chatBody('a'.repeat(50_001))),
+      400,
+      'content_too_long',
+      'messages[0].content',
+    );
+    await expectError(
+      await post(chatBody('é'.repeat(25_001))),
+      400,
+      'content_too_long',
+      'messages[0].content',
+    );
+    const parts = [
+      { type: 'text', text: 'a'.repeat(30_000) },
+      { type: 'text', text: 'b'.repeat(30_000) },
+    ];
+    await expectError(
+      await post({ model: MODEL, messages: [{ role: 'user', content: parts }] }),
+      400,
+      'content_too_long',
+      'messages[0].content',
+    );
+    await expectError(
+      await post({ model: MODEL, prompt: 'p', suffix: 's'.repeat(50_001) }, '/v1/completions'),
+      400,
+      'content_too_long',
+      'suffix',
+    );
   });
 
   it('answers a body over 1 MB with 413 (Content-Length)', async () => {
@@ -110,7 +245,9 @@ describe('request validation', () => {
       });
       socket.on('close', () => resolve(data));
       socket.on('error', (err) => (data === '' ? reject(err) : resolve(data)));
-      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${GATEWAY_KEY}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`);
+      socket.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${GATEWAY_KEY}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`,
+      );
       const chunk = 'a'.repeat(64 * 1024);
       let sent = 0;
       const pump = (): void => {
@@ -119,7 +256,9 @@ describe('request validation', () => {
           return;
         }
         sent += chunk.length;
-        socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`, (err) => (err ? undefined : setImmediate(pump)));
+        socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`, (err) =>
+          err ? undefined : setImmediate(pump),
+        );
       };
       pump();
     });
@@ -133,8 +272,13 @@ describe('content policy', () => {
     const gw = await startTestGateway();
     try {
       const text = 'fix <script>alert(1)</script> and href="javascript:void(0)"';
-      assert.equal((await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody(text) })).status, 200);
-      const forwarded = JSON.parse(gw.pod!.requests.at(-1)?.body ?? '{}') as { messages: Array<{ content: string }> };
+      assert.equal(
+        (await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody(text) })).status,
+        200,
+      );
+      const forwarded = JSON.parse(gw.pod!.requests.at(-1)?.body ?? '{}') as {
+        messages: Array<{ content: string }>;
+      };
       assert.equal(forwarded.messages[0]?.content, text);
     } finally {
       await gw.close();
@@ -144,7 +288,10 @@ describe('content policy', () => {
   it('reject answers 400 naming the field', async () => {
     const gw = await startTestGateway({ config: { content_policy: 'reject' } });
     try {
-      const res = await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('<script>x</script>') });
+      const res = await gw.api('/v1/chat/completions', {
+        method: 'POST',
+        json: chatBody('<script>x</script>'),
+      });
       assert.equal(res.status, 400);
       assert.equal(((await res.json()) as Envelope).error.param, 'messages[0].content');
     } finally {
@@ -155,9 +302,14 @@ describe('content policy', () => {
   it('strip removes script blocks and javascript: before forwarding', async () => {
     const gw = await startTestGateway({ config: { content_policy: 'strip' } });
     try {
-      const res = await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody('a<script>evil()</script>b javascript:c') });
+      const res = await gw.api('/v1/chat/completions', {
+        method: 'POST',
+        json: chatBody('a<script>evil()</script>b javascript:c'),
+      });
       assert.equal(res.status, 200);
-      const forwarded = JSON.parse(gw.pod!.requests.at(-1)?.body ?? '{}') as { messages: Array<{ content: string }> };
+      const forwarded = JSON.parse(gw.pod!.requests.at(-1)?.body ?? '{}') as {
+        messages: Array<{ content: string }>;
+      };
       assert.equal(forwarded.messages[0]?.content, 'ab c');
     } finally {
       await gw.close();

@@ -25,14 +25,25 @@ describe('wake on request', () => {
     const { defaultConfig } = await import('../../src/config/schema.js');
     const routes = stateRouteSource({ home, logger: silentLogger(), pollMs: 60_000 });
     const wake = stateWake(routes, { waitMs, pollMs: 50, logger: silentLogger(), now: () => Date.now() });
-    const built = await buildApp({ config: defaultConfig({ auth: 'none', wake_on_request: true }), logger: silentLogger(), routes, keys: [], probe: false, wake });
+    const built = await buildApp({
+      config: defaultConfig({ auth: 'none', wake_on_request: true }),
+      logger: silentLogger(),
+      routes,
+      keys: [],
+      probe: false,
+      wake,
+    });
     return { manager, app: built.app };
   }
 
   it('answers 503 model_waking with Retry-After, and a burst writes one wake request', async () => {
     const { manager, app } = await setup(0);
     try {
-      const answers = await Promise.all(Array.from({ length: 5 }, () => app.inject({ method: 'POST', url: '/v1/chat/completions', payload: chatBody() })));
+      const answers = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          app.inject({ method: 'POST', url: '/v1/chat/completions', payload: chatBody() }),
+        ),
+      );
       for (const res of answers) {
         assert.equal(res.statusCode, 503);
         assert.equal(res.headers['retry-after'], '30');
@@ -52,8 +63,23 @@ describe('wake on request', () => {
     const { manager, app } = await setup(5_000);
     const pod = await startVllmStandin({ model: MODEL, apiKey: POD_KEY });
     try {
-      const pending = app.inject({ method: 'POST', url: '/v1/chat/completions', payload: chatBody('wake me') });
-      setTimeout(() => upsertRoute(manager, { routeId: 'pod1', podId: 'pod1', baseUrl: `${pod.url}/v1`, apiKey: POD_KEY, model: MODEL, ready: true }), 300);
+      const pending = app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: chatBody('wake me'),
+      });
+      setTimeout(
+        () =>
+          upsertRoute(manager, {
+            routeId: 'pod1',
+            podId: 'pod1',
+            baseUrl: `${pod.url}/v1`,
+            apiKey: POD_KEY,
+            model: MODEL,
+            ready: true,
+          }),
+        300,
+      );
       const res = await pending;
       assert.equal(res.statusCode, 200);
       assert.match(res.body, /You said: wake me/);

@@ -15,7 +15,10 @@ export interface CloudflareFront {
   close(): Promise<void>;
 }
 
-export async function startCloudflareFront(apiUrl: string, block: (userAgent: string | undefined) => boolean): Promise<CloudflareFront> {
+export async function startCloudflareFront(
+  apiUrl: string,
+  block: (userAgent: string | undefined) => boolean,
+): Promise<CloudflareFront> {
   const target = new URL(apiUrl);
   const userAgents: (string | undefined)[] = [];
   const server: Server = createServer((req, res) => {
@@ -23,13 +26,18 @@ export async function startCloudflareFront(apiUrl: string, block: (userAgent: st
     userAgents.push(ua);
     if (block(ua)) {
       req.resume();
-      res.writeHead(403, { 'content-type': 'text/plain; charset=UTF-8', server: 'cloudflare' }).end('error code: 1010');
+      res
+        .writeHead(403, { 'content-type': 'text/plain; charset=UTF-8', server: 'cloudflare' })
+        .end('error code: 1010');
       return;
     }
-    const upstream = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
+    const upstream = request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
     upstream.on('error', () => res.writeHead(502).end());
     req.pipe(upstream);
   });

@@ -36,7 +36,10 @@ describe('guard request heads', () => {
     const trickle = setInterval(() => {
       if (!socket.destroyed) socket.write(head[sent++ % head.length] ?? 'a');
     }, 100);
-    const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still open'), 15_000))]);
+    const outcome = await Promise.race([
+      closed.then(() => 'closed'),
+      new Promise((r) => setTimeout(() => r('still open'), 15_000)),
+    ]);
     clearInterval(trickle);
     socket.destroy();
     assert.equal(outcome, 'closed', 'a head that never ends must not hold the connection');
@@ -46,7 +49,10 @@ describe('guard request heads', () => {
   it('refuses obs-fold, a field without a colon and a space before the colon (400), and never asks vLLM', async () => {
     for (const field of ['x-a: 1\r\n  folded', 'no-colon-here', 'content-length : 5', '']) {
       const seen = pod.requests.length;
-      const res = await rawRequest(guard.port, `GET /v1/models HTTP/1.1\r\nhost: pod\r\nconnection: close\r\nauthorization: Bearer ${KEY}\r\n${field}${field ? '\r\n' : ''}\r\n`);
+      const res = await rawRequest(
+        guard.port,
+        `GET /v1/models HTTP/1.1\r\nhost: pod\r\nconnection: close\r\nauthorization: Bearer ${KEY}\r\n${field}${field ? '\r\n' : ''}\r\n`,
+      );
       if (field === '') {
         assert.equal(res.status, 200, 'the same request without the odd field passes');
         continue;

@@ -20,11 +20,16 @@ describe('guard limits, with vLLM not listening', () => {
   let guard: RunningGuard;
 
   before(async () => {
-    guard = await startGuard({ GUARD_UPSTREAM: `http://127.0.0.1:${await closedPort()}`, GUARD_API_KEY: KEY, GUARD_MAX_CONNECTIONS: '2', GUARD_MAX_BODY: '2048' });
+    guard = await startGuard({
+      GUARD_UPSTREAM: `http://127.0.0.1:${await closedPort()}`,
+      GUARD_API_KEY: KEY,
+      GUARD_MAX_CONNECTIONS: '2',
+      GUARD_MAX_BODY: '2048',
+    });
   });
   after(() => guard.close());
 
-  it('answers /health 502 while vLLM does not listen (as RunPod\'s proxy would), and /v1 502 in JSON', async () => {
+  it("answers /health 502 while vLLM does not listen (as RunPod's proxy would), and /v1 502 in JSON", async () => {
     const health = await rawRequest(guard.port, httpRequest('GET', '/health'));
     assert.equal(health.status, 502);
     assert.equal(health.body, '');
@@ -35,9 +40,15 @@ describe('guard limits, with vLLM not listening', () => {
 
   it('applies GUARD_MAX_BODY: the limit itself passes the gate, one byte more is 413', async () => {
     const at = 'x'.repeat(2048);
-    const passed = await rawRequest(guard.port, httpRequest('POST', '/v1/completions', { ...AUTH, 'content-length': '2048' }, at));
+    const passed = await rawRequest(
+      guard.port,
+      httpRequest('POST', '/v1/completions', { ...AUTH, 'content-length': '2048' }, at),
+    );
     assert.equal(passed.status, 502, 'read and forwarded (vLLM is down, hence 502)');
-    const over = await rawRequest(guard.port, httpRequest('POST', '/v1/completions', { ...AUTH, 'content-length': '2049' }, `${at}x`));
+    const over = await rawRequest(
+      guard.port,
+      httpRequest('POST', '/v1/completions', { ...AUTH, 'content-length': '2049' }, `${at}x`),
+    );
     assert.equal(over.status, 413);
     assert.deepEqual(JSON.parse(over.body), { error: 'Payload Too Large' });
   });
@@ -72,8 +83,17 @@ describe('guard limits, with vLLM not listening', () => {
 
 describe('guard configuration', () => {
   it('refuses to start without a key or with a bad number, exit code 2', () => {
-    for (const env of [{}, { GUARD_API_KEY: '' }, { GUARD_API_KEY: KEY, GUARD_MAX_BODY: 'lots' }, { GUARD_API_KEY: KEY, GUARD_UPSTREAM: 'https://x' }]) {
-      const run = spawnSync('python3', [GUARD_PY], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, encoding: 'utf8', timeout: 10_000 });
+    for (const env of [
+      {},
+      { GUARD_API_KEY: '' },
+      { GUARD_API_KEY: KEY, GUARD_MAX_BODY: 'lots' },
+      { GUARD_API_KEY: KEY, GUARD_UPSTREAM: 'https://x' },
+    ]) {
+      const run = spawnSync('python3', [GUARD_PY], {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
       assert.equal(run.status, 2, `${JSON.stringify(env)}: ${run.stderr}`);
       assert.match(run.stderr, /^guard: GUARD_/);
     }

@@ -53,8 +53,15 @@ describe('guard query strings', () => {
   it('allows exactly the parameters QUERIES names for a route, and nothing else', () => {
     const run = spawnSync(
       'python3',
-      ['-c', `import json, sys\nsys.path.insert(0, ${JSON.stringify(GUARD_DIR)})\nimport guard\nt = guard.RouteTable(guard.ROUTES)\nprint(json.dumps([t.allows_target(m, p) for m, p in json.loads(sys.stdin.read())]))`],
-      { input: JSON.stringify(CASES.map(([m, p]) => [m, p])), encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1' } },
+      [
+        '-c',
+        `import json, sys\nsys.path.insert(0, ${JSON.stringify(GUARD_DIR)})\nimport guard\nt = guard.RouteTable(guard.ROUTES)\nprint(json.dumps([t.allows_target(m, p) for m, p in json.loads(sys.stdin.read())]))`,
+      ],
+      {
+        input: JSON.stringify(CASES.map(([m, p]) => [m, p])),
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1' },
+      },
     );
     assert.equal(run.status, 0, run.stderr);
     const got = JSON.parse(run.stdout) as boolean[];
@@ -75,7 +82,15 @@ describe('guard query strings', () => {
 
     it('forwards an allowed query string unchanged, with the key', async () => {
       const body = JSON.stringify({ model: 'm', input: 'hi', store: true });
-      const created = await rawRequest(guard.port, httpRequest('POST', '/v1/responses', { ...AUTH, 'content-type': 'application/json', 'content-length': String(body.length) }, body));
+      const created = await rawRequest(
+        guard.port,
+        httpRequest(
+          'POST',
+          '/v1/responses',
+          { ...AUTH, 'content-type': 'application/json', 'content-length': String(body.length) },
+          body,
+        ),
+      );
       assert.equal(created.status, 200, created.body);
       const { id } = JSON.parse(created.body) as { id: string };
       const target = `/v1/responses/${id}?stream=false&starting_after=3`;
@@ -92,18 +107,30 @@ describe('guard query strings', () => {
       const seen = pod.requests.length;
       for (const [method, path, allowed] of CASES) {
         if (allowed) continue;
-        const res = await rawRequest(guard.port, httpRequest(method, path, { ...AUTH, ...(method === 'POST' ? { 'content-length': '0' } : {}) }));
+        const res = await rawRequest(
+          guard.port,
+          httpRequest(method, path, { ...AUTH, ...(method === 'POST' ? { 'content-length': '0' } : {}) }),
+        );
         assert.equal(res.status, 404, `${method} ${path}`);
         assert.deepEqual(JSON.parse(res.body), { error: 'Not Found' });
       }
-      assert.equal((await rawRequest(guard.port, httpRequest('GET', '/v1/responses/resp_1?stream=true'))).status, 401);
+      assert.equal(
+        (await rawRequest(guard.port, httpRequest('GET', '/v1/responses/resp_1?stream=true'))).status,
+        401,
+      );
       assert.equal(pod.requests.length, seen);
     });
 
     it('logs the path without the query string', async () => {
-      await rawRequest(guard.port, httpRequest('GET', '/v1/responses/resp_2?stream=false&starting_after=7', AUTH));
+      await rawRequest(
+        guard.port,
+        httpRequest('GET', '/v1/responses/resp_2?stream=false&starting_after=7', AUTH),
+      );
       const lines = guard.lines();
-      assert.ok(lines.some((l) => l.startsWith('guard GET /v1/responses/resp_2 ')), lines.join('\n'));
+      assert.ok(
+        lines.some((l) => l.startsWith('guard GET /v1/responses/resp_2 ')),
+        lines.join('\n'),
+      );
       assert.ok(!lines.some((l) => /starting_after|stream=/.test(l)), lines.join('\n'));
     });
   });

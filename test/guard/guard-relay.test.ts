@@ -76,7 +76,10 @@ print("ok")
 
 describe('guard chunked relay', () => {
   it('relays chunked bodies split anywhere, framing checked, trailers dropped, broken framing cut', () => {
-    const run = spawnSync('python3', ['-c', SCRIPT, dirname(GUARD_PY)], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1' } });
+    const run = spawnSync('python3', ['-c', SCRIPT, dirname(GUARD_PY)], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1' },
+    });
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout.trim(), 'ok');
   });

@@ -15,12 +15,19 @@ const GUARD_DIR = dirname(GUARD_PY);
 
 /** Runs python3 with guard.py importable; `code` prints one JSON value. */
 function python(code: string, input: unknown): unknown {
-  const run = spawnSync('python3', ['-c', `import json, sys\nsys.path.insert(0, ${JSON.stringify(GUARD_DIR)})\nimport guard\nargs = json.loads(sys.stdin.read())\n${code}`], {
-    input: JSON.stringify(input),
-    encoding: 'utf8',
-    // Importing guard.py must not leave a __pycache__ in the source tree.
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1' },
-  });
+  const run = spawnSync(
+    'python3',
+    [
+      '-c',
+      `import json, sys\nsys.path.insert(0, ${JSON.stringify(GUARD_DIR)})\nimport guard\nargs = json.loads(sys.stdin.read())\n${code}`,
+    ],
+    {
+      input: JSON.stringify(input),
+      encoding: 'utf8',
+      // Importing guard.py must not leave a __pycache__ in the source tree.
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1' },
+    },
+  );
   assert.equal(run.status, 0, run.stderr);
   return JSON.parse(run.stdout) as unknown;
 }
@@ -110,7 +117,11 @@ describe('guard with {id} routes, end to end', () => {
     pod = await startVllmStandin({ model: 'm', apiKey: KEY });
     // The real guard, with the test's routes added to ROUTES before it starts.
     const launch = `import json, sys\nsys.path.insert(0, ${JSON.stringify(GUARD_DIR)})\nimport guard\nguard.ROUTES = guard.ROUTES | frozenset(tuple(r) for r in json.loads(sys.argv[1]))\nsys.exit(guard.main())`;
-    guard = await startGuard({ GUARD_UPSTREAM: pod.url, GUARD_API_KEY: KEY }, ['-c', launch, JSON.stringify(TABLE)]);
+    guard = await startGuard({ GUARD_UPSTREAM: pod.url, GUARD_API_KEY: KEY }, [
+      '-c',
+      launch,
+      JSON.stringify(TABLE),
+    ]);
   });
   after(async () => {
     await guard.close();
@@ -118,9 +129,16 @@ describe('guard with {id} routes, end to end', () => {
   });
 
   it('forwards a matching id path unchanged, with the key', async () => {
-    for (const [method, path] of [['GET', '/v1/things/resp_1'], ['DELETE', '/v1/things/resp_1'], ['POST', '/v1/things/r.2-x/cancel']] as const) {
+    for (const [method, path] of [
+      ['GET', '/v1/things/resp_1'],
+      ['DELETE', '/v1/things/resp_1'],
+      ['POST', '/v1/things/r.2-x/cancel'],
+    ] as const) {
       const seen = pod.requests.length;
-      const res = await rawRequest(guard.port, httpRequest(method, path, { ...AUTH, ...(method === 'POST' ? { 'content-length': '0' } : {}) }));
+      const res = await rawRequest(
+        guard.port,
+        httpRequest(method, path, { ...AUTH, ...(method === 'POST' ? { 'content-length': '0' } : {}) }),
+      );
       assert.notEqual(res.status, 401, `${method} ${path}`);
       assert.equal(pod.requests.length, seen + 1, `${method} ${path} did not reach the stand-in`);
       assert.deepEqual([pod.requests.at(-1)?.method, pod.requests.at(-1)?.path], [method, path]);
@@ -130,7 +148,14 @@ describe('guard with {id} routes, end to end', () => {
 
   it('answers 404 to near misses and 401 to a matching path without the key, never asking vLLM', async () => {
     const seen = pod.requests.length;
-    for (const path of ['/v1/things/..', '/v1/things/a/b', '/v1/things/a?x=1', '/v1/things/%2e%2e', '/v1/things/{id}', '/v1/things/']) {
+    for (const path of [
+      '/v1/things/..',
+      '/v1/things/a/b',
+      '/v1/things/a?x=1',
+      '/v1/things/%2e%2e',
+      '/v1/things/{id}',
+      '/v1/things/',
+    ]) {
       const res = await rawRequest(guard.port, httpRequest('GET', path, AUTH));
       assert.equal(res.status, 404, path);
       assert.deepEqual(JSON.parse(res.body), { error: 'Not Found' });

@@ -16,17 +16,28 @@ const KEY = 'vk_workers_test_0123456789abcdef';
 
 /** Runs python3 with guard.py importable; `code` prints one JSON value. */
 function python(code: string): unknown {
-  const run = spawnSync('python3', ['-c', `import json, os, sys\nsys.path.insert(0, ${JSON.stringify(dirname(GUARD_PY))})\nimport guard\n${code}`], {
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1' },
-  });
+  const run = spawnSync(
+    'python3',
+    [
+      '-c',
+      `import json, os, sys\nsys.path.insert(0, ${JSON.stringify(dirname(GUARD_PY))})\nimport guard\n${code}`,
+    ],
+    {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1' },
+    },
+  );
   assert.equal(run.status, 0, run.stderr);
   return JSON.parse(run.stdout) as unknown;
 }
 
 /** The guard's worker processes (its children), from /proc. */
 function workers(pid: number): number[] {
-  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
 }
 
 async function until(what: string, check: () => boolean | Promise<boolean>, tries = 250): Promise<void> {
@@ -46,7 +57,15 @@ interface Started {
 async function startWorkers(env: Record<string, string>): Promise<Started> {
   // The upstream is a closed port: /health answers 502, which is all these tests need.
   const child = spawn('python3', [GUARD_PY], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1', GUARD_LISTEN_HOST: '127.0.0.1', GUARD_LISTEN_PORT: '0', GUARD_UPSTREAM: 'http://127.0.0.1:9', GUARD_API_KEY: KEY, ...env },
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      PYTHONDONTWRITEBYTECODE: '1',
+      GUARD_LISTEN_HOST: '127.0.0.1',
+      GUARD_LISTEN_PORT: '0',
+      GUARD_UPSTREAM: 'http://127.0.0.1:9',
+      GUARD_API_KEY: KEY,
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -58,7 +77,8 @@ async function startWorkers(env: Record<string, string>): Promise<Started> {
 }
 
 function exited(child: ChildProcess): Promise<number | string> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode ?? child.signalCode ?? '');
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve(child.exitCode ?? child.signalCode ?? '');
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? '')));
 }
 
@@ -75,14 +95,26 @@ describe('guard workers: shared state', () => {
       'slots = guard.Slots(3, True)\npid = os.fork()\nif pid == 0:\n    os._exit(0 if slots.take() and slots.take() else 1)\n_, status = os.waitpid(pid, 0)\ngot = [status, slots.take(), slots.take()]\nslots.give()\nprint(json.dumps(got + [slots.take(), slots.take()]))',
     );
     assert.deepEqual(out, [0, true, false, true, false]);
-    assert.deepEqual(python('slots = guard.Slots(2, False)\nprint(json.dumps([slots.take(), slots.take(), slots.take()]))'), [true, true, false]);
+    assert.deepEqual(
+      python('slots = guard.Slots(2, False)\nprint(json.dumps([slots.take(), slots.take(), slots.take()]))'),
+      [true, true, false],
+    );
   });
 
   it('GUARD_WORKERS defaults to a quarter of the CPUs, 1 to 4, and refuses 0', () => {
     const cpus = Number(python('print(len(os.sched_getaffinity(0)))'));
-    assert.equal(python('print(json.dumps(guard.Config({"GUARD_API_KEY": "k" * 20}).workers))'), Math.max(1, Math.min(4, Math.floor(cpus / 4))));
-    assert.equal(python('print(json.dumps(guard.Config({"GUARD_API_KEY": "k" * 20, "GUARD_WORKERS": "3"}).workers))'), 3);
-    const run = spawnSync('python3', [GUARD_PY], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GUARD_API_KEY: KEY, GUARD_WORKERS: '0' }, encoding: 'utf8' });
+    assert.equal(
+      python('print(json.dumps(guard.Config({"GUARD_API_KEY": "k" * 20}).workers))'),
+      Math.max(1, Math.min(4, Math.floor(cpus / 4))),
+    );
+    assert.equal(
+      python('print(json.dumps(guard.Config({"GUARD_API_KEY": "k" * 20, "GUARD_WORKERS": "3"}).workers))'),
+      3,
+    );
+    const run = spawnSync('python3', [GUARD_PY], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GUARD_API_KEY: KEY, GUARD_WORKERS: '0' },
+      encoding: 'utf8',
+    });
     assert.equal(run.status, 2);
     assert.match(run.stderr, /GUARD_WORKERS must be an integer >= 1/);
   });
@@ -117,16 +149,31 @@ describe('guard workers, end to end', () => {
     });
     assert.deepEqual(JSON.parse(busy.body), { error: 'Service Unavailable' });
     for (const socket of held) socket.destroy();
-    await until('a freed slot to serve /health again', async () => (await rawRequest(guard.port, httpRequest('GET', '/health'))).status === 502);
+    await until(
+      'a freed slot to serve /health again',
+      async () => (await rawRequest(guard.port, httpRequest('GET', '/health'))).status === 502,
+    );
   });
 
   it('answers the lease on every worker with the key, and refuses it without', async () => {
     for (let i = 0; i < 12; i++) {
-      const res = await rawRequest(guard.port, httpRequest('POST', '/runpod-llm/lease', { authorization: `Bearer ${KEY}`, 'content-length': '0' }));
+      const res = await rawRequest(
+        guard.port,
+        httpRequest('POST', '/runpod-llm/lease', { authorization: `Bearer ${KEY}`, 'content-length': '0' }),
+      );
       assert.equal(res.status, 200);
-      assert.deepEqual(JSON.parse(res.body), { guard: '3', lease_seconds: null, stop_at: null, self_stop: 'missing' });
+      assert.deepEqual(JSON.parse(res.body), {
+        guard: '3',
+        lease_seconds: null,
+        stop_at: null,
+        self_stop: 'missing',
+      });
     }
-    assert.equal((await rawRequest(guard.port, httpRequest('POST', '/runpod-llm/lease', { 'content-length': '0' }))).status, 401);
+    assert.equal(
+      (await rawRequest(guard.port, httpRequest('POST', '/runpod-llm/lease', { 'content-length': '0' })))
+        .status,
+      401,
+    );
   });
 });
 
@@ -147,6 +194,12 @@ describe('guard workers: lifetimes', () => {
     const pids = workers(guard.child.pid ?? 0);
     guard.child.kill('SIGTERM');
     assert.equal(await exited(guard.child), 'SIGTERM');
-    await until('the workers to exit', () => pids.every((pid) => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') === true));
+    await until('the workers to exit', () =>
+      pids.every(
+        (pid) =>
+          !existsSync(`/proc/${pid}`) ||
+          readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') === true,
+      ),
+    );
   });
 });

@@ -132,7 +132,9 @@ async function portFree(port: number): Promise<boolean> {
 }
 
 async function isolation(): Promise<Isolation> {
-  const probe = spawnSync('unshare', ['-rn', 'sh', '-c', 'PATH="$PATH:/usr/sbin:/sbin" ip link set lo up'], { stdio: 'ignore' });
+  const probe = spawnSync('unshare', ['-rn', 'sh', '-c', 'PATH="$PATH:/usr/sbin:/sbin" ip link set lo up'], {
+    stdio: 'ignore',
+  });
   if (probe.status === 0) return { argv: ['unshare', '-rn', 'bash'], netns: true };
   if ((await portFree(8000)) && (await portFree(8001))) return { argv: ['bash'], netns: false };
   return { skip: 'no network namespace (unshare -rn) and ports 8000/8001 are busy here' };
@@ -158,7 +160,11 @@ describe('the guarded start command under bash', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  function run(start: PodStart, mode: 'serve' | 'sleep' | 'die', extraEnv: Record<string, string> = {}): Promise<RunResult> {
+  function run(
+    start: PodStart,
+    mode: 'serve' | 'sleep' | 'die',
+    extraEnv: Record<string, string> = {},
+  ): Promise<RunResult> {
     if ('skip' in how) throw new Error(how.skip);
     const [command = 'bash', ...args] = how.argv;
     const child = spawn(command, [...args, join(dir, 'driver.sh')], {
@@ -189,7 +195,10 @@ describe('the guarded start command under bash', () => {
     return new Promise((resolve) => {
       child.on('close', () => {
         clearTimeout(timer);
-        const phases = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+        const phases = stdout
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
         resolve({ phases, stderr });
       });
     });
@@ -197,33 +206,79 @@ describe('the guarded start command under bash', () => {
 
   it('starts vLLM on loopback with quoted arguments and the guard on 8000; when vLLM exits, the shell and the guard exit', async (t) => {
     if ('skip' in how) return t.skip(how.skip);
-    const start = guardedPodStart({ model: EVIL_MODEL, servedName: SERVED, maxModelLen: 4096, gpuMemoryUtilization: 0.85, podKey: KEY });
+    const start = guardedPodStart({
+      model: EVIL_MODEL,
+      servedName: SERVED,
+      maxModelLen: 4096,
+      gpuMemoryUtilization: 0.85,
+      podKey: KEY,
+    });
     const { phases, stderr } = await run(start, 'serve');
     const [up, exit, gone, ...rest] = phases;
     assert.equal(up?.phase, 'up', stderr);
     assert.deepEqual(up?.health, [200, '']);
-    assert.equal(up?.models && (JSON.parse((up.models as [number, string])[1]) as { data: { id: string }[] }).data[0]?.id, SERVED);
+    assert.equal(
+      up?.models &&
+        (JSON.parse((up.models as [number, string])[1]) as { data: { id: string }[] }).data[0]?.id,
+      SERVED,
+    );
     assert.deepEqual(up?.modelsNoKey, [401, '{"error":"Unauthorized"}']);
     assert.deepEqual(up?.invocations, [404, '{"error":"Not Found"}']);
-    assert.equal((up?.directInvocations as [number])[0], 200, 'vLLM behind the guard still has /invocations open, on loopback only');
-    assert.ok(typeof exit?.shellExit === 'number' && exit.shellExit !== 0, `shell exit ${JSON.stringify(exit)}`);
+    assert.equal(
+      (up?.directInvocations as [number])[0],
+      200,
+      'vLLM behind the guard still has /invocations open, on loopback only',
+    );
+    assert.ok(
+      typeof exit?.shellExit === 'number' && exit.shellExit !== 0,
+      `shell exit ${JSON.stringify(exit)}`,
+    );
     assert.deepEqual(gone?.health, [0, 'unreachable'], 'the guard went with vLLM');
     assert.deepEqual(rest, []);
 
-    const record = JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as { argv: string[]; keyFromEnv: string };
-    assert.deepEqual(record.argv, ['serve', EVIL_MODEL, '--host', '127.0.0.1', '--port', '8001', '--served-model-name', SERVED, '--max-model-len', '4096', '--gpu-memory-utilization', '0.85']);
+    const record = JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as {
+      argv: string[];
+      keyFromEnv: string;
+    };
+    assert.deepEqual(record.argv, [
+      'serve',
+      EVIL_MODEL,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '8001',
+      '--served-model-name',
+      SERVED,
+      '--max-model-len',
+      '4096',
+      '--gpu-memory-utilization',
+      '0.85',
+    ]);
     assert.equal(record.keyFromEnv, KEY, 'vLLM gets its key from the environment');
     assert.equal(existsSync(join(dir, 'PWNED')), false, 'no value was executed');
   });
 
   it('passes SIGTERM on: the shell stops vLLM and the guard and exits 143', async (t) => {
     if ('skip' in how) return t.skip(how.skip);
-    const { phases, stderr } = await run(guardedPodStart({ model: 'm/x', servedName: 'x', maxModelLen: 1024, gpuMemoryUtilization: 0.5, podKey: KEY }), 'sleep');
-    assert.deepEqual(phases, [
-      { phase: 'listening', health: [502, ''] },
-      { shellExit: 143 },
-      { phase: 'gone', health: [0, 'unreachable'] },
-    ], stderr);
+    const { phases, stderr } = await run(
+      guardedPodStart({
+        model: 'm/x',
+        servedName: 'x',
+        maxModelLen: 1024,
+        gpuMemoryUtilization: 0.5,
+        podKey: KEY,
+      }),
+      'sleep',
+    );
+    assert.deepEqual(
+      phases,
+      [
+        { phase: 'listening', health: [502, ''] },
+        { shellExit: 143 },
+        { phase: 'gone', health: [0, 'unreachable'] },
+      ],
+      stderr,
+    );
   });
 
   describe('when vLLM dies', () => {
@@ -256,31 +311,59 @@ describe('the guarded start command under bash', () => {
 
     async function runningPod(): Promise<string> {
       const api = createRunPodClient({ baseUrl: emu.apiUrl, apiKey: emu.apiKey, retries: 0 });
-      const created = await api.createPod({ name: `runpod-llm-${Math.random().toString(36).slice(2, 10)}`, image: 'vllm/vllm-openai:v0.11.0', ports: ['8000/http'], gpu: { id: 'NVIDIA RTX A5000', count: 1 } });
-      for (let i = 0; i < 150 && emu.pods.get(created.id)?.status !== 'RUNNING'; i++) await new Promise((r) => setTimeout(r, 100));
+      const created = await api.createPod({
+        name: `runpod-llm-${Math.random().toString(36).slice(2, 10)}`,
+        image: 'vllm/vllm-openai:v0.11.0',
+        ports: ['8000/http'],
+        gpu: { id: 'NVIDIA RTX A5000', count: 1 },
+      });
+      for (let i = 0; i < 150 && emu.pods.get(created.id)?.status !== 'RUNNING'; i++)
+        await new Promise((r) => setTimeout(r, 100));
       return created.id;
     }
 
     function dying(podId: string, key: string): Promise<RunResult> {
       const apiUrl = 'skip' in how || !how.netns ? emu.apiUrl : 'http://127.0.0.1:18999';
-      const start = guardedPodStart({ model: 'm/x', servedName: 'x', maxModelLen: 1024, gpuMemoryUtilization: 0.5, podKey: KEY, selfStop: { leaseSeconds: 600, stopAtSeconds: null, runpodApiUrl: apiUrl } });
-      return run(start, 'die', { RUNPOD_POD_ID: podId, RUNPOD_API_KEY: key, ...('skip' in how || !how.netns ? {} : { API_RELAY: join(dir, 'relay.py'), API_SOCK: sock }) });
+      const start = guardedPodStart({
+        model: 'm/x',
+        servedName: 'x',
+        maxModelLen: 1024,
+        gpuMemoryUtilization: 0.5,
+        podKey: KEY,
+        selfStop: { leaseSeconds: 600, stopAtSeconds: null, runpodApiUrl: apiUrl },
+      });
+      return run(start, 'die', {
+        RUNPOD_POD_ID: podId,
+        RUNPOD_API_KEY: key,
+        ...('skip' in how || !how.netns ? {} : { API_RELAY: join(dir, 'relay.py'), API_SOCK: sock }),
+      });
     }
 
-    it('stops its own pod through the API and waits for RunPod\'s SIGTERM instead of exiting into a restart loop', async (t) => {
+    it("stops its own pod through the API and waits for RunPod's SIGTERM instead of exiting into a restart loop", async (t) => {
       if ('skip' in how) return t.skip(how.skip);
       const podId = await runningPod();
       const { phases, stderr } = await dying(podId, emu.apiKey);
       const log = readFileSync(join(dir, 'recipe.log'), 'utf8');
       // The emulator moves a stopped pod to EXITED on its own schedule: give a loaded box time.
-      for (let i = 0; i < 150 && emu.pods.get(podId)?.status !== 'EXITED'; i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 150 && emu.pods.get(podId)?.status !== 'EXITED'; i++)
+        await new Promise((r) => setTimeout(r, 100));
       assert.equal(emu.pods.get(podId)?.status, 'EXITED', `${log}\n${stderr}\n${JSON.stringify(phases)}`);
-      assert.match(log, new RegExp(`^guard self-stop: vLLM exited with status 1; stopping pod ${podId}: HTTP 200 \\(stopped\\)$`, 'm'));
-      assert.deepEqual(phases, [{ shellExit: 143 }], `still there when RunPod's SIGTERM came: it did not exit on its own\n${log}\n${stderr}`);
+      assert.match(
+        log,
+        new RegExp(
+          `^guard self-stop: vLLM exited with status 1; stopping pod ${podId}: HTTP 200 \\(stopped\\)$`,
+          'm',
+        ),
+      );
+      assert.deepEqual(
+        phases,
+        [{ shellExit: 143 }],
+        `still there when RunPod's SIGTERM came: it did not exit on its own\n${log}\n${stderr}`,
+      );
       assert.ok(!log.includes(emu.apiKey) && !log.includes(KEY), 'no key in the output');
     });
 
-    it('exits with vLLM\'s status when the stop is refused (RunPod restarts it; the lease and the watchdog remain)', async (t) => {
+    it("exits with vLLM's status when the stop is refused (RunPod restarts it; the lease and the watchdog remain)", async (t) => {
       if ('skip' in how) return t.skip(how.skip);
       const podId = await runningPod();
       const { phases, stderr } = await dying(podId, 'rp_wrong_pod_scoped_key_1234');

@@ -20,9 +20,18 @@ export interface RunningGuard {
  * @example
  *   const guard = await startGuard({ GUARD_UPSTREAM: pod.url, GUARD_API_KEY: 'k'.repeat(20) });
  */
-export async function startGuard(env: Record<string, string>, args: readonly string[] = [GUARD_PY]): Promise<RunningGuard> {
+export async function startGuard(
+  env: Record<string, string>,
+  args: readonly string[] = [GUARD_PY],
+): Promise<RunningGuard> {
   const child = spawn('python3', args, {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1', GUARD_LISTEN_HOST: '127.0.0.1', GUARD_LISTEN_PORT: '0', ...env },
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      PYTHONDONTWRITEBYTECODE: '1',
+      GUARD_LISTEN_HOST: '127.0.0.1',
+      GUARD_LISTEN_PORT: '0',
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -120,7 +129,14 @@ function dechunk(text: string): string {
 }
 
 /** A request head (and optional body) with `Connection: close`. */
-export function httpRequest(method: string, target: string, headers: Record<string, string> = {}, body = ''): string {
-  const fields = Object.entries({ host: 'pod', connection: 'close', ...headers }).map(([k, v]) => `${k}: ${v}\r\n`);
+export function httpRequest(
+  method: string,
+  target: string,
+  headers: Record<string, string> = {},
+  body = '',
+): string {
+  const fields = Object.entries({ host: 'pod', connection: 'close', ...headers }).map(
+    ([k, v]) => `${k}: ${v}\r\n`,
+  );
   return `${method} ${target} HTTP/1.1\r\n${fields.join('')}\r\n${body}`;
 }

@@ -18,7 +18,10 @@ if (command !== 'serve') {
 const env = { VLLM_API_KEY: process.env.VLLM_API_KEY ?? '' };
 const launch = parseVllmLaunch(args.map(shellQuote).join(' '), env);
 const host = args[args.indexOf('--host') + 1] ?? '0.0.0.0';
-writeFileSync(process.env.STUB_RECORD ?? 'stub-record.json', JSON.stringify({ pid: process.pid, argv: process.argv.slice(2), keyFromEnv: env.VLLM_API_KEY, launch }));
+writeFileSync(
+  process.env.STUB_RECORD ?? 'stub-record.json',
+  JSON.stringify({ pid: process.pid, argv: process.argv.slice(2), keyFromEnv: env.VLLM_API_KEY, launch }),
+);
 const standin = createVllmStandinHandler({
   model: launch.servedModelName,
   ...(launch.apiKey === undefined ? {} : { apiKey: launch.apiKey }),

@@ -1,6 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import { type ConfigInput, defaultConfig } from '../../src/config/schema.js';
-import { startVllmStandin, type VllmStandin, type VllmStandinOptions } from '../../src/emulator/vllm-standin.js';
+import {
+  startVllmStandin,
+  type VllmStandin,
+  type VllmStandinOptions,
+} from '../../src/emulator/vllm-standin.js';
 import { buildApp, type GatewayApp } from '../../src/gateway/app.js';
 import type { LimiterStore } from '../../src/gateway/rate-limit/limiter-store.js';
 import { type RouteSource, staticRouteSource } from '../../src/gateway/upstream/route-source.js';
@@ -40,8 +44,15 @@ export interface TestGatewayOptions {
  * captured in memory. Close it in `after()`.
  */
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
-  const pod = options.pod === false ? undefined : await startVllmStandin({ model: MODEL, apiKey: POD_KEY, ...options.pod });
-  const routes = options.routes ?? (pod === undefined ? staticRouteSource('http://127.0.0.1:9/v1', POD_KEY) : staticRouteSource(`${pod.url}/v1`, POD_KEY, MODEL));
+  const pod =
+    options.pod === false
+      ? undefined
+      : await startVllmStandin({ model: MODEL, apiKey: POD_KEY, ...options.pod });
+  const routes =
+    options.routes ??
+    (pod === undefined
+      ? staticRouteSource('http://127.0.0.1:9/v1', POD_KEY)
+      : staticRouteSource(`${pod.url}/v1`, POD_KEY, MODEL));
   const logs = captureLogs();
   const built = await buildApp({
     config: defaultConfig({ proxy_port: 0, health_probe_interval_ms: 60_000, ...options.config }),

@@ -38,7 +38,13 @@ const SPEC_ID = 'runpod-openapi-v2';
 
 export interface RunPodSpec {
   /** Errors (empty when valid) for a response of `method path` with this status and content type. */
-  validateResponse(method: string, pathTemplate: string, status: number, contentType: string | null, body: unknown): string[];
+  validateResponse(
+    method: string,
+    pathTemplate: string,
+    status: number,
+    contentType: string | null,
+    body: unknown,
+  ): string[];
   /** Errors for a value against `components.schemas[name]`. */
   validateSchema(name: string, value: unknown): string[];
   /** The response object (after following a `$ref`) for a status, or `default`. */
@@ -50,7 +56,10 @@ let cached: RunPodSpec | undefined;
 export function loadRunPodSpec(): RunPodSpec {
   if (cached !== undefined) return cached;
   const file = runPodSpecPath();
-  if (file === undefined) throw new Error(`RunPod OpenAPI document not found; looked in: ${CANDIDATES.join(', ')} (set RUNPOD_OPENAPI)`);
+  if (file === undefined)
+    throw new Error(
+      `RunPod OpenAPI document not found; looked in: ${CANDIDATES.join(', ')} (set RUNPOD_OPENAPI)`,
+    );
   const doc = JSON.parse(readFileSync(file, 'utf8')) as Json;
   // strict:false: the document carries OpenAPI keywords (example, x-enum-varnames, discriminator)
   // and formats (float, double) that are annotations, not JSON Schema assertions.
@@ -69,17 +78,26 @@ export function loadRunPodSpec(): RunPodSpec {
     return fn;
   };
   const errorsOf = (fn: ValidateFunction, value: unknown): string[] =>
-    fn(value) ? [] : (fn.errors ?? []).map((e) => `${e.instancePath || '$'} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
+    fn(value)
+      ? []
+      : (fn.errors ?? []).map(
+          (e) => `${e.instancePath || '$'} ${e.message ?? ''} ${JSON.stringify(e.params)}`,
+        );
   const escape = (s: string): string => s.replace(/~/g, '~0').replace(/\//g, '~1');
 
   const paths = doc.paths as Record<string, Record<string, { responses: Record<string, Json> }>>;
-  function responseEntry(method: string, pathTemplate: string, status: number): { pointer: string; response: Json } {
+  function responseEntry(
+    method: string,
+    pathTemplate: string,
+    status: number,
+  ): { pointer: string; response: Json } {
     const op = paths[pathTemplate]?.[method.toLowerCase()];
     if (op === undefined) throw new Error(`the spec has no ${method} ${pathTemplate}`);
     const key = String(status) in op.responses ? String(status) : 'default';
     let pointer = `/paths/${escape(pathTemplate)}/${method.toLowerCase()}/responses/${key}`;
     let response = op.responses[key];
-    if (response === undefined) throw new Error(`the spec has no ${status} (nor default) for ${method} ${pathTemplate}`);
+    if (response === undefined)
+      throw new Error(`the spec has no ${status} (nor default) for ${method} ${pathTemplate}`);
     const ref = response.$ref;
     if (typeof ref === 'string') {
       pointer = ref.slice(1);
@@ -96,9 +114,11 @@ export function loadRunPodSpec(): RunPodSpec {
     validateResponse(method, pathTemplate, status, contentType, body) {
       const { pointer, response } = responseEntry(method, pathTemplate, status);
       const content = response.content as Record<string, unknown> | undefined;
-      if (content === undefined) return body === undefined || body === '' ? [] : [`${status} has no body in the spec, got one`];
+      if (content === undefined)
+        return body === undefined || body === '' ? [] : [`${status} has no body in the spec, got one`];
       const mediaType = (contentType ?? '').split(';')[0]?.trim() ?? '';
-      if (!(mediaType in content)) return [`content type "${mediaType}" is not one of ${Object.keys(content).join(', ')}`];
+      if (!(mediaType in content))
+        return [`content type "${mediaType}" is not one of ${Object.keys(content).join(', ')}`];
       return errorsOf(byPointer(`${pointer}/content/${escape(mediaType)}/schema`), body);
     },
     validateSchema: (name, value) => errorsOf(byPointer(`/components/schemas/${name}`), value),

@@ -38,13 +38,30 @@ export async function startTestRedis(): Promise<TestRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
+    child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--loglevel',
+        'warning',
+      ],
+      { stdio: 'ignore' },
+    );
     child.on('error', () => undefined);
     for (let i = 0; i < 200; i++) {
       if (await ping(port)) return;
       await new Promise((r) => setTimeout(r, 25));
     }
-    throw new Error(`redis-server did not start on port ${port} (is the Debian package redis-server installed?)`);
+    throw new Error(
+      `redis-server did not start on port ${port} (is the Debian package redis-server installed?)`,
+    );
   };
   const stop = async (): Promise<void> => {
     const running = child;

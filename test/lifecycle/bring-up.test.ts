@@ -18,7 +18,7 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection');
 }
 
-describe('bringUp (up\'s reattach / resume / start choice, simulated time)', () => {
+describe("bringUp (up's reattach / resume / start choice, simulated time)", () => {
   let rig: LifecycleRig | undefined;
   afterEach(async () => {
     await rig?.close();
@@ -29,7 +29,10 @@ describe('bringUp (up\'s reattach / resume / start choice, simulated time)', () 
     rig = await startLifecycleRig();
     const seen: RunSettings[] = [];
     let checked = 0;
-    const first = await bringUp(rig.deps, rig.settings, { onSettings: (s) => seen.push(s), beforeStart: async () => void checked++ });
+    const first = await bringUp(rig.deps, rig.settings, {
+      onSettings: (s) => seen.push(s),
+      beforeStart: async () => void checked++,
+    });
     assert.equal(first.kind, 'started');
     assert.equal(checked, 1, 'the port check runs before a new run pays for a pod');
     assert.equal(seen.length, 1);
@@ -41,7 +44,10 @@ describe('bringUp (up\'s reattach / resume / start choice, simulated time)', () 
     assert.equal(rig.emulator.pods.created().length, 1, 'nothing new on RunPod');
     if (again.kind !== 'reattached' || first.kind !== 'started') return;
     assert.equal(again.run.runId, first.result.run.runId);
-    assert.deepEqual(again.pods.map((p) => p.podId), [first.result.pod.podId]);
+    assert.deepEqual(
+      again.pods.map((p) => p.podId),
+      [first.result.pod.podId],
+    );
     assert.equal(again.settings.servedModelName, rig.settings.servedModelName);
   });
 
@@ -68,7 +74,23 @@ describe('bringUp (up\'s reattach / resume / start choice, simulated time)', () 
 
     // A run with a pod that has no route yet: the watchdog's to route, not up's to duplicate.
     const run = createRun(rig.state, { runtimeLimitMs: null, budgetUsd: null, config: {} });
-    insertPod(rig.state, { podId: 'pstarting', name: 'runpod-llm-starting', runId: run.runId, gpuTypeId: 'NVIDIA RTX A5000', gpuCount: 1, cloud: 'SECURE', costPerHr: 0.27, model: 'm', status: 'STARTING', createdAt: rig.clock.now(), runtimeLimitMs: null, idleLimitMs: null, idleAction: 'terminate', budgetUsd: null, apiKey: 'k' });
+    insertPod(rig.state, {
+      podId: 'pstarting',
+      name: 'runpod-llm-starting',
+      runId: run.runId,
+      gpuTypeId: 'NVIDIA RTX A5000',
+      gpuCount: 1,
+      cloud: 'SECURE',
+      costPerHr: 0.27,
+      model: 'm',
+      status: 'STARTING',
+      createdAt: rig.clock.now(),
+      runtimeLimitMs: null,
+      idleLimitMs: null,
+      idleAction: 'terminate',
+      budgetUsd: null,
+      apiKey: 'k',
+    });
     const starting = await rejection(bringUp(rig.deps, rig.settings));
     assert.ok(isAppError(starting) && starting.code === 'STATE_RUN_ACTIVE', String(starting));
     assert.match((starting as Error).message, /not ready yet/);

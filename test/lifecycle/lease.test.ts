@@ -7,12 +7,28 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { startVllmStandin, type VllmStandin } from '../../src/emulator/vllm-standin.js';
-import { lastSelfStop, leasedPods, parseLeaseAnswer, renewLeases, SELF_STOP_AUDIT } from '../../src/lifecycle/lease.js';
+import {
+  lastSelfStop,
+  leasedPods,
+  parseLeaseAnswer,
+  renewLeases,
+  SELF_STOP_AUDIT,
+} from '../../src/lifecycle/lease.js';
 import type { ManagerDeps } from '../../src/lifecycle/manager-deps.js';
 import { createRunPodClient } from '../../src/runpod/client.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { createRun, insertPod, listActivePods, listAudit, markPodReady, openState, type PodRow, type StateDb, updatePodSeen } from '../../src/state/index.js';
+import {
+  createRun,
+  insertPod,
+  listActivePods,
+  listAudit,
+  markPodReady,
+  openState,
+  type PodRow,
+  type StateDb,
+  updatePodSeen,
+} from '../../src/state/index.js';
 import { type RunningGuard, startGuard } from '../guard/run-guard.js';
 
 const KEY = 'vk_lease_renewal_0123456789abcdef';
@@ -52,9 +68,23 @@ describe('watchdog: lease renewals', () => {
     const run = createRun(state, { runtimeLimitMs: null, budgetUsd: null });
     const pod = (podId: string, over: Partial<PodRow> = {}): void => {
       insertPod(state, {
-        podId, name: `runpod-llm-${podId.replace(/\W/g, '').slice(0, 8).padEnd(8, 'x')}`, runId: run.runId, gpuTypeId: 'NVIDIA RTX A5000', gpuCount: 1, cloud: 'SECURE',
-        costPerHr: 0.27, model: 'm', status: 'RUNNING', createdAt: Date.now(), runtimeLimitMs: null, idleLimitMs: null, idleAction: null, budgetUsd: null,
-        apiKey: KEY, guard: '2', ...over,
+        podId,
+        name: `runpod-llm-${podId.replace(/\W/g, '').slice(0, 8).padEnd(8, 'x')}`,
+        runId: run.runId,
+        gpuTypeId: 'NVIDIA RTX A5000',
+        gpuCount: 1,
+        cloud: 'SECURE',
+        costPerHr: 0.27,
+        model: 'm',
+        status: 'RUNNING',
+        createdAt: Date.now(),
+        runtimeLimitMs: null,
+        idleLimitMs: null,
+        idleAction: null,
+        budgetUsd: null,
+        apiKey: KEY,
+        guard: '2',
+        ...over,
       });
       markPodReady(state, podId);
     };
@@ -64,8 +94,22 @@ describe('watchdog: lease renewals', () => {
     pod('exited');
     updatePodSeen(state, 'exited', { status: 'EXITED' });
     insertPod(state, {
-      podId: 'booting', name: 'runpod-llm-bootingx', runId: run.runId, gpuTypeId: 'g', gpuCount: 1, cloud: 'SECURE', costPerHr: 0.27, model: 'm', status: 'STARTING',
-      createdAt: Date.now(), runtimeLimitMs: null, idleLimitMs: null, idleAction: null, budgetUsd: null, apiKey: KEY, guard: '2',
+      podId: 'booting',
+      name: 'runpod-llm-bootingx',
+      runId: run.runId,
+      gpuTypeId: 'g',
+      gpuCount: 1,
+      cloud: 'SECURE',
+      costPerHr: 0.27,
+      model: 'm',
+      status: 'STARTING',
+      createdAt: Date.now(),
+      runtimeLimitMs: null,
+      idleLimitMs: null,
+      idleAction: null,
+      budgetUsd: null,
+      apiKey: KEY,
+      guard: '2',
     });
   });
   after(async () => {
@@ -76,7 +120,10 @@ describe('watchdog: lease renewals', () => {
   });
 
   it('leases only ready, guarded pods wanted running and not seen stopped', () => {
-    assert.deepEqual(leasedPods(listActivePods(state)).map((p) => p.podId), ['127.0.0.1']);
+    assert.deepEqual(
+      leasedPods(listActivePods(state)).map((p) => p.podId),
+      ['127.0.0.1'],
+    );
   });
 
   it('renews through the pod URL with the pod key; a v3 guard says whether its pod can stop itself, audited once per change', async () => {
@@ -84,19 +131,48 @@ describe('watchdog: lease renewals', () => {
     const renewed = await renewLeases(deps, { podUrlTemplate: `http://{podId}:${guard.port}` });
     // This guard has no RUNPOD_POD_ID / RUNPOD_API_KEY in its env: it cannot stop its pod.
     assert.deepEqual(renewed, [{ podId: '127.0.0.1', outcome: 200, renewed: true, selfStop: 'missing' }]);
-    for (let i = 0; i < 50 && !guard.lines().slice(before).some((l) => /^guard POST \/runpod-llm\/lease 200 \d+ms$/.test(l)); i++) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(guard.lines().slice(before).some((l) => /^guard POST \/runpod-llm\/lease 200 \d+ms$/.test(l)), guard.lines().join('\n'));
-    assert.equal(vllm.requests.filter((r) => r.path.includes('lease')).length, 0, 'the lease never reaches vLLM');
+    for (
+      let i = 0;
+      i < 50 &&
+      !guard
+        .lines()
+        .slice(before)
+        .some((l) => /^guard POST \/runpod-llm\/lease 200 \d+ms$/.test(l));
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 20));
+    assert.ok(
+      guard
+        .lines()
+        .slice(before)
+        .some((l) => /^guard POST \/runpod-llm\/lease 200 \d+ms$/.test(l)),
+      guard.lines().join('\n'),
+    );
+    assert.equal(
+      vllm.requests.filter((r) => r.path.includes('lease')).length,
+      0,
+      'the lease never reaches vLLM',
+    );
     assert.equal(lastSelfStop({ state }, '127.0.0.1'), 'missing');
     assert.match(logged, /this pod cannot stop itself: RunPod put no pod id or pod key in its environment/);
     await renewLeases(deps, { podUrlTemplate: `http://{podId}:${guard.port}` });
-    assert.equal(listAudit(state, { podId: '127.0.0.1' }).filter((e) => e.action === SELF_STOP_AUDIT).length, 1, 'the same verdict is audited once');
+    assert.equal(
+      listAudit(state, { podId: '127.0.0.1' }).filter((e) => e.action === SELF_STOP_AUDIT).length,
+      1,
+      'the same verdict is audited once',
+    );
   });
 
-  it('accepts a v2 guard\'s 204 (no verdict) and refuses anything that is not a guard\'s answer', () => {
+  it("accepts a v2 guard's 204 (no verdict) and refuses anything that is not a guard's answer", () => {
     assert.deepEqual(parseLeaseAnswer(204, ''), { renewed: true });
-    assert.deepEqual(parseLeaseAnswer(200, '{"guard":"3","lease_seconds":900,"stop_at":null,"self_stop":"refused"}'), { renewed: true, guard: '3', selfStop: 'refused' });
-    assert.deepEqual(parseLeaseAnswer(200, '{"guard":"4","self_stop":"something-new","extra":1}'), { renewed: true, guard: '4' });
+    assert.deepEqual(
+      parseLeaseAnswer(200, '{"guard":"3","lease_seconds":900,"stop_at":null,"self_stop":"refused"}'),
+      { renewed: true, guard: '3', selfStop: 'refused' },
+    );
+    assert.deepEqual(parseLeaseAnswer(200, '{"guard":"4","self_stop":"something-new","extra":1}'), {
+      renewed: true,
+      guard: '4',
+    });
     assert.deepEqual(parseLeaseAnswer(200, '<html>proxy page</html>'), { renewed: false });
     assert.deepEqual(parseLeaseAnswer(200, '[1]'), { renewed: false });
     assert.deepEqual(parseLeaseAnswer(401, '{"error":"Unauthorized"}'), { renewed: false });

@@ -22,7 +22,11 @@ describe('two replicas behind the gateway, one killed', () => {
     rig = await startLifecycleRig({ manager: { replicas: 2, idle_limit: 'off' } });
     started = await up(rig.deps, rig.settings);
     routes = stateRouteSource({ home: rig.home, logger: silentLogger(), pollMs: 60_000 });
-    gw = await startTestGateway({ pod: false, routes, config: { rate_limit_requests: 10_000, cache_mode: 'off' } });
+    gw = await startTestGateway({
+      pod: false,
+      routes,
+      config: { rate_limit_requests: 10_000, cache_mode: 'off' },
+    });
     routes.refresh();
   });
   after(async () => {
@@ -31,11 +35,15 @@ describe('two replicas behind the gateway, one killed', () => {
   });
 
   const chat = async (text: string): Promise<number> => {
-    const res = await gw.api('/v1/chat/completions', { method: 'POST', json: chatBody(text, { model: rig.settings.servedModelName }) });
+    const res = await gw.api('/v1/chat/completions', {
+      method: 'POST',
+      json: chatBody(text, { model: rig.settings.servedModelName }),
+    });
     await res.arrayBuffer();
     return res.status;
   };
-  const served = (podId: string): number => rig.emulator.pods.standin(podId)?.requests.filter((r) => r.path === '/v1/chat/completions').length ?? 0;
+  const served = (podId: string): number =>
+    rig.emulator.pods.standin(podId)?.requests.filter((r) => r.path === '/v1/chat/completions').length ?? 0;
 
   it('serves through both, loses no non-streaming request when one dies, and routes the replacement', async () => {
     const [a, b] = started.pods;
@@ -50,7 +58,11 @@ describe('two replicas behind the gateway, one killed', () => {
 
     await rig.passAt(5);
     routes.refresh();
-    assert.deepEqual(listReadyRoutes(rig.state).map((r) => r.podId), [b.podId], 'the dead pod is no longer routed');
+    assert.deepEqual(
+      listReadyRoutes(rig.state).map((r) => r.podId),
+      [b.podId],
+      'the dead pod is no longer routed',
+    );
     await rig.passAt(6);
     await rig.passAt(7);
     routes.refresh();

@@ -9,9 +9,12 @@ import { activeRun, getRun } from '../../src/state/runs.js';
 import { spendForRun } from '../../src/state/spend.js';
 import { type LifecycleRig, MIN, startLifecycleRig } from './rig.js';
 
-const types = (r: WatchReport): string[] => r.actions.map((a) => `${a.action.type}${'reason' in a.action ? `:${a.action.reason}` : ''}`);
-const readyPods = (rig: LifecycleRig): string[] => listReadyRoutes(rig.state).map((r) => r.podId ?? '').sort();
-
+const types = (r: WatchReport): string[] =>
+  r.actions.map((a) => `${a.action.type}${'reason' in a.action ? `:${a.action.reason}` : ''}`);
+const readyPods = (rig: LifecycleRig): string[] =>
+  listReadyRoutes(rig.state)
+    .map((r) => r.podId ?? '')
+    .sort();
 
 describe('replicas (up --replicas N, the watchdog keeps N; simulated time)', () => {
   let rig: LifecycleRig | undefined;
@@ -28,7 +31,11 @@ describe('replicas (up --replicas N, the watchdog keeps N; simulated time)', () 
     assert.equal(rig.emulator.pods.created().length, 2);
     assert.deepEqual(readyPods(rig), result.pods.map((p) => p.podId).sort(), 'routes hold all ready pods');
     assert.equal(new Set(result.pods.map((p) => p.apiKey)).size, 2, 'one key per pod');
-    assert.equal(result.plan.worstCase.usd, 0.27 * 2, 'the worst case counts both pods (60 min at $0.27/h each)');
+    assert.equal(
+      result.plan.worstCase.usd,
+      0.27 * 2,
+      'the worst case counts both pods (60 min at $0.27/h each)',
+    );
 
     const [a, b] = result.pods;
     assert.ok(a && b);
@@ -59,7 +66,10 @@ describe('replicas (up --replicas N, the watchdog keeps N; simulated time)', () 
     });
     assert.equal(result.pods.length, 1);
     assert.equal(result.missing, 1);
-    assert.ok(steps.some((t) => /replica 2 of 2 could not be created .*watchdog will retry/.test(t)), steps.join('\n'));
+    assert.ok(
+      steps.some((t) => /replica 2 of 2 could not be created .*watchdog will retry/.test(t)),
+      steps.join('\n'),
+    );
 
     let report = await r.passAt(5);
     assert.deepEqual(types(report), ['create:replicas']);

@@ -32,16 +32,27 @@ export interface LifecycleRig {
   deps: ManagerDeps;
   settings: RunSettings;
   /** Sets the clock to T0 + `minute` minutes and runs one watchdog pass (1-minute interval). */
-  passAt(minute: number, options?: { reap?: boolean; deps?: ManagerDeps; wakeOnRequest?: boolean }): Promise<WatchReport>;
+  passAt(
+    minute: number,
+    options?: { reap?: boolean; deps?: ManagerDeps; wakeOnRequest?: boolean },
+  ): Promise<WatchReport>;
   close(): Promise<void>;
 }
 
-export async function startLifecycleRig(options: { manager?: NonNullable<ConfigInput['manager']>; emulator?: EmulatorOptions } = {}): Promise<LifecycleRig> {
+export async function startLifecycleRig(
+  options: { manager?: NonNullable<ConfigInput['manager']>; emulator?: EmulatorOptions } = {},
+): Promise<LifecycleRig> {
   const clock = new ManualClock(T0);
   const emulator = await startEmulator({ clock, schedule: SCHEDULE, ...options.emulator });
   const home = mkdtempSync(join(tmpdir(), 'lifecycle-'));
   const state = openState({ home, clock });
-  const api = createRunPodClient({ baseUrl: emulator.apiUrl, apiKey: emulator.apiKey, clock, sleep: async () => {}, random: () => 0.5 });
+  const api = createRunPodClient({
+    baseUrl: emulator.apiUrl,
+    apiKey: emulator.apiKey,
+    clock,
+    sleep: async () => {},
+    random: () => 0.5,
+  });
   const deps: ManagerDeps = {
     state,
     api,
@@ -53,7 +64,15 @@ export async function startLifecycleRig(options: { manager?: NonNullable<ConfigI
     logger: silentLogger(),
   };
   const settings = settingsFromConfig(
-    defaultConfig({ manager: { pod_url_template: emulator.podUrlTemplate, readiness_poll: '10s', runtime_limit: '60m', idle_limit: '15m', ...options.manager } }).manager,
+    defaultConfig({
+      manager: {
+        pod_url_template: emulator.podUrlTemplate,
+        readiness_poll: '10s',
+        runtime_limit: '60m',
+        idle_limit: '15m',
+        ...options.manager,
+      },
+    }).manager,
   );
   return {
     clock,
@@ -65,7 +84,12 @@ export async function startLifecycleRig(options: { manager?: NonNullable<ConfigI
     settings,
     passAt(minute, pass = {}) {
       clock.set(T0 + minute * MIN);
-      return watchOnce(pass.deps ?? deps, { intervalMs: MIN, reap: pass.reap ?? false, fallback: settings, wakeOnRequest: pass.wakeOnRequest ?? false });
+      return watchOnce(pass.deps ?? deps, {
+        intervalMs: MIN,
+        reap: pass.reap ?? false,
+        fallback: settings,
+        wakeOnRequest: pass.wakeOnRequest ?? false,
+      });
     },
     async close() {
       state.close();

@@ -33,7 +33,11 @@ describe('up picks its start recipe from the doctor --live verdict', () => {
 
   it('not honoured + the stock image: stops before creating anything, naming the options (exit 2)', async () => {
     const r = (rig = await startLifecycleRig({ emulator: { behaviour: { argsMode: 'plain' } } }));
-    setVerdict(r.state, { name: 'json_start_command', value: 'not_honoured', detail: 'args came back as plain arguments' });
+    setVerdict(r.state, {
+      name: 'json_start_command',
+      value: 'not_honoured',
+      detail: 'args came back as plain arguments',
+    });
     let error: unknown;
     try {
       await up(r.deps, r.settings);
@@ -48,22 +52,43 @@ describe('up picks its start recipe from the doctor --live verdict', () => {
   });
 
   it('not honoured + an image without an entrypoint: the guarded script as a base64-packed shell command; the pod becomes ready behind the guard', async () => {
-    const r = (rig = await startLifecycleRig({ emulator: { behaviour: { argsMode: 'plain' } }, manager: { vllm_image: 'example/vllm-noentry:v0.11.0' } }));
+    const r = (rig = await startLifecycleRig({
+      emulator: { behaviour: { argsMode: 'plain' } },
+      manager: { vllm_image: 'example/vllm-noentry:v0.11.0' },
+    }));
     setVerdict(r.state, { name: 'json_start_command', value: 'not_honoured' });
     const result = await up(r.deps, r.settings);
     const pod = r.emulator.pods.created()[0];
-    assert.match(pod?.request.args ?? '', /^bash -c 'echo [A-Za-z0-9+/=]+ \| base64 -d > \/tmp\/runpod-llm-start\.sh && exec bash \/tmp\/runpod-llm-start\.sh'$/);
-    assert.ok(!(pod?.request.args ?? '').includes(pod?.request.env.VLLM_API_KEY ?? '-'), 'the pod key is on no command line');
+    assert.match(
+      pod?.request.args ?? '',
+      /^bash -c 'echo [A-Za-z0-9+/=]+ \| base64 -d > \/tmp\/runpod-llm-start\.sh && exec bash \/tmp\/runpod-llm-start\.sh'$/,
+    );
+    assert.ok(
+      !(pod?.request.args ?? '').includes(pod?.request.env.VLLM_API_KEY ?? '-'),
+      'the pod key is on no command line',
+    );
     assert.equal(getRun(r.state, result.run.runId)?.config.startForm, 'shell');
-    assert.ok(r.emulator.pods.logs(result.pod.podId).some((l) => l.line.startsWith('runpod-llm: start guard')));
+    assert.ok(
+      r.emulator.pods.logs(result.pod.podId).some((l) => l.line.startsWith('runpod-llm: start guard')),
+    );
     // Behind the guard: /invocations is refused on the public URL.
-    const open = await fetch(`${r.emulator.pods.url(result.pod.podId)}/invocations`, { method: 'POST', body: '{}' });
+    const open = await fetch(`${r.emulator.pods.url(result.pod.podId)}/invocations`, {
+      method: 'POST',
+      body: '{}',
+    });
     assert.equal(open.status, 404);
   });
 
   it('honoured: JSON form, and --unguarded is never changed by a verdict', () => {
-    const base = { guarded: true, image: 'vllm/vllm-openai:v0.11.0' } as Parameters<typeof chooseStartForm>[0];
-    const honoured = { name: 'json_start_command' as const, value: 'honoured' as const, checkedAt: 0, detail: null };
+    const base = { guarded: true, image: 'vllm/vllm-openai:v0.11.0' } as Parameters<
+      typeof chooseStartForm
+    >[0];
+    const honoured = {
+      name: 'json_start_command' as const,
+      value: 'honoured' as const,
+      checkedAt: 0,
+      detail: null,
+    };
     assert.equal(chooseStartForm(base, honoured).startForm, 'json');
     const unguarded = { ...base, guarded: false, startForm: 'json' as const };
     assert.equal(chooseStartForm(unguarded, { ...honoured, value: 'not_honoured' }), unguarded);

@@ -32,7 +32,10 @@ describe('up (lifecycle, simulated time)', () => {
     rig = await startLifecycleRig();
     const steps: string[] = [];
     const progress: string[] = [];
-    const result = await up(rig.deps, rig.settings, { onStep: (t) => steps.push(t), onProgress: (p) => progress.push(`${p.step}:${p.status}`) });
+    const result = await up(rig.deps, rig.settings, {
+      onStep: (t) => steps.push(t),
+      onProgress: (p) => progress.push(`${p.step}:${p.status}`),
+    });
 
     const [created] = rig.emulator.pods.created();
     assert.ok(created);
@@ -45,7 +48,10 @@ describe('up (lifecycle, simulated time)', () => {
     // Guarded by default: the JSON start command, the guard's source and the key in the env only.
     const start = JSON.parse(req.args) as { entrypoint: string[]; cmd: string[] };
     assert.deepEqual(start.entrypoint, ['bash', '-c']);
-    assert.match(start.cmd[0] ?? '', /^vllm serve Qwen\/Qwen2\.5-Coder-7B-Instruct --host 127\.0\.0\.1 --port 8001 --served-model-name Qwen\/Qwen2\.5-Coder-7B-Instruct --max-model-len 16384 --gpu-memory-utilization 0\.90 &$/m);
+    assert.match(
+      start.cmd[0] ?? '',
+      /^vllm serve Qwen\/Qwen2\.5-Coder-7B-Instruct --host 127\.0\.0\.1 --port 8001 --served-model-name Qwen\/Qwen2\.5-Coder-7B-Instruct --max-model-len 16384 --gpu-memory-utilization 0\.90 &$/m,
+    );
     assert.equal(decodeGuardEnv(req.env.RUNPOD_LLM_GUARD ?? ''), readGuardSource());
     assert.match(req.env.VLLM_API_KEY ?? '', /^vk_[0-9a-f]{64}$/);
     assert.ok(!req.args.includes(req.env.VLLM_API_KEY ?? '-'), 'the pod key is on no command line');
@@ -53,7 +59,10 @@ describe('up (lifecycle, simulated time)', () => {
     assert.equal(created.gpu?.id, 'NVIDIA RTX A5000', 'cheapest type with 24 GB in stock');
 
     // Readiness went through every stage, and only became ready once the model loaded (90 s).
-    assert.ok(progress.includes('running:PROVISIONING') && progress.includes('health:RUNNING'), progress.join(' '));
+    assert.ok(
+      progress.includes('running:PROVISIONING') && progress.includes('health:RUNNING'),
+      progress.join(' '),
+    );
     assert.equal(progress.at(-1), 'ready:RUNNING');
     assert.ok(result.readyAfterMs >= 90_000 && result.readyAfterMs < 110_000, String(result.readyAfterMs));
 
@@ -67,13 +76,31 @@ describe('up (lifecycle, simulated time)', () => {
     assert.equal(health.status, 200);
     assert.equal(await health.text(), '', '/health through the guard: status only');
     assert.equal((await fetch(`${url}/v1/models`)).status, 401, 'the key is needed');
-    assert.equal((await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${row.apiKey}` } })).status, 200);
-    assert.equal((await fetch(`${url}/invocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"x"}' })).status, 404, "vLLM's open routes are closed");
+    assert.equal(
+      (await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${row.apiKey}` } })).status,
+      200,
+    );
+    assert.equal(
+      (
+        await fetch(`${url}/invocations`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"prompt":"x"}',
+        })
+      ).status,
+      404,
+      "vLLM's open routes are closed",
+    );
     const [route] = listReadyRoutes(rig.state);
     assert.equal(route?.baseUrl, `${rig.emulator.pods.url(result.pod.podId)}/v1`);
     assert.equal(route?.apiKey, row.apiKey);
     // Once ready, one lease renewal records whether the guarded pod can stop itself.
-    assert.deepEqual(listAudit(rig.state).map((e) => e.action).reverse(), ['run_start', 'create', 'ready', 'pod_self_stop_check']);
+    assert.deepEqual(
+      listAudit(rig.state)
+        .map((e) => e.action)
+        .reverse(),
+      ['run_start', 'create', 'ready', 'pod_self_stop_check'],
+    );
     assert.equal(listAudit(rig.state)[0]?.details?.verdict, 'ok');
     assert.ok(!JSON.stringify(listAudit(rig.state)).includes(row.apiKey), 'no secret in the audit');
   });
@@ -88,7 +115,11 @@ describe('up (lifecycle, simulated time)', () => {
     assert.equal(getPod(rig.state, result.pod.podId)?.guard, null);
     assert.equal(listAudit(rig.state).find((e) => e.action === 'create')?.details?.guard, 'off');
     // What the guard exists for: vLLM's open routes answer on the public URL.
-    const open = await fetch(`${rig.emulator.pods.url(result.pod.podId)}/invocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'x' }) });
+    const open = await fetch(`${rig.emulator.pods.url(result.pod.podId)}/invocations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'x' }),
+    });
     assert.notEqual(open.status, 404);
   });
 
@@ -108,7 +139,9 @@ describe('up (lifecycle, simulated time)', () => {
     assert.deepEqual(result.noCapacity, ['NVIDIA RTX A5000']);
     assert.equal(result.pod.gpuTypeId, 'NVIDIA RTX A6000');
     assert.equal(rig.emulator.pods.created().length, 1);
-    assert.ok(listAudit(rig.state).some((e) => e.action === 'no_capacity' && e.details?.gpu === 'NVIDIA RTX A5000'));
+    assert.ok(
+      listAudit(rig.state).some((e) => e.action === 'no_capacity' && e.details?.gpu === 'NVIDIA RTX A5000'),
+    );
   });
 
   it('honours the user GPU order and fails with RUNPOD_NO_CAPACITY when none has capacity', async () => {
@@ -161,7 +194,13 @@ describe('up (lifecycle, simulated time)', () => {
 
   it('fails readiness for good when vLLM refuses the pod key, instead of waiting 20 minutes', async () => {
     rig = await startLifecycleRig();
-    const pod = await rig.api.createPod({ name: 'runpod-llm-keytest', image: 'vllm/vllm-openai:v0.11.0', args: 'm --port 8000 --served-model-name m --api-key right-key', ports: ['8000/http'], gpu: { id: 'NVIDIA RTX A5000', count: 1 } });
+    const pod = await rig.api.createPod({
+      name: 'runpod-llm-keytest',
+      image: 'vllm/vllm-openai:v0.11.0',
+      args: 'm --port 8000 --served-model-name m --api-key right-key',
+      ports: ['8000/http'],
+      gpu: { id: 'NVIDIA RTX A5000', count: 1 },
+    });
     const target = { podId: pod.id, podUrl: rig.emulator.pods.url(pod.id), apiKey: 'wrong-key', model: 'm' };
     const err = await rejection(waitForReady(rig.deps, target, { timeoutMs: 20 * MIN, pollMs: 10_000 }));
     assert.ok(isAppError(err) && err.code === 'LIFECYCLE_POD_FAILED', String(err));

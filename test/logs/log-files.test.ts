@@ -33,7 +33,12 @@ describe('persisted logs rotate, expire and keep no full client address', () => 
     const home = tempHome();
     const logDir = join(home, 'logs');
     // The logger the detached gateway builds: `up` sets LOG_FILE=<home>/logs/gateway.log.
-    const config = defaultConfig({ home, log_file: join(logDir, 'gateway.log'), log_max_bytes: 512 * 1024, log_max_files: 4 });
+    const config = defaultConfig({
+      home,
+      log_file: join(logDir, 'gateway.log'),
+      log_max_bytes: 512 * 1024,
+      log_max_files: 4,
+    });
     assert.equal(config.log_client_ip, 'truncated', 'the default');
     const log = gatewayLogger(config);
     const access = flatLineLogger(log.logger); // what src/gateway/hooks.ts writes each request with
@@ -41,9 +46,31 @@ describe('persisted logs rotate, expire and keep no full client address', () => 
     const v6 = '2001:db8:85a3:8d3:1319:8a2e:370:7348';
     const N = 200_000;
     for (let i = 0; i < N; i++) {
-      const ip = i % 10 === 9 ? v6 : i % 10 === 8 ? `::ffff:${peers[i % peers.length] as string}` : (peers[i % peers.length] as string);
-      access.info({ msg: 'request', reqId: `req-${i}`, method: 'POST', path: '/v1/chat/completions', status: 200, durationMs: 1.234, upstreamMs: 1.1, bytes: 307, ip, keyId: 'key_831991', tokensIn: 12, tokensOut: 9 });
-      if (i % 1000 === 0) log.logger.warn({ event: 'auth_failed', reqId: `req-${i}`, ip, path: '/v1/models', status: 401 }, 'security event');
+      const ip =
+        i % 10 === 9
+          ? v6
+          : i % 10 === 8
+            ? `::ffff:${peers[i % peers.length] as string}`
+            : (peers[i % peers.length] as string);
+      access.info({
+        msg: 'request',
+        reqId: `req-${i}`,
+        method: 'POST',
+        path: '/v1/chat/completions',
+        status: 200,
+        durationMs: 1.234,
+        upstreamMs: 1.1,
+        bytes: 307,
+        ip,
+        keyId: 'key_831991',
+        tokensIn: 12,
+        tokensOut: 9,
+      });
+      if (i % 1000 === 0)
+        log.logger.warn(
+          { event: 'auth_failed', reqId: `req-${i}`, ip, path: '/v1/models', status: 401 },
+          'security event',
+        );
       if (i % 200 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     access.info({ msg: 'request', reqId: 'the-last-one', ip: '198.51.100.77' });
@@ -55,19 +82,42 @@ describe('persisted logs rotate, expire and keep no full client address', () => 
     assert.ok(kept.length <= 4, `at most log_max_files files: ${kept.map((f) => f.name).join(', ')}`);
     assert.ok(total <= 4 * (512 * 1024 + 64 * 1024), `within the byte bound: ${total}`);
     assert.ok(total > 3 * 512 * 1024, `the newest lines are kept, not dropped: ${total}`);
-    assert.deepEqual(kept.map((f) => f.name).sort(), ['gateway.log', 'gateway.log.1', 'gateway.log.2', 'gateway.log.3']);
+    assert.deepEqual(kept.map((f) => f.name).sort(), [
+      'gateway.log',
+      'gateway.log.1',
+      'gateway.log.2',
+      'gateway.log.3',
+    ]);
     for (const f of kept) assert.equal(f.mode, 0o600, f.name);
     assert.equal(statSync(logDir).mode & 0o777, 0o700);
     // The newest line is in the current file, or in .1 when that line's write completed a file.
-    assert.match(kept.filter((f) => f.name === 'gateway.log' || f.name === 'gateway.log.1').map((f) => f.text).join(''), /"reqId":"the-last-one".*"ip":"198\.51\.100\.0\/24"/);
+    assert.match(
+      kept
+        .filter((f) => f.name === 'gateway.log' || f.name === 'gateway.log.1')
+        .map((f) => f.text)
+        .join(''),
+      /"reqId":"the-last-one".*"ip":"198\.51\.100\.0\/24"/,
+    );
 
     const all = kept.map((f) => f.text).join('');
-    for (const peer of [...peers, '198.51.100.77']) assert.ok(!all.includes(`"${peer}"`) && !all.includes(`:${peer}"`), `full address ${peer} in a log file`);
-    for (const match of all.matchAll(/\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(\/\d+)?/g)) assert.match(match[0], /\.0\/24$/, `only /24 networks: ${match[0]}`);
+    for (const peer of [...peers, '198.51.100.77'])
+      assert.ok(
+        !all.includes(`"${peer}"`) && !all.includes(`:${peer}"`),
+        `full address ${peer} in a log file`,
+      );
+    for (const match of all.matchAll(/\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(\/\d+)?/g))
+      assert.match(match[0], /\.0\/24$/, `only /24 networks: ${match[0]}`);
     assert.ok(!all.includes('1319:8a2e'), 'no full IPv6 address');
     assert.match(all, /"ip":"2001:db8:85a3::\/48"/);
-    assert.match(all, /"event":"auth_failed".*"ip":"203\.0\.11[345]\.0\/24"/, 'security events keep the network');
-    assert.ok(all.split('\n').every((line) => line === '' || JSON.parse(line) !== undefined), 'whole JSON lines, none torn by a rotation');
+    assert.match(
+      all,
+      /"event":"auth_failed".*"ip":"203\.0\.11[345]\.0\/24"/,
+      'security events keep the network',
+    );
+    assert.ok(
+      all.split('\n').every((line) => line === '' || JSON.parse(line) !== undefined),
+      'whole JSON lines, none torn by a rotation',
+    );
   });
 
   it('deletes rotated files older than log_max_age and tightens files to 0600', () => {
@@ -81,14 +131,26 @@ describe('persisted logs rotate, expire and keep no full client address', () => 
     utimesSync(`${file}.2`, new Date(now - 15 * DAY), new Date(now - 15 * DAY));
     assert.deepEqual(log.expire(now), [`${file}.2`]);
     assert.equal(statSync(`${file}.1`).mode & 0o777, 0o600);
-    assert.deepEqual(readdirSync(join(home, 'logs')).filter((f) => f !== 'watchdog.log').sort(), ['watchdog.log.1', 'watchdog.log.bak']);
-    assert.deepEqual(expireLogFiles(file, 14 * DAY, now + 15 * DAY), [`${file}.1`], 'the same sweep later takes the next one');
+    assert.deepEqual(
+      readdirSync(join(home, 'logs'))
+        .filter((f) => f !== 'watchdog.log')
+        .sort(),
+      ['watchdog.log.1', 'watchdog.log.bak'],
+    );
+    assert.deepEqual(
+      expireLogFiles(file, 14 * DAY, now + 15 * DAY),
+      [`${file}.1`],
+      'the same sweep later takes the next one',
+    );
     return log.close();
   });
 
   it('refuses settings that cannot bound anything', () => {
     const home = tempHome();
-    assert.throws(() => openRotatingLog(join(home, 'x.log'), { maxBytes: 4096, maxFiles: 1, maxAgeMs: DAY }), /log_max_files must be at least 2/);
+    assert.throws(
+      () => openRotatingLog(join(home, 'x.log'), { maxBytes: 4096, maxFiles: 1, maxAgeMs: DAY }),
+      /log_max_files must be at least 2/,
+    );
     assert.throws(() => defaultConfig({ log_max_files: 1 }));
     assert.throws(() => defaultConfig({ log_max_age: '14' }));
     assert.equal(defaultConfig({ log_max_age: '30d' }).log_max_age, 30 * DAY);

@@ -9,7 +9,9 @@ import { podRequest, rejection, startRig, type Rig } from '../emulator/setup.js'
 type Fetch = typeof globalThis.fetch;
 
 /** Wraps the real fetch: `decide` may answer instead, after or without forwarding. */
-function interceptingFetch(decide: (method: string, path: string, forward: () => Promise<Response>) => Promise<Response>): Fetch & { calls: string[] } {
+function interceptingFetch(
+  decide: (method: string, path: string, forward: () => Promise<Response>) => Promise<Response>,
+): Fetch & { calls: string[] } {
   const calls: string[] = [];
   const fn = (async (input: Parameters<Fetch>[0], init?: RequestInit) => {
     const method = init?.method ?? 'GET';
@@ -22,7 +24,10 @@ function interceptingFetch(decide: (method: string, path: string, forward: () =>
 }
 
 const problem = (status: number, detail: string, headers: Record<string, string> = {}): Response =>
-  new Response(JSON.stringify({ title: 'Error', status, detail }), { status, headers: { 'content-type': 'application/problem+json', ...headers } });
+  new Response(JSON.stringify({ title: 'Error', status, detail }), {
+    status,
+    headers: { 'content-type': 'application/problem+json', ...headers },
+  });
 
 function asError(err: unknown): RunPodError {
   assert.ok(isRunPodError(err), `expected a RunPodError, got ${String(err)}`);
@@ -70,7 +75,10 @@ describe('RunPod client against the emulator', () => {
   });
 
   it('refuses an empty API key before any call (RUNPOD_AUTH)', () => {
-    assert.throws(() => rig.clientWith({ apiKey: '  ' }), (err: unknown) => asError(err).code === 'RUNPOD_AUTH');
+    assert.throws(
+      () => rig.clientWith({ apiKey: '  ' }),
+      (err: unknown) => asError(err).code === 'RUNPOD_AUTH',
+    );
   });
 
   it('maps a rejected key to RUNPOD_AUTH with a hint, and never shows the key', async () => {
@@ -94,11 +102,16 @@ describe('RunPod client against the emulator', () => {
     const fetch = interceptingFetch((_m, _p, forward) => {
       if (!limited) return forward();
       limited = false;
-      return Promise.resolve(problem(429, 'rate limit exceeded for the minute window', { 'retry-after': when }));
+      return Promise.resolve(
+        problem(429, 'rate limit exceeded for the minute window', { 'retry-after': when }),
+      );
     });
     await rig.clientWith({ fetch }).listPods();
     assert.equal(rig.sleeps.length, 1);
-    assert.ok(rig.sleeps[0] !== undefined && rig.sleeps[0] > 4_000 && rig.sleeps[0] <= 5_000, String(rig.sleeps[0]));
+    assert.ok(
+      rig.sleeps[0] !== undefined && rig.sleeps[0] > 4_000 && rig.sleeps[0] <= 5_000,
+      String(rig.sleeps[0]),
+    );
   });
 
   it('gives up with RUNPOD_RATE_LIMITED when Retry-After exceeds the bound, without waiting', async () => {
@@ -119,7 +132,11 @@ describe('RunPod client against the emulator', () => {
 
   it('retries 5xx with bounded, growing backoff, then fails with RUNPOD_UNAVAILABLE', async () => {
     const fetch = interceptingFetch(async () => problem(503, 'upstream unavailable'));
-    const err = asError(await rejection(rig.clientWith({ fetch, retries: 3, backoffBaseMs: 100, backoffMaxMs: 300 }).getPod('x')));
+    const err = asError(
+      await rejection(
+        rig.clientWith({ fetch, retries: 3, backoffBaseMs: 100, backoffMaxMs: 300 }).getPod('x'),
+      ),
+    );
     assert.equal(err.code, 'RUNPOD_UNAVAILABLE');
     assert.equal(fetch.calls.length, 4);
     // Equal jitter with random()=0.5: 3/4 of min(max, base·2^n).
@@ -128,7 +145,9 @@ describe('RunPod client against the emulator', () => {
 
   it('recovers when a 5xx is followed by a good answer', async () => {
     let failures = 1;
-    const fetch = interceptingFetch((_m, _p, forward) => (failures-- > 0 ? Promise.resolve(problem(502, 'bad gateway')) : forward()));
+    const fetch = interceptingFetch((_m, _p, forward) =>
+      failures-- > 0 ? Promise.resolve(problem(502, 'bad gateway')) : forward(),
+    );
     assert.ok(Array.isArray(await rig.clientWith({ fetch }).listPods()));
     assert.equal(rig.sleeps.length, 1);
   });
@@ -146,7 +165,9 @@ describe('RunPod client against the emulator', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     await new Promise((resolve) => server.close(resolve));
-    const err = asError(await rejection(rig.clientWith({ baseUrl: `http://127.0.0.1:${port}`, retries: 1 }).listPods()));
+    const err = asError(
+      await rejection(rig.clientWith({ baseUrl: `http://127.0.0.1:${port}`, retries: 1 }).listPods()),
+    );
     assert.equal(err.code, 'RUNPOD_UNAVAILABLE');
     assert.match(err.message, /ECONNREFUSED/);
   });
@@ -168,17 +189,24 @@ describe('RunPod client against the emulator', () => {
   });
 
   it('maps a body that does not parse to RUNPOD_BAD_RESPONSE', async () => {
-    const notAPod = interceptingFetch(async () => new Response('{"id":1,"status":"SLEEPING"}', { status: 200 }));
+    const notAPod = interceptingFetch(
+      async () => new Response('{"id":1,"status":"SLEEPING"}', { status: 200 }),
+    );
     const err = asError(await rejection(rig.clientWith({ fetch: notAPod }).getPod('x')));
     assert.equal(err.code, 'RUNPOD_BAD_RESPONSE');
     assert.match(err.message, /id/);
     const html = interceptingFetch(async () => new Response('<html>captive portal</html>', { status: 200 }));
-    assert.equal(asError(await rejection(rig.clientWith({ fetch: html }).listPods())).code, 'RUNPOD_BAD_RESPONSE');
+    assert.equal(
+      asError(await rejection(rig.clientWith({ fetch: html }).listPods())).code,
+      'RUNPOD_BAD_RESPONSE',
+    );
   });
 
   it('redacts the key even when the server echoes it back', async () => {
     const key = rig.emulator.apiKey;
-    const echo = interceptingFetch(async () => problem(400, `bad request for token ${key} (Authorization: Bearer ${key})`));
+    const echo = interceptingFetch(async () =>
+      problem(400, `bad request for token ${key} (Authorization: Bearer ${key})`),
+    );
     const err = asError(await rejection(rig.clientWith({ fetch: echo }).listPods()));
     assert.equal(err.code, 'RUNPOD_BAD_REQUEST');
     assert.ok(!`${err.message} ${err.detail} ${JSON.stringify(err)}`.includes(key));

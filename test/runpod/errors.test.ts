@@ -5,7 +5,10 @@ import { NO_CAPACITY_DETAIL } from '../../src/emulator/faults.js';
 
 const KEY = 'rpa_SECRET_abcdefghijklmnop';
 const answer = (status: number, detail: string, extra: Record<string, unknown> = {}) =>
-  errorFromResponse({ status, body: JSON.stringify({ title: 't', status, detail, ...extra }), operation: 'GET /v2/pods' }, [KEY]);
+  errorFromResponse(
+    { status, body: JSON.stringify({ title: 't', status, detail, ...extra }), operation: 'GET /v2/pods' },
+    [KEY],
+  );
 
 describe('RunPod error mapping', () => {
   const table: Array<[number, string, string]> = [
@@ -33,13 +36,18 @@ describe('RunPod error mapping', () => {
   }
 
   it('keeps the validation errors of a 422', () => {
-    const err = answer(422, 'Request validation failed.', { errors: ["$: additional properties 'x' not allowed"] });
+    const err = answer(422, 'Request validation failed.', {
+      errors: ["$: additional properties 'x' not allowed"],
+    });
     assert.deepEqual(err.errors, ["$: additional properties 'x' not allowed"]);
     assert.match(err.message, /additional properties 'x'/);
   });
 
   it('reads a non-problem body (HTML from a proxy) without failing', () => {
-    const err = errorFromResponse({ status: 502, body: '<html>502 Bad Gateway</html>', operation: 'GET /v2/pods' }, [KEY]);
+    const err = errorFromResponse(
+      { status: 502, body: '<html>502 Bad Gateway</html>', operation: 'GET /v2/pods' },
+      [KEY],
+    );
     assert.equal(err.code, 'RUNPOD_UNAVAILABLE');
   });
 
@@ -51,9 +59,15 @@ describe('RunPod error mapping', () => {
 
   it('never carries the key, even when the server or the network error quotes it', () => {
     const err = answer(400, `token ${KEY} is odd`, { errors: [`header Bearer ${KEY}`] });
-    const net = unavailableError('GET /v2/pods', 'network', 1000, new Error(`connect failed for ${KEY}`), [KEY]);
+    const net = unavailableError('GET /v2/pods', 'network', 1000, new Error(`connect failed for ${KEY}`), [
+      KEY,
+    ]);
     for (const e of [err, net]) {
-      assert.ok(!`${e.message} ${e.hint} ${JSON.stringify(e)} ${String((e.cause as Error | undefined)?.message)}`.includes(KEY));
+      assert.ok(
+        !`${e.message} ${e.hint} ${JSON.stringify(e)} ${String((e.cause as Error | undefined)?.message)}`.includes(
+          KEY,
+        ),
+      );
     }
     assert.equal(redact(`Bearer ${KEY}`, []), 'Bearer [redacted]');
   });

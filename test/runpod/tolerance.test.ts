@@ -43,7 +43,16 @@ describe('RunPod client tolerance', () => {
       { name: 'no-id', status: 'EXITED', cost: 0 },
     ]);
     assert.equal(pods.length, 1);
-    assert.deepEqual({ args: pods[0]?.args, env: pods[0]?.env, ports: pods[0]?.ports, actions: pods[0]?.actions, startedAt: pods[0]?.startedAt }, { args: '', env: {}, ports: [], actions: [], startedAt: null });
+    assert.deepEqual(
+      {
+        args: pods[0]?.args,
+        env: pods[0]?.env,
+        ports: pods[0]?.ports,
+        actions: pods[0]?.actions,
+        startedAt: pods[0]?.startedAt,
+      },
+      { args: '', env: {}, ports: [], actions: [], startedAt: null },
+    );
     assert.equal(skipped.length, 3);
     assert.equal(skipped[0]?.id, 'b');
   });
@@ -80,7 +89,11 @@ describe('RunPod client tolerance', () => {
         r.clock.advance(ms);
       },
       fetch: async (input, init) => {
-        if ((init?.method ?? 'GET') === 'GET' && new URL(input instanceof Request ? input.url : input).pathname === '/v2/pods') lists.push(r.clock.now());
+        if (
+          (init?.method ?? 'GET') === 'GET' &&
+          new URL(input instanceof Request ? input.url : input).pathname === '/v2/pods'
+        )
+          lists.push(r.clock.now());
         return globalThis.fetch(input, init);
       },
     });
@@ -118,15 +131,27 @@ describe('RunPod client tolerance', () => {
 
   it('getPodLogs reads the backfill within its limits: the argparse error of a pod whose JSON start command was not honoured', async () => {
     rig = await startRig({ behaviour: { argsMode: 'plain' } });
-    const pod = await rig.client.createPod(podRequest({ args: '{"entrypoint":["bash","-c"],"cmd":["vllm serve m --port 8000"]}' }));
+    const pod = await rig.client.createPod(
+      podRequest({ args: '{"entrypoint":["bash","-c"],"cmd":["vllm serve m --port 8000"]}' }),
+    );
     rig.clock.advance(SCHEDULE.provisioningMs + SCHEDULE.startingMs);
     const started = Date.now();
     const lines = await rig.client.getPodLogs?.(pod.id, { tail: 50, timeLimitMs: 3_000, idleMs: 300 });
     assert.ok(Date.now() - started < 3_000 + 1_000, 'bounded by the time limit');
-    assert.ok(lines?.some((l) => l.source === 'container' && l.line.startsWith('vllm serve: error: unrecognized arguments:')), JSON.stringify(lines));
+    assert.ok(
+      lines?.some(
+        (l) => l.source === 'container' && l.line.startsWith('vllm serve: error: unrecognized arguments:'),
+      ),
+      JSON.stringify(lines),
+    );
     const system = await rig.client.getPodLogs?.(pod.id, { source: 'system', tail: 1, idleMs: 300 });
-    assert.deepEqual(system?.map((l) => l.line), ['start container']);
-    const err = (await rejection(rig.client.getPodLogs?.('nosuchpod', { idleMs: 300 }) ?? Promise.resolve())) as { code: string };
+    assert.deepEqual(
+      system?.map((l) => l.line),
+      ['start container'],
+    );
+    const err = (await rejection(
+      rig.client.getPodLogs?.('nosuchpod', { idleMs: 300 }) ?? Promise.resolve(),
+    )) as { code: string };
     assert.equal(err.code, 'RUNPOD_NOT_FOUND');
   });
 });

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { clientKey } from '../../src/gateway/rate-limit/client-key.js';
 import { GATEWAY_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { assertEnvelope, assertLogsClean, assertRawRefusal, assertServing, rawRequest, securityEvents } from './attack-helpers.js';
+import {
+  assertEnvelope,
+  assertLogsClean,
+  assertRawRefusal,
+  assertServing,
+  rawRequest,
+  securityEvents,
+} from './attack-helpers.js';
 
 /**
  * Attack battery, identity (SECURITY.md "Attack battery"): dodging the rate limit with
@@ -18,7 +25,8 @@ describe('attack battery: limiter evasion and key guessing', () => {
     gateways.push(gw);
     return gw;
   }
-  const models = (gw: TestGateway, headers: Record<string, string> = {}): Promise<Response> => gw.api('/v1/models', { headers });
+  const models = (gw: TestGateway, headers: Record<string, string> = {}): Promise<Response> =>
+    gw.api('/v1/models', { headers });
   // Valid keys are limited per key (key_rate_limit_requests), never per address; what the
   // per-client window stops is failed requests: a different wrong key per request, so only that
   // window can be what stops them.
@@ -30,13 +38,23 @@ describe('attack battery: limiter evasion and key guessing', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) {
       const spoof = `203.0.113.${i + 1}`;
-      const res = await models(gw, { authorization: `Bearer ${WRONG[i]}`, 'x-forwarded-for': spoof, 'x-real-ip': spoof, forwarded: `for=${spoof}` });
+      const res = await models(gw, {
+        authorization: `Bearer ${WRONG[i]}`,
+        'x-forwarded-for': spoof,
+        'x-real-ip': spoof,
+        forwarded: `for=${spoof}`,
+      });
       statuses.push(res.status);
       if (res.status === 429) assertEnvelope(await res.text(), 'rate_limit_exceeded');
       else await res.arrayBuffer();
     }
     assert.deepEqual(statuses, [401, 401, 401, 429, 429, 429]);
-    const ips = new Set(gw.logs.lines().filter((l) => l.msg === 'request').map((l) => l.ip));
+    const ips = new Set(
+      gw.logs
+        .lines()
+        .filter((l) => l.msg === 'request')
+        .map((l) => l.ip),
+    );
     assert.deepEqual([...ips], ['127.0.0.1'], 'the socket peer is logged, never the spoofed address');
     await assertServing(gw);
     assertLogsClean(gw, [...KEYS, ...WRONG]);
@@ -45,24 +63,42 @@ describe('attack battery: limiter evasion and key guessing', () => {
   it('IPv6 addresses rotated within one /64 (through a trusted proxy) share one allowance; another /64 has its own', async () => {
     // The loopback interface only owns ::1, so a test client cannot send from many IPv6 source
     // addresses; a trusted proxy reporting them in X-Forwarded-For exercises the same limiter key.
-    const gw = await gateway({ config: { rate_limit_requests: 3, trusted_proxies: ['127.0.0.1'] }, keys: KEYS });
+    const gw = await gateway({
+      config: { rate_limit_requests: 3, trusted_proxies: ['127.0.0.1'] },
+      keys: KEYS,
+    });
     const statuses: number[] = [];
     for (let i = 1; i <= 6; i++) {
-      const res = await models(gw, { authorization: `Bearer ${WRONG[i]}`, 'x-forwarded-for': `2001:db8:1:2::${i.toString(16)}:${(i * 4099).toString(16)}` });
+      const res = await models(gw, {
+        authorization: `Bearer ${WRONG[i]}`,
+        'x-forwarded-for': `2001:db8:1:2::${i.toString(16)}:${(i * 4099).toString(16)}`,
+      });
       statuses.push(res.status);
       await res.arrayBuffer();
     }
     assert.deepEqual(statuses, [401, 401, 401, 429, 429, 429]);
-    const other = await models(gw, { authorization: `Bearer ${WRONG[9]}`, 'x-forwarded-for': '2001:db8:1:3::1' });
+    const other = await models(gw, {
+      authorization: `Bearer ${WRONG[9]}`,
+      'x-forwarded-for': '2001:db8:1:3::1',
+    });
     assert.equal(other.status, 401, 'another /64 has its own allowance');
     await other.arrayBuffer();
-    assert.ok(gw.logs.lines().some((l) => l.msg === 'request' && String(l.ip).startsWith('2001:db8:1:2::')), 'the trusted proxy\'s client address is the one logged');
+    assert.ok(
+      gw.logs.lines().some((l) => l.msg === 'request' && String(l.ip).startsWith('2001:db8:1:2::')),
+      "the trusted proxy's client address is the one logged",
+    );
     assertLogsClean(gw, [...KEYS, ...WRONG]);
   });
 
   it('the limiter key groups IPv6 by /64 in every spelling and counts IPv4-mapped addresses as IPv4', () => {
     const key = clientKey('2001:db8:1:2::1');
-    for (const ip of ['2001:db8:1:2:ffff:ffff:ffff:ffff', '2001:0db8:0001:0002:0:0:0:9', '2001:DB8:1:2::abcd', '2001:db8:1:2::1%eth0']) assert.equal(clientKey(ip), key, ip);
+    for (const ip of [
+      '2001:db8:1:2:ffff:ffff:ffff:ffff',
+      '2001:0db8:0001:0002:0:0:0:9',
+      '2001:DB8:1:2::abcd',
+      '2001:db8:1:2::1%eth0',
+    ])
+      assert.equal(clientKey(ip), key, ip);
     assert.notEqual(clientKey('2001:db8:1:3::1'), key);
     assert.equal(clientKey('::ffff:198.51.100.7'), '198.51.100.7');
     assert.equal(clientKey('::1'), clientKey('0:0:0:0:0:0:0:1'));
@@ -74,7 +110,11 @@ describe('attack battery: limiter evasion and key guessing', () => {
     const port = (gw.app.server.address() as { port: number }).port;
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const res = await rawRequest(port, `GET /v1/models HTTP/1.1\r\nHost: [::1]\r\nAuthorization: Bearer ${GATEWAY_KEY}_wrong\r\nConnection: close\r\n\r\n`, { host: '::1' });
+      const res = await rawRequest(
+        port,
+        `GET /v1/models HTTP/1.1\r\nHost: [::1]\r\nAuthorization: Bearer ${GATEWAY_KEY}_wrong\r\nConnection: close\r\n\r\n`,
+        { host: '::1' },
+      );
       statuses.push(res.status);
       if (res.status === 429) assertRawRefusal(res, 429, 'rate_limit_exceeded');
     }
@@ -98,7 +138,9 @@ describe('attack battery: limiter evasion and key guessing', () => {
     assert.ok(events.every((e) => e.ip === '127.0.0.1' && e.path === '/v1/models'));
     // The right key does not help from the same address once the window is spent.
     assert.equal((await models(gw)).status, 429);
-    const metrics = await (await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${GATEWAY_KEY}` } })).text();
+    const metrics = await (
+      await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${GATEWAY_KEY}` } })
+    ).text();
     assert.match(metrics, /gateway_auth_failures_total\{reason="invalid"\} 5/);
     assertLogsClean(gw, guesses);
   });
@@ -107,7 +149,9 @@ describe('attack battery: limiter evasion and key guessing', () => {
     const gw = await gateway({ config: { rate_limit_requests: 3 } });
     const statuses: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const res = await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer metrics-guess-${i}` } });
+      const res = await fetch(`${gw.url}/metrics`, {
+        headers: { authorization: `Bearer metrics-guess-${i}` },
+      });
       statuses.push(res.status);
       assertEnvelope(await res.text());
     }
@@ -144,11 +188,21 @@ describe('attack battery: limiter evasion and key guessing', () => {
       assertEnvelope(await res.text(), 'invalid_api_key');
     });
     it('two Authorization headers, a wrong one first → 401 (the first one counts)', async () => {
-      const res = await rawRequest(Number(new URL(gw.url).port), `GET /v1/models HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer wrong-key-first-000000\r\nAuthorization: Bearer ${GATEWAY_KEY}\r\nConnection: close\r\n\r\n`);
+      const res = await rawRequest(
+        Number(new URL(gw.url).port),
+        `GET /v1/models HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer wrong-key-first-000000\r\nAuthorization: Bearer ${GATEWAY_KEY}\r\nConnection: close\r\n\r\n`,
+      );
       assertRawRefusal(res, 401, 'invalid_api_key');
     });
     it('a key with raw UTF-8 bytes → 401', async () => {
-      const res = await rawRequest(Number(new URL(gw.url).port), Buffer.concat([Buffer.from('GET /v1/models HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer '), Buffer.from('clé-ünïcødé-🔑', 'utf8'), Buffer.from('\r\nConnection: close\r\n\r\n')]));
+      const res = await rawRequest(
+        Number(new URL(gw.url).port),
+        Buffer.concat([
+          Buffer.from('GET /v1/models HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer '),
+          Buffer.from('clé-ünïcødé-🔑', 'utf8'),
+          Buffer.from('\r\nConnection: close\r\n\r\n'),
+        ]),
+      );
       assertRawRefusal(res, 401, 'invalid_api_key');
     });
     it('the scheme name is case-insensitive (RFC 9110 §11.1), the key is not', async () => {
@@ -161,7 +215,12 @@ describe('attack battery: limiter evasion and key guessing', () => {
     });
     it('still serves, and no tried credential reached the logs', async () => {
       await assertServing(gw);
-      assertLogsClean(gw, [Buffer.from(`user:${GATEWAY_KEY}`).toString('base64'), 'k'.repeat(64), 'wrong-key-first-000000', GATEWAY_KEY.toUpperCase()]);
+      assertLogsClean(gw, [
+        Buffer.from(`user:${GATEWAY_KEY}`).toString('base64'),
+        'k'.repeat(64),
+        'wrong-key-first-000000',
+        GATEWAY_KEY.toUpperCase(),
+      ]);
     });
   });
 });

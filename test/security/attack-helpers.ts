@@ -32,7 +32,11 @@ export interface RawOptions {
 }
 
 /** Sends bytes on a fresh TCP connection and collects the answer until close or timeout. */
-export function rawRequest(port: number, data: string | Buffer | Array<string | Buffer>, options: RawOptions = {}): Promise<RawResponse> {
+export function rawRequest(
+  port: number,
+  data: string | Buffer | Array<string | Buffer>,
+  options: RawOptions = {},
+): Promise<RawResponse> {
   const parts = Array.isArray(data) ? data : [data];
   const started = Date.now();
   return new Promise((resolve) => {
@@ -50,7 +54,8 @@ export function rawRequest(port: number, data: string | Buffer | Array<string | 
     const timer = setTimeout(() => finish(false), options.timeoutMs ?? 5000);
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
-      if (options.firstResponse === true && parseResponse(Buffer.concat(chunks).toString('latin1')).complete) finish(false);
+      if (options.firstResponse === true && parseResponse(Buffer.concat(chunks).toString('latin1')).complete)
+        finish(false);
     });
     socket.on('close', () => finish(true));
     socket.on('error', () => undefined);
@@ -65,7 +70,12 @@ export function rawRequest(port: number, data: string | Buffer | Array<string | 
 }
 
 /** Reads the first response in `raw`: status, lower-cased headers, body (Content-Length or chunked). */
-export function parseResponse(raw: string): { status: number; headers: Record<string, string>; body: string; complete: boolean } {
+export function parseResponse(raw: string): {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  complete: boolean;
+} {
   const end = raw.indexOf('\r\n\r\n');
   if (end < 0) return { status: 0, headers: {}, body: '', complete: false };
   const [statusLine = '', ...lines] = raw.slice(0, end).split('\r\n');
@@ -78,7 +88,12 @@ export function parseResponse(raw: string): { status: number; headers: Record<st
   let rest = raw.slice(end + 4);
   if (headers['content-length'] !== undefined) {
     const length = Number(headers['content-length']);
-    return { status, headers, body: Buffer.from(rest, 'latin1').subarray(0, length).toString('utf8'), complete: Buffer.byteLength(rest, 'latin1') >= length };
+    return {
+      status,
+      headers,
+      body: Buffer.from(rest, 'latin1').subarray(0, length).toString('utf8'),
+      complete: Buffer.byteLength(rest, 'latin1') >= length,
+    };
   }
   if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
     let body = '';
@@ -86,7 +101,8 @@ export function parseResponse(raw: string): { status: number; headers: Record<st
       const lineEnd = rest.indexOf('\r\n');
       if (lineEnd < 0) return { status, headers, body, complete: false };
       const size = Number.parseInt(rest.slice(0, lineEnd), 16);
-      if (size === 0) return { status, headers, body: Buffer.from(body, 'latin1').toString('utf8'), complete: true };
+      if (size === 0)
+        return { status, headers, body: Buffer.from(body, 'latin1').toString('utf8'), complete: true };
       body += rest.slice(lineEnd + 2, lineEnd + 2 + size);
       rest = rest.slice(lineEnd + 4 + size);
     }
@@ -132,7 +148,10 @@ export async function assertServing(gw: TestGateway): Promise<void> {
 }
 
 export async function assertStillForwarding(gw: TestGateway): Promise<void> {
-  const res = await gw.api('/v1/chat/completions', { method: 'POST', json: { model: 'test-model', messages: [{ role: 'user', content: 'still there?' }] } });
+  const res = await gw.api('/v1/chat/completions', {
+    method: 'POST',
+    json: { model: 'test-model', messages: [{ role: 'user', content: 'still there?' }] },
+  });
   assert.equal(res.status, 200, await res.clone().text());
   await res.arrayBuffer();
 }
@@ -140,7 +159,8 @@ export async function assertStillForwarding(gw: TestGateway): Promise<void> {
 /** Neither key, nor any of `secrets` (prompt markers, guessed keys), appears in any log line. */
 export function assertLogsClean(gw: TestGateway, secrets: readonly string[] = []): void {
   const text = gw.logs.text();
-  for (const secret of [GATEWAY_KEY, POD_KEY, ...secrets]) assert.ok(!text.includes(secret), `the logs contain ${JSON.stringify(secret.slice(0, 40))}`);
+  for (const secret of [GATEWAY_KEY, POD_KEY, ...secrets])
+    assert.ok(!text.includes(secret), `the logs contain ${JSON.stringify(secret.slice(0, 40))}`);
   // Every line is one JSON object: nothing an attacker sent split or forged a line.
   for (const line of text.split('\n').filter(Boolean)) JSON.parse(line);
 }

@@ -6,7 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { assertLogsClean, assertRawRefusal, assertServing, assertStillForwarding, AUTH, marker, rawRequest, securityEvents } from './attack-helpers.js';
+import {
+  assertLogsClean,
+  assertRawRefusal,
+  assertServing,
+  assertStillForwarding,
+  AUTH,
+  marker,
+  rawRequest,
+  securityEvents,
+} from './attack-helpers.js';
 
 /**
  * Attack battery, slow clients (SECURITY.md "Attack battery"; settings headers_timeout_ms and
@@ -19,7 +28,9 @@ describe('attack battery: slow clients', () => {
   let port: number;
   const prompt = marker('slow');
   before(async () => {
-    gw = await startTestGateway({ config: { headers_timeout_ms: 600, request_timeout_ms: 1500, rate_limit_requests: 100_000 } });
+    gw = await startTestGateway({
+      config: { headers_timeout_ms: 600, request_timeout_ms: 1500, rate_limit_requests: 100_000 },
+    });
     port = Number(new URL(gw.url).port);
   });
   after(async () => {
@@ -29,7 +40,9 @@ describe('attack battery: slow clients', () => {
   });
 
   it('headers that never finish → 408 envelope and the connection closed', async () => {
-    const res = await rawRequest(port, `POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n${AUTH}X-Slow: `, { timeoutMs: 10_000 });
+    const res = await rawRequest(port, `POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n${AUTH}X-Slow: `, {
+      timeoutMs: 10_000,
+    });
     assertRawRefusal(res, 408, 'request_timeout');
     assert.ok(res.closed && res.ms < 6000, `closed after ${res.ms} ms`);
     assert.ok(securityEvents(gw).some((e) => e.event === 'request_timeout'));
@@ -44,10 +57,18 @@ describe('attack battery: slow clients', () => {
   });
 
   it('a body that never completes → 408 envelope within the request timeout', async () => {
-    const res = await rawRequest(port, `POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n${AUTH}Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model":"test-model","messages":[{"role":"user","content":"${prompt}`, { timeoutMs: 10_000 });
+    const res = await rawRequest(
+      port,
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n${AUTH}Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model":"test-model","messages":[{"role":"user","content":"${prompt}`,
+      { timeoutMs: 10_000 },
+    );
     assertRawRefusal(res, 408, 'request_timeout');
     assert.ok(res.closed && res.ms < 8000, `closed after ${res.ms} ms`);
-    assert.equal(gw.pod!.requests.filter((r) => r.body.includes(prompt)).length, 0, 'the partial body never reached the upstream');
+    assert.equal(
+      gw.pod!.requests.filter((r) => r.body.includes(prompt)).length,
+      0,
+      'the partial body never reached the upstream',
+    );
   });
 
   it('200 silent connections neither block other clients nor stay open', async () => {
@@ -62,7 +83,10 @@ describe('attack battery: slow clients', () => {
       closed.push(new Promise((resolve) => socket.on('close', () => resolve(Date.now() - started))));
     }
     await assertStillForwarding(gw);
-    const times = await Promise.race([Promise.all(closed), new Promise<number[]>((resolve) => setTimeout(() => resolve([]), 15_000))]);
+    const times = await Promise.race([
+      Promise.all(closed),
+      new Promise<number[]>((resolve) => setTimeout(() => resolve([]), 15_000)),
+    ]);
     for (const s of sockets) s.destroy();
     assert.equal(times.length, 200, 'every silent connection was closed by the server');
     assert.ok(Math.max(...times) < 12_000, `slowest closed after ${Math.max(...times)} ms`);
@@ -70,8 +94,29 @@ describe('attack battery: slow clients', () => {
 
   it('a silent connection to the TLS gateway (no handshake) is closed within the headers timeout', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'slow-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', '-days', '1', '-subj', '/CN=127.0.0.1'], { cwd: dir, stdio: 'pipe' });
-    const tls = await startTestGateway({ config: { headers_timeout_ms: 600 }, tls: { key: readFileSync(join(dir, 'k.pem'), 'utf8'), cert: readFileSync(join(dir, 'c.pem'), 'utf8') } });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        'k.pem',
+        '-out',
+        'c.pem',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+      ],
+      { cwd: dir, stdio: 'pipe' },
+    );
+    const tls = await startTestGateway({
+      config: { headers_timeout_ms: 600 },
+      tls: { key: readFileSync(join(dir, 'k.pem'), 'utf8'), cert: readFileSync(join(dir, 'c.pem'), 'utf8') },
+    });
     rmSync(dir, { recursive: true, force: true });
     try {
       const res = await rawRequest(Number(new URL(tls.url).port), [], { timeoutMs: 20_000 });

@@ -38,7 +38,12 @@ describe('security scan: npm audit output', () => {
     for (const severity of ['low', 'moderate', 'high', 'critical'] as const) {
       const outcome = judge(severity);
       assert.equal(outcome.status, 'vulnerable', severity);
-      assert.ok(outcome.status === 'vulnerable' && outcome.report.counts[severity] >= 1 && outcome.failing.every((v) => v.severity === severity), severity);
+      assert.ok(
+        outcome.status === 'vulnerable' &&
+          outcome.report.counts[severity] >= 1 &&
+          outcome.failing.every((v) => v.severity === severity),
+        severity,
+      );
     }
     assert.equal(judge('info').status, 'ok', 'info is below the default threshold (low)');
     assert.equal(judge('info', 'info').status, 'vulnerable');
@@ -51,21 +56,34 @@ describe('security scan: npm audit output', () => {
     assert.ok(outcome.status === 'vulnerable');
     const uri = outcome.report.vulnerabilities.find((v) => v.name === 'fast-uri');
     assert.equal(uri?.severity, 'critical');
-    assert.equal(uri?.advisories[0]?.title, 'Recorded test advisory: critical issue in a transitive dependency');
+    assert.equal(
+      uri?.advisories[0]?.title,
+      'Recorded test advisory: critical issue in a transitive dependency',
+    );
     assert.equal(uri?.advisories[0]?.range, '<99.0.0');
     assert.equal(uri?.advisories[0]?.cvss, 9.8);
     assert.deepEqual(uri?.advisories[0]?.cwe, ['CWE-20']);
     const fastify = outcome.report.vulnerabilities.find((v) => v.name === 'fastify');
-    assert.ok(fastify !== undefined && fastify.advisories.length === 0 && fastify.via.includes('fast-uri') === false && fastify.via.length > 0);
+    assert.ok(
+      fastify !== undefined &&
+        fastify.advisories.length === 0 &&
+        fastify.via.includes('fast-uri') === false &&
+        fastify.via.length > 0,
+    );
     assert.equal(outcome.report.vulnerabilities[0]?.severity, 'critical', 'most severe first');
     assert.ok(outcome.failing.every((v) => ['moderate', 'high', 'critical'].includes(v.severity)));
-    const metadata = (JSON.parse(fixture('mixed').stdout) as { metadata: { vulnerabilities: Record<string, number> } }).metadata.vulnerabilities;
+    const metadata = (
+      JSON.parse(fixture('mixed').stdout) as { metadata: { vulnerabilities: Record<string, number> } }
+    ).metadata.vulnerabilities;
     assert.equal(outcome.report.counts.total, metadata.total);
   });
 
   it('npm errors are "audit unavailable" with npm\'s reason, never clean', () => {
     const cases: Array<[string, RegExp]> = [
-      ['error-registry-405', /^405 Method Not Allowed - POST https:\/\/registry\.npmjs\.org\/-\/npm\/v1\/security\/advisories\/bulk$/],
+      [
+        'error-registry-405',
+        /^405 Method Not Allowed - POST https:\/\/registry\.npmjs\.org\/-\/npm\/v1\/security\/advisories\/bulk$/,
+      ],
       ['error-connection-refused', /ECONNREFUSED/],
       ['error-no-lockfile', /requires an existing lockfile/],
     ];
@@ -76,7 +94,7 @@ describe('security scan: npm audit output', () => {
     }
   });
 
-  it('npm\'s clean-looking report from offline mode (no advisory request made) is unavailable', () => {
+  it("npm's clean-looking report from offline mode (no advisory request made) is unavailable", () => {
     const { stdout, stderr } = fixture('offline-unchecked');
     assert.equal(parseAuditJson(stdout).kind, 'report', 'npm does print a report');
     assert.doesNotMatch(stderr, /advisories\/bulk/);
@@ -86,7 +104,10 @@ describe('security scan: npm audit output', () => {
   });
 
   it('garbage, empty output and old report versions are unavailable', () => {
-    assert.equal(interpret('', 'npm error code E500\nnpm error something broke', 'low', 'registry', false, false).status, 'unavailable');
+    assert.equal(
+      interpret('', 'npm error code E500\nnpm error something broke', 'low', 'registry', false, false).status,
+      'unavailable',
+    );
     assert.equal(interpret('<html>', '', 'low', 'registry', false, false).status, 'unavailable');
     const v1 = interpret('{"auditReportVersion":1,"advisories":{}}', '', 'low', 'registry', true, false);
     assert.match(v1.status === 'unavailable' ? v1.reason : '', /report version 1/);
@@ -102,21 +123,39 @@ describe('security scan: running npm', () => {
     };
     const outcome = await runAudit({ cwd: REPO, run });
     assert.equal(outcome.status, 'unavailable');
-    assert.deepEqual(calls[0]?.slice(0, 6), ['audit', '--json', '--loglevel=http', '--offline=false', '--audit=true', '--omit=dev']);
+    assert.deepEqual(calls[0]?.slice(0, 6), [
+      'audit',
+      '--json',
+      '--loglevel=http',
+      '--offline=false',
+      '--audit=true',
+      '--omit=dev',
+    ]);
     await runAudit({ cwd: REPO, run, dev: true });
     assert.ok(!calls[1]?.includes('--omit=dev'));
   });
 
   it('checks the real tree against an offline advisory list with npm itself', async () => {
-    const vulnerable = await runAudit({ cwd: REPO, advisoriesFile: join(FIXTURES, 'advisories/mixed.json'), level: 'high' });
+    const vulnerable = await runAudit({
+      cwd: REPO,
+      advisoriesFile: join(FIXTURES, 'advisories/mixed.json'),
+      level: 'high',
+    });
     assert.equal(vulnerable.status, 'vulnerable');
-    assert.ok(vulnerable.status === 'vulnerable' && vulnerable.source === 'advisory-file' && vulnerable.failing.some((v) => v.name === 'secure-json-parse' && v.severity === 'high'));
+    assert.ok(
+      vulnerable.status === 'vulnerable' &&
+        vulnerable.source === 'advisory-file' &&
+        vulnerable.failing.some((v) => v.name === 'secure-json-parse' && v.severity === 'high'),
+    );
     const clean = await runAudit({ cwd: REPO, advisoriesFile: join(FIXTURES, 'advisories/clean.json') });
     assert.equal(clean.status, 'ok', 'an advisory whose range misses the installed version does not match');
   });
 
   it('a registry that cannot be reached is unavailable (npm_config_registry from the environment)', async () => {
-    const outcome = await runAudit({ cwd: REPO, env: { ...process.env, npm_config_registry: 'http://127.0.0.1:1/' } });
+    const outcome = await runAudit({
+      cwd: REPO,
+      env: { ...process.env, npm_config_registry: 'http://127.0.0.1:1/' },
+    });
     assert.equal(outcome.status, 'unavailable');
     assert.match(outcome.status === 'unavailable' ? outcome.reason : '', /ECONNREFUSED/);
   });
@@ -135,7 +174,11 @@ describe('security scan: running npm', () => {
       for (const [text, why] of cases) {
         const file = join(dir, 'list.json');
         writeFileSync(file, text);
-        assert.throws(() => readAdvisoryList(file), (err: unknown) => isAppError(err) && err.code === 'CLI_USAGE_ADVISORIES' && why.test(err.message), text);
+        assert.throws(
+          () => readAdvisoryList(file),
+          (err: unknown) => isAppError(err) && err.code === 'CLI_USAGE_ADVISORIES' && why.test(err.message),
+          text,
+        );
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

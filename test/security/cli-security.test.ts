@@ -1,5 +1,16 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -36,11 +47,27 @@ describe('runpod-llm security', () => {
   async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     let stdout = '';
     let stderr = '';
-    const sink = (add: (s: string) => void) => new Writable({ write: (chunk: Buffer, _e, cb) => { add(chunk.toString()); cb(); } });
+    const sink = (add: (s: string) => void) =>
+      new Writable({
+        write: (chunk: Buffer, _e, cb) => {
+          add(chunk.toString());
+          cb();
+        },
+      });
     const code = await runCli(argv, {
-      stdout: sink((s) => { stdout += s; }),
-      stderr: sink((s) => { stderr += s; }),
-      env: { PATH: process.env.PATH, HOME: home, RUNPOD_LLM_HOME: home, npm_config_registry: 'http://127.0.0.1:1/', npm_config_cache: npmCache },
+      stdout: sink((s) => {
+        stdout += s;
+      }),
+      stderr: sink((s) => {
+        stderr += s;
+      }),
+      env: {
+        PATH: process.env.PATH,
+        HOME: home,
+        RUNPOD_LLM_HOME: home,
+        npm_config_registry: 'http://127.0.0.1:1/',
+        npm_config_cache: npmCache,
+      },
       signal: new AbortController().signal,
       isTTY: false,
     });
@@ -50,7 +77,10 @@ describe('runpod-llm security', () => {
   it('sbom prints the CycloneDX document, or writes it and says where', async () => {
     const printed = await cli('security', 'sbom', '--project', REPO);
     assert.equal(printed.code, 0, printed.stderr);
-    const bom = JSON.parse(printed.stdout) as { bomFormat: string; metadata: { supplier?: { name: string } } };
+    const bom = JSON.parse(printed.stdout) as {
+      bomFormat: string;
+      metadata: { supplier?: { name: string } };
+    };
     assert.equal(bom.bomFormat, 'CycloneDX');
     assert.equal(bom.metadata.supplier?.name, 'runpod-llm-manager contributors');
     assert.doesNotMatch(printed.stderr, /warning/);
@@ -59,28 +89,48 @@ describe('runpod-llm security', () => {
     const summary = JSON.parse(written.stdout) as { file: string; specVersion: string; components: number };
     assert.equal(summary.file, 'sbom.cdx.json');
     assert.ok(summary.components > 50);
-    assert.equal((JSON.parse(readFileSync(join(cwd, 'sbom.cdx.json'), 'utf8')) as { components: unknown[] }).components.length, summary.components);
+    assert.equal(
+      (JSON.parse(readFileSync(join(cwd, 'sbom.cdx.json'), 'utf8')) as { components: unknown[] }).components
+        .length,
+      summary.components,
+    );
   });
 
-  it('with no --project, sbom and licenses describe this tool\'s own package, whatever the working directory', async () => {
+  it("with no --project, sbom and licenses describe this tool's own package, whatever the working directory", async () => {
     // The working directory is an empty temporary one: no package.json here.
     const sbom = await cli('security', 'sbom');
     assert.equal(sbom.code, 0, sbom.stderr);
-    const bom = JSON.parse(sbom.stdout) as { metadata: { component: { name: string; version: string } }; components: unknown[] };
-    const own = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { name: string; version: string };
+    const bom = JSON.parse(sbom.stdout) as {
+      metadata: { component: { name: string; version: string } };
+      components: unknown[];
+    };
+    const own = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {
+      name: string;
+      version: string;
+    };
     assert.deepEqual([bom.metadata.component.name, bom.metadata.component.version], [own.name, own.version]);
     assert.ok(bom.components.length > 50);
     const licenses = await cli('security', 'licenses', '--json');
     assert.equal(licenses.code, 0, licenses.stderr);
-    assert.ok((JSON.parse(licenses.stdout) as { packages: Array<{ name: string }> }).packages.some((p) => p.name === 'fastify'));
+    assert.ok(
+      (JSON.parse(licenses.stdout) as { packages: Array<{ name: string }> }).packages.some(
+        (p) => p.name === 'fastify',
+      ),
+    );
   });
 
   it('--project DIR checks another project', async () => {
-    const other = makeProject({ name: 'other-app', version: '2.0.0', author: 'Someone', dependencies: { a: '1' } }, { a: { name: 'a', version: '1.0.0', license: 'MIT' } });
+    const other = makeProject(
+      { name: 'other-app', version: '2.0.0', author: 'Someone', dependencies: { a: '1' } },
+      { a: { name: 'a', version: '1.0.0', license: 'MIT' } },
+    );
     try {
       const res = await cli('security', 'licenses', '--project', other.dir, '--json');
       assert.equal(res.code, 0, res.stderr);
-      assert.deepEqual((JSON.parse(res.stdout) as { packages: Array<{ name: string }> }).packages.map((p) => p.name), ['a']);
+      assert.deepEqual(
+        (JSON.parse(res.stdout) as { packages: Array<{ name: string }> }).packages.map((p) => p.name),
+        ['a'],
+      );
     } finally {
       other.remove();
     }
@@ -95,7 +145,10 @@ describe('runpod-llm security', () => {
       assert.equal(first.code, 0, first.stderr);
       assert.equal((JSON.parse(first.stdout) as { file: string }).file, target);
       assert.equal(statSync(target).mode & 0o777, 0o644);
-      assert.equal((JSON.parse(readFileSync(target, 'utf8')) as { bomFormat: string }).bomFormat, 'CycloneDX');
+      assert.equal(
+        (JSON.parse(readFileSync(target, 'utf8')) as { bomFormat: string }).bomFormat,
+        'CycloneDX',
+      );
       const relative = await cli('security', 'sbom', '--out', '../' + basename(outside) + '/rel.cdx.json');
       assert.equal(relative.code, 0, relative.stderr);
       assert.ok(existsSync(join(outside, 'rel.cdx.json')));
@@ -103,13 +156,19 @@ describe('runpod-llm security', () => {
       writeFileSync(target, 'keep me');
       const again = await cli('security', 'sbom', '--out', target);
       assert.equal(again.code, 2);
-      assert.equal(again.stderr, `error: refusing to write ${target}: it already exists\nfix: add --force to replace it, or choose another path\n`);
+      assert.equal(
+        again.stderr,
+        `error: refusing to write ${target}: it already exists\nfix: add --force to replace it, or choose another path\n`,
+      );
       assert.equal(readFileSync(target, 'utf8'), 'keep me');
       const forced = await cli('security', 'sbom', '--out', target, '--force');
       assert.equal(forced.code, 0, forced.stderr);
       assert.equal(statSync(target).mode & 0o777, 0o644);
       assert.match(readFileSync(target, 'utf8'), /"bomFormat": "CycloneDX"/);
-      assert.deepEqual(readdirSync(outside).filter((f) => f.endsWith('.tmp')), []);
+      assert.deepEqual(
+        readdirSync(outside).filter((f) => f.endsWith('.tmp')),
+        [],
+      );
     } finally {
       process.umask(umask);
       rmSync(outside, { recursive: true, force: true });
@@ -124,7 +183,10 @@ describe('runpod-llm security', () => {
       for (const force of [[], ['--force']]) {
         const res = await cli('security', 'sbom', '--out', join(outside, 'link.json'), ...force);
         assert.equal(res.code, 2, force.join(''));
-        assert.match(res.stderr, /^error: refusing to write .*link\.json: it is a symbolic link \(never followed\)\nfix: /);
+        assert.match(
+          res.stderr,
+          /^error: refusing to write .*link\.json: it is a symbolic link \(never followed\)\nfix: /,
+        );
         assert.equal(readFileSync(join(outside, 'victim'), 'utf8'), 'keep me');
         assert.ok(lstatSync(join(outside, 'link.json')).isSymbolicLink());
       }
@@ -152,15 +214,36 @@ describe('runpod-llm security', () => {
   });
 
   it('scan against an offline list: findings at or above --level exit 10, none exit 0', async () => {
-    const found = await cli('security', 'scan', '--project', REPO, '--advisories', advisories('mixed'), '--level', 'high');
+    const found = await cli(
+      'security',
+      'scan',
+      '--project',
+      REPO,
+      '--advisories',
+      advisories('mixed'),
+      '--level',
+      'high',
+    );
     assert.equal(found.code, 10);
     assert.match(found.stdout, /vulnerable package\(s\) at or above high/);
     assert.match(found.stdout, /critical fast-uri: Recorded test advisory/);
     assert.doesNotMatch(found.stdout, /moderate commander/);
     const clean = await cli('security', 'scan', '--project', REPO, '--advisories', advisories('clean'));
     assert.equal(clean.code, 0);
-    assert.match(clean.stdout, /^audit: no known vulnerabilities at or above low \(\d+ production dependencies checked against the offline advisory list\)/);
-    const below = await cli('security', 'scan', '--project', REPO, '--advisories', advisories('low'), '--level', 'moderate');
+    assert.match(
+      clean.stdout,
+      /^audit: no known vulnerabilities at or above low \(\d+ production dependencies checked against the offline advisory list\)/,
+    );
+    const below = await cli(
+      'security',
+      'scan',
+      '--project',
+      REPO,
+      '--advisories',
+      advisories('low'),
+      '--level',
+      'moderate',
+    );
     assert.equal(below.code, 0);
     assert.match(below.stdout, /1 below moderate/);
   });
@@ -172,12 +255,20 @@ describe('runpod-llm security', () => {
   it('licenses: this project passes the default policy; a narrower allow-list names each violation (exit 10)', async () => {
     const ok = await cli('security', 'licenses', '--project', REPO);
     assert.equal(ok.code, 0);
-    assert.match(ok.stdout, /licenses: \d+ production packages: \d+ permissive, 0 weak copyleft, 0 strong copyleft, 0 unknown\npolicy: all allowed\n$/);
+    assert.match(
+      ok.stdout,
+      /licenses: \d+ production packages: \d+ permissive, 0 weak copyleft, 0 strong copyleft, 0 unknown\npolicy: all allowed\n$/,
+    );
     const strict = await cli('security', 'licenses', '--project', REPO, '--allow', 'MIT;ISC', '--json');
     assert.equal(strict.code, 10);
     const report = JSON.parse(strict.stdout) as { violations: Array<{ name: string; reason: string }> };
     assert.ok(report.violations.length > 0);
-    for (const v of report.violations) assert.match(v.reason, /(Apache-2\.0|BSD-3-Clause|BlueOak-1\.0\.0|\(.*\)) is permissive, not in the allow-list/, v.name);
+    for (const v of report.violations)
+      assert.match(
+        v.reason,
+        /(Apache-2\.0|BSD-3-Clause|BlueOak-1\.0\.0|\(.*\)) is permissive, not in the allow-list/,
+        v.name,
+      );
   });
 
   it('report writes security-report.json and prints one line per check; the unavailable audit makes it exit 9', async () => {
@@ -189,25 +280,54 @@ describe('runpod-llm security', () => {
     assert.match(res.stdout, /^SKIP\s+gateway\.no_runpod_key\s+gateway not running/m);
     assert.match(res.stdout, /^SKIP\s+pod\.closed_routes\s+no pod running/m);
     assert.match(res.stdout, /wrote security-report\.json$/m);
-    const file = JSON.parse(readFileSync(join(cwd, 'security-report.json'), 'utf8')) as { items: Array<{ id: string; status: string }> };
+    const file = JSON.parse(readFileSync(join(cwd, 'security-report.json'), 'utf8')) as {
+      items: Array<{ id: string; status: string }>;
+    };
     assert.equal(file.items.length, 11);
-    const offline = await cli('security', 'report', '--project', REPO, '--advisories', advisories('clean'), '--out', 'offline-report.json', '--json');
+    const offline = await cli(
+      'security',
+      'report',
+      '--project',
+      REPO,
+      '--advisories',
+      advisories('clean'),
+      '--out',
+      'offline-report.json',
+      '--json',
+    );
     assert.equal(offline.code, 0, offline.stdout);
     assert.equal((JSON.parse(offline.stdout) as { summary: { fail: number } }).summary.fail, 0);
   });
 
-  it('report with no --project: this tool\'s package, from any directory; the default file is replaced, an --out file is not', async () => {
+  it("report with no --project: this tool's package, from any directory; the default file is replaced, an --out file is not", async () => {
     const first = await cli('security', 'report', '--advisories', advisories('clean'), '--json');
     assert.equal(first.code, 0, first.stdout + first.stderr);
-    const report = JSON.parse(first.stdout) as { project: { name: string }; tool: { version: string }; items: Array<{ id: string; status: string }> };
-    const own = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { name: string; version: string };
+    const report = JSON.parse(first.stdout) as {
+      project: { name: string };
+      tool: { version: string };
+      items: Array<{ id: string; status: string }>;
+    };
+    const own = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {
+      name: string;
+      version: string;
+    };
     assert.equal(report.project.name, own.name);
     assert.equal(report.tool.version, own.version);
-    assert.deepEqual(report.items.filter((i) => i.id.startsWith('supply.')).map((i) => i.status), ['pass', 'pass', 'pass']);
+    assert.deepEqual(
+      report.items.filter((i) => i.id.startsWith('supply.')).map((i) => i.status),
+      ['pass', 'pass', 'pass'],
+    );
     const second = await cli('security', 'report', '--advisories', advisories('clean'));
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /wrote security-report\.json$/m);
-    const kept = await cli('security', 'report', '--advisories', advisories('clean'), '--out', 'offline-report.json');
+    const kept = await cli(
+      'security',
+      'report',
+      '--advisories',
+      advisories('clean'),
+      '--out',
+      'offline-report.json',
+    );
     assert.equal(kept.code, 2);
     assert.match(kept.stderr, /^error: refusing to write offline-report\.json: it already exists\n/);
   });

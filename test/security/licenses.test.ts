@@ -3,7 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import { installedTree } from '../../src/security/installed-tree.js';
 import { categoryOf } from '../../src/security/license-table.js';
 import { checkLicenses, type LicenseReport } from '../../src/security/licenses.js';
-import { expressionAllowed, expressionCategory, parseSpdx, SpdxSyntaxError } from '../../src/security/spdx.js';
+import {
+  expressionAllowed,
+  expressionCategory,
+  parseSpdx,
+  SpdxSyntaxError,
+} from '../../src/security/spdx.js';
 import { isAppError } from '../../src/shared/errors.js';
 import { makeProject, REPO } from './fixture-project.js';
 
@@ -11,18 +16,31 @@ import { makeProject, REPO } from './fixture-project.js';
 describe('SPDX expressions', () => {
   it('parses ids, OR, AND, WITH and parentheses with AND binding tighter than OR', () => {
     assert.deepEqual(parseSpdx('MIT'), { kind: 'license', id: 'MIT' });
-    assert.deepEqual(parseSpdx('(MIT OR Apache-2.0)'), { kind: 'or', left: { kind: 'license', id: 'MIT' }, right: { kind: 'license', id: 'Apache-2.0' } });
+    assert.deepEqual(parseSpdx('(MIT OR Apache-2.0)'), {
+      kind: 'or',
+      left: { kind: 'license', id: 'MIT' },
+      right: { kind: 'license', id: 'Apache-2.0' },
+    });
     assert.deepEqual(parseSpdx('MIT OR Apache-2.0 AND GPL-3.0-only'), {
       kind: 'or',
       left: { kind: 'license', id: 'MIT' },
-      right: { kind: 'and', left: { kind: 'license', id: 'Apache-2.0' }, right: { kind: 'license', id: 'GPL-3.0-only' } },
+      right: {
+        kind: 'and',
+        left: { kind: 'license', id: 'Apache-2.0' },
+        right: { kind: 'license', id: 'GPL-3.0-only' },
+      },
     });
-    assert.deepEqual(parseSpdx('GPL-2.0-or-later WITH Classpath-exception-2.0'), { kind: 'license', id: 'GPL-2.0-or-later', exception: 'Classpath-exception-2.0' });
+    assert.deepEqual(parseSpdx('GPL-2.0-or-later WITH Classpath-exception-2.0'), {
+      kind: 'license',
+      id: 'GPL-2.0-or-later',
+      exception: 'Classpath-exception-2.0',
+    });
     assert.equal(parseSpdx('(mit or isc)').kind, 'or');
   });
 
   it('refuses what is not an expression', () => {
-    for (const bad of ['', 'MIT/X11', '(MIT', 'MIT OR', 'AND MIT', 'Apache 2.0 License', 'MIT WITH']) assert.throws(() => parseSpdx(bad), SpdxSyntaxError, bad);
+    for (const bad of ['', 'MIT/X11', '(MIT', 'MIT OR', 'AND MIT', 'Apache 2.0 License', 'MIT WITH'])
+      assert.throws(() => parseSpdx(bad), SpdxSyntaxError, bad);
   });
 
   it('an OR is as permissive as its best branch, an AND as strict as its worst part', () => {
@@ -40,7 +58,8 @@ describe('SPDX expressions', () => {
       ['(Frobnicate-1.0 AND ISC)', 'unknown'],
       ['(LGPL-3.0-only OR GPL-3.0-only)', 'weak-copyleft'],
     ];
-    for (const [expression, category] of cases) assert.equal(expressionCategory(parseSpdx(expression)), category, expression);
+    for (const [expression, category] of cases)
+      assert.equal(expressionCategory(parseSpdx(expression)), category, expression);
     assert.equal(categoryOf('mit'), 'permissive', 'ids are case-insensitive');
   });
 
@@ -49,7 +68,10 @@ describe('SPDX expressions', () => {
     assert.equal(expressionAllowed(parseSpdx('(MIT OR GPL-3.0-only)'), allow), true);
     assert.equal(expressionAllowed(parseSpdx('(MIT AND GPL-3.0-only)'), allow), false);
     assert.equal(expressionAllowed(parseSpdx('(MIT AND ISC)'), allow), true);
-    assert.equal(expressionAllowed(parseSpdx('GPL-2.0-only WITH Classpath-exception-2.0'), new Set(['gpl-2.0-only'])), true);
+    assert.equal(
+      expressionAllowed(parseSpdx('GPL-2.0-only WITH Classpath-exception-2.0'), new Set(['gpl-2.0-only'])),
+      true,
+    );
   });
 });
 
@@ -58,7 +80,25 @@ describe('security licenses', () => {
   let report: LicenseReport;
   before(() => {
     project = makeProject(
-      { name: 'fixture', version: '1.0.0', dependencies: { a: '*', b: '*', c: '*', d: '*', e: '*', f: '*', g: '*', h: '*', i: '*', k: '*', '@s/x': '*' }, optionalDependencies: { opt: '*' }, devDependencies: { devonly: '*' } },
+      {
+        name: 'fixture',
+        version: '1.0.0',
+        dependencies: {
+          a: '*',
+          b: '*',
+          c: '*',
+          d: '*',
+          e: '*',
+          f: '*',
+          g: '*',
+          h: '*',
+          i: '*',
+          k: '*',
+          '@s/x': '*',
+        },
+        optionalDependencies: { opt: '*' },
+        devDependencies: { devonly: '*' },
+      },
       {
         a: { name: 'a', version: '1.0.0', license: 'MIT', dependencies: { k: '^2' } },
         'a/node_modules/k': { name: 'k', version: '2.0.0', license: 'BSD-3-Clause' },
@@ -80,7 +120,20 @@ describe('security licenses', () => {
   after(() => project.remove());
 
   it('reads every installed production package, nested copies too, and no devDependency', () => {
-    assert.deepEqual(report.packages.map((p) => `${p.name}@${p.version}`).sort(), ['@s/x@0.1.0', 'a@1.0.0', 'b@1.0.0', 'c@1.0.0', 'd@1.0.0', 'e@1.0.0', 'f@1.0.0', 'g@1.0.0', 'h@1.0.0', 'i@1.0.0', 'k@1.0.0', 'k@2.0.0']);
+    assert.deepEqual(report.packages.map((p) => `${p.name}@${p.version}`).sort(), [
+      '@s/x@0.1.0',
+      'a@1.0.0',
+      'b@1.0.0',
+      'c@1.0.0',
+      'd@1.0.0',
+      'e@1.0.0',
+      'f@1.0.0',
+      'g@1.0.0',
+      'h@1.0.0',
+      'i@1.0.0',
+      'k@1.0.0',
+      'k@2.0.0',
+    ]);
     assert.equal(report.packages.find((p) => p.version === '2.0.0')?.path, 'node_modules/a/node_modules/k');
   });
 
@@ -101,16 +154,28 @@ describe('security licenses', () => {
   });
 
   it('takes an allow-list and reviewed package exceptions', () => {
-    const custom = checkLicenses(project.dir, { allow: ['MIT', 'ISC', 'Apache-2.0', 'BSD-3-Clause', 'BlueOak-1.0.0', 'LGPL-2.1-only'], allowPackages: ['c', 'f@1.0.0', 'g@9.9.9'] });
+    const custom = checkLicenses(project.dir, {
+      allow: ['MIT', 'ISC', 'Apache-2.0', 'BSD-3-Clause', 'BlueOak-1.0.0', 'LGPL-2.1-only'],
+      allowPackages: ['c', 'f@1.0.0', 'g@9.9.9'],
+    });
     assert.deepEqual(custom.violations.map((v) => v.name).sort(), ['g', 'h']);
     const strict = checkLicenses(project.dir, { allow: ['ISC'] });
     assert.ok(strict.violations.some((v) => v.name === 'a'));
   });
 
   it('a missing required package makes the tree incomplete (exit 9); a missing optional one is skipped', () => {
-    const broken = makeProject({ name: 'broken', version: '1.0.0', dependencies: { gone: '*' }, optionalDependencies: { alsoGone: '*' } });
+    const broken = makeProject({
+      name: 'broken',
+      version: '1.0.0',
+      dependencies: { gone: '*' },
+      optionalDependencies: { alsoGone: '*' },
+    });
     try {
-      assert.throws(() => checkLicenses(broken.dir), (err: unknown) => isAppError(err) && err.code === 'CHECK_UNAVAILABLE_TREE_INCOMPLETE' && /gone/.test(err.message));
+      assert.throws(
+        () => checkLicenses(broken.dir),
+        (err: unknown) =>
+          isAppError(err) && err.code === 'CHECK_UNAVAILABLE_TREE_INCOMPLETE' && /gone/.test(err.message),
+      );
     } finally {
       broken.remove();
     }
@@ -120,6 +185,8 @@ describe('security licenses', () => {
     const own = checkLicenses(REPO);
     assert.deepEqual(own.violations, []);
     assert.equal(own.packages.length, installedTree(REPO).length);
-    assert.ok(own.packages.some((p) => p.name === 'fastify') && !own.packages.some((p) => p.name === 'typescript'));
+    assert.ok(
+      own.packages.some((p) => p.name === 'fastify') && !own.packages.some((p) => p.name === 'typescript'),
+    );
   });
 });

@@ -53,7 +53,14 @@ describe(`load: ${SECONDS} s of concurrent streaming and non-streaming clients o
   before(async () => {
     pod = await startVllmStandin({ model: MODEL, apiKey: POD_KEY, chunkDelayMs: 5, chunks: 12 });
     built = await buildApp({
-      config: defaultConfig({ proxy_port: 0, rate_limit_requests: 40, key_rate_limit_requests: 40, rate_limit_window: 1, trusted_proxies: ['127.0.0.1'], health_probe_interval_ms: 60_000 }),
+      config: defaultConfig({
+        proxy_port: 0,
+        rate_limit_requests: 40,
+        key_rate_limit_requests: 40,
+        rate_limit_window: 1,
+        trusted_proxies: ['127.0.0.1'],
+        health_probe_interval_ms: 60_000,
+      }),
       logger: createLogger({ level: 'info', destination: sink.stream }),
       routes: staticRouteSource(`${pod.url}/v1`, POD_KEY, MODEL),
       keys: KEYS,
@@ -67,76 +74,101 @@ describe(`load: ${SECONDS} s of concurrent streaming and non-streaming clients o
     await pod.close();
   });
 
-  it('serves every client without a 5xx, with a stable heap', { timeout: (SECONDS + 60) * 1000 }, async () => {
-    const statuses = new Map<number, number>();
-    const problems: string[] = [];
-    const note = (status: number): void => void statuses.set(status, (statuses.get(status) ?? 0) + 1);
-    const deadline = Date.now() + SECONDS * 1000;
-    const request = (client: number, body: Record<string, unknown>): Promise<Response> =>
-      fetch(`${url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${KEYS[client]}`, 'content-type': 'application/json', 'x-forwarded-for': `198.51.100.${client + 1}` },
-        body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: `${PROMPT} ${client}` }], ...body }),
-      });
+  it(
+    'serves every client without a 5xx, with a stable heap',
+    { timeout: (SECONDS + 60) * 1000 },
+    async () => {
+      const statuses = new Map<number, number>();
+      const problems: string[] = [];
+      const note = (status: number): void => void statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      const deadline = Date.now() + SECONDS * 1000;
+      const request = (client: number, body: Record<string, unknown>): Promise<Response> =>
+        fetch(`${url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${KEYS[client]}`,
+            'content-type': 'application/json',
+            'x-forwarded-for': `198.51.100.${client + 1}`,
+          },
+          body: JSON.stringify({
+            model: MODEL,
+            messages: [{ role: 'user', content: `${PROMPT} ${client}` }],
+            ...body,
+          }),
+        });
 
-    // Well-behaved clients pace themselves under the 40/s limit (at most 20 requests a second).
-    const paced = async (client: number, stream: boolean): Promise<void> => {
-      while (Date.now() < deadline) {
-        const started = Date.now();
-        const res = await request(client, stream ? { stream: true } : {});
-        note(res.status);
-        const text = await res.text();
-        if (res.status !== 200) problems.push(`client ${client}: ${res.status} ${text.slice(0, 120)}`);
-        else if (stream && (!text.includes('data: [DONE]') || text.includes('"error"'))) problems.push(`client ${client}: a stream ended without [DONE]`);
-        await sleep(Math.max(0, 50 - (Date.now() - started)));
-      }
-    };
-    // One client that never pauses: it must meet 429s, never 5xx.
-    const abuser = async (): Promise<void> => {
-      while (Date.now() < deadline) {
-        const res = await request(8, {});
-        note(res.status);
-        await res.arrayBuffer();
-        if (res.status !== 200 && res.status !== 429) problems.push(`abuser: ${res.status}`);
-        if (res.status === 429) await sleep(5);
-      }
-    };
+      // Well-behaved clients pace themselves under the 40/s limit (at most 20 requests a second).
+      const paced = async (client: number, stream: boolean): Promise<void> => {
+        while (Date.now() < deadline) {
+          const started = Date.now();
+          const res = await request(client, stream ? { stream: true } : {});
+          note(res.status);
+          const text = await res.text();
+          if (res.status !== 200) problems.push(`client ${client}: ${res.status} ${text.slice(0, 120)}`);
+          else if (stream && (!text.includes('data: [DONE]') || text.includes('"error"')))
+            problems.push(`client ${client}: a stream ended without [DONE]`);
+          await sleep(Math.max(0, 50 - (Date.now() - started)));
+        }
+      };
+      // One client that never pauses: it must meet 429s, never 5xx.
+      const abuser = async (): Promise<void> => {
+        while (Date.now() < deadline) {
+          const res = await request(8, {});
+          note(res.status);
+          await res.arrayBuffer();
+          if (res.status !== 200 && res.status !== 429) problems.push(`abuser: ${res.status}`);
+          if (res.status === 429) await sleep(5);
+        }
+      };
 
-    const heap: number[] = [];
-    const sampleHeap = (): void => {
-      gc();
-      heap.push(process.memoryUsage().heapUsed);
-    };
-    const sampler = (async () => {
-      await sleep((SECONDS * 1000) / 4);
-      sampleHeap();
-      while (Date.now() < deadline - 1000) {
-        await sleep(Math.min(5000, (SECONDS * 1000) / 8));
+      const heap: number[] = [];
+      const sampleHeap = (): void => {
+        gc();
+        heap.push(process.memoryUsage().heapUsed);
+      };
+      const sampler = (async () => {
+        await sleep((SECONDS * 1000) / 4);
         sampleHeap();
-      }
-    })();
+        while (Date.now() < deadline - 1000) {
+          await sleep(Math.min(5000, (SECONDS * 1000) / 8));
+          sampleHeap();
+        }
+      })();
 
-    await Promise.all([...[0, 1, 2, 3].map((c) => paced(c, true)), ...[4, 5, 6, 7].map((c) => paced(c, false)), abuser(), sampler]);
-    await sleep(200);
-    sampleHeap();
+      await Promise.all([
+        ...[0, 1, 2, 3].map((c) => paced(c, true)),
+        ...[4, 5, 6, 7].map((c) => paced(c, false)),
+        abuser(),
+        sampler,
+      ]);
+      await sleep(200);
+      sampleHeap();
 
-    const total = [...statuses.values()].reduce((a, b) => a + b, 0);
-    const fivexx = [...statuses].filter(([s]) => s >= 500).reduce((a, [, n]) => a + n, 0);
-    console.log(`load: ${total} requests in ${SECONDS} s; statuses ${JSON.stringify(Object.fromEntries(statuses))}; heap after GC ${heap.map((h) => Math.round(h / 1048576)).join(' → ')} MiB`);
-    assert.equal(fivexx, 0, 'no 5xx');
-    assert.deepEqual(problems.slice(0, 5), []);
-    assert.ok((statuses.get(200) ?? 0) > SECONDS * 20, 'the well-behaved clients were served');
-    assert.ok((statuses.get(429) ?? 0) > 0, 'the abuser was rate-limited');
-    assert.equal(sink.counts.serverErrors, 0, 'no 5xx or server_error in the logs');
-    assert.equal(sink.counts.leaks, 0, 'no key or prompt in the logs');
-    // Stable: the heap at the end is within 32 MiB of the first-quarter sample.
-    const first = heap[0] as number;
-    const last = heap.at(-1) as number;
-    assert.ok(last - first < 32 * 1024 * 1024, `heap grew from ${Math.round(first / 1048576)} to ${Math.round(last / 1048576)} MiB`);
-    assert.equal(pod.stats.inFlight, 0, 'no upstream request left behind');
+      const total = [...statuses.values()].reduce((a, b) => a + b, 0);
+      const fivexx = [...statuses].filter(([s]) => s >= 500).reduce((a, [, n]) => a + n, 0);
+      console.log(
+        `load: ${total} requests in ${SECONDS} s; statuses ${JSON.stringify(Object.fromEntries(statuses))}; heap after GC ${heap.map((h) => Math.round(h / 1048576)).join(' → ')} MiB`,
+      );
+      assert.equal(fivexx, 0, 'no 5xx');
+      assert.deepEqual(problems.slice(0, 5), []);
+      assert.ok((statuses.get(200) ?? 0) > SECONDS * 20, 'the well-behaved clients were served');
+      assert.ok((statuses.get(429) ?? 0) > 0, 'the abuser was rate-limited');
+      assert.equal(sink.counts.serverErrors, 0, 'no 5xx or server_error in the logs');
+      assert.equal(sink.counts.leaks, 0, 'no key or prompt in the logs');
+      // Stable: the heap at the end is within 32 MiB of the first-quarter sample.
+      const first = heap[0] as number;
+      const last = heap.at(-1) as number;
+      assert.ok(
+        last - first < 32 * 1024 * 1024,
+        `heap grew from ${Math.round(first / 1048576)} to ${Math.round(last / 1048576)} MiB`,
+      );
+      assert.equal(pod.stats.inFlight, 0, 'no upstream request left behind');
 
-    const final = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${KEYS[0]}`, 'x-forwarded-for': '198.51.100.200' } });
-    assert.equal(final.status, 200, 'still serving');
-    await final.arrayBuffer();
-  });
+      const final = await fetch(`${url}/v1/models`, {
+        headers: { authorization: `Bearer ${KEYS[0]}`, 'x-forwarded-for': '198.51.100.200' },
+      });
+      assert.equal(final.status, 200, 'still serving');
+      await final.arrayBuffer();
+    },
+  );
 });

@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -20,7 +28,8 @@ describe('explicit output files', () => {
     dir = mkdtempSync(join(tmpdir(), 'output-file-'));
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
-  const refused = (why: RegExp) => (err: unknown) => isAppError(err) && err.code === 'CLI_USAGE_OUTPUT' && why.test(err.message);
+  const refused = (why: RegExp) => (err: unknown) =>
+    isAppError(err) && err.code === 'CLI_USAGE_OUTPUT' && why.test(err.message);
 
   it('a symlink planted after the check is neither followed nor replaced', () => {
     const victim = join(dir, 'victim');
@@ -32,7 +41,10 @@ describe('explicit output files', () => {
       assert.ok(lstatSync(target).isSymbolicLink());
       assert.equal(readFileSync(victim, 'utf8'), 'keep me');
     }
-    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+      [],
+    );
   });
 
   it('a file created after the check is not overwritten without force', () => {
@@ -45,22 +57,42 @@ describe('explicit output files', () => {
   it('a directory at the target, or a file where its directory should be, is refused', () => {
     assert.throws(() => checkExplicitOutput(dir, '/', true), refused(/is a directory/));
     writeFileSync(join(dir, 'plain'), '');
-    assert.throws(() => checkExplicitOutput(join(dir, 'plain', 'x.json'), '/', false), refused(/is not a directory/));
+    assert.throws(
+      () => checkExplicitOutput(join(dir, 'plain', 'x.json'), '/', false),
+      refused(/is not a directory/),
+    );
   });
 });
 
 describe('ownPackage', () => {
-  it('finds this tool\'s package.json from a module\'s location, not the working directory', () => {
-    const own = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { name: string; version: string };
+  it("finds this tool's package.json from a module's location, not the working directory", () => {
+    const own = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {
+      name: string;
+      version: string;
+    };
     assert.equal(own.name, PACKAGE_NAME);
     assert.deepEqual(ownPackage(), { dir: REPO, version: own.version });
-    assert.deepEqual(ownPackage(join(REPO, 'dist/cli/commands/security.js')), { dir: REPO, version: own.version });
+    assert.deepEqual(ownPackage(join(REPO, 'dist/cli/commands/security.js')), {
+      dir: REPO,
+      version: own.version,
+    });
     assert.equal(ownVersion(), own.version);
   });
 
-  it('runpod-llm --version prints it (not npm\'s environment: none here)', async () => {
+  it("runpod-llm --version prints it (not npm's environment: none here)", async () => {
     let out = '';
-    const io = { stdout: new Writable({ write: (c: Buffer, _e, cb) => { out += c.toString(); cb(); } }), stderr: new Writable({ write: (_c, _e, cb) => cb() }), env: {}, signal: new AbortController().signal, isTTY: false };
+    const io = {
+      stdout: new Writable({
+        write: (c: Buffer, _e, cb) => {
+          out += c.toString();
+          cb();
+        },
+      }),
+      stderr: new Writable({ write: (_c, _e, cb) => cb() }),
+      env: {},
+      signal: new AbortController().signal,
+      isTTY: false,
+    };
     assert.equal(await runCli(['--version'], io), 0);
     assert.equal(out, `${ownVersion()}\n`);
     assert.notEqual(ownVersion(), 'unknown');
@@ -69,6 +101,9 @@ describe('ownPackage', () => {
   it('skips package.json files of other packages on the way up', () => {
     const inner = join(REPO, 'node_modules/commander/lib/command.js');
     assert.equal(ownPackage(inner).dir, REPO);
-    assert.throws(() => ownPackage(join(tmpdir(), 'x', 'y.js')), /cannot find the package\.json of runpod-llm-manager above/);
+    assert.throws(
+      () => ownPackage(join(tmpdir(), 'x', 'y.js')),
+      /cannot find the package\.json of runpod-llm-manager above/,
+    );
   });
 });

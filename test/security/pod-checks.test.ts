@@ -18,7 +18,7 @@ const MODEL = 'checked-model';
  * pod from outside. A real guard (python3 on src/guard/guard.py) in front of the vLLM stand-in
  * passes; the stand-in alone (an unguarded pod, vLLM's open routes) fails.
  */
-describe('security report: the pod URL refuses vLLM\'s open routes', () => {
+describe("security report: the pod URL refuses vLLM's open routes", () => {
   let home: string;
   let pod: VllmStandin;
   let guard: RunningGuard;
@@ -46,7 +46,15 @@ describe('security report: the pod URL refuses vLLM\'s open routes', () => {
     const state = openState({ home });
     try {
       clearRoutes(state);
-      for (const r of routes) upsertRoute(state, { routeId: r.podId ?? 'fixed', podId: r.podId, baseUrl: `${r.url}/v1`, apiKey: KEY, model: MODEL, ready: r.ready ?? true });
+      for (const r of routes)
+        upsertRoute(state, {
+          routeId: r.podId ?? 'fixed',
+          podId: r.podId,
+          baseUrl: `${r.url}/v1`,
+          apiKey: KEY,
+          model: MODEL,
+          ready: r.ready ?? true,
+        });
     } finally {
       state.close();
     }
@@ -61,7 +69,10 @@ describe('security report: the pod URL refuses vLLM\'s open routes', () => {
     } finally {
       rmSync(empty, { recursive: true, force: true });
     }
-    setRoutes([{ podId: 'pod-starting', url: pod.url, ready: false }, { podId: null, url: pod.url }]);
+    setRoutes([
+      { podId: 'pod-starting', url: pod.url, ready: false },
+      { podId: null, url: pod.url },
+    ]);
     assert.equal((await checkPodOpenRoutes(home)).status, 'skip');
   });
 
@@ -76,7 +87,10 @@ describe('security report: the pod URL refuses vLLM\'s open routes', () => {
   });
 
   it('fails for an unguarded pod, naming the pod and the open routes, and says how to fix it', async () => {
-    setRoutes([{ podId: 'guarded1', url: guard.url }, { podId: 'open1', url: pod.url }]);
+    setRoutes([
+      { podId: 'guarded1', url: guard.url },
+      { podId: 'open1', url: pod.url },
+    ]);
     const item = await checkPodOpenRoutes(home);
     assert.equal(item.status, 'fail');
     assert.match(item.detail, /open1 answers 200 on \/invocations/);
@@ -97,7 +111,10 @@ describe('security report: the pod URL refuses vLLM\'s open routes', () => {
         s.close(() => resolve(port));
       });
     });
-    setRoutes([{ podId: 'gone1', url: `http://127.0.0.1:${closed}` }, { podId: 'hung1', url: silentUrl }]);
+    setRoutes([
+      { podId: 'gone1', url: `http://127.0.0.1:${closed}` },
+      { podId: 'hung1', url: silentUrl },
+    ]);
     const item = await checkPodOpenRoutes(home, { timeoutMs: 300 });
     assert.equal(item.status, 'unavailable');
     assert.match(item.detail, /gone1 \/invocations: ECONNREFUSED/);

@@ -15,13 +15,40 @@ import { makeProject, REPO } from './fixture-project.js';
  * The structure CycloneDX 1.5 requires of what we emit (written from the specification's JSON
  * schema: required fields, formats and enumerations of the parts we produce).
  */
-const COMPONENT_TYPES = ['application', 'framework', 'library', 'container', 'platform', 'operating-system', 'device', 'device-driver', 'firmware', 'file', 'machine-learning-model', 'data'];
+const COMPONENT_TYPES = [
+  'application',
+  'framework',
+  'library',
+  'container',
+  'platform',
+  'operating-system',
+  'device',
+  'device-driver',
+  'firmware',
+  'file',
+  'machine-learning-model',
+  'data',
+];
 const licenseChoice = {
   type: 'array',
   items: {
     oneOf: [
-      { type: 'object', required: ['license'], properties: { license: { type: 'object', oneOf: [{ required: ['id'] }, { required: ['name'] }], properties: { id: { type: 'string', minLength: 1 }, name: { type: 'string', minLength: 1 } } } } },
-      { type: 'object', required: ['expression'], properties: { expression: { type: 'string', minLength: 1 } } },
+      {
+        type: 'object',
+        required: ['license'],
+        properties: {
+          license: {
+            type: 'object',
+            oneOf: [{ required: ['id'] }, { required: ['name'] }],
+            properties: { id: { type: 'string', minLength: 1 }, name: { type: 'string', minLength: 1 } },
+          },
+        },
+      },
+      {
+        type: 'object',
+        required: ['expression'],
+        properties: { expression: { type: 'string', minLength: 1 } },
+      },
     ],
   },
 };
@@ -36,9 +63,54 @@ const component = {
     scope: { enum: ['required', 'optional', 'excluded'] },
     purl: { type: 'string', pattern: '^pkg:npm/' },
     licenses: licenseChoice,
-    properties: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, value: { type: 'string' } } } },
-    hashes: { type: 'array', items: { type: 'object', required: ['alg', 'content'], properties: { alg: { enum: ['MD5', 'SHA-1', 'SHA-256', 'SHA-384', 'SHA-512', 'SHA3-256', 'SHA3-384', 'SHA3-512', 'BLAKE2b-256', 'BLAKE2b-384', 'BLAKE2b-512', 'BLAKE3'] }, content: { type: 'string', pattern: '^[A-Fa-f0-9]+$' } } } },
-    supplier: { type: 'object', properties: { name: { type: 'string' }, url: { type: 'array', items: { type: 'string' } }, contact: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, email: { type: 'string', format: 'email' } } } } } },
+    properties: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name'],
+        properties: { name: { type: 'string' }, value: { type: 'string' } },
+      },
+    },
+    hashes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['alg', 'content'],
+        properties: {
+          alg: {
+            enum: [
+              'MD5',
+              'SHA-1',
+              'SHA-256',
+              'SHA-384',
+              'SHA-512',
+              'SHA3-256',
+              'SHA3-384',
+              'SHA3-512',
+              'BLAKE2b-256',
+              'BLAKE2b-384',
+              'BLAKE2b-512',
+              'BLAKE3',
+            ],
+          },
+          content: { type: 'string', pattern: '^[A-Fa-f0-9]+$' },
+        },
+      },
+    },
+    supplier: {
+      type: 'object',
+      properties: {
+        name: { type: 'string' },
+        url: { type: 'array', items: { type: 'string' } },
+        contact: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: { name: { type: 'string' }, email: { type: 'string', format: 'email' } },
+          },
+        },
+      },
+    },
   },
 };
 const CYCLONEDX_1_5 = {
@@ -47,11 +119,32 @@ const CYCLONEDX_1_5 = {
   properties: {
     bomFormat: { const: 'CycloneDX' },
     specVersion: { type: 'string', pattern: '^1\\.([5-9]|\\d\\d)$' },
-    serialNumber: { type: 'string', pattern: '^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' },
+    serialNumber: {
+      type: 'string',
+      pattern: '^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$',
+    },
     version: { type: 'integer', minimum: 1 },
-    metadata: { type: 'object', required: ['timestamp', 'component'], properties: { timestamp: { type: 'string', format: 'date-time' }, component, supplier: component.properties.supplier } },
+    metadata: {
+      type: 'object',
+      required: ['timestamp', 'component'],
+      properties: {
+        timestamp: { type: 'string', format: 'date-time' },
+        component,
+        supplier: component.properties.supplier,
+      },
+    },
     components: { type: 'array', minItems: 1, items: component },
-    dependencies: { type: 'array', items: { type: 'object', required: ['ref'], properties: { ref: { type: 'string' }, dependsOn: { type: 'array', uniqueItems: true, items: { type: 'string' } } } } },
+    dependencies: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['ref'],
+        properties: {
+          ref: { type: 'string' },
+          dependsOn: { type: 'array', uniqueItems: true, items: { type: 'string' } },
+        },
+      },
+    },
   },
 };
 
@@ -66,7 +159,8 @@ function assertValidCycloneDx(bom: CycloneDxBom): void {
   const known = new Set([...refs, bom.metadata.component['bom-ref']]);
   for (const dep of bom.dependencies ?? []) {
     assert.ok(known.has(dep.ref), `dependency entry for an unknown ref ${dep.ref}`);
-    for (const ref of dep.dependsOn ?? []) assert.ok(known.has(ref), `${dep.ref} depends on an unknown ref ${ref}`);
+    for (const ref of dep.dependsOn ?? [])
+      assert.ok(known.has(ref), `${dep.ref} depends on an unknown ref ${ref}`);
   }
 }
 
@@ -76,7 +170,10 @@ describe('security sbom', () => {
     let prod: SbomResult;
     let dev: SbomResult;
     before(async () => {
-      [prod, dev] = await Promise.all([generateSbom({ cwd: REPO, toolVersion: 'test' }), generateSbom({ cwd: REPO, dev: true, toolVersion: 'test' })]);
+      [prod, dev] = await Promise.all([
+        generateSbom({ cwd: REPO, toolVersion: 'test' }),
+        generateSbom({ cwd: REPO, dev: true, toolVersion: 'test' }),
+      ]);
     });
 
     it('is a structurally valid CycloneDX 1.5 document', () => {
@@ -89,7 +186,10 @@ describe('security sbom', () => {
       const app = prod.bom.metadata.component;
       assert.equal(app.type, 'application');
       assert.equal(app.name, 'runpod-llm-manager');
-      assert.equal(app.version, (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version);
+      assert.equal(
+        app.version,
+        (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version,
+      );
       assert.deepEqual(app.licenses, [{ license: { id: 'MIT' } }]);
     });
 
@@ -124,8 +224,18 @@ describe('security sbom', () => {
 
     it('takes name, version, licence expression and supplier from package.json', async () => {
       const p = makeProject(
-        { name: 'fixture-app', version: '2.3.4', license: '(MIT OR Apache-2.0)', author: 'Jane Doe <jane@example.com> (https://example.com)', dependencies: { a: '*' }, devDependencies: { d: '*' } },
-        { a: { name: 'a', version: '1.0.0', license: 'MIT' }, d: { name: 'd', version: '3.0.0', license: 'GPL-3.0' } },
+        {
+          name: 'fixture-app',
+          version: '2.3.4',
+          license: '(MIT OR Apache-2.0)',
+          author: 'Jane Doe <jane@example.com> (https://example.com)',
+          dependencies: { a: '*' },
+          devDependencies: { d: '*' },
+        },
+        {
+          a: { name: 'a', version: '1.0.0', license: 'MIT' },
+          d: { name: 'd', version: '3.0.0', license: 'GPL-3.0' },
+        },
       );
       projects.push(p);
       const { bom, warnings } = await generateSbom({ cwd: p.dir });
@@ -134,13 +244,23 @@ describe('security sbom', () => {
       assert.equal(bom.metadata.component.name, 'fixture-app');
       assert.equal(bom.metadata.component.version, '2.3.4');
       assert.deepEqual(bom.metadata.component.licenses, [{ expression: '(MIT OR Apache-2.0)' }]);
-      assert.deepEqual(bom.metadata.component.supplier, { name: 'Jane Doe', url: ['https://example.com'], contact: [{ name: 'Jane Doe', email: 'jane@example.com' }] });
+      assert.deepEqual(bom.metadata.component.supplier, {
+        name: 'Jane Doe',
+        url: ['https://example.com'],
+        contact: [{ name: 'Jane Doe', email: 'jane@example.com' }],
+      });
       assert.deepEqual(bom.metadata.supplier, bom.metadata.component.supplier);
-      assert.deepEqual(bom.components.map((c) => c.name), ['a']);
+      assert.deepEqual(
+        bom.components.map((c) => c.name),
+        ['a'],
+      );
     });
 
     it('warns when package.json names no author (no supplier to record)', async () => {
-      const p = makeProject({ name: 'anon', version: '1.0.0', license: 'UNLICENSED', dependencies: { a: '*' } }, { a: { name: 'a', version: '1.0.0' } });
+      const p = makeProject(
+        { name: 'anon', version: '1.0.0', license: 'UNLICENSED', dependencies: { a: '*' } },
+        { a: { name: 'a', version: '1.0.0' } },
+      );
       projects.push(p);
       const { bom, warnings } = await generateSbom({ cwd: p.dir });
       assert.match(warnings.join(), /no "author"/);
@@ -149,35 +269,76 @@ describe('security sbom', () => {
     });
 
     it('an empty production tree is an error (exit 9), not an empty SBOM', async () => {
-      const p = makeProject({ name: 'empty', version: '1.0.0', devDependencies: { d: '*' } }, { d: { name: 'd', version: '1.0.0' } });
+      const p = makeProject(
+        { name: 'empty', version: '1.0.0', devDependencies: { d: '*' } },
+        { d: { name: 'd', version: '1.0.0' } },
+      );
       projects.push(p);
-      await assert.rejects(generateSbom({ cwd: p.dir }), (err: unknown) => isAppError(err) && err.code === 'CHECK_UNAVAILABLE_SBOM_EMPTY');
+      await assert.rejects(
+        generateSbom({ cwd: p.dir }),
+        (err: unknown) => isAppError(err) && err.code === 'CHECK_UNAVAILABLE_SBOM_EMPTY',
+      );
     });
 
     it('a tree with a dependency that is not installed is an error naming it', async () => {
       const p = makeProject({ name: 'missing', version: '1.0.0', dependencies: { 'left-pad': '^1.3.0' } });
       projects.push(p);
-      await assert.rejects(generateSbom({ cwd: p.dir }), (err: unknown) => isAppError(err) && err.code === 'CHECK_UNAVAILABLE_SBOM' && /left-pad/.test(err.message));
+      await assert.rejects(
+        generateSbom({ cwd: p.dir }),
+        (err: unknown) =>
+          isAppError(err) && err.code === 'CHECK_UNAVAILABLE_SBOM' && /left-pad/.test(err.message),
+      );
     });
 
     it('an installed copy (no devDependencies on disk) is described from its npm-shrinkwrap.json', async () => {
-      const root = { name: 'installed', version: '1.0.0', author: 'A', dependencies: { a: '^1.0.0' }, devDependencies: { d: '^1.0.0' } };
+      const root = {
+        name: 'installed',
+        version: '1.0.0',
+        author: 'A',
+        dependencies: { a: '^1.0.0' },
+        devDependencies: { d: '^1.0.0' },
+      };
       const p = makeProject(root, { a: { name: 'a', version: '1.0.0', license: 'MIT' } });
       projects.push(p);
       // npm refuses the actual tree: a devDependency is missing.
-      await assert.rejects(generateSbom({ cwd: p.dir }), (err: unknown) => isAppError(err) && err.code === 'CHECK_UNAVAILABLE_SBOM' && /missing: d@/.test(err.message));
-      const lock = { name: 'installed', version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'installed', version: '1.0.0', dependencies: root.dependencies, devDependencies: root.devDependencies }, 'node_modules/a': { version: '1.0.0', license: 'MIT' }, 'node_modules/d': { version: '1.0.0', dev: true, license: 'MIT' } } };
+      await assert.rejects(
+        generateSbom({ cwd: p.dir }),
+        (err: unknown) =>
+          isAppError(err) && err.code === 'CHECK_UNAVAILABLE_SBOM' && /missing: d@/.test(err.message),
+      );
+      const lock = {
+        name: 'installed',
+        version: '1.0.0',
+        lockfileVersion: 3,
+        requires: true,
+        packages: {
+          '': {
+            name: 'installed',
+            version: '1.0.0',
+            dependencies: root.dependencies,
+            devDependencies: root.devDependencies,
+          },
+          'node_modules/a': { version: '1.0.0', license: 'MIT' },
+          'node_modules/d': { version: '1.0.0', dev: true, license: 'MIT' },
+        },
+      };
       writeFileSync(join(p.dir, 'npm-shrinkwrap.json'), JSON.stringify(lock));
       const { bom, components } = await generateSbom({ cwd: p.dir });
       assert.equal(components, 1);
-      assert.deepEqual(bom.components.map((c) => `${c.name}@${c.version ?? ''}`), ['a@1.0.0']);
+      assert.deepEqual(
+        bom.components.map((c) => `${c.name}@${c.version ?? ''}`),
+        ['a@1.0.0'],
+      );
       assert.equal(bom.metadata.component.name, 'installed');
     });
 
     it('no package.json is an error (exit 9)', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'sbom-none-'));
       try {
-        await assert.rejects(generateSbom({ cwd: dir }), (err: unknown) => isAppError(err) && err.code === 'CHECK_UNAVAILABLE_NO_PROJECT');
+        await assert.rejects(
+          generateSbom({ cwd: dir }),
+          (err: unknown) => isAppError(err) && err.code === 'CHECK_UNAVAILABLE_NO_PROJECT',
+        );
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -200,11 +361,19 @@ describe('security sbom', () => {
       rmSync(outside, { recursive: true, force: true });
     });
     const refused = (out: string, why: RegExp): void =>
-      assert.throws(() => resolveOutputPath(out, cwd, false), (err: unknown) => isAppError(err) && err.code === 'CLI_USAGE_OUTPUT_OUTSIDE_CWD' && why.test(err.message), out);
+      assert.throws(
+        () => resolveOutputPath(out, cwd, false),
+        (err: unknown) =>
+          isAppError(err) && err.code === 'CLI_USAGE_OUTPUT_OUTSIDE_CWD' && why.test(err.message),
+        out,
+      );
 
     it('accepts files in the working directory and its subdirectories', () => {
       assert.equal(resolveOutputPath('sbom.cdx.json', cwd, false), join(cwd, 'sbom.cdx.json'));
-      assert.equal(resolveOutputPath('reports/sbom.cdx.json', cwd, false), join(cwd, 'reports', 'sbom.cdx.json'));
+      assert.equal(
+        resolveOutputPath('reports/sbom.cdx.json', cwd, false),
+        join(cwd, 'reports', 'sbom.cdx.json'),
+      );
     });
     it('refuses paths outside it, through a symlinked directory, onto a symlink, or into a missing directory', () => {
       refused('../sbom.cdx.json', /outside the current directory/);

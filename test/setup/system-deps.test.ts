@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -48,7 +58,12 @@ describe('scripts/system-deps.sh', () => {
   }
 
   /** A fresh fake system: a bin dir with the ordinary tools, and the given stand-ins. */
-  function system(options: { uid?: number; uname?: string; apt?: 'ok' | 'fail' | 'none'; present?: Array<'redis-server' | 'python3' | 'chromium'> }): Case {
+  function system(options: {
+    uid?: number;
+    uname?: string;
+    apt?: 'ok' | 'fail' | 'none';
+    present?: Array<'redis-server' | 'python3' | 'chromium'>;
+  }): Case {
     const dir = join(root, `case-${++n}`);
     const bin = join(dir, 'bin');
     mkdirSync(bin, { recursive: true });
@@ -63,7 +78,8 @@ describe('scripts/system-deps.sh', () => {
     if (options.uid === undefined) symlinkSync(realPath('id'), join(bin, 'id'));
     else script('id', `[ "$1" = -u ] && echo ${options.uid} || echo "uid=${options.uid}"`);
     script('uname', `echo ${options.uname ?? 'Linux'}`);
-    const stand = (name: string): string => `printf '#!${BASH}\\necho stand-in\\n' > '${name}' && chmod 755 '${name}'`;
+    const stand = (name: string): string =>
+      `printf '#!${BASH}\\necho stand-in\\n' > '${name}' && chmod 755 '${name}'`;
     if (options.apt !== undefined && options.apt !== 'none') {
       script(
         'apt-get',
@@ -85,11 +101,16 @@ describe('scripts/system-deps.sh', () => {
   }
 
   function run(c: Case, file = SCRIPT): Run {
-    const res = spawnSync(BASH, [file], { encoding: 'utf8', env: { PATH: c.bin, CHROMIUM_PATH: c.chromium, TMPDIR: root }, timeout: 60_000 });
+    const res = spawnSync(BASH, [file], {
+      encoding: 'utf8',
+      env: { PATH: c.bin, CHROMIUM_PATH: c.chromium, TMPDIR: root },
+      timeout: 60_000,
+    });
     return { code: res.status, stdout: res.stdout, stderr: res.stderr };
   }
 
-  const aptCalls = (c: Case): string[] => (existsSync(c.aptLog) ? readFileSync(c.aptLog, 'utf8').trim().split('\n') : []);
+  const aptCalls = (c: Case): string[] =>
+    existsSync(c.aptLog) ? readFileSync(c.aptLog, 'utf8').trim().split('\n') : [];
 
   it('nothing missing: silent, exit 0, no apt-get', () => {
     const c = system({ uid: 0, apt: 'ok', present: ['redis-server', 'python3', 'chromium'] });
@@ -101,7 +122,10 @@ describe('scripts/system-deps.sh', () => {
     const c = system({ uid: 0, apt: 'ok' });
     const res = run(c);
     assert.equal(res.code, 0, res.stderr);
-    assert.equal(res.stdout, 'npm test: installing the missing Debian packages: redis-server chromium python3 (apt-get, as root)\n');
+    assert.equal(
+      res.stdout,
+      'npm test: installing the missing Debian packages: redis-server chromium python3 (apt-get, as root)\n',
+    );
     assert.equal(res.stderr, '');
     assert.deepEqual(aptCalls(c), ['update -qq', 'install -y -qq redis-server chromium python3']);
     assert.ok(existsSync(c.chromium));
@@ -115,11 +139,14 @@ describe('scripts/system-deps.sh', () => {
     assert.deepEqual(aptCalls(c), ['update -qq', 'install -y -qq redis-server']);
   });
 
-  it('root, but apt-get fails: exit 4 with apt-get\'s reason and the command', () => {
+  it("root, but apt-get fails: exit 4 with apt-get's reason and the command", () => {
     const c = system({ uid: 0, apt: 'fail' });
     const res = run(c);
     assert.equal(res.code, 4);
-    assert.match(res.stderr, /apt-get could not install redis-server chromium python3; its last lines:\n {2}E: Unable to locate package chromium\n/);
+    assert.match(
+      res.stderr,
+      /apt-get could not install redis-server chromium python3; its last lines:\n {2}E: Unable to locate package chromium\n/,
+    );
     assert.match(res.stderr, /^fix: apt-get update && apt-get install -y redis-server chromium python3/m);
   });
 
@@ -129,7 +156,10 @@ describe('scripts/system-deps.sh', () => {
     assert.equal(res.code, 3);
     assert.equal(res.stdout, '');
     assert.match(res.stderr, /^npm test: missing redis-server chromium: /);
-    assert.match(res.stderr, /\nfix: sudo apt-get update && sudo apt-get install -y redis-server chromium\n$/);
+    assert.match(
+      res.stderr,
+      /\nfix: sudo apt-get update && sudo apt-get install -y redis-server chromium\n$/,
+    );
     assert.deepEqual(aptCalls(c), []);
   });
 
@@ -137,14 +167,20 @@ describe('scripts/system-deps.sh', () => {
     const c = system({ uid: 501, uname: 'Darwin', apt: 'none' });
     const res = run(c);
     assert.equal(res.code, 3);
-    assert.match(res.stderr, /\nfix: brew install redis python && brew install --cask chromium && export CHROMIUM_PATH=\/Applications\/Chromium\.app\/Contents\/MacOS\/Chromium\n$/);
+    assert.match(
+      res.stderr,
+      /\nfix: brew install redis python && brew install --cask chromium && export CHROMIUM_PATH=\/Applications\/Chromium\.app\/Contents\/MacOS\/Chromium\n$/,
+    );
   });
 
   it('root without apt-get (another distribution): names the packages, exit 3', () => {
     const c = system({ uid: 0, apt: 'none', present: ['redis-server', 'chromium'] });
     const res = run(c);
     assert.equal(res.code, 3);
-    assert.match(res.stderr, /\nfix: install python3 \(Debian package names\) with this system's package manager/);
+    assert.match(
+      res.stderr,
+      /\nfix: install python3 \(Debian package names\) with this system's package manager/,
+    );
   });
 
   it('npm test (scripts/test.sh) as a non-root user stops before the type-check with exit 3', () => {
@@ -153,17 +189,31 @@ describe('scripts/system-deps.sh', () => {
     const res = run(c, join(REPO, 'scripts/test.sh'));
     assert.equal(res.code, 3);
     assert.doesNotMatch(res.stdout, /type-check/);
-    assert.match(res.stderr, /fix: sudo apt-get update && sudo apt-get install -y redis-server chromium python3/);
+    assert.match(
+      res.stderr,
+      /fix: sudo apt-get update && sudo apt-get install -y redis-server chromium python3/,
+    );
   });
 
-  it('as the real nobody user (real id): the sudo command, exit 3', { skip: process.getuid?.() !== 0 ? 'needs root to run as nobody' : false }, () => {
-    const c = system({ apt: 'ok' });
-    const copy = join(root, 'system-deps.sh');
-    copyFileSync(SCRIPT, copy);
-    chmodSync(copy, 0o755);
-    const res = spawnSync(realPath('setpriv'), ['--reuid=65534', '--regid=65534', '--clear-groups', '--', BASH, copy], { encoding: 'utf8', env: { PATH: c.bin, CHROMIUM_PATH: c.chromium, TMPDIR: root }, timeout: 60_000 });
-    assert.equal(res.status, 3, res.stderr);
-    assert.match(res.stderr, /\nfix: sudo apt-get update && sudo apt-get install -y redis-server chromium python3\n$/);
-    assert.deepEqual(aptCalls(c), []);
-  });
+  it(
+    'as the real nobody user (real id): the sudo command, exit 3',
+    { skip: process.getuid?.() !== 0 ? 'needs root to run as nobody' : false },
+    () => {
+      const c = system({ apt: 'ok' });
+      const copy = join(root, 'system-deps.sh');
+      copyFileSync(SCRIPT, copy);
+      chmodSync(copy, 0o755);
+      const res = spawnSync(
+        realPath('setpriv'),
+        ['--reuid=65534', '--regid=65534', '--clear-groups', '--', BASH, copy],
+        { encoding: 'utf8', env: { PATH: c.bin, CHROMIUM_PATH: c.chromium, TMPDIR: root }, timeout: 60_000 },
+      );
+      assert.equal(res.status, 3, res.stderr);
+      assert.match(
+        res.stderr,
+        /\nfix: sudo apt-get update && sudo apt-get install -y redis-server chromium python3\n$/,
+      );
+      assert.deepEqual(aptCalls(c), []);
+    },
+  );
 });

@@ -13,7 +13,8 @@ const exitNumbers = new Set<number>(Object.values(EXIT));
 
 describe('error-code registry', () => {
   it('gives every code an exit code the CLI documents', () => {
-    for (const [code, entry] of rows) assert.ok(exitNumbers.has(entry.exit), `${code}: exit ${entry.exit} is not one of EXIT`);
+    for (const [code, entry] of rows)
+      assert.ok(exitNumbers.has(entry.exit), `${code}: exit ${entry.exit} is not one of EXIT`);
   });
 
   it('gives every code the gateway renders a status, an OpenAI type that fits it, and a code', () => {
@@ -25,7 +26,11 @@ describe('error-code registry', () => {
         continue;
       }
       assert.ok(entry.http >= 400 && entry.http <= 599, `${code}: status ${entry.http}`);
-      assert.equal(entry.openaiType, typeForStatus(entry.http), `${code}: type ${entry.openaiType} for ${entry.http}`);
+      assert.equal(
+        entry.openaiType,
+        typeForStatus(entry.http),
+        `${code}: type ${entry.openaiType} for ${entry.http}`,
+      );
       assert.match(entry.openaiCode ?? '', /^[a-z][a-z_]*$/, `${code}: OpenAI code`);
     }
   });
@@ -34,7 +39,11 @@ describe('error-code registry', () => {
     const seen = new Map<string, ErrorCode>();
     for (const [code, entry] of rows) {
       if (entry.openaiCode === undefined) continue;
-      assert.equal(seen.get(entry.openaiCode), undefined, `${code} and ${seen.get(entry.openaiCode)} both answer ${entry.openaiCode}`);
+      assert.equal(
+        seen.get(entry.openaiCode),
+        undefined,
+        `${code} and ${seen.get(entry.openaiCode)} both answer ${entry.openaiCode}`,
+      );
       seen.set(entry.openaiCode, code);
     }
   });
@@ -87,9 +96,15 @@ describe('error-code registry', () => {
     const section = /### Exit codes\n\n([\s\S]*?)\n\n/.exec(readme)?.[1];
     assert.ok(section !== undefined, 'README has an "Exit codes" section');
     const documented = [...section.matchAll(/(?:^|·)\s*(\d+) /g)].map((m) => Number(m[1]));
-    assert.deepEqual(documented, [...exitNumbers].sort((a, b) => a - b));
+    assert.deepEqual(
+      documented,
+      [...exitNumbers].sort((a, b) => a - b),
+    );
     const source = readFileSync(join(REPO, 'src/shared/error-codes.ts'), 'utf8');
     const table = [...source.matchAll(/^ \* \| (\d+) \|/gm)].map((m) => Number(m[1]));
-    assert.deepEqual(table, [...exitNumbers].sort((a, b) => a - b));
+    assert.deepEqual(
+      table,
+      [...exitNumbers].sort((a, b) => a - b),
+    );
   });
 });

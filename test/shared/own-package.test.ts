@@ -18,7 +18,10 @@ describe('ownPackage', () => {
     mkdirSync(join(installed, 'dist', 'shared'), { recursive: true });
     writeFileSync(join(installed, 'package.json'), JSON.stringify({ name: PACKAGE_NAME, version: '7.8.9' }));
     // A project's own package.json nearer the module (another name) is not ours.
-    writeFileSync(join(installed, 'dist', 'package.json'), JSON.stringify({ name: 'something-else', version: '0.0.1' }));
+    writeFileSync(
+      join(installed, 'dist', 'package.json'),
+      JSON.stringify({ name: 'something-else', version: '0.0.1' }),
+    );
     const module = pathToFileURL(join(installed, 'dist', 'shared', 'own-package.js')).href;
     assert.deepEqual(ownPackage(module), { dir: installed, version: '7.8.9' });
   });
@@ -26,7 +29,10 @@ describe('ownPackage', () => {
   it('is a coded error (exit 9) when no package.json of this tool is above it', () => {
     const lone = join(dir, 'lone');
     mkdirSync(lone, { recursive: true });
-    assert.throws(() => ownPackage(join(lone, 'x.js')), (err: unknown) => err instanceof AppError && err.code === 'CHECK_UNAVAILABLE_NO_PROJECT');
+    assert.throws(
+      () => ownPackage(join(lone, 'x.js')),
+      (err: unknown) => err instanceof AppError && err.code === 'CHECK_UNAVAILABLE_NO_PROJECT',
+    );
   });
 
   it('runpod-llm --version prints package.json version, whatever the environment says', async () => {

@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -26,7 +35,13 @@ describe('openState', () => {
     const previous = process.umask(0o000);
     try {
       const state = openState({ home: t.home });
-      upsertRoute(state, { routeId: 'r', podId: null, baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'k', model: 'm' });
+      upsertRoute(state, {
+        routeId: 'r',
+        podId: null,
+        baseUrl: 'http://127.0.0.1:9/v1',
+        apiKey: 'k',
+        model: 'm',
+      });
       assert.equal(mode(t.home), 0o700);
       for (const file of [STATE_FILE, `${STATE_FILE}-wal`, `${STATE_FILE}-shm`]) {
         assert.equal(mode(join(t.home, file)), 0o600, file);
@@ -55,8 +70,20 @@ describe('openState', () => {
     closeSync(openSync(join(t.home, STATE_FILE), 'w', 0o600));
     const state = openState({ home: t.home });
     assert.equal(state.sql.pragma('user_version', { simple: true }), SCHEMA_VERSION);
-    const tables = state.sql.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-    for (const table of ['audit', 'pods', 'routes', 'runs', 'spend', 'usage', 'wake_requests', 'runpod_llm_meta']) {
+    const tables = state.sql
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .pluck()
+      .all();
+    for (const table of [
+      'audit',
+      'pods',
+      'routes',
+      'runs',
+      'spend',
+      'usage',
+      'wake_requests',
+      'runpod_llm_meta',
+    ]) {
       assert.ok(tables.includes(table), table);
     }
     state.close();
@@ -119,23 +146,51 @@ describe('openState', () => {
 
   it('mustExist (the gateway) creates nothing and writes to an existing state', () => {
     const t = tempHome();
-    assertStateError(() => openState({ home: t.home, mustExist: true }), 'STATE_MISSING', join(t.home, STATE_FILE));
+    assertStateError(
+      () => openState({ home: t.home, mustExist: true }),
+      'STATE_MISSING',
+      join(t.home, STATE_FILE),
+    );
     assert.equal(existsSync(t.home), false);
     openState({ home: t.home }).close();
     const gateway = openState({ home: t.home, mustExist: true });
-    upsertRoute(gateway, { routeId: 'r', podId: null, baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'k', model: 'm' });
+    upsertRoute(gateway, {
+      routeId: 'r',
+      podId: null,
+      baseUrl: 'http://127.0.0.1:9/v1',
+      apiKey: 'k',
+      model: 'm',
+    });
     gateway.close();
     t.cleanup();
   });
 
   it('read-only mode reads what a writer wrote, cannot write, and needs an existing state', () => {
     const t = tempHome();
-    assertStateError(() => openState({ home: t.home, readonly: true }), 'STATE_MISSING', join(t.home, STATE_FILE));
+    assertStateError(
+      () => openState({ home: t.home, readonly: true }),
+      'STATE_MISSING',
+      join(t.home, STATE_FILE),
+    );
     const writer = openState({ home: t.home });
     const reader = openState({ home: t.home, readonly: true });
-    upsertRoute(writer, { routeId: 'r1', podId: 'p1', baseUrl: 'https://p1-8000.proxy.runpod.net/v1', apiKey: 'k', model: 'm', ready: true });
-    assert.deepEqual(listReadyRoutes(reader).map((r) => r.routeId), ['r1']);
-    assert.throws(() => upsertRoute(reader, { routeId: 'r2', podId: null, baseUrl: 'http://x/v1', apiKey: 'k', model: 'm' }), /readonly/);
+    upsertRoute(writer, {
+      routeId: 'r1',
+      podId: 'p1',
+      baseUrl: 'https://p1-8000.proxy.runpod.net/v1',
+      apiKey: 'k',
+      model: 'm',
+      ready: true,
+    });
+    assert.deepEqual(
+      listReadyRoutes(reader).map((r) => r.routeId),
+      ['r1'],
+    );
+    assert.throws(
+      () =>
+        upsertRoute(reader, { routeId: 'r2', podId: null, baseUrl: 'http://x/v1', apiKey: 'k', model: 'm' }),
+      /readonly/,
+    );
     reader.close();
     writer.close();
     t.cleanup();

@@ -11,7 +11,12 @@ export function tempHome(): { root: string; home: string; cleanup: () => void } 
 }
 
 /** An open state in a temp dir with a manual clock; `done()` closes and removes it. */
-export function tempState(start = 1_700_000_000_000): { state: StateDb; clock: ManualClock; home: string; done: () => void } {
+export function tempState(start = 1_700_000_000_000): {
+  state: StateDb;
+  clock: ManualClock;
+  home: string;
+  done: () => void;
+} {
   const t = tempHome();
   const clock = new ManualClock(start);
   const state = openState({ home: t.home, clock });

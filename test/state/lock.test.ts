@@ -39,12 +39,15 @@ describe('manager lock', () => {
   it('refuses a second acquisition while held', () => {
     const t = tempHome();
     const release = acquireLock(t.home, 'up');
-    assert.throws(() => acquireLock(t.home, 'watch'), (err: unknown) => {
-      assert.ok(err instanceof AppError);
-      assert.equal(err.code, 'STATE_LOCKED');
-      assert.match(err.message, new RegExp(`pid ${process.pid}, \`up\` since`));
-      return true;
-    });
+    assert.throws(
+      () => acquireLock(t.home, 'watch'),
+      (err: unknown) => {
+        assert.ok(err instanceof AppError);
+        assert.equal(err.code, 'STATE_LOCKED');
+        assert.match(err.message, new RegExp(`pid ${process.pid}, \`up\` since`));
+        return true;
+      },
+    );
     release();
     acquireLock(t.home, 'watch')();
     t.cleanup();
@@ -66,18 +69,25 @@ describe('manager lock', () => {
     const child = spawn(process.execPath, ['-e', 'setTimeout(()=>{},5000)'], { stdio: 'ignore' });
     try {
       assert.ok(child.pid !== undefined);
-      const content = JSON.stringify({ pid: child.pid, started_at: '2026-11-25T10:00:00.000Z', command: 'up' });
-      writeLock(t.home, content);
-      assert.throws(() => acquireLock(t.home, 'up'), (err: unknown) => {
-        assert.ok(err instanceof AppError);
-        assert.equal(err.code, 'STATE_LOCKED');
-        assert.equal(
-          err.message,
-          `another runpod-llm manager is running (pid ${child.pid}, \`up\` since 2026-11-25T10:00:00.000Z)`,
-        );
-        assert.ok(err.hint?.includes(LOCK_FILE));
-        return true;
+      const content = JSON.stringify({
+        pid: child.pid,
+        started_at: '2026-11-25T10:00:00.000Z',
+        command: 'up',
       });
+      writeLock(t.home, content);
+      assert.throws(
+        () => acquireLock(t.home, 'up'),
+        (err: unknown) => {
+          assert.ok(err instanceof AppError);
+          assert.equal(err.code, 'STATE_LOCKED');
+          assert.equal(
+            err.message,
+            `another runpod-llm manager is running (pid ${child.pid}, \`up\` since 2026-11-25T10:00:00.000Z)`,
+          );
+          assert.ok(err.hint?.includes(LOCK_FILE));
+          return true;
+        },
+      );
       assert.equal(readLock(t.home)?.pid, child.pid);
     } finally {
       const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -90,7 +100,10 @@ describe('manager lock', () => {
   it('treats a fresh empty lock as being written, and an old unreadable one as stale', () => {
     const t = tempHome();
     writeLock(t.home, '');
-    assert.throws(() => acquireLock(t.home, 'up'), (err: unknown) => err instanceof AppError && err.code === 'STATE_LOCKED');
+    assert.throws(
+      () => acquireLock(t.home, 'up'),
+      (err: unknown) => err instanceof AppError && err.code === 'STATE_LOCKED',
+    );
     const old = new Date(Date.now() - 60_000);
     writeLock(t.home, 'garbage');
     utimesSync(join(t.home, LOCK_FILE), old, old);

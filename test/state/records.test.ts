@@ -16,7 +16,14 @@ import {
   type NewPod,
 } from '../../src/state/pods.js';
 import { activeRun, createRun, endRun, getRun } from '../../src/state/runs.js';
-import { addSpend, spendForRun, spendSince, spendSummary, utcDayStart, utcMonthStart } from '../../src/state/spend.js';
+import {
+  addSpend,
+  spendForRun,
+  spendSince,
+  spendSummary,
+  utcDayStart,
+  utcMonthStart,
+} from '../../src/state/spend.js';
 import { clearWake, pendingWake, requestWake } from '../../src/state/wake-requests.js';
 import { tempState } from './helpers.js';
 
@@ -45,7 +52,11 @@ function newPod(podId: string, runId: string, at: number): NewPod {
 describe('runs and pods', () => {
   it('keeps a run across pods and finds the active one', () => {
     const { state, clock, done } = tempState(T0);
-    const run = createRun(state, { runtimeLimitMs: 3_600_000, budgetUsd: 5, config: { model: 'm', replicas: 1 } });
+    const run = createRun(state, {
+      runtimeLimitMs: 3_600_000,
+      budgetUsd: 5,
+      config: { model: 'm', replicas: 1 },
+    });
     assert.deepEqual(getRun(state, run.runId), run);
     assert.equal(activeRun(state)?.runId, run.runId);
     clock.advance(60_000);
@@ -75,7 +86,10 @@ describe('runs and pods', () => {
     assert.equal(row?.readyAt, T0 + 90_000);
     assert.equal(row?.accruedUntil, T0 + 120_000);
     setPodDesired(state, 'p1', 'terminated', 'idle');
-    assert.deepEqual(listActivePods(state, run.runId).map((p) => p.podId), ['p1']);
+    assert.deepEqual(
+      listActivePods(state, run.runId).map((p) => p.podId),
+      ['p1'],
+    );
     clock.advance(5_000);
     markPodEnded(state, 'p1', 'gone');
     row = getPod(state, 'p1');
@@ -134,12 +148,21 @@ describe('audit', () => {
     appendAudit(state, { action: 'terminate', reason: 'runtime_limit', podId: 'p1' });
     appendAudit(state, { action: 'report_orphan', podId: 'x' });
     const all = listAudit(state);
-    assert.deepEqual(all.map((e) => e.action), ['report_orphan', 'terminate', 'create']);
+    assert.deepEqual(
+      all.map((e) => e.action),
+      ['report_orphan', 'terminate', 'create'],
+    );
     assert.equal(all[1]?.reason, 'runtime_limit');
     assert.equal(all[1]?.at, T0 + 1000);
     assert.deepEqual(all[2]?.details, { gpu: 'A40', price: 0.4 });
-    assert.deepEqual(listAudit(state, { limit: 1 }).map((e) => e.action), ['report_orphan']);
-    assert.deepEqual(listAudit(state, { podId: 'p1' }).map((e) => e.action), ['terminate', 'create']);
+    assert.deepEqual(
+      listAudit(state, { limit: 1 }).map((e) => e.action),
+      ['report_orphan'],
+    );
+    assert.deepEqual(
+      listAudit(state, { podId: 'p1' }).map((e) => e.action),
+      ['terminate', 'create'],
+    );
     done();
   });
 });
@@ -151,7 +174,10 @@ describe('audit bound', () => {
     // Jump the id sequence instead of writing ten thousand rows.
     state.sql.prepare("INSERT INTO audit (id, at, action) VALUES (?, 0, 'filler')").run(AUDIT_MAX_ROWS + 5);
     appendAudit(state, { action: 'new' });
-    assert.deepEqual(listAudit(state).map((e) => e.action), ['new', 'filler']);
+    assert.deepEqual(
+      listAudit(state).map((e) => e.action),
+      ['new', 'filler'],
+    );
     done();
   });
 });
@@ -165,7 +191,12 @@ describe('wake requests', () => {
     const second = requestWake(state, T0 + 500);
     assert.equal(second.created, false);
     assert.equal(second.wake.id, first.wake.id);
-    assert.deepEqual(pendingWake(state), { id: first.wake.id, requestedAt: T0, lastRequestedAt: T0 + 500, requests: 2 });
+    assert.deepEqual(pendingWake(state), {
+      id: first.wake.id,
+      requestedAt: T0,
+      lastRequestedAt: T0 + 500,
+      requests: 2,
+    });
     clearWake(state);
     assert.equal(pendingWake(state), null);
     const third = requestWake(state, T0 + 1000);
@@ -178,7 +209,8 @@ describe('wake requests', () => {
     const { state, done } = tempState(T0);
     requestWake(state, T0);
     assert.throws(
-      () => state.sql.prepare('INSERT INTO wake_requests (requested_at, last_requested_at) VALUES (1, 1)').run(),
+      () =>
+        state.sql.prepare('INSERT INTO wake_requests (requested_at, last_requested_at) VALUES (1, 1)').run(),
       /UNIQUE/,
     );
     done();

@@ -27,9 +27,7 @@ describe('routes', () => {
     upsertRoute(state, route('b'));
     upsertRoute(state, route('c', { ready: true, weight: 0 }));
     const ready = listReadyRoutes(state);
-    assert.deepEqual(ready, [
-      { ...route('a'), ready: true, weight: 1, updatedAt: clock.now() },
-    ]);
+    assert.deepEqual(ready, [{ ...route('a'), ready: true, weight: 1, updatedAt: clock.now() }]);
     assert.equal(listRoutes(state).length, 3);
     done();
   });
@@ -50,7 +48,10 @@ describe('routes', () => {
     assert.equal(routesVersion(state), v2, 'no-op update does not bump');
     upsertRoute(state, route('b', { ready: true }));
     deleteRoutesForPod(state, 'pod-a');
-    assert.deepEqual(listReadyRoutes(state).map((r) => r.routeId), ['b']);
+    assert.deepEqual(
+      listReadyRoutes(state).map((r) => r.routeId),
+      ['b'],
+    );
     const v3 = routesVersion(state);
     assert.ok(v3 > v2);
     clearRoutes(state);
@@ -70,7 +71,10 @@ describe('routes', () => {
 
   it('rejects a base URL not ending with /v1 and a bad weight', () => {
     const { state, done } = tempState();
-    assert.throws(() => upsertRoute(state, { ...route('a'), baseUrl: 'https://x.proxy.runpod.net' }), TypeError);
+    assert.throws(
+      () => upsertRoute(state, { ...route('a'), baseUrl: 'https://x.proxy.runpod.net' }),
+      TypeError,
+    );
     assert.throws(() => upsertRoute(state, { ...route('a'), weight: -1 }), TypeError);
     assert.throws(() => upsertRoute(state, { ...route('a'), weight: 0.5 }), TypeError);
     assert.deepEqual(listRoutes(state), []);

@@ -11,11 +11,15 @@ const writer = fileURLToPath(new URL('./fixtures/usage-writer.ts', import.meta.u
 
 function runWriter(home: string, batches: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', writer, home, String(batches)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', writer, home, String(batches)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`writer exited ${code}: ${stderr}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`writer exited ${code}: ${stderr}`)),
+    );
   });
 }
 
@@ -38,7 +42,13 @@ describe('usage', () => {
     ]);
     recordUsageBatch(state, [{ routeId: 'a', lastRequestAt: 1000, requests: 1, tokensIn: 1, tokensOut: 1 }]);
     const usage = readUsage(state);
-    assert.deepEqual(usage.total, { scope: '*', lastRequestAt: 2500, requests: 5, tokensIn: 16, tokensOut: 151 });
+    assert.deepEqual(usage.total, {
+      scope: '*',
+      lastRequestAt: 2500,
+      requests: 5,
+      tokensIn: 16,
+      tokensOut: 151,
+    });
     assert.deepEqual(usage.byRoute, [
       { scope: 'a', lastRequestAt: 2000, requests: 3, tokensIn: 11, tokensOut: 101 },
       { scope: 'b', lastRequestAt: 1500, requests: 1, tokensIn: 5, tokensOut: 50 },
@@ -69,7 +79,10 @@ describe('usage', () => {
     ]);
     pruneRouteUsage(state);
     const usage = readUsage(state);
-    assert.deepEqual(usage.byRoute.map((r) => r.scope), ['a']);
+    assert.deepEqual(
+      usage.byRoute.map((r) => r.scope),
+      ['a'],
+    );
     assert.equal(usage.total.requests, 2);
     done();
   });

@@ -30,7 +30,8 @@ describe('scripts/check-cycles.mjs', () => {
 
   it('passes a graph without cycles, dynamic imports and packages included', () => {
     const dir = project({
-      'a.ts': "import { b } from './b.js';\nimport { join } from 'node:path';\nexport const a = b + join('x');\n",
+      'a.ts':
+        "import { b } from './b.js';\nimport { join } from 'node:path';\nexport const a = b + join('x');\n",
       'b.ts': "export const b = 1;\nexport const later = () => import('./a.js');\n",
     });
     dirs.push(dir);
@@ -53,7 +54,9 @@ describe('scripts/check-cycles.mjs', () => {
   });
 
   it('fails on a module that imports itself', () => {
-    const dir = project({ 'self.ts': "import { x as y } from './self.js';\nexport const x = 1;\nexport const z = y;\n" });
+    const dir = project({
+      'self.ts': "import { x as y } from './self.js';\nexport const x = 1;\nexport const z = y;\n",
+    });
     dirs.push(dir);
     const r = check(dir);
     assert.equal(r.status, 1, r.out);

@@ -14,12 +14,16 @@ import { type LifecycleRig, startLifecycleRig } from '../lifecycle/rig.js';
  * uptime and the health check, not from the status. Passes one simulated minute apart.
  */
 
-const types = (r: WatchReport): string[] => r.actions.map((a) => `${a.action.type}${'reason' in a.action ? `:${a.action.reason}` : ''}`);
+const types = (r: WatchReport): string[] =>
+  r.actions.map((a) => `${a.action.type}${'reason' in a.action ? `:${a.action.reason}` : ''}`);
 
 describe('watchdog: crash loops after readiness', () => {
   let rig: LifecycleRig | undefined;
   let started: UpResult;
-  const boot = async (manager: NonNullable<Parameters<typeof startLifecycleRig>[0]>['manager'] = {}, emulator: NonNullable<Parameters<typeof startLifecycleRig>[0]>['emulator'] = {}): Promise<LifecycleRig> => {
+  const boot = async (
+    manager: NonNullable<Parameters<typeof startLifecycleRig>[0]>['manager'] = {},
+    emulator: NonNullable<Parameters<typeof startLifecycleRig>[0]>['emulator'] = {},
+  ): Promise<LifecycleRig> => {
     rig = await startLifecycleRig({ manager: { idle_limit: 'off', ...manager }, emulator });
     started = await up(rig.deps, rig.settings);
     return rig;
@@ -41,7 +45,11 @@ describe('watchdog: crash loops after readiness', () => {
       if (report.actions.some((a) => a.action.type === 'recreate' && a.ok)) replacedAt = pass;
     }
     assert.ok(replacedAt !== undefined && replacedAt <= 3, JSON.stringify(seen));
-    assert.equal(r.emulator.pods.get(started.pod.podId), undefined, 'the crash-looping pod is gone from RunPod');
+    assert.equal(
+      r.emulator.pods.get(started.pod.podId),
+      undefined,
+      'the crash-looping pod is gone from RunPod',
+    );
     const audit = listAudit(r.state).find((e) => e.action === 'recreate');
     assert.equal(audit?.reason, 'restarted');
     assert.equal(getPod(r.state, started.pod.podId)?.endReason, 'restarted');
@@ -49,7 +57,8 @@ describe('watchdog: crash loops after readiness', () => {
     const replacement = listActivePods(r.state)[0];
     assert.ok(replacement !== undefined && replacement.podId !== started.pod.podId);
     let routed = false;
-    for (let m = 6; m <= 10 && !routed; m++) routed = (await r.passAt(m)).actions.some((a) => a.action.type === 'route_ready');
+    for (let m = 6; m <= 10 && !routed; m++)
+      routed = (await r.passAt(m)).actions.some((a) => a.action.type === 'route_ready');
     assert.ok(routed, 'the replacement was routed');
   });
 
@@ -71,7 +80,8 @@ describe('watchdog: crash loops after readiness', () => {
     assert.deepEqual(types(report), ['recreate:restarted']);
     // The replacement loads, is routed, then crashes too.
     const second = listActivePods(r.state)[0]?.podId ?? '';
-    for (minute = 4; minute < 10 && getPod(r.state, second)?.readyAt === null; minute++) await r.passAt(minute);
+    for (minute = 4; minute < 10 && getPod(r.state, second)?.readyAt === null; minute++)
+      await r.passAt(minute);
     assert.ok(getPod(r.state, second)?.readyAt !== null, 'replacement routed');
     r.emulator.pods.crash(second, true);
     report = await r.passAt(minute + 1);
@@ -80,7 +90,13 @@ describe('watchdog: crash loops after readiness', () => {
     assert.equal(r.emulator.pods.list().length, 0, 'nothing left billing');
     assert.equal(activeRun(r.state), undefined);
     assert.equal(getRun(r.state, started.run.runId)?.endReason, 'recreate_limit');
-    const status = await statusData({ state: r.state, api: r.api, clock: r.clock, fetch: globalThis.fetch, fallback: r.settings });
+    const status = await statusData({
+      state: r.state,
+      api: r.api,
+      clock: r.clock,
+      fetch: globalThis.fetch,
+      fallback: r.settings,
+    });
     assert.equal(status.lastRun?.endReason, 'recreate_limit');
     assert.ok(status.recent.some((e) => e.action === 'terminate' && e.reason === 'recreate_limit'));
   });
@@ -92,7 +108,13 @@ describe('watchdog: crash loops after readiness', () => {
       assert.equal(report.unreachable, null);
       assert.deepEqual(types(report), []);
     }
-    const status = await statusData({ state: r.state, api: r.api, clock: r.clock, fetch: globalThis.fetch, fallback: r.settings });
+    const status = await statusData({
+      state: r.state,
+      api: r.api,
+      clock: r.clock,
+      fetch: globalThis.fetch,
+      fallback: r.settings,
+    });
     assert.equal(status.runpod, 'live');
     assert.equal(status.pods[0]?.status, 'RUNNING');
     assert.deepEqual(r.emulator.pods.foreignActions(), []);

@@ -19,12 +19,20 @@ const types = (r: WatchReport): string[] =>
     if (act.type === 'wake') return `wake:${act.how}`;
     return `${act.type}${'reason' in act ? `:${act.reason}` : ''}`;
   });
-const audits = (rig: LifecycleRig, action: string): number => listAudit(rig.state).filter((e) => e.action === action).length;
+const audits = (rig: LifecycleRig, action: string): number =>
+  listAudit(rig.state).filter((e) => e.action === action).length;
 
 describe('decideWake (pure)', () => {
   const base: WakeInput = {
     wake: { requestedAt: at(20), requests: 3 },
-    run: { runId: 'r1', startedAt: T0, runtimeLimitMs: 60 * MIN, budgetUsd: null, endedAt: null, endReason: null },
+    run: {
+      runId: 'r1',
+      startedAt: T0,
+      runtimeLimitMs: 60 * MIN,
+      budgetUsd: null,
+      endedAt: null,
+      endReason: null,
+    },
     pods: [{ podId: 'p1', desired: 'stopped' }],
     readyRoutes: 0,
     spend: { run: 0.05, day: 0.05, month: 0.05 },
@@ -34,16 +42,69 @@ describe('decideWake (pure)', () => {
   };
   const cases: Array<[string, Partial<WakeInput>, ReturnType<typeof decideWake>]> = [
     ['no request → nothing', { wake: null }, { type: 'none' }],
-    ['a stopped group → start all its pods', { pods: [{ podId: 'p1', desired: 'stopped' }, { podId: 'p2', desired: 'stopped' }] }, { type: 'start', runId: 'r1', podIds: ['p1', 'p2'] }],
+    [
+      'a stopped group → start all its pods',
+      {
+        pods: [
+          { podId: 'p1', desired: 'stopped' },
+          { podId: 'p2', desired: 'stopped' },
+        ],
+      },
+      { type: 'start', runId: 'r1', podIds: ['p1', 'p2'] },
+    ],
     ['a pod is ready → dismiss', { readyRoutes: 1 }, { type: 'dismiss', why: 'already_up' }],
-    ['a pod is starting → dismiss (one wake at a time)', { pods: [{ podId: 'p1', desired: 'running' }] }, { type: 'dismiss', why: 'starting' }],
-    ['an active run without pods → create the replicas', { pods: [], config: { ...base.config, replicas: 2 } }, { type: 'create', runId: 'r1', count: 2, remainingRuntimeMs: 40 * MIN, reopen: false }],
-    ['a run terminated for idleness → reopen it with the runtime left, no 5-minute grace', { pods: [], now: at(57), run: { ...base.run!, endedAt: at(12), endReason: 'idle' } }, { type: 'create', runId: 'r1', count: 1, remainingRuntimeMs: 3 * MIN, reopen: true }],
-    ['no runtime limit → pods without one', { pods: [], run: { ...base.run!, runtimeLimitMs: null, endedAt: at(12), endReason: 'idle' } }, { type: 'create', runId: 'r1', count: 1, remainingRuntimeMs: null, reopen: true }],
-    ['past the runtime limit → refuse', { now: at(60) }, { type: 'refuse', reason: 'runtime_limit', detail: "the run's runtime limit passed at 2026-11-25T10:00:00.000Z" }],
-    ['a run that ended for its limit → refuse with that reason', { run: { ...base.run!, endedAt: at(60), endReason: 'runtime_limit' } }, { type: 'refuse', reason: 'runtime_limit', detail: 'the last run ended (runtime_limit); start a new one with `runpod-llm up`' }],
-    ['a run ended by down → refuse', { run: { ...base.run!, endedAt: at(30), endReason: 'down' } }, { type: 'refuse', reason: 'no_run', detail: 'the last run ended (down); start a new one with `runpod-llm up`' }],
-    ['no run at all → refuse', { run: null }, { type: 'refuse', reason: 'no_run', detail: 'no run to wake: start one with `runpod-llm up`' }],
+    [
+      'a pod is starting → dismiss (one wake at a time)',
+      { pods: [{ podId: 'p1', desired: 'running' }] },
+      { type: 'dismiss', why: 'starting' },
+    ],
+    [
+      'an active run without pods → create the replicas',
+      { pods: [], config: { ...base.config, replicas: 2 } },
+      { type: 'create', runId: 'r1', count: 2, remainingRuntimeMs: 40 * MIN, reopen: false },
+    ],
+    [
+      'a run terminated for idleness → reopen it with the runtime left, no 5-minute grace',
+      { pods: [], now: at(57), run: { ...base.run!, endedAt: at(12), endReason: 'idle' } },
+      { type: 'create', runId: 'r1', count: 1, remainingRuntimeMs: 3 * MIN, reopen: true },
+    ],
+    [
+      'no runtime limit → pods without one',
+      { pods: [], run: { ...base.run!, runtimeLimitMs: null, endedAt: at(12), endReason: 'idle' } },
+      { type: 'create', runId: 'r1', count: 1, remainingRuntimeMs: null, reopen: true },
+    ],
+    [
+      'past the runtime limit → refuse',
+      { now: at(60) },
+      {
+        type: 'refuse',
+        reason: 'runtime_limit',
+        detail: "the run's runtime limit passed at 2026-11-25T10:00:00.000Z",
+      },
+    ],
+    [
+      'a run that ended for its limit → refuse with that reason',
+      { run: { ...base.run!, endedAt: at(60), endReason: 'runtime_limit' } },
+      {
+        type: 'refuse',
+        reason: 'runtime_limit',
+        detail: 'the last run ended (runtime_limit); start a new one with `runpod-llm up`',
+      },
+    ],
+    [
+      'a run ended by down → refuse',
+      { run: { ...base.run!, endedAt: at(30), endReason: 'down' } },
+      {
+        type: 'refuse',
+        reason: 'no_run',
+        detail: 'the last run ended (down); start a new one with `runpod-llm up`',
+      },
+    ],
+    [
+      'no run at all → refuse',
+      { run: null },
+      { type: 'refuse', reason: 'no_run', detail: 'no run to wake: start one with `runpod-llm up`' },
+    ],
   ];
   for (const [name, patch, expected] of cases) {
     it(name, () => assert.deepEqual(decideWake({ ...base, ...patch }), expected));
@@ -52,11 +113,31 @@ describe('decideWake (pure)', () => {
   it('refuses when a budget is reached or the woken group would pass it before the next check', () => {
     // $0.6/h = $0.01 a minute per pod.
     assert.equal(decideWake({ ...base, run: { ...base.run!, budgetUsd: 0.0605 } }).type, 'start');
-    assert.equal((decideWake({ ...base, run: { ...base.run!, budgetUsd: 0.0595 } }) as { reason?: string }).reason, 'budget_run');
-    const two = { ...base, pods: [{ podId: 'p1', desired: 'stopped' as const }, { podId: 'p2', desired: 'stopped' as const }] };
-    assert.equal((decideWake({ ...two, run: { ...base.run!, budgetUsd: 0.0605 } }) as { reason?: string }).reason, 'budget_run', 'the sum of the group counts');
-    assert.equal((decideWake({ ...base, config: { ...base.config, dayBudgetUsd: 0.05 } }) as { reason?: string }).reason, 'budget_day');
-    assert.equal((decideWake({ ...base, config: { ...base.config, monthBudgetUsd: 0.055 } }) as { reason?: string }).reason, 'budget_month');
+    assert.equal(
+      (decideWake({ ...base, run: { ...base.run!, budgetUsd: 0.0595 } }) as { reason?: string }).reason,
+      'budget_run',
+    );
+    const two = {
+      ...base,
+      pods: [
+        { podId: 'p1', desired: 'stopped' as const },
+        { podId: 'p2', desired: 'stopped' as const },
+      ],
+    };
+    assert.equal(
+      (decideWake({ ...two, run: { ...base.run!, budgetUsd: 0.0605 } }) as { reason?: string }).reason,
+      'budget_run',
+      'the sum of the group counts',
+    );
+    assert.equal(
+      (decideWake({ ...base, config: { ...base.config, dayBudgetUsd: 0.05 } }) as { reason?: string }).reason,
+      'budget_day',
+    );
+    assert.equal(
+      (decideWake({ ...base, config: { ...base.config, monthBudgetUsd: 0.055 } }) as { reason?: string })
+        .reason,
+      'budget_month',
+    );
   });
 });
 
@@ -150,7 +231,11 @@ describe('wake on request (watchdog + emulator, simulated time)', () => {
     assert.deepEqual(types(await r.passAt(12)), ['stop:idle']);
     r.clock.set(at(16));
     requestWake(r.state);
-    assert.deepEqual(types(await r.passAt(16)), ['terminate:runtime_limit', 'end_run:runtime_limit', 'wake_refused:runtime_limit']);
+    assert.deepEqual(types(await r.passAt(16)), [
+      'terminate:runtime_limit',
+      'end_run:runtime_limit',
+      'wake_refused:runtime_limit',
+    ]);
     assert.equal(r.emulator.pods.list().length, 0);
     assert.equal(getRun(r.state, started.run.runId)?.endReason, 'runtime_limit');
     assert.equal(pendingWake(r.state), null);

@@ -14,10 +14,15 @@ import { spendForRun } from '../../src/state/spend.js';
 import { recordUsageBatch } from '../../src/state/usage.js';
 import { type LifecycleRig, MIN, startLifecycleRig, T0 } from '../lifecycle/rig.js';
 
-const types = (r: WatchReport): string[] => r.actions.map((a) => `${a.action.type}${'reason' in a.action ? `:${a.action.reason}` : ''}`);
+const types = (r: WatchReport): string[] =>
+  r.actions.map((a) => `${a.action.type}${'reason' in a.action ? `:${a.action.reason}` : ''}`);
 
 /** Passes every simulated minute from `from` to `to`; returns the first minute with a terminate. */
-async function passUntilTerminate(rig: LifecycleRig, from: number, to: number): Promise<{ minute: number; report: WatchReport } | undefined> {
+async function passUntilTerminate(
+  rig: LifecycleRig,
+  from: number,
+  to: number,
+): Promise<{ minute: number; report: WatchReport } | undefined> {
   for (let m = from; m <= to; m++) {
     const report = await rig.passAt(m);
     if (report.actions.some((a) => a.action.type === 'terminate')) return { minute: m, report };
@@ -51,12 +56,17 @@ describe('watchdog (one pass = decide + thin execution, simulated time)', () => 
     assert.equal(audit?.reason, 'runtime_limit');
     assert.equal(audit?.podId, started.pod.podId);
     // Billed at $0.27/h for 60 minutes, booked by the passes.
-    assert.ok(Math.abs(spendForRun(r.state, started.run.runId) - 0.27) < 1e-6, String(spendForRun(r.state, started.run.runId)));
+    assert.ok(
+      Math.abs(spendForRun(r.state, started.run.runId) - 0.27) < 1e-6,
+      String(spendForRun(r.state, started.run.runId)),
+    );
   });
 
   it('terminates after 15 idle minutes counted from the last gateway request', async () => {
     const r = await boot();
-    recordUsageBatch(r.state, [{ routeId: started.pod.podId, lastRequestAt: T0 + 5 * MIN, requests: 3, tokensIn: 30, tokensOut: 90 }]);
+    recordUsageBatch(r.state, [
+      { routeId: started.pod.podId, lastRequestAt: T0 + 5 * MIN, requests: 3, tokensIn: 30, tokensOut: 90 },
+    ]);
     const hit = await passUntilTerminate(r, 2, 40);
     assert.equal(hit?.minute, 20);
     assert.deepEqual(types(hit.report), ['terminate:idle', 'end_run:idle']);
@@ -105,7 +115,11 @@ describe('watchdog (one pass = decide + thin execution, simulated time)', () => 
     assert.equal(fresh.restarts, 1);
     assert.equal(fresh.gpuTypeId, started.pod.gpuTypeId);
     assert.equal(getPod(r.state, started.pod.podId)?.endReason, 'died');
-    assert.equal(r.emulator.pods.get(started.pod.podId), undefined, 'the dead pod is terminated, not left to bill its volume');
+    assert.equal(
+      r.emulator.pods.get(started.pod.podId),
+      undefined,
+      'the dead pod is terminated, not left to bill its volume',
+    );
     assert.equal(listReadyRoutes(r.state).length, 0, 'no traffic until the new pod answers');
     assert.equal((await r.passAt(21)).pending, 1);
     const routed = await r.passAt(22);
@@ -134,13 +148,26 @@ describe('watchdog (one pass = decide + thin execution, simulated time)', () => 
     assert.equal(r.emulator.pods.get(started.pod.podId)?.status, 'RUNNING');
     assert.equal(getPod(r.state, started.pod.podId)?.desired, 'running');
     assert.ok(listAudit(r.state).some((e) => e.action === 'noop_unreachable'));
-    assert.deepEqual(types(await r.passAt(62)), ['terminate:runtime_limit', 'end_run:runtime_limit'], 'and acts once it can see');
+    assert.deepEqual(
+      types(await r.passAt(62)),
+      ['terminate:runtime_limit', 'end_run:runtime_limit'],
+      'and acts once it can see',
+    );
   });
 
   it('reports an orphan (ours by name, unknown to the state) and terminates it only with --reap', async () => {
     const r = await boot();
-    const orphan = await r.api.createPod({ name: 'runpod-llm-orphan01', image: 'vllm/vllm-openai:v0.11.0', gpu: { id: 'NVIDIA RTX A5000', count: 1 }, ports: ['8000/http'] });
-    await r.api.createPod({ name: 'someone-elses-pod', image: 'x:1', gpu: { id: 'NVIDIA RTX A5000', count: 1 } });
+    const orphan = await r.api.createPod({
+      name: 'runpod-llm-orphan01',
+      image: 'vllm/vllm-openai:v0.11.0',
+      gpu: { id: 'NVIDIA RTX A5000', count: 1 },
+      ports: ['8000/http'],
+    });
+    await r.api.createPod({
+      name: 'someone-elses-pod',
+      image: 'x:1',
+      gpu: { id: 'NVIDIA RTX A5000', count: 1 },
+    });
     let report = await r.passAt(3);
     assert.deepEqual(report.orphans, [{ podId: orphan.id, name: 'runpod-llm-orphan01' }]);
     assert.ok(r.emulator.pods.get(orphan.id), 'reported, not touched');
@@ -151,10 +178,16 @@ describe('watchdog (one pass = decide + thin execution, simulated time)', () => 
     assert.ok(listAudit(r.state).some((e) => e.action === 'orphan' && e.podId === orphan.id));
   });
 
-  it('tells its own lost pods from another install\'s: --reap ends the first (tagged or untagged), never the second', async () => {
+  it("tells its own lost pods from another install's: --reap ends the first (tagged or untagged), never the second", async () => {
     const r = await boot();
     const pod = (name: string, env?: Record<string, string>) =>
-      r.api.createPod({ name, image: 'vllm/vllm-openai:v0.11.0', gpu: { id: 'NVIDIA RTX A5000', count: 1 }, ports: ['8000/http'], ...(env === undefined ? {} : { env }) });
+      r.api.createPod({
+        name,
+        image: 'vllm/vllm-openai:v0.11.0',
+        gpu: { id: 'NVIDIA RTX A5000', count: 1 },
+        ports: ['8000/http'],
+        ...(env === undefined ? {} : { env }),
+      });
     // The pod `up` created carries this state directory's install id.
     assert.equal(r.emulator.pods.get(started.pod.podId)?.env[INSTALL_ENV], installId(r.home));
     const mine = await pod('runpod-llm-lostmine', { [INSTALL_ENV]: installId(r.home) });
@@ -163,9 +196,16 @@ describe('watchdog (one pass = decide + thin execution, simulated time)', () => 
     const report = await r.passAt(3, { reap: true });
     const terminated = report.actions.flatMap((a) => (a.action.type === 'terminate' ? [a.action.podId] : []));
     assert.deepEqual(terminated.sort(), [mine.id, untagged.id].sort());
-    assert.ok(r.emulator.pods.get(laptop.id), 'another install\'s pod is never reaped');
-    assert.deepEqual(report.orphans.find((o) => o.podId === laptop.id), { podId: laptop.id, name: 'runpod-llm-laptop01', otherInstall: true });
-    assert.ok(listAudit(r.state).some((e) => e.action === 'orphan' && e.reason === 'other_install' && e.podId === laptop.id));
+    assert.ok(r.emulator.pods.get(laptop.id), "another install's pod is never reaped");
+    assert.deepEqual(
+      report.orphans.find((o) => o.podId === laptop.id),
+      { podId: laptop.id, name: 'runpod-llm-laptop01', otherInstall: true },
+    );
+    assert.ok(
+      listAudit(r.state).some(
+        (e) => e.action === 'orphan' && e.reason === 'other_install' && e.podId === laptop.id,
+      ),
+    );
   });
 
   it('retries a terminate RunPod did not confirm, and down ends everything', async () => {

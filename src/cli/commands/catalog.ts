@@ -32,7 +32,12 @@ export async function runCatalogCommand(flags: CatalogFlags, io: CliIo): Promise
   const rows = gpus
     .filter((g) => flags.minVram === undefined || g.memory >= flags.minVram)
     .map((g) => toRow(g, configured))
-    .sort((a, b) => (price(a, cloud) ?? Infinity) - (price(b, cloud) ?? Infinity) || b.memoryGb - a.memoryGb || a.id.localeCompare(b.id));
+    .sort(
+      (a, b) =>
+        (price(a, cloud) ?? Infinity) - (price(b, cloud) ?? Infinity) ||
+        b.memoryGb - a.memoryGb ||
+        a.id.localeCompare(b.id),
+    );
 
   if (flags.json === true) {
     line(io.stdout, JSON.stringify({ cloud, gpus: rows, unknownConfiguredIds: unknown }, null, 2));
@@ -41,12 +46,21 @@ export async function runCatalogCommand(flags: CatalogFlags, io: CliIo): Promise
     line(io.stdout, `${'GPU id'.padEnd(width)}  VRAM    secure/h  community/h  stock (${cloud})`);
     for (const r of rows) {
       const cell = (v: number | null): string => (v === null ? '-' : usd(v));
-      line(io.stdout, `${r.id.padEnd(width)}  ${`${r.memoryGb} GB`.padEnd(6)}  ${cell(r.securePerHr).padStart(8)}  ${cell(r.communityPerHr).padStart(11)}  ${r.stock ?? '?'}${r.configured ? '  (configured)' : ''}`);
+      line(
+        io.stdout,
+        `${r.id.padEnd(width)}  ${`${r.memoryGb} GB`.padEnd(6)}  ${cell(r.securePerHr).padStart(8)}  ${cell(r.communityPerHr).padStart(11)}  ${r.stock ?? '?'}${r.configured ? '  (configured)' : ''}`,
+      );
     }
   }
   if (unknown.length > 0) {
-    line(io.stderr, `error: configured GPU type(s) unknown to RunPod: ${unknown.map((id) => JSON.stringify(id)).join(', ')}`);
-    line(io.stderr, 'fix: use ids exactly as listed above in manager.gpu_types / RUNPOD_LLM_GPU_TYPES / --gpu');
+    line(
+      io.stderr,
+      `error: configured GPU type(s) unknown to RunPod: ${unknown.map((id) => JSON.stringify(id)).join(', ')}`,
+    );
+    line(
+      io.stderr,
+      'fix: use ids exactly as listed above in manager.gpu_types / RUNPOD_LLM_GPU_TYPES / --gpu',
+    );
     return EXIT.USAGE;
   }
   return 0;

@@ -17,7 +17,22 @@ import type { DemoFlags } from '../command-options.js';
 const DEMO_SCHEDULE = { provisioningMs: 1_500, startingMs: 1_500, loadMs: 2_000 };
 
 /** Settings the user's own environment must not change inside the demo. */
-const FOREIGN = ['RUNPOD_API_URL', 'RUNPOD_API_KEY', 'RUNPOD_POD_URL_TEMPLATE', 'RUNPOD_LLM_HOME', 'RUNPOD_LLM_CONFIG', 'UPSTREAM_URL', 'UPSTREAM_API_KEY', 'RUNPOD_ENDPOINT', 'GATEWAY_API_KEYS', 'GATEWAY_AUTH', 'HOST', 'PORT', 'LOG_FILE', 'HF_TOKEN'];
+const FOREIGN = [
+  'RUNPOD_API_URL',
+  'RUNPOD_API_KEY',
+  'RUNPOD_POD_URL_TEMPLATE',
+  'RUNPOD_LLM_HOME',
+  'RUNPOD_LLM_CONFIG',
+  'UPSTREAM_URL',
+  'UPSTREAM_API_KEY',
+  'RUNPOD_ENDPOINT',
+  'GATEWAY_API_KEYS',
+  'GATEWAY_AUTH',
+  'HOST',
+  'PORT',
+  'LOG_FILE',
+  'HF_TOKEN',
+];
 
 /**
  * `runpod-llm demo`: the whole product on this machine with no account and no money. A local
@@ -34,12 +49,17 @@ export async function runDemoCommand(io: CliIo, flags: DemoFlags = {}): Promise<
   };
   const started = performance.now();
   const home = mkdtempSync(join(tmpdir(), 'runpod-llm-demo-'));
-  const emulator = await startEmulator({ schedule: DEMO_SCHEDULE, speed: flags.speed ?? 1, standin: { chunkDelayMs: 40, chunks: 12 } });
+  const emulator = await startEmulator({
+    schedule: DEMO_SCHEDULE,
+    speed: flags.speed ?? 1,
+    standin: { chunkDelayMs: 40, chunks: 12 },
+  });
   // An empty config file: a runpod-llm.json in the current directory must not leak into the demo.
   const configFile = join(home, 'demo-config.json');
   writeFileSync(configFile, '{}\n', { mode: 0o600 });
   const env: NodeJS.ProcessEnv = { ...io.env };
-  for (const name of Object.keys(env)) if (FOREIGN.includes(name) || name.startsWith('RUNPOD_LLM_')) delete env[name];
+  for (const name of Object.keys(env))
+    if (FOREIGN.includes(name) || name.startsWith('RUNPOD_LLM_')) delete env[name];
   Object.assign(env, {
     RUNPOD_API_URL: emulator.apiUrl,
     RUNPOD_API_KEY: emulator.apiKey,
@@ -93,20 +113,28 @@ export async function runDemoCommand(io: CliIo, flags: DemoFlags = {}): Promise<
       if (chunk.usage) usage = chunk.usage;
     }
     out();
-    out(`   first token after ${Math.round(firstTokenMs ?? 0)} ms, ${usage?.prompt_tokens ?? '?'} prompt + ${usage?.completion_tokens ?? '?'} completion tokens`);
+    out(
+      `   first token after ${Math.round(firstTokenMs ?? 0)} ms, ${usage?.prompt_tokens ?? '?'} prompt + ${usage?.completion_tokens ?? '?'} completion tokens`,
+    );
     // The gateway books usage for the watchdog about once a second.
     await new Promise((resolve) => setTimeout(resolve, 1_200));
 
     step(5, 'runpod-llm status');
     await must(runStatusCommand({}, sub), 'status');
 
-    step(6, 'the pod URL as a stranger sees it (what `runpod-llm security report` checks): POST /invocations and /tokenize, no key');
+    step(
+      6,
+      'the pod URL as a stranger sees it (what `runpod-llm security report` checks): POST /invocations and /tokenize, no key',
+    );
     const probe = await checkPodOpenRoutes(home);
     out(`   ${probe.status.toUpperCase()}  ${probe.detail}`);
 
     const podId = emulator.pods.list()[0]?.id;
     if (podId !== undefined) {
-      step(7, `vLLM on the pod crashes for good (emulator fault on ${podId}); RunPod restarts the container in place, the pod stays RUNNING; one watchdog pass, as cron's \`runpod-llm watch\` would run it`);
+      step(
+        7,
+        `vLLM on the pod crashes for good (emulator fault on ${podId}); RunPod restarts the container in place, the pod stays RUNNING; one watchdog pass, as cron's \`runpod-llm watch\` would run it`,
+      );
       // A pass first, so the watchdog has seen the pod's uptime; the crash then shows as a restart.
       await must(runWatchCommand({}, captureIo(sub).io), 'watch');
       emulator.pods.crash(podId, true);
@@ -123,7 +151,11 @@ export async function runDemoCommand(io: CliIo, flags: DemoFlags = {}): Promise<
       }
       // The gateway re-reads its routes within a second; same URL, same key, new pod.
       await new Promise((resolve) => setTimeout(resolve, 1_200));
-      const again = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'still there?' }], max_tokens: 6 });
+      const again = await client.chat.completions.create({
+        model,
+        messages: [{ role: 'user', content: 'still there?' }],
+        max_tokens: 6,
+      });
       out(`   same endpoint, same key, new pod: "${again.choices[0]?.message.content ?? ''}"`);
     }
 
@@ -133,7 +165,9 @@ export async function runDemoCommand(io: CliIo, flags: DemoFlags = {}): Promise<
     const left = emulator.pods.list().length;
     out(`   pods left on the (emulated) RunPod: ${left}`);
     out();
-    out(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s. With a RunPod account: export RUNPOD_API_KEY=... && runpod-llm up`);
+    out(
+      `Done in ${((performance.now() - started) / 1000).toFixed(1)} s. With a RunPod account: export RUNPOD_API_KEY=... && runpod-llm up`,
+    );
     return left === 0 && probe.status === 'pass' ? 0 : 1;
   } finally {
     if (upDone) await runDownCommand({}, { ...sub, stdout: io.stderr }).catch(() => 1);
@@ -144,12 +178,17 @@ export async function runDemoCommand(io: CliIo, flags: DemoFlags = {}): Promise<
 
 async function must(code: Promise<number>, what: string): Promise<void> {
   const c = await code;
-  if (c !== 0) throw new AppError('DEMO_STEP_FAILED', `demo step \`${what}\` exited with code ${c}`, { hint: 'the lines above say why; this should not happen in the demo: please report it' });
+  if (c !== 0)
+    throw new AppError('DEMO_STEP_FAILED', `demo step \`${what}\` exited with code ${c}`, {
+      hint: 'the lines above say why; this should not happen in the demo: please report it',
+    });
 }
 
 /** Runs a command with its stdout kept aside (the demo prints only the interesting pass). */
 function captureIo(io: CliIo): { io: CliIo; text(): string } {
   let text = '';
-  const sink = { write: (chunk: string | Uint8Array): boolean => ((text += String(chunk)), true) } as unknown as NodeJS.WritableStream;
+  const sink = {
+    write: (chunk: string | Uint8Array): boolean => ((text += String(chunk)), true),
+  } as unknown as NodeJS.WritableStream;
   return { io: { ...io, stdout: sink, stderr: sink }, text: () => text };
 }

@@ -7,7 +7,15 @@ import { openState } from '../../state/db.js';
 import { listActivePods } from '../../state/pods.js';
 import { EXIT } from '../exit-codes.js';
 import { type CliIo, line } from '../io.js';
-import { acquireLockWaiting, hasRunPodKey, loadManagerContext, managerDeps, offlineClient, runpodClient, stateExists } from '../manager-context.js';
+import {
+  acquireLockWaiting,
+  hasRunPodKey,
+  loadManagerContext,
+  managerDeps,
+  offlineClient,
+  runpodClient,
+  stateExists,
+} from '../manager-context.js';
 import type { DownFlags } from '../command-options.js';
 
 /**
@@ -20,7 +28,10 @@ export async function runDownCommand(flags: DownFlags, io: CliIo): Promise<numbe
   const ctx = loadManagerContext(io, {}, flags.config);
   const err = (t: string): void => line(io.stderr, t);
   const watchdog = await stopDaemon(ctx.home, 'watchdog');
-  if (watchdog !== 'not_running') err(`watchdog: ${watchdog === 'left_to_service' ? 'left running (a service runs it; `runpod-llm service uninstall` removes it)' : watchdog}`);
+  if (watchdog !== 'not_running')
+    err(
+      `watchdog: ${watchdog === 'left_to_service' ? 'left running (a service runs it; `runpod-llm service uninstall` removes it)' : watchdog}`,
+    );
 
   let result: DownResult = { pods: [], endedRunId: null };
   if (stateExists(ctx.home)) {
@@ -29,7 +40,10 @@ export async function runDownCommand(flags: DownFlags, io: CliIo): Promise<numbe
     const state = openState({ home: ctx.home });
     try {
       // Without pods there is nothing to tell RunPod, so no key is needed (cron on a quiet day).
-      const api = listActivePods(state).length > 0 || hasRunPodKey(io.env) ? runpodClient(ctx, io.env) : offlineClient();
+      const api =
+        listActivePods(state).length > 0 || hasRunPodKey(io.env)
+          ? runpodClient(ctx, io.env)
+          : offlineClient();
       result = await down(managerDeps(state, api, io), { stop: flags.stop === true });
     } finally {
       state.close();
@@ -40,17 +54,29 @@ export async function runDownCommand(flags: DownFlags, io: CliIo): Promise<numbe
   const gateway = await stopDaemon(ctx.home, 'gateway');
   // A gateway a service manager runs stays, and so does its address.
   if (gateway !== 'left_to_service') rmSync(gatewayUrlFile(ctx.home), { force: true });
-  if (gateway !== 'not_running') err(`gateway: ${gateway === 'left_to_service' ? 'left running (a service runs it; `runpod-llm service uninstall` removes it)' : gateway}`);
+  if (gateway !== 'not_running')
+    err(
+      `gateway: ${gateway === 'left_to_service' ? 'left running (a service runs it; `runpod-llm service uninstall` removes it)' : gateway}`,
+    );
 
   if (flags.json === true) line(io.stdout, JSON.stringify({ ...result, watchdog, gateway }, null, 2));
   else if (result.pods.length === 0) line(io.stdout, 'nothing was running');
-  else for (const p of result.pods) line(io.stdout, `${p.podId} (${p.name}): ${p.outcome.replace('_', ' ')}${p.error === undefined ? '' : ` — ${p.error}`}`);
+  else
+    for (const p of result.pods)
+      line(
+        io.stdout,
+        `${p.podId} (${p.name}): ${p.outcome.replace('_', ' ')}${p.error === undefined ? '' : ` — ${p.error}`}`,
+      );
 
   const failed = result.pods.filter((p) => p.outcome === 'failed');
   if (failed.length > 0) {
-    const e = new AppError('RUNPOD_UNAVAILABLE', `RunPod could not be told to ${flags.stop === true ? 'stop' : 'terminate'} ${failed.map((p) => p.podId).join(', ')}: it may still be billing`, {
-      hint: 'run `runpod-llm down` again in a minute; check the RunPod console if it keeps failing',
-    });
+    const e = new AppError(
+      'RUNPOD_UNAVAILABLE',
+      `RunPod could not be told to ${flags.stop === true ? 'stop' : 'terminate'} ${failed.map((p) => p.podId).join(', ')}: it may still be billing`,
+      {
+        hint: 'run `runpod-llm down` again in a minute; check the RunPod console if it keeps failing',
+      },
+    );
     err(`error: ${e.message}`);
     err(`fix: ${e.hint ?? ''}`);
     return EXIT.RUNPOD_CAPACITY;

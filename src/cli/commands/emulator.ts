@@ -15,7 +15,10 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
  */
 export async function runEmulatorCommand(
   flags: EmulatorFlags,
-  io: Pick<CliIo, 'stdout' | 'stderr'> & { signal?: AbortSignal; env?: Readonly<Record<string, string | undefined>> },
+  io: Pick<CliIo, 'stdout' | 'stderr'> & {
+    signal?: AbortSignal;
+    env?: Readonly<Record<string, string | undefined>>;
+  },
 ): Promise<number> {
   const env = io.env ?? process.env;
   const options: EmulatorOptions = {};
@@ -23,7 +26,10 @@ export async function runEmulatorCommand(
   if (idleLimit !== undefined && idleLimit !== '') {
     const seconds = idleLimit === 'off' ? 0 : Number(idleLimit);
     if (!Number.isFinite(seconds) || seconds < 0) {
-      line(io.stderr, `error: EMULATOR_PROXY_IDLE_LIMIT must be seconds (e.g. 100 or 2.5) or "off", got ${JSON.stringify(idleLimit.slice(0, 40))}`);
+      line(
+        io.stderr,
+        `error: EMULATOR_PROXY_IDLE_LIMIT must be seconds (e.g. 100 or 2.5) or "off", got ${JSON.stringify(idleLimit.slice(0, 40))}`,
+      );
       return EXIT.USAGE;
     }
     options.proxyIdleLimitMs = Math.round(seconds * 1000);
@@ -38,7 +44,10 @@ export async function runEmulatorCommand(
     line(io.stderr, `error: EMULATOR_ARGS_MODE must be json or plain, got "${argsMode}"`);
     return EXIT.USAGE;
   }
-  if (flags.foreignPods !== undefined && !(Number.isInteger(flags.foreignPods) && flags.foreignPods >= 0 && flags.foreignPods <= 20)) {
+  if (
+    flags.foreignPods !== undefined &&
+    !(Number.isInteger(flags.foreignPods) && flags.foreignPods >= 0 && flags.foreignPods <= 20)
+  ) {
     line(io.stderr, '--foreign-pods must be an integer in 0..20');
     return EXIT.USAGE;
   }
@@ -50,7 +59,9 @@ export async function runEmulatorCommand(
     ...(argsMode === undefined ? {} : { argsMode }),
     ...(flags.onExit === undefined ? {} : { onExit: flags.onExit }),
     ...(flags.podKeyCannotStop === true ? { podKeyCanStop: false } : {}),
-    ...(flags.slowCreate === undefined || flags.slowCreate === 0 ? {} : { slowCreate: { delayMs: flags.slowCreate, times: null } }),
+    ...(flags.slowCreate === undefined || flags.slowCreate === 0
+      ? {}
+      : { slowCreate: { delayMs: flags.slowCreate, times: null } }),
   };
   if (flags.foreignPods !== undefined) options.foreignPods = flags.foreignPods;
   const emulator = await startEmulator(options);
@@ -59,13 +70,26 @@ export async function runEmulatorCommand(
   line(io.stdout, `RUNPOD_API_KEY=${emulator.apiKey}`);
   line(io.stdout, `RUNPOD_POD_URL_TEMPLATE=${emulator.podUrlTemplate}`);
   if (flags.host !== undefined && !LOOPBACK.has(flags.host)) {
-    line(io.stderr, `warning: the emulator listens on ${flags.host}; its pod URLs have no authentication of their own, like RunPod's proxy`);
+    line(
+      io.stderr,
+      `warning: the emulator listens on ${flags.host}; its pod URLs have no authentication of their own, like RunPod's proxy`,
+    );
   }
   const { provisioningMs, startingMs, loadMs } = emulator.schedule;
-  line(io.stderr, `runpod-llm emulator running (pods: PROVISIONING ${provisioningMs} ms → STARTING ${startingMs} ms → RUNNING, model loads in ${loadMs} ms); Ctrl-C to stop`);
-  if (options.proxyIdleLimitMs !== undefined) line(io.stderr, `pod proxy: 524 after ${options.proxyIdleLimitMs === 0 ? 'never (limit off)' : `${options.proxyIdleLimitMs / 1000} s without a response byte`} (EMULATOR_PROXY_IDLE_LIMIT)`);
+  line(
+    io.stderr,
+    `runpod-llm emulator running (pods: PROVISIONING ${provisioningMs} ms → STARTING ${startingMs} ms → RUNNING, model loads in ${loadMs} ms); Ctrl-C to stop`,
+  );
+  if (options.proxyIdleLimitMs !== undefined)
+    line(
+      io.stderr,
+      `pod proxy: 524 after ${options.proxyIdleLimitMs === 0 ? 'never (limit off)' : `${options.proxyIdleLimitMs / 1000} s without a response byte`} (EMULATOR_PROXY_IDLE_LIMIT)`,
+    );
   const b = emulator.faults.settings;
-  line(io.stderr, `behaviour: JSON start command ${b.argsMode === 'json' ? 'honoured' : 'NOT honoured (plain args)'}, exited containers ${b.onExit === 'restart' ? 'restart in place' : 'become EXITED'}, pod-scoped keys ${b.podKeyCanStop ? 'can' : 'cannot'} stop their pod${b.slowCreate === null ? '' : `, creates take ${b.slowCreate.delayMs} ms`}${(flags.foreignPods ?? 0) > 0 ? `, ${flags.foreignPods} foreign pod(s)` : ''}`);
+  line(
+    io.stderr,
+    `behaviour: JSON start command ${b.argsMode === 'json' ? 'honoured' : 'NOT honoured (plain args)'}, exited containers ${b.onExit === 'restart' ? 'restart in place' : 'become EXITED'}, pod-scoped keys ${b.podKeyCanStop ? 'can' : 'cannot'} stop their pod${b.slowCreate === null ? '' : `, creates take ${b.slowCreate.delayMs} ms`}${(flags.foreignPods ?? 0) > 0 ? `, ${flags.foreignPods} foreign pod(s)` : ''}`,
+  );
 
   if (io.signal === undefined) await new Promise<never>(() => {});
   else if (!io.signal.aborted) await once(io.signal, 'abort');

@@ -23,12 +23,20 @@ export async function runGatewayCommand(flags: GatewayFlags, io: CliIo): Promise
   const result = loadConfig({
     env: io.env,
     ...(flags.config === undefined ? {} : { configPath: flags.config }),
-    flags: { proxy_host: flags.host, proxy_port: flags.port, 'upstream.url': flags.upstream, log_level: flags.logLevel },
+    flags: {
+      proxy_host: flags.host,
+      proxy_port: flags.port,
+      'upstream.url': flags.upstream,
+      log_level: flags.logLevel,
+    },
   });
   const config = requireConfig(result, io);
   for (const name of FOREIGN_SECRETS) {
     if (io.env[name] !== undefined) {
-      line(io.stderr, `warning: ${name} is set in the gateway's environment; the gateway never needs it (a compromised gateway could use it). Removed from this process's environment; prefer starting the gateway with \`runpod-llm up\`.`);
+      line(
+        io.stderr,
+        `warning: ${name} is set in the gateway's environment; the gateway never needs it (a compromised gateway could use it). Removed from this process's environment; prefer starting the gateway with \`runpod-llm up\`.`,
+      );
       delete io.env[name];
     }
   }
@@ -37,20 +45,40 @@ export async function runGatewayCommand(flags: GatewayFlags, io: CliIo): Promise
   ensurePrivateDir(config.home as string);
   const keys = resolveGatewayKeys(config);
   const { routes, usage, podInfo, wake, description } = routeSourceFor(config, logger);
-  const gateway = await startGateway({ config, logger, routes, keys: keys.keys, ...(usage === undefined ? {} : { usage }), ...(podInfo === undefined ? {} : { podInfo }), ...(wake === undefined ? {} : { wake }) });
+  const gateway = await startGateway({
+    config,
+    logger,
+    routes,
+    keys: keys.keys,
+    ...(usage === undefined ? {} : { usage }),
+    ...(podInfo === undefined ? {} : { podInfo }),
+    ...(wake === undefined ? {} : { wake }),
+  });
   line(io.stderr, `runpod-llm gateway listening on ${gateway.baseUrl} (${description})`);
-  if (keys.source === 'generated') line(io.stderr, `gateway key (shown once; stored 0600 in ${keys.file ?? ''}):\n  ${keys.keys[0] ?? ''}`);
+  if (keys.source === 'generated')
+    line(io.stderr, `gateway key (shown once; stored 0600 in ${keys.file ?? ''}):\n  ${keys.keys[0] ?? ''}`);
   else if (keys.source === 'file') line(io.stderr, `gateway key: stored in ${keys.file ?? ''}`);
-  else if (keys.source === 'none') line(io.stderr, 'warning: gateway auth is off (auth: "none"); any local process can use the model');
+  else if (keys.source === 'none')
+    line(io.stderr, 'warning: gateway auth is off (auth: "none"); any local process can use the model');
   logger.info({ baseUrl: gateway.baseUrl, upstream: description, auth: keys.source }, 'gateway started');
   // Under a service manager: `up` finds this gateway (and reuses it) and `down` leaves it.
-  if (flags.service === true) announceServiceGateway(config.home as string, config.proxy_host, gateway.port, gateway.baseUrl.startsWith('https'));
+  if (flags.service === true)
+    announceServiceGateway(
+      config.home as string,
+      config.proxy_host,
+      gateway.port,
+      gateway.baseUrl.startsWith('https'),
+    );
 
   if (!io.signal.aborted) await once(io.signal, 'abort');
-  line(io.stderr, `shutting down: letting in-flight requests finish (up to ${config.shutdown_grace_ms / 1000} s)`);
+  line(
+    io.stderr,
+    `shutting down: letting in-flight requests finish (up to ${config.shutdown_grace_ms / 1000} s)`,
+  );
   await gateway.close();
   logger.info('gateway stopped');
-  if (flags.service === true && readDaemon(config.home as string, 'gateway')?.pid === process.pid) removePidFile(config.home as string, 'gateway');
+  if (flags.service === true && readDaemon(config.home as string, 'gateway')?.pid === process.pid)
+    removePidFile(config.home as string, 'gateway');
   await log.close();
   return 0;
 }

@@ -17,14 +17,23 @@ import type { IdeConfigFlags } from '../command-options.js';
  * key), else from a static upstream's (UPSTREAM_URL), else the ready pod's in the state, else
  * the configured name (with a warning that nothing could be asked).
  */
-export async function runIdeConfigCommand(client: string, flags: IdeConfigFlags, io: CliIo, fetchFn: typeof fetch = fetch): Promise<number> {
+export async function runIdeConfigCommand(
+  client: string,
+  flags: IdeConfigFlags,
+  io: CliIo,
+  fetchFn: typeof fetch = fetch,
+): Promise<number> {
   if (!(IDE_CLIENTS as readonly string[]).includes(client)) {
-    throw new AppError('CLI_USAGE', `unknown client "${client}"`, { hint: `choose one of: ${IDE_CLIENTS.join(', ')}` });
+    throw new AppError('CLI_USAGE', `unknown client "${client}"`, {
+      hint: `choose one of: ${IDE_CLIENTS.join(', ')}`,
+    });
   }
   const ctx = loadManagerContext(io, {}, flags.config);
   const { config } = ctx;
   const host = clientHost(config.proxy_host);
-  const baseUrl = readGatewayUrl(ctx.home) ?? `${config.use_https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${config.proxy_port}/v1`;
+  const baseUrl =
+    readGatewayUrl(ctx.home) ??
+    `${config.use_https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${config.proxy_port}/v1`;
   let model = ctx.settings.servedModelName;
   let fromState: string | undefined;
   if (stateExists(ctx.home)) {
@@ -41,25 +50,44 @@ export async function runIdeConfigCommand(client: string, flags: IdeConfigFlags,
   else {
     const stored = readTextIfExists(gatewayKeyFile(ctx.home))?.split('\n')[0]?.trim();
     if (stored === undefined || stored === '') {
-      line(io.stderr, 'warning: no gateway key yet: `runpod-llm up` generates one; the snippet shows a placeholder');
+      line(
+        io.stderr,
+        'warning: no gateway key yet: `runpod-llm up` generates one; the snippet shows a placeholder',
+      );
       apiKey = '<gateway key from `runpod-llm up`>';
     } else apiKey = stored;
   }
-  const gatewayKey = config.auth === 'none' ? undefined : (config.api_keys[0] ?? (apiKey.startsWith('<') ? undefined : apiKey));
+  const gatewayKey =
+    config.auth === 'none'
+      ? undefined
+      : (config.api_keys[0] ?? (apiKey.startsWith('<') ? undefined : apiKey));
   const served =
     (readGatewayUrl(ctx.home) === undefined ? undefined : await servedModel(fetchFn, baseUrl, gatewayKey)) ??
-    (config.upstream.url === undefined ? undefined : await servedModel(fetchFn, config.upstream.url, config.upstream.api_key)) ??
+    (config.upstream.url === undefined
+      ? undefined
+      : await servedModel(fetchFn, config.upstream.url, config.upstream.api_key)) ??
     fromState;
-  if (served === undefined) line(io.stderr, `warning: neither the gateway nor an upstream answered /v1/models; the snippet names the configured model ${model}`);
+  if (served === undefined)
+    line(
+      io.stderr,
+      `warning: neither the gateway nor an upstream answered /v1/models; the snippet names the configured model ${model}`,
+    );
   model = served ?? model;
   line(io.stdout, ideSnippet(client as IdeClient, { baseUrl, apiKey, model }));
   return 0;
 }
 
 /** The first model id an OpenAI-compatible server lists, or undefined when it cannot be asked. */
-async function servedModel(fetchFn: typeof fetch, base: string, key: string | undefined): Promise<string | undefined> {
+async function servedModel(
+  fetchFn: typeof fetch,
+  base: string,
+  key: string | undefined,
+): Promise<string | undefined> {
   try {
-    const res = await fetchFn(`${base.replace(/\/+$/, '')}/models`, { headers: key === undefined ? {} : { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(3_000) });
+    const res = await fetchFn(`${base.replace(/\/+$/, '')}/models`, {
+      headers: key === undefined ? {} : { authorization: `Bearer ${key}` },
+      signal: AbortSignal.timeout(3_000),
+    });
     if (!res.ok) {
       await res.body?.cancel();
       return undefined;

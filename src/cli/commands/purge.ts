@@ -17,9 +17,15 @@ function mb(bytes: number): string {
  */
 export async function runPurgeCommand(flags: PurgeFlags, io: CliIo): Promise<number> {
   const all = flags.all === true;
-  const what = { logs: all || flags.logs === true, cache: all || flags.cache === true, runs: all || flags.runs === true };
+  const what = {
+    logs: all || flags.logs === true,
+    cache: all || flags.cache === true,
+    runs: all || flags.runs === true,
+  };
   if (!what.logs && !what.cache && !what.runs) {
-    throw new AppError('CLI_USAGE', 'purge needs to be told what to remove', { hint: 'runpod-llm purge --logs | --cache | --runs | --all (add --dry-run to see first)' });
+    throw new AppError('CLI_USAGE', 'purge needs to be told what to remove', {
+      hint: 'runpod-llm purge --logs | --cache | --runs | --all (add --dry-run to see first)',
+    });
   }
   const ctx = loadManagerContext(io, {}, flags.config);
   const dryRun = flags.dryRun === true;
@@ -50,19 +56,28 @@ export async function runPurgeCommand(flags: PurgeFlags, io: CliIo): Promise<num
     const { removed, emptied, bytes } = report.logs;
     if (removed.length + emptied.length === 0) out('logs: nothing to remove');
     else {
-      out(`logs: ${verb} ${removed.length} file(s)${emptied.length > 0 ? `, ${dryRun ? 'would empty' : 'emptied'} ${emptied.length} in use` : ''} (${mb(bytes)})`);
+      out(
+        `logs: ${verb} ${removed.length} file(s)${emptied.length > 0 ? `, ${dryRun ? 'would empty' : 'emptied'} ${emptied.length} in use` : ''} (${mb(bytes)})`,
+      );
       for (const f of removed) out(`  ${f}`);
       for (const f of emptied) out(`  ${f} (in use: emptied)`);
     }
   }
   if (report.cache !== undefined) {
     const c = report.cache;
-    out(c.dir === null || c.removed === 0 ? `cache: nothing to remove${c.note === undefined ? '' : ` (${c.note})`}` : `cache: ${verb} ${c.removed} entr${c.removed === 1 ? 'y' : 'ies'} (${mb(c.bytes)}) from ${c.dir}${c.note === undefined ? '' : `; ${c.note}`}`);
+    out(
+      c.dir === null || c.removed === 0
+        ? `cache: nothing to remove${c.note === undefined ? '' : ` (${c.note})`}`
+        : `cache: ${verb} ${c.removed} entr${c.removed === 1 ? 'y' : 'ies'} (${mb(c.bytes)}) from ${c.dir}${c.note === undefined ? '' : `; ${c.note}`}`,
+    );
   }
   if (report.runs !== undefined) {
     const r = report.runs;
     if (!('runs' in r)) out(`runs: ${r.note}`);
-    else out(`runs: ${verb} ${r.runs} ended run(s), ${r.pods} pod(s), ${r.routes} route(s), ${r.audit} audit line(s), ${r.spend} spend row(s), ${r.usage} usage row(s), ${r.wake} wake request(s); ${r.note}`);
+    else
+      out(
+        `runs: ${verb} ${r.runs} ended run(s), ${r.pods} pod(s), ${r.routes} route(s), ${r.audit} audit line(s), ${r.spend} spend row(s), ${r.usage} usage row(s), ${r.wake} wake request(s); ${r.note}`,
+      );
   }
   return 0;
 }

@@ -9,7 +9,11 @@ import { EXIT } from '../exit-codes.js';
 import { type CliIo, line } from '../io.js';
 import { loadManagerContext } from '../manager-context.js';
 
-const kindOption = () => new Option('--kind <kind>', 'service manager (default: systemd on Linux, launchd on macOS)').choices(['systemd', 'launchd'] as const);
+const kindOption = () =>
+  new Option('--kind <kind>', 'service manager (default: systemd on Linux, launchd on macOS)').choices([
+    'systemd',
+    'launchd',
+  ] as const);
 
 function installCommand() {
   return new Command('install')
@@ -24,12 +28,17 @@ function installCommand() {
 
 /** `uninstall` and `status` take the same flags. */
 function readCommand(name: 'uninstall' | 'status', description: string, json: string) {
-  return new Command(name).description(description).addOption(kindOption()).option('--json', json).option('--config <file>', 'config file');
+  return new Command(name)
+    .description(description)
+    .addOption(kindOption())
+    .option('--json', json)
+    .option('--config <file>', 'config file');
 }
 
 /** The flags of `install`, typed from its declaration (`uninstall` and `status` take a subset). */
 type InstallFlags = Partial<ReturnType<ReturnType<typeof installCommand>['opts']>>;
-type ServiceFlags = Partial<ReturnType<ReturnType<typeof readCommand>['opts']>> & Pick<InstallFlags, 'gateway'>;
+type ServiceFlags = Partial<ReturnType<ReturnType<typeof readCommand>['opts']>> &
+  Pick<InstallFlags, 'gateway'>;
 
 /**
  * `runpod-llm service install|uninstall|status`: the watchdog loop and the gateway
@@ -37,15 +46,31 @@ type ServiceFlags = Partial<ReturnType<ReturnType<typeof readCommand>['opts']>> 
  * after a reboot.
  */
 export function registerServiceCommands(program: Command, io: CliIo, setCode: (n: number) => void): void {
-  const service = program.command('service').description('run the watchdog and the gateway as user services (systemd --user, launchd) that restart on failure and survive logout and reboot');
-  service.addCommand(installCommand().action(async (flags) => setCode(await install(flags, io))).copyInheritedSettings(service));
+  const service = program
+    .command('service')
+    .description(
+      'run the watchdog and the gateway as user services (systemd --user, launchd) that restart on failure and survive logout and reboot',
+    );
   service.addCommand(
-    readCommand('uninstall', 'stop and disable the services and remove their files (and the 0600 environment files)', 'the outcome as JSON')
+    installCommand()
+      .action(async (flags) => setCode(await install(flags, io)))
+      .copyInheritedSettings(service),
+  );
+  service.addCommand(
+    readCommand(
+      'uninstall',
+      'stop and disable the services and remove their files (and the 0600 environment files)',
+      'the outcome as JSON',
+    )
       .action(async (flags) => setCode(await uninstall(flags, io)))
       .copyInheritedSettings(service),
   );
   service.addCommand(
-    readCommand('status', 'are the service files installed, enabled and running (and lingering on)', 'as JSON')
+    readCommand(
+      'status',
+      'are the service files installed, enabled and running (and lingering on)',
+      'as JSON',
+    )
       .action(async (flags) => setCode(await status(flags, io)))
       .copyInheritedSettings(service),
   );
@@ -75,7 +100,8 @@ async function specFor(flags: ServiceFlags, io: CliIo): Promise<ServiceSpec> {
  */
 function absoluteSelf(self: SelfCommand): SelfCommand {
   const args = self.args.map((a, i) => {
-    if (self.args[i - 1] === '--import' && !a.startsWith('.') && !isAbsolute(a) && !a.includes(':')) return resolveSpecifier(a);
+    if (self.args[i - 1] === '--import' && !a.startsWith('.') && !isAbsolute(a) && !a.includes(':'))
+      return resolveSpecifier(a);
     return !a.startsWith('-') && !isAbsolute(a) && existsSync(a) ? resolve(a) : a;
   });
   return { command: self.command, args };
@@ -101,7 +127,10 @@ async function install(flags: InstallFlags, io: CliIo): Promise<number> {
   const out = (t = ''): void => line(io.stdout, t);
   if (flags.dryRun === true) {
     const envs = plannedEnvFiles(spec, io.env);
-    const files = serviceFiles({ ...spec, envFiles: Object.fromEntries(envs.map((e) => [e.service, e.vars.length > 0])) });
+    const files = serviceFiles({
+      ...spec,
+      envFiles: Object.fromEntries(envs.map((e) => [e.service, e.vars.length > 0])),
+    });
     const envSummary = envs.map((e) => ({ service: e.service, path: e.path, names: e.vars.map(([n]) => n) }));
     if (flags.json === true) {
       out(JSON.stringify({ kind: spec.kind, files, envFiles: envSummary }, null, 2));
@@ -112,12 +141,20 @@ async function install(flags: InstallFlags, io: CliIo): Promise<number> {
       io.stdout.write(f.content);
       out();
     }
-    for (const e of envSummary) out(`# ${e.path} (0600; values not shown): ${e.names.length === 0 ? '(not written: nothing to put in it)' : e.names.join(', ')}`);
+    for (const e of envSummary)
+      out(
+        `# ${e.path} (0600; values not shown): ${e.names.length === 0 ? '(not written: nothing to put in it)' : e.names.join(', ')}`,
+      );
     return EXIT.OK;
   }
   const result = await installServices(spec, io.env, await host(io), { start: flags.start !== false });
-  if (spec.services?.includes('gateway') === true && loadManagerContext(io, {}, flags.config).config.proxy_port === 0) {
-    result.warnings.push('the gateway port is 0 (any free port): the service gateway gets a new port at each start and IDE settings would break; set a fixed port (PORT, or proxy_port in runpod-llm.json) and install again');
+  if (
+    spec.services?.includes('gateway') === true &&
+    loadManagerContext(io, {}, flags.config).config.proxy_port === 0
+  ) {
+    result.warnings.push(
+      'the gateway port is 0 (any free port): the service gateway gets a new port at each start and IDE settings would break; set a fixed port (PORT, or proxy_port in runpod-llm.json) and install again',
+    );
   }
   for (const w of result.warnings) line(io.stderr, `warning: ${w}`);
   if (flags.json === true) {
@@ -126,9 +163,13 @@ async function install(flags: InstallFlags, io: CliIo): Promise<number> {
   }
   for (const f of result.files) out(`wrote ${f.path}`);
   for (const e of result.envFiles) out(`wrote ${e.path} (0600): ${e.names.join(', ')}`);
-  for (const r of result.replaced) out(`stopped the ${r.service} \`up\` had started (pid ${r.pid}): the service runs it now`);
+  for (const r of result.replaced)
+    out(`stopped the ${r.service} \`up\` had started (pid ${r.pid}): the service runs it now`);
   if (result.started) out(`started: ${result.commands.filter((c) => !c.includes('bootout')).join('; ')}`);
-  else out(`not started (--no-start); to start: ${result.commands.filter((c) => !c.includes('bootout')).join('; ')}`);
+  else
+    out(
+      `not started (--no-start); to start: ${result.commands.filter((c) => !c.includes('bootout')).join('; ')}`,
+    );
   out('check: runpod-llm service status');
   return EXIT.OK;
 }
@@ -150,16 +191,28 @@ async function status(flags: ServiceFlags, io: CliIo): Promise<number> {
     line(io.stdout, JSON.stringify(result, null, 2));
     return EXIT.OK;
   }
-  const word = (v: boolean | null, yes: string, no: string): string => (v === null ? 'unknown' : v ? yes : no);
+  const word = (v: boolean | null, yes: string, no: string): string =>
+    v === null ? 'unknown' : v ? yes : no;
   for (const s of result.services) {
     if (!s.installed) {
       line(io.stdout, `${s.service}: not installed (${s.path})`);
       continue;
     }
-    const daemon = s.daemon === null ? 'no pid file' : `pid ${s.daemon.pid} ${s.daemon.running ? 'running' : 'not running'}${s.daemon.service ? '' : ' (started by `up`, not by the service)'}`;
-    line(io.stdout, `${s.service}: ${s.unit} ${word(s.enabled, 'enabled', 'disabled')}, ${word(s.active, 'active', 'inactive')}; ${daemon}${s.current === false ? '; the file differs from what install writes now: run `runpod-llm service install` again' : ''}`);
-    if (s.note !== undefined) line(io.stdout, `  (${result.kind === 'systemd' ? 'systemctl --user' : 'launchctl'}: ${s.note})`);
+    const daemon =
+      s.daemon === null
+        ? 'no pid file'
+        : `pid ${s.daemon.pid} ${s.daemon.running ? 'running' : 'not running'}${s.daemon.service ? '' : ' (started by `up`, not by the service)'}`;
+    line(
+      io.stdout,
+      `${s.service}: ${s.unit} ${word(s.enabled, 'enabled', 'disabled')}, ${word(s.active, 'active', 'inactive')}; ${daemon}${s.current === false ? '; the file differs from what install writes now: run `runpod-llm service install` again' : ''}`,
+    );
+    if (s.note !== undefined)
+      line(io.stdout, `  (${result.kind === 'systemd' ? 'systemctl --user' : 'launchctl'}: ${s.note})`);
   }
-  if (result.linger !== null) line(io.stdout, `lingering: ${result.linger}${result.linger === 'yes' ? '' : ` (\`loginctl enable-linger ${io.env.USER ?? userInfo().username}\` keeps the services running without a login)`}`);
+  if (result.linger !== null)
+    line(
+      io.stdout,
+      `lingering: ${result.linger}${result.linger === 'yes' ? '' : ` (\`loginctl enable-linger ${io.env.USER ?? userInfo().username}\` keeps the services running without a login)`}`,
+    );
   return EXIT.OK;
 }

@@ -21,20 +21,24 @@ import type { UpFlags } from '../command-options.js';
  * (its daemons started again if needed); a stopped one is resumed.
  */
 export async function runUpCommand(flags: UpFlags, io: CliIo): Promise<number> {
-  const ctx = loadManagerContext(io, {
-    'manager.model': flags.model,
-    'manager.gpu_types': flags.gpu,
-    'manager.min_vram_gb': flags.minVram,
-    'manager.cloud': flags.cloud,
-    'manager.runtime_limit': flags.runtime,
-    'manager.idle_limit': flags.idle,
-    'manager.idle_action': flags.idleAction,
-    'manager.budget_usd': flags.budget,
-    'manager.readiness_timeout': flags.readinessTimeout,
-    'manager.replicas': flags.replicas,
-    'manager.guard': flags.unguarded === true ? false : undefined,
-    'manager.vllm_image': flags.image,
-  }, flags.config);
+  const ctx = loadManagerContext(
+    io,
+    {
+      'manager.model': flags.model,
+      'manager.gpu_types': flags.gpu,
+      'manager.min_vram_gb': flags.minVram,
+      'manager.cloud': flags.cloud,
+      'manager.runtime_limit': flags.runtime,
+      'manager.idle_limit': flags.idle,
+      'manager.idle_action': flags.idleAction,
+      'manager.budget_usd': flags.budget,
+      'manager.readiness_timeout': flags.readinessTimeout,
+      'manager.replicas': flags.replicas,
+      'manager.guard': flags.unguarded === true ? false : undefined,
+      'manager.vllm_image': flags.image,
+    },
+    flags.config,
+  );
   const err = (text: string): void => line(io.stderr, text);
   let warned = false;
   const warnIfUnguarded = (settings: { guarded: boolean }): void => {
@@ -60,7 +64,10 @@ export async function runUpCommand(flags: UpFlags, io: CliIo): Promise<number> {
     state = openState({ home: ctx.home });
     const deps = managerDeps(state, api, io);
     const progress = progressPrinter(io);
-    const events = { onStep: (t: string) => err(t), onProgress: (p: ReadinessProgress) => progress.update(p) };
+    const events = {
+      onStep: (t: string) => err(t),
+      onProgress: (p: ReadinessProgress) => progress.update(p),
+    };
     const outcome = await bringUp(deps, ctx.settings, {
       ...events,
       requestedModel: flags.model,
@@ -77,15 +84,23 @@ export async function runUpCommand(flags: UpFlags, io: CliIo): Promise<number> {
     model = outcome.settings.servedModelName;
     if (outcome.kind === 'resumed') {
       const resumed = outcome.result;
-      err(`ready after ${formatDuration(resumed.readyAfterMs)}: pod ${resumed.pods.map((p) => p.podId).join(', ')} ${resumed.replaced ? 'replaced the stopped one' : 'resumed'}`);
+      err(
+        `ready after ${formatDuration(resumed.readyAfterMs)}: pod ${resumed.pods.map((p) => p.podId).join(', ')} ${resumed.replaced ? 'replaced the stopped one' : 'resumed'}`,
+      );
     } else if (outcome.kind === 'reattached') {
-      err(`already up: pod ${outcome.pods.map((p) => p.podId).join(', ')} serves ${model} (run ${outcome.run.runId})`);
+      err(
+        `already up: pod ${outcome.pods.map((p) => p.podId).join(', ')} serves ${model} (run ${outcome.run.runId})`,
+      );
     } else {
       const result = outcome.result;
       const settings = outcome.settings;
-      err(`ready after ${formatDuration(result.readyAfterMs)}: ${result.baseUrl.replace(/\/v1$/, '')} serves ${model}${settings.guarded ? ' (behind the guard)' : ' (UNGUARDED)'}`);
+      err(
+        `ready after ${formatDuration(result.readyAfterMs)}: ${result.baseUrl.replace(/\/v1$/, '')} serves ${model}${settings.guarded ? ' (behind the guard)' : ' (UNGUARDED)'}`,
+      );
       if (settings.replicas > 1) {
-        err(`replicas: ${result.pods.length} of ${settings.replicas} ready (${result.pods.map((p) => p.podId).join(', ')})${result.missing > 0 ? '; the watchdog creates the rest' : ''}`);
+        err(
+          `replicas: ${result.pods.length} of ${settings.replicas} ready (${result.pods.map((p) => p.podId).join(', ')})${result.missing > 0 ? '; the watchdog creates the rest' : ''}`,
+        );
       }
     }
   } finally {
@@ -100,25 +115,49 @@ export async function runUpCommand(flags: UpFlags, io: CliIo): Promise<number> {
   const keys = wantGateway ? resolveGatewayKeys(ctx.config) : undefined;
   // Both start in parallel (each is a node process start-up); the watchdog matters most.
   const [watchdog, gateway] = await Promise.allSettled([
-    flags.watchdog === false ? Promise.resolve(undefined) : ensureWatchdog({ home: ctx.home, self, env, intervalMs: ctx.config.manager.watch_interval }),
-    wantGateway ? ensureGateway({ home: ctx.home, host: ctx.config.proxy_host, port: ctx.config.proxy_port, https: ctx.config.use_https, self, env }) : Promise.resolve(undefined),
+    flags.watchdog === false
+      ? Promise.resolve(undefined)
+      : ensureWatchdog({ home: ctx.home, self, env, intervalMs: ctx.config.manager.watch_interval }),
+    wantGateway
+      ? ensureGateway({
+          home: ctx.home,
+          host: ctx.config.proxy_host,
+          port: ctx.config.proxy_port,
+          https: ctx.config.use_https,
+          self,
+          env,
+        })
+      : Promise.resolve(undefined),
   ]);
   if (watchdog.status === 'rejected') throw watchdog.reason;
-  if (watchdog.value === undefined) err('watchdog: not started (--no-watchdog): run `runpod-llm watch` from cron, e.g. */5 * * * * runpod-llm watch');
-  else err(`watchdog: ${watchdog.value.reused ? 'already running' : 'started'} (pid ${watchdog.value.pid}, a pass every ${formatDuration(ctx.config.manager.watch_interval)}; log ${watchdog.value.log})`);
+  if (watchdog.value === undefined)
+    err(
+      'watchdog: not started (--no-watchdog): run `runpod-llm watch` from cron, e.g. */5 * * * * runpod-llm watch',
+    );
+  else
+    err(
+      `watchdog: ${watchdog.value.reused ? 'already running' : 'started'} (pid ${watchdog.value.pid}, a pass every ${formatDuration(ctx.config.manager.watch_interval)}; log ${watchdog.value.log})`,
+    );
   if (gateway.status === 'rejected') throw gateway.reason;
   if (gateway.value === undefined || keys === undefined) {
     err('gateway: not started (--no-gateway): `runpod-llm gateway` serves the routes from the state');
     return 0;
   }
-  err(`gateway: ${gateway.value.reused ? 'already running' : 'started'} (pid ${gateway.value.pid}; log ${gateway.value.log})`);
+  err(
+    `gateway: ${gateway.value.reused ? 'already running' : 'started'} (pid ${gateway.value.pid}; log ${gateway.value.log})`,
+  );
   printEndpoint(io, gateway.value.url, model, keys);
   return 0;
 }
 
 function printEndpoint(io: CliIo, baseUrl: string, model: string, keys: ResolvedKeys): void {
   const out = (t = ''): void => line(io.stdout, t);
-  const key = keys.source === 'configured' ? '<your GATEWAY_API_KEYS key>' : keys.source === 'none' ? 'none (auth off)' : (keys.keys[0] ?? '');
+  const key =
+    keys.source === 'configured'
+      ? '<your GATEWAY_API_KEYS key>'
+      : keys.source === 'none'
+        ? 'none (auth off)'
+        : (keys.keys[0] ?? '');
   out();
   out(`Endpoint:    ${baseUrl}`);
   out(`Model:       ${model}`);
@@ -136,11 +175,26 @@ function printPlan(plan: UpPlan, io: CliIo): void {
   const err = (t: string): void => line(io.stderr, t);
   const first = plan.candidates[0];
   if (first === undefined) return;
-  err(`plan: ${s.model} on ${first.count}× ${first.id} (${first.memoryGb} GB, ${s.cloud}) at ${usd(first.pricePerHr)}/h`);
-  if (plan.candidates.length > 1) err(`      then, on no capacity: ${plan.candidates.slice(1, 4).map((c) => `${c.id} ${usd(c.pricePerHr)}/h`).join(', ')}${plan.candidates.length > 4 ? ', …' : ''}`);
-  if (s.replicas > 1) err(`      replicas: ${s.replicas} pods, the gateway spreads requests over them; the worst case counts all of them`);
-  err(`      limits: runtime ${limit(s.runtimeLimitMs)}, idle ${limit(s.idleLimitMs)} → ${s.idleAction}, budget ${s.budgetUsd === null ? 'none' : usd(s.budgetUsd)}; readiness timeout ${formatDuration(s.readinessTimeoutMs)}`);
-  err(`      worst case: ${plan.worstCase.usd === null ? 'unbounded (no runtime limit and no budget)' : `${usd(plan.worstCase.usd)} (bound by the ${plan.worstCase.boundBy})`}`);
+  err(
+    `plan: ${s.model} on ${first.count}× ${first.id} (${first.memoryGb} GB, ${s.cloud}) at ${usd(first.pricePerHr)}/h`,
+  );
+  if (plan.candidates.length > 1)
+    err(
+      `      then, on no capacity: ${plan.candidates
+        .slice(1, 4)
+        .map((c) => `${c.id} ${usd(c.pricePerHr)}/h`)
+        .join(', ')}${plan.candidates.length > 4 ? ', …' : ''}`,
+    );
+  if (s.replicas > 1)
+    err(
+      `      replicas: ${s.replicas} pods, the gateway spreads requests over them; the worst case counts all of them`,
+    );
+  err(
+    `      limits: runtime ${limit(s.runtimeLimitMs)}, idle ${limit(s.idleLimitMs)} → ${s.idleAction}, budget ${s.budgetUsd === null ? 'none' : usd(s.budgetUsd)}; readiness timeout ${formatDuration(s.readinessTimeoutMs)}`,
+  );
+  err(
+    `      worst case: ${plan.worstCase.usd === null ? 'unbounded (no runtime limit and no budget)' : `${usd(plan.worstCase.usd)} (bound by the ${plan.worstCase.boundBy})`}`,
+  );
   for (const w of plan.warnings) err(`      warning: ${w}`);
   for (const s2 of plan.skipped) err(`      skipped ${s2.id}: ${s2.reason}`);
 }
@@ -158,7 +212,13 @@ function planJson(plan: UpPlan): Record<string, unknown> {
     warnings: plan.warnings,
     replicas: s.replicas,
     guarded: s.guarded,
-    limits: { runtimeLimitMs: s.runtimeLimitMs, idleLimitMs: s.idleLimitMs, idleAction: s.idleAction, budgetUsd: s.budgetUsd, readinessTimeoutMs: s.readinessTimeoutMs },
+    limits: {
+      runtimeLimitMs: s.runtimeLimitMs,
+      idleLimitMs: s.idleLimitMs,
+      idleAction: s.idleAction,
+      budgetUsd: s.budgetUsd,
+      readinessTimeoutMs: s.readinessTimeoutMs,
+    },
     worstCase: plan.worstCase,
   };
 }

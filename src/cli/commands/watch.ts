@@ -26,15 +26,32 @@ const WAKE_POLL_MS = 1_000;
  * state does not know). Exit 5 when RunPod could not be asked or an action failed.
  */
 export async function runWatchCommand(flags: WatchFlags, io: CliIo): Promise<number> {
-  const ctx = loadManagerContext(io, flags.interval === undefined ? {} : { 'manager.watch_interval': flags.interval }, flags.config);
-  const intervalMs = flags.interval === undefined ? ctx.config.manager.watch_interval : (parseDuration(flags.interval) ?? ctx.config.manager.watch_interval);
+  const ctx = loadManagerContext(
+    io,
+    flags.interval === undefined ? {} : { 'manager.watch_interval': flags.interval },
+    flags.config,
+  );
+  const intervalMs =
+    flags.interval === undefined
+      ? ctx.config.manager.watch_interval
+      : (parseDuration(flags.interval) ?? ctx.config.manager.watch_interval);
   const api = runpodClient(ctx, io.env);
   const self = io.self ?? currentSelf();
-  const options = { intervalMs, reap: flags.reap === true, fallback: ctx.settings, wakeOnRequest: ctx.config.wake_on_request };
+  const options = {
+    intervalMs,
+    reap: flags.reap === true,
+    fallback: ctx.settings,
+    wakeOnRequest: ctx.config.wake_on_request,
+  };
   // A dead gateway `up` started comes back on the next pass, without the RunPod key.
-  const revive = (state: StateDb) => () => reviveGateway(state, { home: ctx.home, host: ctx.config.proxy_host, self, env: io.env });
-  if (flags.loop === true) return loop(ctx.home, io, api, ctx.config, { ...options, service: flags.service === true, revive });
-  if (flags.service === true) throw new AppError('CLI_USAGE', '--service goes with --loop', { hint: 'runpod-llm watch --loop --service (what `runpod-llm service install` runs)' });
+  const revive = (state: StateDb) => () =>
+    reviveGateway(state, { home: ctx.home, host: ctx.config.proxy_host, self, env: io.env });
+  if (flags.loop === true)
+    return loop(ctx.home, io, api, ctx.config, { ...options, service: flags.service === true, revive });
+  if (flags.service === true)
+    throw new AppError('CLI_USAGE', '--service goes with --loop', {
+      hint: 'runpod-llm watch --loop --service (what `runpod-llm service install` runs)',
+    });
 
   let release;
   try {
@@ -70,21 +87,48 @@ interface LoopOptions {
   revive: (state: StateDb) => () => Promise<GatewayRevival | null>;
 }
 
-async function loop(home: string, io: CliIo, api: RunPodClient, config: Config, options: LoopOptions): Promise<number> {
+async function loop(
+  home: string,
+  io: CliIo,
+  api: RunPodClient,
+  config: Config,
+  options: LoopOptions,
+): Promise<number> {
   const other = readDaemon(home, 'watchdog');
   if (other !== null && other.running && other.pid !== process.pid) {
-    throw new AppError('STATE_LOCKED', `a watchdog loop is already running (pid ${other.pid})`, { hint: other.service ? 'it runs as a service (`runpod-llm service status`)' : '`runpod-llm down` stops it; `runpod-llm status` shows it' });
+    throw new AppError('STATE_LOCKED', `a watchdog loop is already running (pid ${other.pid})`, {
+      hint: other.service
+        ? 'it runs as a service (`runpod-llm service status`)'
+        : '`runpod-llm down` stops it; `runpod-llm status` shows it',
+    });
   }
   writeOwnPidFile(home, 'watchdog', { service: options.service });
   const log = configuredLogger(config, { name: 'watchdog' });
   const { logger } = log;
   const state = openState({ home });
   try {
-    logger.info({ home, intervalMs: options.intervalMs, reap: options.reap, pid: process.pid, service: options.service }, 'watchdog started');
+    logger.info(
+      {
+        home,
+        intervalMs: options.intervalMs,
+        reap: options.reap,
+        pid: process.pid,
+        service: options.service,
+      },
+      'watchdog started',
+    );
     // `up` waits for this line on the process's own output (its log file may be elsewhere).
-    if (config.log_file !== undefined) line(io.stderr, `runpod-llm watchdog started (pid ${process.pid}; log ${config.log_file})`);
+    if (config.log_file !== undefined)
+      line(io.stderr, `runpod-llm watchdog started (pid ${process.pid}; log ${config.log_file})`);
     const { revive, service, ...rest } = options;
-    const why = await runWatchLoop(managerDeps(state, api, io, logger), { ...rest, home, wakePollMs: WAKE_POLL_MS, stay: service, reviveGateway: revive(state), retentionMs: config.manager.retention });
+    const why = await runWatchLoop(managerDeps(state, api, io, logger), {
+      ...rest,
+      home,
+      wakePollMs: WAKE_POLL_MS,
+      stay: service,
+      reviveGateway: revive(state),
+      retentionMs: config.manager.retention,
+    });
     logger.info({ why }, 'watchdog stopped');
     return 0;
   } finally {
@@ -99,13 +143,25 @@ function printReport(r: WatchReport, io: CliIo): void {
   if (r.unreachable !== null) out(`RunPod unreachable: nothing done (${r.unreachable})`);
   for (const a of r.actions) {
     if (a.action.type === 'report_orphan' || a.action.type === 'noop_unreachable') continue;
-    out(`${a.ok ? '' : 'FAILED '}${a.action.type}${'podId' in a.action ? ` ${a.action.podId}` : ''}${'reason' in a.action ? ` (${a.action.reason})` : ''}${a.note === undefined ? '' : `: ${a.note}`}`);
+    out(
+      `${a.ok ? '' : 'FAILED '}${a.action.type}${'podId' in a.action ? ` ${a.action.podId}` : ''}${'reason' in a.action ? ` (${a.action.reason})` : ''}${a.note === undefined ? '' : `: ${a.note}`}`,
+    );
   }
   for (const o of r.orphans) {
-    if (o.otherInstall === true) out(`other install ${o.podId} (${o.name}): a runpod-llm pod another machine (or state directory) created on this account — not reaped from here; stop it there, or in the RunPod console`);
-    else out(`orphan ${o.podId} (${o.name}): a runpod-llm pod the state does not know${r.actions.some((a) => a.action.type === 'terminate' && a.action.podId === o.podId) ? '' : ' — `runpod-llm watch --reap` terminates it'}`);
+    if (o.otherInstall === true)
+      out(
+        `other install ${o.podId} (${o.name}): a runpod-llm pod another machine (or state directory) created on this account — not reaped from here; stop it there, or in the RunPod console`,
+      );
+    else
+      out(
+        `orphan ${o.podId} (${o.name}): a runpod-llm pod the state does not know${r.actions.some((a) => a.action.type === 'terminate' && a.action.podId === o.podId) ? '' : ' — `runpod-llm watch --reap` terminates it'}`,
+      );
   }
   if (r.actions.length === 0 && r.unreachable === null && r.orphans.length === 0) {
-    out(r.runActive ? `ok: nothing to do${r.pending > 0 ? ` (${r.pending} pod(s) starting)` : ''}` : 'ok: no active run');
+    out(
+      r.runActive
+        ? `ok: nothing to do${r.pending > 0 ? ` (${r.pending} pod(s) starting)` : ''}`
+        : 'ok: no active run',
+    );
   }
 }

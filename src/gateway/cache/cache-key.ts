@@ -12,14 +12,20 @@ export function cacheKey(route: string, model: string, body: unknown, partition?
   // One-shot hash of the concatenation: the same digest as updating with each part in turn
   // (keys stored on disk stay valid), without a Hash object per request.
   const canonical = `${route}\u0000${model}\u0000${canonicalJson(body)}`;
-  return hash('sha256', partition === undefined ? canonical : `${canonical}\u0000partition:${partition}`, 'hex');
+  return hash(
+    'sha256',
+    partition === undefined ? canonical : `${canonical}\u0000partition:${partition}`,
+    'hex',
+  );
 }
 
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   const record = value as Record<string, unknown>;
-  const keys = Object.keys(record).filter((k) => record[k] !== undefined).sort();
+  const keys = Object.keys(record)
+    .filter((k) => record[k] !== undefined)
+    .sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`).join(',')}}`;
 }
 
@@ -33,7 +39,9 @@ export type CacheMode = 'deterministic' | 'all' | 'off';
 export function isCacheable(mode: CacheMode, route: string, body: Record<string, unknown>): boolean {
   if (mode === 'off') return false;
   if (mode === 'all' || route === 'embeddings' || route === 'rerank' || route === 'score') return true;
-  const oneChoice = (body.n === undefined || body.n === null || body.n === 1) && (body.best_of === undefined || body.best_of === null || body.best_of === 1);
+  const oneChoice =
+    (body.n === undefined || body.n === null || body.n === 1) &&
+    (body.best_of === undefined || body.best_of === null || body.best_of === 1);
   const fixed = body.temperature === 0 || Number.isInteger(body.seed);
   return oneChoice && fixed;
 }
@@ -42,5 +50,8 @@ export function isCacheable(mode: CacheMode, route: string, body: Record<string,
 export function cacheDirectives(header: string | undefined): { noCache: boolean; noStore: boolean } {
   if (header === undefined) return { noCache: false, noStore: false };
   const value = header.toLowerCase();
-  return { noCache: /(^|[\s,])no-cache($|[\s,=])/.test(value), noStore: /(^|[\s,])no-store($|[\s,])/.test(value) };
+  return {
+    noCache: /(^|[\s,])no-cache($|[\s,=])/.test(value),
+    noStore: /(^|[\s,])no-store($|[\s,])/.test(value),
+  };
 }

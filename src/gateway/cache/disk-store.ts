@@ -54,15 +54,25 @@ export class DiskCacheStore implements CacheStore {
     this.#memory.set(key, value);
     if (!this.#memory.has(key)) return; // too large to keep
     const header: Header = {
-      v: 1, key, kind: value.kind, contentType: value.contentType, createdAt: value.createdAt,
-      promptTokens: value.promptTokens ?? null, completionTokens: value.completionTokens ?? null,
-      size: value.body.length, sha256: createHash('sha256').update(value.body).digest('hex'),
+      v: 1,
+      key,
+      kind: value.kind,
+      contentType: value.contentType,
+      createdAt: value.createdAt,
+      promptTokens: value.promptTokens ?? null,
+      completionTokens: value.completionTokens ?? null,
+      size: value.body.length,
+      sha256: createHash('sha256').update(value.body).digest('hex'),
     };
     const file = join(this.#dir, `${key}${SUFFIX}`);
     const tmp = `${file}.${process.pid}.tmp`;
-    const write = writeFile(tmp, Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), value.body]), { mode: 0o600 })
+    const write = writeFile(tmp, Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), value.body]), {
+      mode: 0o600,
+    })
       .then(() => rename(tmp, file))
-      .catch((err: Error) => this.#logger.warn({ err: err.message }, 'cache entry could not be written to disk'))
+      .catch((err: Error) =>
+        this.#logger.warn({ err: err.message }, 'cache entry could not be written to disk'),
+      )
       .finally(() => this.#writes.delete(write));
     this.#writes.add(write);
   }
@@ -111,7 +121,8 @@ export class DiskCacheStore implements CacheStore {
       }
       found.push({ key: name.slice(0, -SUFFIX.length), value: parsed });
     }
-    if (this.dropped.length > 0) this.#logger.warn({ files: this.dropped.length }, 'corrupt cache entries dropped');
+    if (this.dropped.length > 0)
+      this.#logger.warn({ files: this.dropped.length }, 'corrupt cache entries dropped');
     // Oldest first, so the LRU order after a restart follows age.
     found.sort((a, b) => a.value.createdAt - b.value.createdAt);
     for (const { key, value } of found) this.#memory.restore(key, value);
@@ -129,7 +140,13 @@ function parseEntry(raw: Buffer, key: string): CachedResponse | undefined {
     return undefined;
   }
   const body = raw.subarray(newline + 1);
-  if (header.v !== 1 || header.key !== key || header.size !== body.length || (header.kind !== 'json' && header.kind !== 'sse')) return undefined;
+  if (
+    header.v !== 1 ||
+    header.key !== key ||
+    header.size !== body.length ||
+    (header.kind !== 'json' && header.kind !== 'sse')
+  )
+    return undefined;
   if (createHash('sha256').update(body).digest('hex') !== header.sha256) return undefined;
   return {
     kind: header.kind,

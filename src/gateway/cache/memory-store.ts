@@ -1,6 +1,12 @@
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../shared/clock.js';
-import { type CacheEntryInfo, type CacheStats, type CacheStore, type CachedResponse, entrySize } from './cache-store.js';
+import {
+  type CacheEntryInfo,
+  type CacheStats,
+  type CacheStore,
+  type CachedResponse,
+  entrySize,
+} from './cache-store.js';
 
 export interface MemoryCacheOptions {
   maxEntries: number;
@@ -35,7 +41,8 @@ export class MemoryCacheStore implements CacheStore {
   constructor(options: MemoryCacheOptions) {
     for (const name of ['maxEntries', 'maxBytes', 'maxEntryBytes', 'ttlMs'] as const) {
       const value = options[name];
-      if (!Number.isInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer, got ${String(value)}`);
+      if (!Number.isInteger(value) || value < 1)
+        throw new TypeError(`${name} must be a positive integer, got ${String(value)}`);
     }
     if (options.maxEntryBytes > options.maxBytes) throw new TypeError('maxEntryBytes cannot exceed maxBytes');
     this.#clock = options.clock;
@@ -89,7 +96,13 @@ export class MemoryCacheStore implements CacheStore {
     const out: CacheEntryInfo[] = [];
     for (const [key, slot] of this.#lru.entries()) {
       if (out.length >= limit) break;
-      out.push({ keyPrefix: key.slice(0, 12), kind: slot.value.kind, bytes: entrySize(slot.value), ageMs: now - slot.value.createdAt, hits: slot.hits });
+      out.push({
+        keyPrefix: key.slice(0, 12),
+        kind: slot.value.kind,
+        bytes: entrySize(slot.value),
+        ageMs: now - slot.value.createdAt,
+        hits: slot.hits,
+      });
     }
     return out;
   }

@@ -35,7 +35,20 @@ return {total, evicted}
 `;
 
 interface CacheClient extends Redis {
-  cacheSet(entry: string, lru: string, bytes: string, sizes: string, hits: string, value: Buffer, ttlMs: number, now: number, maxBytes: number, maxEntries: number, id: string, entryPrefix: string): Promise<[number, number]>;
+  cacheSet(
+    entry: string,
+    lru: string,
+    bytes: string,
+    sizes: string,
+    hits: string,
+    value: Buffer,
+    ttlMs: number,
+    now: number,
+    maxBytes: number,
+    maxEntries: number,
+    id: string,
+    entryPrefix: string,
+  ): Promise<[number, number]>;
 }
 
 export interface RedisCacheOptions {
@@ -59,7 +72,8 @@ export class RedisCacheStore implements CacheStore {
 
   constructor(options: RedisCacheOptions) {
     for (const name of ['maxEntries', 'maxBytes', 'maxEntryBytes', 'ttlMs'] as const) {
-      if (!Number.isInteger(options[name]) || options[name] < 1) throw new TypeError(`${name} must be a positive integer`);
+      if (!Number.isInteger(options[name]) || options[name] < 1)
+        throw new TypeError(`${name} must be a positive integer`);
     }
     this.#o = options;
     const p = `${options.prefix}c:`;
@@ -75,7 +89,12 @@ export class RedisCacheStore implements CacheStore {
       if (raw === null) return undefined;
       const value = decode(raw);
       if (value === undefined || this.#o.clock.now() - value.createdAt >= this.#o.ttlMs) return undefined;
-      void this.#client.multi().zadd(this.#keys.lru, this.#o.clock.now(), key).hincrby(this.#keys.hits, key, 1).exec().catch(() => undefined);
+      void this.#client
+        .multi()
+        .zadd(this.#keys.lru, this.#o.clock.now(), key)
+        .hincrby(this.#keys.hits, key, 1)
+        .exec()
+        .catch(() => undefined);
       return value;
     } catch (err) {
       this.#outage(err);
@@ -88,7 +107,20 @@ export class RedisCacheStore implements CacheStore {
     if (encoded.length > this.#o.maxEntryBytes) return;
     try {
       const k = this.#keys;
-      const [, evicted] = await this.#client.cacheSet(k.entry + key, k.lru, k.bytes, k.sizes, k.hits, encoded, this.#o.ttlMs, this.#o.clock.now(), this.#o.maxBytes, this.#o.maxEntries, key, k.entry);
+      const [, evicted] = await this.#client.cacheSet(
+        k.entry + key,
+        k.lru,
+        k.bytes,
+        k.sizes,
+        k.hits,
+        encoded,
+        this.#o.ttlMs,
+        this.#o.clock.now(),
+        this.#o.maxBytes,
+        this.#o.maxEntries,
+        key,
+        k.entry,
+      );
       this.#up();
       if (evicted > 0) {
         this.#evictions += evicted;
@@ -101,7 +133,10 @@ export class RedisCacheStore implements CacheStore {
 
   async stats(): Promise<CacheStatsReading> {
     try {
-      const [bytes, entries] = await Promise.all([this.#client.get(this.#keys.bytes), this.#client.zcard(this.#keys.lru)]);
+      const [bytes, entries] = await Promise.all([
+        this.#client.get(this.#keys.bytes),
+        this.#client.zcard(this.#keys.lru),
+      ]);
       return { entries, bytes: Number(bytes ?? 0), evictions: this.#evictions };
     } catch {
       // Redis unreachable: the sizes are unknown, not zero (the gauges then publish nothing).
@@ -114,10 +149,20 @@ export class RedisCacheStore implements CacheStore {
     const now = this.#o.clock.now();
     const out: CacheEntryInfo[] = [];
     for (const id of ids) {
-      const [head, size, hits] = await Promise.all([this.#client.getrangeBuffer(this.#keys.entry + id, 0, 511), this.#client.hget(this.#keys.sizes, id), this.#client.hget(this.#keys.hits, id)]);
+      const [head, size, hits] = await Promise.all([
+        this.#client.getrangeBuffer(this.#keys.entry + id, 0, 511),
+        this.#client.hget(this.#keys.sizes, id),
+        this.#client.hget(this.#keys.hits, id),
+      ]);
       const header = parseHeader(head);
       if (header === undefined) continue;
-      out.push({ keyPrefix: id.slice(0, 12), kind: header.kind, bytes: Number(size ?? 0), ageMs: now - header.createdAt, hits: Number(hits ?? 0) });
+      out.push({
+        keyPrefix: id.slice(0, 12),
+        kind: header.kind,
+        bytes: Number(size ?? 0),
+        ageMs: now - header.createdAt,
+        hits: Number(hits ?? 0),
+      });
     }
     return out;
   }
@@ -129,13 +174,19 @@ export class RedisCacheStore implements CacheStore {
   #up(): void {
     if (!this.#down) return;
     this.#down = false;
-    this.#o.logger.warn({ event: 'redis_recovered', component: 'cache' }, 'Redis is reachable again: the shared cache is back');
+    this.#o.logger.warn(
+      { event: 'redis_recovered', component: 'cache' },
+      'Redis is reachable again: the shared cache is back',
+    );
   }
 
   #outage(err: unknown): void {
     if (this.#down) return;
     this.#down = true;
-    this.#o.logger.error({ event: 'redis_unavailable', component: 'cache', err: (err as Error).message }, 'Redis is unreachable: the cache is bypassed until it returns');
+    this.#o.logger.error(
+      { event: 'redis_unavailable', component: 'cache', err: (err as Error).message },
+      'Redis is unreachable: the cache is bypassed until it returns',
+    );
   }
 }
 
@@ -148,7 +199,13 @@ interface Header {
 }
 
 function encode(value: CachedResponse): Buffer {
-  const header: Header = { kind: value.kind, contentType: value.contentType, createdAt: value.createdAt, promptTokens: value.promptTokens ?? null, completionTokens: value.completionTokens ?? null };
+  const header: Header = {
+    kind: value.kind,
+    contentType: value.contentType,
+    createdAt: value.createdAt,
+    promptTokens: value.promptTokens ?? null,
+    completionTokens: value.completionTokens ?? null,
+  };
   return Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), value.body]);
 }
 
@@ -167,5 +224,12 @@ function decode(raw: Buffer): CachedResponse | undefined {
   const header = parseHeader(raw);
   if (header === undefined) return undefined;
   const body = raw.subarray(raw.indexOf(0x0a) + 1);
-  return { kind: header.kind, contentType: header.contentType, body, createdAt: header.createdAt, promptTokens: header.promptTokens ?? undefined, completionTokens: header.completionTokens ?? undefined };
+  return {
+    kind: header.kind,
+    contentType: header.contentType,
+    body,
+    createdAt: header.createdAt,
+    promptTokens: header.promptTokens ?? undefined,
+    completionTokens: header.completionTokens ?? undefined,
+  };
 }

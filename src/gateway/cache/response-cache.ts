@@ -23,7 +23,8 @@ export interface CachePlan {
 }
 
 /** What a follower gets from the request it joined: its JSON answer, or its stream to subscribe to. */
-export type SharedAnswer = { kind: 'json'; contentType: string; body: Buffer } | { kind: 'sse'; fanout: StreamFanout };
+export type SharedAnswer =
+  { kind: 'json'; contentType: string; body: Buffer } | { kind: 'sse'; fanout: StreamFanout };
 
 /**
  * The leader's side of a cache miss. It settles once (later calls do nothing): with a complete
@@ -42,7 +43,8 @@ export interface CacheMiss {
 }
 
 /** A cacheable miss either joins an identical request in flight or leads one. */
-export type Flight = { lead: CacheMiss; follow?: undefined } | { follow: Promise<SharedAnswer | undefined>; lead?: undefined };
+export type Flight =
+  { lead: CacheMiss; follow?: undefined } | { follow: Promise<SharedAnswer | undefined>; lead?: undefined };
 
 /**
  * The response cache as the proxy sees it: a policy (`cache_mode` + Cache-Control), a store,
@@ -65,7 +67,14 @@ export class ResponseCache {
   readonly #clock: Clock;
   readonly #metrics: GatewayMetrics;
 
-  constructor(options: { mode: CacheMode; scope?: 'shared' | 'key'; store: CacheStore; maxEntryBytes: number; clock: Clock; metrics: GatewayMetrics }) {
+  constructor(options: {
+    mode: CacheMode;
+    scope?: 'shared' | 'key';
+    store: CacheStore;
+    maxEntryBytes: number;
+    clock: Clock;
+    metrics: GatewayMetrics;
+  }) {
     this.mode = options.mode;
     this.scope = options.scope ?? 'shared';
     this.store = options.store;
@@ -78,12 +87,23 @@ export class ResponseCache {
    * Undefined when the request is not cacheable (X-Cache: BYPASS). `keyId`: the caller's gateway
    * key id (undefined with auth off), used when the scope is `key`.
    */
-  plan(route: string, model: string, body: Record<string, unknown>, cacheControl: string | undefined, keyId?: string): CachePlan | undefined {
+  plan(
+    route: string,
+    model: string,
+    body: Record<string, unknown>,
+    cacheControl: string | undefined,
+    keyId?: string,
+  ): CachePlan | undefined {
     if (!isCacheable(this.mode, route, body)) return undefined;
     const { noCache, noStore } = cacheDirectives(cacheControl);
     if (noCache && noStore) return undefined;
     const partition = this.scope === 'key' ? (keyId ?? 'no-key') : undefined;
-    return { key: cacheKey(route, model, body, partition), read: !noCache, write: !noStore, coalesce: !noCache && isCacheable('deterministic', route, body) };
+    return {
+      key: cacheKey(route, model, body, partition),
+      read: !noCache,
+      write: !noStore,
+      coalesce: !noCache && isCacheable('deterministic', route, body),
+    };
   }
 
   async lookup(key: string): Promise<CachedResponse | undefined> {
@@ -155,9 +175,22 @@ export class ResponseCache {
     };
   }
 
-  #save(key: string, kind: CachedResponse['kind'], contentType: string, body: Buffer, usage: Usage | undefined): void {
+  #save(
+    key: string,
+    kind: CachedResponse['kind'],
+    contentType: string,
+    body: Buffer,
+    usage: Usage | undefined,
+  ): void {
     if (body.length > this.maxEntryBytes) return;
-    void this.store.set(key, { kind, contentType, body, createdAt: this.#clock.now(), promptTokens: usage?.promptTokens, completionTokens: usage?.completionTokens });
+    void this.store.set(key, {
+      kind,
+      contentType,
+      body,
+      createdAt: this.#clock.now(),
+      promptTokens: usage?.promptTokens,
+      completionTokens: usage?.completionTokens,
+    });
   }
 }
 
@@ -165,7 +198,10 @@ export class ResponseCache {
  * The cache the configuration asks for: none when `cache_mode` is off (and then nothing is ever
  * written to disk), memory, or memory persisted under `cache_dir`.
  */
-export function createResponseCache(config: Config, deps: { clock: Clock; metrics: GatewayMetrics; logger: Logger; store?: CacheStore; redis?: Redis }): ResponseCache | undefined {
+export function createResponseCache(
+  config: Config,
+  deps: { clock: Clock; metrics: GatewayMetrics; logger: Logger; store?: CacheStore; redis?: Redis },
+): ResponseCache | undefined {
   if (config.cache_mode === 'off') return undefined;
   const options = {
     maxEntries: config.max_cache_size,
@@ -178,10 +214,23 @@ export function createResponseCache(config: Config, deps: { clock: Clock; metric
   const store =
     deps.store ??
     (deps.redis !== undefined
-      ? new RedisCacheStore({ ...options, client: deps.redis, prefix: config.redis_prefix, logger: deps.logger, onEvict: (n) => deps.metrics.cacheEvictions.inc(n) })
+      ? new RedisCacheStore({
+          ...options,
+          client: deps.redis,
+          prefix: config.redis_prefix,
+          logger: deps.logger,
+          onEvict: (n) => deps.metrics.cacheEvictions.inc(n),
+        })
       : config.cache_dir === undefined
         ? new MemoryCacheStore(options)
         : new DiskCacheStore(config.cache_dir, options, deps.logger));
   attachCacheGauges(deps.metrics, () => store.stats());
-  return new ResponseCache({ mode: config.cache_mode, scope: config.cache_scope, store, maxEntryBytes: options.maxEntryBytes, clock: deps.clock, metrics: deps.metrics });
+  return new ResponseCache({
+    mode: config.cache_mode,
+    scope: config.cache_scope,
+    store,
+    maxEntryBytes: options.maxEntryBytes,
+    clock: deps.clock,
+    metrics: deps.metrics,
+  });
 }

@@ -9,7 +9,8 @@ import type { FastifyInstance } from 'fastify';
  * reaches the filesystem.
  */
 
-const DASHBOARD_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const DASHBOARD_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const ASSETS = [
   ['/dashboard', 'index.html', 'text/html; charset=utf-8'],
@@ -22,9 +23,15 @@ export function registerDashboard(app: FastifyInstance): void {
   for (const [path, file, type] of ASSETS) {
     const body = readFileSync(new URL(file, dir));
     app.get(path, { config: { kind: 'public', label: 'dashboard' } }, async (_request, reply) =>
-      reply.header('content-security-policy', DASHBOARD_CSP).header('cache-control', 'no-cache').type(type).send(body),
+      reply
+        .header('content-security-policy', DASHBOARD_CSP)
+        .header('cache-control', 'no-cache')
+        .type(type)
+        .send(body),
     );
   }
   // Browsers ask for it on their own; an empty answer beats a 404 in every console.
-  app.get('/favicon.ico', { config: { kind: 'public', label: 'dashboard' } }, async (_request, reply) => reply.code(204).send());
+  app.get('/favicon.ico', { config: { kind: 'public', label: 'dashboard' } }, async (_request, reply) =>
+    reply.code(204).send(),
+  );
 }

@@ -10,11 +10,19 @@ import type { RecentStats } from './recent-stats.js';
  * requests), never 0.
  */
 
-async function counterValues(counter: Counter): Promise<Array<{ labels: Record<string, string | number>; value: number }>> {
-  return (await counter.get()).values.map((v) => ({ labels: v.labels as Record<string, string | number>, value: v.value }));
+async function counterValues(
+  counter: Counter,
+): Promise<Array<{ labels: Record<string, string | number>; value: number }>> {
+  return (await counter.get()).values.map((v) => ({
+    labels: v.labels as Record<string, string | number>,
+    value: v.value,
+  }));
 }
 
-async function sum(counter: Counter, where: (labels: Record<string, string | number>) => boolean = () => true): Promise<number> {
+async function sum(
+  counter: Counter,
+  where: (labels: Record<string, string | number>) => boolean = () => true,
+): Promise<number> {
   return (await counterValues(counter)).filter((v) => where(v.labels)).reduce((acc, v) => acc + v.value, 0);
 }
 
@@ -31,7 +39,8 @@ async function histogramTotals(histogram: Histogram): Promise<{ sum: number; cou
 
 const OWN_ROUTES = new Set(['health', 'metrics', 'debug', 'dashboard']);
 
-const ratio = (a: number, b: number): number | null => (b === 0 ? null : Math.round((a / b) * 10_000) / 10_000);
+const ratio = (a: number, b: number): number | null =>
+  b === 0 ? null : Math.round((a / b) * 10_000) / 10_000;
 
 export interface StatsDeps {
   metrics: GatewayMetrics;
@@ -59,7 +68,8 @@ export async function jsonStats(deps: StatsDeps) {
     cache_hits: hits,
     cache_misses: misses,
     errors_total: errors,
-    avg_response_time: duration.count === 0 ? null : Math.round((duration.sum / duration.count) * 1_000_000) / 1000,
+    avg_response_time:
+      duration.count === 0 ? null : Math.round((duration.sum / duration.count) * 1_000_000) / 1000,
     cache_entries: cacheStats?.entries ?? null,
     cache_size_bytes: cacheStats?.bytes ?? null,
     cache_hit_rate: ratio(hits, hits + misses),

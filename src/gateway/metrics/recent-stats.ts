@@ -106,7 +106,11 @@ export class RecentStats {
     const byStart = new Map(this.#buckets.map((b) => [b.start, b]));
     const points: SeriesPoint[] = [];
     const first = this.#buckets[0]?.start ?? newest;
-    for (let start = Math.max(first, newest - (BUCKETS - 1) * BUCKET_MS); start <= newest; start += BUCKET_MS) {
+    for (
+      let start = Math.max(first, newest - (BUCKETS - 1) * BUCKET_MS);
+      start <= newest;
+      start += BUCKET_MS
+    ) {
       const b = byStart.get(start);
       const d = b === undefined ? [] : [...b.durations].sort((x, y) => x - y);
       const t = b === undefined ? [] : [...b.ttfts].sort((x, y) => x - y);
@@ -133,7 +137,8 @@ export class RecentStats {
     if (last !== undefined && last.start === start) return last;
     const bucket: Bucket = { start, requests: 0, errors: 0, durations: [], ttfts: [] };
     this.#buckets.push(bucket);
-    while (this.#buckets.length > 0 && (this.#buckets[0] as Bucket).start <= start - BUCKETS * BUCKET_MS) this.#buckets.shift();
+    while (this.#buckets.length > 0 && (this.#buckets[0] as Bucket).start <= start - BUCKETS * BUCKET_MS)
+      this.#buckets.shift();
     return bucket;
   }
 }

@@ -7,7 +7,8 @@ import { hash, timingSafeEqual } from 'node:crypto';
  */
 
 /** The outcome of one bearer-key check. */
-export type AuthResult = { ok: true; keyId: string } | { ok: false; reason: 'missing' | 'scheme' | 'invalid' };
+export type AuthResult =
+  { ok: true; keyId: string } | { ok: false; reason: 'missing' | 'scheme' | 'invalid' };
 
 /**
  * A verifier for the configured keys: SHA-256 digests compared in constant time, every key on every call.
@@ -16,7 +17,9 @@ export type AuthResult = { ok: true; keyId: string } | { ok: false; reason: 'mis
  *   const verify = createKeyVerifier(['k_live_0123456789abcdef']);
  *   verify('Bearer k_live_0123456789abcdef'); // { ok: true, keyId: 'key_1a2b3c' }
  */
-export function createKeyVerifier(keys: readonly string[]): (authorization: string | undefined) => AuthResult {
+export function createKeyVerifier(
+  keys: readonly string[],
+): (authorization: string | undefined) => AuthResult {
   const digests = keys.map((key) => digest(key));
   const ids = digests.map((d) => `key_${d.toString('hex').slice(0, 6)}`);
   return (authorization) => {

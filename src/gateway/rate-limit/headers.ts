@@ -6,7 +6,10 @@ import type { RateDecision } from './limiter-store.js';
  * seconds, `r` remaining, `t` seconds until quota is restored).
  */
 export function rateLimitHeaders(decision: RateDecision, windowSeconds: number): Record<string, string> {
-  const policy = { 'x-ratelimit-limit': String(decision.limit), 'ratelimit-policy': `"default";q=${decision.limit};w=${windowSeconds}` };
+  const policy = {
+    'x-ratelimit-limit': String(decision.limit),
+    'ratelimit-policy': `"default";q=${decision.limit};w=${windowSeconds}`,
+  };
   // Not counted (limiter store unreachable, fail-open): the policy stands, the count is unknown.
   if (decision.remaining === undefined || decision.resetMs === undefined) return policy;
   const reset = Math.ceil(decision.resetMs / 1000);

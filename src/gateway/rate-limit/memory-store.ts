@@ -34,7 +34,8 @@ export class MemorySlidingLogStore implements LimiterStore {
 
   constructor(options: MemoryStoreOptions = {}) {
     const maxKeys = options.maxKeys ?? 50_000;
-    if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new TypeError(`maxKeys must be a positive integer, got ${String(maxKeys)}`);
+    if (!Number.isInteger(maxKeys) || maxKeys < 1)
+      throw new TypeError(`maxKeys must be a positive integer, got ${String(maxKeys)}`);
     this.#maxKeys = maxKeys;
   }
 
@@ -63,7 +64,8 @@ export class MemorySlidingLogStore implements LimiterStore {
   peek(key: string, limit: number, windowMs: number, now: number): RateDecision {
     checkArgs(limit, windowMs);
     const ring = this.#rings.get(key);
-    if (ring === undefined || ring.stamps.length !== limit) return { allowed: true, limit, remaining: limit, resetMs: 0 };
+    if (ring === undefined || ring.stamps.length !== limit)
+      return { allowed: true, limit, remaining: limit, resetMs: 0 };
     expire(ring, now - windowMs);
     return decision(ring.size < limit, ring, limit, windowMs, now);
   }
@@ -77,7 +79,10 @@ export class MemorySlidingLogStore implements LimiterStore {
     this.#lastSweep = now;
     const cutoff = now - windowMs;
     for (const [key, ring] of this.#rings) {
-      const newest = ring.size === 0 ? -Infinity : (ring.stamps[(ring.head + ring.size - 1) % ring.stamps.length] as number);
+      const newest =
+        ring.size === 0
+          ? -Infinity
+          : (ring.stamps[(ring.head + ring.size - 1) % ring.stamps.length] as number);
       if (newest <= cutoff) this.#rings.delete(key);
     }
   }
@@ -98,10 +103,16 @@ function expire(ring: Ring, cutoff: number): void {
 
 function decision(allowed: boolean, ring: Ring, limit: number, windowMs: number, now: number): RateDecision {
   const oldest = ring.size === 0 ? undefined : ring.stamps[ring.head];
-  return { allowed, limit, remaining: limit - ring.size, resetMs: oldest === undefined ? 0 : Math.max(0, oldest + windowMs - now) };
+  return {
+    allowed,
+    limit,
+    remaining: limit - ring.size,
+    resetMs: oldest === undefined ? 0 : Math.max(0, oldest + windowMs - now),
+  };
 }
 
 function checkArgs(limit: number, windowMs: number): void {
-  if (!Number.isInteger(limit) || limit < 1) throw new TypeError(`limit must be a positive integer, got ${String(limit)}`);
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new TypeError(`limit must be a positive integer, got ${String(limit)}`);
   if (!(windowMs > 0)) throw new TypeError(`windowMs must be positive, got ${String(windowMs)}`);
 }

@@ -43,7 +43,14 @@ return {allowed, count, reset}
 type Fallback = 'local' | 'fail-closed' | 'fail-open';
 
 interface SlidingLogClient extends Redis {
-  slidingLog(key: string, limit: number, windowMs: number, now: string, member: string, mode: string): Promise<[number, number, number]>;
+  slidingLog(
+    key: string,
+    limit: number,
+    windowMs: number,
+    now: string,
+    member: string,
+    mode: string,
+  ): Promise<[number, number, number]>;
 }
 
 export interface RedisLimiterOptions {
@@ -81,19 +88,48 @@ export class RedisSlidingLogStore implements LimiterStore {
     this.#client.disconnect();
   }
 
-  async #run(mode: 'hit' | 'peek', key: string, limit: number, windowMs: number, now: number): Promise<RateDecision> {
+  async #run(
+    mode: 'hit' | 'peek',
+    key: string,
+    limit: number,
+    windowMs: number,
+    now: number,
+  ): Promise<RateDecision> {
     const { prefix, time } = this.#options;
     try {
-      const [allowed, count, reset] = await this.#client.slidingLog(`${prefix}rl:${key}`, limit, windowMs, time === 'caller' ? String(now) : '', randomUUID(), mode);
+      const [allowed, count, reset] = await this.#client.slidingLog(
+        `${prefix}rl:${key}`,
+        limit,
+        windowMs,
+        time === 'caller' ? String(now) : '',
+        randomUUID(),
+        mode,
+      );
       if (this.#down) {
         this.#down = false;
-        this.#options.logger.warn({ event: 'redis_recovered', component: 'rate_limiter' }, 'Redis is reachable again: the shared rate limit is back');
+        this.#options.logger.warn(
+          { event: 'redis_recovered', component: 'rate_limiter' },
+          'Redis is reachable again: the shared rate limit is back',
+        );
       }
-      return { allowed: allowed === 1, limit, remaining: Math.max(0, limit - count), resetMs: Math.max(0, reset) };
+      return {
+        allowed: allowed === 1,
+        limit,
+        remaining: Math.max(0, limit - count),
+        resetMs: Math.max(0, reset),
+      };
     } catch (err) {
       if (!this.#down) {
         this.#down = true;
-        this.#options.logger.error({ event: 'redis_unavailable', component: 'rate_limiter', fallback: this.#options.fallback, err: (err as Error).message }, 'Redis is unreachable: rate limiting falls back');
+        this.#options.logger.error(
+          {
+            event: 'redis_unavailable',
+            component: 'rate_limiter',
+            fallback: this.#options.fallback,
+            err: (err as Error).message,
+          },
+          'Redis is unreachable: rate limiting falls back',
+        );
       }
       switch (this.#options.fallback) {
         case 'local':
@@ -102,7 +138,11 @@ export class RedisSlidingLogStore implements LimiterStore {
           // Let it through uncounted: how many remain is unknown, so the answer says nothing.
           return { allowed: true, limit };
         case 'fail-closed':
-          throw gatewayError('GW_LIMITER_UNAVAILABLE', 'the rate limiter is unavailable (Redis unreachable); try again shortly', { headers: { 'retry-after': '5' } });
+          throw gatewayError(
+            'GW_LIMITER_UNAVAILABLE',
+            'the rate limiter is unavailable (Redis unreachable); try again shortly',
+            { headers: { 'retry-after': '5' } },
+          );
       }
     }
   }

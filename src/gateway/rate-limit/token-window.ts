@@ -56,7 +56,8 @@ export class TokenWindow {
     if (b === undefined) return 0;
     const oldest = Math.floor(now / 1000) - this.#slots + 1;
     let sum = 0;
-    for (let i = 0; i < this.#slots; i++) if ((b.seconds[i] as number) >= oldest) sum += b.tokens[i] as number;
+    for (let i = 0; i < this.#slots; i++)
+      if ((b.seconds[i] as number) >= oldest) sum += b.tokens[i] as number;
     return sum;
   }
 
@@ -67,7 +68,9 @@ export class TokenWindow {
     const second = Math.floor(now / 1000);
     let used = this.used(key, now);
     // Buckets leave the window oldest first.
-    const order = [...b.seconds.keys()].filter((i) => (b.seconds[i] as number) > second - this.#slots).sort((x, y) => (b.seconds[x] as number) - (b.seconds[y] as number));
+    const order = [...b.seconds.keys()]
+      .filter((i) => (b.seconds[i] as number) > second - this.#slots)
+      .sort((x, y) => (b.seconds[x] as number) - (b.seconds[y] as number));
     for (const i of order) {
       if (used < limit) break;
       used -= b.tokens[i] as number;

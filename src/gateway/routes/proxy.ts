@@ -59,18 +59,33 @@ export function createProxyHandler(deps: ProxyDeps, spec: ApiRouteSpec) {
       route = await deps.wake.wakeFor(validated?.model, deps.balancer, ctx.abort);
     }
     if (route === undefined) {
-      throw gatewayError('GW_NO_UPSTREAM', 'no model server is ready: start one with `runpod-llm up`, or set UPSTREAM_URL');
+      throw gatewayError(
+        'GW_NO_UPSTREAM',
+        'no model server is ready: start one with `runpod-llm up`, or set UPSTREAM_URL',
+      );
     }
     ctx.routeId = route.id;
     // Behind RunPod's proxy a non-streamed answer travels streamed (see stream-assembly.ts).
-    const travel = validated === undefined || api === undefined ? undefined : streamedTravel(api, validated.body, validated.stream, route.streamNonStreaming);
+    const travel =
+      validated === undefined || api === undefined
+        ? undefined
+        : streamedTravel(api, validated.body, validated.stream, route.streamNonStreaming);
     if (travel !== undefined) body = travel.body;
 
     let plan: CachePlan | undefined;
     let miss: CacheMiss | undefined;
     const cache = deps.cache;
     if (cache !== undefined && api !== undefined && validated !== undefined) {
-      plan = spec.cache && statelessAnswer(api, validated.body) ? cache.plan(api, route.model ?? validated.model ?? '', validated.body, request.headers['cache-control'], ctx.keyId) : undefined;
+      plan =
+        spec.cache && statelessAnswer(api, validated.body)
+          ? cache.plan(
+              api,
+              route.model ?? validated.model ?? '',
+              validated.body,
+              request.headers['cache-control'],
+              ctx.keyId,
+            )
+          : undefined;
       if (plan === undefined || !plan.read) cache.bypassed();
       reply.header('x-cache', plan?.read === true ? 'MISS' : 'BYPASS');
       if (plan?.read === true) {
@@ -183,12 +198,20 @@ async function forward(
   if (isSse && travel === undefined) {
     reply.code(200).headers(clientResponseHeaders(res.headers)).headers(SSE_HEADERS);
     const cache = deps.cache;
-    if (plan === undefined || miss === undefined || cache === undefined || !plan.write) return reply.send(relay(res.body, deps.metrics, deps.timeouts, ctx, sentAt));
+    if (plan === undefined || miss === undefined || cache === undefined || !plan.write)
+      return reply.send(relay(res.body, deps.metrics, deps.timeouts, ctx, sentAt));
     // Cacheable stream: pump upstream into a fan-out that records it; this client is its first listener.
     shared = true;
     const maxBytes = cache.maxEntryBytes;
-    const fanout = new StreamFanout({ maxBytes, source: res.body, onAllGone: () => abort.abort(), cutOff: (atBoundary) => cutOffEvent(atBoundary, maxBytes) });
-    const listener = fanout.subscribe(() => cutOff(ctx)) as NonNullable<ReturnType<StreamFanout['subscribe']>>;
+    const fanout = new StreamFanout({
+      maxBytes,
+      source: res.body,
+      onAllGone: () => abort.abort(),
+      cutOff: (atBoundary) => cutOffEvent(atBoundary, maxBytes),
+    });
+    const listener = fanout.subscribe(() => cutOff(ctx)) as NonNullable<
+      ReturnType<StreamFanout['subscribe']>
+    >;
     miss.stream(fanout, contentType, () => ctx.usage);
     pumpInto(res.body, fanout, deps.metrics, deps.timeouts, ctx, sentAt);
     return reply.send(listener);
@@ -234,13 +257,19 @@ function upstreamRequestPath(spec: ApiRouteSpec, request: FastifyRequest): strin
   const params = request.params as Record<string, string>;
   const path = spec.path.replace(/\{(\w+)\}/g, (_, name: string) => {
     const value = params[name] ?? '';
-    if (!/^[\w.-]{1,200}$/.test(value) || value === '.' || value === '..') throw gatewayError('GW_INVALID_REQUEST', `'${name}' is not a valid id`, { param: name });
+    if (!/^[\w.-]{1,200}$/.test(value) || value === '.' || value === '..')
+      throw gatewayError('GW_INVALID_REQUEST', `'${name}' is not a valid id`, { param: name });
     return value;
   });
   if (spec.method !== 'GET') return path;
   const query = new URLSearchParams();
   for (const [name, value] of Object.entries(request.query as Record<string, unknown>)) {
-    if ((name === 'stream' || name === 'starting_after') && typeof value === 'string' && /^[\w-]{1,20}$/.test(value)) query.set(name, value);
+    if (
+      (name === 'stream' || name === 'starting_after') &&
+      typeof value === 'string' &&
+      /^[\w-]{1,20}$/.test(value)
+    )
+      query.set(name, value);
   }
   const qs = query.toString();
   return qs === '' ? path : `${path}?${qs}`;
@@ -252,17 +281,38 @@ function upstreamRequestPath(spec: ApiRouteSpec, request: FastifyRequest): strin
  * Responses streams end without `[DONE]` and are never stored either.
  */
 function statelessAnswer(route: ValidatedRoute, body: Record<string, unknown>): boolean {
-  return route !== 'responses' || (body.store === false && body.stream !== true && body.background !== true && body.previous_response_id == null);
+  return (
+    route !== 'responses' ||
+    (body.store === false &&
+      body.stream !== true &&
+      body.background !== true &&
+      body.previous_response_id == null)
+  );
 }
 
 /** Failures where the request surely did not start generating on the pod. */
 function isRetriable(err: unknown): boolean {
   const code = (err as { code?: string }).code ?? '';
-  return ['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'].includes(code);
+  return [
+    'ECONNREFUSED',
+    'ECONNRESET',
+    'EHOSTUNREACH',
+    'ENETUNREACH',
+    'ENOTFOUND',
+    'EAI_AGAIN',
+    'UND_ERR_CONNECT_TIMEOUT',
+    'UND_ERR_SOCKET',
+    'UND_ERR_CLOSED',
+  ].includes(code);
 }
 
 /** Answers with what the request we joined shared; false when its stream can no longer be joined. */
-function sendShared(reply: FastifyReply, ctx: FastifyRequest['ctx'], cache: ResponseCache, shared: SharedAnswer): boolean {
+function sendShared(
+  reply: FastifyReply,
+  ctx: FastifyRequest['ctx'],
+  cache: ResponseCache,
+  shared: SharedAnswer,
+): boolean {
   if (shared.kind === 'json') {
     cache.coalesced();
     sendCached(reply, ctx, { kind: 'json', contentType: shared.contentType, body: shared.body }, true);
@@ -283,7 +333,12 @@ function cutOff(ctx: FastifyRequest['ctx']): void {
   ctx.errorCode = 'GW_CLIENT_TOO_SLOW';
 }
 
-function sendCached(reply: FastifyReply, ctx: FastifyRequest['ctx'], hit: Pick<CachedResponse, 'kind' | 'contentType' | 'body'>, coalesced: boolean): FastifyReply {
+function sendCached(
+  reply: FastifyReply,
+  ctx: FastifyRequest['ctx'],
+  hit: Pick<CachedResponse, 'kind' | 'contentType' | 'body'>,
+  coalesced: boolean,
+): FastifyReply {
   ctx.bytesOut = hit.body.length;
   reply.code(200).header('content-type', hit.contentType).header('x-cache', 'HIT');
   if (coalesced) reply.header('x-cache-coalesced', '1');

@@ -35,12 +35,18 @@ export function checkStatus(metrics: GatewayMetrics, ctx: Ctx, status: number): 
     // 401 on would make the IDE blame its own (valid) gateway key.
     ctx.upstreamError = 'upstream_auth';
     metrics.upstreamErrors.inc({ kind: 'upstream_auth' });
-    throw gatewayError('GW_UPSTREAM_AUTH', "the model server refused the gateway's key; the route's pod key is out of date (run `runpod-llm status`)");
+    throw gatewayError(
+      'GW_UPSTREAM_AUTH',
+      "the model server refused the gateway's key; the route's pod key is out of date (run `runpod-llm status`)",
+    );
   }
   if (status >= 300 && status < 400) {
     ctx.upstreamError = 'redirect';
     metrics.upstreamErrors.inc({ kind: 'redirect' });
-    throw gatewayError('GW_UPSTREAM_BAD_RESPONSE', `the model server answered with a redirect (${status}); redirects are never followed`);
+    throw gatewayError(
+      'GW_UPSTREAM_BAD_RESPONSE',
+      `the model server answered with a redirect (${status}); redirects are never followed`,
+    );
   }
   if (status === 524) {
     // Cloudflare in front of RunPod's pod URL gives up after 100 s without a response byte,
@@ -49,7 +55,10 @@ export function checkStatus(metrics: GatewayMetrics, ctx: Ctx, status: number): 
     ctx.upstreamError = 'proxy_timeout';
     ctx.event = 'upstream_error';
     metrics.upstreamErrors.inc({ kind: 'proxy_timeout' });
-    throw gatewayError('GW_UPSTREAM_PROXY_TIMEOUT', "RunPod's proxy ended the request after its limit without an answer (HTTP 524, 100 s on RunPod) while the pod kept generating; stream the request (`stream: true`) or let the gateway do it (upstream.stream_non_streaming)");
+    throw gatewayError(
+      'GW_UPSTREAM_PROXY_TIMEOUT',
+      "RunPod's proxy ended the request after its limit without an answer (HTTP 524, 100 s on RunPod) while the pod kept generating; stream the request (`stream: true`) or let the gateway do it (upstream.stream_non_streaming)",
+    );
   }
   if (status >= 500) {
     // Passed through unchanged, but it is still an upstream failure worth an event.
@@ -66,7 +75,10 @@ export async function readBounded(body: Body, max: number): Promise<Buffer> {
     size += chunk.length;
     if (size > max) {
       body.destroy();
-      throw gatewayError('GW_UPSTREAM_BAD_RESPONSE', `the model server's answer is larger than ${max} bytes (upstream.max_response_bytes)`);
+      throw gatewayError(
+        'GW_UPSTREAM_BAD_RESPONSE',
+        `the model server's answer is larger than ${max} bytes (upstream.max_response_bytes)`,
+      );
     }
     chunks.push(chunk);
   }
@@ -83,7 +95,12 @@ export function toEnvelope(buf: Buffer): Buffer {
   try {
     const value = JSON.parse(buf.toString('utf8')) as Record<string, unknown>;
     if (value.object !== 'error' || typeof value.message !== 'string') return buf;
-    const error = { message: value.message, type: typeof value.type === 'string' ? value.type : 'invalid_request_error', param: typeof value.param === 'string' ? value.param : null, code: typeof value.code === 'string' ? value.code : null };
+    const error = {
+      message: value.message,
+      type: typeof value.type === 'string' ? value.type : 'invalid_request_error',
+      param: typeof value.param === 'string' ? value.param : null,
+      code: typeof value.code === 'string' ? value.code : null,
+    };
     return Buffer.from(JSON.stringify({ error }));
   } catch {
     return buf;
@@ -121,7 +138,13 @@ class StreamWatch {
  * and resumed when the client has drained it. Fastify destroys the Readable when the client goes
  * away; that destroys the upstream body (and the request's abort signal cancels it upstream).
  */
-export function relay(body: Body, metrics: GatewayMetrics, timeouts: Timeouts, ctx: Ctx, sentAt: number): Readable {
+export function relay(
+  body: Body,
+  metrics: GatewayMetrics,
+  timeouts: Timeouts,
+  ctx: Ctx,
+  sentAt: number,
+): Readable {
   const watch = new StreamWatch(ctx);
   let upstreamDone = false;
   const settle = (): void => {
@@ -171,7 +194,14 @@ export function relay(body: Body, metrics: GatewayMetrics, timeouts: Timeouts, c
  * storable, only when it ended normally and carried `data: [DONE]`; upstream time and usage are
  * in the context before the fan-out settles.
  */
-export function pumpInto(body: Body, fanout: StreamFanout, metrics: GatewayMetrics, timeouts: Timeouts, ctx: Ctx, sentAt: number): void {
+export function pumpInto(
+  body: Body,
+  fanout: StreamFanout,
+  metrics: GatewayMetrics,
+  timeouts: Timeouts,
+  ctx: Ctx,
+  sentAt: number,
+): void {
   const watch = new StreamWatch(ctx);
   let over = false;
   const end = (ok: boolean, tail?: Buffer): void => {
@@ -202,6 +232,9 @@ export function pumpInto(body: Body, fanout: StreamFanout, metrics: GatewayMetri
  */
 export function cutOffEvent(atBoundary: boolean, maxBytes: number): Buffer {
   // The stream has begun with 200: the status only sets the envelope's type.
-  const error = new AppError('GW_CLIENT_TOO_SLOW', `this client read the stream too slowly: it fell more than ${maxBytes} bytes behind the other clients sharing it and was cut off; retry the request`);
+  const error = new AppError(
+    'GW_CLIENT_TOO_SLOW',
+    `this client read the stream too slowly: it fell more than ${maxBytes} bytes behind the other clients sharing it and was cut off; retry the request`,
+  );
   return errorEvent(error, atBoundary);
 }

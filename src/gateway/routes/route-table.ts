@@ -15,7 +15,8 @@
  */
 
 /** The request shapes the gateway validates, one per kind of API route. */
-export type ValidatedRoute = 'chat' | 'completions' | 'embeddings' | 'responses' | 'rerank' | 'score' | 'tokenize' | 'detokenize';
+export type ValidatedRoute =
+  'chat' | 'completions' | 'embeddings' | 'responses' | 'rerank' | 'score' | 'tokenize' | 'detokenize';
 
 export interface ApiRouteSpec {
   method: 'GET' | 'POST';
@@ -63,5 +64,7 @@ export function upstreamPathFor(basePath: string, requestUrl: string): string {
 
 /** The table as `[method, path]` pairs, sorted (what the guard's ROUTES must equal). */
 export function routePairs(): Array<[string, string]> {
-  return API_ROUTES.map((r): [string, string] => [r.method, r.path]).sort((a, b) => (a[1] === b[1] ? a[0].localeCompare(b[0]) : a[1].localeCompare(b[1])));
+  return API_ROUTES.map((r): [string, string] => [r.method, r.path]).sort((a, b) =>
+    a[1] === b[1] ? a[0].localeCompare(b[0]) : a[1].localeCompare(b[1]),
+  );
 }

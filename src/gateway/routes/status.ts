@@ -42,11 +42,20 @@ export function metricsHandler(deps: StatsDeps) {
   return async function metricsRoute(request: FastifyRequest, reply: FastifyReply) {
     const query = request.query as { format?: string };
     const accept = request.headers.accept ?? '';
-    if (query.format === 'json' || (query.format === undefined && /application\/json/i.test(accept) && !/text\/plain|openmetrics/i.test(accept))) {
+    if (
+      query.format === 'json' ||
+      (query.format === undefined &&
+        /application\/json/i.test(accept) &&
+        !/text\/plain|openmetrics/i.test(accept))
+    ) {
       return reply.send(await jsonStats(deps));
     }
     if (query.format !== undefined && query.format !== 'prometheus') {
-      throw gatewayError('GW_INVALID_REQUEST', `unknown format ${JSON.stringify(query.format.slice(0, 40))}: use json or prometheus`, { param: 'format' });
+      throw gatewayError(
+        'GW_INVALID_REQUEST',
+        `unknown format ${JSON.stringify(query.format.slice(0, 40))}: use json or prometheus`,
+        { param: 'format' },
+      );
     }
     const text = await deps.metrics.registry.metrics();
     return reply.type(deps.metrics.registry.contentType).send(text);
@@ -61,6 +70,18 @@ export function debugCacheHandler(cache: ResponseCache | undefined) {
   return async function debugCache(_request: FastifyRequest, reply: FastifyReply) {
     if (cache === undefined) return reply.send({ mode: 'off', entries: 0, bytes: 0, items: [] });
     const stats = await cache.store.stats();
-    return reply.send({ mode: cache.mode, entries: stats.entries, bytes: stats.bytes, evictions: stats.evictions, items: (await cache.store.list(200)).map((e) => ({ key_prefix: e.keyPrefix, kind: e.kind, bytes: e.bytes, age_s: Math.round(e.ageMs / 1000), hits: e.hits })) });
+    return reply.send({
+      mode: cache.mode,
+      entries: stats.entries,
+      bytes: stats.bytes,
+      evictions: stats.evictions,
+      items: (await cache.store.list(200)).map((e) => ({
+        key_prefix: e.keyPrefix,
+        kind: e.kind,
+        bytes: e.bytes,
+        age_s: Math.round(e.ageMs / 1000),
+        hits: e.hits,
+      })),
+    });
   };
 }

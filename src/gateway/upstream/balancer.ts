@@ -31,8 +31,12 @@ export class Balancer {
   readonly #clock: Clock;
   readonly #random: () => number;
 
-  constructor(routes: RouteSource, options: { ejectAfter: number; cooldownMs: number; clock: Clock; random?: () => number }) {
-    if (!Number.isInteger(options.ejectAfter) || options.ejectAfter < 1) throw new TypeError('ejectAfter must be a positive integer');
+  constructor(
+    routes: RouteSource,
+    options: { ejectAfter: number; cooldownMs: number; clock: Clock; random?: () => number },
+  ) {
+    if (!Number.isInteger(options.ejectAfter) || options.ejectAfter < 1)
+      throw new TypeError('ejectAfter must be a positive integer');
     if (!(options.cooldownMs > 0)) throw new TypeError('cooldownMs must be positive');
     this.#routes = routes;
     this.#ejectAfter = options.ejectAfter;
@@ -63,7 +67,14 @@ export class Balancer {
     if (candidates.length === 0) return undefined;
     const now = this.#clock.now();
     const healthy = candidates.filter((r) => this.#state(r.id).ejectedUntil <= now);
-    const pool = healthy.length > 0 ? healthy : [candidates.reduce((a, b) => (this.#state(a.id).ejectedUntil <= this.#state(b.id).ejectedUntil ? a : b))];
+    const pool =
+      healthy.length > 0
+        ? healthy
+        : [
+            candidates.reduce((a, b) =>
+              this.#state(a.id).ejectedUntil <= this.#state(b.id).ejectedUntil ? a : b,
+            ),
+          ];
     // Least in flight per unit of weight (compared as cross products: exact in integers).
     let best: Route[] = [];
     let bestLoad = 0;
@@ -97,7 +108,8 @@ export class Balancer {
    */
   retain(routes: readonly Route[]): void {
     const keep = new Set(routes.map((r) => r.id));
-    for (const [id, state] of this.#health) if (!keep.has(id) && state.inFlight === 0) this.#health.delete(id);
+    for (const [id, state] of this.#health)
+      if (!keep.has(id) && state.inFlight === 0) this.#health.delete(id);
   }
 
   /** Route ids the health table holds (tests: it stays bounded by the routes there are). */

@@ -38,6 +38,11 @@ export function contextLengthError(envelope: Buffer): Buffer | undefined {
     if (engine === null) return undefined;
     text = `This model's maximum context length is ${engine[1]} tokens. ${message}`;
   }
-  const error = { message: text, type: 'invalid_request_error', param: typeof param === 'string' ? param : 'messages', code: 'context_length_exceeded' };
+  const error = {
+    message: text,
+    type: 'invalid_request_error',
+    param: typeof param === 'string' ? param : 'messages',
+    code: 'context_length_exceeded',
+  };
   return Buffer.from(JSON.stringify({ error }));
 }

@@ -10,12 +10,30 @@ import type { IncomingHttpHeaders } from 'node:http';
  * uncompressed (usage and cache read the body).
  */
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'http2-settings']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'http2-settings',
+]);
 
 const REQUEST_ALLOW = ['content-type', 'accept', 'user-agent', 'openai-organization', 'openai-project'];
 
 /** Response headers passed back; the gateway sets its own security, CORS, cache and rate-limit headers. */
-const RESPONSE_ALLOW = new Set(['content-type', 'content-encoding', 'content-language', 'openai-processing-ms', 'openai-model', 'openai-version']);
+const RESPONSE_ALLOW = new Set([
+  'content-type',
+  'content-encoding',
+  'content-language',
+  'openai-processing-ms',
+  'openai-model',
+  'openai-version',
+]);
 
 function connectionListed(value: string | string[] | undefined): Set<string> {
   const listed = new Set<string>();
@@ -32,7 +50,12 @@ export function isHopByHop(name: string, listed: Set<string>): boolean {
 }
 
 /** Headers for the upstream request. */
-export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, apiKey: string | undefined, requestId: string, bodyLength: number): Record<string, string> {
+export function upstreamRequestHeaders(
+  incoming: IncomingHttpHeaders,
+  apiKey: string | undefined,
+  requestId: string,
+  bodyLength: number,
+): Record<string, string> {
   const listed = connectionListed(incoming.connection);
   const out: Record<string, string> = {};
   for (const name of REQUEST_ALLOW) {
@@ -47,7 +70,9 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, apiKey: st
 }
 
 /** Headers of the upstream response that reach the client. */
-export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>): Record<string, string> {
+export function clientResponseHeaders(
+  upstream: Record<string, string | string[] | undefined>,
+): Record<string, string> {
   const listed = connectionListed(upstream.connection);
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(upstream)) {

@@ -42,8 +42,19 @@ export interface RouteSource {
 }
 
 /** One fixed upstream from configuration (UPSTREAM_URL / RUNPOD_ENDPOINT). */
-export function staticRouteSource(baseUrl: string, apiKey?: string, model?: string, streamNonStreaming = false): RouteSource {
-  const route: Route = Object.freeze({ id: 'static', baseUrl: baseUrl.replace(/\/+$/, ''), apiKey, model, streamNonStreaming });
+export function staticRouteSource(
+  baseUrl: string,
+  apiKey?: string,
+  model?: string,
+  streamNonStreaming = false,
+): RouteSource {
+  const route: Route = Object.freeze({
+    id: 'static',
+    baseUrl: baseUrl.replace(/\/+$/, ''),
+    apiKey,
+    model,
+    streamNonStreaming,
+  });
   const routes = Object.freeze([route]);
   return { all: () => routes };
 }

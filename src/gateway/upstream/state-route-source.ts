@@ -2,7 +2,12 @@ import { openState, type StateDb } from '../../state/db.js';
 import { listReadyRoutes, routesVersion } from '../../state/routes.js';
 import { isAppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { type Route, type RouteSource, type StreamNonStreamingMode, streamsNonStreaming } from './route-source.js';
+import {
+  type Route,
+  type RouteSource,
+  type StreamNonStreamingMode,
+  streamsNonStreaming,
+} from './route-source.js';
 
 /*
  * Routes written by the pod manager (`runpod-llm up`) into the state database. The gateway
@@ -22,7 +27,12 @@ export interface StateRouteSource extends RouteSource {
   db(): StateDb | undefined;
 }
 
-export function stateRouteSource(options: { home: string; pollMs?: number; logger: Logger; streamNonStreaming?: StreamNonStreamingMode }): StateRouteSource {
+export function stateRouteSource(options: {
+  home: string;
+  pollMs?: number;
+  logger: Logger;
+  streamNonStreaming?: StreamNonStreamingMode;
+}): StateRouteSource {
   let state: StateDb | undefined;
   let version = -1;
   let routes: Route[] = [];
@@ -37,7 +47,11 @@ export function stateRouteSource(options: { home: string; pollMs?: number; logge
       return state;
     } catch (err) {
       const code = isAppError(err) ? err.code : 'error';
-      if (code !== lastError && code !== 'STATE_MISSING') options.logger.warn({ code, home: options.home }, 'cannot open the manager state; no routes until it can be read');
+      if (code !== lastError && code !== 'STATE_MISSING')
+        options.logger.warn(
+          { code, home: options.home },
+          'cannot open the manager state; no routes until it can be read',
+        );
       lastError = code;
       return undefined;
     }
@@ -51,10 +65,29 @@ export function stateRouteSource(options: { home: string; pollMs?: number; logge
       if (now === version) return;
       version = now;
       const rows = listReadyRoutes(db);
-      routes = rows.map((r) => Object.freeze({ id: r.routeId, baseUrl: r.baseUrl, apiKey: r.apiKey, model: r.model, streamNonStreaming: streamsNonStreaming(options.streamNonStreaming ?? 'auto', r.baseUrl, r.podId !== null), weight: r.weight }));
-      options.logger.info({ routes: routes.map((r) => ({ id: r.id, model: r.model, weight: r.weight })) }, 'routes updated from the manager state');
+      routes = rows.map((r) =>
+        Object.freeze({
+          id: r.routeId,
+          baseUrl: r.baseUrl,
+          apiKey: r.apiKey,
+          model: r.model,
+          streamNonStreaming: streamsNonStreaming(
+            options.streamNonStreaming ?? 'auto',
+            r.baseUrl,
+            r.podId !== null,
+          ),
+          weight: r.weight,
+        }),
+      );
+      options.logger.info(
+        { routes: routes.map((r) => ({ id: r.id, model: r.model, weight: r.weight })) },
+        'routes updated from the manager state',
+      );
     } catch (err) {
-      options.logger.warn({ err: (err as Error).message }, 'reading routes from the state failed; keeping the last known routes');
+      options.logger.warn(
+        { err: (err as Error).message },
+        'reading routes from the state failed; keeping the last known routes',
+      );
       return;
     }
     for (const listener of listeners) listener(routes);

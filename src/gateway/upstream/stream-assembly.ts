@@ -39,9 +39,19 @@ export interface StreamedTravel {
  * route that needs it, and never with options vLLM refuses in a stream (beam search,
  * `best_of` above 1, `prompt_logprobs`): those go as asked.
  */
-export function streamedTravel(api: string, body: Record<string, unknown>, stream: boolean, routeNeedsIt: boolean | undefined): StreamedTravel | undefined {
+export function streamedTravel(
+  api: string,
+  body: Record<string, unknown>,
+  stream: boolean,
+  routeNeedsIt: boolean | undefined,
+): StreamedTravel | undefined {
   if (routeNeedsIt !== true || stream || (api !== 'chat' && api !== 'completions')) return undefined;
-  if (body.use_beam_search === true || (typeof body.best_of === 'number' && body.best_of > 1) || (body.prompt_logprobs !== undefined && body.prompt_logprobs !== null)) return undefined;
+  if (
+    body.use_beam_search === true ||
+    (typeof body.best_of === 'number' && body.best_of > 1) ||
+    (body.prompt_logprobs !== undefined && body.prompt_logprobs !== null)
+  )
+    return undefined;
   const upstream = { ...body, stream: true, stream_options: { include_usage: true } };
   return {
     body: Buffer.from(JSON.stringify(upstream)),
@@ -52,7 +62,10 @@ export function streamedTravel(api: string, body: Record<string, unknown>, strea
 const ERROR_PAYLOAD = /^\{\s*"error"\s*:/;
 
 /** Assembles a complete SSE answer; never throws (a broken stream is a 502 envelope). */
-export async function assembleStream(api: 'chat' | 'completions', sse: Buffer): Promise<{ status: number; body: Buffer }> {
+export async function assembleStream(
+  api: 'chat' | 'completions',
+  sse: Buffer,
+): Promise<{ status: number; body: Buffer }> {
   const { payloads, done } = dataPayloads(sse);
   for (const payload of payloads) {
     // vLLM reports a failure inside a started stream as one `data: {"error": …}` event.
@@ -64,7 +77,9 @@ export async function assembleStream(api: 'chat' | 'completions', sse: Buffer): 
     const answer = api === 'chat' ? await assembleChat(payloads) : assembleCompletion(payloads);
     return { status: 200, body: Buffer.from(JSON.stringify(answer)) };
   } catch (err) {
-    return badStream(`the model server's stream could not be assembled (${(err as Error).message.split('\n')[0]?.slice(0, 200)})`);
+    return badStream(
+      `the model server's stream could not be assembled (${(err as Error).message.split('\n')[0]?.slice(0, 200)})`,
+    );
   }
 }
 
@@ -115,7 +130,9 @@ async function assembleChat(payloads: string[]): Promise<Record<string, unknown>
       controller.close();
     },
   });
-  const completion = (await new ChatAssembler().assemble(source)) as unknown as { choices: Array<{ message: Record<string, unknown> }> };
+  const completion = (await new ChatAssembler().assemble(source)) as unknown as {
+    choices: Array<{ message: Record<string, unknown> }>;
+  };
   // `parsed` is the SDK's structured-output helper, not part of the API's answer.
   for (const choice of completion.choices) if (choice.message.parsed === null) delete choice.message.parsed;
   if (payloads.some((p) => p.includes('"reasoning'))) joinReasoning(payloads, completion.choices);
@@ -130,7 +147,9 @@ async function assembleChat(payloads: string[]): Promise<Record<string, unknown>
 function joinReasoning(payloads: string[], choices: Array<{ message: Record<string, unknown> }>): void {
   const joined = new Map<number, Record<string, string>>();
   for (const payload of payloads) {
-    const chunk = JSON.parse(payload) as { choices?: Array<{ index?: number; delta?: Record<string, unknown> }> };
+    const chunk = JSON.parse(payload) as {
+      choices?: Array<{ index?: number; delta?: Record<string, unknown> }>;
+    };
     for (const c of chunk.choices ?? []) {
       for (const field of ['reasoning_content', 'reasoning']) {
         const piece = c.delta?.[field];
@@ -150,7 +169,12 @@ function joinReasoning(payloads: string[], choices: Array<{ message: Record<stri
 interface CompletionChoice {
   index: number;
   text: string;
-  logprobs: { text_offset: number[]; token_logprobs: Array<number | null>; tokens: string[]; top_logprobs: Array<Record<string, number> | null> } | null;
+  logprobs: {
+    text_offset: number[];
+    token_logprobs: Array<number | null>;
+    tokens: string[];
+    top_logprobs: Array<Record<string, number> | null>;
+  } | null;
   finish_reason: string | null;
   [extra: string]: unknown;
 }
@@ -163,7 +187,8 @@ function assembleCompletion(payloads: string[]): Record<string, unknown> {
   for (const payload of payloads) {
     const chunk = JSON.parse(payload) as Record<string, unknown>;
     const { choices: chunkChoices, usage: chunkUsage, object: _object, ...rest } = chunk;
-    for (const [key, value] of Object.entries(rest)) if (value !== undefined && value !== null) head[key] = value;
+    for (const [key, value] of Object.entries(rest))
+      if (value !== undefined && value !== null) head[key] = value;
     if (chunkUsage !== undefined && chunkUsage !== null) usage = chunkUsage;
     if (!Array.isArray(chunkChoices)) continue;
     for (const raw of chunkChoices as Array<Record<string, unknown>>) {
@@ -172,10 +197,12 @@ function assembleCompletion(payloads: string[]): Record<string, unknown> {
       const choice = (choices[index] ??= { index, text: '', logprobs: null, finish_reason: null });
       if (typeof text === 'string') choice.text += text;
       if (typeof finish === 'string') choice.finish_reason = finish;
-      for (const [key, value] of Object.entries(other)) if (value !== undefined && (value !== null || !(key in choice))) choice[key] = value;
+      for (const [key, value] of Object.entries(other))
+        if (value !== undefined && (value !== null || !(key in choice))) choice[key] = value;
       if (logprobs !== null && logprobs !== undefined) {
         const lp = logprobs as NonNullable<CompletionChoice['logprobs']>;
-        if (choice.logprobs === null) choice.logprobs = { text_offset: [], token_logprobs: [], tokens: [], top_logprobs: [] };
+        if (choice.logprobs === null)
+          choice.logprobs = { text_offset: [], token_logprobs: [], tokens: [], top_logprobs: [] };
         choice.logprobs.text_offset.push(...(lp.text_offset ?? []));
         choice.logprobs.token_logprobs.push(...(lp.token_logprobs ?? []));
         choice.logprobs.tokens.push(...(lp.tokens ?? []));
@@ -184,9 +211,18 @@ function assembleCompletion(payloads: string[]): Record<string, unknown> {
     }
   }
   const dense = choices.filter((c) => c !== undefined);
-  for (const choice of dense) if (choice.finish_reason === null) throw new Error(`missing finish_reason for choice ${choice.index}`);
+  for (const choice of dense)
+    if (choice.finish_reason === null) throw new Error(`missing finish_reason for choice ${choice.index}`);
   const { id, created, model, ...others } = head;
-  return { id, object: 'text_completion', created, model, ...others, choices: dense, ...(usage === undefined ? {} : { usage }) };
+  return {
+    id,
+    object: 'text_completion',
+    created,
+    model,
+    ...others,
+    choices: dense,
+    ...(usage === undefined ? {} : { usage }),
+  };
 }
 
 /** An error event inside the stream → that error with its status (vLLM's `code`), or 502. */
@@ -194,9 +230,13 @@ function streamError(payload: string): { status: number; body: Buffer } {
   let inner: Record<string, unknown> = {};
   try {
     const outer = (JSON.parse(payload) as { error?: unknown }).error;
-    inner = typeof outer === 'object' && outer !== null ? (outer as Record<string, unknown>) : { message: String(outer) };
+    inner =
+      typeof outer === 'object' && outer !== null
+        ? (outer as Record<string, unknown>)
+        : { message: String(outer) };
     // Some vLLM versions nest the ErrorResponse once more.
-    if (typeof inner.error === 'object' && inner.error !== null) inner = inner.error as Record<string, unknown>;
+    if (typeof inner.error === 'object' && inner.error !== null)
+      inner = inner.error as Record<string, unknown>;
   } catch {
     return badStream('the model server sent a malformed error event');
   }
@@ -212,5 +252,8 @@ function streamError(payload: string): { status: number; body: Buffer } {
 }
 
 function badStream(message: string): { status: number; body: Buffer } {
-  return { status: 502, body: Buffer.from(JSON.stringify(renderError(gatewayError('GW_UPSTREAM_BAD_RESPONSE', message)))) };
+  return {
+    status: 502,
+    body: Buffer.from(JSON.stringify(renderError(gatewayError('GW_UPSTREAM_BAD_RESPONSE', message)))),
+  };
 }

@@ -131,8 +131,21 @@ export class StreamFanout {
    */
   subscribe(onCutOff?: () => void): Readable | undefined {
     if (!this.joinable) return undefined;
-    const listener: Listener = { out: undefined as unknown as Readable, next: this.#base, sent: 0, room: true, hungry: false, feeding: false, atBoundary: true, done: false, onCutOff };
-    (listener as { out: Readable }).out = new Readable({ highWaterMark: this.#highWaterMark, read: () => this.#read(listener) });
+    const listener: Listener = {
+      out: undefined as unknown as Readable,
+      next: this.#base,
+      sent: 0,
+      room: true,
+      hungry: false,
+      feeding: false,
+      atBoundary: true,
+      done: false,
+      onCutOff,
+    };
+    (listener as { out: Readable }).out = new Readable({
+      highWaterMark: this.#highWaterMark,
+      read: () => this.#read(listener),
+    });
     this.#listeners.add(listener);
     listener.out.once('close', () => this.#leave(listener));
     return listener.out;

@@ -23,7 +23,8 @@ export function usageFrom(buf: Buffer): Usage | undefined {
   const end = buf.indexOf('}', at);
   if (end < 0) return undefined;
   let text = buf.toString('latin1', at, end + 1);
-  if (!COMPLETION.test(text) && buf[end + 1] !== 0x7d) text = NESTED.exec(buf.toString('latin1', at, Math.min(buf.length, at + 1024)))?.[0] ?? text;
+  if (!COMPLETION.test(text) && buf[end + 1] !== 0x7d)
+    text = NESTED.exec(buf.toString('latin1', at, Math.min(buf.length, at + 1024)))?.[0] ?? text;
   const prompt = PROMPT.exec(text);
   const completion = COMPLETION.exec(text);
   if (prompt === null && completion === null) return undefined;

@@ -35,10 +35,19 @@ const message = z.looseObject({
 
 const tool = z.looseObject({
   type: z.string().min(1),
-  function: z.looseObject({ name: z.string().min(1), description: z.string().optional(), parameters: z.record(z.string(), z.unknown()).optional() }).optional(),
+  function: z
+    .looseObject({
+      name: z.string().min(1),
+      description: z.string().optional(),
+      parameters: z.record(z.string(), z.unknown()).optional(),
+    })
+    .optional(),
 });
 
-const stop = z.union([z.string(), z.array(z.string())]).nullable().optional();
+const stop = z
+  .union([z.string(), z.array(z.string())])
+  .nullable()
+  .optional();
 const common = (limits: RequestLimits) => ({
   model: z.string().min(1),
   stream: z.boolean().nullable().optional(),
@@ -61,9 +70,15 @@ export function chatSchema(limits: RequestLimits) {
     messages: z.array(message).min(1).max(limits.maxMessages),
     max_completion_tokens: tokenCount(limits.maxTokens),
     tools: z.array(tool).nullable().optional(),
-    tool_choice: z.union([z.enum(['none', 'auto', 'required']), z.looseObject({ type: z.string() })]).nullable().optional(),
+    tool_choice: z
+      .union([z.enum(['none', 'auto', 'required']), z.looseObject({ type: z.string() })])
+      .nullable()
+      .optional(),
     parallel_tool_calls: z.boolean().nullable().optional(),
-    response_format: z.looseObject({ type: z.string().min(1) }).nullable().optional(),
+    response_format: z
+      .looseObject({ type: z.string().min(1) })
+      .nullable()
+      .optional(),
     logprobs: z.boolean().nullable().optional(),
     top_logprobs: z.number().int().min(0).nullable().optional(),
   });
@@ -85,7 +100,12 @@ export function completionSchema(limits: RequestLimits) {
 export function embeddingSchema() {
   return z.looseObject({
     model: z.string().min(1),
-    input: z.union([z.string(), z.array(z.string()).min(1).max(2048), tokenArray.min(1), z.array(tokenArray).min(1).max(2048)]),
+    input: z.union([
+      z.string(),
+      z.array(z.string()).min(1).max(2048),
+      tokenArray.min(1),
+      z.array(tokenArray).min(1).max(2048),
+    ]),
     encoding_format: z.enum(['float', 'base64']).nullable().optional(),
     dimensions: z.number().int().min(1).nullable().optional(),
     user: z.string().nullable().optional(),
@@ -112,7 +132,10 @@ export function responsesSchema(limits: RequestLimits) {
     max_output_tokens: tokenCount(limits.maxTokens),
     temperature: z.number().min(0).nullable().optional(),
     top_p: nullableNumber,
-    tools: z.array(z.looseObject({ type: z.string().min(1) })).nullable().optional(),
+    tools: z
+      .array(z.looseObject({ type: z.string().min(1) }))
+      .nullable()
+      .optional(),
     user: z.string().nullable().optional(),
   });
 }
@@ -122,7 +145,13 @@ export function rerankSchema() {
   return z.looseObject({
     model: optionalModel,
     query: z.union([z.string(), z.looseObject({})]),
-    documents: z.union([z.array(z.union([z.string(), z.looseObject({})])).min(1).max(4096), z.looseObject({})]),
+    documents: z.union([
+      z
+        .array(z.union([z.string(), z.looseObject({})]))
+        .min(1)
+        .max(4096),
+      z.looseObject({}),
+    ]),
     top_n: z.number().int().min(0).nullable().optional(),
   });
 }
@@ -134,11 +163,16 @@ export function scoreSchema() {
 
 /** `POST /tokenize`: a completion `prompt` or chat `messages`. */
 export function tokenizeSchema(limits: RequestLimits) {
-  return z.looseObject({
-    model: optionalModel,
-    prompt: z.string().optional(),
-    messages: z.array(message).min(1).max(limits.maxMessages).optional(),
-  }).refine((b) => b.prompt !== undefined || b.messages !== undefined, { message: "send 'prompt' or 'messages'", path: ['prompt'] });
+  return z
+    .looseObject({
+      model: optionalModel,
+      prompt: z.string().optional(),
+      messages: z.array(message).min(1).max(limits.maxMessages).optional(),
+    })
+    .refine((b) => b.prompt !== undefined || b.messages !== undefined, {
+      message: "send 'prompt' or 'messages'",
+      path: ['prompt'],
+    });
 }
 
 /** `POST /detokenize`: token ids back to text. */

@@ -3,7 +3,17 @@ import type { AppError } from '../../shared/errors.js';
 import { gatewayError } from '../errors.js';
 import { type ContentPolicy, strip, violates } from './content-policy.js';
 import type { ValidatedRoute } from '../routes/route-table.js';
-import { chatSchema, completionSchema, detokenizeSchema, embeddingSchema, rerankSchema, responsesSchema, scoreSchema, tokenizeSchema, type RequestLimits } from './schemas.js';
+import {
+  chatSchema,
+  completionSchema,
+  detokenizeSchema,
+  embeddingSchema,
+  rerankSchema,
+  responsesSchema,
+  scoreSchema,
+  tokenizeSchema,
+  type RequestLimits,
+} from './schemas.js';
 
 export type ApiRoute = ValidatedRoute;
 
@@ -52,7 +62,12 @@ export function createValidator(options: ValidatorOptions): (route: ApiRoute, bo
     if (!result.success) throw fromZod(result.error);
     const record = body as Record<string, unknown>;
     const modified = applyContentRules(route, record, options);
-    return { body: record, modified, model: typeof record.model === 'string' ? record.model : undefined, stream: record.stream === true };
+    return {
+      body: record,
+      modified,
+      model: typeof record.model === 'string' ? record.model : undefined,
+      stream: record.stream === true,
+    };
   };
 }
 
@@ -68,22 +83,35 @@ function fromZod(error: z.ZodError): AppError {
 
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
-  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out === '' ? String(part) : `.${String(part)}`;
+  for (const part of path)
+    out += typeof part === 'number' ? `[${part}]` : out === '' ? String(part) : `.${String(part)}`;
   return out === '' ? '(body)' : out;
 }
 
 /** Size limits and the content policy, over every text the model will read. Returns `modified`. */
-function applyContentRules(route: ApiRoute, body: Record<string, unknown>, options: ValidatorOptions): boolean {
+function applyContentRules(
+  route: ApiRoute,
+  body: Record<string, unknown>,
+  options: ValidatorOptions,
+): boolean {
   let modified = false;
   const max = options.maxContentLength;
   if (max === null && options.contentPolicy === 'off') return false;
   const check = (text: string, param: string): string => {
     if (max !== null && text.length * 3 > max && Buffer.byteLength(text) > max) {
-      throw gatewayError('GW_CONTENT_TOO_LONG', `'${param}' is longer than ${options.maxContentLength} bytes (max_content_length)`, { param });
+      throw gatewayError(
+        'GW_CONTENT_TOO_LONG',
+        `'${param}' is longer than ${options.maxContentLength} bytes (max_content_length)`,
+        { param },
+      );
     }
     if (options.contentPolicy === 'off' || !violates(text)) return text;
     if (options.contentPolicy === 'reject') {
-      throw gatewayError('GW_CONTENT_POLICY', `'${param}' contains a <script> tag or a javascript: URL, refused by content_policy "reject"`, { param });
+      throw gatewayError(
+        'GW_CONTENT_POLICY',
+        `'${param}' contains a <script> tag or a javascript: URL, refused by content_policy "reject"`,
+        { param },
+      );
     }
     modified = true;
     return strip(text);
@@ -101,13 +129,20 @@ function applyContentRules(route: ApiRoute, body: Record<string, unknown>, optio
           total += Buffer.byteLength(part.text as string);
         });
         if (max !== null && total > max) {
-          throw gatewayError('GW_CONTENT_TOO_LONG', `'messages[${i}].content' is longer than ${options.maxContentLength} bytes (max_content_length)`, { param: `messages[${i}].content` });
+          throw gatewayError(
+            'GW_CONTENT_TOO_LONG',
+            `'messages[${i}].content' is longer than ${options.maxContentLength} bytes (max_content_length)`,
+            { param: `messages[${i}].content` },
+          );
         }
       }
     });
   } else if (route === 'completions') {
     if (typeof body.prompt === 'string') body.prompt = check(body.prompt, 'prompt');
-    else if (Array.isArray(body.prompt)) body.prompt = body.prompt.map((p: unknown, i: number) => (typeof p === 'string' ? check(p, `prompt[${i}]`) : p));
+    else if (Array.isArray(body.prompt))
+      body.prompt = body.prompt.map((p: unknown, i: number) =>
+        typeof p === 'string' ? check(p, `prompt[${i}]`) : p,
+      );
     if (typeof body.suffix === 'string') body.suffix = check(body.suffix, 'suffix');
   } else if (route === 'responses') {
     if (typeof body.input === 'string') body.input = check(body.input, 'input');
@@ -126,7 +161,9 @@ function applyContentRules(route: ApiRoute, body: Record<string, unknown>, optio
   } else if (typeof body.input === 'string') {
     body.input = check(body.input, 'input');
   } else if (Array.isArray(body.input)) {
-    body.input = body.input.map((p: unknown, i: number) => (typeof p === 'string' ? check(p, `input[${i}]`) : p));
+    body.input = body.input.map((p: unknown, i: number) =>
+      typeof p === 'string' ? check(p, `input[${i}]`) : p,
+    );
   }
   return modified;
 }

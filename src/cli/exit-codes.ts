@@ -1,7 +1,7 @@
 import { errorCodeEntry, EXIT } from '../shared/error-codes.js';
 import { isAppError } from '../shared/errors.js';
 
-export { EXIT, type ExitCode } from '../shared/error-codes.js';
+export { EXIT } from '../shared/error-codes.js';
 
 /**
  * The exit code for whatever ended a command: an {@link AppError}'s comes from the error-code

@@ -302,7 +302,6 @@ export const configSchema = z.strictObject({
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
-export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 
 /** Every value at its default: what tests start from. */
 export function defaultConfig(overrides: ConfigInput = {}): Config {

@@ -17,14 +17,6 @@ import { consoleFile, type DaemonName, logFile, readDaemon } from '../daemons/de
  * (deleting it would leave the daemon writing to a file nobody can see, still taking space).
  */
 
-/** What to remove. */
-export interface PurgeOptions {
-  logs: boolean;
-  cache: boolean;
-  runs: boolean;
-  dryRun: boolean;
-}
-
 export interface PurgeReport {
   dryRun: boolean;
   logs?: { removed: string[]; emptied: string[]; bytes: number };

@@ -214,7 +214,3 @@ export type GatewayErrorCode = {
 export function errorCodeEntry(code: ErrorCode): ErrorCodeEntry {
   return ERROR_CODES[code];
 }
-
-export function isErrorCode(value: string): value is ErrorCode {
-  return Object.hasOwn(ERROR_CODES, value);
-}

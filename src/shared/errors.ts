@@ -63,9 +63,3 @@ export function typeForStatus(status: number): OpenAiErrorType {
 export function isAppError(value: unknown): value is AppError {
   return value instanceof AppError;
 }
-
-/** A message safe to show a user: never a stack, never the raw object. */
-export function describeError(value: unknown): string {
-  if (value instanceof Error) return value.message;
-  return String(value);
-}

@@ -59,11 +59,6 @@ export function staticRouteSource(
   return { all: () => routes };
 }
 
-/** No upstream configured yet: every API request answers 503 no_upstream with the fix. */
-export function emptyRouteSource(): RouteSource {
-  return { all: () => [] };
-}
-
 /** `upstream.stream_non_streaming`: `auto`, `always` or `never`. */
 export type StreamNonStreamingMode = 'auto' | 'always' | 'never';
 

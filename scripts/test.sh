@@ -38,7 +38,7 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 echo "# running ${#main[@]} test files"
 status=0
-node --import tsx --test --test-concurrency=2 --test-timeout=120000 "$@" "${main[@]}" | tee "$logs/main" || status=$?
+node --import tsx --test --test-concurrency=2 --test-timeout=300000 "$@" "${main[@]}" | tee "$logs/main" || status=$?
 if [ ${#long[@]} -gt 0 ]; then
   echo "# running ${#long[@]} slow test file(s): real clients, npm pack + npm install -g into a temporary prefix"
   node --import tsx --test --test-concurrency=1 --test-timeout=1500000 "$@" "${long[@]}" | tee "$logs/long" || status=$?

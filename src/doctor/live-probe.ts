@@ -8,7 +8,7 @@ import { interrupted, type Sleep } from '../shared/sleep.js';
 import type { StateDb } from '../state/db.js';
 import { INSTALL_ENV, installId, podInstall } from '../state/install.js';
 import { setVerdict, type VerdictValue } from '../state/verdicts.js';
-import { GUARD_ENV, shellQuote } from '../guard/recipe.js';
+import { encodeGuardEnv, GUARD_DECODE_COMMAND, GUARD_ENV, shellQuote } from '../guard/recipe.js';
 
 /**
  * `runpod-llm doctor --live`: one small CPU pod, for under two minutes, that
@@ -126,7 +126,7 @@ export function probeScript(nonce: string, guardSource: string): string {
   return [
     `echo ${m.honoured}`,
     'g="${TMPDIR:-/tmp}/runpod-llm-guard.py"',
-    `printf %s "$${GUARD_ENV}" | base64 -d > "$g"`,
+    `${GUARD_DECODE_COMMAND} > "$g"`,
     stop,
     `echo ${m.stopExit}$?`,
     'sleep 600',
@@ -152,7 +152,7 @@ export function probeRequest(options: {
       cmd: [probeScript(options.nonce, options.guardSource)],
     }),
     env: {
-      [GUARD_ENV]: Buffer.from(options.guardSource, 'utf8').toString('base64'),
+      [GUARD_ENV]: encodeGuardEnv(options.guardSource),
       GUARD_RUNPOD_API_URL: options.runpodApiUrl,
       [INSTALL_ENV]: options.install,
     },

@@ -268,6 +268,8 @@ const STORED_MAX = 500;
 
 export class ResponsesStore {
   readonly #stored = new Map<string, Record<string, unknown>>();
+  /** The events of background streams (`background` + `stream`), replayed by a streamed retrieve. */
+  readonly #events = new Map<string, string[]>();
 
   /** `POST /v1/responses`. */
   create(body: Body, model: string, maxModelLen: number): VllmAnswer {
@@ -326,7 +328,7 @@ export class ResponsesStore {
       tool_choice: 'auto',
       tools: [],
       top_p: typeof body.top_p === 'number' ? body.top_p : 1,
-      background: false,
+      background: body.background === true,
       max_output_tokens: maxTokens ?? maxModelLen - promptTokens,
       max_tool_calls: null,
       previous_response_id: typeof body.previous_response_id === 'string' ? body.previous_response_id : null,
@@ -343,7 +345,11 @@ export class ResponsesStore {
     const done = response('completed', [item], true);
     if (body.store !== false) {
       this.#stored.set(id, done);
-      if (this.#stored.size > STORED_MAX) this.#stored.delete(this.#stored.keys().next().value as string);
+      if (this.#stored.size > STORED_MAX) {
+        const oldest = this.#stored.keys().next().value as string;
+        this.#stored.delete(oldest);
+        this.#events.delete(oldest);
+      }
     }
     if (body.stream !== true) return { status: 200, json: done };
     let seq = 0;
@@ -369,13 +375,24 @@ export class ResponsesStore {
       ev('response.output_item.done', { item, output_index: 0 }),
       ev('response.completed', { response: done }),
     ];
+    if (body.background === true && this.#stored.has(id)) this.#events.set(id, sse);
     return { status: 200, sse };
   }
 
-  /** `GET /v1/responses/{id}`. */
-  retrieve(id: string): VllmAnswer {
+  /**
+   * `GET /v1/responses/{id}[?stream=true&starting_after=N]`: the stored response, or with
+   * `stream=true` the events of a background stream after sequence number N (all without N).
+   * vLLM keeps events only for background streams; for any other response it fails the stream
+   * (`Unknown response_id`), which the stand-in answers as a 400.
+   */
+  retrieve(id: string, query?: URLSearchParams): VllmAnswer {
     const found = this.#stored.get(id);
-    return found === undefined ? notFound(id) : { status: 200, json: found };
+    if (found === undefined) return notFound(id);
+    if (query?.get('stream') !== 'true') return { status: 200, json: found };
+    const events = this.#events.get(id);
+    if (events === undefined) return vllmErrorBody(400, 'BadRequestError', `Unknown response_id: ${id}`);
+    const after = Number(query.get('starting_after') ?? '-1');
+    return { status: 200, sse: events.slice(Number.isInteger(after) ? after + 1 : 0) };
   }
 
   /** `POST /v1/responses/{id}/cancel`: only background responses can be; ours are all done. */

@@ -157,10 +157,11 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
     method: string,
     path: string,
     parsed: Record<string, unknown> | undefined,
+    query?: URLSearchParams,
   ): VllmAnswer | undefined => {
     const id = /^\/v1\/responses\/([\w.-]+)(\/cancel)?$/.exec(path);
     if (id !== null && method === 'GET' && id[2] === undefined)
-      return responsesStore.retrieve(id[1] as string);
+      return responsesStore.retrieve(id[1] as string, query);
     if (id !== null && method === 'POST' && id[2] !== undefined)
       return responsesStore.cancel(id[1] as string);
     if (parsed === undefined) return undefined;
@@ -252,7 +253,12 @@ export function createVllmStandinHandler(options: VllmStandinOptions): VllmStand
     if (path.startsWith('/v1/responses/'))
       return send(
         res,
-        v1Extra(req.method ?? 'GET', path, undefined) ?? {
+        v1Extra(
+          req.method ?? 'GET',
+          path,
+          undefined,
+          new URL(req.url ?? '/', 'http://standin').searchParams,
+        ) ?? {
           status: 405,
           json: { detail: 'Method Not Allowed' },
         },

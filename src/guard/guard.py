@@ -92,6 +92,7 @@ ID_SEGMENT = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 # against its pattern (nothing decoded). Any other "?" in a target is refused (404). The
 # Responses API's retrieval: GET /v1/responses/{id}?stream=true&starting_after=N.
 QUERIES = {
+    # The gateway's API_QUERIES (src/gateway/routes/route-table.ts); a test keeps them equal.
     ("GET", "/v1/responses/{id}"): {"stream": re.compile(r"true|false"), "starting_after": re.compile(r"[0-9]{1,9}")},
 }
 HEALTH = ("GET", "/health")

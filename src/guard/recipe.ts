@@ -89,6 +89,12 @@ export function decodeGuardEnv(value: string): string {
   return inflateSync(Buffer.from(value, 'base64')).toString('utf8');
 }
 
+/**
+ * The shell command that writes the guard's source from GUARD_ENV to stdout: decodeGuardEnv done
+ * by the image's own python3 (zlib and base64 are in every CPython build).
+ */
+export const GUARD_DECODE_COMMAND = `python3 -c 'import base64,os,sys,zlib;sys.stdout.buffer.write(zlib.decompress(base64.b64decode(os.environ["${GUARD_ENV}"],validate=True)))'`;
+
 /** Characters a shell word may hold unquoted (no globbing, expansion, separators or `~`). */
 const SAFE_WORD = /^[A-Za-z0-9_./:@%+,=-]+$/;
 
@@ -144,8 +150,7 @@ export function guardedPodStart(input: PodRecipeInput, guardSource: string = rea
     // First line of output: proves the start command ran as a shell (`up` fails fast without it).
     `echo "runpod-llm: start guard v${guardVersion(guardSource)}"`,
     'guard="${TMPDIR:-/tmp}/runpod-llm-guard.py"',
-    // Decoded by the image's own python3 (zlib and base64 are in every CPython build).
-    `python3 -c 'import base64,os,sys,zlib;sys.stdout.buffer.write(zlib.decompress(base64.b64decode(os.environ["${GUARD_ENV}"],validate=True)))' > "$guard" || exit 70`,
+    `${GUARD_DECODE_COMMAND} > "$guard" || exit 70`,
     // No --api-key: vLLM reads VLLM_API_KEY from its environment, so the key is on no command
     // line, neither in RunPod's args nor in the container's process list.
     `vllm serve ${vllm} &`,

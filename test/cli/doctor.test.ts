@@ -8,8 +8,14 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { startEmulator, type Emulator } from '../../src/emulator/emulator.js';
 import type { ContainerStart } from '../../src/emulator/pod-record.js';
-import { readGuardSource } from '../../src/guard/recipe.js';
-import { judgeJsonForm, judgeSelfStop, markers, runLiveProbe } from '../../src/doctor/live-probe.js';
+import { decodeGuardEnv, GUARD_ENV, GUARD_ENV_MAX_BYTES, readGuardSource } from '../../src/guard/recipe.js';
+import {
+  judgeJsonForm,
+  judgeSelfStop,
+  markers,
+  probeRequest,
+  runLiveProbe,
+} from '../../src/doctor/live-probe.js';
 import { probeApiFor } from '../../src/doctor/live-probe-api.js';
 import { RunPodError } from '../../src/runpod/errors.js';
 import { systemClock } from '../../src/shared/clock.js';
@@ -402,6 +408,21 @@ describe('doctor --live verdicts from what the pod shows', () => {
   const n = 'abc123';
   const m = markers(n);
   const line = (source: string, text: string) => ({ ts: '2026-12-02T12:00:00Z', source, line: text });
+  it("ships the guard in the probe pod's env as `up` does: zlib-compressed, under the env bound", () => {
+    const source = readGuardSource();
+    const request = probeRequest({
+      name: 'probe',
+      image: 'python:3.12-slim',
+      cpu: { id: 'cpu3c', vcpuCount: 2, pricePerHr: 0.06 },
+      nonce: n,
+      guardSource: source,
+      runpodApiUrl: 'https://rest.runpod.io',
+      install: 'i',
+    });
+    const value = request.env?.[GUARD_ENV] ?? '';
+    assert.equal(decodeGuardEnv(value), source);
+    assert.ok(value.length <= GUARD_ENV_MAX_BYTES, `${value.length} bytes`);
+  });
   it('the marker, the raw JSON, a restart loop, or nothing yet', () => {
     assert.equal(
       judgeJsonForm([line('system', 'start container'), line('container', m.honoured)], n)?.value,

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { API_ROUTES, routePairs, upstreamPathFor } from '../../src/gateway/routes/route-table.js';
+import {
+  API_QUERIES,
+  API_ROUTES,
+  queryAllowed,
+  routePairs,
+  upstreamPathFor,
+} from '../../src/gateway/routes/route-table.js';
 import { startVllmStandin } from '../../src/emulator/vllm-standin.js';
 import { staticRouteSource } from '../../src/gateway/upstream/route-source.js';
 import {
@@ -29,10 +35,34 @@ print(json.dumps(sorted([list(r) for r in guard.ROUTES], key=lambda r: (r[1], r[
   >;
 }
 
+/** The guard's QUERIES as python3 sees them: `METHOD path` → parameter → pattern source. */
+function guardQueries(): Record<string, Record<string, string>> {
+  const script = `import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("guard", sys.argv[1])
+guard = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(guard)
+print(json.dumps({m + " " + p: {n: r.pattern for n, r in q.items()} for (m, p), q in guard.QUERIES.items()}))`;
+  return JSON.parse(execFileSync('python3', ['-B', '-c', script, GUARD], { encoding: 'utf8' })) as Record<
+    string,
+    Record<string, string>
+  >;
+}
+
 describe('one route table for the gateway and the pod guard', () => {
   it("the guard's allow-list equals the gateway's table", () => {
     assert.deepEqual(guardRoutes(), routePairs());
     assert.ok(routePairs().some(([m, p]) => m === 'POST' && p === '/v1/responses'));
+  });
+
+  it("the guard's query allow-list (QUERIES) equals the gateway's (API_QUERIES), on table routes", () => {
+    assert.deepEqual(guardQueries(), API_QUERIES);
+    const pairs = new Set(routePairs().map(([m, p]) => `${m} ${p}`));
+    for (const route of Object.keys(API_QUERIES)) assert.ok(pairs.has(route), route);
+    const retrieve = { method: 'GET', path: '/v1/responses/{id}' } as const;
+    assert.equal(queryAllowed(retrieve, 'starting_after=42&stream=true'), true);
+    for (const query of ['', 'stream', 'stream=TRUE', 'stream=true&stream=true', 'starting_after=%31', 'x=1'])
+      assert.equal(queryAllowed(retrieve, query), false, query);
+    assert.equal(queryAllowed({ method: 'GET', path: '/v1/models' }, 'stream=true'), false);
   });
 
   it('maps table paths onto the upstream base URL', () => {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv2020Module, { type ValidateFunction } from 'ajv/dist/2020.js';
@@ -13,8 +13,8 @@ const addFormats = addFormatsModule.default;
  * Validates bodies against RunPod's published OpenAPI 3.1 document (openapi-v2.json), so the
  * emulator is checked against the spec rather than against our own reading of it.
  *
- * The document is vendored as test/fixtures/runpod/openapi-v2.json (see docs/runpod-contract.md);
- * RUNPOD_OPENAPI points elsewhere, e.g. at a fresh download.
+ * The document is vendored as test/fixtures/runpod/openapi-v2.json (see docs/runpod-contract.md),
+ * and tests read only that copy: nothing outside the repository (refresh the fixture instead).
  * The whole document is registered as one schema so every `#/components/...` reference resolves
  * in place; a response schema is then a JSON pointer into `paths`.
  *
@@ -23,15 +23,7 @@ const addFormats = addFormatsModule.default;
  *   assert.deepEqual(spec.validateResponse('GET', '/v2/pods/{id}', 200, contentType, body), []);
  */
 const here = dirname(fileURLToPath(import.meta.url));
-const CANDIDATES = [
-  process.env.RUNPOD_OPENAPI,
-  resolve(here, '../../../shared/runpod/openapi-v2.json'),
-  resolve(here, '../fixtures/runpod/openapi-v2.json'),
-].filter((p): p is string => p !== undefined && p !== '');
-
-export function runPodSpecPath(): string | undefined {
-  return CANDIDATES.find((p) => existsSync(p));
-}
+const SPEC_FILE = resolve(here, '../fixtures/runpod/openapi-v2.json');
 
 type Json = Record<string, unknown>;
 const SPEC_ID = 'runpod-openapi-v2';
@@ -55,12 +47,7 @@ let cached: RunPodSpec | undefined;
 
 export function loadRunPodSpec(): RunPodSpec {
   if (cached !== undefined) return cached;
-  const file = runPodSpecPath();
-  if (file === undefined)
-    throw new Error(
-      `RunPod OpenAPI document not found; looked in: ${CANDIDATES.join(', ')} (set RUNPOD_OPENAPI)`,
-    );
-  const doc = JSON.parse(readFileSync(file, 'utf8')) as Json;
+  const doc = JSON.parse(readFileSync(SPEC_FILE, 'utf8')) as Json;
   // strict:false: the document carries OpenAPI keywords (example, x-enum-varnames, discriminator)
   // and formats (float, double) that are annotations, not JSON Schema assertions.
   const ajv = new Ajv2020({ strict: false, allErrors: true, validateSchema: false });

@@ -15,7 +15,7 @@ import { RequestAbort } from '../context.js';
 import type { WakeControl } from '../wake.js';
 import type { Validated } from '../validation/validate.js';
 import { checkStatus, cutOffEvent, noteFailure, pumpInto, readBounded, relay, toEnvelope } from './relay.js';
-import { type ApiRouteSpec, upstreamPathFor, type ValidatedRoute } from './route-table.js';
+import { type ApiRouteSpec, queryParamAllowed, upstreamPathFor, type ValidatedRoute } from './route-table.js';
 import { contextLengthError } from '../upstream/context-length.js';
 
 export interface ProxyDeps {
@@ -250,7 +250,7 @@ async function forward(
 /**
  * The path (and, on a Responses retrieve, the query) sent upstream: the table's path with the
  * request's id segment, which must look like an id (vLLM's `resp_…`): nothing that could walk
- * to another path on the pod. Only the query parameters vLLM reads are forwarded.
+ * to another path on the pod. Only the query parameters the guard lets through (API_QUERIES).
  */
 function upstreamRequestPath(spec: ApiRouteSpec, request: FastifyRequest): string {
   if (!spec.path.includes('{')) return spec.path;
@@ -264,12 +264,7 @@ function upstreamRequestPath(spec: ApiRouteSpec, request: FastifyRequest): strin
   if (spec.method !== 'GET') return path;
   const query = new URLSearchParams();
   for (const [name, value] of Object.entries(request.query as Record<string, unknown>)) {
-    if (
-      (name === 'stream' || name === 'starting_after') &&
-      typeof value === 'string' &&
-      /^[\w-]{1,20}$/.test(value)
-    )
-      query.set(name, value);
+    if (typeof value === 'string' && queryParamAllowed(spec, name, value)) query.set(name, value);
   }
   const qs = query.toString();
   return qs === '' ? path : `${path}?${qs}`;

@@ -45,6 +45,49 @@ export const API_ROUTES: readonly ApiRouteSpec[] = Object.freeze([
   { method: 'POST', path: '/detokenize', label: 'detokenize', validate: 'detokenize', cache: false },
 ] satisfies ApiRouteSpec[]);
 
+/**
+ * The query strings a table route may carry, by `METHOD path`: each parameter at most once, its
+ * value whole against its pattern (nothing decoded); any other query is refused. The guard's
+ * `QUERIES` in src/guard/guard.py holds the same (test/gateway/routes-table.test.ts proves it),
+ * the emulated guard (src/emulator/guard-emulation.ts) reads this one. The Responses API's
+ * retrieval: `GET /v1/responses/{id}?stream=true&starting_after=N`.
+ */
+export const API_QUERIES: Readonly<Record<string, Readonly<Record<string, string>>>> = Object.freeze({
+  'GET /v1/responses/{id}': Object.freeze({ stream: 'true|false', starting_after: '[0-9]{1,9}' }),
+});
+
+/** API_QUERIES's patterns, each matching a whole value (Python's `fullmatch`). */
+const QUERY_PATTERNS = new Map(
+  Object.entries(API_QUERIES).map(([route, params]) => [
+    route,
+    new Map(Object.entries(params).map(([name, source]) => [name, new RegExp(`^(?:${source})$`)])),
+  ]),
+);
+
+/**
+ * Whether `query` (after the `?`, raw) is one `route` may carry under API_QUERIES: `name=value`
+ * pairs joined by `&`, no name twice, no name the route's entry lacks, each value matching.
+ */
+export function queryAllowed(route: Pick<ApiRouteSpec, 'method' | 'path'>, query: string): boolean {
+  const seen = new Set<string>();
+  for (const pair of query.split('&')) {
+    const at = pair.indexOf('=');
+    const name = at < 0 ? pair : pair.slice(0, at);
+    if (at < 0 || seen.has(name) || !queryParamAllowed(route, name, pair.slice(at + 1))) return false;
+    seen.add(name);
+  }
+  return true;
+}
+
+/** Whether API_QUERIES lets `route` carry the parameter `name` with this (raw) value. */
+export function queryParamAllowed(
+  route: Pick<ApiRouteSpec, 'method' | 'path'>,
+  name: string,
+  value: string,
+): boolean {
+  return QUERY_PATTERNS.get(`${route.method} ${route.path}`)?.get(name)?.test(value) === true;
+}
+
 /** Fastify's spelling of a table path (`{id}` → `:id`). */
 export function fastifyPath(path: string): string {
   return path.replace(/\{(\w+)\}/g, ':$1');

@@ -15,6 +15,8 @@
  * - "The decoder prompt (length 9000) is longer than the maximum model length of 8192. …" (engine)
  */
 
+import { ERROR_CODES } from '../../shared/error-codes.js';
+
 const OPENAI_WORDING = /This model's maximum context length is (\d+) tokens/;
 const ENGINE_WORDING = /maximum model length of (\d+)/;
 
@@ -38,11 +40,12 @@ export function contextLengthError(envelope: Buffer): Buffer | undefined {
     if (engine === null) return undefined;
     text = `This model's maximum context length is ${engine[1]} tokens. ${message}`;
   }
+  const { openaiType, openaiCode } = ERROR_CODES.GW_CONTEXT_LENGTH_EXCEEDED;
   const error = {
     message: text,
-    type: 'invalid_request_error',
+    type: openaiType,
     param: typeof param === 'string' ? param : 'messages',
-    code: 'context_length_exceeded',
+    code: openaiCode,
   };
   return Buffer.from(JSON.stringify({ error }));
 }

@@ -12,6 +12,7 @@ import { runStatusCommand } from './status.js';
 import { runUpCommand } from './up.js';
 import { runWatchCommand } from './watch.js';
 import type { DemoFlags } from '../command-options.js';
+import type { Pod } from '../../runpod/schemas.js';
 
 /** Pod start-up in the demo: long enough to see each status go by, short enough to wait for. */
 const DEMO_SCHEDULE = { provisioningMs: 1_500, startingMs: 1_500, loadMs: 2_000 };
@@ -136,6 +137,11 @@ export async function runDemoCommand(io: CliIo, flags: DemoFlags = {}): Promise<
         `vLLM on the pod crashes for good (emulator fault on ${podId}); RunPod restarts the container in place, the pod stays RUNNING; one watchdog pass, as cron's \`runpod-llm watch\` would run it`,
       );
       // A pass first, so the watchdog has seen the pod's uptime; the crash then shows as a restart.
+      // It tells a restart from clock slack only past 5 s of uptime (pod-observation.ts), so on a
+      // fast machine the demo first lets the young pod reach that (a real pod is up for minutes).
+      for (let i = 0; i < 60 && uptimeOf(emulator.pods.get(podId)) < 7; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
       await must(runWatchCommand({}, captureIo(sub).io), 'watch');
       emulator.pods.crash(podId, true);
       await must(runWatchCommand({}, sub), 'watch');
@@ -174,6 +180,10 @@ export async function runDemoCommand(io: CliIo, flags: DemoFlags = {}): Promise<
     await emulator.close();
     rmSync(home, { recursive: true, force: true });
   }
+}
+
+function uptimeOf(pod: Pod | undefined): number {
+  return pod?.runtime?.uptime ?? 0;
 }
 
 async function must(code: Promise<number>, what: string): Promise<void> {

@@ -10,6 +10,8 @@ export interface RunningGuard {
   url: string;
   /** Everything the guard wrote to stderr so far, split into lines. */
   lines(): string[];
+  /** Resolves with the first stderr line matching `pattern`; the guard logs a request after answering it. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -54,10 +56,20 @@ export async function startGuard(
       reject(new Error(`guard exited with ${String(code)}: ${stderr}`));
     });
   });
+  const lines = (): string[] => stderr.split('\n').filter((l) => l !== '');
   return {
     port,
     url: `http://127.0.0.1:${port}`,
-    lines: () => stderr.split('\n').filter((l) => l !== ''),
+    lines,
+    waitForLine: async (pattern, timeoutMs = 5_000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const line = lines().find((l) => pattern.test(l));
+        if (line !== undefined) return line;
+        if (Date.now() > deadline) throw new Error(`no guard line matched ${String(pattern)}:\n${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
     close: () => stop(child),
   };
 }

@@ -8,6 +8,7 @@ import { interrupted, type Sleep } from '../shared/sleep.js';
 import type { StateDb } from '../state/db.js';
 import { INSTALL_ENV, installId, podInstall } from '../state/install.js';
 import { setVerdict, type VerdictValue } from '../state/verdicts.js';
+import { PROBE_NAME_PREFIX } from '../state/pods.js';
 import { encodeGuardEnv, GUARD_DECODE_COMMAND, GUARD_ENV, shellQuote } from '../guard/recipe.js';
 
 /**
@@ -28,8 +29,6 @@ import { encodeGuardEnv, GUARD_DECODE_COMMAND, GUARD_ENV, shellQuote } from '../
 
 /** Small, pinned, with an ENTRYPOINT of its own (`certbot`), python3 and a POSIX sh. */
 export const PROBE_IMAGE = 'certbot/certbot:v2.11.0';
-/** Named like every pod of ours (so `watch --reap` finds a probe a killed doctor left behind). */
-export const PROBE_NAME_PREFIX = 'runpod-llm-doctor-';
 const MARKER_PREFIX = 'RUNPOD_LLM_PROBE';
 
 export interface CpuOffer {

@@ -4,6 +4,20 @@ import type { StateDb } from './db.js';
 /** Every pod this tool creates is named `runpod-llm-<shortid>`: how orphans are recognised. */
 export const POD_NAME_PREFIX = 'runpod-llm-';
 
+/** `doctor --live`'s probe pods (named like ours, so a probe a killed doctor left behind is found). */
+export const PROBE_NAME_PREFIX = 'runpod-llm-doctor-';
+/**
+ * A probe pod younger than this belongs to a doctor that is still running (its checks end within
+ * ~3 min and it always terminates the pod): the watchdog leaves it alone. Older, it is an orphan.
+ */
+export const PROBE_MAX_AGE_MS = 15 * 60_000;
+
+/** A `doctor --live` probe pod that a running doctor may still own (created under PROBE_MAX_AGE_MS ago). */
+export function isYoungProbePod(pod: { name: string; createdAt: string }, now: number): boolean {
+  const created = Date.parse(pod.createdAt);
+  return pod.name.startsWith(PROBE_NAME_PREFIX) && !Number.isNaN(created) && now - created < PROBE_MAX_AGE_MS;
+}
+
 export type PodDesired = 'running' | 'stopped' | 'terminated';
 export type IdleAction = 'stop' | 'terminate';
 export type Cloud = 'SECURE' | 'COMMUNITY';

@@ -1,4 +1,4 @@
-import { isOurPodName, listActivePods, listPods, updatePodSeen } from '../state/pods.js';
+import { isOurPodName, isYoungProbePod, listActivePods, listPods, updatePodSeen } from '../state/pods.js';
 import { prunePodWatch } from '../state/pod-watch.js';
 import { appendAudit } from '../state/audit.js';
 import { installId, podInstall } from '../state/install.js';
@@ -52,7 +52,14 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
   const known = new Set(pods.map((p) => p.podId));
   const unknown =
     seen.kind === 'ok'
-      ? seen.all.filter((p) => isOurPodName(p.name) && !known.has(p.id) && p.status !== 'TERMINATED')
+      ? seen.all.filter(
+          (p) =>
+            isOurPodName(p.name) &&
+            !known.has(p.id) &&
+            p.status !== 'TERMINATED' &&
+            // A running `doctor --live` owns its probe pod (and ends it); one that outlived any doctor is an orphan.
+            !isYoungProbePod(p, now),
+        )
       : [];
   // Another machine's runpod-llm on the same account: reported, never reaped.
   const install = installId(state.home);

@@ -7,7 +7,7 @@ import type { WatchReport } from '../../src/watchdog/report.js';
 import { createRunPodClient } from '../../src/runpod/client.js';
 import { listAudit } from '../../src/state/audit.js';
 import { INSTALL_ENV, installId } from '../../src/state/install.js';
-import { getPod, listActivePods } from '../../src/state/pods.js';
+import { getPod, listActivePods, PROBE_NAME_PREFIX } from '../../src/state/pods.js';
 import { listReadyRoutes, listRoutes } from '../../src/state/routes.js';
 import { activeRun, getRun } from '../../src/state/runs.js';
 import { spendForRun } from '../../src/state/spend.js';
@@ -176,6 +176,26 @@ describe('watchdog (one pass = decide + thin execution, simulated time)', () => 
     assert.equal(r.emulator.pods.get(orphan.id), undefined);
     assert.equal(r.emulator.pods.list().length, 2, 'our pod and the foreign one remain');
     assert.ok(listAudit(r.state).some((e) => e.action === 'orphan' && e.podId === orphan.id));
+  });
+
+  it("leaves a running doctor's probe pod alone, and reaps one that outlived any doctor", async () => {
+    const r = await boot();
+    const probe = await r.api.createPod({
+      name: `${PROBE_NAME_PREFIX}0123456789ab`,
+      image: 'certbot/certbot:v2.11.0',
+      cpu: { id: 'cpu3c', vcpuCount: 2 },
+      cloud: 'SECURE',
+      env: { [INSTALL_ENV]: installId(r.home) },
+    });
+    let report = await r.passAt(3, { reap: true });
+    assert.deepEqual(report.orphans, [], 'a doctor created it minutes ago: not an orphan');
+    assert.ok(r.emulator.pods.get(probe.id), 'not touched');
+    report = await r.passAt(20, { reap: true });
+    assert.deepEqual(
+      report.orphans.map((o) => o.podId),
+      [probe.id],
+    );
+    assert.equal(r.emulator.pods.get(probe.id), undefined, 'older than any doctor run: reaped');
   });
 
   it("tells its own lost pods from another install's: --reap ends the first (tagged or untagged), never the second", async () => {

@@ -259,6 +259,7 @@ function finishRequest(
       assembled: ctx.assembled,
     });
     if (ctx.event !== undefined) {
+      deps.metrics.securityEvents.inc({ event: ctx.event });
       const line = {
         event: ctx.event,
         reqId: request.id,

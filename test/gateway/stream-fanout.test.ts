@@ -151,6 +151,13 @@ describe('cacheable streams: backpressure through the fan-out', () => {
     const last = late.trim().split('\n\n').at(-1) ?? '';
     const parsed = JSON.parse(last.replace(/^data: /, '')) as { error: { code: string; message: string } };
     assert.equal(parsed.error.code, 'client_too_slow');
+    // Counted where operators look (the access line is written when the response closes).
+    let metrics = '';
+    for (let i = 0; i < 50 && !metrics.includes('event="slow_client"'); i++) {
+      metrics = await (await gw.api('/metrics')).text();
+      if (!metrics.includes('event="slow_client"')) await sleep(20);
+    }
+    assert.match(metrics, /^gateway_security_events_total\{event="slow_client"\} 1$/m);
     assert.equal(requests, 1, 'one upstream call for both');
     assert.equal(
       (await gw.cache!.store.stats()).entries,

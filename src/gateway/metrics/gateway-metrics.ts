@@ -24,6 +24,8 @@ export interface GatewayMetrics {
   rateLimited: Counter<'scope'>;
   upstreamErrors: Counter<'kind'>;
   authFailures: Counter<'reason'>;
+  /** Requests that raised a security event, by event (the security log's `event`). */
+  securityEvents: Counter<'event'>;
   inFlight: Gauge;
   cacheLookups: Counter<'result'>;
   cacheEvictions: Counter;
@@ -98,6 +100,12 @@ export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {})
       name: 'gateway_auth_failures_total',
       help: 'Requests refused for a missing or wrong gateway key',
       labelNames: ['reason'],
+      registers,
+    }),
+    securityEvents: new Counter({
+      name: 'gateway_security_events_total',
+      help: 'Requests that raised a security event (one line each in the security log): auth_failed, rate_limit_exceeded, invalid_input, request_too_large, upstream_error, server_error, slow_client',
+      labelNames: ['event'],
       registers,
     }),
     inFlight: new Gauge({ name: 'gateway_in_flight_requests', help: 'Requests being served now', registers }),

@@ -1,4 +1,4 @@
-import { isRunPodError } from '../runpod/errors.js';
+import { isRunPodError, RunPodError } from '../runpod/errors.js';
 import { AppError } from '../shared/errors.js';
 import { appendAudit } from '../state/audit.js';
 import { installId } from '../state/install.js';
@@ -58,6 +58,21 @@ export async function createPodForRun(deps: ManagerDeps, options: CreateForRunOp
     try {
       outcome = await deps.api.createPodDetailed(request);
     } catch (err) {
+      if (isRunPodError(err, 'RUNPOD_UNAVAILABLE')) {
+        // RunPod may still create the pod after we stopped looking for it: the name is kept, so
+        // the watchdog's next pass (or `runpod-llm watch`) terminates it if it ever appears.
+        appendAudit(deps.state, {
+          action: 'create_unconfirmed',
+          reason: options.reason ?? (replaces === undefined ? 'up' : 'recreate'),
+          details: { gpu: candidate.id, name },
+        });
+        throw new RunPodError(err.code, err.message, {
+          ...(err.upstreamStatus === undefined ? {} : { upstreamStatus: err.upstreamStatus }),
+          ...(err.operation === undefined ? {} : { operation: err.operation }),
+          hint: `${err.hint === undefined ? '' : `${err.hint} `}RunPod may still create pod "${name}" later: \`runpod-llm watch\` (and every watchdog pass) terminates it if it appears.`,
+          cause: err,
+        });
+      }
       if (!isRunPodError(err, 'RUNPOD_NO_CAPACITY')) throw err;
       noCapacity.push(candidate.id);
       appendAudit(deps.state, {

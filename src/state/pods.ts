@@ -4,6 +4,27 @@ import type { StateDb } from './db.js';
 /** Every pod this tool creates is named `runpod-llm-<shortid>`: how orphans are recognised. */
 export const POD_NAME_PREFIX = 'runpod-llm-';
 
+/** How long the name of a create that failed unconfirmed is remembered (`strayCreateNames`). */
+export const STRAY_CREATE_WINDOW_MS = 24 * 3_600_000;
+
+/**
+ * Names that a pod of ours can carry though nothing owns it: every name in the state (a create
+ * that RunPod failed but later fulfilled is retried under the same name, so a second pod with a
+ * known name is that duplicate), and the names of creates that failed unconfirmed in the last
+ * day (audit `create_unconfirmed`: RunPod may still create the pod after we stopped looking).
+ */
+export function strayCreateNames(db: StateDb, now: number): Set<string> {
+  const names = new Set<string>();
+  for (const row of db.stmt('SELECT name FROM pods').all() as Array<{ name: string }>) names.add(row.name);
+  const failed = db
+    .stmt(
+      "SELECT json_extract(details, '$.name') AS name FROM audit WHERE action = 'create_unconfirmed' AND at >= ?",
+    )
+    .all(now - STRAY_CREATE_WINDOW_MS) as Array<{ name: unknown }>;
+  for (const row of failed) if (typeof row.name === 'string') names.add(row.name);
+  return names;
+}
+
 /** `doctor --live`'s probe pods (named like ours, so a probe a killed doctor left behind is found). */
 export const PROBE_NAME_PREFIX = 'runpod-llm-doctor-';
 /**

@@ -99,7 +99,11 @@ export function decide(input: DecideInput): Action[] {
 
   if (activeRun !== null) actions.push(...decideRun(input, activeRun, runPods, accrued));
 
-  // Rule 11: orphans.
+  // Rule 11: pods a failed or repeated create left behind (ours, unwanted), then orphans.
+  for (const stray of input.strayCreates ?? []) {
+    if (stray.status === 'TERMINATED') continue;
+    actions.push({ type: 'terminate', podId: stray.id, reason: 'stray_create' });
+  }
   for (const orphan of input.foreignPods) {
     if (orphan.status === 'TERMINATED') continue;
     actions.push({ type: 'report_orphan', podId: orphan.id, name: orphan.name });

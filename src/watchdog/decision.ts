@@ -88,6 +88,11 @@ export interface DecideInput {
   config: WatchConfig;
   /** Live pods named `runpod-llm-*` that the state does not know (ours or untagged). */
   foreignPods: LivePod[];
+  /**
+   * Pods of this install named like one of our creates that failed or was repeated (see
+   * `strayCreateNames`): terminated without `--reap`, since we know nobody wants them.
+   */
+  strayCreates?: LivePod[];
   /** Live `runpod-llm-*` pods another install created (their env says so): reported, never reaped. */
   otherInstallPods?: LivePod[];
   /** Pods this run has recreated so far (against `config.maxRecreations`). */
@@ -105,6 +110,11 @@ export type TerminateReason =
   | 'retry'
   /** The pod belongs to no active run. */
   | 'run_ended'
+  /**
+   * A pod of this install carrying the name of a create that failed or was repeated: RunPod
+   * created it late (after the create gave up listing for it), so nothing owns it and it bills.
+   */
+  | 'stray_create'
   /** It needed replacing, but the run has used up its recreations (`max_recreations`). */
   | 'recreate_limit';
 

@@ -1,4 +1,11 @@
-import { isOurPodName, isYoungProbePod, listActivePods, listPods, updatePodSeen } from '../state/pods.js';
+import {
+  isOurPodName,
+  isYoungProbePod,
+  listActivePods,
+  listPods,
+  strayCreateNames,
+  updatePodSeen,
+} from '../state/pods.js';
 import { prunePodWatch } from '../state/pod-watch.js';
 import { appendAudit } from '../state/audit.js';
 import { installId, podInstall } from '../state/install.js';
@@ -65,8 +72,14 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
   const install = installId(state.home);
   const foreignPods: LivePod[] = [];
   const otherInstallPods: LivePod[] = [];
-  for (const p of unknown)
-    (podInstall(p.env, install) === 'other' ? otherInstallPods : foreignPods).push(toLivePod(p));
+  const strayCreates: LivePod[] = [];
+  const strayNames = unknown.length === 0 ? new Set<string>() : strayCreateNames(state, now);
+  for (const p of unknown) {
+    const tag = podInstall(p.env, install);
+    if (tag === 'other') otherInstallPods.push(toLivePod(p));
+    else if (tag === 'ours' && strayNames.has(p.name)) strayCreates.push(toLivePod(p));
+    else foreignPods.push(toLivePod(p));
+  }
 
   if (live !== 'unreachable') {
     for (const pod of pods) {
@@ -98,6 +111,7 @@ export async function watchOnce(deps: ManagerDeps, options: WatchOptions): Promi
     now,
     config,
     foreignPods,
+    strayCreates,
     otherInstallPods,
     recreations:
       run === null

@@ -7,6 +7,7 @@ import { resumeRun } from '../../src/lifecycle/resume.js';
 import { planUp, up } from '../../src/lifecycle/up.js';
 import { isAppError } from '../../src/shared/errors.js';
 import { listAudit } from '../../src/state/audit.js';
+import { INSTALL_ENV, installId } from '../../src/state/install.js';
 import { getPod, listActivePods } from '../../src/state/pods.js';
 import { listReadyRoutes } from '../../src/state/routes.js';
 import { activeRun, getRun } from '../../src/state/runs.js';
@@ -163,6 +164,43 @@ describe('up (lifecycle, simulated time)', () => {
     assert.equal(listReadyRoutes(rig.state)[0]?.podId, result.pod.podId);
   });
 
+  it('a create that fails unconfirmed is remembered: the pod RunPod creates late under its name is terminated by the next pass, without --reap', async () => {
+    rig = await startLifecycleRig();
+    rig.emulator.faults.set({ createFailure: { status: 503, createPod: false, times: 100 } });
+    const err = await rejection(up(rig.deps, rig.settings));
+    assert.ok(isAppError(err) && err.code === 'RUNPOD_UNAVAILABLE', String(err));
+    const unconfirmed = listAudit(rig.state).filter((e) => e.action === 'create_unconfirmed');
+    assert.equal(unconfirmed.length, 1);
+    const name = String(unconfirmed[0]?.details?.name);
+    assert.match(err.hint ?? '', new RegExp(`may still create pod "${name}".*runpod-llm watch`));
+    assert.equal(rig.emulator.pods.created().length, 0);
+
+    // Later, RunPod fulfils the create after all (a pod of this install, under that name).
+    rig.emulator.faults.reset();
+    const late = await rig.api.createPod({
+      ...podRequestLike(name),
+      env: { [INSTALL_ENV]: installId(rig.home) },
+    });
+    const report = await rig.passAt(5);
+    assert.ok(
+      report.actions.some(
+        (a) =>
+          a.action.type === 'terminate' && a.action.podId === late.id && a.action.reason === 'stray_create',
+      ),
+      JSON.stringify(report.actions),
+    );
+    assert.equal(rig.emulator.pods.get(late.id), undefined, 'terminated on RunPod');
+
+    // The same name from another install's env, or an untagged pod, is only reported (never reaped without --reap).
+    const foreign = await rig.api.createPod({
+      ...podRequestLike(name),
+      env: { [INSTALL_ENV]: 'i-0123456789ab' },
+    });
+    const next = await rig.passAt(6);
+    assert.ok(rig.emulator.pods.get(foreign.id), "another install's pod is left alone");
+    assert.ok(next.orphans.some((o) => o.podId === foreign.id && o.otherInstall === true));
+  });
+
   it('terminates the pod and ends the run when it is not ready in time', async () => {
     rig = await startLifecycleRig({ manager: { readiness_timeout: '10m' } });
     rig.emulator.faults.set({ standinNeverLoads: true });
@@ -232,3 +270,13 @@ describe('up (lifecycle, simulated time)', () => {
     assert.ok(isAppError(unknown) && unknown.code === 'CONFIG_GPU_UNKNOWN');
   });
 });
+
+/** A GPU pod request like `up`'s, under `name`. */
+function podRequestLike(name: string) {
+  return {
+    name,
+    image: 'vllm/vllm-openai:v0.11.0',
+    gpu: { id: 'NVIDIA RTX A5000', count: 1 },
+    ports: ['8000/http'],
+  };
+}

@@ -198,6 +198,22 @@ describe('watchdog (one pass = decide + thin execution, simulated time)', () => 
     assert.equal(r.emulator.pods.get(probe.id), undefined, 'older than any doctor run: reaped');
   });
 
+  it('terminates, without --reap, a second pod of this install under a name the state already has (a retried create RunPod fulfilled twice)', async () => {
+    const r = await boot();
+    const twin = await r.api.createPod({
+      name: started.pod.name,
+      image: 'vllm/vllm-openai:v0.11.0',
+      gpu: { id: 'NVIDIA RTX A5000', count: 1 },
+      ports: ['8000/http'],
+      env: { [INSTALL_ENV]: installId(r.home) },
+    });
+    const report = await r.passAt(3);
+    assert.deepEqual(types(report), ['terminate:stray_create']);
+    assert.equal(r.emulator.pods.get(twin.id), undefined);
+    assert.ok(r.emulator.pods.get(started.pod.podId), 'the recorded pod is untouched');
+    assert.deepEqual(report.orphans, []);
+  });
+
   it("tells its own lost pods from another install's: --reap ends the first (tagged or untagged), never the second", async () => {
     const r = await boot();
     const pod = (name: string, env?: Record<string, string>) =>

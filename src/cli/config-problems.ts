@@ -1,4 +1,5 @@
-import type { ConfigProblem, LoadResult } from '../config/load.js';
+import type { LoadResult } from '../config/load.js';
+import type { ConfigProblem } from '../config/rules.js';
 import type { Config } from '../config/schema.js';
 import { AppError } from '../shared/errors.js';
 import { type CliIo, line } from './io.js';

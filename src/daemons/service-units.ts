@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ENV_VARS } from '../config/load.js';
+import { ENV_VARS } from '../config/names.js';
 import { AppError } from '../shared/errors.js';
 import type { SelfCommand } from './detached-process.js';
 import { GATEWAY_WITHHELD_ENV } from './gateway-daemon.js';

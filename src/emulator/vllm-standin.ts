@@ -7,17 +7,17 @@ import {
   planChat,
   planCompletion,
 } from './vllm-generate.js';
+import { ResponsesStore } from './vllm-responses.js';
 import {
   chatPromptTokens,
   contextCheck,
   requestedMaxTokens,
-  ResponsesStore,
   rerank,
   score,
-  scriptedToolTurn,
   type VllmAnswer,
   WordTokenizer,
 } from './vllm-routes.js';
+import { scriptedToolTurn } from './vllm-tool-calls.js';
 
 /*
  * A stand-in for the vLLM OpenAI server running on a pod (`vllm serve --api-key K`).

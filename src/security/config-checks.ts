@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { type Dirent, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isLoopback } from '../config/load.js';
+import { isLoopback } from '../config/rules.js';
 import type { Config } from '../config/schema.js';
 
 /*

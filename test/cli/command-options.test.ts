@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as C from '../../src/cli/command-options.js';
-import { FLAG_NAMES } from '../../src/config/load.js';
+import { FLAG_NAMES } from '../../src/config/names.js';
 import { cli } from './cli-rig.js';
 
 const ALL = [

@@ -8,6 +8,9 @@ import type { StateDb } from '../state/db.js';
 import { type PruneCounts, pruneState } from '../state/retention.js';
 import { utcMonthStart } from '../state/spend.js';
 import { consoleFile, type DaemonName, logFile, readDaemon } from '../daemons/detached-process.js';
+import { connectRedis, redactUrl } from '../gateway/redis-client.js';
+import { AppError } from '../shared/errors.js';
+import { silentLogger } from '../shared/logger.js';
 
 /*
  * `runpod-llm purge`: removes what the tool keeps — log files, the disk cache, ended
@@ -21,6 +24,8 @@ export interface PurgeReport {
   dryRun: boolean;
   logs?: { removed: string[]; emptied: string[]; bytes: number };
   cache?: { dir: string | null; removed: number; bytes: number; note?: string };
+  /** The cache shared in Redis (`redis_url`): its keys under `<redis_prefix>c:`. */
+  redisCache?: { url: string; removed: number; bytes: number };
   runs?: (PruneCounts & { note: string }) | { note: string };
 }
 
@@ -100,7 +105,9 @@ export function purgeCache(home: string, config: Config, dryRun: boolean): NonNu
       bytes: 0,
       note:
         dir === null
-          ? 'no disk cache (cache_dir is not set; the memory cache ends with the gateway)'
+          ? config.redis_url === undefined
+            ? 'no disk cache (cache_dir is not set; the memory cache ends with the gateway)'
+            : 'no disk cache (cache_dir is not set)'
           : 'the cache directory does not exist',
     };
   let removed = 0;
@@ -123,6 +130,45 @@ export function purgeCache(home: string, config: Config, dryRun: boolean): NonNu
         }
       : {}),
   };
+}
+
+/**
+ * The response cache shared in Redis (`redis_url`, every gateway replica reads it): every key
+ * under `<redis_prefix>c:` (entries and their bookkeeping), found with SCAN (never KEYS, which
+ * blocks a shared server) and removed with UNLINK. The rate-limit windows under the same prefix
+ * are left alone. Undefined without `redis_url`; Redis unreachable is an error, not "nothing".
+ */
+export async function purgeRedisCache(
+  config: Config,
+  dryRun: boolean,
+): Promise<PurgeReport['redisCache'] | undefined> {
+  const url = config.redis_url;
+  if (url === undefined) return undefined;
+  const client = await connectRedis(url, silentLogger(), 3_000);
+  try {
+    if (client.status !== 'ready')
+      throw new AppError(
+        'MISSING_REDIS',
+        `Redis at ${redactUrl(url)} is not reachable: the shared cache was not purged`,
+        {
+          hint: 'start Redis (or fix redis_url / REDIS_URL) and run `runpod-llm purge --cache` again',
+        },
+      );
+    const prefix = `${config.redis_prefix}c:`;
+    const bytes = Number((await client.get(`${prefix}_bytes`)) ?? 0);
+    let removed = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      // The bookkeeping keys (`_lru`, `_bytes`, …) go too but are not entries.
+      removed += keys.filter((k) => !k.slice(prefix.length).startsWith('_')).length;
+      if (!dryRun && keys.length > 0) await client.unlink(...keys);
+    } while (cursor !== '0');
+    return { url: redactUrl(url), removed, bytes: Number.isFinite(bytes) ? bytes : 0 };
+  } finally {
+    client.disconnect();
+  }
 }
 
 /** Ended runs with their pods, routes, usage rows and audit lines; spend before this month. The caller holds the manager lock. */

@@ -1,4 +1,4 @@
-import { type PurgeReport, purgeCache, purgeLogs, purgeRuns } from '../../doctor/purge.js';
+import { type PurgeReport, purgeCache, purgeLogs, purgeRedisCache, purgeRuns } from '../../doctor/purge.js';
 import { AppError } from '../../shared/errors.js';
 import { systemClock } from '../../shared/clock.js';
 import { openState } from '../../state/db.js';
@@ -31,7 +31,11 @@ export async function runPurgeCommand(flags: PurgeFlags, io: CliIo): Promise<num
   const dryRun = flags.dryRun === true;
   const report: PurgeReport = { dryRun };
   if (what.logs) report.logs = purgeLogs(ctx.home, ctx.config, dryRun);
-  if (what.cache) report.cache = purgeCache(ctx.home, ctx.config, dryRun);
+  if (what.cache) {
+    report.cache = purgeCache(ctx.home, ctx.config, dryRun);
+    const shared = await purgeRedisCache(ctx.config, dryRun);
+    if (shared !== undefined) report.redisCache = shared;
+  }
   if (what.runs) {
     if (!stateExists(ctx.home)) report.runs = { note: 'no state yet: nothing to remove' };
     else {
@@ -69,6 +73,14 @@ export async function runPurgeCommand(flags: PurgeFlags, io: CliIo): Promise<num
       c.dir === null || c.removed === 0
         ? `cache: nothing to remove${c.note === undefined ? '' : ` (${c.note})`}`
         : `cache: ${verb} ${c.removed} entr${c.removed === 1 ? 'y' : 'ies'} (${mb(c.bytes)}) from ${c.dir}${c.note === undefined ? '' : `; ${c.note}`}`,
+    );
+  }
+  if (report.redisCache !== undefined) {
+    const r = report.redisCache;
+    out(
+      r.removed === 0
+        ? `shared cache (Redis ${r.url}): nothing to remove`
+        : `shared cache (Redis ${r.url}): ${verb} ${r.removed} entr${r.removed === 1 ? 'y' : 'ies'} (${mb(r.bytes)})`,
     );
   }
   if (report.runs !== undefined) {

@@ -1,10 +1,23 @@
 /*
  * Tokens per key per window (`key_rate_limit_tokens`), fed by each answer's `usage` after it
  * is sent: a request is refused while the key's tokens in the last window are at the limit, so
- * one long answer can overshoot it once, then the key waits. Per gateway process (not shared
- * through Redis). Memory is bounded: per key one bucket per second of the window, at most
+ * one long answer can overshoot it once, then the key waits. This window is one process's; with
+ * `redis_url`, RedisTokenWindow (redis-token-window.ts) shares one across replicas. Memory is bounded: per key one bucket per second of the window, at most
  * `maxKeys` keys (the oldest dropped).
  */
+
+/** A key's tokens in the window ending now, and how long until it is below the limit (0: it is). */
+export interface TokenCheck {
+  used: number;
+  waitMs: number;
+}
+
+/** Where the token window lives: this process (TokenWindow) or Redis (RedisTokenWindow). */
+export interface TokenCounter {
+  readonly windowMs: number;
+  add(key: string, now: number, tokens: number): void;
+  check(key: string, now: number, limit: number): TokenCheck | Promise<TokenCheck>;
+}
 
 interface Buckets {
   seconds: Float64Array;
@@ -19,7 +32,7 @@ interface Buckets {
  *   window.add('key_ab12cd', Date.now(), 1500);
  *   window.used('key_ab12cd', Date.now()); // 1500
  */
-export class TokenWindow {
+export class TokenWindow implements TokenCounter {
   readonly #keys = new Map<string, Buckets>();
   readonly #slots: number;
 
@@ -48,6 +61,11 @@ export class TokenWindow {
       b.tokens[slot] = 0;
     }
     b.tokens[slot] = (b.tokens[slot] as number) + tokens;
+  }
+
+  check(key: string, now: number, limit: number): TokenCheck {
+    const used = this.used(key, now);
+    return { used, waitMs: used >= limit ? this.waitMs(key, now, limit) : 0 };
   }
 
   /** Tokens counted for `key` in the window ending now. */

@@ -4,7 +4,7 @@ import type { Config } from '../config/schema.js';
 import { ipKeyFile } from '../logs/client-ip.js';
 import type { Clock } from '../shared/clock.js';
 import { appendAudit } from '../state/audit.js';
-import type { StateDb } from '../state/db.js';
+import { STATE_FILE, type StateDb } from '../state/db.js';
 import { type PruneCounts, pruneState } from '../state/retention.js';
 import { utcMonthStart } from '../state/spend.js';
 import { consoleFile, type DaemonName, logFile, readDaemon } from '../daemons/detached-process.js';
@@ -26,7 +26,7 @@ export interface PurgeReport {
   cache?: { dir: string | null; removed: number; bytes: number; note?: string };
   /** The cache shared in Redis (`redis_url`): its keys under `<redis_prefix>c:`. */
   redisCache?: { url: string; removed: number; bytes: number };
-  runs?: (PruneCounts & { note: string }) | { note: string };
+  runs?: (PruneCounts & { note: string; stateBytes?: { before: number; after: number } }) | { note: string };
 }
 
 interface FileLike {
@@ -181,14 +181,22 @@ export function purgeRuns(state: StateDb, clock: Clock, dryRun: boolean): NonNul
     keepSpendFrom: utcMonthStart(now),
     dryRun,
   });
+  let stateBytes: { before: number; after: number } | undefined;
   if (
     !dryRun &&
     counts.runs + counts.pods + counts.audit + counts.spend + counts.routes + counts.usage + counts.wake > 0
   ) {
     appendAudit(state, { action: 'purge', reason: 'user', details: { ...counts } });
+    // Deleted rows leave free pages in the file: give them back, so the data is gone from disk too.
+    const file = join(state.home, STATE_FILE);
+    const before = sizeOf(file) ?? 0;
+    state.stmt('VACUUM').run();
+    state.stmt('PRAGMA wal_checkpoint(TRUNCATE)').all();
+    stateBytes = { before, after: sizeOf(file) ?? 0 };
   }
   return {
     ...counts,
+    ...(stateBytes === undefined ? {} : { stateBytes }),
     note: "the active run and its pods are kept, and this month's spend of every run (the monthly budget counts it)",
   };
 }

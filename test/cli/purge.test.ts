@@ -80,6 +80,14 @@ describe('runpod-llm purge', () => {
       addSpend(state, { podId: 'oldpod', at: now - 100 * DAY, usd: 3 });
       addSpend(state, { podId: 'oldpod', at: utcMonthStart(now), usd: 2 }); // this month: the budget counts it
       appendAudit(state, { action: 'create', podId: 'oldpod', at: now - 100 * DAY });
+      // An ended pod's long history: the file must shrink once it is purged.
+      for (let i = 0; i < 2_000; i++)
+        appendAudit(state, {
+          action: 'keep',
+          podId: 'oldpod',
+          at: now - 100 * DAY + i,
+          details: { note: 'x'.repeat(400) },
+        });
       markPodEnded(state, 'oldpod', 'runtime_limit', now - 99 * DAY);
       endRun(state, old.runId, 'runtime_limit', now - 99 * DAY);
       const run = createRun(state, { runtimeLimitMs: null, budgetUsd: 10, startedAt: now - DAY });
@@ -147,8 +155,14 @@ describe('runpod-llm purge', () => {
     assert.match(run.stdout, /^cache: removed 3 entries \(0\.3 KiB\) from /m);
     assert.match(
       run.stdout,
-      /^runs: removed 1 ended run\(s\), 1 pod\(s\), 0 route\(s\), 1 audit line\(s\), 1 spend row\(s\)/m,
+      /^runs: removed 1 ended run\(s\), 1 pod\(s\), 0 route\(s\), 2001 audit line\(s\), 1 spend row\(s\)/m,
     );
+    // The rows are gone from the file too (VACUUM), not only from the tables.
+    const sizes = /state file ([\d.]+) (KiB|MiB) → ([\d.]+) (KiB|MiB)/.exec(run.stdout);
+    assert.ok(sizes !== null, run.stdout);
+    const kib = (n: string | undefined, unit: string | undefined) => Number(n) * (unit === 'MiB' ? 1024 : 1);
+    assert.ok(kib(sizes[3], sizes[4]) < kib(sizes[1], sizes[2]) / 2, sizes[0]);
+    assert.ok(statSync(join(home, 'state.db')).size < (kib(sizes[1], sizes[2]) * 1024) / 2);
     assert.match(run.stdout, /the running gateway still holds its entries in memory/);
 
     // The running gateway's files are emptied (it keeps writing them), the rest gone.

@@ -88,7 +88,7 @@ export async function runPurgeCommand(flags: PurgeFlags, io: CliIo): Promise<num
     if (!('runs' in r)) out(`runs: ${r.note}`);
     else
       out(
-        `runs: ${verb} ${r.runs} ended run(s), ${r.pods} pod(s), ${r.routes} route(s), ${r.audit} audit line(s), ${r.spend} spend row(s), ${r.usage} usage row(s), ${r.wake} wake request(s); ${r.note}`,
+        `runs: ${verb} ${r.runs} ended run(s), ${r.pods} pod(s), ${r.routes} route(s), ${r.audit} audit line(s), ${r.spend} spend row(s), ${r.usage} usage row(s), ${r.wake} wake request(s); ${r.note}${r.stateBytes === undefined ? '' : `; state file ${mb(r.stateBytes.before)} → ${mb(r.stateBytes.after)}`}`,
       );
   }
   return 0;

@@ -32,7 +32,13 @@ function cell(s: Spread | undefined, fmt: (v: number) => string): string {
 
 function mainTable(results: Results, figs: PerSystem<SystemFigures>): string {
   const cols = SYSTEMS.filter((s) => results.available[s] === true || results.unavailable[s] !== undefined);
-  const header = ['metric', ...cols.map((s) => LABELS[s]), 'ours ÷ nginx', 'ours ÷ Portkey', 'ours ÷ Node floor'];
+  const header = [
+    'metric',
+    ...cols.map((s) => LABELS[s]),
+    'ours ÷ nginx',
+    'ours ÷ Portkey',
+    'ours ÷ Node floor',
+  ];
   const rows: Row[] = [];
   const row = (
     metric: string,
@@ -157,7 +163,9 @@ function extras(results: Results): string {
   const failing = SYSTEMS.flatMap((name) => {
     const lat = (results.latency[name] ?? []).reduce((sum, r) => sum + r.errors, 0);
     const wrk = (results.throughput[name] ?? []).reduce((sum, r) => sum + r.wrkErrors, 0);
-    return lat + wrk > 0 ? [`${LABELS[name]}: ${lat} in the latency workload, ${wrk} in closed-loop runs`] : [];
+    return lat + wrk > 0
+      ? [`${LABELS[name]}: ${lat} in the latency workload, ${wrk} in closed-loop runs`]
+      : [];
   });
   if (failing.length > 0)
     lines.push(

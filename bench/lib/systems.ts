@@ -90,23 +90,26 @@ export interface GatewayBuild {
 /**
  * Compiles the working tree's gateway into bench/out/dist (not dist/, which others may be using)
  * so the benchmark runs plain JS as users do. A tree that does not compile (someone mid-edit)
- * falls back to tsx on the sources, and the results say so.
+ * falls back to tsx on the sources, and the results say so. `tree` (a directory with src/ and
+ * tsconfig.build.json under this repository, so node_modules resolve) and `outDir` build another
+ * tree, as bench/ab.ts does.
  */
-export function buildGateway(): GatewayBuild {
-  const outDir = join(ROOT, 'bench/out/dist');
-  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', outDir], {
+export function buildGateway(opts: { tree?: string; outDir?: string } = {}): GatewayBuild {
+  const tree = opts.tree ?? ROOT;
+  const outDir = opts.outDir ?? join(ROOT, 'bench/out/dist');
+  const r = spawnSync('npx', ['tsc', '-p', join(tree, 'tsconfig.build.json'), '--outDir', outDir], {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 180_000,
   });
   const main = join(outDir, 'cli/main.js');
   if (r.status === 0 && existsSync(main)) {
-    copyAssets(join(ROOT, 'src'), outDir);
+    copyAssets(join(tree, 'src'), outDir);
     return { entry: [main], note: 'built JS (tsc → bench/out/dist)' };
   }
   const why = (r.stdout || r.stderr || String(r.error ?? '')).trim().split('\n')[0] ?? '';
   return {
-    entry: ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')],
+    entry: ['--import', 'tsx', join(tree, 'src/cli/main.ts')],
     note: `sources via tsx (the working tree did not compile: ${why})`,
   };
 }

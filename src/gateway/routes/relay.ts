@@ -1,4 +1,4 @@
-import { finished, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import { AppError } from '../../shared/errors.js';
@@ -68,39 +68,21 @@ export function checkStatus(metrics: GatewayMetrics, ctx: Ctx, status: number): 
   }
 }
 
-/**
- * The whole upstream answer, at most `max` bytes (more: the body is destroyed and the answer is
- * GW_UPSTREAM_BAD_RESPONSE). Read with 'data' events rather than an async iterator (one promise
- * and microtask hop per chunk less); a body that fails or closes early rejects as the iterator
- * did (`finished`: the error, or ERR_STREAM_PREMATURE_CLOSE).
- */
-export function readBounded(body: Body, max: number): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    body.on('data', (chunk: Buffer) => {
-      if (over) return;
-      size += chunk.length;
-      if (size > max) {
-        over = true;
-        body.destroy();
-        reject(
-          gatewayError(
-            'GW_UPSTREAM_BAD_RESPONSE',
-            `the model server's answer is larger than ${max} bytes (upstream.max_response_bytes)`,
-          ),
-        );
-        return;
-      }
-      chunks.push(chunk);
-    });
-    finished(body, (err) => {
-      if (over) return;
-      if (err) reject(err);
-      else resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
-    });
-  });
+export async function readBounded(body: Body, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) {
+      body.destroy();
+      throw gatewayError(
+        'GW_UPSTREAM_BAD_RESPONSE',
+        `the model server's answer is larger than ${max} bytes (upstream.max_response_bytes)`,
+      );
+    }
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
 }
 
 /**

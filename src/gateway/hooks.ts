@@ -76,69 +76,25 @@ export function startHook(deps: HookDeps) {
  */
 export function clientLimitHook(deps: HookDeps) {
   const windowS = Math.round(deps.windowMs / 1000);
-  // A plain callback hook: with the memory store the decision is synchronous and the request
-  // goes on in the same tick (an async hook costs a promise and a microtask hop per request);
-  // only a Redis store's promise waits. A throw (refusal) reaches the error handler either way.
-  const apply = (decision: RateDecision, reply: FastifyReply, kind: string | undefined, peek: boolean) => {
-    // An API request's headers describe its key's window (set by the auth hook), unless refused here.
-    if (kind !== 'api' || !decision.allowed) reply.headers(rateLimitHeaders(decision, windowS));
-    if (!decision.allowed && (!peek || kind === 'api')) refuse(deps, decision, 'ip');
-  };
-  const applyUser = (decision: RateDecision, reply: FastifyReply) => {
-    reply.headers(rateLimitHeaders(decision, windowS));
-    if (!decision.allowed) refuse(deps, decision, 'ip');
-  };
-  return function clientLimit(request: FastifyRequest, reply: FastifyReply, done: HookDone): void {
-    if (request.method === 'OPTIONS') {
-      done();
-      return;
-    }
+  return async function clientLimit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (request.method === 'OPTIONS') return;
     const key = `ip:${clientKey(request.ip)}`;
     const kind = request.routeOptions.config.kind;
     const now = deps.clock.now();
     if (kind === 'api' && deps.verify === undefined) {
-      settle(deps.limiter.hit(key, deps.keyLimit, deps.windowMs, now), (d) => applyUser(d, reply), done);
+      const decision = await deps.limiter.hit(key, deps.keyLimit, deps.windowMs, now);
+      reply.headers(rateLimitHeaders(decision, windowS));
+      if (!decision.allowed) refuse(deps, decision, 'ip');
       return;
     }
     const peek = kind === 'health' || kind === 'metrics' || kind === 'public' || kind === 'api';
-    const decision = peek
+    const decision = await (peek
       ? deps.limiter.peek(key, deps.limit, deps.windowMs, now)
-      : deps.limiter.hit(key, deps.limit, deps.windowMs, now);
-    settle(decision, (d) => apply(d, reply, kind, peek), done);
+      : deps.limiter.hit(key, deps.limit, deps.windowMs, now));
+    // An API request's headers describe its key's window (set by the auth hook), unless refused here.
+    if (kind !== 'api' || !decision.allowed) reply.headers(rateLimitHeaders(decision, windowS));
+    if (!decision.allowed && (!peek || kind === 'api')) refuse(deps, decision, 'ip');
   };
-}
-
-/** A hook's continuation: `done()` to go on, `done(err)` to the error handler. */
-type HookDone = (err?: Error) => void;
-
-/**
- * Applies a limiter's decision and continues the hook chain: in the same tick when the store
- * answered synchronously (a throw from `apply` then propagates to Fastify's hook runner, which
- * sends it to the error handler), after the promise otherwise (a throw or rejection goes to
- * `done(err)`, the same place).
- */
-function settle(
-  decision: RateDecision | Promise<RateDecision>,
-  apply: (decision: RateDecision) => void,
-  done: HookDone,
-): void {
-  if (!(decision instanceof Promise)) {
-    apply(decision);
-    done();
-    return;
-  }
-  decision.then(
-    (d) => {
-      try {
-        apply(d);
-      } catch (err) {
-        done(err as Error);
-        return;
-      }
-      done();
-    },
-    (err: unknown) => done(err as Error),
-  );
 }
 
 /** RFC 6750 §3: the challenge on every 401; `invalid_token` only when a bearer token was sent. */
@@ -153,51 +109,37 @@ const CHALLENGE_INVALID =
  */
 export function authHook(deps: HookDeps) {
   const windowS = Math.round(deps.windowMs / 1000);
-  const refused = (decision: RateDecision, reply: FastifyReply, reason: string) => {
-    reply.headers(rateLimitHeaders(decision, windowS));
-    if (!decision.allowed) refuse(deps, decision, 'ip');
-    const message =
-      reason === 'scheme'
-        ? 'use the header Authorization: Bearer <gateway key>'
-        : reason === 'missing'
-          ? 'missing gateway key: send Authorization: Bearer <gateway key> (see `runpod-llm status` for the key file)'
-          : 'invalid gateway key';
-    throw gatewayError('GW_UNAUTHORIZED', message, {
-      headers: { 'www-authenticate': reason === 'invalid' ? CHALLENGE_INVALID : CHALLENGE_MISSING },
-    });
-  };
-  const counted = (decision: RateDecision, reply: FastifyReply, keyId: string, now: number) => {
-    reply.headers(rateLimitHeaders(decision, windowS));
-    if (!decision.allowed) refuse(deps, decision, 'key');
-    if (deps.tokenLimit !== undefined) checkTokens(deps, deps.tokenLimit, keyId, now, reply);
-  };
-  // A plain callback hook, as clientLimitHook: synchronous with the memory store.
-  return function auth(request: FastifyRequest, reply: FastifyReply, done: HookDone): void {
-    if (deps.verify === undefined || request.method === 'OPTIONS') {
-      done();
-      return;
-    }
+  return async function auth(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (deps.verify === undefined || request.method === 'OPTIONS') return;
     const result = deps.verify(request.headers.authorization);
     if (!result.ok) {
       deps.metrics.authFailures.inc({ reason: result.reason });
       // A failed key counts against the client's window on every route (API routes only peeked it).
-      const decision = deps.limiter.hit(
+      const decision = await deps.limiter.hit(
         `ip:${clientKey(request.ip)}`,
         deps.limit,
         deps.windowMs,
         deps.clock.now(),
       );
-      settle(decision, (d) => refused(d, reply, result.reason), done);
-      return;
+      reply.headers(rateLimitHeaders(decision, windowS));
+      if (!decision.allowed) refuse(deps, decision, 'ip');
+      const message =
+        result.reason === 'scheme'
+          ? 'use the header Authorization: Bearer <gateway key>'
+          : result.reason === 'missing'
+            ? 'missing gateway key: send Authorization: Bearer <gateway key> (see `runpod-llm status` for the key file)'
+            : 'invalid gateway key';
+      throw gatewayError('GW_UNAUTHORIZED', message, {
+        headers: { 'www-authenticate': result.reason === 'invalid' ? CHALLENGE_INVALID : CHALLENGE_MISSING },
+      });
     }
     request.ctx.keyId = result.keyId;
-    if (request.routeOptions.config.kind !== 'api') {
-      done();
-      return;
-    }
+    if (request.routeOptions.config.kind !== 'api') return;
     const now = deps.clock.now();
-    const decision = deps.limiter.hit(`key:${result.keyId}`, deps.keyLimit, deps.windowMs, now);
-    settle(decision, (d) => counted(d, reply, result.keyId, now), done);
+    const decision = await deps.limiter.hit(`key:${result.keyId}`, deps.keyLimit, deps.windowMs, now);
+    reply.headers(rateLimitHeaders(decision, windowS));
+    if (!decision.allowed) refuse(deps, decision, 'key');
+    if (deps.tokenLimit !== undefined) checkTokens(deps, deps.tokenLimit, result.keyId, now, reply);
   };
 }
 

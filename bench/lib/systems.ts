@@ -226,7 +226,11 @@ export async function startFloor(
   const proc = procs.spawn(
     name,
     process.execPath,
-    [join(ROOT, 'bench/peers/node-floor.mjs'), String(port), `http://127.0.0.1:${opts.upstreamPort}`],
+    [
+      fileURLToPath(new URL('../peers/node-floor.mjs', import.meta.url)),
+      String(port),
+      `http://127.0.0.1:${opts.upstreamPort}`,
+    ],
     { cwd: opts.tmp, logFile: join(opts.tmp, `${name}.out`) },
   );
   await waitForHttp(`http://127.0.0.1:${port}/health`, 10_000, proc);

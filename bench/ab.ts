@@ -9,6 +9,7 @@
  *   node --import tsx bench/ab.ts                        # A = HEAD, B = the working tree
  *   node --import tsx bench/ab.ts --a main~3 --rounds 12 --requests 3000
  *   node --import tsx bench/ab.ts --a /path/to/other/tree   # a directory with src/ and tsconfig*.json
+ *   node --import tsx bench/ab.ts --fastify-floor          # also the floor on Fastify (bench/peers/fastify-floor.mjs)
  *
  * A git revision is exported (src/, tsconfig*.json, package.json) into bench/out/ab/ so it compiles
  * against this repository's node_modules. Each build goes to its own bench/out/ab/dist-*.
@@ -17,9 +18,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chatBody, sequentialLatency } from './lib/load.js';
-import { installCleanup, ProcessSet, treeCpuMs } from './lib/procs.js';
+import { freePort, installCleanup, ProcessSet, treeCpuMs, waitForHttp } from './lib/procs.js';
 import { warmUp } from './lib/sanity.js';
 import { median, summarize } from './lib/stats.js';
 import {
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '8' },
       requests: { type: 'string', default: '2000' },
       warmup: { type: 'string', default: '200' },
+      'fastify-floor': { type: 'boolean', default: false },
     },
   });
   const rounds = Number(values.rounds);
@@ -115,6 +118,21 @@ async function main(): Promise<void> {
       ['A', ourTarget(gwA.port, gwA.proc)],
       ['B', ourTarget(gwB.port, gwB.proc)],
     ];
+    if (values['fastify-floor']) {
+      const port = await freePort();
+      const proc = procs.spawn(
+        'fastify-floor',
+        process.execPath,
+        [
+          fileURLToPath(new URL('peers/fastify-floor.mjs', import.meta.url)),
+          String(port),
+          `http://127.0.0.1:${upstream.port}`,
+        ],
+        { cwd: ROOT, logFile: join(tmp, 'fastify-floor.out') },
+      );
+      await waitForHttp(`http://127.0.0.1:${port}/health`, 10_000, proc);
+      systems.push(['Fastify floor', plain('floor', port, proc)]);
+    }
     for (const [, t] of systems) await warmUp(t);
     const body = chatBody('bench-d0');
     const samples = new Map<string, Sample[]>(systems.map(([k]) => [k, []]));
@@ -152,7 +170,9 @@ async function main(): Promise<void> {
         errors: mine.reduce((sum, m) => sum + m.errors, 0),
       };
     };
-    const f = { floor: fig('floor'), A: fig('A'), B: fig('B') };
+    const f: Record<string, ReturnType<typeof fig>> = { floor: fig('floor'), A: fig('A'), B: fig('B') };
+    if (values['fastify-floor']) f['Fastify floor'] = fig('Fastify floor');
+    const floorFig = fig('floor');
     const us = (v: number) => `${Math.round(v)} µs`;
     const x = (v: number) => `${v.toFixed(2)}×`;
     const pct = (to: number, from: number) =>
@@ -166,15 +186,15 @@ async function main(): Promise<void> {
         '| system | added p50 | added p99 | CPU/request | added p50 ÷ floor | CPU ÷ floor | errors |',
         '|---|---:|---:|---:|---:|---:|---:|',
         `| direct | 0 | 0 | ${us(fig('direct').cpu)} | — | — | ${fig('direct').errors} |`,
-        ...(['floor', 'A', 'B'] as const).map(
-          (k) =>
-            `| ${k === 'floor' ? 'Node floor' : k} | ${us(f[k].addedP50)} | ${us(f[k].addedP99)} | ${us(f[k].cpu)} | ${x(f[k].addedP50 / f.floor.addedP50)} | ${x(f[k].cpu / f.floor.cpu)} | ${f[k].errors} |`,
+        ...Object.entries(f).map(
+          ([k, v]) =>
+            `| ${k === 'floor' ? 'Node floor' : k} | ${us(v.addedP50)} | ${us(v.addedP99)} | ${us(v.cpu)} | ${x(v.addedP50 / floorFig.addedP50)} | ${x(v.cpu / floorFig.cpu)} | ${v.errors} |`,
         ),
         '',
-        `B against A: added p50 ${pct(f.B.addedP50, f.A.addedP50)}, added p99 ${pct(f.B.addedP99, f.A.addedP99)}, CPU/request ${pct(f.B.cpu, f.A.cpu)}`,
+        `B against A: added p50 ${pct(fig('B').addedP50, fig('A').addedP50)}, added p99 ${pct(fig('B').addedP99, fig('A').addedP99)}, CPU/request ${pct(fig('B').cpu, fig('A').cpu)}`,
       ].join('\n'),
     );
-    if (f.A.errors + f.B.errors > 0) {
+    if (fig('A').errors + fig('B').errors > 0) {
       console.error('ab: some requests to A or B failed or were refused (non-2xx): the figures include them');
       process.exitCode = 1;
     }

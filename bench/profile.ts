@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CpuProfile, profileMarkdown, summarizeProfile } from './lib/cpuprofile.js';
-import { chatBody, streamBatch } from './lib/load.js';
+import { chatBody, sequentialLatency, streamBatch } from './lib/load.js';
 import type { ProcessSet } from './lib/procs.js';
 import type { Plan } from './lib/results.js';
 import { request } from 'undici';
@@ -10,7 +10,10 @@ import { runWrk, wrkScript } from './lib/wrk.js';
 import { efficiencyTable } from './workloads/efficiency.js';
 
 /*
- * Our gateway under `node --cpu-prof`, three times: saturated by non-streaming requests (wrk,
+ * Our gateway under `node --cpu-prof`, four times: at c=1 (sequential requests on one keep-alive
+ * connection, instant upstream: where the added latency of issue 14's budget is spent; a
+ * saturated profile over-weights what batching hides and under-weights per-request wake-ups),
+ * saturated by non-streaming requests (wrk,
  * closed loop, instant upstream), saturated by cache hits (no upstream leg: only the gateway's own
  * per-request work), then holding many streams (per-chunk cost). Each profile is written when the
  * gateway exits on SIGTERM, then summarised into bench/out/profile-*.md (self time, time per
@@ -43,7 +46,7 @@ export async function profileWorkload(opts: {
   ];
   const seconds = plan.quick ? 8 : 20;
 
-  for (const kind of ['chat', 'cache-hit', 'stream'] as const) {
+  for (const kind of ['chat-c1', 'chat', 'cache-hit', 'stream'] as const) {
     const dir = join(outDir, `cpuprofile-${kind}`);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
@@ -55,7 +58,11 @@ export async function profileWorkload(opts: {
       name: `profile-${kind}`,
     });
     const target = ourTarget(gw.port, gw.proc);
-    if (kind === 'chat' || kind === 'cache-hit') {
+    if (kind === 'chat-c1') {
+      const requests = plan.quick ? 5_000 : 15_000;
+      const run = await sequentialLatency(target, chatBody('bench-d0'), requests, 200);
+      log(`  profile chat-c1: ${requests} sequential requests, ${run.errors} errors`);
+    } else if (kind === 'chat' || kind === 'cache-hit') {
       // The cache-hit run isolates the gateway's own per-request cost: no upstream leg at all.
       const body = kind === 'chat' ? chatBody('bench-d0') : chatBody('bench-d0-cache', { temperature: 0 });
       if (kind === 'cache-hit' && !(await answersFromCache(target, body))) {
@@ -100,6 +107,7 @@ export async function profileWorkload(opts: {
     const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
     const summary = summarizeProfile(profile, ROOT);
     const titles = {
+      'chat-c1': 'Non-streaming at c=1 (sequential requests, one keep-alive connection, instant upstream)',
       chat: `Non-streaming, saturated (wrk c=32, instant upstream, ${seconds} s)`,
       'cache-hit': `Cache hits, saturated (wrk c=32, ${seconds} s): the gateway's own per-request cost, no upstream leg`,
       stream: 'Streaming (512 held streams × 64 deltas at 20 ms)',

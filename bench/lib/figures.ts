@@ -267,6 +267,36 @@ export function guardGoals(figs: PerSystem<SystemFigures>): Goal[] {
   ];
 }
 
+/** Our gateway's added p50 and CPU per request at c=1 may be at most this many times the Node floor's. */
+export const FLOOR_FACTOR = 1.3;
+
+/**
+ * The gateway's own budget (issue 14), judged against the Node floor measured in the same run
+ * (node:http in, undici out, nothing else): what our gateway adds at c=1 over direct, and its CPU
+ * per request at c=1, each within FLOOR_FACTOR of the floor's. CPU per request is the process's
+ * own (user + system from /proc), the figure the shared machine disturbs least.
+ */
+export function floorGoals(figs: PerSystem<SystemFigures>): Goal[] {
+  const ours = figs.ours;
+  const floor = figs.floor;
+  const us = (ms: number) => (Number.isFinite(ms) ? `${Math.round(ms * 1000)} µs` : '—');
+  const x = (r: number) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '—');
+  const added = ratio(ours?.addedP50?.median ?? Number.NaN, floor?.addedP50?.median ?? Number.NaN);
+  const cpu = ratio(ours?.cpuC1?.median ?? Number.NaN, floor?.cpuC1?.median ?? Number.NaN);
+  return [
+    {
+      goal: `our gateway: added p50 at c=1 ≤ ${FLOOR_FACTOR}× the Node floor's`,
+      measured: `${x(added)} (${us(ours?.addedP50?.median ?? Number.NaN)} vs ${us(floor?.addedP50?.median ?? Number.NaN)})`,
+      verdict: judge(added, (v) => v <= FLOOR_FACTOR),
+    },
+    {
+      goal: `our gateway: CPU per request at c=1 ≤ ${FLOOR_FACTOR}× the Node floor's`,
+      measured: `${x(cpu)} (${Math.round(ours?.cpuC1?.median ?? Number.NaN)} µs vs ${Math.round(floor?.cpuC1?.median ?? Number.NaN)} µs)`,
+      verdict: judge(cpu, (v) => v <= FLOOR_FACTOR),
+    },
+  ];
+}
+
 /** The few figures kept in RESULTS.md so the next run can say what changed. */
 export function keyFigures(figs: PerSystem<SystemFigures>, results: Results): Record<string, number> {
   const out: Record<string, number> = {};

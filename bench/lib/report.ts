@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { figures, goals, guardGoals, keyFigures, type SystemFigures } from './figures.js';
+import { figures, floorGoals, goals, guardGoals, keyFigures, type SystemFigures } from './figures.js';
 import type { PerSystem, Results } from './results.js';
 import { fmtMs, fmtNum, fmtPct, fmtRatio, fmtSpread, ratio, type Spread } from './stats.js';
 import { LABELS, ROOT, SYSTEMS, type SystemName } from './systems.js';
@@ -32,7 +32,13 @@ function cell(s: Spread | undefined, fmt: (v: number) => string): string {
 
 function mainTable(results: Results, figs: PerSystem<SystemFigures>): string {
   const cols = SYSTEMS.filter((s) => results.available[s] === true || results.unavailable[s] !== undefined);
-  const header = ['metric', ...cols.map((s) => LABELS[s]), 'ours ÷ nginx', 'ours ÷ Portkey'];
+  const header = [
+    'metric',
+    ...cols.map((s) => LABELS[s]),
+    'ours ÷ nginx',
+    'ours ÷ Portkey',
+    'ours ÷ Node floor',
+  ];
   const rows: Row[] = [];
   const row = (
     metric: string,
@@ -48,7 +54,7 @@ function mainTable(results: Results, figs: PerSystem<SystemFigures>): string {
       rat === undefined || figs.ours === undefined || figs[other] === undefined
         ? '—'
         : fmtRatio(ratio(rat(figs.ours), rat(figs[other])));
-    rows.push([metric, ...cells, r('nginx'), r('portkey')]);
+    rows.push([metric, ...cells, r('nginx'), r('portkey'), r('floor')]);
   };
   const ms = (v: number) => fmtMs(v);
   row('c=1 latency p50', (f) => cell(f.latP50, ms));
@@ -153,6 +159,18 @@ function extras(results: Results): string {
   }
   for (const [name, why] of Object.entries(results.unavailable))
     lines.push(`- **${LABELS[name as SystemName]} not measured:** ${why}`);
+  // A refusal (429 from a limiter, 5xx) is not a proxied answer: figures with errors in them are suspect.
+  const failing = SYSTEMS.flatMap((name) => {
+    const lat = (results.latency[name] ?? []).reduce((sum, r) => sum + r.errors, 0);
+    const wrk = (results.throughput[name] ?? []).reduce((sum, r) => sum + r.wrkErrors, 0);
+    return lat + wrk > 0
+      ? [`${LABELS[name]}: ${lat} in the latency workload, ${wrk} in closed-loop runs`]
+      : [];
+  });
+  if (failing.length > 0)
+    lines.push(
+      `- **Warning:** non-2xx answers or failed requests (${failing.join('; ')}); those figures include refusals.`,
+    );
   const hits = Object.entries(results.latency).filter(([, rounds]) => rounds.some((r) => r.cacheHits > 0));
   for (const [name] of hits)
     lines.push(
@@ -223,6 +241,7 @@ export function renderGenerated(results: Results, previous: Recorded | undefined
   ];
   const goalRows = goals(results, figs).map(goalRow);
   const guardRows = guardGoals(figs).map(goalRow);
+  const floorRows = floorGoals(figs).map(goalRow);
   return `${START}
 ## Latest run
 
@@ -247,6 +266,10 @@ ${extras(results)}
 ### Goals for the gateway, judged on this run's medians
 
 ${table(['goal', 'measured', 'verdict', 'note'], goalRows, false)}
+
+### Goals for the gateway's own budget (issue 14), against the Node floor in this run
+
+${results.available.floor === true && results.available.ours === true ? table(['goal', 'measured', 'verdict', 'note'], floorRows, false) : 'The Node floor and our gateway were not both measured in this run.'}
 
 ### Goals for the pod guard, judged on this run's medians
 

@@ -9,15 +9,18 @@ import { freePort, type Managed, type ProcessSet, treeCpuMs, waitForHttp } from 
 
 /**
  * The systems every workload runs against, in table order. `guard` is the pod guard
- * (src/guard/guard.py, as the pod runs it) in front of the upstream; `full` is the real request
- * path: our gateway → the guard → the upstream (RunPod's proxy is the one hop left out).
+ * (src/guard/guard.py, as the pod runs it) in front of the upstream; `floor` is the Node floor
+ * (bench/peers/node-floor.mjs: node:http in, undici out, nothing else), what our gateway's own
+ * budget is set against; `full` is the real request path: our gateway → the guard → the
+ * upstream (RunPod's proxy is the one hop left out).
  */
-export const SYSTEMS = ['direct', 'guard', 'nginx', 'portkey', 'ours', 'full'] as const;
+export const SYSTEMS = ['direct', 'guard', 'nginx', 'floor', 'portkey', 'ours', 'full'] as const;
 export type SystemName = (typeof SYSTEMS)[number];
 export const LABELS: Record<SystemName, string> = {
   direct: 'direct',
   guard: 'guard',
   nginx: 'nginx',
+  floor: 'Node floor',
   portkey: `Portkey ${PORTKEY_VERSION}`,
   ours: 'our gateway',
   full: 'full path',
@@ -87,23 +90,26 @@ export interface GatewayBuild {
 /**
  * Compiles the working tree's gateway into bench/out/dist (not dist/, which others may be using)
  * so the benchmark runs plain JS as users do. A tree that does not compile (someone mid-edit)
- * falls back to tsx on the sources, and the results say so.
+ * falls back to tsx on the sources, and the results say so. `tree` (a directory with src/ and
+ * tsconfig.build.json under this repository, so node_modules resolve) and `outDir` build another
+ * tree, as bench/ab.ts does.
  */
-export function buildGateway(): GatewayBuild {
-  const outDir = join(ROOT, 'bench/out/dist');
-  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', outDir], {
+export function buildGateway(opts: { tree?: string; outDir?: string } = {}): GatewayBuild {
+  const tree = opts.tree ?? ROOT;
+  const outDir = opts.outDir ?? join(ROOT, 'bench/out/dist');
+  const r = spawnSync('npx', ['tsc', '-p', join(tree, 'tsconfig.build.json'), '--outDir', outDir], {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 180_000,
   });
   const main = join(outDir, 'cli/main.js');
   if (r.status === 0 && existsSync(main)) {
-    copyAssets(join(ROOT, 'src'), outDir);
+    copyAssets(join(tree, 'src'), outDir);
     return { entry: [main], note: 'built JS (tsc → bench/out/dist)' };
   }
   const why = (r.stdout || r.stderr || String(r.error ?? '')).trim().split('\n')[0] ?? '';
   return {
-    entry: ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')],
+    entry: ['--import', 'tsx', join(tree, 'src/cli/main.ts')],
     note: `sources via tsx (the working tree did not compile: ${why})`,
   };
 }
@@ -144,8 +150,11 @@ export async function startOurGateway(
     GATEWAY_API_KEYS: GATEWAY_KEY,
     // High enough never to trigger (100k per second per client and per key) while the limiter
     // still runs on every request. Its memory is limit × 8 bytes per key, so a per-minute limit
-    // this high would cost megabytes of RSS that a real deployment would not carry.
+    // this high would cost megabytes of RSS that a real deployment would not carry. The per-key
+    // window is its own setting (default 1,200 per window): without it the bench key met 429s
+    // under load and capped our throughput.
     RATE_LIMIT_REQUESTS: '100000',
+    KEY_RATE_LIMIT_REQUESTS: '100000',
     RATE_LIMIT_WINDOW: '1',
     LOG_FILE: logFile,
     LOG_LEVEL: 'info',
@@ -204,6 +213,27 @@ export async function startGuard(
     logFile: join(opts.tmp, `${name}.out`),
   });
   await waitForHttp(`http://127.0.0.1:${port}/health`, 15_000, proc);
+  return { proc, port };
+}
+
+/** The Node floor proxy (bench/peers/node-floor.mjs) in front of `upstreamPort`. */
+export async function startFloor(
+  procs: ProcessSet,
+  opts: { tmp: string; upstreamPort: number; name?: string },
+): Promise<{ proc: Managed; port: number }> {
+  const port = await freePort();
+  const name = opts.name ?? 'node-floor';
+  const proc = procs.spawn(
+    name,
+    process.execPath,
+    [
+      fileURLToPath(new URL('../peers/node-floor.mjs', import.meta.url)),
+      String(port),
+      `http://127.0.0.1:${opts.upstreamPort}`,
+    ],
+    { cwd: opts.tmp, logFile: join(opts.tmp, `${name}.out`) },
+  );
+  await waitForHttp(`http://127.0.0.1:${port}/health`, 10_000, proc);
   return { proc, port };
 }
 
@@ -290,6 +320,20 @@ export async function startSystems(
       } catch (err) {
         unavailable.portkey = (err as Error).message;
       }
+    }
+  }
+  if (want.has('floor')) {
+    try {
+      const f = await startFloor(procs, { tmp, upstreamPort: upstream.port });
+      targets.floor = {
+        name: 'floor',
+        origin: origin(f.port),
+        path: '/v1/chat/completions',
+        headers: upstreamAuth,
+        proc: f.proc,
+      };
+    } catch (err) {
+      unavailable.floor = (err as Error).message;
     }
   }
   const guardScript = opts.guardScript ?? GUARD_SCRIPT;

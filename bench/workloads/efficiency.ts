@@ -1,11 +1,16 @@
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chatBody, sequentialLatency, streamBatch } from '../lib/load.js';
-import { freePort, type ProcessSet, treeCpuMs, waitForHttp } from '../lib/procs.js';
+import { type ProcessSet, treeCpuMs } from '../lib/procs.js';
 import type { Plan } from '../lib/results.js';
 import { warmUp } from '../lib/sanity.js';
 import { median, summarize } from '../lib/stats.js';
-import { type GatewayBuild, ourTarget, startOurGateway, type Target, UPSTREAM_KEY } from '../lib/systems.js';
+import {
+  type GatewayBuild,
+  ourTarget,
+  startFloor,
+  startOurGateway,
+  type Target,
+  UPSTREAM_KEY,
+} from '../lib/systems.js';
 import { runWrk, wrkScript } from '../lib/wrk.js';
 import { startNginx } from '../peers/nginx.js';
 
@@ -53,18 +58,7 @@ export async function efficiencyTable(opts: {
     const n = await startNginx(procs, { binary: opts.nginxBinary, tmp, upstreamPort: opts.upstream.port });
     systems.push(['nginx', at(n.port, n.proc)]);
   }
-  const floorPort = await freePort();
-  const floor = procs.spawn(
-    'node-floor',
-    process.execPath,
-    [
-      fileURLToPath(new URL('../peers/node-floor.mjs', import.meta.url)),
-      String(floorPort),
-      `http://127.0.0.1:${opts.upstream.port}`,
-    ],
-    { logFile: join(tmp, 'node-floor.out') },
-  );
-  await waitForHttp(`http://127.0.0.1:${floorPort}/health`, 10_000, floor);
+  const { proc: floor, port: floorPort } = await startFloor(procs, { tmp, upstreamPort: opts.upstream.port });
   systems.push(['Node floor (node:http + undici only)', at(floorPort, floor)]);
   const gw = await startOurGateway(procs, {
     tmp,

@@ -23,7 +23,11 @@ export interface RotationSettings {
   maxAgeMs: number;
 }
 
-/** What pino writes to: lines, gathered per event-loop turn into one write (the access log is on the request path). */
+/**
+ * What pino writes to: lines gathered into one write per ≤ BATCH_MS or BATCH_BYTES (the access
+ * log is on the request path: at c=1 a write per event-loop turn was a write per request). Lines
+ * keep their order; `flush` and `close` hand what is gathered at once.
+ */
 export interface RotatingLog {
   write(line: string): boolean;
   /** Hands what is gathered to the file now. */
@@ -34,8 +38,10 @@ export interface RotatingLog {
   close(): Promise<void>;
 }
 
-/** A batch is handed to the file at this size even within one event-loop turn. */
+/** A batch is handed to the file at this size at once. */
 const BATCH_BYTES = 64 * 1024;
+/** …and at the latest this long after its first line. */
+const BATCH_MS = 20;
 
 /** The rotated files of `file` (`logs/gateway.log` → `gateway.log.1`, …), oldest first. */
 export function rotatedFiles(file: string): Array<{ path: string; bytes: number; mtimeMs: number }> {
@@ -120,14 +126,18 @@ export function openRotatingLog(
   stream.on('warning', (err) => options.onError?.(err));
   stream.on('rotated', () => expire());
   expire();
-  const timer = setInterval(() => expire(), 3_600_000);
-  timer.unref();
+  const hourly = setInterval(() => expire(), 3_600_000);
+  hourly.unref();
 
   let batch: string[] = [];
   let batchBytes = 0;
-  let scheduled = false;
+  // Not unref'd: a process ending on its own still writes its last lines (≤ BATCH_MS later).
+  let timer: NodeJS.Timeout | undefined;
   const hand = (): void => {
-    scheduled = false;
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
     if (batch.length === 0) return;
     const text = batch.length === 1 ? (batch[0] as string) : batch.join('');
     batch = [];
@@ -139,10 +149,7 @@ export function openRotatingLog(
       batch.push(line);
       batchBytes += line.length;
       if (batchBytes >= BATCH_BYTES) hand();
-      else if (!scheduled) {
-        scheduled = true;
-        setImmediate(hand);
-      }
+      else timer ??= setTimeout(hand, BATCH_MS);
       return true;
     },
     flush(cb) {
@@ -154,7 +161,7 @@ export function openRotatingLog(
     expire,
     close: () =>
       new Promise<void>((resolve) => {
-        clearInterval(timer);
+        clearInterval(hourly);
         hand();
         if (stream.destroyed || stream.writableEnded) return resolve();
         stream.once('finish', () => resolve());

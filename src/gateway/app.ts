@@ -35,7 +35,8 @@ import { RedisSlidingLogStore } from './rate-limit/redis-store.js';
 import type { Redis } from 'ioredis';
 import { createProxyHandler, type ProxyDeps } from './routes/proxy.js';
 import { API_ROUTES, fastifyPath } from './routes/route-table.js';
-import { TokenWindow } from './rate-limit/token-window.js';
+import { RedisTokenWindow } from './rate-limit/redis-token-window.js';
+import { type TokenCounter, TokenWindow } from './rate-limit/token-window.js';
 import { debugCacheHandler, healthHandler, metricsHandler } from './routes/status.js';
 import { Balancer } from './upstream/balancer.js';
 import { UpstreamPools } from './upstream/pools.js';
@@ -130,7 +131,7 @@ export async function buildApp(deps: GatewayAppDeps): Promise<GatewayApp> {
     tokenLimit:
       config.key_rate_limit_tokens === null
         ? undefined
-        : { max: config.key_rate_limit_tokens, window: new TokenWindow(config.rate_limit_window * 1000) },
+        : { max: config.key_rate_limit_tokens, window: createTokenWindow(config, logger, deps.redis) },
     windowMs: config.rate_limit_window * 1000,
     headers: securityHeaders(deps.tls !== undefined),
     verify: config.auth === 'none' ? undefined : createKeyVerifier(deps.keys),
@@ -265,6 +266,14 @@ function createLimiter(config: Config, logger: Logger, redis: Redis | undefined)
     local,
     logger,
   });
+}
+
+/** `key_rate_limit_tokens`' window: shared in Redis (every replica holds a key to one budget) or in memory. */
+function createTokenWindow(config: Config, logger: Logger, redis: Redis | undefined): TokenCounter {
+  const windowMs = config.rate_limit_window * 1000;
+  const local = new TokenWindow(windowMs);
+  if (redis === undefined) return local;
+  return new RedisTokenWindow({ client: redis, prefix: config.redis_prefix, windowMs, local, logger });
 }
 
 /**

@@ -10,7 +10,7 @@ import { clientKey } from './rate-limit/client-key.js';
 import { rateLimitHeaders } from './rate-limit/headers.js';
 import type { LimiterStore, RateDecision } from './rate-limit/limiter-store.js';
 import type { RecentStats } from './metrics/recent-stats.js';
-import type { TokenWindow } from './rate-limit/token-window.js';
+import type { TokenCounter } from './rate-limit/token-window.js';
 import type { UsageSink } from './usage-recorder.js';
 
 /*
@@ -31,7 +31,7 @@ export interface HookDeps {
   /** Per gateway key (and per IP with auth "none", where the IP stands for the user). */
   keyLimit: number;
   /** Tokens per key per window, fed by usage; undefined: off. */
-  tokenLimit: { max: number; window: TokenWindow } | undefined;
+  tokenLimit: { max: number; window: TokenCounter } | undefined;
   windowMs: number;
   headers: Readonly<Record<string, string>>;
   verify: ((authorization: string | undefined) => AuthResult) | undefined;
@@ -139,20 +139,19 @@ export function authHook(deps: HookDeps) {
     const decision = await deps.limiter.hit(`key:${result.keyId}`, deps.keyLimit, deps.windowMs, now);
     reply.headers(rateLimitHeaders(decision, windowS));
     if (!decision.allowed) refuse(deps, decision, 'key');
-    if (deps.tokenLimit !== undefined) checkTokens(deps, deps.tokenLimit, result.keyId, now, reply);
+    if (deps.tokenLimit !== undefined) await checkTokens(deps, deps.tokenLimit, result.keyId, now, reply);
   };
 }
 
 /** `key_rate_limit_tokens`: OpenAI's token headers, and a 429 while the key's window is full. */
-function checkTokens(
+async function checkTokens(
   deps: HookDeps,
-  limit: { max: number; window: TokenWindow },
+  limit: { max: number; window: TokenCounter },
   keyId: string,
   now: number,
   reply: FastifyReply,
-): void {
-  const used = limit.window.used(keyId, now);
-  const waitMs = used >= limit.max ? limit.window.waitMs(keyId, now, limit.max) : 0;
+): Promise<void> {
+  const { used, waitMs } = await limit.window.check(keyId, now, limit.max);
   reply.header('x-ratelimit-limit-tokens', String(limit.max));
   reply.header('x-ratelimit-remaining-tokens', String(Math.max(0, limit.max - used)));
   if (used < limit.max) return;

@@ -217,6 +217,60 @@ describe('several gateways, one Redis', () => {
   });
 });
 
+describe('several gateways, one Redis: the token limit', () => {
+  let pod: VllmStandin;
+  before(async () => {
+    pod = await startVllmStandin({ model: MODEL, apiKey: POD_KEY });
+  });
+  after(async () => {
+    await pod.close();
+  });
+
+  it('key_rate_limit_tokens is one budget for the key across replicas, not one per gateway', async () => {
+    const { buildApp } = await import('../../src/gateway/app.js');
+    const { defaultConfig } = await import('../../src/config/schema.js');
+    const { staticRouteSource } = await import('../../src/gateway/upstream/route-source.js');
+    const make = async () =>
+      buildApp({
+        config: defaultConfig({ redis_prefix: 'tokens:', key_rate_limit_tokens: 40 }),
+        logger: silentLogger(),
+        routes: staticRouteSource(`${pod.url}/v1`, POD_KEY, MODEL),
+        keys: [GATEWAY_KEY],
+        redis: await client(),
+        probe: false,
+      });
+    const [ga, gb] = await Promise.all([make(), make()]);
+    try {
+      const ask = (app: typeof ga.app, n: number) =>
+        app.inject({
+          method: 'POST',
+          url: '/v1/chat/completions',
+          payload: chatBody(`tokens ${n}`),
+          headers: { authorization: `Bearer ${GATEWAY_KEY}` },
+        });
+      // Replica A spends the key's budget (each answer reports its usage)...
+      let spent = 0;
+      for (let i = 0; spent < 40 && i < 20; i++) {
+        const res = await ask(ga.app, i);
+        assert.equal(res.statusCode, 200, res.body);
+        spent += (JSON.parse(res.body) as { usage: { total_tokens: number } }).usage.total_tokens;
+      }
+      assert.ok(spent >= 40, `spent ${spent}`);
+      // ...and replica B, which served nothing for this key, refuses its very first request (the
+      // usage is booked in Redis just after each answer: give it a moment).
+      await new Promise((r) => setTimeout(r, 200));
+      const refused = await ask(gb.app, 99);
+      assert.equal(refused.statusCode, 429, refused.body);
+      assert.match(refused.body, /Token rate limit reached: 40 tokens per 60 s/);
+      assert.equal(refused.headers['x-ratelimit-limit-tokens'], '40');
+      assert.equal(refused.headers['x-ratelimit-remaining-tokens'], '0');
+    } finally {
+      await ga.app.close();
+      await gb.app.close();
+    }
+  });
+});
+
 describe('Redis outage and recovery', () => {
   it('keeps serving with the local limiter and no cache, logs the outage once, and returns to Redis', async () => {
     const logs = captureLogs();

@@ -16,6 +16,10 @@ export interface SystemFigures {
   cpuSaturated?: Spread;
   addedP50?: Spread;
   addedP99?: Spread;
+  /** Streamed at c=1: request → first SSE event, and what the system adds to it over direct. */
+  c1TtftP50?: Spread;
+  addedC1TtftP50?: Spread;
+  addedC1TtftP99?: Spread;
   rate?: Spread;
   rateLowerBound?: boolean;
   wrkRps?: Spread;
@@ -80,6 +84,19 @@ export function figures(results: Results): PerSystem<SystemFigures> {
           pick(lat, (r) => r.p99),
           pick(direct.lat, (r) => r.p99),
         );
+      }
+      if (lat.every((r) => r.ttftP50 !== undefined)) {
+        f.c1TtftP50 = spread(pick(lat, (r) => r.ttftP50 ?? Number.NaN));
+        if (name !== 'direct' && direct.lat !== undefined) {
+          f.addedC1TtftP50 = addedPerRound(
+            pick(lat, (r) => r.ttftP50 ?? Number.NaN),
+            pick(direct.lat, (r) => r.ttftP50 ?? Number.NaN),
+          );
+          f.addedC1TtftP99 = addedPerRound(
+            pick(lat, (r) => r.ttftP99 ?? Number.NaN),
+            pick(direct.lat, (r) => r.ttftP99 ?? Number.NaN),
+          );
+        }
       }
     }
     if (thr !== undefined && thr.length > 0) {
@@ -231,8 +248,11 @@ export function guardGoals(figs: PerSystem<SystemFigures>): Goal[] {
   const us = (ms: number) => (Number.isFinite(ms) ? `${Math.round(ms * 1000)} µs` : '—');
   const p50 = g?.addedP50?.median ?? Number.NaN;
   const p99 = g?.addedP99?.median ?? Number.NaN;
-  const ttft50 = g?.addedTtftP50?.median ?? Number.NaN;
-  const ttft99 = g?.addedTtftP99?.median ?? Number.NaN;
+  // The first token at c=1 (as the issue's own table measured it); the 16-stream burst's figure
+  // (streaming workload) is shown beside it, since there the box's two cores are shared by 16.
+  const ttft50 = g?.addedC1TtftP50?.median ?? Number.NaN;
+  const ttft99 = g?.addedC1TtftP99?.median ?? Number.NaN;
+  const burst = (s: Spread | undefined) => `at a 16-stream burst: ${us(s?.median ?? Number.NaN)}`;
   const held = g?.held[512];
   const heldOk = held === undefined ? Number.NaN : held.stalled + held.lateStart + held.failed === 0 ? 1 : 0;
   const perEvent = held?.cpuUsPerEvent ?? Number.NaN;
@@ -240,9 +260,19 @@ export function guardGoals(figs: PerSystem<SystemFigures>): Goal[] {
   const goal = GPU_EVENTS_PER_S * GUARD_EVENT_FACTOR;
   return [
     { goal: 'guard: added p50 at c=1 ≤ 0.5 ms', measured: us(p50), verdict: judge(p50, (v) => v <= 0.5) },
-    { goal: 'guard: added TTFT p50 ≤ 0.5 ms', measured: us(ttft50), verdict: judge(ttft50, (v) => v <= 0.5) },
+    {
+      goal: 'guard: added TTFT p50 at c=1 ≤ 0.5 ms',
+      measured: us(ttft50),
+      verdict: judge(ttft50, (v) => v <= 0.5),
+      note: burst(g?.addedTtftP50),
+    },
     { goal: 'guard: added p99 at c=1 ≤ 2 ms', measured: us(p99), verdict: judge(p99, (v) => v <= 2) },
-    { goal: 'guard: added TTFT p99 ≤ 2 ms', measured: us(ttft99), verdict: judge(ttft99, (v) => v <= 2) },
+    {
+      goal: 'guard: added TTFT p99 at c=1 ≤ 2 ms',
+      measured: us(ttft99),
+      verdict: judge(ttft99, (v) => v <= 2),
+      note: burst(g?.addedTtftP99),
+    },
     {
       goal: 'guard: 512 held streams, no stall',
       measured:
@@ -307,6 +337,7 @@ export function keyFigures(figs: PerSystem<SystemFigures>, results: Results): Re
     put('addedP50Ms', f.addedP50?.median);
     put('addedP99Ms', f.addedP99?.median);
     put('addedTtftP50Ms', f.addedTtftP50?.median);
+    put('addedC1TtftP50Ms', f.addedC1TtftP50?.median);
     put('rate', f.rate?.median);
     put('addedTtftP99Ms', f.addedTtftP99?.median);
     put('addedGapP99Ms', f.addedGapP99?.median);

@@ -65,6 +65,46 @@ export async function sequentialLatency(
   return { latencies, errors, cacheHits };
 }
 
+/**
+ * Streamed requests one after another on one keep-alive connection (concurrency 1): the time from
+ * sending each request to the first body bytes (the first SSE event: the time to first token a
+ * user waits for at an idle moment); the rest of each stream is read before the next request.
+ */
+export async function sequentialFirstChunk(
+  target: Target,
+  body: string,
+  n: number,
+  warmup: number,
+): Promise<LatencyRun> {
+  const client = new Client(target.origin, { pipelining: 1, keepAliveTimeout: 30_000 });
+  const latencies = new Float64Array(n);
+  let errors = 0;
+  try {
+    for (let i = -warmup; i < n; i++) {
+      const t0 = performance.now();
+      let first = Number.NaN;
+      try {
+        const res = await client.request({
+          path: target.path,
+          method: 'POST',
+          headers: target.headers,
+          body,
+        });
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          if (Number.isNaN(first) && chunk.length > 0) first = performance.now() - t0;
+        }
+        if (res.statusCode !== 200 || Number.isNaN(first)) errors++;
+      } catch {
+        errors++;
+      }
+      if (i >= 0) latencies[i] = first;
+    }
+  } finally {
+    await client.destroy();
+  }
+  return { latencies: latencies.filter((v) => !Number.isNaN(v)), errors, cacheHits: 0 };
+}
+
 export interface OpenLoopResult {
   rate: number;
   /** Requests due in the measured part (after warm-up). */

@@ -90,8 +90,14 @@ function mainTable(results: Results, figs: PerSystem<SystemFigures>): string {
     (f) => cell(f.cpuSaturated, us),
     (f) => f.cpuSaturated?.median ?? Number.NaN,
   );
-  row('stream TTFT p50', (f) => cell(f.ttftP50, ms));
-  row('stream TTFT p99', (f) => cell(f.ttftP99, ms));
+  row('streamed first event at c=1, p50', (f) => cell(f.c1TtftP50, ms));
+  row(
+    '**added first event at c=1, p50**',
+    (f, s) => (s === 'direct' ? '0' : cell(f.addedC1TtftP50, ms)),
+    (f) => f.addedC1TtftP50?.median ?? Number.NaN,
+  );
+  row(`stream TTFT p50 (${results.plan.streaming.concurrency} at once)`, (f) => cell(f.ttftP50, ms));
+  row(`stream TTFT p99 (${results.plan.streaming.concurrency} at once)`, (f) => cell(f.ttftP99, ms));
   row(
     '**added TTFT p50**',
     (f, s) => (s === 'direct' ? '0' : cell(f.addedTtftP50, ms)),

@@ -76,6 +76,10 @@ export interface LatencyRound {
   cpuUs: number;
   errors: number;
   cacheHits: number;
+  /** Streamed, c=1: request sent → first SSE event, ms (absent in runs before 2026-12-03). */
+  ttftP50?: number;
+  ttftP99?: number;
+  ttftErrors?: number;
 }
 
 export interface ThroughputStep {

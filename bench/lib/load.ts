@@ -30,55 +30,23 @@ export interface LatencyRun {
   cacheHits: number;
 }
 
-/** Requests one after another on one keep-alive connection (concurrency 1). */
+/**
+ * Requests one after another on one keep-alive connection (concurrency 1), each timed from
+ * sending it to the end of its answer, or (`until: 'first-byte'`, for streams) to its first body
+ * bytes: the first SSE event, the time to first token a user waits for at an idle moment; the
+ * rest of the stream is still read before the next request.
+ */
 export async function sequentialLatency(
   target: Target,
   body: string,
   n: number,
   warmup: number,
+  until: 'end' | 'first-byte' = 'end',
 ): Promise<LatencyRun> {
   const client = new Client(target.origin, { pipelining: 1, keepAliveTimeout: 30_000 });
   const latencies = new Float64Array(n);
   let errors = 0;
   let cacheHits = 0;
-  try {
-    for (let i = -warmup; i < n; i++) {
-      const t0 = performance.now();
-      try {
-        const res = await client.request({
-          path: target.path,
-          method: 'POST',
-          headers: target.headers,
-          body,
-        });
-        await res.body.dump({ limit: 1 << 20 });
-        if (res.statusCode !== 200) errors++;
-        if (res.headers['x-cache'] === 'HIT') cacheHits++;
-      } catch {
-        errors++;
-      }
-      if (i >= 0) latencies[i] = performance.now() - t0;
-    }
-  } finally {
-    await client.destroy();
-  }
-  return { latencies, errors, cacheHits };
-}
-
-/**
- * Streamed requests one after another on one keep-alive connection (concurrency 1): the time from
- * sending each request to the first body bytes (the first SSE event: the time to first token a
- * user waits for at an idle moment); the rest of each stream is read before the next request.
- */
-export async function sequentialFirstChunk(
-  target: Target,
-  body: string,
-  n: number,
-  warmup: number,
-): Promise<LatencyRun> {
-  const client = new Client(target.origin, { pipelining: 1, keepAliveTimeout: 30_000 });
-  const latencies = new Float64Array(n);
-  let errors = 0;
   try {
     for (let i = -warmup; i < n; i++) {
       const t0 = performance.now();
@@ -90,19 +58,22 @@ export async function sequentialFirstChunk(
           headers: target.headers,
           body,
         });
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          if (Number.isNaN(first) && chunk.length > 0) first = performance.now() - t0;
-        }
-        if (res.statusCode !== 200 || Number.isNaN(first)) errors++;
+        if (until === 'end') await res.body.dump({ limit: 1 << 20 });
+        else
+          for await (const chunk of res.body as AsyncIterable<Buffer>) {
+            if (Number.isNaN(first) && chunk.length > 0) first = performance.now() - t0;
+          }
+        if (res.statusCode !== 200 || (until === 'first-byte' && Number.isNaN(first))) errors++;
+        if (res.headers['x-cache'] === 'HIT') cacheHits++;
       } catch {
         errors++;
       }
-      if (i >= 0) latencies[i] = first;
+      if (i >= 0) latencies[i] = until === 'end' ? performance.now() - t0 : first;
     }
   } finally {
     await client.destroy();
   }
-  return { latencies: latencies.filter((v) => !Number.isNaN(v)), errors, cacheHits: 0 };
+  return { latencies: latencies.filter((v) => !Number.isNaN(v)), errors, cacheHits };
 }
 
 export interface OpenLoopResult {

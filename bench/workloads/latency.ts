@@ -1,4 +1,4 @@
-import { chatBody, sequentialFirstChunk, sequentialLatency } from '../lib/load.js';
+import { chatBody, sequentialLatency } from '../lib/load.js';
 import type { LatencyRound, PerSystem, Plan } from '../lib/results.js';
 import { summarize } from '../lib/stats.js';
 import { type Target, targetCpuMs } from '../lib/systems.js';
@@ -29,11 +29,12 @@ export async function latencyWorkload(
           ? Number.NaN
           : ((targetCpuMs(target) - cpu0) * 1000) / (plan.requests + plan.warmup);
       const s = summarize(run.latencies);
-      const first = await sequentialFirstChunk(
+      const first = await sequentialLatency(
         target,
         streamed,
         Math.max(100, Math.round(plan.requests / 5)),
         Math.max(20, Math.round(plan.warmup / 5)),
+        'first-byte',
       );
       const t = summarize(first.latencies);
       (out[target.name] ??= []).push({

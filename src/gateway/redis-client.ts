@@ -42,3 +42,45 @@ export function redactUrl(url: string): string {
     return 'redis://(unparseable)';
   }
 }
+
+/**
+ * A Redis outage as one store sees it: logged once when it starts (error) and once when it ends
+ * (warning), never per failed command, so a flapping Redis cannot flood the log.
+ *
+ * @example
+ *   const outage = new RedisOutageLog(logger, 'cache', { down: 'the cache is bypassed', up: 'the shared cache is back' });
+ *   try { …; outage.ok(); } catch (err) { outage.failed(err); }
+ */
+export class RedisOutageLog {
+  #down = false;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly component: string,
+    private readonly says: { down: string; up: string },
+    private readonly fields: Record<string, unknown> = {},
+  ) {}
+
+  ok(): void {
+    if (!this.#down) return;
+    this.#down = false;
+    this.logger.warn(
+      { event: 'redis_recovered', component: this.component },
+      `Redis is reachable again: ${this.says.up}`,
+    );
+  }
+
+  failed(err: unknown): void {
+    if (this.#down) return;
+    this.#down = true;
+    this.logger.error(
+      {
+        event: 'redis_unavailable',
+        component: this.component,
+        ...this.fields,
+        err: err instanceof Error ? err.message : String(err),
+      },
+      `Redis is unreachable: ${this.says.down}`,
+    );
+  }
+}

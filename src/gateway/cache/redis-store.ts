@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
+import { RedisOutageLog } from '../redis-client.js';
 import type { CacheEntryInfo, CacheStatsReading, CacheStore, CachedResponse } from './cache-store.js';
 
 /*
@@ -68,7 +69,7 @@ export class RedisCacheStore implements CacheStore {
   readonly #o: RedisCacheOptions;
   readonly #keys: { lru: string; bytes: string; sizes: string; hits: string; entry: string };
   #evictions = 0;
-  #down = false;
+  readonly #outage: RedisOutageLog;
 
   constructor(options: RedisCacheOptions) {
     for (const name of ['maxEntries', 'maxBytes', 'maxEntryBytes', 'ttlMs'] as const) {
@@ -80,12 +81,16 @@ export class RedisCacheStore implements CacheStore {
     this.#keys = { lru: `${p}_lru`, bytes: `${p}_bytes`, sizes: `${p}_sizes`, hits: `${p}_hits`, entry: p };
     options.client.defineCommand('cacheSet', { numberOfKeys: 5, lua: SET_SCRIPT });
     this.#client = options.client as CacheClient;
+    this.#outage = new RedisOutageLog(options.logger, 'cache', {
+      down: 'the cache is bypassed until it returns',
+      up: 'the shared cache is back',
+    });
   }
 
   async get(key: string): Promise<CachedResponse | undefined> {
     try {
       const raw = await this.#client.getBuffer(this.#keys.entry + key);
-      this.#up();
+      this.#outage.ok();
       if (raw === null) return undefined;
       const value = decode(raw);
       if (value === undefined || this.#o.clock.now() - value.createdAt >= this.#o.ttlMs) return undefined;
@@ -97,7 +102,7 @@ export class RedisCacheStore implements CacheStore {
         .catch(() => undefined);
       return value;
     } catch (err) {
-      this.#outage(err);
+      this.#outage.failed(err);
       return undefined;
     }
   }
@@ -121,13 +126,13 @@ export class RedisCacheStore implements CacheStore {
         key,
         k.entry,
       );
-      this.#up();
+      this.#outage.ok();
       if (evicted > 0) {
         this.#evictions += evicted;
         this.#o.onEvict?.(evicted);
       }
     } catch (err) {
-      this.#outage(err);
+      this.#outage.failed(err);
     }
   }
 
@@ -169,24 +174,6 @@ export class RedisCacheStore implements CacheStore {
 
   async close(): Promise<void> {
     this.#client.disconnect();
-  }
-
-  #up(): void {
-    if (!this.#down) return;
-    this.#down = false;
-    this.#o.logger.warn(
-      { event: 'redis_recovered', component: 'cache' },
-      'Redis is reachable again: the shared cache is back',
-    );
-  }
-
-  #outage(err: unknown): void {
-    if (this.#down) return;
-    this.#down = true;
-    this.#o.logger.error(
-      { event: 'redis_unavailable', component: 'cache', err: (err as Error).message },
-      'Redis is unreachable: the cache is bypassed until it returns',
-    );
   }
 }
 

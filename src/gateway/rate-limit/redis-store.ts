@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../shared/logger.js';
 import { gatewayError } from '../errors.js';
+import { RedisOutageLog } from '../redis-client.js';
 import type { LimiterStore, RateDecision } from './limiter-store.js';
 
 /*
@@ -67,13 +68,19 @@ export interface RedisLimiterOptions {
 export class RedisSlidingLogStore implements LimiterStore {
   readonly #client: SlidingLogClient;
   readonly #options: RedisLimiterOptions;
-  #down = false;
+  readonly #outage: RedisOutageLog;
 
   constructor(options: RedisLimiterOptions) {
     if (options.prefix === '') throw new TypeError('prefix must not be empty');
     this.#options = options;
     options.client.defineCommand('slidingLog', { numberOfKeys: 1, lua: SCRIPT });
     this.#client = options.client as SlidingLogClient;
+    this.#outage = new RedisOutageLog(
+      options.logger,
+      'rate_limiter',
+      { down: 'rate limiting falls back', up: 'the shared rate limit is back' },
+      { fallback: options.fallback },
+    );
   }
 
   hit(key: string, limit: number, windowMs: number, now: number): Promise<RateDecision> {
@@ -105,13 +112,7 @@ export class RedisSlidingLogStore implements LimiterStore {
         randomUUID(),
         mode,
       );
-      if (this.#down) {
-        this.#down = false;
-        this.#options.logger.warn(
-          { event: 'redis_recovered', component: 'rate_limiter' },
-          'Redis is reachable again: the shared rate limit is back',
-        );
-      }
+      this.#outage.ok();
       return {
         allowed: allowed === 1,
         limit,
@@ -119,18 +120,7 @@ export class RedisSlidingLogStore implements LimiterStore {
         resetMs: Math.max(0, reset),
       };
     } catch (err) {
-      if (!this.#down) {
-        this.#down = true;
-        this.#options.logger.error(
-          {
-            event: 'redis_unavailable',
-            component: 'rate_limiter',
-            fallback: this.#options.fallback,
-            err: (err as Error).message,
-          },
-          'Redis is unreachable: rate limiting falls back',
-        );
-      }
+      this.#outage.failed(err);
       switch (this.#options.fallback) {
         case 'local':
           return this.#options.local[mode](key, limit, windowMs, now);

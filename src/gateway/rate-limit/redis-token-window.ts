@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../shared/logger.js';
+import { RedisOutageLog } from '../redis-client.js';
 import type { TokenCheck, TokenCounter, TokenWindow } from './token-window.js';
 
 /*
@@ -84,7 +85,7 @@ export class RedisTokenWindow implements TokenCounter {
   readonly #client: TokenClient;
   readonly #o: RedisTokenWindowOptions;
   readonly #slots: number;
-  #down = false;
+  readonly #outage: RedisOutageLog;
 
   constructor(options: RedisTokenWindowOptions) {
     if (options.prefix === '') throw new TypeError('prefix must not be empty');
@@ -93,6 +94,10 @@ export class RedisTokenWindow implements TokenCounter {
     this.#slots = Math.max(1, Math.ceil(options.windowMs / 1000));
     options.client.defineCommand('tokenWindow', { numberOfKeys: 1, lua: SCRIPT });
     this.#client = options.client as TokenClient;
+    this.#outage = new RedisOutageLog(options.logger, 'token_limit', {
+      down: 'each gateway counts tokens in its own window until it is back',
+      up: 'the shared token limit is back',
+    });
   }
 
   add(key: string, now: number, tokens: number): void {
@@ -101,8 +106,8 @@ export class RedisTokenWindow implements TokenCounter {
     this.#client
       .tokenWindow(this.#key(key), 'add', Math.floor(now / 1000), this.#slots, Math.ceil(tokens), now)
       .then(
-        () => this.#up(),
-        (err: unknown) => this.#outage(err),
+        () => this.#outage.ok(),
+        (err: unknown) => this.#outage.failed(err),
       );
   }
 
@@ -116,33 +121,15 @@ export class RedisTokenWindow implements TokenCounter {
         limit,
         now,
       );
-      this.#up();
+      this.#outage.ok();
       return { used, waitMs };
     } catch (err) {
-      this.#outage(err);
+      this.#outage.failed(err);
       return this.#o.local.check(key, now, limit);
     }
   }
 
   #key(key: string): string {
     return `${this.#o.prefix}tok:${key}`;
-  }
-
-  #up(): void {
-    if (!this.#down) return;
-    this.#down = false;
-    this.#o.logger.warn(
-      { event: 'redis_recovered', component: 'token_limit' },
-      'Redis is reachable again: the shared token limit is back',
-    );
-  }
-
-  #outage(err: unknown): void {
-    if (this.#down) return;
-    this.#down = true;
-    this.#o.logger.error(
-      { event: 'redis_unavailable', component: 'token_limit', err: (err as Error).message },
-      'Redis is unreachable: each gateway counts tokens in its own window until it is back',
-    );
   }
 }
